@@ -1,0 +1,225 @@
+"""HTTP handlers: parse and check the request, call the desk or the feed, shape the reply.
+
+Checks run cheapest first and before anything is written: channel (404), token (401/403),
+content type (415), size (413), JSON (400), fields (422).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sse_starlette import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ticker import feed
+from ticker.auth import Principal, Tokens
+from ticker.desk import Desk
+from ticker.errors import InvalidRequest
+from ticker.hub import Hub
+from ticker.models import SLUG, ItemIn, ItemPatch
+from ticker.settings import Settings
+from ticker.sse import Filter
+from ticker.store import Store
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the handlers need, built once by the lifespan."""
+
+    settings: Settings
+    store: Store
+    desk: Desk
+    tokens: Tokens
+    hub: Hub
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+def cors_headers(request: Request, settings: Settings) -> dict[str, str]:
+    """CORS for the public read-only endpoints; the write API never gets any."""
+    origin = request.headers.get("origin")
+    if "*" in settings.cors_origins:
+        return {"Access-Control-Allow-Origin": "*"}
+    if origin and origin in settings.cors_origins:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {"Vary": "Origin"}
+
+
+def _field_errors(exc: ValidationError) -> InvalidRequest:
+    details = []
+    for err in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        details.append({"field": field, "message": message})
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+    return InvalidRequest(summary, details=details)
+
+
+async def read_body(request: Request, model: type[BaseModel], limit: int) -> Any:
+    """Read a JSON object within ``limit`` bytes and validate it against ``model``."""
+    ctype = request.headers.get("content-type", "")
+    media, _, params = ctype.partition(";")
+    charset = params.strip().lower().removeprefix("charset=").strip('"')
+    if media.strip().lower() != "application/json" or charset not in ("", "utf-8"):
+        raise InvalidRequest(
+            "Content-Type must be application/json", status_code=415, code="unsupported_media_type"
+        )
+    too_large = InvalidRequest(
+        f"body is larger than {limit} bytes", status_code=413, code="payload_too_large"
+    )
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidRequest(
+            "body is not valid UTF-8", status_code=400, code="malformed_body"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequest(
+            f"body is not valid JSON ({str(exc)[:80]})", status_code=400, code="malformed_body"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _field_errors(exc) from None
+
+
+async def _writer(request: Request, svc: Services) -> tuple[str, Principal]:
+    channel = request.path_params["channel"]
+    svc.desk.channel(channel)
+    principal = await svc.tokens.authenticate(request.headers.get("authorization"))
+    principal.check(channel)
+    return channel, principal
+
+
+def _item_response(item: Any, status_code: int = 200, **headers: str) -> JSONResponse:
+    return JSONResponse(item.model_dump(mode="json"), status_code=status_code, headers=headers)
+
+
+async def list_channels(request: Request) -> Response:
+    svc = services(request)
+    body = [{"name": c.name, "language": c.language} for c in svc.settings.channels]
+    return JSONResponse(body, headers=cors_headers(request, svc.settings))
+
+
+async def list_items(request: Request) -> Response:
+    svc = services(request)
+    channel = request.path_params["channel"]
+    _, items = await svc.desk.current(channel)
+    items.sort(key=lambda i: i.created_at, reverse=True)
+    body = {"channel": channel, "items": [i.model_dump(mode="json") for i in items]}
+    return JSONResponse(body, headers=cors_headers(request, svc.settings))
+
+
+async def get_item(request: Request) -> Response:
+    svc = services(request)
+    item = await svc.desk.get(request.path_params["channel"], request.path_params["uri"])
+    return _item_response(item)
+
+
+async def post_item(request: Request) -> Response:
+    svc = services(request)
+    channel, principal = await _writer(request, svc)
+    key = request.headers.get("idempotency-key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise InvalidRequest(
+            "Idempotency-Key must be 1-255 printable ASCII characters",
+            status_code=400,
+            code="bad_idempotency_key",
+        )
+    data = await read_body(request, ItemIn, svc.settings.max_body_bytes)
+    item, created = await svc.desk.post(channel, data, author=principal.name, idempotency_key=key)
+    headers = {"Location": f"/channels/{channel}/items/{item.uri}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return _item_response(item, 201, **headers)
+
+
+async def patch_item(request: Request) -> Response:
+    svc = services(request)
+    channel, principal = await _writer(request, svc)
+    patch = await read_body(request, ItemPatch, svc.settings.max_body_bytes)
+    item = await svc.desk.correct(channel, request.path_params["uri"], patch, author=principal.name)
+    return _item_response(item)
+
+
+async def delete_item(request: Request) -> Response:
+    svc = services(request)
+    channel, principal = await _writer(request, svc)
+    item = await svc.desk.kill(channel, request.path_params["uri"], author=principal.name)
+    return _item_response(item)
+
+
+def _filter(request: Request) -> Filter:
+    def slugs(name: str) -> frozenset[str]:
+        values = [v for raw in request.query_params.getlist(name) for v in raw.split(",") if v]
+        bad = [v for v in values if len(v) > 32 or not SLUG.match(v)]
+        if bad:
+            raise InvalidRequest(
+                f"{name}: {bad[0][:40]!r} is not a slug",
+                details=[{"field": name, "message": "not a slug"}],
+            )
+        return frozenset(values)
+
+    raw = request.query_params.get("max_urgency", "9")
+    if not raw.isdigit() or not 1 <= int(raw) <= 9:
+        raise InvalidRequest(
+            "max_urgency: must be a whole number from 1 to 9",
+            details=[{"field": "max_urgency", "message": "1 to 9"}],
+        )
+    return Filter(slugs("region"), slugs("category"), int(raw))
+
+
+async def channel_events(request: Request) -> Response:
+    svc = services(request)
+    channel = request.path_params["channel"]
+    svc.desk.channel(channel)
+    flt = _filter(request)
+    last_event_id = request.headers.get("last-event-id") or request.query_params.get(
+        "last_event_id"
+    )
+    stream = feed.events(
+        hub=svc.hub,
+        desk=svc.desk,
+        store=svc.store,
+        settings=svc.settings,
+        channel=channel,
+        flt=flt,
+        last_event_id=last_event_id,
+    )
+    return EventSourceResponse(
+        stream,
+        ping=svc.settings.heartbeat_s,
+        send_timeout=svc.settings.send_timeout_s,
+        headers=cors_headers(request, svc.settings),
+    )
+
+
+async def livez(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    await services(request).store.ping()
+    return JSONResponse({"status": "ready"})

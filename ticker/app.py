@@ -1,0 +1,149 @@
+"""The ASGI application: routes, lifespan and error mapping. No business logic here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ticker import api
+from ticker.auth import Tokens
+from ticker.desk import Desk
+from ticker.errors import TickerError
+from ticker.hub import Hub
+from ticker.settings import Settings
+from ticker.store import Store
+
+log = logging.getLogger("ticker.app")
+
+STATIC = Path(__file__).parent / "static"
+
+# Our own pages run no inline script or style (the widget uses constructed stylesheets).
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+)
+
+
+class SecurityHeaders:
+    """Adds CSP and nosniff to every response (cheap: once per response, not per event)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"content-security-policy", CSP.encode()))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"strict-origin-when-cross-origin"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def ticker_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TickerError)
+    headers = {}
+    if exc.status_code == 503:
+        headers["Retry-After"] = "1"
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="ticker"'
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(
+        {"error": code, "message": exc.detail}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"error": "internal_error", "message": "internal server error"}, status_code=500
+    )
+
+
+async def index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+
+async def widget(request: Request) -> Response:
+    headers = {"Cache-Control": "public, max-age=300"}
+    headers.update(api.cors_headers(request, api.services(request).settings))
+    return FileResponse(
+        STATIC / "widget.js", media_type="text/javascript; charset=utf-8", headers=headers
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    if settings.redis_url is None:
+        raise ValueError("create_app needs settings.redis_url (the CLI starts an embedded Redis)")
+    redis_url = settings.redis_url.get_secret_value()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = Store(redis_url, prefix=settings.key_prefix)
+        hub = Hub(store, settings)
+        app.state.services = api.Services(
+            settings=settings,
+            store=store,
+            desk=Desk(store, settings),
+            tokens=Tokens(store),
+            hub=hub,
+        )
+        try:
+            yield
+        finally:
+            await hub.close()
+            await store.close()
+
+    routes = [
+        Route("/", index),
+        Route("/widget.js", widget),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/livez", api.livez),
+        Route("/readyz", api.readyz),
+        Route("/channels", api.list_channels),
+        Route("/channels/{channel}/items", api.list_items, methods=["GET"]),
+        Route("/channels/{channel}/items", api.post_item, methods=["POST"]),
+        Route("/channels/{channel}/items/{uri}", api.get_item, methods=["GET"]),
+        Route("/channels/{channel}/items/{uri}", api.patch_item, methods=["PATCH"]),
+        Route("/channels/{channel}/items/{uri}", api.delete_item, methods=["DELETE"]),
+        Route("/channels/{channel}/events", api.channel_events),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            TickerError: ticker_error,
+            HTTPException: http_error,
+            Exception: server_error,
+        },
+    )
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` and ``ticker serve --workers N``."""
+    return create_app(Settings())

@@ -1,0 +1,85 @@
+"""Editor tokens: created once and shown once, stored as SHA-256 digests, checked per write.
+
+Tokens are 256-bit random secrets, so a plain SHA-256 digest is enough to store them
+(there is nothing to brute-force); lookups go by digest, and the final comparison is
+constant-time. A token names the channels it may write to (``*`` for all).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from ticker.errors import Conflict, Forbidden, InvalidRequest, Unauthorized
+from ticker.models import utcnow
+from ticker.store import Store
+
+TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+ALL_CHANNELS = "*"
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is writing: the token's name (the item's ``author``) and its channels."""
+
+    name: str
+    channels: frozenset[str]
+
+    def check(self, channel: str) -> None:
+        if ALL_CHANNELS not in self.channels and channel not in self.channels:
+            raise Forbidden(f"token {self.name!r} may not write to channel {channel!r}")
+
+
+class Tokens:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def create(self, name: str, channels: list[str]) -> str:
+        """Make a token and return its secret; only its digest is kept."""
+        if not TOKEN_NAME.match(name):
+            raise InvalidRequest("token names are 1-64 letters, digits, '_', '.', '@' or '-'")
+        if not channels:
+            raise InvalidRequest("a token needs at least one channel (or '*')")
+        secret = "tk_" + secrets.token_urlsafe(32)
+        sha = digest(secret)
+        record = {
+            "name": name,
+            "channels": sorted(set(channels)),
+            "created_at": utcnow().isoformat(),
+            "sha256": sha,
+        }
+        if not await self._store.token_create(name, sha, record):
+            raise Conflict(f"a token named {name!r} already exists")
+        return secret
+
+    async def revoke(self, name: str) -> bool:
+        return await self._store.token_revoke(name)
+
+    async def list(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in t.items() if k != "sha256"} for t in await self._store.tokens()]
+
+    async def verify(self, secret: str) -> Principal | None:
+        sha = digest(secret)
+        record = await self._store.token_by_hash(sha)
+        if record is None or not secrets.compare_digest(str(record.get("sha256", "")), sha):
+            return None
+        return Principal(str(record["name"]), frozenset(record["channels"]))
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """Check an ``Authorization`` header; never echo the token back."""
+        if not authorization:
+            raise Unauthorized("missing Authorization: Bearer token")
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthorized("use Authorization: Bearer <token>")
+        principal = await self.verify(secret.strip())
+        if principal is None:
+            raise Unauthorized("unknown or revoked token")
+        return principal

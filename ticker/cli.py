@@ -1,0 +1,348 @@
+"""The ``ticker`` command: serve, and the editor's desk (post, correct, hold, kill, ls, tail).
+
+Editor commands talk to the HTTP API (TICKER_URL, TICKER_TOKEN), so validation and auth
+are the same for every client. Token administration speaks to Redis, like any bootstrap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ticker.client import Client, ClientError, resolve
+from ticker.settings import Settings
+
+app = typer.Typer(
+    help="A breaking-news ticker: Redis Streams in, server-sent events out.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+token_app = typer.Typer(
+    help="Editor tokens (stored hashed in Redis, shown once).", no_args_is_help=True
+)
+app.add_typer(token_app, name="token")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+Channel = Annotated[str, typer.Option("--channel", "-c", help="Channel (edition).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the item as JSON.")]
+URGENCY_STYLE = {1: "bold white on red", 2: "bold red", 3: "yellow", 4: "yellow"}
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        err.print(f"[red]invalid TICKER_* settings:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _client() -> Client:
+    return Client(*resolve(_settings()))
+
+
+def _call(fn: Callable[[Client], T]) -> T:
+    try:
+        with _client() as client:
+            return fn(client)
+    except ClientError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        for detail in exc.body.get("details", []):
+            err.print(f"  {detail.get('field')}: {detail.get('message')}")
+        raise typer.Exit(1) from None
+
+
+def _show(item: dict[str, Any], action: str, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(item))
+        return
+    out.print(
+        f"[green]{action}[/green] {item['uri']} (v{item['version']}) on "
+        f"[bold]{item['channel']}[/bold], status {item['status']}, "
+        f"expires {item['expires_at']}"
+    )
+
+
+def _line(item: dict[str, Any]) -> str:
+    source = f"{item['source']}: " if item.get("source") else ""
+    return f"{source}{item['headline']}"
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[int | None, typer.Option(help="uvicorn worker processes.")] = None,
+    demo: Annotated[bool, typer.Option(help="Post sample headlines every few seconds.")] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
+) -> None:
+    """Run the service (with an embedded Redis when TICKER_REDIS_URL is not set)."""
+    from ticker.embedded import EmbeddedError
+    from ticker.serve import serve as run
+
+    overrides = {
+        k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None
+    }
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        run(settings, demo=demo, log_level=log_level)
+    except EmbeddedError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def post(
+    headline: Annotated[str, typer.Argument(help="One line, at most 280 characters.")],
+    channel: Channel = "en",
+    urgency: Annotated[int, typer.Option("--urgency", "-u", help="1 (flash) to 9.")] = 5,
+    source: Annotated[str | None, typer.Option("--source", "-s")] = None,
+    region: Annotated[list[str] | None, typer.Option("--region", "-r")] = None,
+    category: Annotated[list[str] | None, typer.Option("--category")] = None,
+    link: Annotated[str | None, typer.Option("--link", "-l")] = None,
+    ttl: Annotated[str | None, typer.Option(help="How long it stays, e.g. 30m, 6h.")] = None,
+    expires_at: Annotated[str | None, typer.Option(help="RFC 3339 time.")] = None,
+    embargo: Annotated[str | None, typer.Option(help="Release at (RFC 3339).")] = None,
+    hold: Annotated[bool, typer.Option(help="Post it withheld (not shown).")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Publish a new item."""
+    body: dict[str, Any] = {"headline": headline, "urgency": urgency}
+    for key, value in (
+        ("source", source),
+        ("link", link),
+        ("ttl", ttl),
+        ("expires_at", expires_at),
+        ("embargoed_until", embargo),
+    ):
+        if value is not None:
+            body[key] = value
+    if region:
+        body["regions"] = region
+    if category:
+        body["categories"] = category
+    if hold:
+        body["status"] = "withheld"
+    item = _call(lambda c: c.request("POST", f"/channels/{channel}/items", json=body))
+    _show(item, "posted", as_json)
+
+
+@app.command()
+def correct(
+    uri: str,
+    headline: Annotated[str | None, typer.Argument(help="The corrected headline.")] = None,
+    channel: Channel = "en",
+    urgency: Annotated[int | None, typer.Option("--urgency", "-u")] = None,
+    source: Annotated[str | None, typer.Option("--source", "-s")] = None,
+    region: Annotated[list[str] | None, typer.Option("--region", "-r")] = None,
+    category: Annotated[list[str] | None, typer.Option("--category")] = None,
+    link: Annotated[str | None, typer.Option("--link", "-l")] = None,
+    ttl: Annotated[str | None, typer.Option(help="New time on the ticker from now.")] = None,
+    expires_at: Annotated[str | None, typer.Option()] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Correct an item: a new version replaces it everywhere."""
+    body: dict[str, Any] = {}
+    for key, value in (
+        ("headline", headline),
+        ("urgency", urgency),
+        ("source", source),
+        ("link", link),
+        ("ttl", ttl),
+        ("expires_at", expires_at),
+        ("regions", region),
+        ("categories", category),
+    ):
+        if value is not None:
+            body[key] = value
+    item = _call(lambda c: c.request("PATCH", f"/channels/{channel}/items/{uri}", json=body))
+    _show(item, "corrected", as_json)
+
+
+@app.command()
+def hold(uri: str, channel: Channel = "en", as_json: AsJson = False) -> None:
+    """Withhold an item: it leaves every ticker until released."""
+    item = _call(
+        lambda c: c.request(
+            "PATCH", f"/channels/{channel}/items/{uri}", json={"status": "withheld"}
+        )
+    )
+    _show(item, "held", as_json)
+
+
+@app.command()
+def release(uri: str, channel: Channel = "en", as_json: AsJson = False) -> None:
+    """Release a withheld item."""
+    item = _call(
+        lambda c: c.request("PATCH", f"/channels/{channel}/items/{uri}", json={"status": "usable"})
+    )
+    _show(item, "released", as_json)
+
+
+@app.command()
+def kill(uri: str, channel: Channel = "en", as_json: AsJson = False) -> None:
+    """Kill an item: it is removed everywhere and never shows again."""
+    item = _call(lambda c: c.request("DELETE", f"/channels/{channel}/items/{uri}"))
+    _show(item, "killed", as_json)
+
+
+@app.command("ls")
+def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
+    """The items on the ticker now, newest first."""
+    body = _call(lambda c: c.request("GET", f"/channels/{channel}/items"))
+    if as_json:
+        out.print_json(json.dumps(body))
+        return
+    table = Table(title=f"{channel}: {len(body['items'])} on the ticker")
+    for column in ("uri", "u", "headline", "regions", "expires"):
+        table.add_column(column)
+    for item in body["items"]:
+        table.add_row(
+            item["uri"],
+            str(item["urgency"]),
+            _line(item),
+            ",".join(item["regions"]),
+            item["expires_at"][11:19],
+        )
+    out.print(table)
+
+
+@app.command()
+def tail(
+    channel: Channel = "en",
+    region: Annotated[list[str] | None, typer.Option("--region", "-r")] = None,
+    category: Annotated[list[str] | None, typer.Option("--category")] = None,
+    max_urgency: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Follow the live stream (reconnects and resumes by itself; Ctrl-C to stop)."""
+    params: dict[str, Any] = {}
+    if region:
+        params["region"] = region
+    if category:
+        params["category"] = category
+    if max_urgency:
+        params["max_urgency"] = max_urgency
+    last_id: str | None = None
+    with _client() as client:
+        while True:
+            try:
+                for event in client.events(channel, params=params, last_event_id=last_id):
+                    last_id = event.id or None
+                    _print_event(event.event, json.loads(event.data))
+                err.print("[dim]stream ended; reconnecting[/dim]")
+            except ClientError as exc:
+                err.print(f"[red]error:[/red] {exc}")
+                if exc.status:
+                    raise typer.Exit(1) from None
+            except KeyboardInterrupt:
+                raise typer.Exit(0) from None
+            except Exception as exc:  # network drop mid-stream: resume from last_id
+                err.print(f"[dim]connection lost ({exc.__class__.__name__}); reconnecting[/dim]")
+            time.sleep(1)
+
+
+def _print_event(kind: str, data: dict[str, Any]) -> None:
+    stamp = datetime.now().strftime("%H:%M:%S")
+    if kind == "item":
+        style = URGENCY_STYLE.get(data["urgency"], "")
+        text = f"[{style}]{_escape(_line(data))}[/{style}]" if style else _escape(_line(data))
+        out.print(
+            f"{stamp} [bold]ITEM[/bold] u{data['urgency']} {text} "
+            f"[dim]{data['uri']} v{data['version']}[/dim]"
+        )
+    elif kind == "remove":
+        out.print(f"{stamp} [bold magenta]REMOVE[/bold magenta] {data['uri']} ({data['reason']})")
+    elif kind == "reset":
+        out.print(f"{stamp} [bold cyan]RESET[/bold cyan] current items follow")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run a token command against Redis (the configured one, or the local embedded one)."""
+    from ticker.auth import Tokens
+    from ticker.embedded import read_state
+    from ticker.errors import TickerError
+    from ticker.store import Store
+
+    settings = _settings()
+    url = (
+        settings.redis_url.get_secret_value()
+        if settings.redis_url
+        else read_state(settings.state_dir).get("redis_url")
+    )
+    if not url:
+        err.print("[red]error:[/red] set TICKER_REDIS_URL, or start `ticker serve` here first")
+        raise typer.Exit(2)
+
+    async def run() -> T:
+        store = Store(url, prefix=settings.key_prefix)
+        try:
+            return await coro(Tokens(store))
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except TickerError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+
+
+@token_app.command("create")
+def token_create(
+    name: str,
+    channel: Annotated[
+        list[str], typer.Option("--channel", "-c", help="Channel it may write to ('*' for all).")
+    ],
+) -> None:
+    """Make an editor token. The secret is printed once; only its hash is kept."""
+    secret = _admin(lambda tokens: tokens.create(name, channel))
+    err.print(
+        f"[green]created[/green] token {name!r} for {', '.join(channel)}; "
+        "store it now, it is not shown again:"
+    )
+    print(secret)
+
+
+@token_app.command("ls")
+def token_ls() -> None:
+    """List tokens (names and channels, never secrets)."""
+    rows = _admin(lambda tokens: tokens.list())
+    table = Table()
+    for column in ("name", "channels", "created"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], ", ".join(row["channels"]), row["created_at"][:19])
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(name: str) -> None:
+    """Revoke a token; writes with it fail from now on."""
+    if not _admin(lambda tokens: tokens.revoke(name)):
+        err.print(f"[red]error:[/red] no token named {name!r}")
+        raise typer.Exit(1)
+    out.print(f"revoked {name!r}")
+
+
+def main() -> None:
+    app(prog_name="ticker")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

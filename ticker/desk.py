@@ -1,0 +1,261 @@
+"""The editorial actions: post, correct, hold, release, kill; and what is on the ticker now.
+
+Each action builds the item's next version in Python and commits it through one Lua
+script (``Store.commit``) that checks the version it started from, so two editors
+correcting the same item at once never lose an edit: the loser re-reads and retries.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from datetime import datetime, timedelta
+
+from ticker.duration import format_duration
+from ticker.errors import Conflict, IdempotencyMismatch, InvalidRequest, NotFound
+from ticker.models import Item, ItemIn, ItemPatch, Status, utcnow
+from ticker.settings import Channel, Settings
+from ticker.sse import entry_key
+from ticker.store import Store
+
+_RETRIES = 8
+
+
+def new_uri(now: datetime) -> str:
+    """Time-ordered, URL-safe, unguessable: 6 bytes of milliseconds + 5 random bytes."""
+    raw = int(now.timestamp() * 1000).to_bytes(6, "big") + os.urandom(5)
+    return base64.b32encode(raw).decode().lower().rstrip("=")
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _field_error(field: str, message: str) -> InvalidRequest:
+    return InvalidRequest(f"{field}: {message}", details=[{"field": field, "message": message}])
+
+
+class Desk:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self._store = store
+        self._settings = settings
+
+    def channel(self, name: str) -> Channel:
+        ch = self._settings.channel(name)
+        if ch is None:
+            raise NotFound(f"unknown channel {name!r}")
+        return ch
+
+    # -- rules -------------------------------------------------------------------------
+
+    def _expiry(
+        self,
+        ch: Channel,
+        now: datetime,
+        *,
+        start: datetime,
+        ttl: timedelta | None,
+        expires_at: datetime | None,
+        default: datetime | None,
+    ) -> datetime:
+        """Apply the retention rules to what the editor asked for (422 naming the field)."""
+        limit = ch.history_max_age
+        if ttl is not None and expires_at is not None:
+            raise _field_error("ttl", "give either ttl or expires_at, not both")
+        if ttl is not None:
+            if ttl > limit:
+                raise _field_error(
+                    "ttl",
+                    f"must be between 1s and {format_duration(limit)}"
+                    " (the channel's history_max_age)",
+                )
+            return start + ttl
+        if expires_at is not None:
+            if expires_at <= now:
+                raise _field_error("expires_at", "must be in the future")
+            if expires_at > now + limit:
+                raise _field_error(
+                    "expires_at",
+                    f"must be at most {format_duration(limit)} from now"
+                    " (the channel's history_max_age)",
+                )
+            return expires_at
+        return default if default is not None else start + ch.item_ttl
+
+    def _embargo(self, ch: Channel, now: datetime, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value <= now:
+            raise _field_error("embargoed_until", "must be in the future")
+        if value > now + ch.history_max_age:
+            raise _field_error(
+                "embargoed_until",
+                f"must be at most {format_duration(ch.history_max_age)}"
+                " from now (the channel's history_max_age)",
+            )
+        return value
+
+    async def _commit(
+        self,
+        ch: Channel,
+        item: Item,
+        *,
+        expected: int,
+        event_type: str,
+        reason: str = "",
+        idempotency: tuple[str, str] | None = None,
+    ) -> tuple[str, str]:
+        now = utcnow()
+        on_ticker = item.visible_at(now)
+        status, stored = await self._store.commit(
+            ch.name,
+            uri=item.uri,
+            expected_version=expected,
+            event_type=event_type,
+            reason=reason,
+            body=item.model_dump_json(exclude={"id"}),
+            live_score=_ms(item.created_at) if on_ticker else None,
+            expires_ms=_ms(item.expires_at) if item.status is not Status.CANCELED else None,
+            idempotency=idempotency,
+            idempotency_ttl_s=self._settings.idempotency_ttl_s,
+            history_max_items=ch.history_max_items,
+            live_max_items=ch.live_max_items,
+        )
+        return status, stored
+
+    # -- actions -----------------------------------------------------------------------
+
+    async def post(
+        self, channel: str, data: ItemIn, *, author: str, idempotency_key: str | None = None
+    ) -> tuple[Item, bool]:
+        """Publish a new item. Returns (item, created); a replayed key returns the first."""
+        ch = self.channel(channel)
+        now = utcnow()
+        embargo = self._embargo(ch, now, data.embargoed_until)
+        start = embargo or now
+        expires = self._expiry(
+            ch, now, start=start, ttl=data.ttl, expires_at=data.expires_at, default=None
+        )
+        if embargo is not None and expires <= embargo:
+            raise _field_error("expires_at", "must be after embargoed_until")
+        idempotency = None
+        if idempotency_key is not None:
+            scope = hashlib.sha256(f"{author}\0{idempotency_key}".encode()).hexdigest()[:40]
+            fingerprint = hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+            idempotency = (scope, fingerprint)
+        for _ in range(_RETRIES):
+            item = Item(
+                uri=new_uri(now),
+                channel=ch.name,
+                version=1,
+                headline=data.headline,
+                source=data.source,
+                urgency=data.urgency,
+                language=data.language or ch.language,
+                regions=data.regions,
+                categories=data.categories,
+                link=data.link,
+                status=Status(data.status),
+                created_at=now,
+                updated_at=now,
+                expires_at=expires,
+                embargoed_until=embargo,
+                author=author,
+            )
+            status, stored = await self._commit(
+                ch, item, expected=0, event_type="item", idempotency=idempotency
+            )
+            if status == "ok":
+                return Item.model_validate_json(stored), True
+            if status == "dup":
+                fingerprint, _, first = stored.partition("\n")
+                if idempotency and fingerprint != idempotency[1]:
+                    raise IdempotencyMismatch(
+                        "this Idempotency-Key was already used with a different request"
+                    )
+                return Item.model_validate_json(first), False
+        raise Conflict("could not allocate a new item uri")  # pragma: no cover
+
+    async def correct(self, channel: str, uri: str, patch: ItemPatch, *, author: str) -> Item:
+        """A new version: text, attribution, expiry, or hold/release through ``status``."""
+        ch = self.channel(channel)
+        changes = patch.model_dump(exclude_unset=True)
+        if not changes:
+            raise InvalidRequest("nothing to change: send at least one field")
+        for field in ("headline", "urgency", "regions", "categories", "status"):
+            if field in changes and changes[field] is None:
+                raise _field_error(field, "may not be null")
+        for _ in range(_RETRIES):
+            current = await self.get(channel, uri)
+            if current.status is Status.CANCELED:
+                raise Conflict(f"item {uri!r} was killed and can no longer change")
+            now = utcnow()
+            expires = self._expiry(
+                ch,
+                now,
+                start=now,
+                ttl=patch.ttl,
+                expires_at=patch.expires_at,
+                default=current.expires_at,
+            )
+            update = {k: v for k, v in changes.items() if k not in ("ttl", "expires_at")}
+            update.update(
+                version=current.version + 1, updated_at=now, expires_at=expires, author=author
+            )
+            if "status" in update:
+                update["status"] = Status(update["status"])
+            item = current.model_copy(update=update)
+            was_visible = current.visible_at(now)
+            if was_visible and item.status is Status.WITHHELD:
+                event_type, reason = "remove", "withhold"
+            else:
+                event_type, reason = "item", ""
+            status, stored = await self._commit(
+                ch, item, expected=current.version, event_type=event_type, reason=reason
+            )
+            if status == "ok":
+                return Item.model_validate_json(stored)
+        raise Conflict(f"item {uri!r} is being changed by someone else; try again")
+
+    async def kill(self, channel: str, uri: str, *, author: str) -> Item:
+        """Cancel an item for good. Killing a killed item changes nothing."""
+        ch = self.channel(channel)
+        for _ in range(_RETRIES):
+            current = await self.get(channel, uri)
+            if current.status is Status.CANCELED:
+                return current
+            now = utcnow()
+            item = current.model_copy(
+                update={
+                    "version": current.version + 1,
+                    "status": Status.CANCELED,
+                    "updated_at": now,
+                    "author": author,
+                }
+            )
+            status, stored = await self._commit(
+                ch, item, expected=current.version, event_type="remove", reason="kill"
+            )
+            if status == "ok":
+                return Item.model_validate_json(stored)
+        raise Conflict(f"item {uri!r} is being changed by someone else; try again")
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def get(self, channel: str, uri: str) -> Item:
+        self.channel(channel)
+        raw = await self._store.item(channel, uri)
+        if raw is None:
+            raise NotFound(f"no item {uri!r} in channel {channel!r}")
+        return Item.model_validate_json(raw)
+
+    async def current(self, channel: str) -> tuple[str, list[Item]]:
+        """The stream position and the items on the ticker now, oldest change first."""
+        self.channel(channel)
+        position, raw = await self._store.snapshot(channel)
+        now = utcnow()
+        items = [Item.model_validate_json(r) for r in raw]
+        visible = [i for i in items if i.visible_at(now)]
+        visible.sort(key=lambda i: entry_key(i.id))
+        return position, visible

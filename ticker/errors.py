@@ -1,0 +1,78 @@
+"""One exception tree. ``app.py`` maps each leaf to an HTTP status in one place.
+
+* TickerError
+  + StoreUnavailable      Redis cannot be reached (503, Retry-After)
+  + NotFound              unknown channel or item (404)
+  + Conflict              the item cannot change any more, e.g. it was killed (409)
+  + IdempotencyMismatch   an Idempotency-Key reused with a different request (422)
+  + Unauthorized          missing, wrong or revoked token (401)
+  + Forbidden             the token may not write to this channel (403)
+  + InvalidRequest        a request that fails validation (422, or the status given)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TickerError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class StoreUnavailable(TickerError):
+    status_code = 503
+    code = "store_unavailable"
+
+
+class NotFound(TickerError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(TickerError):
+    status_code = 409
+    code = "conflict"
+
+
+class IdempotencyMismatch(TickerError):
+    status_code = 422
+    code = "idempotency_key_reused"
+
+
+class Unauthorized(TickerError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(TickerError):
+    status_code = 403
+    code = "forbidden"
+
+
+class InvalidRequest(TickerError):
+    status_code = 422
+    code = "invalid_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 422,
+        code: str = "invalid_request",
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.status_code = status_code
+        self.code = code

@@ -1,0 +1,207 @@
+"""Fan-out: one reader task per channel per process, many subscribers, bounded buffers.
+
+The reader blocks on ``XREAD`` from a concrete last ID, decodes each batch once
+(``sse.decode``) and hands the same ``Batch`` object to every subscriber of the channel.
+A subscriber that has more than ``subscriber_buffer`` events waiting is cut off: its
+stream ends, the browser comes back with ``Last-Event-ID``, and memory never grows with a
+slow reader (Mercure's rule).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+
+from ticker.errors import StoreUnavailable
+from ticker.models import utcnow
+from ticker.settings import Settings
+from ticker.sse import Event, Filter, decode, entry_key
+from ticker.store import Entry, Store
+
+log = logging.getLogger("ticker.hub")
+
+
+class Batch:
+    """Events from one XREAD, shared by every subscriber; frames joined once per filter."""
+
+    __slots__ = ("_joined", "events", "first", "last", "size")
+
+    def __init__(
+        self, events: list[Event], first: tuple[int, int], last: tuple[int, int], size: int
+    ) -> None:
+        self.events = events
+        self.first = first
+        self.last = last
+        self.size = size  # entries read, including ones no reader sees
+        self._joined: dict[Filter, bytes] = {}
+
+    def frames(self, flt: Filter, after: tuple[int, int]) -> bytes:
+        """The bytes for events after ``after`` that ``flt`` wants."""
+        if after < self.first:
+            joined = self._joined.get(flt)
+            if joined is None:
+                joined = self._joined[flt] = b"".join(e.frame for e in self.events if e.wanted(flt))
+            return joined
+        return b"".join(e.frame for e in self.events if e.key > after and e.wanted(flt))
+
+
+class Subscriber:
+    """One reader's queue of batches, bounded by the number of events waiting."""
+
+    __slots__ = ("_limit", "_pending", "_waiting", "_wake", "cut_off", "closed", "filter")
+
+    def __init__(self, flt: Filter, limit: int) -> None:
+        self.filter = flt
+        self._limit = limit
+        self._pending: deque[Batch] = deque()
+        self._waiting = 0
+        self._wake = asyncio.Event()
+        self.cut_off = False
+        self.closed = False
+
+    def offer(self, batch: Batch) -> None:
+        if self.closed:
+            return
+        self._waiting += len(batch.events)
+        if self._waiting > self._limit:
+            # Too far behind: stop buffering and let it resume from Last-Event-ID.
+            self.cut_off = self.closed = True
+            self._pending.clear()
+        else:
+            self._pending.append(batch)
+        self._wake.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake.set()
+
+    async def next(self) -> list[Batch] | None:
+        """Everything waiting, or ``None`` once the subscription has ended."""
+        while not self._pending:
+            if self.closed:
+                return None
+            self._wake.clear()
+            await self._wake.wait()
+        if self.cut_off:
+            return None
+        batches = list(self._pending)
+        self._pending.clear()
+        self._waiting = 0
+        return batches
+
+
+class ChannelReader:
+    """The single XREAD loop of one channel in this process."""
+
+    def __init__(self, hub: Hub, channel: str) -> None:
+        self.channel = channel
+        self.subscribers: set[Subscriber] = set()
+        self.ready = asyncio.Event()
+        self.position = "0-0"
+        self._hub = hub
+        self.task = asyncio.create_task(self._run(), name=f"ticker-reader:{channel}")
+
+    async def _run(self) -> None:
+        settings, store = self._hub.settings, self._hub.store
+        delay = 0.0
+        while True:
+            try:
+                async with store.tail(self.channel, block_ms=settings.read_block_ms) as tail:
+                    if not self.ready.is_set():
+                        # Start from a concrete ID, never '$': an entry added between two
+                        # reads would be skipped.
+                        self.position = await store.last_id(self.channel)
+                        self.ready.set()
+                    if delay:
+                        log.info("reader %s: Redis is back", self.channel)
+                        self._hub.reconnects += 1
+                    delay = 0.0
+                    while True:
+                        entries = await tail.read(
+                            self.position,
+                            count=settings.read_batch,
+                            block_ms=settings.read_block_ms,
+                        )
+                        if entries:
+                            self._fan_out(entries)
+            except StoreUnavailable as exc:
+                delay = min(5.0, max(0.1, delay * 2))
+                log.warning("reader %s: %s; retrying in about %.1fs", self.channel, exc, delay)
+                # Jitter, so many processes do not reconnect in lockstep.
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+
+    def _fan_out(self, entries: Sequence[Entry]) -> None:
+        now = utcnow()
+        events = [e for e in (decode(x.id, x.fields, self.channel, now) for x in entries) if e]
+        first, last = entry_key(entries[0].id), entry_key(entries[-1].id)
+        self.position = entries[-1].id
+        if not events:
+            return
+        batch = Batch(events, first, last, len(entries))
+        for sub in list(self.subscribers):
+            sub.offer(batch)
+            if sub.cut_off:
+                self.subscribers.discard(sub)
+                self._hub.cut_offs += 1
+                log.info(
+                    "reader %s: cut off a subscriber %s events behind",
+                    self.channel,
+                    self._hub.settings.subscriber_buffer,
+                )
+
+
+class Hub:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._readers: dict[str, ChannelReader] = {}
+        self._closed = False
+        self.cut_offs = 0
+        self.reconnects = 0
+
+    @property
+    def reader_count(self) -> int:
+        return len(self._readers)
+
+    def subscriber_count(self, channel: str) -> int:
+        reader = self._readers.get(channel)
+        return len(reader.subscribers) if reader else 0
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str, flt: Filter) -> AsyncIterator[Subscriber]:
+        """Register for live events; waits until the channel's reader has a position."""
+        sub = Subscriber(flt, self.settings.subscriber_buffer)
+        if self._closed:
+            sub.close()
+            yield sub
+            return
+        reader = self._readers.get(channel)
+        if reader is None:
+            reader = self._readers[channel] = ChannelReader(self, channel)
+        reader.subscribers.add(sub)
+        try:
+            await reader.ready.wait()
+            yield sub
+        finally:
+            reader.subscribers.discard(sub)
+            if not reader.subscribers and self._readers.get(channel) is reader:
+                # The last reader left: stop the XREAD loop until someone comes back.
+                del self._readers[channel]
+                reader.task.cancel()
+
+    async def close(self) -> None:
+        """End every subscription and stop every reader (the lifespan's shutdown)."""
+        self._closed = True
+        readers = list(self._readers.values())
+        self._readers.clear()
+        for reader in readers:
+            for sub in list(reader.subscribers):
+                sub.close()
+            reader.task.cancel()
+        for reader in readers:
+            with suppress(asyncio.CancelledError):
+                await reader.task

@@ -1,0 +1,129 @@
+"""``ticker serve``: Redis (given or embedded), the dev token, the demo feed, uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import resource
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from pydantic import SecretStr
+
+from ticker.auth import ALL_CHANNELS, Tokens
+from ticker.embedded import EmbeddedRedis, clear_state, write_state
+from ticker.settings import Settings
+from ticker.store import Store
+
+log = logging.getLogger("ticker.serve")
+
+DEV_TOKEN_NAME = "dev"
+
+
+def raise_fd_limit(wanted: int = 65536) -> int:
+    """Each reader is one socket: lift the soft fd limit as far as the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft < 10_000:
+        log.warning(
+            "open-file limit is %d: at most about %d readers can connect "
+            "(raise the hard limit, e.g. LimitNOFILE= or ulimit -Hn)",
+            soft,
+            soft - 100,
+        )
+    return soft
+
+
+async def ensure_dev_token(settings: Settings) -> None:
+    """On an embedded Redis, keep a local all-channel token in the state folder (0600)."""
+    assert settings.redis_url is not None
+    path = settings.state_dir / "dev-token"
+    store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
+    try:
+        tokens = Tokens(store)
+        if path.exists() and await tokens.verify(path.read_text().strip()):
+            return
+        await tokens.revoke(DEV_TOKEN_NAME)
+        secret = await tokens.create(DEV_TOKEN_NAME, [ALL_CHANNELS])
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret + "\n")
+    finally:
+        await store.close()
+
+
+@contextlib.contextmanager
+def redis_for(settings: Settings) -> Iterator[Settings]:
+    """The settings with a Redis URL: the configured one, or a private embedded server."""
+    if settings.redis_url is not None:
+        yield settings
+        return
+    embedded = EmbeddedRedis(settings.state_dir)
+    url = embedded.start()
+    try:
+        log.info("started embedded Redis (pid %s) with data in %s", embedded.pid, embedded.data_dir)
+        yield settings.model_copy(update={"redis_url": SecretStr(url)})
+    finally:
+        embedded.stop()
+        log.info("stopped embedded Redis")
+
+
+def _demo_thread(settings: Settings, stop: threading.Event) -> threading.Thread:
+    from ticker.demo import run_demo
+
+    def target() -> None:
+        asyncio.run(run_demo(settings, stop))
+
+    thread = threading.Thread(target=target, name="ticker-demo", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    raise_fd_limit()
+    embedded = settings.redis_url is None
+    with redis_for(settings) as settings:
+        assert settings.redis_url is not None
+        url = f"http://{settings.host}:{settings.port}"
+        if embedded:
+            asyncio.run(ensure_dev_token(settings))
+            write_state(
+                settings.state_dir,
+                url=url,
+                redis_url=settings.redis_url.get_secret_value(),
+                pid=os.getpid(),
+            )
+        stop = threading.Event()
+        if demo:
+            _demo_thread(settings, stop)
+        config: dict[str, Any] = dict(
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            timeout_graceful_shutdown=5,
+            proxy_headers=False,
+        )
+        try:
+            if settings.workers > 1:
+                # Workers build their own app from the environment; hand them the Redis URL.
+                os.environ["TICKER_REDIS_URL"] = settings.redis_url.get_secret_value()
+                uvicorn.run(
+                    "ticker.app:app_from_env", factory=True, workers=settings.workers, **config
+                )
+            else:
+                from ticker.app import create_app
+
+                uvicorn.run(create_app(settings), **config)
+        finally:
+            stop.set()
+            if embedded:
+                clear_state(settings.state_dir)

@@ -1,0 +1,123 @@
+"""Configuration: one frozen object, read once from ``TICKER_*`` variables (and ``.env``).
+
+Built by the CLI (or the app factory) and passed down; no other module reads the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CHANNEL_NAME = re.compile(r"^[a-z0-9-]{1,32}$")
+
+
+def default_state_dir() -> Path:
+    """Where the embedded Redis keeps its data and socket when none is configured."""
+    return Path.home() / ".local" / "state" / "ticker"
+
+
+class Channel(BaseModel):
+    """A declared channel (an edition of the ticker) and its retention rules."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    language: str = "en"
+    # Retention: how long an item stays on the ticker unless the editor says otherwise.
+    item_ttl: timedelta = timedelta(hours=6)
+    # The ticker shows at most this many items; the oldest one is pushed out.
+    live_max_items: int = Field(default=20, ge=1, le=500)
+    # The replay buffer kept in the stream for resume and for other services.
+    history_max_age: timedelta = timedelta(hours=48)
+    history_max_items: int = Field(default=1000, ge=10, le=1_000_000)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not CHANNEL_NAME.match(value):
+            raise ValueError("channel names are 1-32 lowercase letters, digits or '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Channel:
+        if self.item_ttl <= timedelta(0):
+            raise ValueError("item_ttl must be positive")
+        if self.item_ttl > self.history_max_age:
+            raise ValueError("item_ttl must not exceed history_max_age")
+        return self
+
+
+DEFAULT_CHANNELS = (
+    Channel(name="en", language="en"),
+    Channel(name="ar", language="ar"),
+    Channel(name="es", language="es"),
+)
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told. See the settings table in the README."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TICKER_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Empty means: start a private (embedded) Redis under state_dir.
+    redis_url: SecretStr | None = None
+    key_prefix: str = Field(default="ticker", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    state_dir: Path = Field(default_factory=default_state_dir)
+    channels: tuple[Channel, ...] = DEFAULT_CHANNELS
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+
+    # SSE: reconnection delay told to browsers, and the comment heartbeat for proxies.
+    retry_ms: int = Field(default=3000, ge=100, le=600_000)
+    heartbeat_s: float = Field(default=15.0, gt=0, le=300)
+    # A subscriber that has this many undelivered events is cut off (it resumes with
+    # Last-Event-ID); this bounds memory per reader whatever the client does.
+    subscriber_buffer: int = Field(default=1000, ge=1, le=100_000)
+    # A send that blocks longer than this (client stopped reading) ends the stream.
+    send_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # The per-channel Redis reader: how long one XREAD blocks and how many entries it takes.
+    read_block_ms: int = Field(default=5000, ge=10, le=60_000)
+    read_batch: int = Field(default=500, ge=1, le=10_000)
+    # Denial-of-service guards on the write API.
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+
+    # The CLI's side: where the service is and which editor token to send. When unset, the
+    # CLI looks for a running embedded service and its dev token under state_dir.
+    url: str | None = None
+    token: SecretStr | None = None
+
+    # Public read-only endpoints (SSE, widget.js) answer these origins; never the write API.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_channels(cls, value: tuple[Channel, ...]) -> tuple[Channel, ...]:
+        names = [c.name for c in value]
+        if len(set(names)) != len(names):
+            raise ValueError("channel names must be unique")
+        if not names:
+            raise ValueError("declare at least one channel")
+        return value
+
+    def channel(self, name: str) -> Channel | None:
+        for ch in self.channels:
+            if ch.name == name:
+                return ch
+        return None

@@ -1,0 +1,159 @@
+"""How a stream entry becomes SSE bytes: decoded and encoded once, shared by every reader.
+
+Deliberate choices:
+- We write frames ourselves and hand sse-starlette ready bytes. ``id:`` and ``event:``
+  are checked here (a stream ID is digits-dash-digits; an event name is one of ours),
+  because sse-starlette strips CR/LF from IDs and lets NUL through.
+- ``data:`` is our own compact JSON, which escapes every control character, so one
+  event is always one ``data:`` line whatever another service wrote into the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ticker.models import Item
+
+log = logging.getLogger("ticker.sse")
+
+EVENT_NAMES = frozenset({"item", "remove", "reset"})
+_ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+REMOVE_REASONS = frozenset({"kill", "withhold", "expire"})
+
+
+def valid_entry_id(value: str) -> bool:
+    return bool(_ENTRY_ID.match(value))
+
+
+def entry_key(entry_id: str) -> tuple[int, int]:
+    """Stream IDs compare as (milliseconds, sequence)."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def frame(event: str, entry_id: str, data: Any) -> bytes:
+    """One SSE event. Refuses anything that could break the framing."""
+    if event not in EVENT_NAMES:
+        raise ValueError(f"unknown event name {event!r}")
+    if entry_id and not valid_entry_id(entry_id):
+        raise ValueError(f"invalid event id {entry_id!r}")
+    text = (
+        data
+        if isinstance(data, str)
+        else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    )
+    if "\r" in text or "\n" in text:  # pragma: no cover - JSON never contains raw CR/LF
+        raise ValueError("data must be one line")
+    return f"event: {event}\nid: {entry_id}\ndata: {text}\n\n".encode("utf-8", "surrogatepass")
+
+
+def retry_frame(ms: int) -> bytes:
+    return f"retry: {int(ms)}\n\n".encode()
+
+
+def reset_frame() -> bytes:
+    # An empty id clears the browser's Last-Event-ID: a reader cut off in the middle of the
+    # current items comes back without one and gets them all again, never a partial set.
+    return frame("reset", "", "{}")
+
+
+def item_json(item: Item) -> str:
+    return item.model_dump_json()
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A reader's facets: any of the regions, any of the categories, urgency at most N."""
+
+    regions: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+    max_urgency: int = 9
+
+    def matches(self, regions: frozenset[str], categories: frozenset[str], urgency: int) -> bool:
+        if self.regions and not (self.regions & regions):
+            return False
+        if self.categories and not (self.categories & categories):
+            return False
+        return urgency <= self.max_urgency
+
+    @property
+    def everything(self) -> bool:
+        return not self.regions and not self.categories and self.max_urgency >= 9
+
+
+EVERYTHING = Filter()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A decoded entry: its position, what a filter needs, and its frame (or none)."""
+
+    key: tuple[int, int]
+    frame: bytes
+    regions: frozenset[str]
+    categories: frozenset[str]
+    urgency: int
+
+    def wanted(self, flt: Filter) -> bool:
+        return flt.everything or flt.matches(self.regions, self.categories, self.urgency)
+
+
+def item_event(item: Item) -> Event:
+    """The ``item`` event for one version, with that version's id."""
+    return Event(
+        entry_key(item.id),
+        frame("item", item.id, item_json(item)),
+        frozenset(item.regions),
+        frozenset(item.categories),
+        item.urgency,
+    )
+
+
+def decode(entry_id: str, fields: dict[str, str], channel: str, now: datetime) -> Event | None:
+    """Turn a stream entry into an event for readers; ``None`` when readers see nothing.
+
+    Entries written by other services are checked like our own: a malformed one is
+    logged and skipped, never allowed to break a stream.
+    """
+    kind = fields.get("type")
+    try:
+        raw = json.loads(fields.get("item") or "{}")
+        if not isinstance(raw, dict):
+            raise ValueError("item is not a JSON object")
+        raw["id"] = entry_id
+        raw.setdefault("channel", channel)
+        if kind == "item":
+            item = Item.model_validate(raw)
+            if not item.visible_at(now):
+                return None
+            return item_event(item)
+        if kind == "remove":
+            reason = fields.get("reason", "")
+            uri = fields.get("uri", "")
+            if reason not in REMOVE_REASONS or not uri:
+                raise ValueError(f"bad remove entry (reason {reason!r})")
+            data = {"uri": uri, "reason": reason}
+            urgency = raw.get("urgency", 9)
+            return Event(
+                entry_key(entry_id),
+                frame("remove", entry_id, data),
+                frozenset(raw.get("regions") or ()),
+                frozenset(raw.get("categories") or ()),
+                urgency if isinstance(urgency, int) else 9,
+            )
+    except (ValueError, ValidationError, TypeError) as exc:
+        log.warning(
+            "skipping malformed entry %s in channel %s: %s",
+            entry_id,
+            channel,
+            str(exc).splitlines()[0],
+        )
+        return None
+    return None  # an entry type from a future schema: not for readers of this version

@@ -1,0 +1,325 @@
+"""The only module that speaks Redis: key names, Lua scripts, append, read, trim.
+
+Key layout (docs/streams.md is the contract; every key of a channel shares the ``{channel}``
+hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
+
+    {prefix}:{ch}:events    stream, one entry per event (fields v, type, uri, reason, item)
+    {prefix}:{ch}:items     hash uri -> latest version of every item, as JSON
+    {prefix}:{ch}:live      zset uri -> created ms, the items on the ticker now
+    {prefix}:{ch}:expiry    zset uri -> expires ms, the expiry schedule
+    {prefix}:{ch}:idem:{k}  string, the first reply to an Idempotency-Key (with a TTL)
+    {prefix}:{auth}:tokens  hash name -> token record (JSON, with the SHA-256 of the secret)
+    {prefix}:{auth}:hashes  hash sha256 -> name
+
+Deliberate choices:
+- Redis errors become ``StoreUnavailable`` here; nothing above sees ``redis.RedisError``.
+- The write client never retries on its own: a retried script after a lost reply could
+  commit twice. Clients retry with their Idempotency-Key instead.
+- Trimming is exact (``MAXLEN`` without ``~``): a ticker writes a few entries a minute, so
+  exactness costs nothing and the replay rules need no second guess.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from ticker.errors import StoreUnavailable
+
+SCHEMA_VERSION = "1"
+
+# KEYS: events, items, live, expiry, idem.  ARGV: see Store.commit.
+_COMMIT = """
+if ARGV[8] == '1' then
+  local prior = redis.call('GET', KEYS[5])
+  if prior then return {'dup', prior} end
+end
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+local curver = 0
+if cur then curver = cjson.decode(cur)['version'] end
+if curver ~= tonumber(ARGV[2]) then return {'conflict', cur or ''} end
+local fields = {'v', ARGV[12], 'type', ARGV[3], 'uri', ARGV[1]}
+if ARGV[4] ~= '' then
+  fields[#fields + 1] = 'reason'; fields[#fields + 1] = ARGV[4]
+end
+fields[#fields + 1] = 'item'; fields[#fields + 1] = ARGV[5]
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[11], '*', unpack(fields))
+local state = '{"id":"' .. id .. '",' .. string.sub(ARGV[5], 2)
+redis.call('HSET', KEYS[2], ARGV[1], state)
+if ARGV[6] == '' then redis.call('ZREM', KEYS[3], ARGV[1])
+else redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1]) end
+if ARGV[7] == '' then redis.call('ZREM', KEYS[4], ARGV[1])
+else redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1]) end
+-- live_max_items: the oldest items leave the ticker (they stay in history).
+local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[13])
+if over > 0 then
+  for _, old in ipairs(redis.call('ZRANGE', KEYS[3], 0, over - 1)) do
+    redis.call('ZREM', KEYS[3], old)
+    redis.call('ZREM', KEYS[4], old)
+    redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[11], '*', 'v', ARGV[12], 'type', 'remove',
+      'uri', old, 'reason', 'expire', 'item', redis.call('HGET', KEYS[2], old) or '{}')
+  end
+end
+if ARGV[8] == '1' then
+  redis.call('SET', KEYS[5], ARGV[9] .. '\\n' .. state, 'EX', ARGV[10])
+end
+return {'ok', state}
+"""
+
+# KEYS: events, items, live.  The position and the items on the ticker, read atomically.
+_SNAPSHOT = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local pos = '0-0'
+if last[1] then pos = last[1][1] end
+local uris = redis.call('ZRANGE', KEYS[3], 0, -1)
+local out = {pos}
+if #uris > 0 then
+  for _, s in ipairs(redis.call('HMGET', KEYS[2], unpack(uris))) do
+    if s then out[#out + 1] = s end
+  end
+end
+return out
+"""
+
+# KEYS: events.  ARGV: an entry ID.  Is it still in the stream (or the very last one)?
+_KNOWS = """
+local hit = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if hit[1] then return 1 end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if last[1] and last[1][1] == ARGV[1] then return 1 end
+return 0
+"""
+
+# KEYS: tokens, hashes.  ARGV: name, sha256, record.
+_TOKEN_CREATE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
+# KEYS: tokens, hashes.  ARGV: name.
+_TOKEN_REVOKE = """
+local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if not rec then return 0 end
+redis.call('HDEL', KEYS[2], cjson.decode(rec)['sha256'])
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry as read from Redis."""
+
+    id: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    events: str
+    items: str
+    live: str
+    expiry: str
+    idem_prefix: str
+
+
+def redis_client(url: str, *, socket_timeout: float = 10.0, name: str | None = None) -> Any:
+    """A redis.asyncio client with timeouts, health checks and no blind retries."""
+    options: dict[str, Any] = {}
+    if not url.startswith("unix:"):
+        options["socket_keepalive"] = True  # TCP only; a unix socket has no keepalive
+    return aioredis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=5.0,
+        health_check_interval=15,
+        retry=Retry(NoBackoff(), 0),
+        client_name=name,
+        **options,
+    )
+
+
+@asynccontextmanager
+async def _wrapped() -> AsyncIterator[None]:
+    try:
+        yield
+    except RedisError as exc:
+        raise StoreUnavailable(f"Redis is unavailable ({type(exc).__name__})") from exc
+    except OSError as exc:
+        raise StoreUnavailable(f"Redis is unavailable ({type(exc).__name__})") from exc
+
+
+class Store:
+    """Typed access to a channel's keys; one per process, shared by every request."""
+
+    def __init__(self, url: str, *, prefix: str) -> None:
+        self._url = url
+        self.prefix = prefix
+        self.redis = redis_client(url)
+        self._commit = self.redis.register_script(_COMMIT)
+        self._snapshot = self.redis.register_script(_SNAPSHOT)
+        self._knows = self.redis.register_script(_KNOWS)
+        self._token_create = self.redis.register_script(_TOKEN_CREATE)
+        self._token_revoke = self.redis.register_script(_TOKEN_REVOKE)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    def keys(self, channel: str) -> Keys:
+        base = f"{self.prefix}:{{{channel}}}"
+        return Keys(
+            f"{base}:events", f"{base}:items", f"{base}:live", f"{base}:expiry", f"{base}:idem:"
+        )
+
+    def _auth_keys(self) -> tuple[str, str]:
+        base = f"{self.prefix}:{{auth}}"
+        return f"{base}:tokens", f"{base}:hashes"
+
+    async def ping(self) -> None:
+        async with _wrapped():
+            await self.redis.ping()
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def commit(
+        self,
+        channel: str,
+        *,
+        uri: str,
+        expected_version: int,
+        event_type: str,
+        reason: str,
+        body: str,
+        live_score: int | None,
+        expires_ms: int | None,
+        idempotency: tuple[str, str] | None,
+        idempotency_ttl_s: int,
+        history_max_items: int,
+        live_max_items: int,
+    ) -> tuple[str, str]:
+        """Append one event and update the item's state atomically.
+
+        ``body`` is the item's JSON without ``id``; the stored state gets the entry ID.
+        Returns (``ok`` | ``dup`` | ``conflict``, stored JSON).
+        """
+        if not body.startswith("{") or body == "{}":
+            raise ValueError("body must be a non-empty JSON object")
+        k = self.keys(channel)
+        idem_key, fingerprint = idempotency if idempotency else ("-", "")
+        async with _wrapped():
+            status, value = await self._commit(
+                keys=[k.events, k.items, k.live, k.expiry, k.idem_prefix + idem_key],
+                args=[
+                    uri,
+                    expected_version,
+                    event_type,
+                    reason,
+                    body,
+                    "" if live_score is None else live_score,
+                    "" if expires_ms is None else expires_ms,
+                    "1" if idempotency else "0",
+                    fingerprint,
+                    idempotency_ttl_s,
+                    history_max_items,
+                    SCHEMA_VERSION,
+                    live_max_items,
+                ],
+            )
+        return str(status), str(value)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def item(self, channel: str, uri: str) -> str | None:
+        async with _wrapped():
+            value: str | None = await self.redis.hget(self.keys(channel).items, uri)
+        return value
+
+    async def snapshot(self, channel: str) -> tuple[str, list[str]]:
+        """The stream position and the JSON of every item on the ticker, read atomically."""
+        k = self.keys(channel)
+        async with _wrapped():
+            out: list[str] = await self._snapshot(keys=[k.events, k.items, k.live])
+        return out[0], out[1:]
+
+    async def knows(self, channel: str, entry_id: str) -> bool:
+        """True when resuming after ``entry_id`` cannot skip anything the stream had."""
+        async with _wrapped():
+            return bool(await self._knows(keys=[self.keys(channel).events], args=[entry_id]))
+
+    async def last_id(self, channel: str) -> str:
+        async with _wrapped():
+            last = await self.redis.xrevrange(self.keys(channel).events, count=1)
+        return str(last[0][0]) if last else "0-0"
+
+    async def range_after(self, channel: str, after: str, count: int) -> list[Entry]:
+        """Entries strictly after ``after``, oldest first."""
+        async with _wrapped():
+            rows = await self.redis.xrange(self.keys(channel).events, min=f"({after}", count=count)
+        return [Entry(i, f) for i, f in rows]
+
+    @asynccontextmanager
+    async def tail(self, channel: str, *, block_ms: int) -> AsyncIterator[Tail]:
+        """A dedicated connection for one channel's blocking reader."""
+        # The socket timeout outlasts one BLOCK, so a half-open connection is still noticed.
+        conn = redis_client(
+            self._url, socket_timeout=block_ms / 1000 + 5, name=f"ticker-reader:{channel}"
+        )
+        try:
+            yield Tail(conn, self.keys(channel).events)
+        finally:
+            await conn.aclose()
+
+    # -- tokens --------------------------------------------------------------------------
+
+    async def token_create(self, name: str, sha256: str, record: dict[str, Any]) -> bool:
+        tokens, hashes = self._auth_keys()
+        async with _wrapped():
+            return bool(
+                await self._token_create(
+                    keys=[tokens, hashes], args=[name, sha256, json.dumps(record)]
+                )
+            )
+
+    async def token_revoke(self, name: str) -> bool:
+        async with _wrapped():
+            return bool(await self._token_revoke(keys=list(self._auth_keys()), args=[name]))
+
+    async def tokens(self) -> list[dict[str, Any]]:
+        async with _wrapped():
+            raw: dict[str, str] = await self.redis.hgetall(self._auth_keys()[0])
+        return [json.loads(v) for _, v in sorted(raw.items())]
+
+    async def token_by_hash(self, sha256: str) -> dict[str, Any] | None:
+        tokens, hashes = self._auth_keys()
+        async with _wrapped():
+            name = await self.redis.hget(hashes, sha256)
+            raw = await self.redis.hget(tokens, name) if name else None
+        return json.loads(raw) if raw else None
+
+
+class Tail:
+    """Blocking reads of one stream from a concrete last ID (never ``$``)."""
+
+    def __init__(self, conn: Any, key: str) -> None:
+        self._conn = conn
+        self._key = key
+
+    async def read(self, after: str, *, count: int, block_ms: int) -> Sequence[Entry]:
+        async with _wrapped():
+            reply = await self._conn.xread({self._key: after}, count=count, block=block_ms)
+        if not reply:
+            return []
+        # redis-py answers a list of [stream, entries] (RESP2) or a dict (RESP3).
+        rows = reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))[0]
+        return [Entry(i, f) for i, f in rows]
