@@ -67,7 +67,9 @@ class Subscriber:
         if self.closed:
             return
         self._waiting += len(batch.events)
-        if self._waiting > self._limit:
+        # A batch into an empty queue is always taken whole: the bound is the limit plus
+        # one read batch, and a big XREAD never cuts off a reader that is keeping up.
+        if self._pending and self._waiting > self._limit:
             # Too far behind: stop buffering and let it resume from Last-Event-ID.
             self.cut_off = self.closed = True
             self._pending.clear()

@@ -1,0 +1,190 @@
+"""Test helpers: free ports, a real ticker process, an in-loop uvicorn, an SSE reader."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from httpx_sse import ServerSentEvent, aconnect_sse
+
+from ticker.app import create_app
+from ticker.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+class TickerProcess:
+    """``python -m ticker serve`` as a real process on a fixed port, restartable."""
+
+    def __init__(self, env: dict[str, str], *, port: int | None = None,
+                 args: tuple[str, ...] = (), log: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env}
+        self.args = args
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.token = ""
+
+    def start(self, timeout: float = 20.0) -> None:
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ticker", "serve", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning", *self.args],
+            env=self.env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+
+        def ready() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"ticker exited with {self.proc.returncode}")
+            try:
+                return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return 0
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise AssertionError("ticker did not exit in time") from None
+        return proc.returncode
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    # -- editor calls through the real API -----------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def post(self, channel: str, **fields: Any) -> dict[str, Any]:
+        r = httpx.post(f"{self.url}/channels/{channel}/items", json=fields,
+                       headers=self._headers(), timeout=10)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def patch(self, channel: str, uri: str, **fields: Any) -> dict[str, Any]:
+        r = httpx.patch(f"{self.url}/channels/{channel}/items/{uri}", json=fields,
+                        headers=self._headers(), timeout=10)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def kill(self, channel: str, uri: str) -> dict[str, Any]:
+        r = httpx.delete(f"{self.url}/channels/{channel}/items/{uri}",
+                         headers=self._headers(), timeout=10)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+
+@contextlib.asynccontextmanager
+async def serve_app(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
+    """A real uvicorn in this event loop on a free port; yields (base URL, app)."""
+    port = free_port()
+    app = create_app(settings.model_copy(update={"port": port}))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@dataclass
+class Reader:
+    """An SSE reader on its own task, collecting events (heartbeat blanks dropped)."""
+
+    events: list[ServerSentEvent] = field(default_factory=list)
+    status: int = 0
+    retry: int | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        import json
+
+        return [json.loads(e.data) for e in self.events if e.event == kind]
+
+    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate(self):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"reader condition not met; got {len(self.events)} events:"
+                                     f" {[(e.event, e.id) for e in self.events][:30]}")
+            await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        if self.task:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+
+
+def start_reader(url: str, *, headers: dict[str, str] | None = None,
+                 params: dict[str, Any] | None = None, read_delay: float = 0.0) -> Reader:
+    reader = Reader()
+
+    async def run() -> None:
+        try:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as client, \
+                    aconnect_sse(client, "GET", url, headers=dict(headers or {}),
+                                 params=params) as source:
+                reader.status = source.response.status_code
+                reader.connected.set()
+                async for event in source.aiter_sse():
+                    if event.retry is not None:
+                        reader.retry = event.retry
+                    if event.data or event.event == "reset":
+                        reader.events.append(event)
+                    if read_delay:
+                        await asyncio.sleep(read_delay)
+        finally:
+            reader.connected.set()
+            reader.ended.set()
+
+    reader.task = asyncio.create_task(run())
+    return reader

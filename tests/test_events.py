@@ -1,0 +1,268 @@
+"""The SSE stream end to end: real uvicorn, real Redis, httpx-sse as the reader."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tests.helpers import Reader, start_reader
+from ticker.models import utcnow
+from ticker.settings import Channel, Settings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"channels": (Channel(name="en", history_max_items=30,
+                                 live_max_items=25), Channel(name="ar",
+                                                                             language="ar"))}
+
+
+@pytest.fixture
+async def api(server: tuple[str, Any], token: str) -> Any:
+    async with httpx.AsyncClient(base_url=server[0], timeout=10,
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        yield client
+
+
+async def post(api: httpx.AsyncClient, headline: str, channel: str = "en",
+               **fields: Any) -> dict[str, Any]:
+    r = await api.post(f"/channels/{channel}/items", json={"headline": headline, **fields})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def events_url(server: tuple[str, Any], channel: str = "en") -> str:
+    return f"{server[0]}/channels/{channel}/events"
+
+
+async def connected(reader: Reader, count: int = 0) -> Reader:
+    await asyncio.wait_for(reader.connected.wait(), 5)
+    assert reader.status == 200
+    await reader.wait_for(lambda r: len(r.events) >= count)
+    return reader
+
+
+async def test_reader_gets_current_items_then_live_ones(
+        api: httpx.AsyncClient, server: tuple[str, Any]) -> None:
+    first = await post(api, "Shooter at large", source="Police")
+    second = await post(api, "Roads closed")
+    reader = await connected(start_reader(events_url(server)), 2)
+    try:
+        assert reader.retry == 500
+        assert [e["uri"] for e in reader.of("item")] == [first["uri"], second["uri"]]
+        assert [e.id for e in reader.events] == [first["id"], second["id"]]
+        live = await post(api, "Shooter arrested")
+        await reader.wait_for(lambda r: len(r.events) == 3)
+        assert reader.events[-1].event == "item" and reader.events[-1].id == live["id"]
+        assert reader.of("item")[-1] == live
+    finally:
+        await reader.close()
+
+
+async def test_corrections_holds_and_kills_reach_a_live_reader(
+        api: httpx.AsyncClient, server: tuple[str, Any]) -> None:
+    uri = (await post(api, "Shooter at large"))["uri"]
+    reader = await connected(start_reader(events_url(server)), 1)
+    try:
+        await api.patch(f"/channels/en/items/{uri}", json={"headline": "Shooter arrested"})
+        await api.patch(f"/channels/en/items/{uri}", json={"status": "withheld"})
+        await api.patch(f"/channels/en/items/{uri}", json={"headline": "Checked: arrested"})
+        await api.patch(f"/channels/en/items/{uri}", json={"status": "usable"})
+        await api.delete(f"/channels/en/items/{uri}")
+        await reader.wait_for(lambda r: len(r.events) == 5)
+        kinds = [(e.event, json.loads(e.data).get("headline") or json.loads(e.data)["reason"])
+                 for e in reader.events]
+        # The correction made while withheld is not shown to readers.
+        assert kinds == [("item", "Shooter at large"), ("item", "Shooter arrested"),
+                         ("remove", "withhold"), ("item", "Checked: arrested"),
+                         ("remove", "kill")]
+        assert [json.loads(e.data)["uri"] for e in reader.events] == [uri] * 5
+    finally:
+        await reader.close()
+
+
+async def test_resume_after_missing_twenty_events_gets_exactly_those(
+        api: httpx.AsyncClient, server: tuple[str, Any]) -> None:
+    seen = await post(api, "the last one the reader saw")
+    missed = [await post(api, f"missed {n}") for n in range(17)]
+    for item in missed[:3]:
+        await api.delete(f"/channels/en/items/{item['uri']}")  # removes are events too
+    reader = await connected(start_reader(events_url(server),
+                                          headers={"Last-Event-ID": seen["id"]}), 20)
+    try:
+        await asyncio.sleep(0.3)
+        assert len(reader.events) == 20
+        assert [e.id for e in reader.events[:17]] == [m["id"] for m in missed]
+        assert [e.event for e in reader.events[17:]] == ["remove"] * 3
+        ids = [tuple(map(int, e.id.split("-"))) for e in reader.events]
+        assert ids == sorted(set(ids))  # in order, no duplicates
+        live = await post(api, "after the resume")
+        await reader.wait_for(lambda r: r.events[-1].id == live["id"])
+        assert len(reader.events) == 21
+    finally:
+        await reader.close()
+
+
+async def test_last_event_id_as_query_parameter(api: httpx.AsyncClient,
+                                                server: tuple[str, Any]) -> None:
+    seen = await post(api, "seen")
+    missed = await post(api, "missed")
+    reader = await connected(start_reader(events_url(server),
+                                          params={"last_event_id": seen["id"]}), 1)
+    try:
+        await asyncio.sleep(0.2)
+        assert [e.id for e in reader.events] == [missed["id"]]
+    finally:
+        await reader.close()
+
+
+@pytest.mark.parametrize("last_event_id", [
+    "garbage", "1-2-3", "-1", "99999999999999-0", "1700000000000-0",
+    "0-0", "1732640000000-0\r\nevent: spoof", "9" * 30 + "-0"])
+async def test_unusable_last_event_id_gets_reset_and_current_items(
+        api: httpx.AsyncClient, server: tuple[str, Any], last_event_id: str) -> None:
+    item = await post(api, "on the ticker")
+    params = {"last_event_id": last_event_id}
+    reader = await connected(start_reader(events_url(server), params=params), 2)
+    try:
+        assert reader.events[0].event == "reset" and reader.events[0].id == ""
+        assert reader.of("item") == [item]
+    finally:
+        await reader.close()
+
+
+async def test_trimmed_last_event_id_gets_reset(api: httpx.AsyncClient,
+                                               server: tuple[str, Any]) -> None:
+    oldest = await post(api, "soon trimmed", ttl="1m")
+    for n in range(35):  # history_max_items is 30 in this module
+        await post(api, f"filler {n}", ttl="1m")
+    reader = await connected(start_reader(events_url(server),
+                                          headers={"Last-Event-ID": oldest["id"]}), 26)
+    try:
+        assert reader.events[0].event == "reset"
+        # live_max_items (25) pushed the oldest off the ticker; the current items follow.
+        assert len(reader.of("item")) == 25
+        assert oldest["uri"] not in {i["uri"] for i in reader.of("item")}
+    finally:
+        await reader.close()
+
+
+async def test_filters_apply_to_current_and_live_items(api: httpx.AsyncClient,
+                                                       server: tuple[str, Any]) -> None:
+    europe = await post(api, "europe, routine", regions=["europe"], urgency=5)
+    await post(api, "asia", regions=["asia"], urgency=1)
+    params = {"region": "europe,latam", "max_urgency": "5"}
+    reader = await connected(start_reader(events_url(server), params=params), 1)
+    try:
+        await post(api, "europe, low priority", regions=["europe"], urgency=7)
+        flash = await post(api, "latam flash", regions=["latam"], urgency=1)
+        await reader.wait_for(lambda r: len(r.events) >= 2)
+        await asyncio.sleep(0.2)
+        assert [i["uri"] for i in reader.of("item")] == [europe["uri"], flash["uri"]]
+    finally:
+        await reader.close()
+
+
+@pytest.mark.parametrize("params", [{"max_urgency": "0"}, {"max_urgency": "high"},
+                                    {"region": "Not A Slug"}])
+async def test_bad_filter_is_422(server: tuple[str, Any], params: dict[str, str]) -> None:
+    async with httpx.AsyncClient(timeout=5) as client:
+        r = await client.get(events_url(server), params=params)
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+
+
+async def test_two_readers_of_a_channel_share_one_redis_reader(
+        api: httpx.AsyncClient, server: tuple[str, Any], settings: Settings) -> None:
+    _, app = server
+    readers = [await connected(start_reader(events_url(server))) for _ in range(2)]
+    try:
+        item = await post(api, "both see this")
+        for reader in readers:
+            await reader.wait_for(lambda r: any(e.id == item["id"] for e in r.events))
+        assert app.state.services.hub.reader_count == 1
+        assert settings.redis_url is not None
+        client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+        names = [c["name"] for c in client.client_list()]
+        client.close()
+        assert names.count("ticker-reader:en") == 1
+    finally:
+        for reader in readers:
+            await reader.close()
+    await asyncio.sleep(0.1)
+    assert app.state.services.hub.reader_count == 0  # the last reader left: loop stopped
+
+
+async def test_heartbeat_comments_keep_the_connection_alive(server: tuple[str, Any]) -> None:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=5)) as client, \
+            client.stream("GET", events_url(server)) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-store"
+        seen = b""
+        async for chunk in response.aiter_bytes():
+            seen += chunk
+            if b"\n: ping" in seen or seen.startswith(b": ping"):
+                break
+        assert b"retry: 500" in seen
+
+
+def _raw_stalled_reader(url: str) -> socket.socket:
+    """A client that sends the request, then never reads: its TCP window fills up."""
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    path = "/" + url.split("/", 3)[3]
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    return sock
+
+
+@pytest.mark.parametrize("settings_overrides", [{"subscriber_buffer": 20,
+                                                 "send_timeout_s": 30}])
+async def test_slow_reader_is_cut_off_while_a_fast_one_keeps_up(
+        server: tuple[str, Any], settings: Settings) -> None:
+    _, app = server
+    hub = app.state.services.hub
+    fast = await connected(start_reader(events_url(server)))
+    slow = await asyncio.to_thread(_raw_stalled_reader, events_url(server))
+    try:
+        await asyncio.sleep(0.3)
+        assert hub.subscriber_count("en") == 2
+        # Large entries written straight into the stream fill the stalled socket quickly.
+        assert settings.redis_url is not None
+        client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+        now = utcnow()
+        for n in range(600):
+            if n % 20 == 0:
+                await asyncio.sleep(0.05)  # separate XREAD batches, as in real traffic
+            item = {"uri": f"big{n}", "channel": "en", "version": 1, "headline": "x" * 8_000,
+                    "language": "en", "created_at": now.isoformat(),
+                    "updated_at": now.isoformat(),
+                    "expires_at": (now + timedelta(hours=1)).isoformat(), "author": "test"}
+            client.xadd(f"{settings.key_prefix}:{{en}}:events",
+                        {"v": "1", "type": "item", "uri": f"big{n}", "item": json.dumps(item)})
+        client.close()
+        await fast.wait_for(lambda r: len(r.events) == 600, timeout=20)
+        await fast.wait_for(lambda r: hub.cut_offs == 1, timeout=5)
+        assert hub.subscriber_count("en") == 1
+        assert [json.loads(e.data)["uri"] for e in fast.events] == [f"big{n}"
+                                                                     for n in range(600)]
+    finally:
+        slow.close()
+        await fast.close()
+
+
+async def test_shutdown_ends_open_streams(settings: Settings) -> None:
+    from tests.helpers import serve_app
+
+    async with serve_app(settings) as (url, _):
+        reader = await connected(start_reader(f"{url}/channels/en/events"))
+    await asyncio.wait_for(reader.ended.wait(), 5)
