@@ -55,10 +55,14 @@ class TickerProcess:
 
     def start(self, timeout: float = 20.0) -> None:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ticker", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", *self.args],
-            env=self.env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ticker", "serve", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--log-level", "warning", *self.args],
+                env=self.env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        finally:
+            if not isinstance(out, int):
+                out.close()  # the child has its own copy
 
         def ready() -> bool:
             assert self.proc is not None

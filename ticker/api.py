@@ -22,8 +22,9 @@ from ticker.desk import Desk
 from ticker.errors import InvalidRequest
 from ticker.hub import Hub
 from ticker.models import SLUG, ItemIn, ItemPatch
+from ticker.retention import Sweeper
 from ticker.settings import Settings
-from ticker.sse import Filter
+from ticker.sse import Filter, valid_entry_id
 from ticker.store import Store
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -38,6 +39,7 @@ class Services:
     desk: Desk
     tokens: Tokens
     hub: Hub
+    sweeper: Sweeper
 
 
 def services(request: Request) -> Services:
@@ -126,16 +128,44 @@ async def list_channels(request: Request) -> Response:
 async def list_items(request: Request) -> Response:
     svc = services(request)
     channel = request.path_params["channel"]
+    query = request.query_params
+    history = query.get("history", "false").lower()
+    if history not in ("true", "false", "1", "0"):
+        raise InvalidRequest(
+            "history: must be true or false",
+            details=[{"field": "history", "message": "true or false"}],
+        )
+    headers = cors_headers(request, svc.settings)
+    if history in ("true", "1"):
+        limit = query.get("limit", "50")
+        if not limit.isdigit() or not 1 <= int(limit) <= 500:
+            raise InvalidRequest(
+                "limit: must be a whole number from 1 to 500",
+                details=[{"field": "limit", "message": "1 to 500"}],
+            )
+        before = query.get("before")
+        if before is not None and not valid_entry_id(before):
+            raise InvalidRequest(
+                "before: must be an event id such as 1732640000000-0",
+                details=[{"field": "before", "message": "an event id"}],
+            )
+        page, cursor = await svc.desk.history(channel, before=before, limit=int(limit))
+        return JSONResponse(
+            {"channel": channel, "items": page, "next_before": cursor}, headers=headers
+        )
     _, items = await svc.desk.current(channel)
     items.sort(key=lambda i: i.created_at, reverse=True)
     body = {"channel": channel, "items": [i.model_dump(mode="json") for i in items]}
-    return JSONResponse(body, headers=cors_headers(request, svc.settings))
+    return JSONResponse(body, headers=headers)
 
 
 async def get_item(request: Request) -> Response:
     svc = services(request)
-    item = await svc.desk.get(request.path_params["channel"], request.path_params["uri"])
-    return _item_response(item)
+    channel, uri = request.path_params["channel"], request.path_params["uri"]
+    item = await svc.desk.get(channel, uri)
+    body = item.model_dump(mode="json")
+    body["versions"] = [v.model_dump(mode="json") for v in await svc.desk.versions(channel, uri)]
+    return JSONResponse(body)
 
 
 async def post_item(request: Request) -> Response:

@@ -20,6 +20,7 @@ from ticker.auth import Tokens
 from ticker.desk import Desk
 from ticker.errors import TickerError
 from ticker.hub import Hub
+from ticker.retention import Sweeper
 from ticker.settings import Settings
 from ticker.store import Store
 
@@ -104,16 +105,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = Store(redis_url, prefix=settings.key_prefix)
         hub = Hub(store, settings)
+        desk = Desk(store, settings)
+        sweeper = Sweeper(store, desk, settings)
         app.state.services = api.Services(
             settings=settings,
             store=store,
-            desk=Desk(store, settings),
+            desk=desk,
             tokens=Tokens(store),
             hub=hub,
+            sweeper=sweeper,
         )
+        sweeper.start()
         try:
             yield
         finally:
+            await sweeper.close()
             await hub.close()
             await store.close()
 

@@ -218,6 +218,40 @@ def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
 
 
 @app.command()
+def history(
+    channel: Channel = "en",
+    limit: Annotated[int, typer.Option(help="Entries per page (1-500).")] = 50,
+    before: Annotated[str | None, typer.Option(help="Page before this event id.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """The recent-history buffer, newest first: corrections, holds, kills, expiries."""
+    params: dict[str, Any] = {"history": "true", "limit": limit}
+    if before:
+        params["before"] = before
+    body = _call(lambda c: c.request("GET", f"/channels/{channel}/items", params=params))
+    if as_json:
+        out.print_json(json.dumps(body))
+        return
+    table = Table(title=f"{channel}: history")
+    for column in ("id", "event", "uri", "v", "status", "author", "headline"):
+        table.add_column(column)
+    for entry in body["items"]:
+        event = entry["event"] + (f" ({entry['reason']})" if entry.get("reason") else "")
+        table.add_row(
+            entry["id"],
+            event,
+            entry["uri"],
+            str(entry["version"]),
+            entry["status"],
+            entry["author"],
+            _line(entry),
+        )
+    out.print(table)
+    if body.get("next_before"):
+        err.print(f"more: ticker history --channel {channel} --before {body['next_before']}")
+
+
+@app.command()
 def tail(
     channel: Channel = "en",
     region: Annotated[list[str] | None, typer.Option("--region", "-r")] = None,

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 from datetime import datetime, timedelta
+from typing import Any
 
 from ticker.duration import format_duration
 from ticker.errors import Conflict, IdempotencyMismatch, InvalidRequest, NotFound
 from ticker.models import Item, ItemIn, ItemPatch, Status, utcnow
 from ticker.settings import Channel, Settings
 from ticker.sse import entry_key
-from ticker.store import Store
+from ticker.store import Change, Store
 
 _RETRIES = 8
 
@@ -30,6 +32,10 @@ def new_uri(now: datetime) -> str:
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def _ms_delta(value: timedelta) -> int:
+    return int(value.total_seconds() * 1000)
 
 
 def _field_error(field: str, message: str) -> InvalidRequest:
@@ -105,24 +111,30 @@ class Desk:
         event_type: str,
         reason: str = "",
         idempotency: tuple[str, str] | None = None,
+        claim: str = "",
+        keep_state: bool = False,
     ) -> tuple[str, str]:
         now = utcnow()
-        on_ticker = item.visible_at(now)
-        status, stored = await self._store.commit(
-            ch.name,
+        alive = item.status is not Status.CANCELED
+        waiting = alive and item.embargoed_until is not None and item.embargoed_until > now
+        change = Change(
             uri=item.uri,
             expected_version=expected,
             event_type=event_type,
             reason=reason,
             body=item.model_dump_json(exclude={"id"}),
-            live_score=_ms(item.created_at) if on_ticker else None,
-            expires_ms=_ms(item.expires_at) if item.status is not Status.CANCELED else None,
+            live_score=_ms(item.created_at) if item.visible_at(now) else None,
+            expires_ms=_ms(item.expires_at) if alive and reason != "expire" else None,
+            embargo_ms=_ms(item.embargoed_until) if waiting and item.embargoed_until else None,
             idempotency=idempotency,
             idempotency_ttl_s=self._settings.idempotency_ttl_s,
             history_max_items=ch.history_max_items,
             live_max_items=ch.live_max_items,
+            versions_ttl_ms=_ms_delta(ch.history_max_age),
+            claim=claim,
+            keep_state=keep_state,
         )
-        return status, stored
+        return await self._store.commit(ch.name, change)
 
     # -- actions -----------------------------------------------------------------------
 
@@ -241,7 +253,89 @@ class Desk:
                 return Item.model_validate_json(stored)
         raise Conflict(f"item {uri!r} is being changed by someone else; try again")
 
+    # -- the sweeper's actions (retention.py) ----------------------------------------
+
+    async def expire(self, channel: str, uri: str) -> bool:
+        """Take an item whose time is up off the ticker: one ``remove`` (expire) entry.
+
+        The expiry is claimed inside the commit script, so with many processes sweeping
+        each expiry is written once; a correction that moved it wins (version check).
+        """
+        ch = self.channel(channel)
+        for _ in range(_RETRIES):
+            try:
+                current = await self.get(channel, uri)
+            except NotFound:
+                return False
+            if current.expires_at > utcnow() or current.status is Status.CANCELED:
+                return False
+            status, _ = await self._commit(
+                ch,
+                current,
+                expected=current.version,
+                event_type="remove",
+                reason="expire",
+                claim="expiry",
+                keep_state=True,
+            )
+            if status != "conflict":
+                return status == "ok"
+        return False
+
+    async def release(self, channel: str, uri: str) -> bool:
+        """Publish an embargoed item when its time comes, as a normal ``item`` event."""
+        ch = self.channel(channel)
+        for _ in range(_RETRIES):
+            try:
+                current = await self.get(channel, uri)
+            except NotFound:
+                return False
+            if current.embargoed_until is None or current.embargoed_until > utcnow():
+                return False
+            status, _ = await self._commit(
+                ch,
+                current,
+                expected=current.version,
+                event_type="item",
+                claim="embargo",
+                keep_state=True,
+            )
+            if status != "conflict":
+                return status == "ok"
+        return False
+
     # -- reads -------------------------------------------------------------------------
+
+    async def history(
+        self, channel: str, *, before: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The replay buffer, newest first: every version and removal, with its status.
+
+        Entries older than ``history_max_age`` are never handed out, even where trimming
+        has not caught up yet. Returns the page and the cursor for the next one.
+        """
+        ch = self.channel(channel)
+        oldest = entry_key(f"{_ms(utcnow() - ch.history_max_age)}-0")
+        page: list[dict[str, Any]] = []
+        for entry in await self._store.history(channel, before=before, count=limit):
+            if entry_key(entry.id) < oldest:
+                return page, None
+            try:
+                raw = json.loads(entry.fields.get("item") or "{}")
+                raw.update(id=entry.id, channel=channel)
+                item = Item.model_validate(raw).model_dump(mode="json")
+            except (ValueError, TypeError):
+                continue  # a malformed entry from another writer: not part of the record
+            item["event"] = entry.fields.get("type", "")
+            item["reason"] = entry.fields.get("reason") or None
+            page.append(item)
+        cursor = page[-1]["id"] if len(page) == limit else None
+        return page, cursor
+
+    async def versions(self, channel: str, uri: str) -> list[Item]:
+        """Every version of an item, oldest first: who changed what, and when."""
+        await self.get(channel, uri)
+        return [Item.model_validate_json(v) for v in await self._store.versions(channel, uri)]
 
     async def get(self, channel: str, uri: str) -> Item:
         self.channel(channel)

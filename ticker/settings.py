@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # The per-channel Redis reader: how long one XREAD blocks and how many entries it takes.
     read_block_ms: int = Field(default=5000, ge=10, le=60_000)
     read_batch: int = Field(default=500, ge=1, le=10_000)
+    # How often each process looks for due expiries and embargoes (expiry reaches screens
+    # within about this long after expires_at).
+    sweep_interval_s: float = Field(default=0.5, gt=0, le=60)
     # Denial-of-service guards on the write API.
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)

@@ -7,6 +7,8 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:items     hash uri -> latest version of every item, as JSON
     {prefix}:{ch}:live      zset uri -> created ms, the items on the ticker now
     {prefix}:{ch}:expiry    zset uri -> expires ms, the expiry schedule
+    {prefix}:{ch}:embargo   zset uri -> release ms, items waiting for their embargo
+    {prefix}:{ch}:versions:{uri}  list, every version of an item (the audit trail)
     {prefix}:{ch}:idem:{k}  string, the first reply to an Idempotency-Key (with a TTL)
     {prefix}:{auth}:tokens  hash name -> token record (JSON, with the SHA-256 of the secret)
     {prefix}:{auth}:hashes  hash sha256 -> name
@@ -36,7 +38,7 @@ from ticker.errors import StoreUnavailable
 
 SCHEMA_VERSION = "1"
 
-# KEYS: events, items, live, expiry, idem.  ARGV: see Store.commit.
+# KEYS: events, items, live, expiry, idem, embargo, versions, claim.  ARGV: see Store.commit.
 _COMMIT = """
 if ARGV[8] == '1' then
   local prior = redis.call('GET', KEYS[5])
@@ -46,18 +48,29 @@ local cur = redis.call('HGET', KEYS[2], ARGV[1])
 local curver = 0
 if cur then curver = cjson.decode(cur)['version'] end
 if curver ~= tonumber(ARGV[2]) then return {'conflict', cur or ''} end
+-- A sweeper claims a due expiry or release by removing it; only one process wins.
+if ARGV[15] == '1' and redis.call('ZREM', KEYS[8], ARGV[1]) == 0 then
+  return {'claimed', ''}
+end
 local fields = {'v', ARGV[12], 'type', ARGV[3], 'uri', ARGV[1]}
 if ARGV[4] ~= '' then
   fields[#fields + 1] = 'reason'; fields[#fields + 1] = ARGV[4]
 end
 fields[#fields + 1] = 'item'; fields[#fields + 1] = ARGV[5]
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[11], '*', unpack(fields))
-local state = '{"id":"' .. id .. '",' .. string.sub(ARGV[5], 2)
-redis.call('HSET', KEYS[2], ARGV[1], state)
+local state = cur
+if ARGV[16] ~= '1' then
+  state = '{"id":"' .. id .. '",' .. string.sub(ARGV[5], 2)
+  redis.call('HSET', KEYS[2], ARGV[1], state)
+  redis.call('RPUSH', KEYS[7], state)
+  redis.call('PEXPIRE', KEYS[7], ARGV[17])
+end
 if ARGV[6] == '' then redis.call('ZREM', KEYS[3], ARGV[1])
 else redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1]) end
 if ARGV[7] == '' then redis.call('ZREM', KEYS[4], ARGV[1])
 else redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1]) end
+if ARGV[14] == '' then redis.call('ZREM', KEYS[6], ARGV[1])
+else redis.call('ZADD', KEYS[6], ARGV[14], ARGV[1]) end
 -- live_max_items: the oldest items leave the ticker (they stay in history).
 local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[13])
 if over > 0 then
@@ -125,12 +138,35 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """One atomic write: the event to append and what it does to the item's state."""
+
+    uri: str
+    expected_version: int
+    event_type: str  # item | remove
+    body: str  # the item's JSON without ``id``
+    history_max_items: int
+    live_max_items: int
+    versions_ttl_ms: int
+    reason: str = ""
+    live_score: int | None = None  # on the ticker (created ms), or off it
+    expires_ms: int | None = None  # in the expiry schedule, or not
+    embargo_ms: int | None = None  # waiting for release, or not
+    idempotency: tuple[str, str] | None = None  # (key, request fingerprint)
+    idempotency_ttl_s: int = 86400
+    claim: str = ""  # "expiry" | "embargo": only commit if this process wins the claim
+    keep_state: bool = False  # an event about the item that makes no new version
+
+
+@dataclass(frozen=True, slots=True)
 class Keys:
     events: str
     items: str
     live: str
     expiry: str
+    embargo: str
     idem_prefix: str
+    versions_prefix: str
 
 
 def redis_client(url: str, *, socket_timeout: float = 10.0, name: str | None = None) -> Any:
@@ -179,7 +215,13 @@ class Store:
     def keys(self, channel: str) -> Keys:
         base = f"{self.prefix}:{{{channel}}}"
         return Keys(
-            f"{base}:events", f"{base}:items", f"{base}:live", f"{base}:expiry", f"{base}:idem:"
+            events=f"{base}:events",
+            items=f"{base}:items",
+            live=f"{base}:live",
+            expiry=f"{base}:expiry",
+            embargo=f"{base}:embargo",
+            idem_prefix=f"{base}:idem:",
+            versions_prefix=f"{base}:versions:",
         )
 
     def _auth_keys(self) -> tuple[str, str]:
@@ -192,51 +234,87 @@ class Store:
 
     # -- writes --------------------------------------------------------------------------
 
-    async def commit(
-        self,
-        channel: str,
-        *,
-        uri: str,
-        expected_version: int,
-        event_type: str,
-        reason: str,
-        body: str,
-        live_score: int | None,
-        expires_ms: int | None,
-        idempotency: tuple[str, str] | None,
-        idempotency_ttl_s: int,
-        history_max_items: int,
-        live_max_items: int,
-    ) -> tuple[str, str]:
+    async def commit(self, channel: str, change: Change) -> tuple[str, str]:
         """Append one event and update the item's state atomically.
 
-        ``body`` is the item's JSON without ``id``; the stored state gets the entry ID.
-        Returns (``ok`` | ``dup`` | ``conflict``, stored JSON).
+        Returns (``ok`` | ``dup`` | ``conflict`` | ``claimed``, the stored JSON).
         """
-        if not body.startswith("{") or body == "{}":
+        c = change
+        if not c.body.startswith("{") or c.body == "{}":
             raise ValueError("body must be a non-empty JSON object")
         k = self.keys(channel)
-        idem_key, fingerprint = idempotency if idempotency else ("-", "")
+        idem_key, fingerprint = c.idempotency if c.idempotency else ("-", "")
+        claim_key = {"expiry": k.expiry, "embargo": k.embargo}.get(c.claim, k.expiry)
+
+        def opt(value: int | None) -> int | str:
+            return "" if value is None else value
+
         async with _wrapped():
             status, value = await self._commit(
-                keys=[k.events, k.items, k.live, k.expiry, k.idem_prefix + idem_key],
+                keys=[
+                    k.events,
+                    k.items,
+                    k.live,
+                    k.expiry,
+                    k.idem_prefix + idem_key,
+                    k.embargo,
+                    k.versions_prefix + c.uri,
+                    claim_key,
+                ],
                 args=[
-                    uri,
-                    expected_version,
-                    event_type,
-                    reason,
-                    body,
-                    "" if live_score is None else live_score,
-                    "" if expires_ms is None else expires_ms,
-                    "1" if idempotency else "0",
+                    c.uri,
+                    c.expected_version,
+                    c.event_type,
+                    c.reason,
+                    c.body,
+                    opt(c.live_score),
+                    opt(c.expires_ms),
+                    "1" if c.idempotency else "0",
                     fingerprint,
-                    idempotency_ttl_s,
-                    history_max_items,
+                    c.idempotency_ttl_s,
+                    c.history_max_items,
                     SCHEMA_VERSION,
-                    live_max_items,
+                    c.live_max_items,
+                    opt(c.embargo_ms),
+                    "1" if c.claim else "0",
+                    "1" if c.keep_state else "0",
+                    c.versions_ttl_ms,
                 ],
             )
         return str(status), str(value)
+
+    async def due(self, channel: str, schedule: str, now_ms: int, limit: int = 100) -> list[str]:
+        """Items whose expiry (or embargo) time has come, oldest first."""
+        k = self.keys(channel)
+        key = k.expiry if schedule == "expiry" else k.embargo
+        async with _wrapped():
+            uris: list[str] = await self.redis.zrangebyscore(
+                key, "-inf", now_ms, start=0, num=limit
+            )
+        return uris
+
+    async def trim_before(self, channel: str, min_id: str) -> int:
+        """Exact ``XTRIM MINID``: the history age rule."""
+        async with _wrapped():
+            removed: int = await self.redis.xtrim(
+                self.keys(channel).events, minid=min_id, approximate=False
+            )
+        return removed
+
+    async def versions(self, channel: str, uri: str) -> list[str]:
+        async with _wrapped():
+            rows: list[str] = await self.redis.lrange(
+                self.keys(channel).versions_prefix + uri, 0, -1
+            )
+        return rows
+
+    async def history(self, channel: str, *, before: str | None, count: int) -> list[Entry]:
+        """Entries newest first, strictly before ``before``."""
+        async with _wrapped():
+            rows = await self.redis.xrevrange(
+                self.keys(channel).events, max=f"({before}" if before else "+", count=count
+            )
+        return [Entry(i, f) for i, f in rows]
 
     # -- reads ---------------------------------------------------------------------------
 

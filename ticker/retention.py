@@ -1,0 +1,73 @@
+"""Retention: expiry of single items, embargo release, and the history age rule.
+
+Every ticker process runs one ``Sweeper``. The schedules live in Redis (``expiry`` and
+``embargo`` sorted sets), so a restart loses nothing, and each due item is claimed
+atomically inside the commit script, so several processes never write an expiry twice.
+The sweeper runs on its own clock, so expiry works when nobody publishes for hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from datetime import timedelta
+
+from ticker.desk import Desk
+from ticker.errors import StoreUnavailable
+from ticker.models import utcnow
+from ticker.settings import Settings
+from ticker.store import Store
+
+log = logging.getLogger("ticker.retention")
+
+
+def min_id(max_age: timedelta) -> str:
+    """The oldest stream ID the age rule keeps."""
+    return f"{int((utcnow() - max_age).timestamp() * 1000)}-0"
+
+
+class Sweeper:
+    def __init__(self, store: Store, desk: Desk, settings: Settings) -> None:
+        self._store = store
+        self._desk = desk
+        self._settings = settings
+        self._task: asyncio.Task[None] | None = None
+        self.expired = 0
+        self.released = 0
+        self.trimmed = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ticker-sweeper")
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        interval = self._settings.sweep_interval_s
+        rounds = 0
+        while True:
+            # A little jitter keeps several processes from sweeping in lockstep.
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+            try:
+                await self.sweep(trim=rounds % 20 == 0)
+            except StoreUnavailable as exc:
+                log.warning("sweeper: %s", exc)
+            rounds += 1
+
+    async def sweep(self, *, trim: bool = True) -> None:
+        """One pass over every channel: expire, release, and (now and then) trim."""
+        now_ms = int(utcnow().timestamp() * 1000)
+        for ch in self._settings.channels:
+            for uri in await self._store.due(ch.name, "embargo", now_ms):
+                if await self._desk.release(ch.name, uri):
+                    self.released += 1
+            for uri in await self._store.due(ch.name, "expiry", now_ms):
+                if await self._desk.expire(ch.name, uri):
+                    self.expired += 1
+            if trim:
+                self.trimmed += await self._store.trim_before(ch.name, min_id(ch.history_max_age))
