@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ticker.duration import Duration
+
 CHANNEL_NAME = re.compile(r"^[a-z0-9-]{1,32}$")
 
 
@@ -29,11 +31,11 @@ class Channel(BaseModel):
     name: str
     language: str = "en"
     # Retention: how long an item stays on the ticker unless the editor says otherwise.
-    item_ttl: timedelta = timedelta(hours=6)
+    item_ttl: Duration = timedelta(hours=6)
     # The ticker shows at most this many items; the oldest one is pushed out.
     live_max_items: int = Field(default=20, ge=1, le=500)
     # The replay buffer kept in the stream for resume and for other services.
-    history_max_age: timedelta = timedelta(hours=48)
+    history_max_age: Duration = timedelta(hours=48)
     history_max_items: int = Field(default=1000, ge=10, le=1_000_000)
 
     @field_validator("name")
