@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import resource
+import signal
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -87,9 +88,16 @@ def _demo_thread(settings: Settings, stop: threading.Event) -> threading.Thread:
     return thread
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") -> None:
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     raise_fd_limit()
+    # uvicorn re-raises the signal that stopped it once it has shut down; turn SIGTERM into
+    # a normal exit so the embedded Redis is stopped and the state file removed.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     embedded = settings.redis_url is None
     with redis_for(settings) as settings:
         assert settings.redis_url is not None
