@@ -256,48 +256,39 @@ class Desk:
     # -- the sweeper's actions (retention.py) ----------------------------------------
 
     async def expire(self, channel: str, uri: str) -> bool:
-        """Take an item whose time is up off the ticker: one ``remove`` (expire) entry.
-
-        The expiry is claimed inside the commit script, so with many processes sweeping
-        each expiry is written once; a correction that moved it wins (version check).
-        """
-        ch = self.channel(channel)
-        for _ in range(_RETRIES):
-            try:
-                current = await self.get(channel, uri)
-            except NotFound:
-                return False
-            if current.expires_at > utcnow() or current.status is Status.CANCELED:
-                return False
-            status, _ = await self._commit(
-                ch,
-                current,
-                expected=current.version,
-                event_type="remove",
-                reason="expire",
-                claim="expiry",
-                keep_state=True,
-            )
-            if status != "conflict":
-                return status == "ok"
-        return False
+        """Take an item whose time is up off the ticker: one ``remove`` (expire) entry."""
+        return await self._due(channel, uri, "expiry")
 
     async def release(self, channel: str, uri: str) -> bool:
         """Publish an embargoed item when its time comes, as a normal ``item`` event."""
+        return await self._due(channel, uri, "embargo")
+
+    async def _due(self, channel: str, uri: str, schedule: str) -> bool:
+        """Act on a due expiry or embargo. The claim is taken inside the commit script, so
+        with many processes sweeping each is written once; a correction that moved the
+        time wins (the version check), and the loser re-reads."""
         ch = self.channel(channel)
         for _ in range(_RETRIES):
             try:
                 current = await self.get(channel, uri)
             except NotFound:
                 return False
-            if current.embargoed_until is None or current.embargoed_until > utcnow():
-                return False
+            now = utcnow()
+            if schedule == "expiry":
+                if current.expires_at > now or current.status is Status.CANCELED:
+                    return False
+                event_type, reason = "remove", "expire"
+            else:
+                if current.embargoed_until is None or current.embargoed_until > now:
+                    return False
+                event_type, reason = "item", ""
             status, _ = await self._commit(
                 ch,
                 current,
                 expected=current.version,
-                event_type="item",
-                claim="embargo",
+                event_type=event_type,
+                reason=reason,
+                claim=schedule,
                 keep_state=True,
             )
             if status != "conflict":
