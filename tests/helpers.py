@@ -58,7 +58,7 @@ class TickerProcess:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ticker", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--log-level", "warning", *self.args],
+                 "--port", str(self.port), "--log-level", "info", *self.args],
                 env=self.env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
         finally:
             if not isinstance(out, int):
@@ -84,9 +84,12 @@ class TickerProcess:
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGUSR1)  # faulthandler: stacks into the log
+                time.sleep(1)
                 proc.kill()
                 proc.wait()
-                raise AssertionError("ticker did not exit in time") from None
+                tail = self.log.read_text()[-3000:] if self.log else ""
+                raise AssertionError(f"ticker did not exit in time; log:\n{tail}") from None
         return proc.returncode
 
     def restart(self) -> None:
@@ -134,7 +137,12 @@ async def serve_app(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
         yield f"http://127.0.0.1:{port}", app
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 10)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 10)
+        except TimeoutError:
+            for t in asyncio.all_tasks():
+                t.print_stack(limit=6)
+            raise
 
 
 @dataclass

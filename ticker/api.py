@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -20,6 +19,7 @@ from ticker import feed
 from ticker.auth import Principal, Tokens
 from ticker.desk import Desk
 from ticker.errors import InvalidRequest
+from ticker.eventstream import EventStream
 from ticker.hub import Hub
 from ticker.models import SLUG, ItemIn, ItemPatch
 from ticker.retention import Sweeper
@@ -238,9 +238,8 @@ async def channel_events(request: Request) -> Response:
         flt=flt,
         last_event_id=last_event_id,
     )
-    return EventSourceResponse(
+    return EventStream(
         stream,
-        ping=svc.settings.heartbeat_s,
         send_timeout=svc.settings.send_timeout_s,
         headers=cors_headers(request, svc.settings),
     )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -95,6 +100,26 @@ async def widget(request: Request) -> Response:
     )
 
 
+def _on_shutdown_signal(callback: Callable[[], None]) -> None:
+    """Run ``callback`` on SIGTERM/SIGINT, then the server's own handler.
+
+    uvicorn waits for open responses before it shuts the app down; endless streams must
+    end first. Chaining the handler (instead of patching uvicorn) keeps that explicit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def handler(num: int, frame: FrameType | None, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(callback)
+            if callable(previous):
+                previous(num, frame)
+
+        signal.signal(signum, handler)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     if settings.redis_url is None:
@@ -116,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             sweeper=sweeper,
         )
         sweeper.start()
+        _on_shutdown_signal(hub.begin_shutdown)
         try:
             yield
         finally:

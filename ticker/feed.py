@@ -21,6 +21,7 @@ from ticker.store import Store
 log = logging.getLogger("ticker.feed")
 
 _REPLAY_PAGE = 500
+HEARTBEAT = b":\n\n"
 
 
 async def _resumable(store: Store, channel: str, last_event_id: str, max_age: timedelta) -> bool:
@@ -81,9 +82,15 @@ async def events(
             last_sent = entry_key(position)
             yield b"".join(head)
         while True:
-            batches = await sub.next()
+            batches = await sub.next(settings.heartbeat_s)
             if batches is None:
-                return  # cut off (too slow) or shutting down; the reader resumes
+                # Cut off (too far behind) or shutting down: a last retry hint, then the
+                # end of the body; the reader comes back with Last-Event-ID.
+                yield retry_frame(settings.retry_ms)
+                return
+            if not batches:
+                yield HEARTBEAT  # a comment, so proxies keep an idle stream open
+                continue
             chunk = b"".join(b.frames(flt, last_sent) for b in batches)
             last_sent = max(last_sent, batches[-1].last)
             if chunk:

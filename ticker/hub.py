@@ -81,14 +81,17 @@ class Subscriber:
         self.closed = True
         self._wake.set()
 
-    async def next(self) -> list[Batch] | None:
-        """Everything waiting, or ``None`` once the subscription has ended."""
-        while not self._pending:
-            if self.closed:
-                return None
+    async def next(self, timeout: float) -> list[Batch] | None:
+        """Everything waiting; ``[]`` if nothing came within ``timeout`` (time for a
+        heartbeat); ``None`` once the subscription has ended."""
+        if not self._pending and not self.closed:
             self._wake.clear()
-            await self._wake.wait()
-        if self.cut_off:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
+                return []
+        if self.cut_off or (self.closed and not self._pending):
             return None
         batches = list(self._pending)
         self._pending.clear()
@@ -121,6 +124,7 @@ class ChannelReader:
                     if delay:
                         log.info("reader %s: Redis is back", self.channel)
                         self._hub.reconnects += 1
+                        await self._check_position()
                     delay = 0.0
                     while True:
                         entries = await tail.read(
@@ -135,6 +139,27 @@ class ChannelReader:
                 log.warning("reader %s: %s; retrying in about %.1fs", self.channel, exc, delay)
                 # Jitter, so many processes do not reconnect in lockstep.
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+
+    async def _check_position(self) -> None:
+        """After an outage: is our position still in the stream? A Redis that lost its
+        data (or a stream trimmed past us) would otherwise leave readers silently stale.
+        Ending every stream sends them back with Last-Event-ID, and the feed decides
+        between an exact resume and a ``reset``."""
+        store = self._hub.store
+        if self.position == "0-0" or await store.knows(self.channel, self.position):
+            return
+        log.warning(
+            "reader %s: position %s is gone from the stream (data lost or "
+            "trimmed); ending %d streams so readers resync",
+            self.channel,
+            self.position,
+            len(self.subscribers),
+        )
+        self.position = await store.last_id(self.channel)
+        for sub in list(self.subscribers):
+            sub.close()
+        self.subscribers.clear()
+        self._hub.resyncs += 1
 
     def _fan_out(self, entries: Sequence[Entry]) -> None:
         now = utcnow()
@@ -164,6 +189,7 @@ class Hub:
         self._closed = False
         self.cut_offs = 0
         self.reconnects = 0
+        self.resyncs = 0
 
     @property
     def reader_count(self) -> int:
@@ -195,14 +221,26 @@ class Hub:
                 del self._readers[channel]
                 reader.task.cancel()
 
+    def begin_shutdown(self) -> None:
+        """End every subscription now (on SIGTERM, before the server drains connections):
+        each stream sends a last ``retry:`` and completes, so draining is quick."""
+        if self._closed:
+            return
+        self._closed = True
+        log.info(
+            "shutting down: ending %d streams",
+            sum(len(r.subscribers) for r in self._readers.values()),
+        )
+        for reader in self._readers.values():
+            for sub in list(reader.subscribers):
+                sub.close()
+
     async def close(self) -> None:
         """End every subscription and stop every reader (the lifespan's shutdown)."""
-        self._closed = True
+        self.begin_shutdown()
         readers = list(self._readers.values())
         self._readers.clear()
         for reader in readers:
-            for sub in list(reader.subscribers):
-                sub.close()
             reader.task.cancel()
         for reader in readers:
             with suppress(asyncio.CancelledError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import resource
@@ -98,6 +99,8 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
     # uvicorn re-raises the signal that stopped it once it has shut down; turn SIGTERM into
     # a normal exit so the embedded Redis is stopped and the state file removed.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    # `kill -USR1 PID` prints every thread's stack to stderr: for a process that hangs.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     embedded = settings.redis_url is None
     with redis_for(settings) as settings:
         assert settings.redis_url is not None
