@@ -128,7 +128,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = Store(redis_url, prefix=settings.key_prefix)
+        store = Store(
+            redis_url, prefix=settings.key_prefix, max_connections=settings.redis_max_connections
+        )
         hub = Hub(store, settings)
         desk = Desk(store, settings)
         sweeper = Sweeper(store, desk, settings)

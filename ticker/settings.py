@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
 
+    # Connections to Redis per process (requests wait for a free one, up to 5 s).
+    redis_max_connections: int = Field(default=64, ge=2, le=10_000)
+
     # SSE: reconnection delay told to browsers, and the comment heartbeat for proxies.
     retry_ms: int = Field(default=3000, ge=100, le=600_000)
     heartbeat_s: float = Field(default=15.0, gt=0, le=300)

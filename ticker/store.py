@@ -169,13 +169,21 @@ class Keys:
     versions_prefix: str
 
 
-def redis_client(url: str, *, socket_timeout: float = 10.0, name: str | None = None) -> Any:
-    """A redis.asyncio client with timeouts, health checks and no blind retries."""
+def redis_client(
+    url: str, *, socket_timeout: float = 10.0, name: str | None = None, max_connections: int = 64
+) -> Any:
+    """A redis.asyncio client with timeouts, health checks and no blind retries.
+
+    The pool blocks (up to 5 s) when all connections are busy instead of failing at once:
+    a thousand readers connecting together queue for a moment rather than get errors.
+    """
     options: dict[str, Any] = {}
     if not url.startswith("unix:"):
         options["socket_keepalive"] = True  # TCP only; a unix socket has no keepalive
-    return aioredis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=5,
         decode_responses=True,
         socket_timeout=socket_timeout,
         socket_connect_timeout=5.0,
@@ -184,6 +192,7 @@ def redis_client(url: str, *, socket_timeout: float = 10.0, name: str | None = N
         client_name=name,
         **options,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 @asynccontextmanager
@@ -199,10 +208,10 @@ async def _wrapped() -> AsyncIterator[None]:
 class Store:
     """Typed access to a channel's keys; one per process, shared by every request."""
 
-    def __init__(self, url: str, *, prefix: str) -> None:
+    def __init__(self, url: str, *, prefix: str, max_connections: int = 64) -> None:
         self._url = url
         self.prefix = prefix
-        self.redis = redis_client(url)
+        self.redis = redis_client(url, max_connections=max_connections)
         self._commit = self.redis.register_script(_COMMIT)
         self._snapshot = self.redis.register_script(_SNAPSHOT)
         self._knows = self.redis.register_script(_KNOWS)
@@ -351,7 +360,10 @@ class Store:
         """A dedicated connection for one channel's blocking reader."""
         # The socket timeout outlasts one BLOCK, so a half-open connection is still noticed.
         conn = redis_client(
-            self._url, socket_timeout=block_ms / 1000 + 5, name=f"ticker-reader:{channel}"
+            self._url,
+            socket_timeout=block_ms / 1000 + 5,
+            name=f"ticker-reader:{channel}",
+            max_connections=1,
         )
         try:
             yield Tail(conn, self.keys(channel).events)

@@ -1,0 +1,238 @@
+"""Redis killed under load, and Redis back without its data: the promise is that every item
+acknowledged with 201 reaches every connected reader exactly once, in order, and that a
+reader whose position is gone gets ``reset``, never a silent gap.
+
+These tests start their own redis-server (AOF with ``appendfsync always``, the setting
+under which an acknowledged write survives SIGKILL) and a real ticker process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from httpx_sse import aconnect_sse
+
+from tests.conftest import make_token
+from tests.helpers import TickerProcess, free_port, wait_until
+from ticker.embedded import find_redis_server
+from ticker.settings import Settings
+
+pytestmark = pytest.mark.timeout(120)
+
+READERS = 200
+
+
+class RedisServer:
+    """A redis-server we can SIGKILL and start again on the same port."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = find_redis_server()
+        assert binary, "no redis-server"
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        def up() -> bool:
+            try:
+                return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
+            except redis.RedisError:
+                return False
+
+        wait_until(up, timeout=10)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
+    def wipe(self) -> None:
+        for path in self.data.rglob("*"):
+            if path.is_file():
+                path.unlink()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def ticker(redis_server: RedisServer, tmp_path: Path) -> Iterator[TickerProcess]:
+    env = {"TICKER_REDIS_URL": redis_server.url, "TICKER_KEY_PREFIX": "faults",
+           "TICKER_STATE_DIR": str(tmp_path / "state"), "TICKER_HEARTBEAT_S": "1",
+           "TICKER_RETRY_MS": "300", "TICKER_READ_BLOCK_MS": "1000"}
+    proc = TickerProcess(env, log=tmp_path / "ticker.log")
+    proc.token = _token(redis_server.url)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _token(url: str) -> str:
+    from pydantic import SecretStr
+
+    settings = Settings(redis_url=SecretStr(url), key_prefix="faults")
+    return make_token(settings, "faults", ["*"])
+
+
+@dataclass
+class Follower:
+    """A reader that behaves like EventSource: reconnects and resumes with Last-Event-ID."""
+
+    seen: list[int] = field(default_factory=list)
+    resets: int = 0
+    statuses: set[int] = field(default_factory=set)
+    last_id: str | None = None
+
+
+async def follow(url: str, reader: Follower, stop: asyncio.Event) -> None:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=5)) as client:
+        while not stop.is_set():
+            headers = {"Last-Event-ID": reader.last_id} if reader.last_id else {}
+            try:
+                async with aconnect_sse(client, "GET", url, headers=headers) as source:
+                    reader.statuses.add(source.response.status_code)
+                    async for event in source.aiter_sse():
+                        if event.event == "reset":
+                            reader.resets += 1
+                        if event.id or event.event == "reset":
+                            reader.last_id = event.id or None
+                        if event.event == "item":
+                            reader.seen.append(int(json.loads(event.data)["headline"]
+                                                   .split()[-1]))
+                        if stop.is_set():
+                            return
+            except (httpx.HTTPError, OSError):
+                pass
+            await asyncio.sleep(0.3)  # the retry: the server told us
+
+
+async def publish(url: str, token: str, count: int, rate: float,
+                  acked: list[int], refused: list[httpx.Response]) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, timeout=5, headers=headers) as client:
+        start = time.monotonic()
+        for n in range(count):
+            await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
+            try:
+                r = await client.post("/channels/en/items",
+                                      json={"headline": f"seq {n}", "ttl": "10m"})
+            except httpx.HTTPError:
+                continue
+            if r.status_code == 201:
+                acked.append(n)
+            else:
+                refused.append(r)
+
+
+@pytest.mark.anyio
+async def test_redis_killed_for_five_seconds_loses_no_acknowledged_item(
+        redis_server: RedisServer, ticker: TickerProcess) -> None:
+    url = f"{ticker.url}/channels/en/events"
+    stop = asyncio.Event()
+    readers = [Follower() for _ in range(READERS)]
+    tasks = [asyncio.create_task(follow(url, r, stop)) for r in readers]
+    acked: list[int] = []
+    refused: list[httpx.Response] = []
+    try:
+        await asyncio.sleep(2)
+        publisher = asyncio.create_task(publish(ticker.url, ticker.token, 200, 20, acked,
+                                                refused))
+        await asyncio.sleep(3)
+        await asyncio.to_thread(redis_server.kill)
+        await asyncio.sleep(1)
+        async with httpx.AsyncClient() as client:
+            ready = await client.get(f"{ticker.url}/readyz")
+        assert ready.status_code == 503
+        await asyncio.sleep(4)
+        await asyncio.to_thread(redis_server.start)
+        await publisher
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(len(r.seen) < len(acked) for r in readers):
+            await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    # Writes during the outage were refused with 503 + Retry-After and a JSON error.
+    assert refused, "the outage refused no write"
+    assert {r.status_code for r in refused} == {503}
+    assert all(r.headers.get("retry-after") and r.json()["error"] == "store_unavailable"
+               for r in refused)
+    assert len(acked) >= 100  # 200 attempted at 20/s; about 5 s of them refused
+    for reader in readers:
+        assert reader.statuses == {200}
+        assert reader.resets == 0
+        assert reader.seen == sorted(acked)  # every acknowledged item, once, in order
+
+
+@pytest.mark.anyio
+async def test_redis_back_without_its_data_sends_readers_a_reset(
+        redis_server: RedisServer, ticker: TickerProcess) -> None:
+    url = f"{ticker.url}/channels/en/events"
+    stop = asyncio.Event()
+    readers = [Follower() for _ in range(20)]
+    tasks = [asyncio.create_task(follow(url, r, stop)) for r in readers]
+    try:
+        await asyncio.sleep(1)
+        for n in range(3):
+            ticker.post("en", headline=f"before {n}")
+        await asyncio.sleep(1)
+        assert all(len(r.seen) == 3 for r in readers)
+        await asyncio.to_thread(redis_server.kill)
+        redis_server.wipe()
+        await asyncio.to_thread(redis_server.start)
+        # The token lived in the lost data too: make a new one.
+        ticker.token = _token(redis_server.url)
+        await asyncio.sleep(0.5)
+        ticker.post("en", headline="after 99")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not all(r.resets and r.seen[-1:] == [99]
+                                                      for r in readers):
+            await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    for reader in readers:
+        assert reader.resets >= 1, "a reader kept stale items without a reset"
+        assert reader.seen[-1] == 99
+        assert reader.statuses == {200}
