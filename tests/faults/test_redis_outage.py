@@ -194,7 +194,7 @@ async def test_redis_killed_for_five_seconds_loses_no_acknowledged_item(
     assert {r.status_code for r in refused} == {503}
     assert all(r.headers.get("retry-after") and r.json()["error"] == "store_unavailable"
                for r in refused)
-    assert len(acked) >= 100  # 200 attempted at 20/s; about 5 s of them refused
+    assert len(acked) >= 80  # 200 attempted at 20/s over 10 s; 5 s or so refused
     for reader in readers:
         assert reader.statuses == {200}
         assert reader.resets == 0
