@@ -68,6 +68,7 @@ def settings(redis_url: str, prefix: str, tmp_path: Path,
         "heartbeat_s": 1.0,
         "retry_ms": 500,
         "read_block_ms": 1000,
+        "write_rate_per_minute": 60_000,  # the rate limit has tests of its own
         **settings_overrides,
     }
     return Settings(**values)
@@ -119,6 +120,7 @@ def ticker_server(settings: Settings, tmp_path: Path,
         "TICKER_HEARTBEAT_S": "1",
         "TICKER_RETRY_MS": "500",
         "TICKER_READ_BLOCK_MS": "1000",
+        "TICKER_WRITE_RATE_PER_MINUTE": "60000",
         **ticker_server_env,
     }
     proc = TickerProcess(env, log=tmp_path / "ticker.log")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from ticker.hub import Hub
 from ticker.models import SLUG, ItemIn, ItemPatch
 from ticker.retention import Sweeper
 from ticker.settings import Settings
-from ticker.sse import Filter, valid_entry_id
+from ticker.sse import Filter, retry_frame, valid_entry_id
 from ticker.store import Store
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -112,6 +113,7 @@ async def _writer(request: Request, svc: Services) -> tuple[str, Principal]:
     svc.desk.channel(channel)
     principal = await svc.tokens.authenticate(request.headers.get("authorization"))
     principal.check(channel)
+    await svc.tokens.limit(principal)
     return channel, principal
 
 
@@ -229,6 +231,15 @@ async def channel_events(request: Request) -> Response:
     last_event_id = request.headers.get("last-event-id") or request.query_params.get(
         "last_event_id"
     )
+    address = request.client.host if request.client else "-"
+    headers = cors_headers(request, svc.settings)
+    if not svc.hub.admit(address):
+        # Over capacity: 200 (EventSource gives up on anything else), a long retry, done.
+        return EventStream(
+            _once(retry_frame(svc.settings.over_capacity_retry_ms)),
+            send_timeout=svc.settings.send_timeout_s,
+            headers=headers,
+        )
     stream = feed.events(
         hub=svc.hub,
         desk=svc.desk,
@@ -241,8 +252,13 @@ async def channel_events(request: Request) -> Response:
     return EventStream(
         stream,
         send_timeout=svc.settings.send_timeout_s,
-        headers=cors_headers(request, svc.settings),
+        headers=headers,
+        on_close=lambda: svc.hub.leave(address),
     )
+
+
+async def _once(chunk: bytes) -> AsyncIterator[bytes]:
+    yield chunk
 
 
 async def livez(request: Request) -> Response:

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ticker import api
 from ticker.auth import Tokens
 from ticker.desk import Desk
-from ticker.errors import TickerError
+from ticker.errors import RateLimited, TickerError
 from ticker.hub import Hub
 from ticker.retention import Sweeper
 from ticker.settings import Settings
@@ -68,6 +68,8 @@ async def ticker_error(request: Request, exc: Exception) -> Response:
     headers = {}
     if exc.status_code == 503:
         headers["Retry-After"] = "1"
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_s)
     if exc.status_code == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="ticker"'
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
@@ -138,7 +140,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings=settings,
             store=store,
             desk=desk,
-            tokens=Tokens(store),
+            tokens=Tokens(
+                store, rate_per_minute=settings.write_rate_per_minute, burst=settings.write_burst
+            ),
             hub=hub,
             sweeper=sweeper,
         )

@@ -8,12 +8,14 @@ constant-time. A token names the channels it may write to (``*`` for all).
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from ticker.errors import Conflict, Forbidden, InvalidRequest, Unauthorized
+from ticker.errors import Conflict, Forbidden, InvalidRequest, RateLimited, Unauthorized
 from ticker.models import utcnow
 from ticker.store import Store
 
@@ -38,8 +40,10 @@ class Principal:
 
 
 class Tokens:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, rate_per_minute: int = 300, burst: int = 60) -> None:
         self._store = store
+        self._interval_ms = 60_000 / rate_per_minute
+        self._burst = burst
 
     async def create(self, name: str, channels: list[str]) -> str:
         """Make a token and return its secret; only its digest is kept."""
@@ -71,6 +75,21 @@ class Tokens:
         if record is None or not secrets.compare_digest(str(record.get("sha256", "")), sha):
             return None
         return Principal(str(record["name"]), frozenset(record["channels"]))
+
+    async def limit(self, principal: Principal) -> None:
+        """One write's worth of the token's rate (shared by every process)."""
+        wait = await self._store.rate_wait_ms(
+            principal.name,
+            now_ms=int(time.time() * 1000),
+            interval_ms=self._interval_ms,
+            burst=self._burst,
+        )
+        if wait:
+            seconds = max(1, math.ceil(wait / 1000))
+            raise RateLimited(
+                f"too many writes for token {principal.name!r}; retry in {seconds}s",
+                retry_after_s=seconds,
+            )
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """Check an ``Authorization`` header; never echo the token back."""

@@ -15,7 +15,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ticker.client import Client, ClientError, resolve
 from ticker.settings import Settings
@@ -43,7 +45,7 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValueError as exc:
-        err.print(f"[red]invalid TICKER_* settings:[/red] {exc}")
+        err.print(f"[red]invalid TICKER_* settings:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -56,9 +58,9 @@ def _call(fn: Callable[[Client], T]) -> T:
         with _client() as client:
             return fn(client)
     except ClientError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         for detail in exc.body.get("details", []):
-            err.print(f"  {detail.get('field')}: {detail.get('message')}")
+            err.print(escape(f"  {detail.get('field')}: {detail.get('message')}"))
         raise typer.Exit(1) from None
 
 
@@ -97,7 +99,7 @@ def serve(
     try:
         run(settings, demo=demo, log_level=log_level)
     except EmbeddedError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
 
 
@@ -210,8 +212,8 @@ def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
         table.add_row(
             item["uri"],
             str(item["urgency"]),
-            _line(item),
-            ",".join(item["regions"]),
+            Text(_line(item)),
+            Text(",".join(item["regions"])),
             item["expires_at"][11:19],
         )
     out.print(table)
@@ -243,8 +245,8 @@ def history(
             entry["uri"],
             str(entry["version"]),
             entry["status"],
-            entry["author"],
-            _line(entry),
+            Text(entry["author"]),
+            Text(_line(entry)),
         )
     out.print(table)
     if body.get("next_before"):
@@ -275,7 +277,7 @@ def tail(
                     _print_event(event.event, json.loads(event.data))
                 err.print("[dim]stream ended; reconnecting[/dim]")
             except ClientError as exc:
-                err.print(f"[red]error:[/red] {exc}")
+                err.print(f"[red]error:[/red] {escape(str(exc))}")
                 if exc.status:
                     raise typer.Exit(1) from None
             except KeyboardInterrupt:
@@ -289,21 +291,18 @@ def _print_event(kind: str, data: dict[str, Any]) -> None:
     stamp = datetime.now().strftime("%H:%M:%S")
     if kind == "item":
         style = URGENCY_STYLE.get(data["urgency"], "")
-        text = f"[{style}]{_escape(_line(data))}[/{style}]" if style else _escape(_line(data))
+        text = f"[{style}]{escape(_line(data))}[/{style}]" if style else escape(_line(data))
         out.print(
             f"{stamp} [bold]ITEM[/bold] u{data['urgency']} {text} "
             f"[dim]{data['uri']} v{data['version']}[/dim]"
         )
     elif kind == "remove":
-        out.print(f"{stamp} [bold magenta]REMOVE[/bold magenta] {data['uri']} ({data['reason']})")
+        out.print(
+            f"{stamp} [bold magenta]REMOVE[/bold magenta] {escape(data['uri'])} "
+            f"({escape(data['reason'])})"
+        )
     elif kind == "reset":
         out.print(f"{stamp} [bold cyan]RESET[/bold cyan] current items follow")
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
@@ -333,7 +332,7 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(run())
     except TickerError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        err.print(f"[red]error:[/red] {escape(exc.message)}")
         raise typer.Exit(1) from None
 
 
@@ -347,7 +346,7 @@ def token_create(
     """Make an editor token. The secret is printed once; only its hash is kept."""
     secret = _admin(lambda tokens: tokens.create(name, channel))
     err.print(
-        f"[green]created[/green] token {name!r} for {', '.join(channel)}; "
+        f"[green]created[/green] token {name!r} for {escape(', '.join(channel))}; "
         "store it now, it is not shown again:"
     )
     print(secret)
@@ -361,7 +360,7 @@ def token_ls() -> None:
     for column in ("name", "channels", "created"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], ", ".join(row["channels"]), row["created_at"][:19])
+        table.add_row(Text(row["name"]), Text(", ".join(row["channels"])), row["created_at"][:19])
     out.print(table)
 
 
@@ -369,9 +368,9 @@ def token_ls() -> None:
 def token_revoke(name: str) -> None:
     """Revoke a token; writes with it fail from now on."""
     if not _admin(lambda tokens: tokens.revoke(name)):
-        err.print(f"[red]error:[/red] no token named {name!r}")
+        err.print(f"[red]error:[/red] no token named {escape(repr(name))}")
         raise typer.Exit(1)
-    out.print(f"revoked {name!r}")
+    out.print(f"revoked {escape(repr(name))}")
 
 
 def main() -> None:

@@ -19,6 +19,13 @@ _ISO = TypeAdapter(timedelta)
 
 def parse_duration(value: Any) -> timedelta:
     """Parse a duration; raise ``ValueError`` with a message an editor can act on."""
+    try:
+        return _parse(value)
+    except OverflowError:
+        raise ValueError(f"{str(value)[:40]!r} is far too long a duration") from None
+
+
+def _parse(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         result = value
     elif isinstance(value, bool):
@@ -33,7 +40,7 @@ def parse_duration(value: Any) -> timedelta:
             result = timedelta(seconds=int(text))
         elif text.startswith(("p", "-p")):
             try:
-                result = _ISO.validate_python(value.strip())
+                result = _ISO.validate_python(value.strip().upper())
             except ValueError:
                 raise ValueError(f"{value!r} is not a valid ISO 8601 duration") from None
         else:

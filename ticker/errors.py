@@ -7,6 +7,7 @@
   + IdempotencyMismatch   an Idempotency-Key reused with a different request (422)
   + Unauthorized          missing, wrong or revoked token (401)
   + Forbidden             the token may not write to this channel (403)
+  + RateLimited           too many writes for one token (429, Retry-After)
   + InvalidRequest        a request that fails validation (422, or the status given)
 """
 
@@ -59,6 +60,15 @@ class Unauthorized(TickerError):
 class Forbidden(TickerError):
     status_code = 403
     code = "forbidden"
+
+
+class RateLimited(TickerError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class InvalidRequest(TickerError):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -42,7 +42,9 @@ class EventStream(Response):
         *,
         send_timeout: float,
         headers: Mapping[str, str] | None = None,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
+        self._on_close = on_close
         self.status_code = 200
         self.background = None
         self._frames = frames
@@ -82,6 +84,8 @@ class EventStream(Response):
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await self._frames.aclose()  # type: ignore[attr-defined]
+            if self._on_close is not None:
+                self._on_close()
 
     async def _send(self, send: Send, message: Message) -> bool:
         try:

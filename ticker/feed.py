@@ -59,7 +59,7 @@ async def events(
                     break
                 now = utcnow()
                 decoded = (decode(e.id, e.fields, channel, now) for e in page)
-                chunk = b"".join(ev.frame for ev in decoded if ev and ev.wanted(flt))
+                chunk = b"".join(ev.frame_for(flt) for ev in decoded if ev)
                 after = page[-1].id
                 if chunk:
                     yield chunk

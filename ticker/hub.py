@@ -14,8 +14,10 @@ import logging
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
+from datetime import datetime
 
+from ticker import tasks
 from ticker.errors import StoreUnavailable
 from ticker.models import utcnow
 from ticker.settings import Settings
@@ -44,9 +46,9 @@ class Batch:
         if after < self.first:
             joined = self._joined.get(flt)
             if joined is None:
-                joined = self._joined[flt] = b"".join(e.frame for e in self.events if e.wanted(flt))
+                joined = self._joined[flt] = b"".join(e.frame_for(flt) for e in self.events)
             return joined
-        return b"".join(e.frame for e in self.events if e.key > after and e.wanted(flt))
+        return b"".join(e.frame_for(flt) for e in self.events if e.key > after)
 
 
 class Subscriber:
@@ -107,13 +109,15 @@ class ChannelReader:
         self.subscribers: set[Subscriber] = set()
         self.ready = asyncio.Event()
         self.position = "0-0"
+        self.stopped = False
         self._hub = hub
         self.task = asyncio.create_task(self._run(), name=f"ticker-reader:{channel}")
 
     async def _run(self) -> None:
         settings, store = self._hub.settings, self._hub.store
         delay = 0.0
-        while True:
+        # The flag backs up cancel(): redis-py can swallow a cancellation mid-command.
+        while not self.stopped:
             try:
                 async with store.tail(self.channel, block_ms=settings.read_block_ms) as tail:
                     if not self.ready.is_set():
@@ -126,7 +130,7 @@ class ChannelReader:
                         self._hub.reconnects += 1
                         await self._check_position()
                     delay = 0.0
-                    while True:
+                    while not self.stopped:
                         entries = await tail.read(
                             self.position,
                             count=settings.read_batch,
@@ -138,6 +142,12 @@ class ChannelReader:
                 delay = min(5.0, max(0.1, delay * 2))
                 log.warning("reader %s: %s; retrying in about %.1fs", self.channel, exc, delay)
                 # Jitter, so many processes do not reconnect in lockstep.
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                continue
+            except Exception:
+                # A bug must not silently end a channel's live updates: log it, go on.
+                log.exception("reader %s failed; restarting it", self.channel)
+                delay = min(5.0, max(0.1, delay * 2))
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
 
     async def _check_position(self) -> None:
@@ -161,9 +171,13 @@ class ChannelReader:
         self.subscribers.clear()
         self._hub.resyncs += 1
 
+    def stop(self) -> None:
+        self.stopped = True
+        self.task.cancel()
+
     def _fan_out(self, entries: Sequence[Entry]) -> None:
         now = utcnow()
-        events = [e for e in (decode(x.id, x.fields, self.channel, now) for x in entries) if e]
+        events = [e for e in (_decode(x, self.channel, now) for x in entries) if e]
         first, last = entry_key(entries[0].id), entry_key(entries[-1].id)
         self.position = entries[-1].id
         if not events:
@@ -181,6 +195,14 @@ class ChannelReader:
                 )
 
 
+def _decode(entry: Entry, channel: str, now: datetime) -> Event | None:
+    try:
+        return decode(entry.id, entry.fields, channel, now)
+    except Exception:  # one bad entry must never stop a channel's live updates
+        log.exception("reader %s: skipping entry %s", channel, entry.id)
+        return None
+
+
 class Hub:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
@@ -190,6 +212,29 @@ class Hub:
         self.cut_offs = 0
         self.reconnects = 0
         self.resyncs = 0
+        self.connections = 0
+        self.refused = 0
+        self._by_address: dict[str, int] = {}
+
+    def admit(self, address: str) -> bool:
+        """Count a new SSE connection against the caps; False when over one."""
+        cap = self.settings.max_readers_per_ip
+        if self.connections >= self.settings.max_readers or (
+            cap and self._by_address.get(address, 0) >= cap
+        ):
+            self.refused += 1
+            return False
+        self.connections += 1
+        self._by_address[address] = self._by_address.get(address, 0) + 1
+        return True
+
+    def leave(self, address: str) -> None:
+        self.connections -= 1
+        left = self._by_address.get(address, 1) - 1
+        if left:
+            self._by_address[address] = left
+        else:
+            self._by_address.pop(address, None)
 
     @property
     def reader_count(self) -> int:
@@ -219,7 +264,7 @@ class Hub:
             if not reader.subscribers and self._readers.get(channel) is reader:
                 # The last reader left: stop the XREAD loop until someone comes back.
                 del self._readers[channel]
-                reader.task.cancel()
+                reader.stop()
 
     def begin_shutdown(self) -> None:
         """End every subscription now (on SIGTERM, before the server drains connections):
@@ -241,7 +286,5 @@ class Hub:
         readers = list(self._readers.values())
         self._readers.clear()
         for reader in readers:
-            reader.task.cancel()
-        for reader in readers:
-            with suppress(asyncio.CancelledError):
-                await reader.task
+            reader.stopped = True
+        await asyncio.gather(*(tasks.stop(reader.task) for reader in readers))

@@ -24,6 +24,8 @@ URI = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Categories a one-line text must not contain: controls (CR, LF, NUL, C1 such as NEL),
 # lone surrogates (not encodable), and the Unicode line and paragraph separators.
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# A headline of only these (spaces, direction marks, joiners) shows as nothing.
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Cf", "Mn", "Me"})
 
 
 class Status(StrEnum):
@@ -38,6 +40,8 @@ def _one_line(value: str, *, limit: int) -> str:
         raise ValueError("must not be empty or only whitespace")
     if len(value) > limit:
         raise ValueError(f"must be at most {limit} characters (got {len(value)})")
+    if all(unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in value):
+        raise ValueError("must contain visible text, not only spaces or format marks")
     for ch in value:
         if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:
             raise ValueError(

@@ -9,11 +9,11 @@ The sweeper runs on its own clock, so expiry works when nobody publishes for hou
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from datetime import timedelta
 
+from ticker import tasks
 from ticker.desk import Desk
 from ticker.errors import StoreUnavailable
 from ticker.models import utcnow
@@ -42,10 +42,7 @@ class Sweeper:
         self._task = asyncio.create_task(self._run(), name="ticker-sweeper")
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.stop(self._task)
 
     async def _run(self) -> None:
         interval = self._settings.sweep_interval_s

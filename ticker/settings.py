@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     # How often each process looks for due expiries and embargoes (expiry reaches screens
     # within about this long after expires_at).
     sweep_interval_s: float = Field(default=0.5, gt=0, le=60)
+    # Connection caps. Over a cap a reader gets 200, a long retry: and the end of the
+    # body (EventStream gives up for good on any non-200, so no 429/503 here).
+    max_readers: int = Field(default=20_000, ge=1)
+    max_readers_per_ip: int = Field(default=0, ge=0)  # 0: no per-address cap (proxies, NAT)
+    over_capacity_retry_ms: int = Field(default=30_000, ge=1000)
+    # Writes per token: a sustained rate with a burst allowance (GCRA), then 429.
+    write_rate_per_minute: int = Field(default=300, ge=1)
+    write_burst: int = Field(default=60, ge=1)
     # Denial-of-service guards on the write API.
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)

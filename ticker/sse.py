@@ -4,8 +4,9 @@ Deliberate choices:
 - We write frames ourselves and hand sse-starlette ready bytes. ``id:`` and ``event:``
   are checked here (a stream ID is digits-dash-digits; an event name is one of ours),
   because sse-starlette strips CR/LF from IDs and lets NUL through.
-- ``data:`` is our own compact JSON, which escapes every control character, so one
-  event is always one ``data:`` line whatever another service wrote into the stream.
+- ``data:`` is our own compact JSON, which escapes CR, LF and every other C0 control, so
+  one event is always one ``data:`` line whatever another service wrote into the stream.
+  (U+0085 and U+2028 stay literal: SSE lines end only at CR and LF.)
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from ticker.models import Item
 log = logging.getLogger("ticker.sse")
 
 EVENT_NAMES = frozenset({"item", "remove", "reset"})
-_ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 REMOVE_REASONS = frozenset({"kill", "withhold", "expire"})
+# "filter" is only ever sent, never stored: a correction moved the item out of a
+# reader's filter, so that reader drops the version it holds.
 
 
 def valid_entry_id(value: str) -> bool:
-    return bool(_ENTRY_ID.match(value))
+    return _ENTRY_ID.fullmatch(value) is not None
 
 
 def entry_key(entry_id: str) -> tuple[int, int]:
@@ -93,13 +96,24 @@ EVERYTHING = Filter()
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A decoded entry: its position, what a filter needs, and its frame (or none)."""
+    """A decoded entry: its position, what a filter needs, and its frames.
+
+    ``otherwise`` is what a reader whose filter does not match gets: nothing for a new
+    item, a ``remove`` for a correction (it may hold the earlier version, which did
+    match), and the same ``remove`` for removals, which go to every reader.
+    """
 
     key: tuple[int, int]
     frame: bytes
     regions: frozenset[str]
     categories: frozenset[str]
     urgency: int
+    otherwise: bytes = b""
+
+    def frame_for(self, flt: Filter) -> bytes:
+        if flt.everything or flt.matches(self.regions, self.categories, self.urgency):
+            return self.frame
+        return self.otherwise
 
     def wanted(self, flt: Filter) -> bool:
         return flt.everything or flt.matches(self.regions, self.categories, self.urgency)
@@ -107,12 +121,16 @@ class Event:
 
 def item_event(item: Item) -> Event:
     """The ``item`` event for one version, with that version's id."""
+    otherwise = b""
+    if item.version > 1:
+        otherwise = frame("remove", item.id, {"uri": item.uri, "reason": "filter"})
     return Event(
         entry_key(item.id),
         frame("item", item.id, item_json(item)),
         frozenset(item.regions),
         frozenset(item.categories),
         item.urgency,
+        otherwise,
     )
 
 
@@ -139,16 +157,9 @@ def decode(entry_id: str, fields: dict[str, str], channel: str, now: datetime) -
             uri = fields.get("uri", "")
             if reason not in REMOVE_REASONS or not uri:
                 raise ValueError(f"bad remove entry (reason {reason!r})")
-            data = {"uri": uri, "reason": reason}
-            urgency = raw.get("urgency", 9)
-            return Event(
-                entry_key(entry_id),
-                frame("remove", entry_id, data),
-                frozenset(raw.get("regions") or ()),
-                frozenset(raw.get("categories") or ()),
-                urgency if isinstance(urgency, int) else 9,
-            )
-    except (ValueError, ValidationError, TypeError) as exc:
+            data = frame("remove", entry_id, {"uri": uri, "reason": reason})
+            return Event(entry_key(entry_id), data, frozenset(), frozenset(), 9, data)
+    except (ValueError, ValidationError, TypeError, RecursionError) as exc:
         log.warning(
             "skipping malformed entry %s in channel %s: %s",
             entry_id,

@@ -111,6 +111,19 @@ if last[1] and last[1][1] == ARGV[1] then return 1 end
 return 0
 """
 
+# KEYS: rate key.  ARGV: now ms, emission interval ms, burst tolerance ms.
+# GCRA: returns 0 when allowed, else the milliseconds to wait.
+_RATE = """
+local now = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+if tat < now then tat = now end
+local new_tat = tat + tonumber(ARGV[2])
+local wait = new_tat - tonumber(ARGV[3]) - now
+if wait > 0 then return math.ceil(wait) end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+return 0
+"""
+
 # KEYS: tokens, hashes.  ARGV: name, sha256, record.
 _TOKEN_CREATE = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
@@ -217,6 +230,7 @@ class Store:
         self._knows = self.redis.register_script(_KNOWS)
         self._token_create = self.redis.register_script(_TOKEN_CREATE)
         self._token_revoke = self.redis.register_script(_TOKEN_REVOKE)
+        self._rate = self.redis.register_script(_RATE)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -389,6 +403,13 @@ class Store:
         async with _wrapped():
             raw: dict[str, str] = await self.redis.hgetall(self._auth_keys()[0])
         return [json.loads(v) for _, v in sorted(raw.items())]
+
+    async def rate_wait_ms(self, name: str, *, now_ms: int, interval_ms: float, burst: int) -> int:
+        """Count one write for ``name``; 0 if allowed, else how long to wait."""
+        key = f"{self.prefix}:{{auth}}:rate:{name}"
+        async with _wrapped():
+            wait = await self._rate(keys=[key], args=[now_ms, interval_ms, interval_ms * burst])
+        return int(wait)
 
     async def token_by_hash(self, sha256: str) -> dict[str, Any] | None:
         tokens, hashes = self._auth_keys()
