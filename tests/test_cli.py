@@ -1,0 +1,309 @@
+"""The ``ticker`` command as an editor runs it: real subprocesses against a real server,
+checking exit codes, what is printed, and what reached the API."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import TickerProcess, free_port
+from ticker.settings import Settings
+
+HEADLINE = "Rotterdam shooter arrested"
+CLI_TIMEOUT = 30
+
+
+def cli_env(tmp_path: Path, **values: str) -> dict[str, str]:
+    """The caller's environment without any TICKER_* variable, plus ``values``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKER_")}
+    env.update(COLUMNS="250", PYTHONUNBUFFERED="1", NO_COLOR="1",
+               TICKER_STATE_DIR=str(tmp_path / "cli-state"))
+    env.update(values)
+    return env
+
+
+def server_env(server: TickerProcess, tmp_path: Path, **values: str) -> dict[str, str]:
+    return cli_env(tmp_path, **{"TICKER_URL": server.url, "TICKER_TOKEN": server.token,
+                                **values})
+
+
+def admin_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    assert settings.redis_url is not None
+    return cli_env(tmp_path, TICKER_REDIS_URL=settings.redis_url.get_secret_value(),
+                   TICKER_KEY_PREFIX=settings.key_prefix)
+
+
+def spawn(env: dict[str, str], *args: str, **popen: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "ticker", *args], env=env,
+                            cwd=Path(env["TICKER_STATE_DIR"]).parent,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        stdout, stderr = proc.communicate(timeout=CLI_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError(f"`{proc.args!r}` hung") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return finish(spawn(env, *args))
+
+
+def run_all(env: dict[str, str], *commands: tuple[str, ...]
+            ) -> list[subprocess.CompletedProcess[str]]:
+    """Several independent invocations at once (each one pays ~1 s of imports)."""
+    procs = [spawn(env, *args) for args in commands]
+    return [finish(p) for p in procs]
+
+
+def current(server: TickerProcess, channel: str = "en") -> list[dict[str, Any]]:
+    r = httpx.get(f"{server.url}/channels/{channel}/items", timeout=10)
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def history(server: TickerProcess, channel: str = "en") -> list[dict[str, Any]]:
+    r = httpx.get(f"{server.url}/channels/{channel}/items", params={"history": "true"},
+                  timeout=10)
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def uri_from(line: str) -> str:
+    """`posted URI (v1) on en, ...` -> URI."""
+    words = line.split()
+    assert len(words) > 2 and words[2].startswith("(v"), line
+    return words[1]
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path: Path) -> None:
+    (tmp_path / "cli-state").mkdir(exist_ok=True)
+
+
+# -- the editor's desk ---------------------------------------------------------------
+
+
+def test_post_publishes_the_item_with_every_option(
+        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    env = server_env(ticker_server, tmp_path)
+    plain, as_json = run_all(
+        env,
+        ("post", HEADLINE, "--channel", "en", "--urgency", "2", "--region", "europe",
+         "--source", "Dutch Police", "--link", "https://example.com/rotterdam"),
+        ("post", "Second headline, as JSON", "--channel", "en", "--json"),
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.startswith("posted "), plain.stdout
+    assert "on en" in plain.stdout and "status usable" in plain.stdout
+    uri = uri_from(plain.stdout)
+
+    assert as_json.returncode == 0, as_json.stderr
+    posted = json.loads(as_json.stdout)
+    assert posted["headline"] == "Second headline, as JSON"
+    assert posted["channel"] == "en" and posted["version"] == 1
+
+    listed = {i["uri"]: i for i in current(ticker_server)}
+    assert set(listed) == {uri, posted["uri"]}
+    item = listed[uri]
+    assert item["headline"] == HEADLINE and item["urgency"] == 2
+    assert item["regions"] == ["europe"] and item["source"] == "Dutch Police"
+    assert item["link"] == "https://example.com/rotterdam"
+    assert item["author"] == "server-editor"
+    assert listed[posted["uri"]] == posted
+
+
+def test_correct_hold_release_and_kill(ticker_server: TickerProcess, tmp_path: Path) -> None:
+    env = server_env(ticker_server, tmp_path)
+    uri = ticker_server.post("en", headline="Shooter at large in Rotterdam")["uri"]
+
+    corrected = run(env, "correct", uri, HEADLINE)
+    assert corrected.returncode == 0, corrected.stderr
+    assert corrected.stdout.startswith(f"corrected {uri} (v2)"), corrected.stdout
+    assert [(i["uri"], i["headline"], i["version"]) for i in current(ticker_server)] == [
+        (uri, HEADLINE, 2)]
+
+    held = run(env, "hold", uri)
+    assert held.returncode == 0, held.stderr
+    assert held.stdout.startswith(f"held {uri} (v3)") and "withheld" in held.stdout
+    assert current(ticker_server) == []
+
+    released = run(env, "release", uri, "--json")
+    assert released.returncode == 0, released.stderr
+    assert json.loads(released.stdout)["status"] == "usable"
+    assert [i["headline"] for i in current(ticker_server)] == [HEADLINE]
+
+    killed = run(env, "kill", uri)
+    assert killed.returncode == 0, killed.stderr
+    assert killed.stdout.startswith(f"killed {uri}") and "canceled" in killed.stdout
+    assert current(ticker_server) == []
+
+
+def test_ls_shows_the_current_headlines(ticker_server: TickerProcess, tmp_path: Path) -> None:
+    item = ticker_server.post("en", headline=HEADLINE, source="Dutch Police",
+                              regions=["europe"], urgency=2)
+    ticker_server.post("es", headline="Detenido el tirador de Róterdam")
+    done = run(server_env(ticker_server, tmp_path), "ls", "--channel", "en")
+    assert done.returncode == 0, done.stderr
+    assert f"Dutch Police: {HEADLINE}" in done.stdout
+    assert item["uri"] in done.stdout and "europe" in done.stdout
+    assert "en: 1 on the ticker" in done.stdout
+    assert "Róterdam" not in done.stdout
+
+
+def test_ls_prints_headlines_with_square_brackets_as_written(
+        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    # Brackets are ordinary text in a headline; the terminal must not treat them as markup.
+    ticker_server.post("en", headline="[VIDEO] Markets [bold]rally[/bold]")
+    ticker_server.post("en", headline="Oil [/b] prices fall")
+    done = run(server_env(ticker_server, tmp_path), "ls", "--channel", "en")
+    assert done.returncode == 0, done.stderr
+    assert "[VIDEO] Markets [bold]rally[/bold]" in done.stdout
+    assert "Oil [/b] prices fall" in done.stdout
+
+
+def test_tail_prints_a_new_item_as_it_is_posted(
+        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    proc = spawn(server_env(ticker_server, tmp_path), "tail", "--channel", "en")
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+
+    def wait_for(text: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in seen):
+            left = deadline - time.monotonic()
+            if left <= 0 or proc.poll() is not None:
+                raise AssertionError(f"tail never printed {text!r}; got {seen}")
+            with contextlib.suppress(queue.Empty):
+                seen.append(lines.get(timeout=min(left, 0.5)))
+
+    try:
+        # Whether it connects before or after this post, tail prints the item (the current
+        # items come first on a fresh connection); once it has, tail is surely connected.
+        ticker_server.post("en", headline="Police cordon off Rotterdam centre")
+        wait_for("Police cordon off Rotterdam centre")
+        item = ticker_server.post("en", headline=HEADLINE, source="Dutch Police", urgency=2)
+        wait_for(HEADLINE)
+        line = next(line for line in seen if HEADLINE in line)
+        assert "ITEM" in line and "u2" in line and f"Dutch Police: {HEADLINE}" in line
+        assert f"{item['uri']} v1" in line
+        ticker_server.kill("en", item["uri"])
+        wait_for("REMOVE")
+        assert any(item["uri"] in line and "(kill)" in line for line in seen), seen
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            assert pipe is not None
+            pipe.close()
+
+
+# -- tokens --------------------------------------------------------------------------
+
+
+def test_token_create_ls_revoke(
+        ticker_server: TickerProcess, settings: Settings, tmp_path: Path) -> None:
+    admin = admin_env(settings, tmp_path)
+    created = run(admin, "token", "create", "desk-amsterdam", "--channel", "en",
+                  "--channel", "ar")
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    assert secret.startswith("tk_") and "\n" not in secret, created.stdout
+    assert "not shown again" in created.stderr and secret not in created.stderr
+
+    def post(channel: str) -> httpx.Response:
+        return httpx.post(f"{ticker_server.url}/channels/{channel}/items",
+                          json={"headline": f"from Amsterdam to {channel}"},
+                          headers={"Authorization": f"Bearer {secret}"}, timeout=10)
+
+    r = post("en")
+    assert r.status_code == 201, r.text
+    assert r.json()["author"] == "desk-amsterdam"
+    assert post("ar").status_code == 201
+    assert post("es").status_code == 403
+
+    listed = run(admin, "token", "ls")
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if "desk-amsterdam" in line)
+    assert "ar, en" in row
+    assert "server-editor" in listed.stdout
+    assert secret not in listed.stdout + listed.stderr
+    assert secret[3:20] not in listed.stdout + listed.stderr
+
+    revoked = run(admin, "token", "revoke", "desk-amsterdam")
+    assert revoked.returncode == 0, revoked.stderr
+    assert "revoked 'desk-amsterdam'" in revoked.stdout
+    after = post("en")
+    assert after.status_code == 401 and "unknown or revoked token" in after.text
+    assert len(current(ticker_server)) == 1
+
+
+# -- what goes wrong -----------------------------------------------------------------
+
+
+def test_bad_posts_are_refused_with_a_message_and_nothing_is_written(
+        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    cases = [
+        ("headline", ("post", "")),
+        ("urgency", ("post", "x", "--urgency", "10")),
+        ("link", ("post", "x", "--link", "javascript:alert(1)")),
+        ("ttl", ("post", "x", "--ttl", "5parsecs")),
+        ("ttl", ("post", "x", "--ttl", "99999999999999d")),  # too big, not a crash
+        ("regions", ("post", "x", "--region", "[/x]")),  # brackets are not terminal markup
+    ]
+    results = run_all(server_env(ticker_server, tmp_path), *(args for _, args in cases))
+    wrong = [
+        (args, done.returncode, done.stderr[-300:])
+        for (field, args), done in zip(cases, results, strict=True)
+        if done.returncode != 1 or done.stdout or "Traceback" in done.stderr
+        or not done.stderr.startswith("error:") or field not in done.stderr
+    ]
+    assert wrong == []
+    assert current(ticker_server) == []
+    assert history(ticker_server) == []
+
+
+def test_a_wrong_token_is_refused(ticker_server: TickerProcess, tmp_path: Path) -> None:
+    wrong = "tk_" + "x" * 43
+    done = run(server_env(ticker_server, tmp_path, TICKER_TOKEN=wrong), "post", HEADLINE)
+    assert done.returncode == 1
+    assert "unknown or revoked token" in done.stderr
+    assert wrong not in done.stdout + done.stderr
+    assert history(ticker_server) == []
+
+
+def test_an_unreachable_service_is_reported(tmp_path: Path) -> None:
+    # A correction is never retried (POST and DELETE are, for ~8 s), so this answers at once.
+    url = f"http://127.0.0.1:{free_port()}"
+    done = run(cli_env(tmp_path, TICKER_URL=url, TICKER_TOKEN="tk_whatever"),
+               "correct", "some-uri", HEADLINE)
+    assert done.returncode == 1
+    assert "cannot reach" in done.stderr and url in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
