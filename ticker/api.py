@@ -268,3 +268,19 @@ async def livez(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     await services(request).store.ping()
     return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    body, content_type = services(request).hub.metrics.render()
+    return Response(body, media_type=content_type)
+
+
+async def stats(request: Request) -> Response:
+    """Per channel: readers on this process, items live, history length, its two ends."""
+    svc = services(request)
+    body = {}
+    for ch in svc.settings.channels:
+        info = await svc.store.stats(ch.name)
+        info["readers"] = svc.hub.subscriber_count(ch.name)
+        body[ch.name] = info
+    return JSONResponse(body)

@@ -25,6 +25,7 @@ from ticker.auth import Tokens
 from ticker.desk import Desk
 from ticker.errors import RateLimited, TickerError
 from ticker.hub import Hub
+from ticker.metrics import Metrics
 from ticker.retention import Sweeper
 from ticker.settings import Settings
 from ticker.store import Store
@@ -68,6 +69,9 @@ async def ticker_error(request: Request, exc: Exception) -> Response:
     headers = {}
     if exc.status_code == 503:
         headers["Retry-After"] = "1"
+        services = getattr(request.app.state, "services", None)
+        if services is not None:
+            services.hub.metrics.redis_errors.inc()
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after_s)
     if exc.status_code == 401:
@@ -133,8 +137,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         store = Store(
             redis_url, prefix=settings.key_prefix, max_connections=settings.redis_max_connections
         )
-        hub = Hub(store, settings)
-        desk = Desk(store, settings)
+        metrics = Metrics()
+        hub = Hub(store, settings, metrics)
+        desk = Desk(store, settings, metrics)
         sweeper = Sweeper(store, desk, settings)
         app.state.services = api.Services(
             settings=settings,
@@ -161,6 +166,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/livez", api.livez),
         Route("/readyz", api.readyz),
+        Route("/metrics", api.metrics),
+        Route("/stats", api.stats),
         Route("/channels", api.list_channels),
         Route("/channels/{channel}/items", api.list_items, methods=["GET"]),
         Route("/channels/{channel}/items", api.post_item, methods=["POST"]),

@@ -10,7 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -251,6 +251,36 @@ def history(
     out.print(table)
     if body.get("next_before"):
         err.print(f"more: ticker history --channel {channel} --before {body['next_before']}")
+
+
+@app.command()
+def stats(as_json: AsJson = False) -> None:
+    """Per channel: readers (on the process that answers), items live, history, last publish."""
+    body = _call(lambda c: c.request("GET", "/stats"))
+    if as_json:
+        out.print_json(json.dumps(body))
+        return
+    table = Table(title="ticker stats")
+    for column in ("channel", "readers", "live", "history", "oldest", "last publish"):
+        table.add_column(column)
+    for name, info in body.items():
+        table.add_row(
+            name,
+            str(info["readers"]),
+            str(info["live"]),
+            str(info["history"]),
+            _when(info["oldest_id"]),
+            _when(info["last_id"]),
+        )
+    out.print(table)
+
+
+def _when(entry_id: str | None) -> str:
+    """A stream ID's time, readable (IDs are milliseconds since the epoch)."""
+    if not entry_id:
+        return "-"
+    moment = datetime.fromtimestamp(int(entry_id.split("-")[0]) / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @app.command()

@@ -16,6 +16,7 @@ from typing import Any
 
 from ticker.duration import format_duration
 from ticker.errors import Conflict, IdempotencyMismatch, InvalidRequest, NotFound
+from ticker.metrics import Metrics
 from ticker.models import Item, ItemIn, ItemPatch, Status, utcnow
 from ticker.settings import Channel, Settings
 from ticker.sse import entry_key
@@ -43,9 +44,10 @@ def _field_error(field: str, message: str) -> InvalidRequest:
 
 
 class Desk:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, metrics: Metrics | None = None) -> None:
         self._store = store
         self._settings = settings
+        self._metrics = metrics or Metrics()
 
     def channel(self, name: str) -> Channel:
         ch = self._settings.channel(name)
@@ -134,7 +136,13 @@ class Desk:
             claim=claim,
             keep_state=keep_state,
         )
-        return await self._store.commit(ch.name, change)
+        status, stored = await self._store.commit(ch.name, change)
+        if status == "ok":
+            self._metrics.published.labels(ch.name, event_type).inc()
+            if reason == "expire":
+                lag = (now - item.expires_at).total_seconds()
+                self._metrics.expiry_lag.labels(ch.name).observe(max(0.0, lag))
+        return status, stored
 
     # -- actions -----------------------------------------------------------------------
 

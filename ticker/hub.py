@@ -19,6 +19,7 @@ from datetime import datetime
 
 from ticker import tasks
 from ticker.errors import StoreUnavailable
+from ticker.metrics import Metrics
 from ticker.models import utcnow
 from ticker.settings import Settings
 from ticker.sse import Event, Filter, decode, entry_key
@@ -128,6 +129,7 @@ class ChannelReader:
                     if delay:
                         log.info("reader %s: Redis is back", self.channel)
                         self._hub.reconnects += 1
+                        self._hub.metrics.redis_reconnects.labels(self.channel).inc()
                         await self._check_position()
                     delay = 0.0
                     while not self.stopped:
@@ -183,16 +185,24 @@ class ChannelReader:
         if not events:
             return
         batch = Batch(events, first, last, len(entries))
+        metrics = self._hub.metrics
         for sub in list(self.subscribers):
             sub.offer(batch)
             if sub.cut_off:
                 self.subscribers.discard(sub)
                 self._hub.cut_offs += 1
+                metrics.cut_off.labels(self.channel).inc()
                 log.info(
                     "reader %s: cut off a subscriber %s events behind",
                     self.channel,
                     self._hub.settings.subscriber_buffer,
                 )
+        # Per batch, not per delivery: the cost does not grow with the number of readers.
+        metrics.delivered.labels(self.channel).inc(len(events) * len(self.subscribers))
+        now_ms = now.timestamp() * 1000
+        latency = metrics.latency.labels(self.channel)
+        for event in events:
+            latency.observe(max(0.0, (now_ms - event.key[0]) / 1000))
 
 
 def _decode(entry: Entry, channel: str, now: datetime) -> Event | None:
@@ -204,9 +214,10 @@ def _decode(entry: Entry, channel: str, now: datetime) -> Event | None:
 
 
 class Hub:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, metrics: Metrics | None = None) -> None:
         self.store = store
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self._readers: dict[str, ChannelReader] = {}
         self._closed = False
         self.cut_offs = 0
@@ -223,6 +234,7 @@ class Hub:
             cap and self._by_address.get(address, 0) >= cap
         ):
             self.refused += 1
+            self.metrics.refused.inc()
             return False
         self.connections += 1
         self._by_address[address] = self._by_address.get(address, 0) + 1
@@ -256,11 +268,14 @@ class Hub:
         if reader is None:
             reader = self._readers[channel] = ChannelReader(self, channel)
         reader.subscribers.add(sub)
+        gauge = self.metrics.readers.labels(channel)
+        gauge.inc()
         try:
             await reader.ready.wait()
             yield sub
         finally:
             reader.subscribers.discard(sub)
+            gauge.dec()
             if not reader.subscribers and self._readers.get(channel) is reader:
                 # The last reader left: stop the XREAD loop until someone comes back.
                 del self._readers[channel]

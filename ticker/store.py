@@ -324,6 +324,22 @@ class Store:
             )
         return removed
 
+    async def stats(self, channel: str) -> dict[str, Any]:
+        """Sizes and ends of a channel's keys, for ``ticker stats``."""
+        k = self.keys(channel)
+        async with _wrapped(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(k.live)
+            pipe.xlen(k.events)
+            pipe.xrange(k.events, count=1)
+            pipe.xrevrange(k.events, count=1)
+            live, length, first, last = await pipe.execute()
+        return {
+            "live": live,
+            "history": length,
+            "oldest_id": first[0][0] if first else None,
+            "last_id": last[0][0] if last else None,
+        }
+
     async def versions(self, channel: str, uri: str) -> list[str]:
         async with _wrapped():
             rows: list[str] = await self.redis.lrange(

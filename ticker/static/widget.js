@@ -624,9 +624,9 @@ export class BreakingTicker extends HTMLElement {
       this.#items.set(item.uri, record);
       this.#announce(record);
       this.#trim();
-      this.#applyMotion(true); // a new item: start again so it comes in right away
     }
     this.#order();
+    if (!known) this.#applyMotion(true); // a new item: start again, with it in view
     this.#scheduleExpiry();
   }
 
@@ -788,10 +788,12 @@ export class BreakingTicker extends HTMLElement {
   }
 
   #onFocusIn(event) {
+    // Focus on a headline pauses the strip; focus on the pause button does not (it is
+    // how the strip is started again). Only keyboard focus makes the strip still and
+    // reachable: a mouse click on a link must not move the link away from the pointer.
+    if (!this.#track.contains(event.target)) return;
     this.#focused = true;
-    // Only keyboard focus makes the strip still and reachable; a mouse click on a link
-    // must not move the link away from under the pointer.
-    if (this.#track.contains(event.target) && event.target.matches(":focus-visible")) {
+    if (event.target.matches(":focus-visible")) {
       this.#keyboardInTrack = true;
       this.#track.removeAttribute("aria-hidden");
     }
@@ -800,9 +802,8 @@ export class BreakingTicker extends HTMLElement {
 
   #onFocusOut(event) {
     const next = event.relatedTarget;
-    const root = this.shadowRoot;
-    if (!next || !root.contains(next)) this.#focused = false;
     if (!next || !this.#track.contains(next)) {
+      this.#focused = false;
       if (this.#keyboardInTrack) {
         this.#keyboardInTrack = false;
         this.#track.setAttribute("aria-hidden", "true");
