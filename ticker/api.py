@@ -240,7 +240,9 @@ async def channel_events(request: Request) -> Response:
             send_timeout=svc.settings.send_timeout_s,
             headers=headers,
         )
+    gate = feed.Gate()
     stream = feed.events(
+        gate=gate,
         hub=svc.hub,
         desk=svc.desk,
         store=svc.store,
@@ -254,6 +256,7 @@ async def channel_events(request: Request) -> Response:
         send_timeout=svc.settings.send_timeout_s,
         headers=headers,
         on_close=lambda: svc.hub.leave(address),
+        on_disconnect=gate.close,
     )
 
 

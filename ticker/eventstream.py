@@ -4,8 +4,8 @@ Deliberate choices (read before "fixing"):
 - We do not use sse-starlette's ``EventSourceResponse`` on the hot path. It runs four
   tasks and a lock per connection and takes the lock for every event; that is most of
   what a delivery costs (see docs/performance.md). Here a connection is the request's
-  own task plus one task waiting for ``http.disconnect``; the heartbeat is the feed's
-  wait timing out, not a task of its own.
+  own task plus one task waiting for ``http.disconnect``, which ends the feed through
+  ``on_disconnect`` (never by cancelling); the heartbeat is the feed's wait timing out.
 - Frames arrive already encoded (``sse.py``) and already joined per wake-up, so one
   wake-up is one ``send``: several pending events go out in one write.
 - A send that blocks longer than ``send_timeout`` (the client stopped reading and its TCP
@@ -43,8 +43,10 @@ class EventStream(Response):
         send_timeout: float,
         headers: Mapping[str, str] | None = None,
         on_close: Callable[[], None] | None = None,
+        on_disconnect: Callable[[], None] | None = None,
     ) -> None:
         self._on_close = on_close
+        self._on_disconnect = on_disconnect
         self.status_code = 200
         self.background = None
         self._frames = frames
@@ -55,16 +57,13 @@ class EventStream(Response):
         self._raw_headers = [*HEADERS, *extra]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        disconnected = False
-
         async def watch() -> None:
-            nonlocal disconnected
             while (await receive())["type"] != "http.disconnect":
                 pass
-            disconnected = True
-            task.cancel()  # wake the feed wherever it waits
+            # Tell the feed, which ends at its next wake-up; no task is cancelled, so no
+            # cancellation can be lost inside a library that swallows it.
+            if self._on_disconnect is not None:
+                self._on_disconnect()
 
         watcher = asyncio.create_task(watch())
         try:
@@ -75,17 +74,16 @@ class EventStream(Response):
                 ):
                     return
             await self._send(send, {"type": "http.response.body", "body": b"", "more_body": False})
-        except asyncio.CancelledError:
-            if not disconnected:
-                raise  # a real cancellation (server shutdown timeout): let it through
-            task.uncancel()
         finally:
             watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-            await self._frames.aclose()  # type: ignore[attr-defined]
-            if self._on_close is not None:
-                self._on_close()
+            try:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+                await self._frames.aclose()  # type: ignore[attr-defined]
+            finally:
+                # Always, even if we are cancelled in here: the caps count on it.
+                if self._on_close is not None:
+                    self._on_close()
 
     async def _send(self, send: Send, message: Message) -> bool:
         try:

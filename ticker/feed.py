@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from ticker.desk import Desk
-from ticker.hub import Hub
+from ticker.hub import Hub, Subscriber
 from ticker.models import utcnow
 from ticker.settings import Settings
 from ticker.sse import Filter, decode, entry_key, item_event, reset_frame, retry_frame
@@ -37,6 +37,24 @@ async def _resumable(store: Store, channel: str, last_event_id: str, max_age: ti
     return await store.knows(channel, last_event_id)
 
 
+class Gate:
+    """Lets the connection end the feed from outside (the client went away)."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self._sub: Subscriber | None = None
+
+    def attach(self, sub: Subscriber) -> None:
+        self._sub = sub
+        if self.closed:
+            sub.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self._sub is not None:
+            self._sub.close()
+
+
 async def events(
     *,
     hub: Hub,
@@ -46,9 +64,12 @@ async def events(
     channel: str,
     flt: Filter,
     last_event_id: str | None,
+    gate: Gate | None = None,
 ) -> AsyncIterator[bytes]:
     ch = desk.channel(channel)
     async with hub.subscribe(channel, flt) as sub:
+        if gate is not None:
+            gate.attach(sub)
         head = [retry_frame(settings.retry_ms)]
         if last_event_id and await _resumable(store, channel, last_event_id, ch.history_max_age):
             after = last_event_id

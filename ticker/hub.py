@@ -89,10 +89,14 @@ class Subscriber:
         heartbeat); ``None`` once the subscription has ended."""
         if not self._pending and not self.closed:
             self._wake.clear()
+            # A plain timer that sets the event: cheaper than asyncio.timeout, and it never
+            # cancels the task (so it cannot tangle with a disconnect's cancellation).
+            timer = asyncio.get_running_loop().call_later(timeout, self._wake.set)
             try:
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            except TimeoutError:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
+            if not self._pending and not self.closed:
                 return []
         if self.cut_off or (self.closed and not self._pending):
             return None

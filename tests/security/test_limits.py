@@ -46,7 +46,12 @@ async def test_reader_over_the_cap_gets_200_a_long_retry_and_a_close(
     finally:
         for reader in readers:
             await reader.close()
-    await asyncio.sleep(0.2)
+    hub = server[1].state.services.hub
+    for _ in range(100):  # the server notices the two disconnects
+        if hub.connections == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert hub.connections == 0
     again = start_reader(url)  # the slots were given back
     try:
         await asyncio.wait_for(again.connected.wait(), 5)
