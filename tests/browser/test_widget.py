@@ -1,0 +1,449 @@
+"""The <breaking-ticker> widget in a real browser, against a real ticker process.
+
+Each test embeds the widget on a page of another origin (as a site owner would), acts
+through the public API, and checks what the reader gets.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Watch, wait_live
+from tests.helpers import TickerProcess, wait_until
+
+Embed = Callable[..., None]
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+
+WIDGET = "breaking-ticker"
+ITEMS = f"{WIDGET} .track .item"
+ANNOUNCEMENTS = (
+    f"() => {{ const r = document.querySelector('{WIDGET}').shadowRoot; return "
+    "[...r.querySelectorAll('[role=log] p, [aria-live=assertive] p')].map(p => p.textContent); }"
+)
+
+
+def items(page: Page) -> list[str]:
+    return page.locator(ITEMS).all_text_contents()
+
+
+def shadow(page: Page, script: str) -> Any:
+    """Evaluate ``script`` (a function body) with ``root``, the widget's shadow root."""
+    return page.evaluate(
+        f"() => {{ const root = document.querySelector('{WIDGET}').shadowRoot; {script} }}"
+    )
+
+
+def track_x(page: Page) -> float:
+    return float(shadow(page, "return root.querySelector('.track').getBoundingClientRect().x;"))
+
+
+def play_states(page: Page) -> list[str]:
+    return list(
+        shadow(page, "return root.querySelector('.track').getAnimations().map(a => a.playState);")
+    )
+
+
+def test_posted_item_appears_within_a_second(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    embed(ticker_server.url)
+    ticker_server.post(
+        "en",
+        headline="Rotterdam shooter arrested",
+        source="Dutch Police",
+        urgency=2,
+        link="https://example.com/rotterdam",
+    )
+    expect(page.locator(ITEMS)).to_have_text(
+        ["Dutch Police: Rotterdam shooter arrested"], timeout=1000
+    )
+    link = page.locator(f"{ITEMS} a")
+    expect(link).to_have_attribute("href", "https://example.com/rotterdam")
+    expect(link).to_have_attribute("rel", "noopener")
+    expect(page.locator(ITEMS).first).to_have_attribute("data-urgency", "2")
+
+
+def test_items_are_shown_newest_first(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    ticker_server.post("en", headline="First")
+    ticker_server.post("en", headline="Second")
+    embed(ticker_server.url)
+    ticker_server.post("en", headline="Third")
+    expect(page.locator(ITEMS)).to_have_text(["Third", "Second", "First"])
+
+
+def test_correction_replaces_the_item_in_place(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    embed(ticker_server.url)
+    item = ticker_server.post("en", headline="Minister resigns", source="Reuters")
+    expect(page.locator(ITEMS)).to_have_text(["Reuters: Minister resigns"])
+    node = page.locator(ITEMS).first.element_handle()
+
+    ticker_server.patch("en", item["uri"], headline="Minister offers to resign")
+    expect(page.locator(ITEMS)).to_have_text(["Reuters: Minister offers to resign"])
+    assert node.evaluate("n => n.isConnected"), "the correction must reuse the same element"
+
+
+def test_kill_removes_the_item(page: Page, embed: Embed, ticker_server: TickerProcess) -> None:
+    embed(ticker_server.url)
+    keep = ticker_server.post("en", headline="Stays on the ticker")
+    doomed = ticker_server.post("en", headline="Wrongly reported")
+    expect(page.locator(ITEMS)).to_have_count(2)
+    ticker_server.kill("en", doomed["uri"])
+    expect(page.locator(ITEMS)).to_have_text([keep["headline"]])
+
+
+def test_expired_item_is_dropped(page: Page, embed: Embed, ticker_server: TickerProcess) -> None:
+    embed(ticker_server.url)
+    ticker_server.post("en", headline="Gone in two seconds", ttl="2s")
+    expect(page.locator(ITEMS)).to_have_count(1)
+    expect(page.locator(ITEMS)).to_have_count(0, timeout=5000)
+
+
+def test_offline_reader_drops_expired_items_by_itself(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    embed(ticker_server.url)
+    ticker_server.post("en", headline="Short-lived", ttl="3s")
+    expect(page.locator(ITEMS)).to_have_count(1)
+    ticker_server.stop()  # no `remove` can come now: the widget must drop it at expires_at
+    expect(page.locator(ITEMS)).to_have_count(0, timeout=6000)
+
+
+def test_server_restart_shows_reconnecting_then_catches_up_without_duplicates(
+    page: Page, embed: Embed, ticker_server: TickerProcess, tmp_path: Path
+) -> None:
+    embed(ticker_server.url)
+    ticker_server.post("en", headline="Before the restart")
+    expect(page.locator(ITEMS)).to_have_count(1)
+    status = page.locator(f"{WIDGET} .status")
+    expect(status).to_be_hidden()
+
+    ticker_server.stop()
+    expect(status).to_be_visible(timeout=5000)
+    expect(status).to_have_text("Reconnecting…")
+
+    # Another ticker process (a second worker) takes the writes while ours is down.
+    other = TickerProcess(ticker_server.env, log=tmp_path / "other.log")
+    other.token = ticker_server.token
+    other.start()
+    try:
+        other.post("en", headline="While down, one")
+        other.post("en", headline="While down, two")
+    finally:
+        other.stop()
+
+    ticker_server.start()
+    expect(page.locator(ITEMS)).to_have_text(
+        ["While down, two", "While down, one", "Before the restart"], timeout=10_000
+    )
+    expect(status).to_be_hidden()
+    ticker_server.post("en", headline="After the restart")
+    expect(page.locator(ITEMS)).to_have_count(4)
+    time.sleep(0.5)  # anything sent twice would have arrived by now
+    shown = items(page)
+    assert sorted(shown) == sorted(set(shown)), shown
+    announced = page.evaluate(ANNOUNCEMENTS)
+    assert sorted(announced) == sorted(set(announced)), announced
+
+
+def test_reset_keeps_what_is_still_current_and_drops_the_rest(
+    page: Page, embed: Embed, ticker_server: TickerProcess, redis_url: str, prefix: str
+) -> None:
+    embed(ticker_server.url)
+    ticker_server.post("en", headline="Lost with the data")
+    expect(page.locator(ITEMS)).to_have_count(1)
+    ticker_server.stop()
+    # The channel's data is gone (docs/streams.md keys): the widget's Last-Event-ID cannot
+    # be resumed, so the server answers with `reset` and the current items.
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:{{en}}:*"))
+        assert keys
+        client.delete(*keys)
+    finally:
+        client.close()
+    ticker_server.start()
+    ticker_server.post("en", headline="Current after the loss")
+    expect(page.locator(ITEMS)).to_have_text(["Current after the loss"], timeout=10_000)
+    assert page.evaluate(ANNOUNCEMENTS) == ["Current after the loss"]
+
+
+def test_arabic_edition_runs_right_to_left(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    embed(ticker_server.url, channel="ar")
+    ticker_server.post(
+        "ar", headline="القبض على مطلق النار في روتردام", source="الشرطة الهولندية", urgency=2
+    )
+    expect(page.locator(ITEMS)).to_have_count(1)
+    expect(page.locator(f"{WIDGET} .bar")).to_have_attribute("dir", "rtl")
+    expect(page.locator(f"{WIDGET} .track")).to_have_attribute("dir", "rtl")
+    expect(page.locator(ITEMS)).to_have_attribute("dir", "rtl")
+    expect(page.locator(ITEMS)).to_have_attribute("lang", "ar")
+    expect(page.locator(f"{WIDGET} .label")).to_have_text("عاجل")
+    # Source and headline are bidi-isolated from each other.
+    expect(page.locator(f"{ITEMS} bdi")).to_have_text(
+        ["الشرطة الهولندية", "القبض على مطلق النار في روتردام"]
+    )
+    # The strip moves left to right.
+    before = track_x(page)
+    time.sleep(0.5)
+    assert track_x(page) > before
+
+
+def test_english_item_in_an_arabic_edition_keeps_its_own_direction(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    embed(ticker_server.url, channel="ar")
+    ticker_server.post("ar", headline="Quote in English", language="en")
+    expect(page.locator(ITEMS)).to_have_attribute("dir", "ltr")
+    expect(page.locator(f"{WIDGET} .bar")).to_have_attribute("dir", "rtl")
+
+
+def test_headline_markup_is_shown_as_text_and_never_run(
+    page: Page, embed: Embed, watch: Watch, ticker_server: TickerProcess
+) -> None:
+    embed(ticker_server.url)
+    hostile = "<img src=x onerror=alert(1)>"
+    ticker_server.post("en", headline=hostile, source="<script>alert(2)</script>")
+    expect(page.locator(ITEMS)).to_have_text([f"<script>alert(2)</script>: {hostile}"])
+    page.wait_for_timeout(300)
+    assert shadow(page, "return root.querySelectorAll('img, script').length;") == 0
+    assert watch.dialogs == []
+    assert watch.errors == []
+
+
+def test_javascript_link_is_never_clickable(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    # The server refuses it...
+    r = httpx.post(
+        f"{ticker_server.url}/channels/en/items",
+        json={"headline": "Click me", "link": "javascript:alert(1)"},
+        headers={"Authorization": f"Bearer {ticker_server.token}"},
+    )
+    assert r.status_code == 422, r.text
+    # ...and the widget's own guard would not make a link of it either.
+    embed(ticker_server.url)
+    verdicts = page.evaluate(
+        """async url => {
+            const { safeHref } = await import(url + "/widget.js");
+            return [
+                "javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,<b>x</b>",
+                "vbscript:msgbox(1)", "/relative/path", "//example.com/x", "", null,
+                "https://ok.example/news?id=1", "http://ok.example/",
+            ].map(safeHref);
+        }""",
+        ticker_server.url,
+    )
+    assert verdicts == [None] * 8 + ["https://ok.example/news?id=1", "http://ok.example/"]
+    # An item without a link is plain text.
+    ticker_server.post("en", headline="No link here")
+    expect(page.locator(ITEMS)).to_have_count(1)
+    expect(page.locator(f"{ITEMS} a")).to_have_count(0)
+
+
+def test_pause_button_stops_and_restarts_the_strip(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    embed(ticker_server.url)
+    ticker_server.post("en", headline="A headline long enough to scroll across the bar")
+    expect(page.locator(ITEMS)).to_have_count(1)
+    wait_until(lambda: play_states(page) == ["running"], timeout=5)
+    button = page.get_by_role("button", name="Pause the ticker")
+    expect(button).to_have_attribute("aria-pressed", "false")
+
+    button.click()
+    expect(button).to_have_attribute("aria-pressed", "true")
+    page.mouse.move(0, 500)  # off the bar: hovering pauses too, and must not hide a bug
+    assert play_states(page) == ["paused"]
+    still = track_x(page)
+    time.sleep(0.4)
+    assert track_x(page) == still
+
+    button.click()
+    expect(button).to_have_attribute("aria-pressed", "false")
+    page.mouse.move(0, 500)
+    wait_until(lambda: play_states(page) == ["running"], timeout=5)
+
+
+def test_hover_and_focus_pause_the_strip(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    embed(ticker_server.url)
+    ticker_server.post("en", headline="Hover over me", link="https://example.com/hover")
+    expect(page.locator(ITEMS)).to_have_count(1)
+    wait_until(lambda: play_states(page) == ["running"], timeout=5)
+    page.locator(f"{WIDGET} .label").hover()
+    wait_until(lambda: play_states(page) == ["paused"], timeout=5)
+    page.mouse.move(0, 500)
+    wait_until(lambda: play_states(page) == ["running"], timeout=5)
+
+    # A keyboard user tabbing to a link gets a still, exposed strip until focus leaves.
+    track = page.locator(f"{WIDGET} .track")
+    expect(track).to_have_attribute("aria-hidden", "true")
+    page.keyboard.press("Tab")
+    expect(page.locator(f"{ITEMS} a")).to_be_focused()
+    assert play_states(page) == []
+    expect(track).not_to_have_attribute("aria-hidden", "true")
+    page.keyboard.press("Tab")  # to the pause button: the strip runs and is hidden again
+    expect(page.locator(f"{WIDGET} .pause")).to_be_focused()
+    expect(track).to_have_attribute("aria-hidden", "true")
+    wait_until(lambda: play_states(page) == ["running"], timeout=5)
+    page.keyboard.press("Space")
+    wait_until(lambda: play_states(page) == ["paused"], timeout=5)
+    page.keyboard.press("Tab")  # out of the widget: still paused, by the button
+    expect(page.locator("#after")).to_be_focused()
+    assert play_states(page) == ["paused"]
+
+
+def test_reduced_motion_shows_a_still_list(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    page.emulate_media(reduced_motion="reduce")
+    embed(ticker_server.url)
+    ticker_server.post("en", headline="Nothing moves")
+    expect(page.locator(ITEMS)).to_have_count(1)
+    page.wait_for_timeout(300)
+    assert play_states(page) == []
+    expect(page.locator(f"{WIDGET} .pause")).to_be_hidden()
+    expect(page.locator(ITEMS)).to_be_in_viewport()
+
+    page.emulate_media(reduced_motion="no-preference")  # the preference can change live
+    wait_until(lambda: play_states(page) == ["running"], timeout=5)
+
+
+def test_live_region_announces_a_new_item_once(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    ticker_server.post("en", headline="Already on the ticker")
+    embed(ticker_server.url)
+    log = page.locator(f"{WIDGET} [role=log]")
+    expect(log).to_have_text("Already on the ticker")  # there to read, attached silently
+
+    item = ticker_server.post("en", headline="Storm makes landfall", source="AP")
+    expect(log.locator("p")).to_have_text(["Already on the ticker", "AP: Storm makes landfall"])
+    ticker_server.patch("en", item["uri"], headline="Hurricane makes landfall")
+    expect(page.locator(ITEMS).first).to_have_text("AP: Hurricane makes landfall")
+    page.wait_for_timeout(300)
+    announced = page.evaluate(ANNOUNCEMENTS)
+    assert announced == ["Already on the ticker", "AP: Hurricane makes landfall"]
+    assert sum("landfall" in text for text in announced) == 1
+
+    # A flash goes to the assertive region, once; a kill takes its text away.
+    flash = ticker_server.post("en", headline="Earthquake", urgency=1)
+    alert = page.locator(f"{WIDGET} [aria-live=assertive]")
+    expect(alert).to_have_text("Earthquake")
+    expect(log).not_to_contain_text("Earthquake")
+    ticker_server.kill("en", flash["uri"])
+    expect(alert).to_have_text("")
+
+
+def test_filters_are_sent_to_the_server_and_applied(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url) if "/events" in r.url else None)
+    embed(ticker_server.url, region="europe", category="crime,politics", max_urgency="3")
+    assert requested and requested[0].endswith(
+        "/channels/en/events?region=europe&category=crime%2Cpolitics&max_urgency=3"
+    ), requested
+    ticker_server.post(
+        "en", headline="Too mild", urgency=5, regions=["europe"], categories=["crime"]
+    )
+    ticker_server.post(
+        "en", headline="Elsewhere", urgency=2, regions=["asia"], categories=["crime"]
+    )
+    ticker_server.post(
+        "en", headline="Wanted", urgency=2, regions=["europe"], categories=["politics"]
+    )
+    expect(page.locator(ITEMS)).to_have_text(["Wanted"])
+
+
+def test_label_and_language_can_be_overridden(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    embed(ticker_server.url, channel="es", label="EN DIRECTO")
+    expect(page.locator(f"{WIDGET} .label")).to_have_text("EN DIRECTO")
+    expect(page.locator(f"{WIDGET} .bar")).to_have_attribute("lang", "es")
+    page.evaluate(f"document.querySelector('{WIDGET}').removeAttribute('label')")
+    expect(page.locator(f"{WIDGET} .label")).to_have_text("ÚLTIMA HORA")
+
+
+@pytest.mark.parametrize("width", [320, 1280])
+def test_demo_page_runs_under_its_csp(
+    page: Page, watch: Watch, ticker_server: TickerProcess, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 720})
+    ticker_server.post(
+        "en", headline="Central bank holds rates at 4.25%", source="Reuters", urgency=4
+    )
+    ticker_server.post(
+        "ar",
+        headline="البنك المركزي يبقي أسعار الفائدة دون تغيير",
+        source="وكالة الأنباء",
+        urgency=4,
+    )
+    ticker_server.post(
+        "es", headline="El banco central mantiene los tipos de interés", source="EFE", urgency=4
+    )
+    response = page.goto(f"{ticker_server.url}/")
+    assert response is not None
+    assert "'unsafe-inline'" not in response.headers["content-security-policy"]
+    wait_live(page)
+    for channel, headline, source, urgency in [
+        ("en", "Magnitude 6.1 earthquake strikes off the coast of Chile", "AP", 1),
+        ("ar", "زلزال بقوة 6.1 درجات قبالة سواحل تشيلي", "وكالة الأنباء", 1),
+        ("es", "Un terremoto de magnitud 6,1 sacude la costa de Chile", "EFE", 1),
+        ("en", "Rotterdam shooter arrested", "Dutch Police", 2),
+        ("ar", "القبض على مطلق النار في روتردام", "الشرطة الهولندية", 2),
+        ("es", "Detenido el autor del tiroteo de Róterdam", "Policía neerlandesa", 2),
+    ]:
+        ticker_server.post(
+            channel, headline=headline, source=source, urgency=urgency, regions=["europe"]
+        )
+    expect(page.locator(f"{WIDGET} .item")).to_have_count(9)
+
+    # The constructed stylesheet applies under style-src 'self' (no <style> needed).
+    label_bg = page.evaluate(
+        f"() => [...document.querySelectorAll('{WIDGET}')].map(t => "
+        "getComputedStyle(t.shadowRoot.querySelector('.label')).backgroundColor)"
+    )
+    assert all(bg not in ("", "rgba(0, 0, 0, 0)") for bg in label_bg), label_bg
+    assert page.evaluate("getComputedStyle(document.body).maxWidth") != "none"  # demo.css
+    expect(page.locator("#snippet")).to_contain_text(f'src="{ticker_server.url}/widget.js"')
+    expect(page.locator("#edition-ar breaking-ticker .bar")).to_have_attribute("dir", "rtl")
+
+    page.wait_for_timeout(500)
+    assert watch.csp_violations() == []
+    assert watch.errors == []
+    assert not page.evaluate("document.documentElement.scrollWidth > innerWidth"), (
+        "the page must not scroll sideways"
+    )
+    # A still picture: each bar from its newest item (the reduced-motion layout).
+    page.emulate_media(reduced_motion="reduce")
+    page.wait_for_timeout(200)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"demo-{width}.png", full_page=True)
+    if width == 1280:
+        shutil.copyfile(ARTIFACTS / f"demo-{width}.png", ARTIFACTS / "demo.png")
+
+
+def test_widget_is_served_for_other_origins(ticker_server: TickerProcess) -> None:
+    r = httpx.get(f"{ticker_server.url}/widget.js", headers={"Origin": "https://news.example"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/javascript")
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "innerHTML" not in r.text and "insertAdjacentHTML" not in r.text
