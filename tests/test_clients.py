@@ -1,0 +1,275 @@
+"""The stream readers in clients/ against a real Redis and a real ticker: what editors post
+through the API reaches them decoded per docs/streams.md; a consumer group shares the work
+and takes over what a dead consumer left pending."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.helpers import TickerProcess
+from ticker.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PY_READER = ROOT / "clients" / "python" / "reader.py"
+NODE_CLIENT = ROOT / "clients" / "node"
+
+
+def _load_reader() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("ticker_stream_reader", PY_READER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+reader = _load_reader()
+
+
+class Crash(BaseException):
+    """A consumer process dying mid-batch: nothing after it runs, nothing is acked."""
+
+
+def _url(settings: Settings) -> str:
+    assert settings.redis_url is not None
+    return settings.redis_url.get_secret_value()
+
+
+def _group_reader(settings: Settings, consumer: str, **options: Any) -> Any:
+    client = reader.connect(_url(settings), block_ms=100)
+    key = reader.stream_key("en", settings.key_prefix)
+    options = {"start": "0", "block_ms": 100, **options}
+    r = reader.GroupReader(client, key, "indexer", consumer, **options)
+    r.ensure_group()
+    return r
+
+
+def _drain(r: Any, want: int, timeout: float = 10.0) -> list[Any]:
+    got: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < want:
+        assert time.monotonic() < deadline, f"only {len(got)} of {want} events"
+        r.poll(got.append)
+    return got
+
+
+def test_reader_decodes_what_editors_post(ticker_server: TickerProcess, settings: Settings) -> None:
+    first = ticker_server.post("en", headline="Rotterdam shooter arrested", urgency=2)
+    second = ticker_server.post("en", headline="Markets fall")
+    fixed = ticker_server.patch("en", first["uri"], headline="Rotterdam shooter arrested, police")
+    killed = ticker_server.kill("en", second["uri"])
+
+    r = _group_reader(settings, "c1")
+    try:
+        events = _drain(r, 4)
+        assert r.client.xpending(r.key, r.group)["pending"] == 0  # all acknowledged
+    finally:
+        r.client.close()
+
+    assert [(e.type, e.uri, e.reason) for e in events] == [
+        ("item", first["uri"], None),
+        ("item", second["uri"], None),
+        ("item", first["uri"], None),
+        ("remove", second["uri"], "kill"),
+    ]
+    assert [e.headline for e in events] == [
+        first["headline"], second["headline"], fixed["headline"], second["headline"]
+    ]
+    assert [e.version for e in events] == [1, 1, 2, killed["version"]]
+    assert [e.status for e in events] == ["usable", "usable", "usable", "canceled"]
+    # The item's id is the ID of the entry that made the version (the API says the same).
+    assert [e.item["id"] for e in events] == [e.id for e in events]
+    assert [first["id"], second["id"], fixed["id"], killed["id"]] == [e.id for e in events]
+    assert all(e.v == "1" and e.item["channel"] == "en" for e in events)
+
+
+def test_unknown_schema_version_is_skipped_not_fatal(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A channel no ticker reads, so the test may write entries of its own.
+    client = reader.connect(_url(settings), block_ms=100)
+    key = reader.stream_key("readertest", settings.key_prefix)
+    try:
+        item = json.dumps({"uri": "u1", "headline": "Hello", "version": 1, "status": "usable"})
+        future = client.xadd(key, {"v": "2", "type": "item", "uri": "u0", "item": "{}"})
+        broken = client.xadd(key, {"v": "1", "type": "item", "uri": "u0", "item": "{not json"})
+        good = client.xadd(key, {"v": "1", "type": "item", "uri": "u1", "item": item})
+        r = reader.GroupReader(client, key, "g", "c1", start="0", block_ms=100)
+        r.ensure_group()
+        r.ensure_group()  # a second start keeps the group (BUSYGROUP is not an error)
+        seen: list[Any] = []
+        with caplog.at_level(logging.WARNING, logger="ticker.reader"):
+            assert r.poll(seen.append) == 3
+        assert [(e.id, e.uri, e.headline, e.item["id"]) for e in seen] == [
+            (good, "u1", "Hello", good)
+        ]
+        assert future in caplog.text and "unknown schema version" in caplog.text
+        assert broken in caplog.text
+        assert client.xpending(key, "g")["pending"] == 0  # skipped entries are not retried
+    finally:
+        client.close()
+
+
+def test_two_consumers_in_a_group_share_the_work(
+    ticker_server: TickerProcess, settings: Settings
+) -> None:
+    posted = [ticker_server.post("en", headline=f"Item {i}")["id"] for i in range(10)]
+    a = _group_reader(settings, "a", count=3)
+    b = _group_reader(settings, "b", count=3)
+    done: dict[str, list[str]] = {"a": [], "b": []}
+    try:
+        deadline = time.monotonic() + 10
+        while len(done["a"]) + len(done["b"]) < len(posted):
+            assert time.monotonic() < deadline, done
+            a.poll(lambda e: done["a"].append(e.id))
+            b.poll(lambda e: done["b"].append(e.id))
+        assert a.client.xpending(a.key, a.group)["pending"] == 0
+    finally:
+        a.client.close()
+        b.client.close()
+    assert done["a"] and done["b"], done
+    assert not set(done["a"]) & set(done["b"])  # each entry went to exactly one consumer
+    assert sorted(done["a"] + done["b"]) == sorted(posted)
+
+
+def test_a_dead_consumers_entries_are_claimed_by_another(
+    ticker_server: TickerProcess, settings: Settings
+) -> None:
+    posted = [ticker_server.post("en", headline=f"Item {i}")["id"] for i in range(6)]
+    a = _group_reader(settings, "a", count=10)
+    b = _group_reader(settings, "b", count=10, min_idle_ms=300)
+    by_a: list[str] = []
+    by_b: list[str] = []
+
+    def a_dies_on_the_third(event: Any) -> None:
+        if len(by_a) == 2:
+            raise Crash
+        by_a.append(event.id)
+
+    try:
+        with pytest.raises(Crash):
+            a.poll(a_dies_on_the_third)  # read all six, handled and acked two, then died
+        pending = a.client.xpending(a.key, a.group)
+        assert pending["pending"] == 4 and pending["consumers"] == [{"name": "a", "pending": 4}]
+
+        b.poll(lambda e: by_b.append(e.id))  # not idle long enough yet, and nothing new
+        assert by_b == []
+        time.sleep(0.35)
+        b.poll(lambda e: by_b.append(e.id))  # XAUTOCLAIM takes over a's four
+        assert b.client.xpending(b.key, b.group)["pending"] == 0
+    finally:
+        a.client.close()
+        b.client.close()
+    assert by_a == posted[:2]
+    assert by_b == posted[2:]
+    assert set(by_a) | set(by_b) == set(posted)  # every entry handled at least once
+
+
+def test_a_failing_handler_leaves_the_entry_pending_for_a_retry(
+    ticker_server: TickerProcess, settings: Settings
+) -> None:
+    posted = [ticker_server.post("en", headline=f"Item {i}")["id"] for i in range(3)]
+    r = _group_reader(settings, "c1", min_idle_ms=50)
+    handled: list[str] = []
+    failures = [posted[1]]
+
+    def flaky(event: Any) -> None:
+        if event.id in failures:
+            failures.remove(event.id)
+            raise RuntimeError("index unavailable")
+        handled.append(event.id)
+
+    try:
+        assert r.poll(flaky) == 2  # the rest of the batch goes on
+        assert r.client.xpending(r.key, r.group)["pending"] == 1
+        time.sleep(0.1)
+        assert r.poll(flaky) == 1  # claimed back (by itself) and retried
+        assert r.client.xpending(r.key, r.group)["pending"] == 0
+    finally:
+        r.client.close()
+    assert handled == [posted[0], posted[2], posted[1]]
+
+
+def test_python_reader_command_prints_events(
+    ticker_server: TickerProcess, settings: Settings
+) -> None:
+    item = ticker_server.post("en", headline="Storm warning for the coast")
+    killed = ticker_server.kill("en", item["uri"])
+    out = subprocess.run(
+        [sys.executable, str(PY_READER), "--redis", _url(settings), "--prefix",
+         settings.key_prefix, "--channel", "en", "--group", "cli", "--consumer", "c1",
+         "--start", "0", "--block-ms", "200", "--limit", "2"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert lines == [
+        {"id": item["id"], "type": "item", "uri": item["uri"], "reason": None,
+         "headline": "Storm warning for the coast", "version": 1, "status": "usable"},
+        {"id": killed["id"], "type": "remove", "uri": item["uri"], "reason": "kill",
+         "headline": "Storm warning for the coast", "version": killed["version"],
+         "status": "canceled"},
+    ]
+
+
+# -- the Node.js reader ------------------------------------------------------------------
+
+
+def _node_client() -> Path:
+    """clients/node with its dependencies installed, cached under /tmp by its manifests."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        pytest.skip("the Node.js reader test needs node and npm (apt-get install nodejs npm)")
+    manifests = [NODE_CLIENT / "package.json", NODE_CLIENT / "package-lock.json"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in manifests if p.exists()))
+    cache = Path(os.environ.get("TMPDIR", "/tmp")) / f"ticker-node-client-{digest.hexdigest()[:12]}"
+    if not (cache / "node_modules" / "redis").is_dir():
+        staging = cache.with_name(f"{cache.name}.{uuid.uuid4().hex[:6]}")
+        staging.mkdir(parents=True)
+        for p in manifests:
+            if p.exists():
+                shutil.copy2(p, staging / p.name)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=staging, check=True,
+                       capture_output=True, timeout=150)
+        shutil.rmtree(cache, ignore_errors=True)
+        staging.rename(cache)
+    shutil.copy2(NODE_CLIENT / "reader.mjs", cache / "reader.mjs")  # always the current one
+    return cache
+
+
+@pytest.mark.timeout(180)
+def test_node_reader_decodes_what_editors_post(
+    ticker_server: TickerProcess, settings: Settings
+) -> None:
+    client_dir = _node_client()
+    first = ticker_server.post("en", headline="Rotterdam shooter arrested")
+    second = ticker_server.post("en", headline="مرحبا: Markets fall")
+    killed = ticker_server.kill("en", first["uri"])
+    key = reader.stream_key("en", settings.key_prefix)
+    out = subprocess.run(
+        ["node", "reader.mjs", "--url", _url(settings), "--key", key, "--count", "3",
+         "--timeout", "20"],
+        cwd=client_dir, capture_output=True, text=True, timeout=40,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert lines == [
+        {"id": first["id"], "type": "item", "uri": first["uri"], "reason": None,
+         "headline": "Rotterdam shooter arrested", "version": 1},
+        {"id": second["id"], "type": "item", "uri": second["uri"], "reason": None,
+         "headline": "مرحبا: Markets fall", "version": 1},
+        {"id": killed["id"], "type": "remove", "uri": first["uri"], "reason": "kill",
+         "headline": "Rotterdam shooter arrested", "version": killed["version"]},
+    ]

@@ -1,0 +1,150 @@
+"""The container files: docker-compose.yml is valid against the Compose Specification's
+JSON schema (the copy check-jsonschema ships), and says what users rely on; the Dockerfile
+runs `ticker serve` as a non-root user; the health check command works against a real ticker.
+No Docker engine is needed."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+import subprocess
+import sys
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.helpers import TickerProcess, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compose_schema() -> dict[str, Any]:
+    path = files("check_jsonschema") / "builtin_schemas" / "vendor" / "compose-spec.json"
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
+
+
+def schema_errors(document: Any) -> list[str]:
+    schema = compose_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return document
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the final stage and the build stage alike, in order."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            rows.append((word.upper(), rest.strip()))
+    return rows
+
+
+def exec_form(args: str) -> list[str]:
+    """The JSON array of a CMD/HEALTHCHECK CMD in exec form."""
+    value = json.loads(args)
+    assert isinstance(value, list) and all(isinstance(v, str) for v in value), args
+    return value
+
+
+def test_compose_file_is_valid_against_the_compose_spec(compose: dict[str, Any]) -> None:
+    assert schema_errors(compose) == []
+
+
+def test_the_schema_check_catches_mistakes(compose: dict[str, Any]) -> None:
+    broken = copy.deepcopy(compose)
+    broken["services"]["ticker"]["depends_on"]["redis"]["condition"] = "service_happy"
+    broken["services"]["redis"]["healtcheck"] = broken["services"]["redis"].pop("healthcheck")
+    errors = schema_errors(broken)
+    assert any("service_happy" in e for e in errors), errors
+    assert any("'healtcheck'" in e for e in errors), errors
+
+
+def test_redis_keeps_its_data_and_reports_health(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    assert redis["image"].startswith("redis:7.4")
+    command = redis["command"]
+    command = shlex.split(command) if isinstance(command, str) else command
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert "redis-cli ping" in " ".join(redis["healthcheck"]["test"])
+    volume, _, target = redis["volumes"][0].partition(":")
+    assert target == "/data"  # the image's working directory, where the AOF goes
+    assert volume in compose["volumes"]  # a named volume: the data outlives the container
+
+
+def test_ticker_waits_for_redis_and_scales(compose: dict[str, Any]) -> None:
+    ticker = compose["services"]["ticker"]
+    assert ticker["build"] in (".", {"context": "."})
+    assert ticker["environment"]["TICKER_REDIS_URL"] == "redis://redis:6379/0"
+    assert ticker["environment"]["TICKER_HOST"] == "0.0.0.0"
+    assert ticker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "/readyz" in " ".join(ticker["healthcheck"]["test"])
+    # No fixed host port: `docker compose up --scale ticker=2` must not collide.
+    for port in ticker.get("ports", []):
+        assert ":" not in str(port), f"fixed host port {port!r} breaks --scale"
+
+
+def test_dockerfile_runs_ticker_serve_as_a_non_root_user() -> None:
+    rows = dockerfile_instructions()
+    stages = [args for word, args in rows if word == "FROM"]
+    assert stages and all(s.startswith("python:3.11-slim") for s in stages), stages
+    final = rows[max(i for i, (word, _) in enumerate(rows) if word == "FROM") :]
+    words = dict(final)
+    assert exec_form(words["CMD"])[:2] == ["ticker", "serve"]
+    assert exec_form(words["CMD"])[-2:] == ["--host", "0.0.0.0"]
+    assert words["USER"] not in ("root", "0")
+    assert words["EXPOSE"] == "8000"
+    assert "/readyz" in words["HEALTHCHECK"]
+    # Installed from the lock, without the dev tools.
+    assert any("uv sync --locked --no-dev" in args for word, args in rows if word == "RUN")
+
+
+def test_docker_context_holds_what_the_build_copies() -> None:
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".env", ".venv", ".git"} <= ignored  # no secrets or local state in the image
+    for word, args in dockerfile_instructions():
+        if word == "COPY" and not args.startswith("--from"):
+            for source in args.split()[:-1]:
+                assert (ROOT / source).exists(), source
+                assert source not in ignored, f"{source} is copied but .dockerignore drops it"
+
+
+def _healthcheck_commands(compose: dict[str, Any]) -> list[list[str]]:
+    from_compose = compose["services"]["ticker"]["healthcheck"]["test"]
+    assert from_compose[0] == "CMD"
+    words = dict(dockerfile_instructions())
+    _, _, image_cmd = words["HEALTHCHECK"].partition(" CMD ")
+    return [from_compose[1:], exec_form(image_cmd)]
+
+
+def test_health_check_passes_on_a_ready_ticker_and_fails_on_none(
+    compose: dict[str, Any], ticker_server: TickerProcess
+) -> None:
+    for command in _healthcheck_commands(compose):
+        assert command[0] == "python"
+        run = [sys.executable, *command[1:]]
+        ok = subprocess.run(run, env={"TICKER_PORT": str(ticker_server.port)},
+                            capture_output=True, timeout=10)
+        assert ok.returncode == 0, ok.stderr
+        down = subprocess.run(run, env={"TICKER_PORT": str(free_port())},
+                              capture_output=True, timeout=10)
+        assert down.returncode != 0
