@@ -1,9 +1,9 @@
 """How a stream entry becomes SSE bytes: decoded and encoded once, shared by every reader.
 
 Deliberate choices:
-- We write frames ourselves and hand sse-starlette ready bytes. ``id:`` and ``event:``
-  are checked here (a stream ID is digits-dash-digits; an event name is one of ours),
-  because sse-starlette strips CR/LF from IDs and lets NUL through.
+- We write frames ourselves. ``id:`` and ``event:`` are checked here (a stream ID is
+  ASCII digits-dash-digits; an event name is one of ours), not left to a library:
+  sse-starlette, for one, strips CR/LF from IDs and lets NUL through.
 - ``data:`` is our own compact JSON, which escapes CR, LF and every other C0 control, so
   one event is always one ``data:`` line whatever another service wrote into the stream.
   (U+0085 and U+2028 stay literal: SSE lines end only at CR and LF.)

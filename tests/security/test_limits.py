@@ -72,3 +72,24 @@ async def test_per_address_cap(server: tuple[str, Any]) -> None:
         assert second.status == 200 and second.events == []
     finally:
         await first.close()
+
+
+def test_tokens_never_reach_logs_or_error_bodies(ticker_server: Any, tmp_path: Any) -> None:
+    wrong = "tk_" + "w" * 43
+    bodies = []
+    with httpx.Client(base_url=ticker_server.url, timeout=5) as client:
+        for auth in (f"Bearer {wrong}", f"Basic {wrong}", wrong):
+            r = client.post("/channels/en/items", json={"headline": "x"},
+                            headers={"Authorization": auth})
+            assert r.status_code == 401
+            bodies.append(r.text)
+        r = client.post("/channels/en/items", json={"headline": "x" * 300},
+                        headers={"Authorization": f"Bearer {ticker_server.token}"})
+        assert r.status_code == 422
+        bodies.append(r.text)
+    ticker_server.stop()  # flush the log
+    log = (tmp_path / "ticker.log").read_text()
+    assert "POST /channels/en/items" in log  # the log is really there
+    for secret in (wrong, ticker_server.token):
+        assert secret not in log
+        assert all(secret not in body for body in bodies)

@@ -1,0 +1,214 @@
+"""Faults around ticker processes: one of two killed under 500 readers, SIGTERM with 1,000
+open streams, a reader that stops reading, a reply lost after the write, and a Redis
+connection that goes mute (half-open)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from httpx_sse import aconnect_sse
+
+from tests.faults.proxy import Proxy
+from tests.faults.test_redis_outage import Follower, follow, publish
+from tests.helpers import TickerProcess, start_reader
+from ticker.client import Client
+from ticker.models import utcnow
+from ticker.settings import Settings
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(150)]
+
+
+async def follow_any(urls: list[str], reader: Follower, stop: asyncio.Event) -> None:
+    """EventSource over a list of servers: after any failure, the next one, same
+    Last-Event-ID (what a widget with a fallback URL, or a load balancer, does)."""
+    turn = 0
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=5)) as client:
+        while not stop.is_set():
+            url = urls[turn % len(urls)]
+            turn += 1
+            headers = {"Last-Event-ID": reader.last_id} if reader.last_id else {}
+            try:
+                async with aconnect_sse(client, "GET", url, headers=headers) as source:
+                    reader.statuses.add(source.response.status_code)
+                    async for event in source.aiter_sse():
+                        if event.event == "reset":
+                            reader.resets += 1
+                        if event.id or event.event == "reset":
+                            reader.last_id = event.id or None
+                        if event.event == "item":
+                            reader.seen.append(int(json.loads(event.data)["headline"]
+                                                   .split()[-1]))
+            except (httpx.HTTPError, OSError):
+                pass
+            await asyncio.sleep(0.3)
+
+
+async def test_readers_of_a_killed_process_resume_on_the_other_without_loss(
+        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    other = TickerProcess(ticker_server.env, log=tmp_path / "other.log")
+    other.token = ticker_server.token
+    other.start()
+    try:
+        urls = [f"{p.url}/channels/en/events" for p in (ticker_server, other)]
+        stop = asyncio.Event()
+        readers = [Follower() for _ in range(500)]
+        tasks = [asyncio.create_task(follow_any(urls if n % 2 == 0 else urls[::-1], r, stop))
+                 for n, r in enumerate(readers)]
+        acked: list[int] = []
+        refused: list[httpx.Response] = []
+        await asyncio.sleep(3)
+        publisher = asyncio.create_task(publish(other.url, other.token, 60, 10, acked, refused))
+        await asyncio.sleep(2)
+        ticker_server.stop(signal.SIGKILL)  # half the readers lose their server
+        await publisher
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(len(r.seen) < len(acked) for r in readers):
+            await asyncio.sleep(0.2)
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert not refused and len(acked) == 60
+        for reader in readers:
+            assert reader.seen == acked  # none lost, none twice, in order
+    finally:
+        other.stop()
+
+
+def test_sigterm_with_a_thousand_open_streams_exits_within_ten_seconds(
+        ticker_server: TickerProcess) -> None:
+    socks = []
+    for _ in range(1000):
+        s = socket.create_connection(("127.0.0.1", ticker_server.port))
+        s.sendall(b"GET /channels/en/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(s)
+    for s in socks:
+        s.settimeout(10)
+        assert s.recv(20).startswith(b"HTTP/1.1 200")
+    started = time.monotonic()
+    assert ticker_server.stop(signal.SIGTERM) == 0
+    elapsed = time.monotonic() - started
+    print(f"exit after SIGTERM with 1000 open streams: {elapsed:.2f}s")
+    assert elapsed < 10
+    for s in socks:
+        s.close()
+
+
+@pytest.mark.parametrize("ticker_server_env", [{"TICKER_SEND_TIMEOUT_S": "2",
+                                                "TICKER_SUBSCRIBER_BUFFER": "100000"}])
+async def test_a_reader_that_stops_reading_is_cut_off_and_others_keep_up(
+        ticker_server: TickerProcess, settings: Settings) -> None:
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", ticker_server.port))
+    stalled.sendall(b"GET /channels/en/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    fast = start_reader(f"{ticker_server.url}/channels/en/events")
+    try:
+        await fast.wait_for(lambda r: r.status == 200)
+        assert readers_gauge(ticker_server) == 2
+        # Large entries straight into the stream fill the stalled socket quickly.
+        assert settings.redis_url is not None
+        client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+        for n in range(400):
+            client.xadd(f"{settings.key_prefix}:{{en}}:events", big_entry(n))
+        client.close()
+        await fast.wait_for(lambda r: len(r.events) == 400, timeout=30)
+        # The send timeout (2 s here, 30 s by default) ended the stalled reader's stream;
+        # the buffer cap (100,000 events here) never came into it.
+        started = time.monotonic()
+        while readers_gauge(ticker_server) > 1 and time.monotonic() - started < 10:
+            await asyncio.sleep(0.2)
+        assert readers_gauge(ticker_server) == 1
+    finally:
+        await fast.close()
+        stalled.close()
+
+
+def readers_gauge(proc: TickerProcess) -> float:
+    text = httpx.get(f"{proc.url}/metrics", timeout=5).text
+    line = next(ln for ln in text.splitlines() if ln.startswith('ticker_readers{channel="en"}'))
+    return float(line.split()[-1])
+
+
+def big_entry(n: int) -> dict[str, str]:
+    now = utcnow()
+    item = {"uri": f"big{n}", "channel": "en", "version": 1, "headline": "x" * 16_000,
+            "language": "en", "created_at": now.isoformat(), "updated_at": now.isoformat(),
+            "expires_at": (now + timedelta(hours=1)).isoformat(), "author": "test"}
+    return {"v": "1", "type": "item", "uri": f"big{n}", "item": json.dumps(item)}
+
+
+async def test_a_reply_lost_after_the_write_does_not_publish_twice(
+        ticker_server: TickerProcess, settings: Settings) -> None:
+    async with Proxy(ticker_server.port) as proxy:
+        proxy.drop_replies = 1
+        client = Client(f"http://127.0.0.1:{proxy.port}", ticker_server.token)
+        try:
+            item: Any = await asyncio.to_thread(
+                client.request, "POST", "/channels/en/items", json={"headline": "once"})
+        finally:
+            client.close()
+    assert item["headline"] == "once"
+    assert settings.redis_url is not None
+    r = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    assert r.xlen(f"{settings.key_prefix}:{{en}}:events") == 1
+    r.close()
+
+
+async def test_a_mute_redis_connection_is_noticed_and_recovered(
+        settings: Settings, tmp_path: Path) -> None:
+    from tests.conftest import make_token
+
+    assert settings.redis_url is not None
+    url = settings.redis_url.get_secret_value()
+    if not url.startswith("redis://"):
+        pytest.skip("the mute-connection proxy needs Redis over TCP")
+    port = int(url.split(":")[2].split("/")[0])
+    async with Proxy(port) as proxy:
+        env = {"TICKER_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0",
+               "TICKER_KEY_PREFIX": settings.key_prefix,
+               "TICKER_STATE_DIR": str(tmp_path / "state"), "TICKER_READ_BLOCK_MS": "1000",
+               "TICKER_HEARTBEAT_S": "1", "TICKER_WRITE_RATE_PER_MINUTE": "60000"}
+        proc = TickerProcess(env, log=tmp_path / "mute.log")
+        proc.token = make_token(settings, "mute", ["*"])
+        await asyncio.to_thread(proc.start)
+        stop = asyncio.Event()
+        reader = Follower()
+        task = asyncio.create_task(follow(f"{proc.url}/channels/en/events", reader, stop))
+        try:
+            await asyncio.sleep(1)
+            proxy.frozen.set()  # Redis still "connected", but nothing comes back
+            await asyncio.sleep(8)
+            proxy.frozen.clear()
+            started = time.monotonic()
+            item: dict[str, Any] = {}
+            while not item and time.monotonic() - started < 30:
+                with contextlib.suppress(AssertionError, httpx.HTTPError):
+                    item = await asyncio.to_thread(proc.post, "en", headline="after 1")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and 1 not in reader.seen:
+                await asyncio.sleep(0.1)
+            assert reader.seen == [1]
+            metrics = (await asyncio.to_thread(httpx.get, f"{proc.url}/metrics")).text
+            assert 'ticker_redis_reconnects_total{channel="en"} 1.0' in metrics \
+                or 'ticker_redis_reconnects_total{channel="en"} 2.0' in metrics
+            assert reader.statuses == {200}
+        finally:
+            stop.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await asyncio.to_thread(proc.stop)
