@@ -42,14 +42,24 @@ CSP = (
 
 
 class SecurityHeaders:
-    """Adds CSP and nosniff to every response (cheap: once per response, not per event)."""
+    """Refuses oversized request headers (431) and adds CSP and nosniff to every response
+    (cheap: once per request, not per event)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_header_bytes: int = 16384) -> None:
         self.app = app
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        size = sum(len(k) + len(v) for k, v in scope["headers"]) + len(scope["raw_path"] or b"")
+        if size > self.max_header_bytes:
+            body = {
+                "error": "headers_too_large",
+                "message": f"request headers are larger than {self.max_header_bytes} bytes",
+            }
+            await JSONResponse(body, status_code=431)(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -185,7 +195,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Exception: server_error,
         },
     )
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, max_header_bytes=settings.max_header_bytes)
     return app
 
 

@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     write_burst: int = Field(default=60, ge=1)
     # Denial-of-service guards on the write API.
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 
     # The CLI's side: where the service is and which editor token to send. When unset, the

@@ -93,3 +93,46 @@ def test_tokens_never_reach_logs_or_error_bodies(ticker_server: Any, tmp_path: A
     for secret in (wrong, ticker_server.token):
         assert secret not in log
         assert all(secret not in body for body in bodies)
+
+
+def test_slowloris_clients_do_not_hold_the_service(ticker_server: Any) -> None:
+    import socket
+    import time
+
+    slow = []
+    for _ in range(300):
+        s = socket.create_connection(("127.0.0.1", ticker_server.port))
+        s.sendall(b"GET /channels/en/items HTTP/1.1\r\nHost: x\r\n")  # never finished
+        slow.append(s)
+    try:
+        for _ in range(3):
+            for s in slow:
+                s.sendall(b"X-Slow: 1\r\n")
+            started = time.monotonic()
+            r = httpx.get(f"{ticker_server.url}/channels/en/items", timeout=5)
+            assert r.status_code == 200
+            assert time.monotonic() - started < 2
+            time.sleep(0.5)
+    finally:
+        for s in slow:
+            s.close()
+
+
+def test_oversized_headers_are_refused_without_a_5xx(ticker_server: Any) -> None:
+    import socket
+
+    s = socket.create_connection(("127.0.0.1", ticker_server.port))
+    s.settimeout(5)
+    s.sendall(b"GET /channels/en/items HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000
+              + b"\r\n\r\n")
+    reply = b""
+    try:
+        while chunk := s.recv(65536):
+            reply += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    s.close()
+    # Refused (431 from ticker, or 400/a dropped connection from the HTTP parser), never
+    # served, never a 5xx.
+    assert reply == b"" or reply.startswith((b"HTTP/1.1 431", b"HTTP/1.1 400"))
+    assert httpx.get(f"{ticker_server.url}/livez", timeout=5).status_code == 200
