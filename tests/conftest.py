@@ -130,3 +130,9 @@ def ticker_server(settings: Settings, tmp_path: Path,
         yield proc
     finally:
         proc.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: the sync Playwright API runs an event loop of its own while its
+    browser is open, and the anyio tests need the thread's loop free."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))
