@@ -266,3 +266,39 @@ async def test_shutdown_ends_open_streams(settings: Settings) -> None:
     async with serve_app(settings) as (url, _):
         reader = await connected(start_reader(f"{url}/channels/en/events"))
     await asyncio.wait_for(reader.ended.wait(), 5)
+
+
+@pytest.mark.parametrize("settings_overrides", [{
+    "read_batch": 5, "channels": (Channel(name="en", history_max_items=10),)}])
+async def test_a_reader_overtaken_by_trimming_gets_a_reset_not_a_gap(
+        server: tuple[str, Any], settings: Settings, token: str) -> None:
+    _, app = server
+    async with httpx.AsyncClient(base_url=server[0], timeout=10,
+                                 headers={"Authorization": f"Bearer {token}"}) as api:
+        seen = await post(api, "seen")
+    reader = await connected(start_reader(events_url(server)), 1)
+    try:
+        assert settings.redis_url is not None
+        client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+        now = utcnow()
+        item = {"uri": "x", "channel": "en", "version": 1, "headline": "burst",
+                "language": "en", "created_at": now.isoformat(), "updated_at": now.isoformat(),
+                "expires_at": (now + timedelta(hours=1)).isoformat(), "author": "t"}
+        with client.pipeline(transaction=True) as pipe:  # 50 entries at once: 40 trimmed
+            for _ in range(50):
+                pipe.xadd(f"{settings.key_prefix}:{{en}}:events",
+                          {"v": "1", "type": "item", "uri": "x", "item": json.dumps(item)},
+                          maxlen=10, approximate=False)
+            pipe.execute()
+        client.close()
+        await asyncio.wait_for(reader.ended.wait(), 5)  # ended, not fed a hole
+        assert app.state.services.hub.resyncs == 1
+        assert [e.id for e in reader.events] == [seen["id"]]
+    finally:
+        await reader.close()
+    again = await connected(start_reader(events_url(server),
+                                         headers={"Last-Event-ID": seen["id"]}), 1)
+    try:
+        assert again.events[0].event == "reset"
+    finally:
+        await again.close()

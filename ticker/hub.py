@@ -142,6 +142,8 @@ class ChannelReader:
                             count=settings.read_batch,
                             block_ms=settings.read_block_ms,
                         )
+                        if entries and await self._gap_before(entries):
+                            continue
                         if entries:
                             self._fan_out(entries)
             except StoreUnavailable as exc:
@@ -176,6 +178,31 @@ class ChannelReader:
             sub.close()
         self.subscribers.clear()
         self._hub.resyncs += 1
+
+    async def _gap_before(self, entries: Sequence[Entry]) -> bool:
+        """A reader that falls further behind than the history can find its position
+        trimmed away: XREAD then silently starts at the oldest entry left. Only a big
+        batch can follow such a gap, so only then do we check; on a gap every stream is
+        ended and its reader comes back to a ``reset``, never to a silent hole."""
+        ch = self._hub.settings.channel(self.channel)
+        limit = min(self._hub.settings.read_batch, ch.history_max_items if ch else 1)
+        if len(entries) < limit or self.position == "0-0":
+            return False
+        if await self._hub.store.knows(self.channel, self.position):
+            return False
+        log.warning(
+            "reader %s: fell behind the history (position %s trimmed); ending %d "
+            "streams so readers resync",
+            self.channel,
+            self.position,
+            len(self.subscribers),
+        )
+        self.position = entries[-1].id
+        for sub in list(self.subscribers):
+            sub.close()
+        self.subscribers.clear()
+        self._hub.resyncs += 1
+        return True
 
     def stop(self) -> None:
         self.stopped = True
