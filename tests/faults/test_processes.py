@@ -17,41 +17,15 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from httpx_sse import aconnect_sse
 
 from tests.faults.proxy import Proxy
-from tests.faults.test_redis_outage import Follower, follow, publish
+from tests.faults.test_redis_outage import Follower, follow, publish, stop_all
 from tests.helpers import TickerProcess, start_reader
 from ticker.client import Client
 from ticker.models import utcnow
 from ticker.settings import Settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(150)]
-
-
-async def follow_any(urls: list[str], reader: Follower, stop: asyncio.Event) -> None:
-    """EventSource over a list of servers: after any failure, the next one, same
-    Last-Event-ID (what a widget with a fallback URL, or a load balancer, does)."""
-    turn = 0
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=5)) as client:
-        while not stop.is_set():
-            url = urls[turn % len(urls)]
-            turn += 1
-            headers = {"Last-Event-ID": reader.last_id} if reader.last_id else {}
-            try:
-                async with aconnect_sse(client, "GET", url, headers=headers) as source:
-                    reader.statuses.add(source.response.status_code)
-                    async for event in source.aiter_sse():
-                        if event.event == "reset":
-                            reader.resets += 1
-                        if event.id or event.event == "reset":
-                            reader.last_id = event.id or None
-                        if event.event == "item":
-                            reader.seen.append(int(json.loads(event.data)["headline"]
-                                                   .split()[-1]))
-            except (httpx.HTTPError, OSError):
-                pass
-            await asyncio.sleep(0.3)
 
 
 async def test_readers_of_a_killed_process_resume_on_the_other_without_loss(
@@ -63,7 +37,7 @@ async def test_readers_of_a_killed_process_resume_on_the_other_without_loss(
         urls = [f"{p.url}/channels/en/events" for p in (ticker_server, other)]
         stop = asyncio.Event()
         readers = [Follower() for _ in range(500)]
-        tasks = [asyncio.create_task(follow_any(urls if n % 2 == 0 else urls[::-1], r, stop))
+        tasks = [asyncio.create_task(follow(urls if n % 2 == 0 else urls[::-1], r, stop))
                  for n, r in enumerate(readers)]
         acked: list[int] = []
         refused: list[httpx.Response] = []
@@ -75,12 +49,7 @@ async def test_readers_of_a_killed_process_resume_on_the_other_without_loss(
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any(len(r.seen) < len(acked) for r in readers):
             await asyncio.sleep(0.2)
-        stop.set()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_all(stop, tasks)
         assert not refused and len(acked) == 60
         for reader in readers:
             assert reader.seen == acked  # none lost, none twice, in order

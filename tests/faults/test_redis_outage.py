@@ -118,9 +118,15 @@ class Follower:
     last_id: str | None = None
 
 
-async def follow(url: str, reader: Follower, stop: asyncio.Event) -> None:
+async def follow(urls: str | list[str], reader: Follower, stop: asyncio.Event) -> None:
+    """Like EventSource: reconnect after any failure with Last-Event-ID; given several
+    URLs (servers behind no shared address), try the next one each time."""
+    urls = [urls] if isinstance(urls, str) else urls
+    turn = 0
     async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=5)) as client:
         while not stop.is_set():
+            url = urls[turn % len(urls)]
+            turn += 1
             headers = {"Last-Event-ID": reader.last_id} if reader.last_id else {}
             try:
                 async with aconnect_sse(client, "GET", url, headers=headers) as source:
@@ -138,6 +144,15 @@ async def follow(url: str, reader: Follower, stop: asyncio.Event) -> None:
             except (httpx.HTTPError, OSError):
                 pass
             await asyncio.sleep(0.3)  # the retry: the server told us
+
+
+async def stop_all(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def publish(url: str, token: str, count: int, rate: float,
@@ -185,12 +200,7 @@ async def test_redis_killed_for_five_seconds_loses_no_acknowledged_item(
         while time.monotonic() < deadline and any(len(r.seen) < len(acked) for r in readers):
             await asyncio.sleep(0.2)
     finally:
-        stop.set()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_all(stop, tasks)
     # Writes during the outage were refused with 503 + Retry-After and a JSON error.
     assert refused, "the outage refused no write"
     assert {r.status_code for r in refused} == {503}
@@ -230,12 +240,7 @@ async def test_redis_back_without_its_data_sends_readers_a_reset(
                                                       for r in readers):
             await asyncio.sleep(0.2)
     finally:
-        stop.set()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_all(stop, tasks)
     for reader in readers:
         assert reader.resets >= 1, "a reader kept stale items without a reset"
         assert reader.seen[-1] == 99
