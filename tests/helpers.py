@@ -40,6 +40,26 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
     raise AssertionError(f"condition not met within {timeout}s")
 
 
+def open_streams(port: int, count: int, *, timeout: float = 10) -> list[socket.socket]:
+    """``count`` raw SSE connections, each past its ``200`` status line."""
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET /channels/en/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(s)
+    for s in socks:
+        s.settimeout(timeout)
+        assert s.recv(20).startswith(b"HTTP/1.1 200")
+    return socks
+
+
+def sigterm_and_time(proc: TickerProcess) -> float:
+    """SIGTERM ``proc``; assert a clean exit and return how long it took."""
+    started = time.monotonic()
+    assert proc.stop(signal.SIGTERM) == 0
+    return time.monotonic() - started
+
+
 class TickerProcess:
     """``python -m ticker serve`` as a real process on a fixed port, restartable."""
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-import socket
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.helpers import TickerProcess, free_port, serve_app
+from tests.helpers import TickerProcess, free_port, open_streams, serve_app, sigterm_and_time
 from ticker.settings import Settings
 
 
@@ -56,17 +53,8 @@ async def test_redis_away_gives_503_with_retry_after(settings: Settings) -> None
 
 
 def test_sigterm_ends_open_streams_and_exits_promptly(ticker_server: TickerProcess) -> None:
-    socks = []
-    for _ in range(50):
-        s = socket.create_connection(("127.0.0.1", ticker_server.port))
-        s.sendall(b"GET /channels/en/events HTTP/1.1\r\nHost: x\r\n\r\n")
-        socks.append(s)
-    for s in socks:
-        s.settimeout(5)
-        assert s.recv(100).startswith(b"HTTP/1.1 200")
-    started = time.monotonic()
-    assert ticker_server.stop(signal.SIGTERM) == 0
-    elapsed = time.monotonic() - started
+    socks = open_streams(ticker_server.port, 50)
+    elapsed = sigterm_and_time(ticker_server)
     print(f"exit after SIGTERM with 50 open streams: {elapsed:.2f}s")
     assert elapsed < 10
     for s in socks:

@@ -31,15 +31,12 @@ log = logging.getLogger("ticker.hub")
 class Batch:
     """Events from one XREAD, shared by every subscriber; frames joined once per filter."""
 
-    __slots__ = ("_joined", "events", "first", "last", "size")
+    __slots__ = ("_joined", "events", "first", "last")
 
-    def __init__(
-        self, events: list[Event], first: tuple[int, int], last: tuple[int, int], size: int
-    ) -> None:
+    def __init__(self, events: list[Event], first: tuple[int, int], last: tuple[int, int]) -> None:
         self.events = events
         self.first = first
         self.last = last
-        self.size = size  # entries read, including ones no reader sees
         self._joined: dict[Filter, bytes] = {}
 
     def frames(self, flt: Filter, after: tuple[int, int]) -> bytes:
@@ -215,7 +212,7 @@ class ChannelReader:
         self.position = entries[-1].id
         if not events:
             return
-        batch = Batch(events, first, last, len(entries))
+        batch = Batch(events, first, last)
         metrics = self._hub.metrics
         for sub in list(self.subscribers):
             sub.offer(batch)

@@ -167,13 +167,6 @@ class Item(BaseModel):
         return self.embargoed_until is None or self.embargoed_until <= now
 
 
-class Remove(BaseModel):
-    """The payload of a ``remove`` event."""
-
-    uri: str
-    reason: Literal["kill", "withhold", "expire"]
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

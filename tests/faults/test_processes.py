@@ -20,7 +20,7 @@ import redis
 
 from tests.faults.proxy import Proxy
 from tests.faults.test_redis_outage import Follower, follow, publish, stop_all
-from tests.helpers import TickerProcess, start_reader
+from tests.helpers import TickerProcess, open_streams, sigterm_and_time, start_reader
 from ticker.client import Client
 from ticker.models import utcnow
 from ticker.settings import Settings
@@ -59,17 +59,8 @@ async def test_readers_of_a_killed_process_resume_on_the_other_without_loss(
 
 def test_sigterm_with_a_thousand_open_streams_exits_within_ten_seconds(
         ticker_server: TickerProcess) -> None:
-    socks = []
-    for _ in range(1000):
-        s = socket.create_connection(("127.0.0.1", ticker_server.port))
-        s.sendall(b"GET /channels/en/events HTTP/1.1\r\nHost: x\r\n\r\n")
-        socks.append(s)
-    for s in socks:
-        s.settimeout(10)
-        assert s.recv(20).startswith(b"HTTP/1.1 200")
-    started = time.monotonic()
-    assert ticker_server.stop(signal.SIGTERM) == 0
-    elapsed = time.monotonic() - started
+    socks = open_streams(ticker_server.port, 1000)
+    elapsed = sigterm_and_time(ticker_server)
     print(f"exit after SIGTERM with 1000 open streams: {elapsed:.2f}s")
     assert elapsed < 10
     for s in socks:
