@@ -141,12 +141,16 @@ class TickerProcess:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
-    """A real uvicorn in this event loop on a free port; yields (base URL, app)."""
+async def serve_app(settings: Settings, *, http: str = "ticker.protocol:HttpProtocol"
+                    ) -> AsyncIterator[tuple[str, Any]]:
+    """A real uvicorn in this event loop on a free port; yields (base URL, app).
+
+    ``http`` is ticker's own protocol by default (what ``ticker serve`` runs); pass
+    ``"httptools"`` for plain uvicorn, where streams use ASGI sends only."""
     port = free_port()
     app = create_app(settings.model_copy(update={"port": port}))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", timeout_graceful_shutdown=2)
+                            lifespan="on", timeout_graceful_shutdown=2, http=http)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

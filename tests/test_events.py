@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 
-from tests.helpers import Reader, start_reader
+from tests.helpers import Reader, serve_app, start_reader
 from ticker.models import utcnow
 from ticker.settings import Channel, Settings
 
@@ -24,6 +24,16 @@ def settings_overrides() -> dict[str, Any]:
     return {"channels": (Channel(name="en", history_max_items=30,
                                  live_max_items=25), Channel(name="ar",
                                                                              language="ar"))}
+
+
+@pytest.fixture(params=["socket", "asgi"])
+async def server(request: pytest.FixtureRequest,
+                 settings: Settings) -> Any:
+    """Each stream test runs twice: with the fan-out writing to caught-up readers' sockets
+    (``ticker serve``'s protocol) and with plain ASGI sends (any other ASGI server)."""
+    http = "ticker.protocol:HttpProtocol" if request.param == "socket" else "httptools"
+    async with serve_app(settings, http=http) as running:
+        yield running
 
 
 @pytest.fixture
@@ -199,6 +209,24 @@ async def test_two_readers_of_a_channel_share_one_redis_reader(
             await reader.close()
     await asyncio.sleep(0.1)
     assert app.state.services.hub.reader_count == 0  # the last reader left: loop stopped
+
+
+async def test_caught_up_readers_are_written_to_by_the_fan_out_itself(
+        api: httpx.AsyncClient, server: tuple[str, Any],
+        request: pytest.FixtureRequest) -> None:
+    """Under ``ticker serve``'s protocol a live reader costs no task wake-up per event;
+    under plain ASGI its own task sends. Both deliver the same events."""
+    direct = request.node.callspec.params["server"] == "socket"
+    hub = server[1].state.services.hub
+    reader = await connected(start_reader(events_url(server)))
+    try:
+        items = [await post(api, f"item {n}") for n in range(3)]
+        await reader.wait_for(lambda r: len(r.events) == 3)
+        assert [e.id for e in reader.events] == [i["id"] for i in items]
+        [sub] = hub.subscribers("en")
+        assert (sub.socket is not None) is direct
+    finally:
+        await reader.close()
 
 
 async def test_heartbeat_comments_keep_the_connection_alive(server: tuple[str, Any]) -> None:

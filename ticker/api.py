@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ticker import feed
+from ticker import feed, protocol
 from ticker.auth import Principal, Tokens
 from ticker.desk import Desk
 from ticker.errors import InvalidRequest
@@ -241,8 +241,10 @@ async def channel_events(request: Request) -> Response:
             headers=headers,
         )
     gate = feed.Gate()
+    socket = request.scope.get("extensions", {}).get(protocol.EXTENSION)
     stream = feed.events(
         gate=gate,
+        socket=socket,
         hub=svc.hub,
         desk=svc.desk,
         store=svc.store,
@@ -257,6 +259,7 @@ async def channel_events(request: Request) -> Response:
         headers=headers,
         on_close=lambda: svc.hub.leave(address),
         on_disconnect=gate.close,
+        socket=socket,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -74,6 +75,44 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+_EVENTS = re.compile(r"/channels/([^/]+)/events")
+
+
+class Streams:
+    """Serves ``GET /channels/{channel}/events`` ahead of Starlette's stack; the rest,
+    and any stream request that fails, go through the whole app.
+
+    Why: a stream lives for hours, and each layer of the stack (error middleware, our
+    middleware, exception middleware, router, route wrappers) keeps a coroutine frame and
+    a ``send`` closure per connection, and runs for every send: about a third of a
+    reader's memory (docs/performance.md). The stream's own headers (``eventstream``)
+    stand in for what ``SecurityHeaders`` would add.
+    """
+
+    def __init__(self, app: Starlette, max_header_bytes: int) -> None:
+        self.app = app
+        self.state = app.state
+        self.max_header_bytes = max_header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            match = _EVENTS.fullmatch(scope["path"])
+            size = sum(len(k) + len(v) for k, v in scope["headers"])
+            if match and size + len(scope["raw_path"] or b"") <= self.max_header_bytes:
+                scope["app"] = self.app
+                scope["path_params"] = {"channel": match.group(1)}
+                try:
+                    response = await api.channel_events(Request(scope, receive))
+                except Exception:
+                    # Unknown channel, bad filter...: the whole app renders the error
+                    # exactly as for any other route (it raises the same again).
+                    await self.app(scope, receive, send)
+                    return
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 async def ticker_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TickerError)
     headers = {}
@@ -136,7 +175,7 @@ def _on_shutdown_signal(callback: Callable[[], None]) -> None:
         signal.signal(signum, handler)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> Streams:
     settings = settings or Settings()
     if settings.redis_url is None:
         raise ValueError("create_app needs settings.redis_url (the CLI starts an embedded Redis)")
@@ -196,9 +235,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         },
     )
     app.add_middleware(SecurityHeaders, max_header_bytes=settings.max_header_bytes)
-    return app
+    return Streams(app, settings.max_header_bytes)
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> Streams:
     """Factory for ``uvicorn --factory`` and ``ticker serve --workers N``."""
     return create_app(Settings())

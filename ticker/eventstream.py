@@ -4,12 +4,16 @@ Deliberate choices (read before "fixing"):
 - We do not use sse-starlette's ``EventSourceResponse`` on the hot path. It runs four
   tasks and a lock per connection and takes the lock for every event; that is most of
   what a delivery costs (see docs/performance.md). Here a connection is the request's
-  own task plus one task waiting for ``http.disconnect``, which ends the feed through
-  ``on_disconnect`` (never by cancelling); the heartbeat is the feed's wait timing out.
+  own task; a disconnect ends the feed through ``on_disconnect`` (never by cancelling),
+  told by the ``ticker.socket`` extension (``protocol.py``) or, under another server, by
+  a second task waiting for ``http.disconnect``.
 - Frames arrive already encoded (``sse.py``) and already joined per wake-up, so one
   wake-up is one ``send``: several pending events go out in one write.
 - A send that blocks longer than ``send_timeout`` (the client stopped reading and its TCP
-  window is full) ends the response; uvicorn then closes the connection.
+  window is full) ends the response; uvicorn then closes the connection. With the
+  socket extension, live events skip this class entirely while the reader keeps up
+  (``subscriber.py``); what is sent here is the head, heartbeats, a backed-up reader's
+  queue and the last ``retry:``.
 - Shutdown is cooperative: ``Hub.close`` ends every feed, each feed sends a last
   ``retry:`` and the body is completed, so the process drains in well under a second.
 """
@@ -24,6 +28,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from ticker.protocol import Socket
+
 log = logging.getLogger("ticker.eventstream")
 
 HEADERS = (
@@ -31,6 +37,8 @@ HEADERS = (
     (b"cache-control", b"no-store"),
     # nginx and similar proxies must not buffer an endless response.
     (b"x-accel-buffering", b"no"),
+    # Streams are served ahead of the middleware stack (app.py): its headers are here.
+    (b"x-content-type-options", b"nosniff"),
 )
 
 
@@ -44,6 +52,7 @@ class EventStream(Response):
         headers: Mapping[str, str] | None = None,
         on_close: Callable[[], None] | None = None,
         on_disconnect: Callable[[], None] | None = None,
+        socket: Socket | None = None,
     ) -> None:
         self._on_close = on_close
         self._on_disconnect = on_disconnect
@@ -51,6 +60,7 @@ class EventStream(Response):
         self.background = None
         self._frames = frames
         self._send_timeout = send_timeout
+        self._socket = socket
         extra = [
             (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
         ]
@@ -65,7 +75,11 @@ class EventStream(Response):
             if self._on_disconnect is not None:
                 self._on_disconnect()
 
-        watcher = asyncio.create_task(watch())
+        watcher: asyncio.Task[None] | None = None
+        if self._socket is not None:
+            self._socket.on_lost(self._on_disconnect)
+        else:
+            watcher = asyncio.create_task(watch())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self._raw_headers})
             async for chunk in self._frames:
@@ -75,10 +89,13 @@ class EventStream(Response):
                     return
             await self._send(send, {"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            watcher.cancel()
+            if self._socket is not None:
+                self._socket.on_lost(None)
             try:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                if watcher is not None:
+                    watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watcher
                 await self._frames.aclose()  # type: ignore[attr-defined]
             finally:
                 # Always, even if we are cancelled in here: the caps count on it.

@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from ticker.desk import Desk
-from ticker.hub import Hub, Subscriber
+from ticker.hub import Hub
 from ticker.models import utcnow
 from ticker.settings import Settings
 from ticker.sse import Filter, decode, entry_key, item_event, reset_frame, retry_frame
 from ticker.store import Store
+from ticker.subscriber import Socket, Subscriber
 
 log = logging.getLogger("ticker.feed")
 
@@ -65,7 +66,11 @@ async def events(
     flt: Filter,
     last_event_id: str | None,
     gate: Gate | None = None,
+    socket: Socket | None = None,
 ) -> AsyncIterator[bytes]:
+    """The stream's bytes. With a ``socket`` (see ``protocol.py``) the live part is
+    written by the fan-out itself whenever this reader is caught up; this generator then
+    only wakes for heartbeats, for a backed-up reader's queue, and at the end."""
     ch = desk.channel(channel)
     async with hub.subscribe(channel, flt) as sub:
         if gate is not None:
@@ -86,7 +91,7 @@ async def events(
                     yield chunk
                 if len(page) < _REPLAY_PAGE:
                     break
-            last_sent = entry_key(after)
+            sub.last_sent = entry_key(after)
         else:
             if last_event_id:
                 log.info(
@@ -100,9 +105,13 @@ async def events(
                 ev = item_event(item)
                 if ev.wanted(flt):
                     head.append(ev.frame)
-            last_sent = entry_key(position)
+            sub.last_sent = entry_key(position)
             yield b"".join(head)
         while True:
+            # Everything yielded so far has been sent (the response awaits each send
+            # before asking for more), so the fan-out cannot overtake it.
+            if socket is not None:
+                sub.go_direct(socket)
             batches = await sub.next(settings.heartbeat_s)
             if batches is None:
                 # Cut off (too far behind) or shutting down: a last retry hint, then the
@@ -112,7 +121,7 @@ async def events(
             if not batches:
                 yield HEARTBEAT  # a comment, so proxies keep an idle stream open
                 continue
-            chunk = b"".join(b.frames(flt, last_sent) for b in batches)
-            last_sent = max(last_sent, batches[-1].last)
+            chunk = b"".join(b.frames(flt, sub.last_sent) for b in batches)
+            sub.last_sent = max(sub.last_sent, batches[-1].last)
             if chunk:
                 yield chunk

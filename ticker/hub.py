@@ -1,10 +1,10 @@
-"""Fan-out: one reader task per channel per process, many subscribers, bounded buffers.
+"""Fan-out: one reader task per channel per process, many subscribers.
 
 The reader blocks on ``XREAD`` from a concrete last ID, decodes each batch once
-(``sse.decode``) and hands the same ``Batch`` object to every subscriber of the channel.
-A subscriber that has more than ``subscriber_buffer`` events waiting is cut off: its
-stream ends, the browser comes back with ``Last-Event-ID``, and memory never grows with a
-slow reader (Mercure's rule).
+(``sse.decode``) and offers the same ``Batch`` to every subscriber of the channel, which
+writes it to its socket or queues it (``subscriber.py``). A subscriber more than
+``subscriber_buffer`` events behind is cut off: its stream ends, the browser comes back
+with ``Last-Event-ID``, and memory never grows with a slow reader (Mercure's rule).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -24,83 +23,9 @@ from ticker.models import utcnow
 from ticker.settings import Settings
 from ticker.sse import Event, Filter, decode, entry_key
 from ticker.store import Entry, Store
+from ticker.subscriber import Batch, Subscriber
 
 log = logging.getLogger("ticker.hub")
-
-
-class Batch:
-    """Events from one XREAD, shared by every subscriber; frames joined once per filter."""
-
-    __slots__ = ("_joined", "events", "first", "last")
-
-    def __init__(self, events: list[Event], first: tuple[int, int], last: tuple[int, int]) -> None:
-        self.events = events
-        self.first = first
-        self.last = last
-        self._joined: dict[Filter, bytes] = {}
-
-    def frames(self, flt: Filter, after: tuple[int, int]) -> bytes:
-        """The bytes for events after ``after`` that ``flt`` wants."""
-        if after < self.first:
-            joined = self._joined.get(flt)
-            if joined is None:
-                joined = self._joined[flt] = b"".join(e.frame_for(flt) for e in self.events)
-            return joined
-        return b"".join(e.frame_for(flt) for e in self.events if e.key > after)
-
-
-class Subscriber:
-    """One reader's queue of batches, bounded by the number of events waiting."""
-
-    __slots__ = ("_limit", "_pending", "_waiting", "_wake", "cut_off", "closed", "filter")
-
-    def __init__(self, flt: Filter, limit: int) -> None:
-        self.filter = flt
-        self._limit = limit
-        self._pending: deque[Batch] = deque()
-        self._waiting = 0
-        self._wake = asyncio.Event()
-        self.cut_off = False
-        self.closed = False
-
-    def offer(self, batch: Batch) -> None:
-        if self.closed:
-            return
-        self._waiting += len(batch.events)
-        # A batch into an empty queue is always taken whole: the bound is the limit plus
-        # one read batch, and a big XREAD never cuts off a reader that is keeping up.
-        if self._pending and self._waiting > self._limit:
-            # Too far behind: stop buffering and let it resume from Last-Event-ID.
-            self.cut_off = self.closed = True
-            self._pending.clear()
-        else:
-            self._pending.append(batch)
-        self._wake.set()
-
-    def close(self) -> None:
-        self.closed = True
-        self._wake.set()
-
-    async def next(self, timeout: float) -> list[Batch] | None:
-        """Everything waiting; ``[]`` if nothing came within ``timeout`` (time for a
-        heartbeat); ``None`` once the subscription has ended."""
-        if not self._pending and not self.closed:
-            self._wake.clear()
-            # A plain timer that sets the event: cheaper than asyncio.timeout, and it never
-            # cancels the task (so it cannot tangle with a disconnect's cancellation).
-            timer = asyncio.get_running_loop().call_later(timeout, self._wake.set)
-            try:
-                await self._wake.wait()
-            finally:
-                timer.cancel()
-            if not self._pending and not self.closed:
-                return []
-        if self.cut_off or (self.closed and not self._pending):
-            return None
-        batches = list(self._pending)
-        self._pending.clear()
-        self._waiting = 0
-        return batches
 
 
 class ChannelReader:
@@ -280,9 +205,12 @@ class Hub:
     def reader_count(self) -> int:
         return len(self._readers)
 
-    def subscriber_count(self, channel: str) -> int:
+    def subscribers(self, channel: str) -> list[Subscriber]:
         reader = self._readers.get(channel)
-        return len(reader.subscribers) if reader else 0
+        return list(reader.subscribers) if reader else []
+
+    def subscriber_count(self, channel: str) -> int:
+        return len(self.subscribers(channel))
 
     @asynccontextmanager
     async def subscribe(self, channel: str, flt: Filter) -> AsyncIterator[Subscriber]:

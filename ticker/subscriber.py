@@ -1,0 +1,170 @@
+"""One reader's side of the fan-out: shared batches in, bytes out, bounded.
+
+The hot path, per item per reader, is ``Subscriber.offer``. For a reader that is caught
+up it is one ``transport.write`` of bytes framed once per batch and filter: no task wakes
+up, nothing is queued (the "direct" mode, when the server provides the ``ticker.socket``
+extension, see ``protocol.py``). A reader whose socket is backed up, or a server without
+the extension, gets the queued mode: batches wait in a bounded queue for the connection's
+own task, which sends them through ASGI. A reader more than ``limit`` events behind is cut
+off; it comes back with ``Last-Event-ID`` (Mercure's rule: memory never grows with a slow
+reader).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Protocol
+
+from ticker.sse import Event, Filter
+
+
+class Socket(Protocol):
+    """The connection under a streaming response (``ticker.socket`` ASGI extension)."""
+
+    def writable(self) -> bool:
+        """True while a write now would go out at once: response started, connection
+        open, not paused by flow control."""
+
+    def write(self, chunk: bytes) -> None:
+        """Write one already framed body chunk."""
+
+
+def chunk(body: bytes) -> bytes:
+    """HTTP/1.1 chunked-transfer framing of one body piece."""
+    return b"%x\r\n%s\r\n" % (len(body), body) if body else b""
+
+
+class Batch:
+    """Events from one XREAD, shared by every subscriber; bytes joined once per filter."""
+
+    __slots__ = ("_chunks", "_joined", "events", "first", "last")
+
+    def __init__(self, events: list[Event], first: tuple[int, int], last: tuple[int, int]) -> None:
+        self.events = events
+        self.first = first
+        self.last = last
+        self._joined: dict[Filter, bytes] = {}
+        self._chunks: dict[Filter, bytes] = {}
+
+    def frames(self, flt: Filter, after: tuple[int, int]) -> bytes:
+        """The SSE bytes for events after ``after`` that ``flt`` wants."""
+        if after < self.first:
+            joined = self._joined.get(flt)
+            if joined is None:
+                joined = self._joined[flt] = b"".join(e.frame_for(flt) for e in self.events)
+            return joined
+        return b"".join(e.frame_for(flt) for e in self.events if e.key > after)
+
+    def chunk(self, flt: Filter, after: tuple[int, int]) -> bytes:
+        """``frames`` as one HTTP chunk, ready for the socket."""
+        if after < self.first:
+            data = self._chunks.get(flt)
+            if data is None:
+                data = self._chunks[flt] = chunk(self.frames(flt, after))
+            return data
+        return chunk(self.frames(flt, after))
+
+
+class Subscriber:
+    """One reader: writes batches straight to its socket, or queues them for its task."""
+
+    __slots__ = (
+        "_beat_at",
+        "_limit",
+        "_pending",
+        "_timer",
+        "_waiter",
+        "_waiting",
+        "closed",
+        "cut_off",
+        "filter",
+        "last_sent",
+        "socket",
+    )
+
+    def __init__(self, flt: Filter, limit: int) -> None:
+        self.filter = flt
+        self._limit = limit
+        self._pending: deque[Batch] = deque()
+        self._waiting = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._beat_at = 0.0
+        self.cut_off = False
+        self.closed = False
+        # The newest event this reader has (the snapshot's position, then each batch).
+        self.last_sent: tuple[int, int] = (0, 0)
+        # Set by the connection's task when it is caught up; None means "queue".
+        self.socket: Socket | None = None
+
+    def go_direct(self, socket: Socket) -> None:
+        """From now on the fan-out writes to ``socket`` itself. Only the connection's task
+        calls this, between two sends, so nothing it holds can be overtaken."""
+        if not self._pending and not self.closed:
+            self.socket = socket
+
+    def offer(self, batch: Batch) -> None:
+        if self.closed:
+            return
+        socket = self.socket
+        if socket is not None:
+            if socket.writable():
+                if batch.last > self.last_sent:
+                    data = batch.chunk(self.filter, self.last_sent)
+                    if data:
+                        socket.write(data)
+                    self.last_sent = batch.last
+                return
+            # Backed up (or going away): queue, and let the task's send wait for the
+            # socket under its send timeout; it goes direct again once caught up.
+            self.socket = None
+        self._waiting += len(batch.events)
+        # A batch into an empty queue is always taken whole: the bound is the limit plus
+        # one read batch, and a big XREAD never cuts off a reader that is keeping up.
+        if self._pending and self._waiting > self._limit:
+            # Too far behind: stop buffering and let it resume from Last-Event-ID.
+            self.cut_off = self.closed = True
+            self._pending.clear()
+        else:
+            self._pending.append(batch)
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self.socket = None
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next(self, heartbeat: float) -> list[Batch] | None:
+        """Everything queued; ``[]`` when a heartbeat is due (nothing was queued for
+        ``heartbeat`` seconds); ``None`` once the subscription has ended."""
+        loop = asyncio.get_running_loop()
+        while not self._pending and not self.closed:
+            now = loop.time()
+            if not self._beat_at:
+                # One timer per heartbeat period, not one per wait: a plain wake-up,
+                # never a cancellation (that could tangle with a disconnect).
+                self._beat_at = now + heartbeat
+                self._timer = loop.call_at(self._beat_at, self._wake)
+            elif now >= self._beat_at:
+                self._beat_at = 0.0
+                return []
+            self._waiter = loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self.cut_off or (self.closed and not self._pending):
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            return None
+        batches = list(self._pending)
+        self._pending.clear()
+        self._waiting = 0
+        return batches
