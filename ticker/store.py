@@ -19,22 +19,24 @@ Deliberate choices:
   commit twice. Clients retry with their Idempotency-Key instead.
 - Trimming is exact (``MAXLEN`` without ``~``): a ticker writes a few entries a minute, so
   exactness costs nothing and the replay rules need no second guess.
+- Redis Cluster and Sentinel (the clients are built in redisconn.py): every script, pipeline
+  and XREAD names keys of one slot (``{channel}`` or ``{auth}``; tests/test_cluster_slots.py
+  checks each), and nothing lists keys (no SCAN, no KEYS).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from ticker.errors import StoreUnavailable
+from ticker.redisconn import RedisConn, open_redis
 
 SCHEMA_VERSION = "1"
 
@@ -182,39 +184,16 @@ class Keys:
     versions_prefix: str
 
 
-def redis_client(
-    url: str, *, socket_timeout: float = 10.0, name: str | None = None, max_connections: int = 64
-) -> Any:
-    """A redis.asyncio client with timeouts, health checks and no blind retries.
-
-    The pool blocks (up to 5 s) when all connections are busy instead of failing at once:
-    a thousand readers connecting together queue for a moment rather than get errors.
-    """
-    options: dict[str, Any] = {}
-    if not url.startswith("unix:"):
-        options["socket_keepalive"] = True  # TCP only; a unix socket has no keepalive
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=5,
-        decode_responses=True,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=5.0,
-        health_check_interval=15,
-        retry=Retry(NoBackoff(), 0),
-        client_name=name,
-        **options,
-    )
-    return aioredis.Redis.from_pool(pool)
+# How long a request waits for a free Redis connection before it is answered 503.
+POOL_WAIT_S = 5.0
 
 
 @asynccontextmanager
 async def _wrapped() -> AsyncIterator[None]:
     try:
         yield
-    except RedisError as exc:
-        raise StoreUnavailable(f"Redis is unavailable ({type(exc).__name__})") from exc
-    except OSError as exc:
+    # RedisClusterException (no slot map yet, no node reachable) is not a RedisError.
+    except (RedisError, RedisClusterException, OSError) as exc:
         raise StoreUnavailable(f"Redis is unavailable ({type(exc).__name__})") from exc
 
 
@@ -224,7 +203,14 @@ class Store:
     def __init__(self, url: str, *, prefix: str, max_connections: int = 64) -> None:
         self._url = url
         self.prefix = prefix
-        self.redis = redis_client(url, max_connections=max_connections)
+        # One server: a client over a blocking pool. A cluster (redis+cluster://): one
+        # RedisCluster, max_connections per node. Sentinel: the primary's client.
+        self._conn: RedisConn = open_redis(url, max_connections=max_connections)
+        self.redis: Any = self._conn.client
+        # Cluster and Sentinel pools raise at once when they are exhausted; this queues
+        # callers instead, as the blocking pool does (a command holds at most one
+        # connection per node, so the per-node cap is never reached).
+        self._gate = None if self._conn.queues else asyncio.Semaphore(max_connections)
         self._commit = self.redis.register_script(_COMMIT)
         self._snapshot = self.redis.register_script(_SNAPSHOT)
         self._knows = self.redis.register_script(_KNOWS)
@@ -233,7 +219,26 @@ class Store:
         self._rate = self.redis.register_script(_RATE)
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        await self._conn.aclose()
+
+    @asynccontextmanager
+    async def _call(self) -> AsyncIterator[None]:
+        """Around every command: Redis errors become ``StoreUnavailable``; on a cluster
+        or Sentinel, wait (up to ``POOL_WAIT_S``) for one of the connections."""
+        if self._gate is None:
+            async with _wrapped():
+                yield
+            return
+        try:
+            async with asyncio.timeout(POOL_WAIT_S):
+                await self._gate.acquire()
+        except TimeoutError:
+            raise StoreUnavailable("Redis is unavailable (no free connection)") from None
+        try:
+            async with _wrapped():
+                yield
+        finally:
+            self._gate.release()
 
     def keys(self, channel: str) -> Keys:
         base = f"{self.prefix}:{{{channel}}}"
@@ -252,7 +257,7 @@ class Store:
         return f"{base}:tokens", f"{base}:hashes"
 
     async def ping(self) -> None:
-        async with _wrapped():
+        async with self._call():
             await self.redis.ping()
 
     # -- writes --------------------------------------------------------------------------
@@ -272,7 +277,7 @@ class Store:
         def opt(value: int | None) -> int | str:
             return "" if value is None else value
 
-        async with _wrapped():
+        async with self._call():
             status, value = await self._commit(
                 keys=[
                     k.events,
@@ -310,7 +315,7 @@ class Store:
         """Items whose expiry (or embargo) time has come, oldest first."""
         k = self.keys(channel)
         key = k.expiry if schedule == "expiry" else k.embargo
-        async with _wrapped():
+        async with self._call():
             uris: list[str] = await self.redis.zrangebyscore(
                 key, "-inf", now_ms, start=0, num=limit
             )
@@ -318,7 +323,7 @@ class Store:
 
     async def trim_before(self, channel: str, min_id: str) -> int:
         """Exact ``XTRIM MINID``: the history age rule."""
-        async with _wrapped():
+        async with self._call():
             removed: int = await self.redis.xtrim(
                 self.keys(channel).events, minid=min_id, approximate=False
             )
@@ -327,7 +332,7 @@ class Store:
     async def stats(self, channel: str) -> dict[str, Any]:
         """Sizes and ends of a channel's keys, for ``ticker stats``."""
         k = self.keys(channel)
-        async with _wrapped(), self.redis.pipeline(transaction=False) as pipe:
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
             pipe.zcard(k.live)
             pipe.xlen(k.events)
             pipe.xrange(k.events, count=1)
@@ -341,7 +346,7 @@ class Store:
         }
 
     async def versions(self, channel: str, uri: str) -> list[str]:
-        async with _wrapped():
+        async with self._call():
             rows: list[str] = await self.redis.lrange(
                 self.keys(channel).versions_prefix + uri, 0, -1
             )
@@ -349,7 +354,7 @@ class Store:
 
     async def history(self, channel: str, *, before: str | None, count: int) -> list[Entry]:
         """Entries newest first, strictly before ``before``."""
-        async with _wrapped():
+        async with self._call():
             rows = await self.redis.xrevrange(
                 self.keys(channel).events, max=f"({before}" if before else "+", count=count
             )
@@ -358,30 +363,30 @@ class Store:
     # -- reads ---------------------------------------------------------------------------
 
     async def item(self, channel: str, uri: str) -> str | None:
-        async with _wrapped():
+        async with self._call():
             value: str | None = await self.redis.hget(self.keys(channel).items, uri)
         return value
 
     async def snapshot(self, channel: str) -> tuple[str, list[str]]:
         """The stream position and the JSON of every item on the ticker, read atomically."""
         k = self.keys(channel)
-        async with _wrapped():
+        async with self._call():
             out: list[str] = await self._snapshot(keys=[k.events, k.items, k.live])
         return out[0], out[1:]
 
     async def knows(self, channel: str, entry_id: str) -> bool:
         """True when resuming after ``entry_id`` cannot skip anything the stream had."""
-        async with _wrapped():
+        async with self._call():
             return bool(await self._knows(keys=[self.keys(channel).events], args=[entry_id]))
 
     async def last_id(self, channel: str) -> str:
-        async with _wrapped():
+        async with self._call():
             last = await self.redis.xrevrange(self.keys(channel).events, count=1)
         return str(last[0][0]) if last else "0-0"
 
     async def range_after(self, channel: str, after: str, count: int) -> list[Entry]:
         """Entries strictly after ``after``, oldest first."""
-        async with _wrapped():
+        async with self._call():
             rows = await self.redis.xrange(self.keys(channel).events, min=f"({after}", count=count)
         return [Entry(i, f) for i, f in rows]
 
@@ -389,7 +394,10 @@ class Store:
     async def tail(self, channel: str, *, block_ms: int) -> AsyncIterator[Tail]:
         """A dedicated connection for one channel's blocking reader."""
         # The socket timeout outlasts one BLOCK, so a half-open connection is still noticed.
-        conn = redis_client(
+        # On a cluster this is a client of its own (one connection per node it reads from):
+        # after a failover its read fails, the hub's reader opens a new tail, and the new
+        # client learns the slot map afresh.
+        conn = open_redis(
             self._url,
             socket_timeout=block_ms / 1000 + 5,
             name=f"ticker-reader:{channel}",
@@ -404,7 +412,7 @@ class Store:
 
     async def token_create(self, name: str, sha256: str, record: dict[str, Any]) -> bool:
         tokens, hashes = self._auth_keys()
-        async with _wrapped():
+        async with self._call():
             return bool(
                 await self._token_create(
                     keys=[tokens, hashes], args=[name, sha256, json.dumps(record)]
@@ -412,24 +420,24 @@ class Store:
             )
 
     async def token_revoke(self, name: str) -> bool:
-        async with _wrapped():
+        async with self._call():
             return bool(await self._token_revoke(keys=list(self._auth_keys()), args=[name]))
 
     async def tokens(self) -> list[dict[str, Any]]:
-        async with _wrapped():
+        async with self._call():
             raw: dict[str, str] = await self.redis.hgetall(self._auth_keys()[0])
         return [json.loads(v) for _, v in sorted(raw.items())]
 
     async def rate_wait_ms(self, name: str, *, now_ms: int, interval_ms: float, burst: int) -> int:
         """Count one write for ``name``; 0 if allowed, else how long to wait."""
         key = f"{self.prefix}:{{auth}}:rate:{name}"
-        async with _wrapped():
+        async with self._call():
             wait = await self._rate(keys=[key], args=[now_ms, interval_ms, interval_ms * burst])
         return int(wait)
 
     async def token_by_hash(self, sha256: str) -> dict[str, Any] | None:
         tokens, hashes = self._auth_keys()
-        async with _wrapped():
+        async with self._call():
             name = await self.redis.hget(hashes, sha256)
             raw = await self.redis.hget(tokens, name) if name else None
         return json.loads(raw) if raw else None
@@ -438,13 +446,23 @@ class Store:
 class Tail:
     """Blocking reads of one stream from a concrete last ID (never ``$``)."""
 
-    def __init__(self, conn: Any, key: str) -> None:
+    def __init__(self, conn: RedisConn, key: str) -> None:
         self._conn = conn
         self._key = key
 
     async def read(self, after: str, *, count: int, block_ms: int) -> Sequence[Entry]:
+        client = self._conn.client
         async with _wrapped():
-            reply = await self._conn.xread({self._key: after}, count=count, block=block_ms)
+            if self._conn.cluster:
+                # Straight to the node that owns the stream's slot: redis-py would ask a
+                # node for XREAD's keys (COMMAND GETKEYS) before every read. A MOVED reply
+                # is still followed, and updates the slot map for the next read.
+                await client.initialize()
+                node = client.get_node_from_key(self._key)
+                args = ("COUNT", count, "BLOCK", block_ms, "STREAMS", self._key, after)
+                reply = await client.execute_command("XREAD", *args, target_nodes=node)
+            else:
+                reply = await client.xread({self._key: after}, count=count, block=block_ms)
         if not reply:
             return []
         # redis-py answers a list of [stream, entries] (RESP2) or a dict (RESP3).

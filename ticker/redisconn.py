@@ -1,0 +1,200 @@
+"""Redis clients from ``TICKER_REDIS_URL``: one server, a Redis Cluster, or the primary that
+Redis Sentinel names. Connection construction only: store.py issues every command.
+
+    redis://[user:pass@]host:port/db, rediss://..., unix:///path/redis.sock   one server
+    redis+cluster://[user:pass@]host:port[,host:port...][?options]            a cluster
+    rediss+cluster://...                                                      the same, TLS
+    redis+sentinel://[user:pass@]host:port[,host:port...]/service[/db][?options]
+    rediss+sentinel://...                                                     the same, TLS
+
+For a cluster the hosts are seed nodes (any reachable one will do; the client discovers
+the rest). For Sentinel they are the sentinels, and ``service`` is the monitored primary's
+name; the credentials are the primary's (``sentinel_username=``/``sentinel_password=`` in
+the query authenticate to the sentinels). Other query options are redis-py's, as for
+``redis://``.
+
+No client here retries a command on its own: a write script retried after a lost reply
+could commit twice (callers retry with their Idempotency-Key). Cluster redirections
+(``MOVED``/``ASK``/``TRYAGAIN``) are still followed: the command did not run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import SSLConnection, parse_url
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+
+SINGLE, CLUSTER, SENTINEL = "single", "cluster", "sentinel"
+_KINDS = {
+    "redis": (SINGLE, "redis"),
+    "rediss": (SINGLE, "rediss"),
+    "unix": (SINGLE, "unix"),
+    "redis+cluster": (CLUSTER, "redis"),
+    "rediss+cluster": (CLUSTER, "rediss"),
+    "redis+sentinel": (SENTINEL, "redis"),
+    "rediss+sentinel": (SENTINEL, "rediss"),
+}
+_DEFAULT_PORT = {CLUSTER: 6379, SENTINEL: 26379}
+_SCHEMES = ", ".join(f"{s}://" for s in _KINDS)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTarget:
+    """What a ``TICKER_REDIS_URL`` names."""
+
+    kind: str  # single | cluster | sentinel
+    url: str  # a URL redis-py parses: the server, or the first node with the options
+    nodes: tuple[tuple[str, int], ...] = ()  # cluster seed nodes, or the sentinels
+    service: str = ""  # Sentinel: the primary's name
+
+
+def parse_redis_url(url: str) -> RedisTarget:
+    """Check a Redis URL; ``ValueError`` (never quoting the credentials) when it is wrong."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in _KINDS:
+        raise ValueError(f"TICKER_REDIS_URL must start with one of {_SCHEMES}")
+    kind, base = _KINDS[scheme.lower()]
+    if kind == SINGLE:
+        return _checked(RedisTarget(SINGLE, url))
+    netloc, path, query = _split(rest)
+    userinfo, _, hosts = netloc.rpartition("@")
+    nodes = tuple(_node(part, _DEFAULT_PORT[kind], scheme) for part in hosts.split(","))
+    parts = [p for p in path.split("/") if p]
+    service, db = "", "0"
+    if kind == CLUSTER:
+        if parts not in ([], ["0"]):
+            raise ValueError(f"{scheme}:// URL: a Redis Cluster has only database 0")
+    else:
+        if not parts or len(parts) > 2:
+            raise ValueError(
+                f"{scheme}:// URL must name the primary: {scheme}://host:26379/SERVICE[/DB]"
+            )
+        service = parts[0]
+        db = parts[1] if len(parts) == 2 else "0"
+        if not db.isdigit():
+            raise ValueError(f"{scheme}:// URL: the database must be a number")
+    host, port = nodes[0]
+    host = f"[{host}]" if ":" in host else host
+    creds = f"{userinfo}@" if userinfo else ""
+    return _checked(
+        RedisTarget(
+            kind,
+            f"{base}://{creds}{host}:{port}/{db}{'?' + query if query else ''}",
+            nodes,
+            service,
+        )
+    )
+
+
+def _checked(target: RedisTarget) -> RedisTarget:
+    """redis-py's own parse of the URL: the query's options (``?socket_timeout=x``)."""
+    try:
+        parse_url(target.url)
+    except ValueError as exc:  # its messages name the option, never the URL
+        raise ValueError(f"TICKER_REDIS_URL: {exc}") from None
+    return target
+
+
+def _split(rest: str) -> tuple[str, str, str]:
+    """``netloc/path?query`` -> its three parts (the credentials may not hold / or ?)."""
+    end = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:end], rest[end:]
+    path, _, query = tail.partition("?")
+    return netloc, path, query
+
+
+def _node(text: str, default_port: int, scheme: str) -> tuple[str, int]:
+    text = text.strip()
+    if text.startswith("["):  # [::1]:7000
+        host, _, port_text = text[1:].partition("]")
+        port_text = port_text.removeprefix(":")
+    else:
+        host, _, port_text = text.partition(":")
+    if not host:
+        raise ValueError(f"{scheme}:// URL: every node needs a host (host:port,host:port)")
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        # Not quoted: a password with an unescaped / would end up here.
+        raise ValueError(f"{scheme}:// URL: a node's port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+@dataclass(slots=True)
+class RedisConn:
+    """A redis.asyncio client (``Redis`` or ``RedisCluster``) and what closes it."""
+
+    client: Any
+    kind: str
+    # True when the pool makes a caller wait for a free connection (one server); the
+    # cluster and Sentinel pools fail at once instead, so Store queues callers itself.
+    queues: bool
+    sentinel: Sentinel | None = None
+
+    @property
+    def cluster(self) -> bool:
+        return self.kind == CLUSTER
+
+    async def aclose(self) -> None:
+        try:
+            await self.client.aclose()
+        finally:
+            if self.sentinel is not None:
+                await self.sentinel.aclose()
+
+
+def open_redis(
+    url: str, *, socket_timeout: float = 10.0, name: str | None = None, max_connections: int = 64
+) -> RedisConn:
+    """A client with timeouts, health checks and no blind retries; nothing connects yet.
+
+    ``max_connections`` is per process for one server and Sentinel, per node for a cluster.
+    """
+    target = parse_redis_url(url)
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": 5.0,
+        "health_check_interval": 15,
+        "retry": Retry(NoBackoff(), 0),
+        "client_name": name,
+        "max_connections": max_connections,
+    }
+    if not url.startswith("unix:"):
+        options["socket_keepalive"] = True  # TCP only; a unix socket has no keepalive
+    if target.kind == CLUSTER:
+        seeds = [ClusterNode(host, port) for host, port in target.nodes[1:]]
+        client = RedisCluster.from_url(target.url, startup_nodes=seeds, **options)
+        return RedisConn(client, CLUSTER, queues=False)
+    if target.kind == SENTINEL:
+        return _sentinel(target, options)
+    # The pool blocks (up to 5 s) when all connections are busy instead of failing at
+    # once: a thousand readers connecting together queue for a moment, not get errors.
+    pool = aioredis.BlockingConnectionPool.from_url(url, timeout=5, **options)
+    return RedisConn(aioredis.Redis.from_pool(pool), SINGLE, queues=True)
+
+
+def _sentinel(target: RedisTarget, options: dict[str, Any]) -> RedisConn:
+    kwargs: dict[str, Any] = dict(parse_url(target.url))
+    kwargs.pop("host", None)
+    kwargs.pop("port", None)
+    tls = kwargs.pop("connection_class", None) is SSLConnection
+    asking: dict[str, Any] = {
+        k: options[k] for k in ("socket_timeout", "socket_connect_timeout", "retry")
+    }
+    for key in ("username", "password"):
+        if f"sentinel_{key}" in kwargs:
+            asking[key] = kwargs.pop(f"sentinel_{key}")
+    if tls:
+        kwargs["ssl"] = True
+        asking.update({k: v for k, v in kwargs.items() if k.startswith("ssl")})
+    sentinel = Sentinel(list(target.nodes), sentinel_kwargs=asking)  # type: ignore[no-untyped-call]
+    # As with redis://, an option in the URL's query wins over ticker's default.
+    client = sentinel.master_for(target.service, **{**options, **kwargs})
+    return RedisConn(client, SENTINEL, queues=False, sentinel=sentinel)
