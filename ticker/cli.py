@@ -1,4 +1,5 @@
-"""The ``ticker`` command: serve, and the editor's desk (post, correct, hold, kill, ls, tail).
+"""The ``ticker`` command: serve, and the editor's desk (post, import, correct, hold, kill, ls,
+tail).
 
 Editor commands talk to the HTTP API (TICKER_URL, TICKER_TOKEN), so validation and auth
 are the same for every client. Token administration speaks to Redis, like any bootstrap.
@@ -50,7 +51,11 @@ def _settings() -> Settings:
 
 
 def _client() -> Client:
-    return Client(*resolve(_settings()))
+    return Client(*resolve(_settings()), on_wait=_rate_limited)
+
+
+def _rate_limited(seconds: float) -> None:
+    err.print(f"[dim]rate-limited; retrying in {seconds:.0f} s[/dim]")
 
 
 def _call(fn: Callable[[Client], T]) -> T:
@@ -137,6 +142,35 @@ def post(
         body["status"] = "withheld"
     item = _call(lambda c: c.request("POST", f"/channels/{channel}/items", json=body))
     _show(item, "posted", as_json)
+
+
+@app.command("import")
+def import_items(
+    file: Annotated[str, typer.Argument(help="JSON Lines: a POST body per line; - is stdin.")],
+    channel: Annotated[
+        str, typer.Option("--channel", "-c", help='For lines without a "channel" field.')
+    ] = "en",
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=16, help="Requests in flight; above 1, order is lost.")
+    ] = 1,
+    stop_on_error: Annotated[
+        bool, typer.Option("--stop-on-error", help="Stop at the first failed line.")
+    ] = False,
+) -> None:
+    """Post items from a JSON Lines file, in file order; a re-run posts nothing twice."""
+    from ticker.bulk import command
+
+    code = command(
+        file,
+        channel=channel,
+        concurrency=concurrency,
+        stop_on_error=stop_on_error,
+        server=resolve(_settings()),
+        out=out,
+        err=err,
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

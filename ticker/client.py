@@ -1,16 +1,20 @@
 """The editor's HTTP client, used by the CLI: same validation and auth as every client.
 
 Writes carry an ``Idempotency-Key`` and are retried with the same key when the service
-or Redis is briefly away, so a retry never publishes an item twice.
+or Redis is briefly away, so a retry never publishes an item twice. A ``429`` is waited out
+(``Retry-After``) by every thread sharing the client, since the limit is the token's.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from httpx_sse import ServerSentEvent, connect_sse
@@ -19,6 +23,10 @@ from ticker.embedded import read_state
 from ticker.settings import Settings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+# Worth another try with the same request: the service, its proxy or Redis is briefly away.
+TRANSIENT = frozenset({502, 503, 504})
+# A Retry-After beyond this is not believed (a misconfigured proxy must not park us for hours).
+MAX_WAIT_S = 120.0
 
 
 class ClientError(Exception):
@@ -43,13 +51,31 @@ def resolve(settings: Settings) -> tuple[str, str | None]:
 
 
 class Client:
+    """Thread-safe: ``ticker import`` shares one between its workers.
+
+    ``retries`` bounds the tries after a transient failure (backing off up to 4 s);
+    ``rate_retries`` bounds the waits after a ``429``; ``on_wait(seconds)`` hears of each.
+    """
+
     def __init__(
-        self, url: str, token: str | None, *, timeout: float = 10.0, retries: int = 5
+        self,
+        url: str,
+        token: str | None,
+        *,
+        timeout: float = 10.0,
+        retries: int = 5,
+        rate_retries: int = 20,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.url = url
         self._token = token
         self._retries = retries
+        self._rate_retries = rate_retries
+        self._on_wait = on_wait
         self._http = httpx.Client(base_url=url, timeout=timeout)
+        self._lock = threading.Lock()
+        self._resume_at = 0.0  # time.monotonic() before which no request is sent (429)
+        self.rate_limited = 0  # 429s waited out so far
 
     def close(self) -> None:
         self._http.close()
@@ -73,27 +99,76 @@ class Client:
     def request(
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
     ) -> Any:
-        write = method != "GET"
-        headers = self._headers(write)
+        """The reply's JSON body; a ``ClientError`` for any status >= 400."""
+        reply, _ = self._send(method, path, json=json, params=params, key=None)
+        return self._result(reply)
+
+    def post_item(
+        self, channel: str, body: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Post one item: (the item, created). ``False``: an earlier call used the key.
+
+        A replay right after a try that may have landed (a lost reply) counts as created.
+        """
+        path = f"/channels/{quote(channel, safe='')}/items"
+        reply, retried = self._send("POST", path, json=body, params=None, key=idempotency_key)
+        item: dict[str, Any] = self._result(reply)
+        return item, retried or reply.headers.get("idempotent-replayed") != "true"
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        params: dict[str, Any] | None,
+        key: str | None,
+    ) -> tuple[httpx.Response, bool]:
+        """The last reply, and whether an earlier try may have reached the service."""
+        headers = self._headers(method != "GET")
         if method == "POST":
-            headers["Idempotency-Key"] = str(uuid.uuid4())
+            headers["Idempotency-Key"] = key or str(uuid.uuid4())
+        # A correction has no key: once it may have reached the service, it is not resent.
+        repeatable = method != "PATCH"
         delay = 0.25
-        for attempt in range(self._retries + 1):
+        attempt = limited = 0
+        while True:
+            self._wait_turn()
             try:
                 reply = self._http.request(method, path, json=json, params=params, headers=headers)
             except httpx.TransportError as exc:
-                if attempt == self._retries or method == "PATCH":
+                if attempt == self._retries or not repeatable:
                     raise ClientError(
                         f"cannot reach ticker at {self.url} ({exc.__class__.__name__}"
                         "); is `ticker serve` running?"
                     ) from None
+                wait = delay
             else:
-                # 503: Redis is away for a moment. POST and DELETE are safe to repeat.
-                if reply.status_code != 503 or attempt == self._retries or method == "PATCH":
-                    return self._result(reply)
-            time.sleep(delay)
+                if reply.status_code == 429 and limited < self._rate_retries:
+                    # Refused before anything is read or written: safe for every method.
+                    limited += 1
+                    self._pause(_retry_after(reply) or 1.0)
+                    continue
+                if reply.status_code not in TRANSIENT or attempt == self._retries or not repeatable:
+                    return reply, attempt > 0
+                wait = max(delay, _retry_after(reply) or 0.0)
+            attempt += 1
+            time.sleep(wait)
             delay = min(delay * 2, 4.0)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pause(self, seconds: float) -> None:
+        """Hold every request on this client (all threads) for ``seconds``."""
+        with self._lock:
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+            self.rate_limited += 1
+        if self._on_wait is not None:
+            self._on_wait(seconds)
+
+    def _wait_turn(self) -> None:
+        with self._lock:
+            left = self._resume_at - time.monotonic()
+        if left > 0:
+            time.sleep(left)
 
     @staticmethod
     def _result(reply: httpx.Response) -> Any:
@@ -132,3 +207,12 @@ class Client:
                 # httpx-sse yields heartbeat comments after an id as empty events (#35).
                 if event.data:
                     yield event
+
+
+def _retry_after(reply: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (the delay form; ticker never sends a date), bounded."""
+    try:
+        seconds = float(reply.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), MAX_WAIT_S) if math.isfinite(seconds) else None

@@ -1,0 +1,308 @@
+"""``ticker import``: items from JSON Lines, posted through the HTTP API like ``ticker post``.
+
+A line is one ``POST /channels/{ch}/items`` body, plus an optional ``"channel"``. ``read``
+and ``parse`` turn the input into lines, ``run`` posts them, ``command`` shows it all.
+
+Deliberate choices:
+- A line's Idempotency-Key is a SHA-256 of its channel, its canonical JSON and how many
+  identical lines came before it; not of its line number. So after an interrupted run, or
+  after fixing or deleting a bad line, running the file again replays what is already in
+  (the service answers with the first item) instead of posting it twice. The service keeps
+  keys per token and channel for TICKER_IDEMPOTENCY_TTL_S (24 h): a run after that, or
+  with another token, posts everything again.
+- One request at a time by default, in file order: the ticker lists newest first, so the
+  last line ends up on top. Concurrency above 1 is faster and keeps no order.
+- The client waits out 429s and retries transient failures with the same key. A failure
+  it still reports is about one line (4xx: say so, go on) or about the run (401, service
+  unreachable, 5xx, still rate-limited: stop, every further line would fail the same way).
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from ticker.client import Client, ClientError
+
+# The whole input is read first (to count and key its lines); a backlog is far smaller.
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+class InputError(Exception):
+    """The input cannot be read at all (missing, unreadable, too large)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One item to post."""
+
+    number: int
+    channel: str
+    body: dict[str, Any]
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bad:
+    """A line that is not an item; it fails in its turn, without a request."""
+
+    number: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    number: int
+    outcome: Literal["imported", "replayed", "failed"]
+    message: str = ""  # failed: why, as the service said it
+    fatal: bool = False  # failed in a way every further line would too
+
+
+@dataclass
+class Summary:
+    lines: int  # lines to import (blank ones not counted)
+    blank: int
+    imported: int = 0
+    replayed: int = 0  # already imported by an earlier run: nothing new posted
+    failed: int = 0
+    rate_limited: int = 0  # 429s waited out
+    stopped: str = ""  # why the run ended before the last line, if it did
+    elapsed_s: float = 0.0
+
+    @property
+    def not_attempted(self) -> int:
+        return self.lines - self.imported - self.replayed - self.failed
+
+    def add(self, result: Result) -> None:
+        if result.outcome == "imported":
+            self.imported += 1
+        elif result.outcome == "replayed":
+            self.replayed += 1
+        else:
+            self.failed += 1
+
+    def text(self) -> str:
+        parts = [f"imported {self.imported}"]
+        if self.replayed:
+            parts.append(f"already imported {self.replayed}")
+        parts.append(f"failed {self.failed}")
+        if self.not_attempted:
+            parts.append(f"not attempted {self.not_attempted}")
+        if self.blank:
+            parts.append(f"skipped {_plural(self.blank, 'blank line')}")
+        if self.rate_limited:
+            parts.append(f"rate-limited {_plural(self.rate_limited, 'time')}")
+        return ", ".join(parts) + f" in {self.elapsed_s:.1f} s"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def read(source: str) -> bytes:
+    """The whole input: the file ``source``, or stdin for ``-``."""
+    try:
+        if source == "-":
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with Path(source).open("rb") as f:
+                data = f.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"{source} is larger than {MAX_INPUT_BYTES >> 20} MiB; split it")
+    return data
+
+
+def parse(data: bytes, *, channel: str) -> tuple[list[Line | Bad], int]:
+    """The non-blank lines, in file order, each an item or why not; and the blank count."""
+    entries: list[Line | Bad] = []
+    blank = 0
+    seen: Counter[str] = Counter()
+    for number, raw in enumerate(data.removeprefix(codecs.BOM_UTF8).splitlines(), start=1):
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            entries.append(Bad(number, f"not UTF-8 text (byte {exc.start + 1})"))
+            continue
+        if not text:
+            blank += 1
+            continue
+        entries.append(_line(number, text, channel, seen))
+    return entries, blank
+
+
+def _line(number: int, text: str, default_channel: str, seen: Counter[str]) -> Line | Bad:
+    try:
+        body = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        return Bad(number, f"not JSON: {exc.msg} (column {exc.colno})")
+    except (ValueError, RecursionError) as exc:
+        return Bad(number, f"not JSON: {exc}")
+    if not isinstance(body, dict):
+        return Bad(number, "not a JSON object")
+    channel = body.pop("channel", default_channel)
+    if not isinstance(channel, str) or not channel:
+        return Bad(number, 'channel: must be a channel name such as "en"')
+    canonical = json.dumps([channel, body], sort_keys=True, separators=(",", ":"))
+    try:
+        canonical.encode("utf-8")
+    except UnicodeEncodeError:
+        return Bad(number, "contains a lone surrogate escape, which is not text")
+    occurrence = seen[canonical]
+    seen[canonical] += 1
+    digest = hashlib.sha256(f"{occurrence}\n{canonical}".encode()).hexdigest()
+    return Line(number, channel, body, f"import-{digest}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _post(client: Client, line: Line) -> Result:
+    try:
+        _, created = client.post_item(line.channel, line.body, idempotency_key=line.key)
+    except ClientError as exc:
+        fatal = exc.status in (0, 401, 429) or exc.status >= 500
+        if not exc.status:
+            message = str(exc)
+        elif fatal:
+            message = f"HTTP {exc.status}: {exc}"
+        else:
+            message = f"rejected ({exc.status}): {exc}"
+        return Result(line.number, "failed", message, fatal=fatal)
+    return Result(line.number, "imported" if created else "replayed")
+
+
+def run(
+    client: Client,
+    entries: Sequence[Line | Bad],
+    *,
+    blank: int = 0,
+    concurrency: int = 1,
+    stop_on_error: bool = False,
+    on_result: Callable[[Result], None] | None = None,
+) -> Summary:
+    """Post every line with at most ``concurrency`` requests in flight."""
+    summary = Summary(lines=len(entries), blank=blank)
+    started, limited = time.monotonic(), client.rate_limited
+    pending: set[Future[Result]] = set()
+
+    def settle(result: Result) -> None:
+        summary.add(result)
+        if on_result is not None:
+            on_result(result)
+        if result.outcome == "failed" and not summary.stopped:
+            if result.fatal:
+                summary.stopped = f"at line {result.number}: {result.message}"
+            elif stop_on_error:
+                summary.stopped = f"at line {result.number} (--stop-on-error)"
+
+    def settle_some(done: set[Future[Result]]) -> None:
+        for result in sorted((f.result() for f in done), key=lambda r: r.number):
+            settle(result)
+
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ticker-import")
+    try:
+        for entry in entries:
+            while len(pending) >= concurrency:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                settle_some(done)
+            if summary.stopped:
+                break
+            if isinstance(entry, Bad):
+                settle(Result(entry.number, "failed", entry.message))
+            else:
+                pending.add(pool.submit(_post, client, entry))
+        settle_some(wait(pending).done)
+        pool.shutdown()
+    except KeyboardInterrupt:
+        # Lines in flight may or may not land; a re-run replays them rather than repeat them.
+        pool.shutdown(wait=False, cancel_futures=True)
+        summary.stopped = "interrupted"
+    summary.rate_limited = client.rate_limited - limited
+    summary.elapsed_s = time.monotonic() - started
+    return summary
+
+
+def command(
+    source: str,
+    *,
+    channel: str,
+    concurrency: int,
+    stop_on_error: bool,
+    server: tuple[str, str | None],
+    out: Console,
+    err: Console,
+) -> int:
+    """``ticker import``: a progress bar on a terminal, failures as they come, a summary.
+
+    Returns the exit code: 0, 1 if any line failed, 2 if the input cannot be read.
+    """
+    try:
+        entries, blank = parse(read(source), channel=channel)
+    except InputError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        return 2
+    if not entries:
+        out.print("nothing to import" + (f" ({_plural(blank, 'blank line')})" if blank else ""))
+        return 0
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+    task = bar.add_task("importing", total=len(entries))
+
+    def on_result(result: Result) -> None:
+        bar.update(task, advance=1, description="importing")
+        if result.outcome == "failed":
+            line = f"[red]line {result.number}:[/red] {escape(result.message)}"
+            bar.console.print(line, soft_wrap=True)
+
+    def on_wait(seconds: float) -> None:
+        bar.update(task, description=f"rate-limited, waiting {seconds:.0f} s")
+
+    with bar, Client(*server, on_wait=on_wait) as client:
+        summary = run(
+            client,
+            entries,
+            blank=blank,
+            concurrency=concurrency,
+            stop_on_error=stop_on_error,
+            on_result=on_result,
+        )
+    style = "red" if summary.failed or summary.stopped else "green"
+    out.print(f"[{style}]{escape(summary.text())}[/{style}]", soft_wrap=True)
+    again = "the same import again; lines already imported are not posted twice."
+    if summary.stopped == "interrupted":
+        err.print(f"interrupted: to finish, run {again}", soft_wrap=True)
+        return 130
+    if summary.stopped:
+        err.print(f"stopped {escape(summary.stopped)}", soft_wrap=True)
+        err.print(f"fix that, then run {again}", soft_wrap=True)
+    return 1 if summary.failed or summary.stopped else 0
