@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import signal
@@ -168,7 +169,7 @@ def _on_shutdown_signal(callback: Callable[[], None]) -> None:
         previous = signal.getsignal(signum)
 
         def handler(num: int, frame: FrameType | None, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(callback)
+            loop.call_soon_threadsafe(callback, context=contextvars.Context())
             if callable(previous):
                 previous(num, frame)
 
@@ -239,5 +240,5 @@ def create_app(settings: Settings | None = None) -> Streams:
 
 
 def app_from_env() -> Streams:
-    """Factory for ``uvicorn --factory`` and ``ticker serve --workers N``."""
+    """Factory for ``uvicorn --factory`` (``ticker serve`` adds ``logs.RequestId``)."""
     return create_app(Settings())

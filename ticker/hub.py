@@ -10,6 +10,7 @@ with ``Last-Event-ID``, and memory never grows with a slow reader (Mercure's rul
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 from collections.abc import AsyncIterator, Sequence
@@ -38,7 +39,11 @@ class ChannelReader:
         self.position = "0-0"
         self.stopped = False
         self._hub = hub
-        self.task = asyncio.create_task(self._run(), name=f"ticker-reader:{channel}")
+        # A fresh context: the task outlives the request that started it (and its
+        # request_id in the logs).
+        self.task = asyncio.create_task(
+            self._run(), name=f"ticker-reader:{channel}", context=contextvars.Context()
+        )
 
     async def _run(self) -> None:
         settings, store = self._hub.settings, self._hub.store

@@ -15,7 +15,9 @@ from typing import Any
 
 import uvicorn
 from pydantic import SecretStr
+from starlette.types import ASGIApp
 
+from ticker import logs
 from ticker.auth import ALL_CHANNELS, Tokens
 from ticker.embedded import EmbeddedRedis, clear_state, write_state
 from ticker.settings import Settings
@@ -89,12 +91,21 @@ def _demo_thread(settings: Settings, stop: threading.Event) -> threading.Thread:
     return thread
 
 
+def worker_app() -> ASGIApp:
+    """The app of each ``ticker serve --workers N`` process (uvicorn's factory): built from
+    the environment, with request IDs and the access line outermost, streams included."""
+    from ticker.app import app_from_env
+
+    return logs.RequestId(app_from_env())
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
 def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") -> None:
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    log_format = logs.resolve_format(settings.log_format)
+    logs.configure(log_level, log_format)
     raise_fd_limit()
     # uvicorn re-raises the signal that stopped it once it has shut down; turn SIGTERM into
     # a normal exit so the embedded Redis is stopped and the state file removed.
@@ -120,20 +131,26 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
             host=settings.host,
             port=settings.port,
             log_level=log_level,
+            # Our handlers, not uvicorn's, here and in every worker it spawns.
+            log_config=logs.dict_config(log_level, log_format),
+            # ticker.access (logs.RequestId) instead: uvicorn's line has the query string.
+            access_log=False,
             timeout_graceful_shutdown=5,
             proxy_headers=False,
+            # uvicorn's httptools protocol plus the ticker.socket extension (protocol.py).
+            http="ticker.protocol:HttpProtocol",
         )
         try:
             if settings.workers > 1:
                 # Workers build their own app from the environment; hand them the Redis URL.
                 os.environ["TICKER_REDIS_URL"] = settings.redis_url.get_secret_value()
                 uvicorn.run(
-                    "ticker.app:app_from_env", factory=True, workers=settings.workers, **config
+                    "ticker.serve:worker_app", factory=True, workers=settings.workers, **config
                 )
             else:
                 from ticker.app import create_app
 
-                uvicorn.run(create_app(settings), **config)
+                uvicorn.run(logs.RequestId(create_app(settings)), **config)
         finally:
             stop.set()
             if embedded:

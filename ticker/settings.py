@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ticker.duration import Duration
+from ticker.redisconn import parse_redis_url
 
 CHANNEL_NAME = re.compile(r"^[a-z0-9-]{1,32}$")
 
@@ -64,11 +65,18 @@ DEFAULT_CHANNELS = (
 class Settings(BaseSettings):
     """Everything the service can be told. See the settings table in the README."""
 
+    # Errors never echo their input: TICKER_REDIS_URL may carry a password.
     model_config = SettingsConfigDict(
-        env_prefix="TICKER_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="TICKER_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
-    # Empty means: start a private (embedded) Redis under state_dir.
+    # Empty means: start a private (embedded) Redis under state_dir. redis://, rediss://,
+    # unix://, or redis+cluster://host:port[,host:port] for a Redis Cluster, or
+    # redis+sentinel://host:26379/service for the primary that Sentinel names.
     redis_url: SecretStr | None = None
     key_prefix: str = Field(default="ticker", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     state_dir: Path = Field(default_factory=default_state_dir)
@@ -77,6 +85,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # Log lines on stderr: one JSON object per line, or `LEVEL logger: message` for people;
+    # auto picks console on a terminal and JSON otherwise (containers, systemd, pipes).
+    log_format: Literal["auto", "json", "console"] = "auto"
 
     # Connections to Redis per process (requests wait for a free one, up to 5 s).
     redis_max_connections: int = Field(default=64, ge=2, le=10_000)
@@ -115,6 +126,13 @@ class Settings(BaseSettings):
 
     # Public read-only endpoints (SSE, widget.js) answer these origins; never the write API.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            parse_redis_url(value.get_secret_value())  # a ValueError that names no secret
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,0 +1,221 @@
+"""Log lines for people and for log shippers, and an ID for every request.
+
+ticker's modules log with the standard library (``logging.getLogger("ticker.x")``), and so
+does uvicorn. ``configure`` puts structlog's ``ProcessorFormatter`` on the root logger, so
+every record comes out on stderr as one JSON object per line (``json``) or as
+``LEVEL logger: message`` (``console``). ``RequestId`` gives each HTTP request an ID (the
+caller's ``X-Request-ID`` when it is sane), binds it with ``structlog.contextvars`` so that
+every line logged while the request runs carries it, echoes it in the response and writes
+one access line on ``ticker.access`` when the response ends.
+
+Deliberate choices:
+- No query string and no header is ever logged: tokens travel in ``Authorization`` and
+  can end up in a URL. The access line has the path only.
+- Tracebacks are plain text: structlog's rich and dict tracebacks show local variables by
+  default, and locals hold secrets.
+- Only the ``extra=`` fields named in ``FIELDS`` reach the output; an arbitrary extra
+  could be anything, a secret included.
+- The set-up is a ``logging.config.dictConfig`` dict of plain strings: uvicorn applies the
+  same dict (its ``log_config``) in every worker process it spawns.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import re
+import sys
+import time
+import uuid
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from structlog.typing import EventDict, WrappedLogger
+
+Format = Literal["json", "console"]
+
+LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
+
+# The ``extra=`` fields that reach the output (the access line's).
+FIELDS = ("method", "path", "status", "duration_ms", "client")
+
+# A path longer than this is cut: a log line stays a line whatever the client sends.
+MAX_PATH = 512
+
+HEADER = b"x-request-id"
+_SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+access_log = logging.getLogger("ticker.access")
+
+
+def resolve_format(
+    setting: Literal["auto", "json", "console"], stream: TextIO | None = None
+) -> Format:
+    """``auto``: console on a terminal, JSON otherwise (a container, systemd, a pipe)."""
+    if setting == "json":
+        return "json"
+    if setting == "console":
+        return "console"
+    stream = stream if stream is not None else sys.stderr
+    return "console" if stream is not None and stream.isatty() else "json"
+
+
+def _level(name: str) -> int:
+    try:
+        return LEVELS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown log level {name!r} (debug, info, warning, error)") from None
+
+
+def dict_config(level: str, fmt: Format) -> dict[str, Any]:
+    """The logging set-up as ``dictConfig`` takes it (and uvicorn's ``log_config``)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"ticker": {"()": "ticker.logs.formatter", "fmt": fmt}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "ticker",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": _level(level), "handlers": ["stderr"]},
+    }
+
+
+def configure(level: str, fmt: Format) -> None:
+    """Every logger (ticker's, uvicorn's, any library's) to stderr at ``level``, as ``fmt``."""
+    logging.config.dictConfig(dict_config(level, fmt))
+
+
+def _timestamp(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    # When the record was made, not when it was formatted; ISO 8601 in UTC.
+    created = event["_record"].created
+    stamp = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    event["timestamp"] = stamp.replace("+00:00", "Z")
+    return event
+
+
+def _fields_first(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    first = {k: event.pop(k) for k in ("timestamp", "level", "logger", "message") if k in event}
+    return {**first, **event}
+
+
+def _console(_: WrappedLogger, __: str, event: EventDict) -> str:
+    line = f"{event['level'].upper()} {event['logger']}: {event['event']}"
+    if "request_id" in event:
+        line += f" request_id={event['request_id']}"
+    for key in ("exception", "stack_info"):
+        if event.get(key):
+            line += "\n" + str(event[key]).rstrip("\n")
+    return line
+
+
+def formatter(fmt: Format) -> logging.Formatter:
+    """A formatter for stdlib records: a JSON object per line, or a console line."""
+    render: list[Any] = (
+        [
+            structlog.processors.EventRenamer("message"),
+            _fields_first,
+            structlog.processors.JSONRenderer(),
+        ]
+        if fmt == "json"
+        else [_console]
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            _timestamp,
+            structlog.stdlib.ExtraAdder(FIELDS),
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            *render,
+        ],
+    )
+
+
+def sanitize_request_id(value: str | bytes | None) -> str | None:
+    """The caller's request ID if it is safe to log and echo (1-64 of ``A-Za-z0-9._-``)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return value if _SANE_ID.fullmatch(value) else None
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RequestId:
+    """Pure ASGI middleware: a request ID (bound for logging, echoed in ``X-Request-ID``)
+    and an access line when the response ends (for a stream: when it closes).
+
+    Cheap for streams: it changes only ``http.response.start``; any other message costs
+    one type check on its way to the server's ``send`` (no copy, no coroutine), events
+    written through the ``ticker.socket`` extension skip it, and the access line is
+    written once, at the end. What a stream keeps alive: one frame and one closure.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        given = next((v for k, v in scope["headers"] if k == HEADER), None)
+        request_id = sanitize_request_id(given) or new_request_id()
+        header = (HEADER, request_id.encode("ascii"))
+        status = 500  # the app failed before it answered: the server sends a 500
+
+        # A plain function that hands back the server's awaitable: no coroutine per send.
+        def send_with_id(message: Message) -> Awaitable[None]:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            return send(message)
+
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _log_access(scope, status, started)
+            structlog.contextvars.reset_contextvars(**tokens)
+
+
+def _log_access(scope: Scope, status: int, started: float) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    raw = scope.get("raw_path")
+    # The path only, never the query string (tokens); raw bytes, so no decoded newlines.
+    path = raw.partition(b"?")[0].decode("ascii", "backslashreplace") if raw else scope["path"]
+    if len(path) > MAX_PATH:
+        path = path[:MAX_PATH] + "..."
+    client = scope.get("client")
+    host = client[0] if client else "-"
+    method = scope["method"]
+    access_log.info(
+        "%s %s %d %.1fms %s",
+        method,
+        path,
+        status,
+        duration_ms,
+        host,
+        extra={
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "client": host,
+        },
+    )
