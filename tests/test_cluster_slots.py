@@ -80,7 +80,7 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
     scripts = {
         "_commit": Recorder(["ok", "{}"]), "_snapshot": Recorder(["0-0"]),
         "_knows": Recorder(1), "_token_create": Recorder(1), "_token_revoke": Recorder(1),
-        "_rate": Recorder(0),
+        "_authorize": Recorder([0]),
     }
     for name, recorder in scripts.items():
         setattr(store, name, recorder)
@@ -109,10 +109,10 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
             assert {slot(n) for n in names} == {slot(ch)}
         await store.token_create("desk", "ab" * 32, {"name": "desk"})
         await store.token_revoke("desk")
-        await store.rate_wait_ms("desk{x}", now_ms=1, interval_ms=10.0, burst=2)
-        auth_calls = [c for name in ("_token_create", "_token_revoke", "_rate")
+        await store.authorize("cd" * 32, "en{x}", now_ms=1, interval_ms=10.0, burst=2)
+        auth_calls = [c for name in ("_token_create", "_token_revoke", "_authorize")
                       for c in scripts[name].calls]
-        assert [len(c) for c in auth_calls] == [2, 2, 1]
+        assert [len(c) for c in auth_calls] == [2, 2, 3]
         for keys in auth_calls:
             assert {slot(k) for k in keys} == {slot("auth")}, keys
     finally:

@@ -111,9 +111,7 @@ async def read_body(request: Request, model: type[BaseModel], limit: int) -> Any
 async def _writer(request: Request, svc: Services) -> tuple[str, Principal]:
     channel = request.path_params["channel"]
     svc.desk.channel(channel)
-    principal = await svc.tokens.authenticate(request.headers.get("authorization"))
-    principal.check(channel)
-    await svc.tokens.limit(principal)
+    principal = await svc.tokens.authorize(request.headers.get("authorization"), channel)
     return channel, principal
 
 

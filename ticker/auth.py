@@ -19,6 +19,9 @@ from ticker.errors import Conflict, Forbidden, InvalidRequest, RateLimited, Unau
 from ticker.models import utcnow
 from ticker.store import Store
 
+# Statuses of Store.authorize.
+_FORBIDDEN, _LIMITED = 2, 3
+
 TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 ALL_CHANNELS = "*"
 
@@ -76,29 +79,33 @@ class Tokens:
             return None
         return Principal(str(record["name"]), frozenset(record["channels"]))
 
-    async def limit(self, principal: Principal) -> None:
-        """One write's worth of the token's rate (shared by every process)."""
-        wait = await self._store.rate_wait_ms(
-            principal.name,
-            now_ms=int(time.time() * 1000),
-            interval_ms=self._interval_ms,
-            burst=self._burst,
-        )
-        if wait:
-            seconds = max(1, math.ceil(wait / 1000))
-            raise RateLimited(
-                f"too many writes for token {principal.name!r}; retry in {seconds}s",
-                retry_after_s=seconds,
-            )
-
-    async def authenticate(self, authorization: str | None) -> Principal:
-        """Check an ``Authorization`` header; never echo the token back."""
+    async def authorize(self, authorization: str | None, channel: str) -> Principal:
+        """Check an ``Authorization`` header for a write to ``channel`` and count the write
+        against the token's rate (shared by every process): one Redis round trip. A
+        forbidden write is not counted. Never echoes the token back."""
         if not authorization:
             raise Unauthorized("missing Authorization: Bearer token")
         scheme, _, secret = authorization.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthorized("use Authorization: Bearer <token>")
-        principal = await self.verify(secret.strip())
-        if principal is None:
+        sha = digest(secret.strip())
+        status, record, wait = await self._store.authorize(
+            sha,
+            channel,
+            now_ms=int(time.time() * 1000),
+            interval_ms=self._interval_ms,
+            burst=self._burst,
+        )
+        # The lookup was by digest; compare it in constant time all the same.
+        if record is None or not secrets.compare_digest(str(record.get("sha256", "")), sha):
             raise Unauthorized("unknown or revoked token")
+        principal = Principal(str(record["name"]), frozenset(record["channels"]))
+        if status == _FORBIDDEN:
+            principal.check(channel)
+        if status == _LIMITED:
+            seconds = max(1, math.ceil(wait / 1000))
+            raise RateLimited(
+                f"too many writes for token {principal.name!r}; retry in {seconds}s",
+                retry_after_s=seconds,
+            )
         return principal

@@ -113,17 +113,28 @@ if last[1] and last[1][1] == ARGV[1] then return 1 end
 return 0
 """
 
-# KEYS: rate key.  ARGV: now ms, emission interval ms, burst tolerance ms.
-# GCRA: returns 0 when allowed, else the milliseconds to wait.
-_RATE = """
-local now = tonumber(ARGV[1])
-local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+# KEYS: tokens, hashes, rate key.  ARGV: sha256, channel, now ms, emission interval
+# ms, burst tolerance ms. One round trip per write for "who is this, may they write
+# here, and is it within their rate" (GCRA). Returns {0} unknown token, {1, record}
+# allowed, {2, record} not this channel (not counted), {3, record, ms to wait}.
+_AUTHORIZE = """
+local name = redis.call('HGET', KEYS[2], ARGV[1])
+if not name then return {0} end
+local record = redis.call('HGET', KEYS[1], name)
+if not record then return {0} end
+local allowed = false
+for _, ch in ipairs(cjson.decode(record)['channels']) do
+  if ch == '*' or ch == ARGV[2] then allowed = true end
+end
+if not allowed then return {2, record} end
+local now = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[3]) or ARGV[3])
 if tat < now then tat = now end
-local new_tat = tat + tonumber(ARGV[2])
-local wait = new_tat - tonumber(ARGV[3]) - now
-if wait > 0 then return math.ceil(wait) end
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
-return 0
+local new_tat = tat + tonumber(ARGV[4])
+local wait = new_tat - tonumber(ARGV[5]) - now
+if wait > 0 then return {3, record, math.ceil(wait)} end
+redis.call('SET', KEYS[3], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+return {1, record}
 """
 
 # KEYS: tokens, hashes.  ARGV: name, sha256, record.
@@ -188,13 +199,34 @@ class Keys:
 POOL_WAIT_S = 5.0
 
 
-@asynccontextmanager
-async def _wrapped() -> AsyncIterator[None]:
-    try:
-        yield
-    # RedisClusterException (no slot map yet, no node reachable) is not a RedisError.
-    except (RedisError, RedisClusterException, OSError) as exc:
-        raise StoreUnavailable(f"Redis is unavailable ({type(exc).__name__})") from exc
+class _Call:
+    """Around every command: Redis errors become ``StoreUnavailable``; with a ``gate``
+    (cluster, Sentinel), wait up to ``POOL_WAIT_S`` for one of the connections first.
+    A class, reused, because a generator-based context manager per command showed up
+    in the publish profile."""
+
+    __slots__ = ("_gate",)
+
+    def __init__(self, gate: asyncio.Semaphore | None) -> None:
+        self._gate = gate
+
+    async def __aenter__(self) -> None:
+        if self._gate is not None:
+            try:
+                async with asyncio.timeout(POOL_WAIT_S):
+                    await self._gate.acquire()
+            except TimeoutError:
+                raise StoreUnavailable("Redis is unavailable (no free connection)") from None
+
+    async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if self._gate is not None:
+            self._gate.release()
+        # RedisClusterException (no slot map yet, no node reachable) is not a RedisError.
+        if isinstance(exc, (RedisError, RedisClusterException, OSError)):
+            raise StoreUnavailable(f"Redis is unavailable ({type(exc).__name__})") from exc
+
+
+_wrapped = _Call(None)
 
 
 class Store:
@@ -210,35 +242,19 @@ class Store:
         # Cluster and Sentinel pools raise at once when they are exhausted; this queues
         # callers instead, as the blocking pool does (a command holds at most one
         # connection per node, so the per-node cap is never reached).
-        self._gate = None if self._conn.queues else asyncio.Semaphore(max_connections)
+        self._calls = _Call(None if self._conn.queues else asyncio.Semaphore(max_connections))
         self._commit = self.redis.register_script(_COMMIT)
         self._snapshot = self.redis.register_script(_SNAPSHOT)
         self._knows = self.redis.register_script(_KNOWS)
         self._token_create = self.redis.register_script(_TOKEN_CREATE)
         self._token_revoke = self.redis.register_script(_TOKEN_REVOKE)
-        self._rate = self.redis.register_script(_RATE)
+        self._authorize = self.redis.register_script(_AUTHORIZE)
 
     async def close(self) -> None:
         await self._conn.aclose()
 
-    @asynccontextmanager
-    async def _call(self) -> AsyncIterator[None]:
-        """Around every command: Redis errors become ``StoreUnavailable``; on a cluster
-        or Sentinel, wait (up to ``POOL_WAIT_S``) for one of the connections."""
-        if self._gate is None:
-            async with _wrapped():
-                yield
-            return
-        try:
-            async with asyncio.timeout(POOL_WAIT_S):
-                await self._gate.acquire()
-        except TimeoutError:
-            raise StoreUnavailable("Redis is unavailable (no free connection)") from None
-        try:
-            async with _wrapped():
-                yield
-        finally:
-            self._gate.release()
+    def _call(self) -> _Call:
+        return self._calls
 
     def keys(self, channel: str) -> Keys:
         base = f"{self.prefix}:{{{channel}}}"
@@ -428,12 +444,19 @@ class Store:
             raw: dict[str, str] = await self.redis.hgetall(self._auth_keys()[0])
         return [json.loads(v) for _, v in sorted(raw.items())]
 
-    async def rate_wait_ms(self, name: str, *, now_ms: int, interval_ms: float, burst: int) -> int:
-        """Count one write for ``name``; 0 if allowed, else how long to wait."""
-        key = f"{self.prefix}:{{auth}}:rate:{name}"
+    async def authorize(
+        self, sha256: str, channel: str, *, now_ms: int, interval_ms: float, burst: int
+    ) -> tuple[int, dict[str, Any] | None, int]:
+        """(status, token record, ms to wait): see ``_AUTHORIZE``."""
+        tokens, hashes = self._auth_keys()
+        rate = f"{self.prefix}:{{auth}}:rate:{sha256}"
         async with self._call():
-            wait = await self._rate(keys=[key], args=[now_ms, interval_ms, interval_ms * burst])
-        return int(wait)
+            reply = await self._authorize(
+                keys=[tokens, hashes, rate],
+                args=[sha256, channel, now_ms, interval_ms, interval_ms * burst],
+            )
+        record = json.loads(reply[1]) if len(reply) > 1 else None
+        return int(reply[0]), record, int(reply[2]) if len(reply) > 2 else 0
 
     async def token_by_hash(self, sha256: str) -> dict[str, Any] | None:
         tokens, hashes = self._auth_keys()
@@ -452,7 +475,7 @@ class Tail:
 
     async def read(self, after: str, *, count: int, block_ms: int) -> Sequence[Entry]:
         client = self._conn.client
-        async with _wrapped():
+        async with _wrapped:
             if self._conn.cluster:
                 # Straight to the node that owns the stream's slot: redis-py would ask a
                 # node for XREAD's keys (COMMAND GETKEYS) before every read. A MOVED reply

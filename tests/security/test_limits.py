@@ -8,7 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import make_token
 from tests.helpers import start_reader
+from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -27,6 +29,22 @@ async def test_writes_over_the_token_rate_get_429_with_retry_after(
     assert limited[0].json()["error"] == "rate_limited"
     assert 1 <= int(limited[0].headers["retry-after"]) <= 2
     assert token not in limited[0].text
+
+
+@pytest.mark.parametrize("settings_overrides", [{"write_rate_per_minute": 60,
+                                                 "write_burst": 3}])
+async def test_refused_writes_do_not_use_up_the_token_rate(
+        server: tuple[str, Any], settings: Settings) -> None:
+    token = make_token(settings, "ar-desk", ["ar"])
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server[0], headers=headers, timeout=5) as api:
+        wrong = [await api.post("/channels/en/items", json={"headline": f"n{n}"})
+                 for n in range(5)]
+        right = [await api.post("/channels/ar/items", json={"headline": f"ع{n}"})
+                 for n in range(3)]
+    assert [r.status_code for r in wrong] == [403] * 5
+    assert wrong[0].json()["error"] == "forbidden"
+    assert [r.status_code for r in right] == [201] * 3
 
 
 @pytest.mark.parametrize("settings_overrides", [{"max_readers": 2,
