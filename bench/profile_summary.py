@@ -27,9 +27,14 @@ BUCKETS = [
         r"ticker/sse\.py",
     ),
     (
-        "hub fan-out: Batch/Subscriber.offer, wake-ups (once per reader per batch)",
-        r"^(ChannelReader\._fan_out|Subscriber\.offer|Batch\..*)$",
-        r"ticker/hub\.py",
+        "direct write: Socket.write -> transport.write -> write() (per reader per batch)",
+        r"^Socket\.write$",
+        r"ticker/protocol\.py",
+    ),
+    (
+        "hub fan-out: offer, writable check, framing (per reader per batch)",
+        r"^(ChannelReader\._fan_out|Subscriber\.offer|Subscriber\.go_direct|Batch\.chunk|chunk|Socket\.writable)$",
+        r"ticker/(hub|subscriber|protocol)\.py",
     ),
     ("redis-py client: commands, pool, RESP parsing", r".*", r"redis/"),
     (
@@ -50,12 +55,12 @@ BUCKETS = [
     (
         "feed.events: join frames, heartbeat, generator resume",
         r"^(events|Batch\.frames)$",
-        r"ticker/(feed|hub)\.py",
+        r"ticker/(feed|hub|subscriber)\.py",
     ),
     (
-        "Subscriber.next: asyncio.Event wait + heartbeat timer per wake-up",
+        "Subscriber.next: waiting for a queued batch or the heartbeat",
         r"^Subscriber\.next$",
-        r"ticker/hub\.py",
+        r"ticker/(hub|subscriber)\.py",
     ),
     (
         "EventStream.__call__ (async-for over the feed)",

@@ -47,7 +47,7 @@ PY = sys.executable
 
 ALL_PEERS = ["nchan", "ticker", "fanout", "naive"]
 ALL_SCENARIOS = ["S3", "S1-1000", "S1-5000", "S1-10000", "S2"]
-ALL_EXTRAS = ["floors", "post", "workers", "profile", "experiments"]
+ALL_EXTRAS = ["floors", "post", "workers", "profile"]
 QUICK_PEERS = ["ticker", "nchan"]
 QUICK_SCENARIOS = ["S3-2000", "S1-1000"]
 
@@ -455,14 +455,11 @@ class Ticker(Peer):
     name = "ticker"
     uses_redis = True
 
-    def __init__(self, rundir, *, redis_port, workers=1, lean=0):
+    def __init__(self, rundir, *, redis_port, workers=1):
         super().__init__(rundir, redis_port=redis_port)
         self.workers = workers
-        self.lean = lean  # bench/experiments/lean.py level (0 = the real thing)
         if workers > 1:
             self.name = f"ticker-w{workers}"
-        if lean:
-            self.name = f"ticker-lean{lean}"
 
     def env(self):
         return dict(
@@ -493,19 +490,7 @@ class Ticker(Peer):
         if t.returncode:
             raise RuntimeError("token create failed: " + t.stderr[-500:])
         self.token = t.stdout.strip().splitlines()[-1]
-        if self.lean:
-            env["BENCH_LEAN"] = str(self.lean)
-            cmd = [
-                PY,
-                BENCH / "experiments/lean.py",
-                "serve",
-                "--port",
-                self.port,
-                "--log-level",
-                "warning",
-            ]
-        else:
-            cmd = [PY, "-m", "ticker", "serve", "--port", self.port, "--log-level", "warning"]
+        cmd = [PY, "-m", "ticker", "serve", "--port", self.port, "--log-level", "warning"]
         if self.workers > 1:
             cmd += ["--workers", self.workers]
         self.proc = PROCS.spawn(
@@ -1148,11 +1133,6 @@ def main():
     p.add_argument(
         "--workers-scenario", default="S1-5000", help="the fan-out load for --workers 2 vs 1"
     )
-    p.add_argument(
-        "--experiment-scenarios",
-        default="S1-1000,S1-5000",
-        help="loads for the bench/experiments/lean.py variants",
-    )
     p.add_argument("--post-track-every", type=int, default=10)
     p.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s")
     p.add_argument(
@@ -1222,7 +1202,7 @@ def main():
     else:
         extras = ALL_EXTRAS if full else (["floors", "profile"] if a.quick else [])
     for x in peers:
-        if x not in ALL_PEERS + ["nchan2", "ticker-lean1", "ticker-lean2"]:
+        if x not in ALL_PEERS + ["nchan2"]:
             raise SystemExit(f"unknown peer {x}")
     for x in extras:
         if x not in ALL_EXTRAS:
@@ -1293,8 +1273,6 @@ def main():
             rd = out / f"run-{name}"
             if name == "ticker":
                 peer = Ticker(rd, redis_port=a.redis_port)
-            elif name.startswith("ticker-lean"):
-                peer = Ticker(rd, redis_port=a.redis_port, lean=int(name[-1]))
             elif name in ("nchan", "nchan2"):
                 peer = Nchan(rd, redis_port=a.redis_port, workers=2 if name == "nchan2" else 1)
                 peer.name = name
@@ -1365,22 +1343,6 @@ def main():
                 Ticker(out / "run-ticker-profile", redis_port=a.redis_port),
                 prof,
             )
-        if "ticker" in peers and "experiments" in extras:
-            # bench/experiments/lean.py: ticker with the profiled per-delivery costs removed,
-            # next to a baseline ticker measured in the same run (same code, same box state).
-            base = Ticker(out / "run-ticker-base", redis_port=a.redis_port)
-            base.name = "ticker-base"
-            with_peer(
-                "ticker-base (experiment baseline)",
-                base,
-                lambda p: r.run_peer_scenarios(p, a.experiment_scenarios.split(",")),
-            )
-            for lean in (1, 2):
-                with_peer(
-                    f"ticker-lean{lean} (experiment)",
-                    Ticker(out / f"run-ticker-lean{lean}", redis_port=a.redis_port, lean=lean),
-                    lambda p: r.run_peer_scenarios(p, a.experiment_scenarios.split(",")),
-                )
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); cleaning up")
         rc = 130
