@@ -78,6 +78,42 @@ async def test_reader_gets_current_items_then_live_ones(
         await reader.close()
 
 
+async def test_readers_connecting_one_after_another_get_the_ticker_as_it_is_then(
+        api: httpx.AsyncClient, server: tuple[str, Any]) -> None:
+    """The current items are read from Redis once per stream position and shared by the
+    readers that connect meanwhile; any change in between is never served stale."""
+    services = server[1].state.services
+    loads = 0
+    read_from_redis = services.desk.current
+
+    async def counting(channel: str) -> Any:
+        nonlocal loads
+        loads += 1
+        return await read_from_redis(channel)
+
+    services.desk.current = counting
+    first = await post(api, "Shooter at large")
+    keeper = await connected(start_reader(events_url(server)), 1)  # keeps the hub reading
+    readers = [keeper]
+    try:
+        for _ in range(4):
+            readers.append(await connected(start_reader(events_url(server)), 1))
+        assert loads == 1
+        assert all([e.id for e in r.events] == [first["id"]] for r in readers)
+        second = await post(api, "Shooter arrested")
+        assert (await api.delete(f"/channels/en/items/{first['uri']}")).status_code == 200
+        await keeper.wait_for(lambda r: len(r.events) == 3)  # the hub has moved on
+        late = await connected(start_reader(events_url(server)), 1)
+        readers.append(late)
+        await asyncio.sleep(0.2)
+        assert [(e.event, e.id) for e in late.events] == [("item", second["id"])]
+        assert loads == 2
+    finally:
+        services.desk.current = read_from_redis
+        for reader in readers:
+            await reader.close()
+
+
 async def test_corrections_holds_and_kills_reach_a_live_reader(
         api: httpx.AsyncClient, server: tuple[str, Any]) -> None:
     uri = (await post(api, "Shooter at large"))["uri"]

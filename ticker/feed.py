@@ -15,7 +15,7 @@ from ticker.desk import Desk
 from ticker.hub import Hub
 from ticker.models import utcnow
 from ticker.settings import Settings
-from ticker.sse import Filter, decode, entry_key, item_event, reset_frame, retry_frame
+from ticker.sse import Filter, decode, entry_key, reset_frame, retry_frame
 from ticker.store import Store
 from ticker.subscriber import Socket, Subscriber
 
@@ -100,10 +100,10 @@ async def events(
                     last_event_id[:64],
                 )
                 head.append(reset_frame())
-            position, items = await desk.current(channel)
-            for item in items:
-                ev = item_event(item)
-                if ev.wanted(flt):
+            position, current = await hub.current(channel, lambda: desk.current(channel))
+            now = utcnow()
+            for item, ev in current:
+                if ev.wanted(flt) and item.visible_at(now):
                     head.append(ev.frame)
             sub.last_sent = entry_key(position)
             yield b"".join(head)

@@ -13,20 +13,23 @@ import asyncio
 import contextvars
 import logging
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 
 from ticker import tasks
 from ticker.errors import StoreUnavailable
 from ticker.metrics import Metrics
-from ticker.models import utcnow
+from ticker.models import Item, utcnow
 from ticker.settings import Settings
-from ticker.sse import Event, Filter, decode, entry_key
+from ticker.sse import Event, Filter, decode, entry_key, item_event
 from ticker.store import Entry, Store
 from ticker.subscriber import Batch, Subscriber
 
 log = logging.getLogger("ticker.hub")
+
+# A stream position and the items current at it, each with its ``item`` event.
+Snapshot = tuple[str, list[tuple[Item, Event]]]
 
 
 class ChannelReader:
@@ -36,7 +39,9 @@ class ChannelReader:
         self.channel = channel
         self.subscribers: set[Subscriber] = set()
         self.ready = asyncio.Event()
-        self.position = "0-0"
+        self._position = "0-0"
+        # The current items as of ``position`` (see Hub.current); cleared when it moves.
+        self.snapshot: Snapshot | None = None
         self.stopped = False
         self._hub = hub
         # A fresh context: the task outlives the request that started it (and its
@@ -84,6 +89,17 @@ class ChannelReader:
                 log.exception("reader %s failed; restarting it", self.channel)
                 delay = min(5.0, max(0.1, delay * 2))
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+
+    @property
+    def position(self) -> str:
+        """The last stream entry this reader has fanned out (or started from)."""
+        return self._position
+
+    @position.setter
+    def position(self, entry_id: str) -> None:
+        if entry_id != self._position:
+            self._position = entry_id
+            self.snapshot = None
 
     async def _check_position(self) -> None:
         """After an outage: is our position still in the stream? A Redis that lost its
@@ -209,6 +225,28 @@ class Hub:
     @property
     def reader_count(self) -> int:
         return len(self._readers)
+
+    async def current(
+        self, channel: str, load: Callable[[], Awaitable[tuple[str, list[Item]]]]
+    ) -> Snapshot:
+        """The channel's current items, with their events, as of a stream position.
+
+        Read from Redis (``load``) once per position of the channel's reader, not once per
+        connection: after a deploy, thousands of readers reconnect within seconds, and
+        each used to cost a snapshot read and the validation of every item. Every change
+        to the ticker is a stream entry, so the position moving is what makes a snapshot
+        stale; callers still check each item's ``visible_at`` (time passes).
+        """
+        reader = self._readers.get(channel)
+        if reader is not None and reader.snapshot is not None:
+            return reader.snapshot
+        position, items = await load()
+        snapshot = (position, [(item, item_event(item)) for item in items])
+        # Only a snapshot at exactly the reader's position can be shared: the live batches
+        # of every later subscriber start right after it.
+        if reader is not None and position == reader.position:
+            reader.snapshot = snapshot
+        return snapshot
 
     def subscribers(self, channel: str) -> list[Subscriber]:
         reader = self._readers.get(channel)
