@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 
+from prometheus_client import Gauge
+
 from ticker import tasks
 from ticker.errors import StoreUnavailable
 from ticker.metrics import Metrics
@@ -44,6 +46,8 @@ class ChannelReader:
         self.snapshot: Snapshot | None = None
         self.stopped = False
         self._hub = hub
+        self._delivered = hub.metrics.delivered.labels(channel)
+        self._latency = hub.metrics.latency.labels(channel)
         # A fresh context: the task outlives the request that started it (and its
         # request_id in the logs).
         self.task = asyncio.create_task(
@@ -172,9 +176,9 @@ class ChannelReader:
                     self._hub.settings.subscriber_buffer,
                 )
         # Per batch, not per delivery: the cost does not grow with the number of readers.
-        metrics.delivered.labels(self.channel).inc(len(events) * len(self.subscribers))
+        self._delivered.inc(len(events) * len(self.subscribers))
         now_ms = now.timestamp() * 1000
-        latency = metrics.latency.labels(self.channel)
+        latency = self._latency
         for event in events:
             latency.observe(max(0.0, (now_ms - event.key[0]) / 1000))
 
@@ -200,6 +204,7 @@ class Hub:
         self.connections = 0
         self.refused = 0
         self._by_address: dict[str, int] = {}
+        self._gauges: dict[str, Gauge] = {}
 
     def admit(self, address: str) -> bool:
         """Count a new SSE connection against the caps; False when over one."""
@@ -267,7 +272,10 @@ class Hub:
         if reader is None:
             reader = self._readers[channel] = ChannelReader(self, channel)
         reader.subscribers.add(sub)
-        gauge = self.metrics.readers.labels(channel)
+        gauge = self._gauges.get(channel)
+        if gauge is None:
+            # labels() takes a lock and builds a key: measurable at thousands of connects.
+            gauge = self._gauges[channel] = self.metrics.readers.labels(channel)
         gauge.inc()
         try:
             await reader.ready.wait()
