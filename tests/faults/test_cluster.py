@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from redis.crc import key_slot
 
 from tests.conftest import make_token
-from tests.helpers import Reader, TickerProcess, start_reader, wait_until
+from tests.helpers import Reader, TickerProcess, start_reader, stop_processes, wait_until
 from ticker.embedded import find_redis_server
 from ticker.settings import Settings
 
@@ -155,15 +155,7 @@ class LocalCluster:
         return str(self.client(port).execute_command("CLUSTER", "MYID"))
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.procs.values())
 
 
 @pytest.fixture(scope="module")

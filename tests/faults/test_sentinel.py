@@ -15,7 +15,7 @@ import redis
 from pydantic import SecretStr
 
 from tests.conftest import make_token
-from tests.helpers import free_port, serve_app, start_reader, wait_until
+from tests.helpers import free_port, serve_app, start_reader, stop_processes, wait_until
 from ticker.embedded import find_redis_server
 from ticker.settings import Settings
 
@@ -79,15 +79,7 @@ class SentinelSet:
         self.procs[old].wait()
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.procs.values())
 
 
 @pytest.fixture
