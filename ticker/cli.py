@@ -7,20 +7,20 @@ are the same for every client. Token administration speaks to Redis, like any bo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from ticker.cli_tokens import token_app
 from ticker.client import Client, ClientError, resolve
+from ticker.console import err, load_settings, out
 from ticker.settings import Settings
 
 app = typer.Typer(
@@ -28,13 +28,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-token_app = typer.Typer(
-    help="Editor tokens (stored hashed in Redis, shown once).", no_args_is_help=True
-)
 app.add_typer(token_app, name="token")
 
-out = Console()
-err = Console(stderr=True)
 T = TypeVar("T")
 
 Channel = Annotated[str, typer.Option("--channel", "-c", help="Channel (edition).")]
@@ -42,16 +37,8 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the item as JSON.")]
 URGENCY_STYLE = {1: "bold white on red", 2: "bold red", 3: "yellow", 4: "yellow"}
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid TICKER_* settings:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-
-
 def _client() -> Client:
-    return Client(*resolve(_settings()), on_wait=_rate_limited)
+    return Client(*resolve(load_settings()), on_wait=_rate_limited)
 
 
 def _rate_limited(seconds: float) -> None:
@@ -165,7 +152,7 @@ def import_items(
         channel=channel,
         concurrency=concurrency,
         stop_on_error=stop_on_error,
-        server=resolve(_settings()),
+        server=resolve(load_settings()),
         out=out,
         err=err,
     )
@@ -367,74 +354,6 @@ def _print_event(kind: str, data: dict[str, Any]) -> None:
         )
     elif kind == "reset":
         out.print(f"{stamp} [bold cyan]RESET[/bold cyan] current items follow")
-
-
-def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
-    """Run a token command against Redis (the configured one, or the local embedded one)."""
-    from ticker.auth import Tokens
-    from ticker.embedded import read_state
-    from ticker.errors import TickerError
-    from ticker.store import Store
-
-    settings = _settings()
-    url = (
-        settings.redis_url.get_secret_value()
-        if settings.redis_url
-        else read_state(settings.state_dir).get("redis_url")
-    )
-    if not url:
-        err.print("[red]error:[/red] set TICKER_REDIS_URL, or start `ticker serve` here first")
-        raise typer.Exit(2)
-
-    async def run() -> T:
-        store = Store(url, prefix=settings.key_prefix)
-        try:
-            return await coro(Tokens(store))
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except TickerError as exc:
-        err.print(f"[red]error:[/red] {escape(exc.message)}")
-        raise typer.Exit(1) from None
-
-
-@token_app.command("create")
-def token_create(
-    name: str,
-    channel: Annotated[
-        list[str], typer.Option("--channel", "-c", help="Channel it may write to ('*' for all).")
-    ],
-) -> None:
-    """Make an editor token. The secret is printed once; only its hash is kept."""
-    secret = _admin(lambda tokens: tokens.create(name, channel))
-    err.print(
-        f"[green]created[/green] token {name!r} for {escape(', '.join(channel))}; "
-        "store it now, it is not shown again:"
-    )
-    print(secret)
-
-
-@token_app.command("ls")
-def token_ls() -> None:
-    """List tokens (names and channels, never secrets)."""
-    rows = _admin(lambda tokens: tokens.list())
-    table = Table()
-    for column in ("name", "channels", "created"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(Text(row["name"]), Text(", ".join(row["channels"])), row["created_at"][:19])
-    out.print(table)
-
-
-@token_app.command("revoke")
-def token_revoke(name: str) -> None:
-    """Revoke a token; writes with it fail from now on."""
-    if not _admin(lambda tokens: tokens.revoke(name)):
-        err.print(f"[red]error:[/red] no token named {escape(repr(name))}")
-        raise typer.Exit(1)
-    out.print(f"revoked {escape(repr(name))}")
 
 
 def main() -> None:

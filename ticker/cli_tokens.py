@@ -1,0 +1,89 @@
+"""``ticker token``: editor tokens, administered straight against Redis (a bootstrap: the
+first token cannot come from an API that needs one)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from ticker.console import err, load_settings, out
+
+T = TypeVar("T")
+
+token_app = typer.Typer(
+    help="Editor tokens (stored hashed in Redis, shown once).", no_args_is_help=True
+)
+
+
+def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run a token command against Redis (the configured one, or the local embedded one)."""
+    from ticker.auth import Tokens
+    from ticker.embedded import read_state
+    from ticker.errors import TickerError
+    from ticker.store import Store
+
+    settings = load_settings()
+    url = (
+        settings.redis_url.get_secret_value()
+        if settings.redis_url
+        else read_state(settings.state_dir).get("redis_url")
+    )
+    if not url:
+        err.print("[red]error:[/red] set TICKER_REDIS_URL, or start `ticker serve` here first")
+        raise typer.Exit(2)
+
+    async def run() -> T:
+        store = Store(url, prefix=settings.key_prefix)
+        try:
+            return await coro(Tokens(store))
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except TickerError as exc:
+        err.print(f"[red]error:[/red] {escape(exc.message)}")
+        raise typer.Exit(1) from None
+
+
+@token_app.command("create")
+def token_create(
+    name: str,
+    channel: Annotated[
+        list[str], typer.Option("--channel", "-c", help="Channel it may write to ('*' for all).")
+    ],
+) -> None:
+    """Make an editor token. The secret is printed once; only its hash is kept."""
+    secret = _admin(lambda tokens: tokens.create(name, channel))
+    err.print(
+        f"[green]created[/green] token {name!r} for {escape(', '.join(channel))}; "
+        "store it now, it is not shown again:"
+    )
+    print(secret)
+
+
+@token_app.command("ls")
+def token_ls() -> None:
+    """List tokens (names and channels, never secrets)."""
+    rows = _admin(lambda tokens: tokens.list())
+    table = Table()
+    for column in ("name", "channels", "created"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(Text(row["name"]), Text(", ".join(row["channels"])), row["created_at"][:19])
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(name: str) -> None:
+    """Revoke a token; writes with it fail from now on."""
+    if not _admin(lambda tokens: tokens.revoke(name)):
+        err.print(f"[red]error:[/red] no token named {escape(repr(name))}")
+        raise typer.Exit(1)
+    out.print(f"revoked {escape(repr(name))}")
