@@ -80,7 +80,7 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
     scripts = {
         "_commit": Recorder(["ok", "{}"]), "_snapshot": Recorder(["0-0"]),
         "_knows": Recorder(1), "_token_create": Recorder(1), "_token_revoke": Recorder(1),
-        "_authorize": Recorder([0]),
+        "_authorize": Recorder([0]), "_refund": Recorder(1),
     }
     for name, recorder in scripts.items():
         setattr(store, name, recorder)
@@ -110,9 +110,10 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
         await store.token_create("desk", "ab" * 32, {"name": "desk"})
         await store.token_revoke("desk")
         await store.authorize("cd" * 32, "en{x}", now_ms=1, interval_ms=10.0, burst=2)
-        auth_calls = [c for name in ("_token_create", "_token_revoke", "_authorize")
+        await store.refund("cd" * 32, interval_ms=10.0)
+        auth_calls = [c for name in ("_token_create", "_token_revoke", "_authorize", "_refund")
                       for c in scripts[name].calls]
-        assert [len(c) for c in auth_calls] == [2, 2, 3]
+        assert [len(c) for c in auth_calls] == [2, 2, 3, 1]
         for keys in auth_calls:
             assert {slot(k) for k in keys} == {slot("auth")}, keys
     finally:

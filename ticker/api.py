@@ -183,6 +183,7 @@ async def post_item(request: Request) -> Response:
     headers = {"Location": f"/channels/{channel}/items/{item.uri}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
+        await svc.tokens.refund(principal)
     return _item_response(item, 201, **headers)
 
 

@@ -36,6 +36,8 @@ class Principal:
 
     name: str
     channels: frozenset[str]
+    # The token's SHA-256, for its rate state; never the secret.
+    digest: str = ""
 
     def check(self, channel: str) -> None:
         if ALL_CHANNELS not in self.channels and channel not in self.channels:
@@ -99,7 +101,7 @@ class Tokens:
         # The lookup was by digest; compare it in constant time all the same.
         if record is None or not secrets.compare_digest(str(record.get("sha256", "")), sha):
             raise Unauthorized("unknown or revoked token")
-        principal = Principal(str(record["name"]), frozenset(record["channels"]))
+        principal = Principal(str(record["name"]), frozenset(record["channels"]), sha)
         if status == _FORBIDDEN:
             principal.check(channel)
         if status == _LIMITED:
@@ -109,3 +111,9 @@ class Tokens:
                 retry_after_s=seconds,
             )
         return principal
+
+    async def refund(self, principal: Principal) -> None:
+        """Give back the write ``authorize`` counted: a replayed Idempotency-Key wrote
+        nothing, so re-running an interrupted import is not throttled."""
+        if principal.digest:
+            await self._store.refund(principal.digest, interval_ms=self._interval_ms)

@@ -115,3 +115,12 @@ redis.call('HDEL', KEYS[2], cjson.decode(rec)['sha256'])
 redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 """
+
+# KEYS: rate key.  ARGV: emission interval ms.  Give back one write (a replayed
+# Idempotency-Key wrote nothing); the key keeps its expiry.
+REFUND = """
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat then return 0 end
+redis.call('SET', KEYS[1], tostring(tat - tonumber(ARGV[1])), 'KEEPTTL')
+return 1
+"""

@@ -137,6 +137,7 @@ class Store:
         self._token_create = self.redis.register_script(lua.TOKEN_CREATE)
         self._token_revoke = self.redis.register_script(lua.TOKEN_REVOKE)
         self._authorize = self.redis.register_script(lua.AUTHORIZE)
+        self._refund = self.redis.register_script(lua.REFUND)
 
     async def close(self) -> None:
         await self._conn.aclose()
@@ -155,6 +156,9 @@ class Store:
             idem_prefix=f"{base}:idem:",
             versions_prefix=f"{base}:versions:",
         )
+
+    def _rate_key(self, sha256: str) -> str:
+        return f"{self.prefix}:{{auth}}:rate:{sha256}"
 
     def _auth_keys(self) -> tuple[str, str]:
         base = f"{self.prefix}:{{auth}}"
@@ -337,7 +341,7 @@ class Store:
     ) -> tuple[int, dict[str, Any] | None, int]:
         """(status, token record, ms to wait): see ``lua.AUTHORIZE``."""
         tokens, hashes = self._auth_keys()
-        rate = f"{self.prefix}:{{auth}}:rate:{sha256}"
+        rate = self._rate_key(sha256)
         async with self._call():
             reply = await self._authorize(
                 keys=[tokens, hashes, rate],
@@ -345,6 +349,11 @@ class Store:
             )
         record = json.loads(reply[1]) if len(reply) > 1 else None
         return int(reply[0]), record, int(reply[2]) if len(reply) > 2 else 0
+
+    async def refund(self, sha256: str, *, interval_ms: float) -> None:
+        """Undo one write's worth of ``authorize``'s rate accounting."""
+        async with self._call():
+            await self._refund(keys=[self._rate_key(sha256)], args=[interval_ms])
 
     async def token_by_hash(self, sha256: str) -> dict[str, Any] | None:
         tokens, hashes = self._auth_keys()

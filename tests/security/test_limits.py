@@ -47,6 +47,26 @@ async def test_refused_writes_do_not_use_up_the_token_rate(
     assert [r.status_code for r in right] == [201] * 3
 
 
+@pytest.mark.parametrize("settings_overrides", [{"write_rate_per_minute": 60,
+                                                 "write_burst": 3}])
+async def test_replayed_idempotency_keys_do_not_use_up_the_token_rate(
+        server: tuple[str, Any], token: str) -> None:
+    """Re-running an interrupted import replays its keys: nothing is written, so nothing
+    is counted; new writes still are."""
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "import-line-1"}
+    async with httpx.AsyncClient(base_url=server[0], headers=headers, timeout=5) as api:
+        replies = [await api.post("/channels/en/items", json={"headline": "once"})
+                   for _ in range(6)]
+        assert [r.status_code for r in replies] == [201] * 6
+        assert {r.json()["uri"] for r in replies} == {replies[0].json()["uri"]}
+        assert [r.headers.get("idempotent-replayed") for r in replies[1:]] == ["true"] * 5
+        del api.headers["Idempotency-Key"]
+        fresh = [await api.post("/channels/en/items", json={"headline": f"n{n}"})
+                 for n in range(3)]
+    # The burst of 3 had one write in it: two more fit, the third is over the rate.
+    assert [r.status_code for r in fresh] == [201, 201, 429]
+
+
 @pytest.mark.parametrize("settings_overrides", [{"max_readers": 2,
                                                  "over_capacity_retry_ms": 45000}])
 async def test_reader_over_the_cap_gets_200_a_long_retry_and_a_close(
