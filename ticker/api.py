@@ -202,6 +202,9 @@ async def delete_item(request: Request) -> Response:
     return _item_response(item)
 
 
+_FILTERS: dict[Filter, Filter] = {}
+
+
 def _filter(request: Request) -> Filter:
     def slugs(name: str) -> frozenset[str]:
         values = [v for raw in request.query_params.getlist(name) for v in raw.split(",") if v]
@@ -219,7 +222,13 @@ def _filter(request: Request) -> Filter:
             "max_urgency: must be a whole number from 1 to 9",
             details=[{"field": "max_urgency", "message": "1 to 9"}],
         )
-    return Filter(slugs("region"), slugs("category"), int(raw))
+    flt = Filter(slugs("region"), slugs("category"), int(raw))
+    # One object per distinct filter: the fan-out's per-filter lookups then hit by
+    # identity. Bounded, so odd query strings cannot grow it without end.
+    shared = _FILTERS.get(flt)
+    if shared is None and len(_FILTERS) < 4096:
+        shared = _FILTERS[flt] = flt
+    return shared or flt
 
 
 async def channel_events(request: Request) -> Response:
