@@ -115,8 +115,9 @@ async def _writer(request: Request, svc: Services) -> tuple[str, Principal]:
     return channel, principal
 
 
-def _item_response(item: Any, status_code: int = 200, **headers: str) -> JSONResponse:
-    return JSONResponse(item.model_dump(mode="json"), status_code=status_code, headers=headers)
+def _item_response(item: Any, status_code: int = 200, **headers: str) -> Response:
+    # pydantic writes the same compact UTF-8 JSON as JSONResponse, without a dict between.
+    return Response(item.model_dump_json(), status_code, headers, media_type="application/json")
 
 
 async def list_channels(request: Request) -> Response:

@@ -138,10 +138,10 @@ class Desk:
         )
         status, stored = await self._store.commit(ch.name, change)
         if status == "ok":
-            self._metrics.published.labels(ch.name, event_type).inc()
+            self._metrics.child(self._metrics.published, ch.name, event_type).inc()
             if reason == "expire":
                 lag = (now - item.expires_at).total_seconds()
-                self._metrics.expiry_lag.labels(ch.name).observe(max(0.0, lag))
+                self._metrics.child(self._metrics.expiry_lag, ch.name).observe(max(0.0, lag))
         return status, stored
 
     # -- actions -----------------------------------------------------------------------

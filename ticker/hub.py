@@ -17,8 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from prometheus_client import Gauge
-
 from ticker import tasks
 from ticker.errors import StoreUnavailable
 from ticker.metrics import Metrics
@@ -46,8 +44,8 @@ class ChannelReader:
         self.snapshot: Snapshot | None = None
         self.stopped = False
         self._hub = hub
-        self._delivered = hub.metrics.delivered.labels(channel)
-        self._latency = hub.metrics.latency.labels(channel)
+        self._delivered = hub.metrics.child(hub.metrics.delivered, channel)
+        self._latency = hub.metrics.child(hub.metrics.latency, channel)
         # A fresh context: the task outlives the request that started it (and its
         # request_id in the logs).
         self.task = asyncio.create_task(
@@ -204,7 +202,6 @@ class Hub:
         self.connections = 0
         self.refused = 0
         self._by_address: dict[str, int] = {}
-        self._gauges: dict[str, Gauge] = {}
 
     def admit(self, address: str) -> bool:
         """Count a new SSE connection against the caps; False when over one."""
@@ -272,10 +269,7 @@ class Hub:
         if reader is None:
             reader = self._readers[channel] = ChannelReader(self, channel)
         reader.subscribers.add(sub)
-        gauge = self._gauges.get(channel)
-        if gauge is None:
-            # labels() takes a lock and builds a key: measurable at thousands of connects.
-            gauge = self._gauges[channel] = self.metrics.readers.labels(channel)
+        gauge = self.metrics.child(self.metrics.readers, channel)
         gauge.inc()
         try:
             await reader.ready.wait()
