@@ -236,6 +236,15 @@ async def channel_events(request: Request) -> Response:
     svc = services(request)
     channel = request.path_params["channel"]
     svc.desk.channel(channel)
+    if request.method != "GET":
+        # Starlette adds HEAD to GET routes; a HEAD stream would hold a reader slot with a
+        # response that never ends.
+        raise InvalidRequest("streams answer GET only", status_code=405, code="method_not_allowed")
+    given = request.headers
+    if given.get("transfer-encoding") or given.get("content-length", "0") != "0":
+        # Nobody reads a stream request's body, and an unread body stops the server from
+        # noticing that the client went away.
+        raise InvalidRequest("a stream request has no body", status_code=400, code="bad_body")
     flt = _filter(request)
     last_event_id = request.headers.get("last-event-id") or request.query_params.get(
         "last_event_id"

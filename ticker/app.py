@@ -43,6 +43,13 @@ CSP = (
 )
 
 
+_SECURITY_HEADERS = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+)
+
+
 class SecurityHeaders:
     """Refuses oversized request headers (431) and adds CSP and nosniff to every response
     (cheap: once per request, not per event)."""
@@ -67,9 +74,10 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"content-security-policy", CSP.encode()))
-                headers.append((b"x-content-type-options", b"nosniff"))
-                headers.append((b"referrer-policy", b"strict-origin-when-cross-origin"))
+                present = {name.lower() for name, _ in headers}
+                for name, value in _SECURITY_HEADERS:
+                    if name not in present:
+                        headers.append((name, value))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -224,7 +232,7 @@ def create_app(settings: Settings | None = None) -> Streams:
         Route("/channels/{channel}/items/{uri}", api.get_item, methods=["GET"]),
         Route("/channels/{channel}/items/{uri}", api.patch_item, methods=["PATCH"]),
         Route("/channels/{channel}/items/{uri}", api.delete_item, methods=["DELETE"]),
-        Route("/channels/{channel}/events", api.channel_events),
+        Route("/channels/{channel}/events", api.channel_events, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -108,6 +108,8 @@ class EventStream(Response):
                 await send(message)
         except TimeoutError:
             log.info("ending a stream whose reader stopped reading for %.0fs", self._send_timeout)
+            if self._socket is not None:
+                self._socket.abort()
             return False
         except OSError:
             return False  # the connection is gone

@@ -275,6 +275,7 @@ class Hub:
             await reader.ready.wait()
             yield sub
         finally:
+            sub.close()  # its heartbeat timer too, however the stream ended
             reader.subscribers.discard(sub)
             gauge.dec()
             if not reader.subscribers and self._readers.get(channel) is reader:

@@ -15,6 +15,7 @@ uvicorn is pinned to a minor range in pyproject.toml and tests run both paths.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -29,15 +30,23 @@ class Socket:
     __slots__ = ("_cycle", "_gone", "_on_lost", "_transport")
 
     def __init__(self, cycle: RequestResponseCycle, transport: asyncio.Transport) -> None:
-        self._cycle = cycle
+        # Weak: the scope holds this object and the cycle holds the scope; a strong
+        # reference would leave every request to the cyclic garbage collector.
+        self._cycle = weakref.ref(cycle)
         self._transport = transport
         self._on_lost: Callable[[], None] | None = None
         self._gone = False
 
+    @property
+    def done(self) -> bool:
+        cycle = self._cycle()
+        return cycle is None or cycle.response_complete or self._gone
+
     def writable(self) -> bool:
-        cycle = self._cycle
+        cycle = self._cycle()
         return (
-            cycle.chunked_encoding is True
+            cycle is not None
+            and cycle.chunked_encoding is True
             and cycle.response_started
             and not cycle.response_complete
             and not cycle.disconnected
@@ -48,6 +57,11 @@ class Socket:
     def write(self, chunk: bytes) -> None:
         self._transport.write(chunk)
 
+    def abort(self) -> None:
+        """Drop the connection now, unsent bytes included (a reader that stopped reading:
+        a graceful close would keep its socket and send buffer until the peer reads)."""
+        self._transport.abort()
+
     def on_lost(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback`` once when the client goes away (instead of a task per
         connection waiting for ``http.disconnect``); at once if it has gone already."""
@@ -57,6 +71,12 @@ class Socket:
 
     def lost(self) -> None:
         self._gone = True
+        cycle = self._cycle()
+        if cycle is not None and not cycle.response_complete:
+            # uvicorn marks only the newest request of a connection as disconnected; a
+            # stream with a pipelined request queued behind it must know too, or its
+            # sends would go to a closed transport.
+            cycle.disconnected = True
         callback, self._on_lost = self._on_lost, None
         if callback is not None:
             callback()
@@ -65,18 +85,25 @@ class Socket:
 class HttpProtocol(HttpToolsProtocol):
     """``uvicorn --http ticker.protocol:HttpProtocol``; ``ticker serve`` uses it."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Every request of this connection still running: the streaming one and any
+        # pipelined behind it (uvicorn itself only keeps the newest).
+        self._sockets: list[Socket] = []
+
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = self.cycle
         # An upgrade request returns early without a new cycle: leave it alone.
         if cycle is not None and cycle.scope is self.scope:
+            socket = Socket(cycle, self.transport)
             extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
-            extensions[EXTENSION] = Socket(cycle, self.transport)
+            extensions[EXTENSION] = socket
+            self._sockets = [s for s in self._sockets if not s.done]
+            self._sockets.append(socket)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        cycle = self.cycle
         super().connection_lost(exc)
-        if cycle is not None:
-            socket = cycle.scope.get("extensions", {}).get(EXTENSION)
-            if isinstance(socket, Socket):
-                socket.lost()
+        sockets, self._sockets = self._sockets, []
+        for socket in sockets:
+            socket.lost()

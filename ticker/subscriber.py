@@ -70,7 +70,7 @@ class Subscriber:
     """One reader: writes batches straight to its socket, or queues them for its task."""
 
     __slots__ = (
-        "_beat_at",
+        "_beat_due",
         "_limit",
         "_pending",
         "_timer",
@@ -90,7 +90,7 @@ class Subscriber:
         self._waiting = 0
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._beat_at = 0.0
+        self._beat_due = False
         self.cut_off = False
         self.closed = False
         # The newest event this reader has (the snapshot's position, then each batch).
@@ -133,6 +133,9 @@ class Subscriber:
     def close(self) -> None:
         self.closed = True
         self.socket = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._wake()
 
     def _wake(self) -> None:
@@ -140,20 +143,25 @@ class Subscriber:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def _beat(self) -> None:
+        # A flag, not a clock comparison: uvloop's timers fire on whole milliseconds,
+        # sometimes a hair before the deadline a float comparison would expect.
+        self._timer = None
+        self._beat_due = True
+        self._wake()
+
     async def next(self, heartbeat: float) -> list[Batch] | None:
-        """Everything queued; ``[]`` when a heartbeat is due (nothing was queued for
-        ``heartbeat`` seconds); ``None`` once the subscription has ended."""
+        """Everything queued; ``[]`` when a heartbeat is due (``heartbeat`` seconds after
+        the last one); ``None`` once the subscription has ended."""
         loop = asyncio.get_running_loop()
         while not self._pending and not self.closed:
-            now = loop.time()
-            if not self._beat_at:
+            if self._beat_due:
+                self._beat_due = False
+                return []
+            if self._timer is None:
                 # One timer per heartbeat period, not one per wait: a plain wake-up,
                 # never a cancellation (that could tangle with a disconnect).
-                self._beat_at = now + heartbeat
-                self._timer = loop.call_at(self._beat_at, self._wake)
-            elif now >= self._beat_at:
-                self._beat_at = 0.0
-                return []
+                self._timer = loop.call_later(heartbeat, self._beat)
             self._waiter = loop.create_future()
             try:
                 await self._waiter
