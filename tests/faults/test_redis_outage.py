@@ -212,7 +212,13 @@ async def test_redis_killed_for_five_seconds_loses_no_acknowledged_item(
     for reader in readers:
         assert reader.statuses == {200}
         assert reader.resets == 0
-        assert reader.seen == sorted(acked)  # every acknowledged item, once, in order
+        # Every acknowledged item, once, in order. At most one more: the POST in flight
+        # when Redis died can have been written with its reply lost (an ambiguous 503;
+        # clients retry such writes with an Idempotency-Key).
+        assert reader.seen == sorted(set(reader.seen))
+        assert set(acked) <= set(reader.seen)
+        extra = set(reader.seen) - set(acked)
+        assert len(extra) <= 1, extra
 
 
 @pytest.mark.anyio
