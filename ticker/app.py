@@ -50,6 +50,11 @@ _SECURITY_HEADERS = (
 )
 
 
+def header_bytes(scope: Scope) -> int:
+    """What the 431 limit counts: header names and values, and the raw path."""
+    return sum(len(k) + len(v) for k, v in scope["headers"]) + len(scope["raw_path"] or b"")
+
+
 class SecurityHeaders:
     """Refuses oversized request headers (431) and adds CSP and nosniff to every response
     (cheap: once per request, not per event)."""
@@ -62,8 +67,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        size = sum(len(k) + len(v) for k, v in scope["headers"]) + len(scope["raw_path"] or b"")
-        if size > self.max_header_bytes:
+        if header_bytes(scope) > self.max_header_bytes:
             body = {
                 "error": "headers_too_large",
                 "message": f"request headers are larger than {self.max_header_bytes} bytes",
@@ -106,8 +110,7 @@ class Streams:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             match = _EVENTS.fullmatch(scope["path"])
-            size = sum(len(k) + len(v) for k, v in scope["headers"])
-            if match and size + len(scope["raw_path"] or b"") <= self.max_header_bytes:
+            if match and header_bytes(scope) <= self.max_header_bytes:
                 scope["app"] = self.app
                 scope["path_params"] = {"channel": match.group(1)}
                 try:

@@ -44,6 +44,14 @@ class Principal:
             raise Forbidden(f"token {self.name!r} may not write to channel {channel!r}")
 
 
+def _principal(record: dict[str, Any] | None, sha: str) -> Principal | None:
+    """The token behind a stored record, if the record is really that digest's."""
+    # The lookup was by digest; compare it in constant time all the same.
+    if record is None or not secrets.compare_digest(str(record.get("sha256", "")), sha):
+        return None
+    return Principal(str(record["name"]), frozenset(record["channels"]), sha)
+
+
 class Tokens:
     def __init__(self, store: Store, *, rate_per_minute: int = 300, burst: int = 60) -> None:
         self._store = store
@@ -76,10 +84,7 @@ class Tokens:
 
     async def verify(self, secret: str) -> Principal | None:
         sha = digest(secret)
-        record = await self._store.token_by_hash(sha)
-        if record is None or not secrets.compare_digest(str(record.get("sha256", "")), sha):
-            return None
-        return Principal(str(record["name"]), frozenset(record["channels"]))
+        return _principal(await self._store.token_by_hash(sha), sha)
 
     async def authorize(self, authorization: str | None, channel: str) -> Principal:
         """Check an ``Authorization`` header for a write to ``channel`` and count the write
@@ -98,10 +103,9 @@ class Tokens:
             interval_ms=self._interval_ms,
             burst=self._burst,
         )
-        # The lookup was by digest; compare it in constant time all the same.
-        if record is None or not secrets.compare_digest(str(record.get("sha256", "")), sha):
+        principal = _principal(record, sha)
+        if principal is None:
             raise Unauthorized("unknown or revoked token")
-        principal = Principal(str(record["name"]), frozenset(record["channels"]), sha)
         if status == _FORBIDDEN:
             principal.check(channel)
         if status == _LIMITED:
