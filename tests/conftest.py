@@ -74,13 +74,13 @@ def settings(redis_url: str, prefix: str, tmp_path: Path,
     return Settings(**values)
 
 
-def make_token(settings: Settings, name: str, channels: list[str]) -> str:
+def make_token(settings: Settings, name: str, channels: list[str], role: str = "editor") -> str:
     assert settings.redis_url is not None
 
     async def create() -> str:
         store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
         try:
-            return await Tokens(store).create(name, channels)
+            return await Tokens(store).create(name, channels, role)
         finally:
             await store.close()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 import uvicorn
 from httpx_sse import ServerSentEvent, aconnect_sse
 
@@ -238,3 +239,36 @@ def stop_processes(procs: Iterable[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def rdb(settings: Settings) -> redis.Redis:
+    """A plain (bytes) client of the test's Redis."""
+    assert settings.redis_url is not None
+    return redis.Redis.from_url(settings.redis_url.get_secret_value())
+
+
+def keys_holding(settings: Settings, text: str) -> list[str]:
+    """Every key under the test's prefix whose value contains ``text`` anywhere."""
+    client = rdb(settings)
+    needle = text.encode()
+    found = []
+    try:
+        for key in client.scan_iter(match=f"{settings.key_prefix}:*", count=1000):
+            kind = client.type(key).decode()
+            if kind == "string":
+                values = [client.get(key) or b""]
+            elif kind == "hash":
+                values = [k + b"=" + v for k, v in client.hgetall(key).items()]
+            elif kind == "list":
+                values = client.lrange(key, 0, -1)
+            elif kind == "zset":
+                values = client.zrange(key, 0, -1)
+            elif kind == "stream":
+                values = [b" ".join(k + v for k, v in f.items()) for _, f in client.xrange(key)]
+            else:
+                values = [client.dump(key) or b""]
+            if any(needle in v for v in values):
+                found.append(key.decode())
+    finally:
+        client.close()
+    return found

@@ -180,7 +180,7 @@ async def test_correcting_a_killed_item_is_409(api: httpx.AsyncClient,
     await api.delete(f"/channels/en/items/{uri}")
     before = stream_len(settings)
     r = await api.patch(f"/channels/en/items/{uri}", json={"headline": "back from the dead"})
-    assert r.status_code == 409 and r.json()["error"] == "conflict"
+    assert r.status_code == 409 and r.json()["error"] == "killed"
     assert stream_len(settings) == before
 
 

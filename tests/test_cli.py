@@ -73,7 +73,9 @@ def run_all(env: dict[str, str], *commands: tuple[str, ...]
 
 
 def current(server: TickerProcess, channel: str = "en") -> list[dict[str, Any]]:
-    r = httpx.get(f"{server.url}/channels/{channel}/items", timeout=10)
+    """The desk's view (with authors): the server's token reads it."""
+    r = httpx.get(f"{server.url}/channels/{channel}/items", timeout=10,
+                  headers={"Authorization": f"Bearer {server.token}"})
     assert r.status_code == 200, r.text
     return list(r.json()["items"])
 

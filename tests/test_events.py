@@ -45,9 +45,11 @@ async def api(server: tuple[str, Any], token: str) -> Any:
 
 async def post(api: httpx.AsyncClient, headline: str, channel: str = "en",
                **fields: Any) -> dict[str, Any]:
+    """The item as readers get it: the writer's reply less ``author`` (readers are anonymous)."""
     r = await api.post(f"/channels/{channel}/items", json={"headline": headline, **fields})
     assert r.status_code == 201, r.text
-    return dict(r.json())
+    assert r.json()["author"] == "editor"
+    return {k: v for k, v in r.json().items() if k != "author"}
 
 
 def events_url(server: tuple[str, Any], channel: str = "en") -> str:
@@ -239,7 +241,7 @@ async def test_two_readers_of_a_channel_share_one_redis_reader(
         client = redis.Redis.from_url(settings.redis_url.get_secret_value())
         names = [c["name"] for c in client.client_list()]
         client.close()
-        assert names.count("ticker-reader:en") == 1
+        assert names.count(f"ticker-reader:{settings.key_prefix}:en") == 1
     finally:
         for reader in readers:
             await reader.close()

@@ -19,10 +19,10 @@ from starlette.responses import JSONResponse, Response
 from ticker import feed, protocol
 from ticker.auth import Principal, Tokens
 from ticker.desk import Desk
-from ticker.errors import InvalidRequest
+from ticker.errors import InvalidRequest, NotFound
 from ticker.eventstream import EventStream
 from ticker.hub import Hub
-from ticker.models import SLUG, ItemIn, ItemPatch
+from ticker.models import SLUG, ItemIn, ItemPatch, PurgeIn, utcnow
 from ticker.retention import Sweeper
 from ticker.settings import Settings
 from ticker.sse import Filter, retry_frame, valid_entry_id
@@ -56,6 +56,19 @@ def cors_headers(request: Request, settings: Settings) -> dict[str, str]:
     if origin and origin in settings.cors_origins:
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
     return {"Vary": "Origin"}
+
+
+async def _audience(request: Request, svc: Services, headers: dict[str, str]) -> Principal | None:
+    """Anonymous (``None``) or the desk (a token for the channel): the two views differ,
+    so caches must keep them apart, and the desk's is never stored."""
+    principal = await svc.tokens.reader(
+        request.headers.get("authorization"), request.path_params["channel"]
+    )
+    vary = headers.get("Vary")
+    headers["Vary"] = f"{vary}, Authorization" if vary else "Authorization"
+    if principal is not None:
+        headers["Cache-Control"] = "private, no-store"
+    return principal
 
 
 def _field_errors(exc: ValidationError) -> InvalidRequest:
@@ -136,7 +149,9 @@ async def list_items(request: Request) -> Response:
             "history: must be true or false",
             details=[{"field": "history", "message": "true or false"}],
         )
+    svc.desk.channel(channel)
     headers = cors_headers(request, svc.settings)
+    desk_view = await _audience(request, svc, headers) is not None
     if history in ("true", "1"):
         limit = query.get("limit", "50")
         if not limit.isdigit() or not 1 <= int(limit) <= 500:
@@ -150,23 +165,33 @@ async def list_items(request: Request) -> Response:
                 "before: must be an event id such as 1732640000000-0",
                 details=[{"field": "before", "message": "an event id"}],
             )
-        page, cursor = await svc.desk.history(channel, before=before, limit=int(limit))
+        page, cursor = await svc.desk.history(
+            channel, before=before, limit=int(limit), desk_view=desk_view
+        )
         return JSONResponse(
             {"channel": channel, "items": page, "next_before": cursor}, headers=headers
         )
     _, items = await svc.desk.current(channel)
     items.sort(key=lambda i: i.created_at, reverse=True)
-    body = {"channel": channel, "items": [i.model_dump(mode="json") for i in items]}
-    return JSONResponse(body, headers=headers)
+    rows = [i.model_dump(mode="json") if desk_view else i.public() for i in items]
+    return JSONResponse({"channel": channel, "items": rows}, headers=headers)
 
 
 async def get_item(request: Request) -> Response:
     svc = services(request)
     channel, uri = request.path_params["channel"], request.path_params["uri"]
+    svc.desk.channel(channel)
+    headers = cors_headers(request, svc.settings)
+    if await _audience(request, svc, headers) is None:
+        item = await svc.desk.get(channel, uri)
+        if not item.public_at(utcnow()):
+            # Held, embargoed or killed: to the public it does not exist.
+            raise NotFound(f"no item {uri!r} in channel {channel!r}")
+        return JSONResponse(item.public(), headers=headers)
     item = await svc.desk.get(channel, uri)
     body = item.model_dump(mode="json")
     body["versions"] = [v.model_dump(mode="json") for v in await svc.desk.versions(channel, uri)]
-    return JSONResponse(body)
+    return JSONResponse(body, headers=headers)
 
 
 async def post_item(request: Request) -> Response:
@@ -201,6 +226,16 @@ async def delete_item(request: Request) -> Response:
     channel, principal = await _writer(request, svc)
     item = await svc.desk.kill(channel, request.path_params["uri"], author=principal.name)
     return _item_response(item)
+
+
+async def purge_item(request: Request) -> Response:
+    svc = services(request)
+    channel, principal = await _writer(request, svc)
+    principal.require("chief")
+    data = await read_body(request, PurgeIn, svc.settings.max_body_bytes)
+    uri = request.path_params["uri"]
+    await svc.desk.purge(channel, uri, reason=data.reason, author=principal.name)
+    return JSONResponse({"uri": uri, "purged": True})
 
 
 _FILTERS: dict[Filter, Filter] = {}

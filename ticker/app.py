@@ -133,6 +133,8 @@ async def ticker_error(request: Request, exc: Exception) -> Response:
         services = getattr(request.app.state, "services", None)
         if services is not None:
             services.hub.metrics.redis_errors.inc()
+    if exc.code == "conflict":
+        headers["Retry-After"] = "1"  # a concurrent change won: try again
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after_s)
     if exc.status_code == 401:
@@ -235,6 +237,7 @@ def create_app(settings: Settings | None = None) -> Streams:
         Route("/channels/{channel}/items/{uri}", api.get_item, methods=["GET"]),
         Route("/channels/{channel}/items/{uri}", api.patch_item, methods=["PATCH"]),
         Route("/channels/{channel}/items/{uri}", api.delete_item, methods=["DELETE"]),
+        Route("/channels/{channel}/items/{uri}/purge", api.purge_item, methods=["POST"]),
         Route("/channels/{channel}/events", api.channel_events, methods=["GET"]),
     ]
     app = Starlette(

@@ -2,7 +2,9 @@
 
 Tokens are 256-bit random secrets, so a plain SHA-256 digest is enough to store them
 (there is nothing to brute-force); lookups go by digest, and the final comparison is
-constant-time. A token names the channels it may write to (``*`` for all).
+constant-time. A token names the channels it may act on (``*`` for all) and its role:
+an ``editor`` posts, corrects, holds, releases and kills; a ``chief`` also purges. Any
+token for a channel reads the desk's view of it (authors, versions, held items).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ticker.errors import Conflict, Forbidden, InvalidRequest, RateLimited, Unauthorized
 from ticker.models import utcnow
@@ -24,6 +26,8 @@ _FORBIDDEN, _LIMITED = 2, 3
 
 TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 ALL_CHANNELS = "*"
+ROLES = ("editor", "chief")
+Role = Literal["editor", "chief"]
 
 
 def digest(secret: str) -> str:
@@ -38,10 +42,18 @@ class Principal:
     channels: frozenset[str]
     # The token's SHA-256, for its rate state; never the secret.
     digest: str = ""
+    role: Role = "editor"
+
+    def may(self, channel: str) -> bool:
+        return ALL_CHANNELS in self.channels or channel in self.channels
 
     def check(self, channel: str) -> None:
-        if ALL_CHANNELS not in self.channels and channel not in self.channels:
+        if not self.may(channel):
             raise Forbidden(f"token {self.name!r} may not write to channel {channel!r}")
+
+    def require(self, role: Role) -> None:
+        if ROLES.index(self.role) < ROLES.index(role):
+            raise Forbidden(f"token {self.name!r} is an {self.role}; this needs a {role} token")
 
 
 def _principal(record: dict[str, Any] | None, sha: str) -> Principal | None:
@@ -49,7 +61,10 @@ def _principal(record: dict[str, Any] | None, sha: str) -> Principal | None:
     # The lookup was by digest; compare it in constant time all the same.
     if record is None or not secrets.compare_digest(str(record.get("sha256", "")), sha):
         return None
-    return Principal(str(record["name"]), frozenset(record["channels"]), sha)
+    role = record.get("role", "editor")  # tokens made before roles are editors
+    return Principal(
+        str(record["name"]), frozenset(record["channels"]), sha, role if role in ROLES else "editor"
+    )
 
 
 class Tokens:
@@ -58,17 +73,20 @@ class Tokens:
         self._interval_ms = 60_000 / rate_per_minute
         self._burst = burst
 
-    async def create(self, name: str, channels: list[str]) -> str:
+    async def create(self, name: str, channels: list[str], role: str = "editor") -> str:
         """Make a token and return its secret; only its digest is kept."""
         if not TOKEN_NAME.match(name):
             raise InvalidRequest("token names are 1-64 letters, digits, '_', '.', '@' or '-'")
         if not channels:
             raise InvalidRequest("a token needs at least one channel (or '*')")
+        if role not in ROLES:
+            raise InvalidRequest(f"role must be one of {', '.join(ROLES)} (got {role[:20]!r})")
         secret = "tk_" + secrets.token_urlsafe(32)
         sha = digest(secret)
         record = {
             "name": name,
             "channels": sorted(set(channels)),
+            "role": role,
             "created_at": utcnow().isoformat(),
             "sha256": sha,
         }
@@ -86,16 +104,24 @@ class Tokens:
         sha = digest(secret)
         return _principal(await self._store.token_by_hash(sha), sha)
 
+    async def reader(self, authorization: str | None, channel: str) -> Principal | None:
+        """Who is reading: ``None`` for anonymous readers (no Authorization header), the
+        token for the desk's view. A token that is wrong, or not for this channel, is
+        refused rather than quietly served the public view."""
+        if authorization is None:
+            return None
+        principal = await self.verify(_secret(authorization))
+        if principal is None:
+            raise Unauthorized("unknown or revoked token")
+        if not principal.may(channel):
+            raise Forbidden(f"token {principal.name!r} may not read channel {channel!r}")
+        return principal
+
     async def authorize(self, authorization: str | None, channel: str) -> Principal:
         """Check an ``Authorization`` header for a write to ``channel`` and count the write
         against the token's rate (shared by every process): one Redis round trip. A
         forbidden write is not counted. Never echoes the token back."""
-        if not authorization:
-            raise Unauthorized("missing Authorization: Bearer token")
-        scheme, _, secret = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise Unauthorized("use Authorization: Bearer <token>")
-        sha = digest(secret.strip())
+        sha = digest(_secret(authorization))
         status, record, wait = await self._store.authorize(
             sha,
             channel,
@@ -121,3 +147,12 @@ class Tokens:
         nothing, so re-running an interrupted import is not throttled."""
         if principal.digest:
             await self._store.refund(principal.digest, interval_ms=self._interval_ms)
+
+
+def _secret(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthorized("missing Authorization: Bearer token")
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("use Authorization: Bearer <token>")
+    return secret.strip()

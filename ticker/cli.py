@@ -219,6 +219,25 @@ def kill(uri: str, channel: Channel = "en", as_json: AsJson = False) -> None:
     _show(item, "killed", as_json)
 
 
+@app.command()
+def purge(
+    uri: str,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit record; ≤ 500 chars).")],
+    channel: Channel = "en",
+    as_json: AsJson = False,
+) -> None:
+    """Purge an item (a legal takedown; needs a chief token): every text of it leaves Redis."""
+    body = _call(
+        lambda c: c.request(
+            "POST", f"/channels/{channel}/items/{uri}/purge", json={"reason": reason}
+        )
+    )
+    if as_json:
+        out.print_json(json.dumps(body))
+        return
+    out.print(f"[green]purged[/green] {body['uri']} on [bold]{channel}[/bold]")
+
+
 @app.command("ls")
 def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
     """The items on the ticker now, newest first."""
@@ -247,7 +266,8 @@ def history(
     before: Annotated[str | None, typer.Option(help="Page before this event id.")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """The recent-history buffer, newest first: corrections, holds, kills, expiries."""
+    """The recent-history buffer, newest first: corrections, holds, kills, expiries
+    (with a token, the desk's view: every version and author)."""
     params: dict[str, Any] = {"history": "true", "limit": limit}
     if before:
         params["before"] = before
@@ -264,9 +284,9 @@ def history(
             entry["id"],
             event,
             entry["uri"],
-            str(entry["version"]),
-            entry["status"],
-            Text(entry["author"]),
+            str(entry.get("version", "")),
+            entry.get("status", ""),
+            Text(entry.get("author", "")),
             Text(_line(entry)),
         )
     out.print(table)

@@ -56,13 +56,16 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
 def token_create(
     name: str,
     channel: Annotated[
-        list[str], typer.Option("--channel", "-c", help="Channel it may write to ('*' for all).")
+        list[str], typer.Option("--channel", "-c", help="Channel it may act on ('*' for all).")
     ],
+    role: Annotated[
+        str, typer.Option(help="editor (post, correct, hold, kill) or chief (also purge).")
+    ] = "editor",
 ) -> None:
-    """Make an editor token. The secret is printed once; only its hash is kept."""
-    secret = _admin(lambda tokens: tokens.create(name, channel))
+    """Make a token. The secret is printed once; only its hash is kept."""
+    secret = _admin(lambda tokens: tokens.create(name, channel, role))
     err.print(
-        f"[green]created[/green] token {name!r} for {escape(', '.join(channel))}; "
+        f"[green]created[/green] {role} token {name!r} for {escape(', '.join(channel))}; "
         "store it now, it is not shown again:"
     )
     print(secret)
@@ -73,10 +76,15 @@ def token_ls() -> None:
     """List tokens (names and channels, never secrets)."""
     rows = _admin(lambda tokens: tokens.list())
     table = Table()
-    for column in ("name", "channels", "created"):
+    for column in ("name", "role", "channels", "created"):
         table.add_column(column)
     for row in rows:
-        table.add_row(Text(row["name"]), Text(", ".join(row["channels"])), row["created_at"][:19])
+        table.add_row(
+            Text(row["name"]),
+            row.get("role", "editor"),
+            Text(", ".join(row["channels"])),
+            row["created_at"][:19],
+        )
     out.print(table)
 
 

@@ -88,7 +88,9 @@ class Client:
 
     def _headers(self, write: bool) -> dict[str, str]:
         if not write:
-            return {}
+            # With a token, reads get the desk's view (authors, held items); without,
+            # the public one.
+            return {"Authorization": f"Bearer {self._token}"} if self._token else {}
         if not self._token:
             raise ClientError(
                 "no editor token: set TICKER_TOKEN (make one with "

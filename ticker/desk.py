@@ -11,11 +11,11 @@ import base64
 import hashlib
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ticker.duration import format_duration
-from ticker.errors import Conflict, IdempotencyMismatch, InvalidRequest, NotFound
+from ticker.errors import Conflict, Expired, IdempotencyMismatch, InvalidRequest, Killed, NotFound
 from ticker.metrics import Metrics
 from ticker.models import Item, ItemIn, ItemPatch, Status, utcnow
 from ticker.settings import Channel, Settings
@@ -124,7 +124,9 @@ class Desk:
             expected_version=expected,
             event_type=event_type,
             reason=reason,
-            body=item.model_dump_json(exclude={"id"}),
+            # A new version's id is its entry's (the script adds it); an event about the
+            # version as it stands (expiry, embargo release) names that version's id.
+            body=item.model_dump_json(exclude=None if keep_state else {"id"}),
             live_score=_ms(item.created_at) if item.visible_at(now) else None,
             expires_ms=_ms(item.expires_at) if alive and reason != "expire" else None,
             embargo_ms=_ms(item.embargoed_until) if waiting and item.embargoed_until else None,
@@ -208,9 +210,11 @@ class Desk:
                 raise _field_error(field, "may not be null")
         for _ in range(_RETRIES):
             current = await self.get(channel, uri)
-            if current.status is Status.CANCELED:
-                raise Conflict(f"item {uri!r} was killed and can no longer change")
             now = utcnow()
+            if current.status is Status.CANCELED:
+                raise Killed(f"item {uri!r} was killed and can no longer change")
+            if current.expires_at <= now:
+                raise Expired(f"item {uri!r} has expired and can no longer change")
             expires = self._expiry(
                 ch,
                 now,
@@ -306,30 +310,64 @@ class Desk:
     # -- reads -------------------------------------------------------------------------
 
     async def history(
-        self, channel: str, *, before: str | None, limit: int
+        self, channel: str, *, before: str | None, limit: int, desk_view: bool
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """The replay buffer, newest first: every version and removal, with its status.
+        """The replay buffer, newest first, and the cursor for the next page.
 
+        The desk's view (``desk_view``) is every version and removal, with authors and
+        reasons. Anonymous readers get only what readers received live: an ``item`` entry
+        that was on the ticker when it was written, and never the text of an item that is
+        now held, killed or purged; removals as ``{uri, reason}``; no authors.
         Entries older than ``history_max_age`` are never handed out, even where trimming
-        has not caught up yet. Returns the page and the cursor for the next one.
+        has not caught up yet. The cursor is the last entry read, so a page that skipped
+        entries still pages on; it is ``None`` only where the history ends.
         """
         ch = self.channel(channel)
         oldest = entry_key(f"{_ms(utcnow() - ch.history_max_age)}-0")
+        entries = await self._store.history(channel, before=before, count=limit)
+        current: dict[str, Item | None] = {}
+        if not desk_view:
+            uris = sorted({e.fields.get("uri", "") for e in entries} - {""})
+            for uri, raw in (await self._store.items(channel, uris)).items():
+                current[uri] = _parse(raw)
+        now = utcnow()
         page: list[dict[str, Any]] = []
-        for entry in await self._store.history(channel, before=before, count=limit):
+        for entry in entries:
             if entry_key(entry.id) < oldest:
                 return page, None
-            try:
-                raw = json.loads(entry.fields.get("item") or "{}")
-                raw.update(id=entry.id, channel=channel)
-                item = Item.model_validate(raw).model_dump(mode="json")
-            except (ValueError, TypeError):
+            row = _history_row(entry.id, entry.fields, channel)
+            if row is None:
                 continue  # a malformed entry from another writer: not part of the record
-            item["event"] = entry.fields.get("type", "")
-            item["reason"] = entry.fields.get("reason") or None
-            page.append(item)
-        cursor = page[-1]["id"] if len(page) == limit else None
+            if not desk_view:
+                row = _public_row(row, entry.id, current.get(row["uri"]), now)
+                if row is None:
+                    continue
+            page.append(row)
+        cursor = entries[-1].id if len(entries) == limit else None
         return page, cursor
+
+    async def purge(self, channel: str, uri: str, *, reason: str, author: str) -> dict[str, Any]:
+        """A legal takedown: every text of the item leaves Redis; an audit record without
+        text stays. Purging a purged item answers the same and writes nothing."""
+        ch = self.channel(channel)
+        audit = {
+            "uri": uri,
+            "purged_by": author,
+            "purged_at": utcnow().isoformat(),
+            "reason": reason,
+        }
+        status, record = await self._store.purge(
+            channel, uri, audit=audit, history_max_items=ch.history_max_items
+        )
+        if status == "unknown":
+            raise NotFound(f"no item {uri!r} in channel {channel!r}")
+        if status == "ok":
+            self._metrics.child(self._metrics.published, ch.name, "remove").inc()
+        return record or audit
+
+    async def prune(self, channel: str) -> int:
+        """Forget the items whose whole history has aged out (the sweeper's last step)."""
+        return await self._store.prune(channel)
 
     async def versions(self, channel: str, uri: str) -> list[Item]:
         """Every version of an item, oldest first: who changed what, and when."""
@@ -352,3 +390,46 @@ class Desk:
         visible = [i for i in items if i.visible_at(now)]
         visible.sort(key=lambda i: entry_key(i.id))
         return position, visible
+
+
+def _parse(raw: str) -> Item | None:
+    try:
+        return Item.model_validate_json(raw)
+    except ValueError:
+        return None
+
+
+def _history_row(entry_id: str, fields: dict[str, str], channel: str) -> dict[str, Any] | None:
+    try:
+        raw = json.loads(fields.get("item") or "{}")
+        if not isinstance(raw, dict):
+            return None
+        raw.update(id=entry_id, channel=channel)
+        row = Item.model_validate(raw).model_dump(mode="json")
+    except (ValueError, TypeError, RecursionError):
+        return None
+    row["event"] = fields.get("type", "")
+    row["reason"] = fields.get("reason") or None
+    return row
+
+
+def _public_row(
+    row: dict[str, Any], entry_id: str, current: Item | None, now: datetime
+) -> dict[str, Any] | None:
+    """A history row as anonymous readers may see it, or ``None``."""
+    if row["event"] == "remove":
+        # What a live reader got: which item left, and why; never the text.
+        return {
+            "id": entry_id,
+            "uri": row["uri"],
+            "channel": row["channel"],
+            "event": "remove",
+            "reason": row["reason"],
+        }
+    if row["event"] != "item" or current is None or not current.public_at(now):
+        return None  # purged, or now held or killed: its text is the desk's alone
+    written = datetime.fromtimestamp(entry_key(entry_id)[0] / 1000, UTC)
+    item = Item.model_validate(row)
+    if not item.visible_at(written):
+        return None  # held, embargoed or already expired when written: nobody saw it
+    return {**item.public(), "event": "item", "reason": None}

@@ -3,10 +3,12 @@
 * TickerError
   + StoreUnavailable      Redis cannot be reached (503, Retry-After)
   + NotFound              unknown channel or item (404)
-  + Conflict              the item cannot change any more, e.g. it was killed (409)
+  + Conflict              a concurrent change won; retry (409 ``conflict``, Retry-After)
+  |  + Killed             the item was killed: final (409 ``killed``)
+  |  + Expired            the item's time is up: it can no longer change (409 ``expired``)
   + IdempotencyMismatch   an Idempotency-Key reused with a different request (422)
   + Unauthorized          missing, wrong or revoked token (401)
-  + Forbidden             the token may not write to this channel (403)
+  + Forbidden             the token may not act on this channel, or lacks the role (403)
   + RateLimited           too many writes for one token (429, Retry-After)
   + InvalidRequest        a request that fails validation (422, or the status given)
 """
@@ -45,6 +47,14 @@ class NotFound(TickerError):
 class Conflict(TickerError):
     status_code = 409
     code = "conflict"
+
+
+class Killed(Conflict):
+    code = "killed"
+
+
+class Expired(Conflict):
+    code = "expired"
 
 
 class IdempotencyMismatch(TickerError):

@@ -1,126 +1,396 @@
 """The Lua scripts ``store.py`` runs: each one atomic, each naming keys of one hash slot
 (``{channel}`` or ``{auth}``), so they run unchanged on Redis Cluster. The Python side,
-key names included, is in ``store.py``."""
+key names included, is in ``store.py``.
 
-# KEYS: events, items, live, expiry, idem, embargo, versions, claim.  ARGV: see Store.commit.
-COMMIT = """
-if ARGV[8] == '1' then
-  local prior = redis.call('GET', KEYS[5])
-  if prior then return {'dup', prior} end
-end
-local cur = redis.call('HGET', KEYS[2], ARGV[1])
-local curver = 0
-if cur then curver = cjson.decode(cur)['version'] end
-if curver ~= tonumber(ARGV[2]) then return {'conflict', cur or ''} end
--- A sweeper claims a due expiry or release by removing it; only one process wins.
-if ARGV[15] == '1' and redis.call('ZREM', KEYS[8], ARGV[1]) == 0 then
-  return {'claimed', ''}
-end
-local fields = {'v', ARGV[12], 'type', ARGV[3], 'uri', ARGV[1]}
-if ARGV[4] ~= '' then
-  fields[#fields + 1] = 'reason'; fields[#fields + 1] = ARGV[4]
-end
-fields[#fields + 1] = 'item'; fields[#fields + 1] = ARGV[5]
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[11], '*', unpack(fields))
-local state = cur
-if ARGV[16] ~= '1' then
-  state = '{"id":"' .. id .. '",' .. string.sub(ARGV[5], 2)
-  redis.call('HSET', KEYS[2], ARGV[1], state)
-  redis.call('RPUSH', KEYS[7], state)
-  redis.call('PEXPIRE', KEYS[7], ARGV[17])
-end
-if ARGV[6] == '' then redis.call('ZREM', KEYS[3], ARGV[1])
-else redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1]) end
-if ARGV[7] == '' then redis.call('ZREM', KEYS[4], ARGV[1])
-else redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1]) end
-if ARGV[14] == '' then redis.call('ZREM', KEYS[6], ARGV[1])
-else redis.call('ZADD', KEYS[6], ARGV[14], ARGV[1]) end
--- live_max_items: the oldest items leave the ticker (they stay in history).
-local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[13])
-if over > 0 then
-  for _, old in ipairs(redis.call('ZRANGE', KEYS[3], 0, over - 1)) do
-    redis.call('ZREM', KEYS[3], old)
-    redis.call('ZREM', KEYS[4], old)
-    redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[11], '*', 'v', ARGV[12], 'type', 'remove',
-      'uri', old, 'reason', 'expire', 'item', redis.call('HGET', KEYS[2], old) or '{}')
-  end
-end
-if ARGV[8] == '1' then
-  redis.call('SET', KEYS[5], ARGV[9] .. '\\n' .. state, 'EX', ARGV[10])
-end
-return {'ok', state}
+Every script declares its KEYS and ARGV by name (``Script.keys``, ``Script.args``): the
+header of ``local`` names is generated from those tuples, and ``Script.call`` orders the
+caller's named values by the same tuples, so the two sides cannot drift apart (arq's
+``lua.py`` names its keys the same way). Bodies use the names only, never ``KEYS[n]``.
 """
 
-# KEYS: events, items, live.  The position and the items on the ticker, read atomically.
-SNAPSHOT = """
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Script:
+    name: str
+    keys: tuple[str, ...]
+    args: tuple[str, ...]
+    body: str
+
+    @property
+    def source(self) -> str:
+        header = [f"local {k} = KEYS[{n}]" for n, k in enumerate(self.keys, 1)]
+        header += [f"local {a} = ARGV[{n}]" for n, a in enumerate(self.args, 1)]
+        return "\n".join(header) + "\n" + self.body
+
+    def call(
+        self, keys: Mapping[str, str], args: Mapping[str, Any] | None = None
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV in the script's order; a missing or unknown name is a bug."""
+        args = args or {}
+        if set(keys) != set(self.keys) or set(args) != set(self.args):
+            raise TypeError(
+                f"{self.name}: keys {sorted(keys)} / args {sorted(args)} do not match "
+                f"{list(self.keys)} / {list(self.args)}"
+            )
+        return [keys[k] for k in self.keys], [args[a] for a in self.args]
+
+
+# Appends an entry for ``uri``: the stream entry, plus the per-item index that purge and
+# pruning use (which entries, and the newest one's time). Shared by COMMIT's two XADDs.
+_APPEND = """
+local function append(item_uri, entry_fields)
+  local id = redis.call('XADD', events, 'MAXLEN', maxlen, '*', unpack(entry_fields))
+  local known = redis.call('HGET', log, item_uri)
+  redis.call('HSET', log, item_uri, known and (known .. ' ' .. id) or id)
+  redis.call('ZADD', last, tonumber(string.match(id, '^(%d+)')), item_uri)
+  return id
+end
+"""
+
+# One editorial change: the event, the item's state, its schedules, in one step.
+COMMIT = Script(
+    "commit",
+    keys=(
+        "events",
+        "items",
+        "live",
+        "expiry",
+        "idem",
+        "embargo",
+        "versions",
+        "claim_set",
+        "log",
+        "last",
+        "idem_of",
+    ),
+    args=(
+        "uri",
+        "expected_version",
+        "event_type",
+        "reason",
+        "body",
+        "live_score",
+        "expires_ms",
+        "idempotent",
+        "fingerprint",
+        "idempotency_ttl_s",
+        "maxlen",
+        "schema",
+        "live_max",
+        "embargo_ms",
+        "claimed",
+        "keep_state",
+        "versions_ttl_ms",
+    ),
+    body=_APPEND
+    + """
+if idempotent == '1' then
+  local prior = redis.call('GET', idem)
+  if prior then return {'dup', prior} end
+end
+local cur = redis.call('HGET', items, uri)
+local curver = 0
+if cur then curver = cjson.decode(cur)['version'] end
+if curver ~= tonumber(expected_version) then return {'conflict', cur or ''} end
+-- A sweeper claims a due expiry or release by removing it; only one process wins.
+if claimed == '1' and redis.call('ZREM', claim_set, uri) == 0 then
+  return {'claimed', ''}
+end
+local fields = {'v', schema, 'type', event_type, 'uri', uri}
+if reason ~= '' then
+  fields[#fields + 1] = 'reason'; fields[#fields + 1] = reason
+end
+fields[#fields + 1] = 'item'; fields[#fields + 1] = body
+local id = append(uri, fields)
+local state = cur
+if keep_state ~= '1' then
+  state = '{"id":"' .. id .. '",' .. string.sub(body, 2)
+  redis.call('HSET', items, uri, state)
+  redis.call('RPUSH', versions, state)
+  redis.call('PEXPIRE', versions, versions_ttl_ms)
+end
+if live_score == '' then redis.call('ZREM', live, uri)
+else redis.call('ZADD', live, live_score, uri) end
+if expires_ms == '' then redis.call('ZREM', expiry, uri)
+else redis.call('ZADD', expiry, expires_ms, uri) end
+if embargo_ms == '' then redis.call('ZREM', embargo, uri)
+else redis.call('ZADD', embargo, embargo_ms, uri) end
+-- live_max_items: the oldest items leave the ticker (they stay in history).
+local over = redis.call('ZCARD', live) - tonumber(live_max)
+if over > 0 then
+  for _, old in ipairs(redis.call('ZRANGE', live, 0, over - 1)) do
+    redis.call('ZREM', live, old)
+    redis.call('ZREM', expiry, old)
+    append(old, {'v', schema, 'type', 'remove', 'uri', old, 'reason', 'expire',
+      'item', redis.call('HGET', items, old) or '{}'})
+  end
+end
+if idempotent == '1' then
+  redis.call('SET', idem, fingerprint .. '\\n' .. state, 'EX', idempotency_ttl_s)
+  redis.call('HSET', idem_of, uri, idem)
+end
+return {'ok', state}
+""",
+)
+
+# A legal takedown: every text of the item leaves every key (its stream entries, its
+# record, its versions, its idempotency reply); one record without text stays in
+# ``purged``, and a ``remove`` (kill) entry with no text tells readers and other
+# services to drop their copy. ``idem`` is the key named in ``idem_of`` (or any key of
+# the slot when there is none). Returns {'ok', audit} | {'gone', audit} | {'unknown'}.
+PURGE = Script(
+    "purge",
+    keys=(
+        "events",
+        "items",
+        "live",
+        "expiry",
+        "embargo",
+        "versions",
+        "log",
+        "last",
+        "idem_of",
+        "idem",
+        "purged",
+    ),
+    args=("uri", "audit", "notice", "schema", "maxlen"),
+    body="""
+if redis.call('HEXISTS', items, uri) == 0 then
+  local done = redis.call('HGET', purged, uri)
+  if done then return {'gone', done} end
+  return {'unknown'}
+end
+local ids = {}
+for id in string.gmatch(redis.call('HGET', log, uri) or '', '%S+') do ids[#ids + 1] = id end
+for i = 1, #ids, 1000 do
+  redis.call('XDEL', events, unpack(ids, i, math.min(i + 999, #ids)))
+end
+if redis.call('HGET', idem_of, uri) == idem then redis.call('DEL', idem) end
+redis.call('HDEL', items, uri)
+redis.call('HDEL', log, uri)
+redis.call('HDEL', idem_of, uri)
+redis.call('DEL', versions)
+for _, key in ipairs({live, expiry, embargo, last}) do redis.call('ZREM', key, uri) end
+redis.call('HSET', purged, uri, audit)
+redis.call('XADD', events, 'MAXLEN', maxlen, '*', 'v', schema, 'type', 'remove', 'uri', uri,
+  'reason', 'kill', 'item', notice)
+return {'ok', audit}
+""",
+)
+
+# Items whose every stream entry has left the history (trimmed by age or count) and that
+# are no longer on the ticker, scheduled or waiting: their data may go. Returns a flat
+# list uri, idempotency key ('' if none), ... at most ``limit`` items.
+AGED_OUT = Script(
+    "aged_out",
+    keys=("events", "last", "live", "expiry", "embargo", "idem_of"),
+    args=("limit",),
+    body="""
+local first = redis.call('XRANGE', events, '-', '+', 'COUNT', 1)
+local bound = '+inf'
+if first[1] then bound = '(' .. string.match(first[1][1], '^(%d+)') end
+local out = {}
+for _, uri in ipairs(redis.call('ZRANGEBYSCORE', last, '-inf', bound, 'LIMIT', 0, limit)) do
+  if not (redis.call('ZSCORE', live, uri) or redis.call('ZSCORE', expiry, uri)
+          or redis.call('ZSCORE', embargo, uri)) then
+    out[#out + 1] = uri
+    out[#out + 1] = redis.call('HGET', idem_of, uri) or ''
+  end
+end
+return out
+""",
+)
+
+# Forget one aged-out item (AGED_OUT's rule, checked again atomically).
+FORGET = Script(
+    "forget",
+    keys=(
+        "events",
+        "items",
+        "live",
+        "expiry",
+        "embargo",
+        "versions",
+        "log",
+        "last",
+        "idem_of",
+        "idem",
+    ),
+    args=("uri",),
+    body="""
+local score = redis.call('ZSCORE', last, uri)
+if not score then return 0 end
+local first = redis.call('XRANGE', events, '-', '+', 'COUNT', 1)
+if first[1] and tonumber(score) >= tonumber(string.match(first[1][1], '^(%d+)')) then
+  return 0
+end
+if redis.call('ZSCORE', live, uri) or redis.call('ZSCORE', expiry, uri)
+   or redis.call('ZSCORE', embargo, uri) then
+  return 0
+end
+if redis.call('HGET', idem_of, uri) == idem then redis.call('DEL', idem) end
+redis.call('HDEL', items, uri)
+redis.call('HDEL', log, uri)
+redis.call('HDEL', idem_of, uri)
+redis.call('ZREM', last, uri)
+redis.call('DEL', versions)
+return 1
+""",
+)
+
+# Once per channel, for data written before the per-item index existed: index every
+# entry still in the stream, and date every item the index does not know (at its
+# record's version), so purge and pruning reach old items too. ``marker`` says it ran.
+INDEX = Script(
+    "index",
+    keys=("events", "items", "log", "last", "marker"),
+    args=(),
+    body="""
+if redis.call('EXISTS', marker) == 1 then return 0 end
+local seen = {}
+for _, entry in ipairs(redis.call('XRANGE', events, '-', '+')) do
+  local f = entry[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'uri' then
+      local uri = f[i + 1]
+      seen[uri] = (seen[uri] and (seen[uri] .. ' ') or '') .. entry[1]
+      redis.call('ZADD', last, tonumber(string.match(entry[1], '^(%d+)')), uri)
+    end
+  end
+end
+for uri, ids in pairs(seen) do redis.call('HSET', log, uri, ids) end
+local all = redis.call('HGETALL', items)
+for i = 1, #all, 2 do
+  if not redis.call('ZSCORE', last, all[i]) then
+    local ok, rec = pcall(cjson.decode, all[i + 1])
+    local ms = 0
+    if ok and type(rec) == 'table' and type(rec['id']) == 'string' then
+      ms = tonumber(string.match(rec['id'], '^(%d+)')) or 0
+    end
+    redis.call('ZADD', last, ms, all[i])
+  end
+end
+redis.call('SET', marker, '1')
+return 1
+""",
+)
+
+# The position and the items on the ticker, read atomically.
+SNAPSHOT = Script(
+    "snapshot",
+    keys=("events", "items", "live"),
+    args=(),
+    body="""
+local newest = redis.call('XREVRANGE', events, '+', '-', 'COUNT', 1)
 local pos = '0-0'
-if last[1] then pos = last[1][1] end
-local uris = redis.call('ZRANGE', KEYS[3], 0, -1)
+if newest[1] then pos = newest[1][1] end
+local uris = redis.call('ZRANGE', live, 0, -1)
 local out = {pos}
 if #uris > 0 then
-  for _, s in ipairs(redis.call('HMGET', KEYS[2], unpack(uris))) do
+  for _, s in ipairs(redis.call('HMGET', items, unpack(uris))) do
     if s then out[#out + 1] = s end
   end
 end
 return out
-"""
+""",
+)
 
-# KEYS: events.  ARGV: an entry ID.  Is it still in the stream (or the very last one)?
-KNOWS = """
-local hit = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+# Is an entry ID still in the stream (or the very last one)?
+KNOWS = Script(
+    "knows",
+    keys=("events",),
+    args=("entry_id",),
+    body="""
+local hit = redis.call('XRANGE', events, entry_id, entry_id)
 if hit[1] then return 1 end
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if last[1] and last[1][1] == ARGV[1] then return 1 end
+local newest = redis.call('XREVRANGE', events, '+', '-', 'COUNT', 1)
+if newest[1] and newest[1][1] == entry_id then return 1 end
 return 0
-"""
+""",
+)
 
-# KEYS: tokens, hashes, rate key.  ARGV: sha256, channel, now ms, emission interval
-# ms, burst tolerance ms. One round trip per write for "who is this, may they write
-# here, and is it within their rate" (GCRA). Returns {0} unknown token, {1, record}
-# allowed, {2, record} not this channel (not counted), {3, record, ms to wait}.
-AUTHORIZE = """
-local name = redis.call('HGET', KEYS[2], ARGV[1])
+# One round trip per write for "who is this, may they write here, and is it within their
+# rate" (GCRA). Returns {0} unknown token, {1, record} allowed, {2, record} not this
+# channel (not counted), {3, record, ms to wait}.
+AUTHORIZE = Script(
+    "authorize",
+    keys=("tokens", "hashes", "rate"),
+    args=("sha256", "channel", "now_ms", "interval_ms", "burst_ms"),
+    body="""
+local name = redis.call('HGET', hashes, sha256)
 if not name then return {0} end
-local record = redis.call('HGET', KEYS[1], name)
+local record = redis.call('HGET', tokens, name)
 if not record then return {0} end
 local allowed = false
 for _, ch in ipairs(cjson.decode(record)['channels']) do
-  if ch == '*' or ch == ARGV[2] then allowed = true end
+  if ch == '*' or ch == channel then allowed = true end
 end
 if not allowed then return {2, record} end
-local now = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[3]) or ARGV[3])
+local now = tonumber(now_ms)
+local tat = tonumber(redis.call('GET', rate) or now_ms)
 if tat < now then tat = now end
-local new_tat = tat + tonumber(ARGV[4])
-local wait = new_tat - tonumber(ARGV[5]) - now
+local new_tat = tat + tonumber(interval_ms)
+local wait = new_tat - tonumber(burst_ms) - now
 if wait > 0 then return {3, record, math.ceil(wait)} end
-redis.call('SET', KEYS[3], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+redis.call('SET', rate, tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
 return {1, record}
-"""
+""",
+)
 
-# KEYS: tokens, hashes.  ARGV: name, sha256, record.
-TOKEN_CREATE = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+TOKEN_CREATE = Script(
+    "token_create",
+    keys=("tokens", "hashes"),
+    args=("name", "sha256", "record"),
+    body="""
+if redis.call('HEXISTS', tokens, name) == 1 then return 0 end
+redis.call('HSET', tokens, name, record)
+redis.call('HSET', hashes, sha256, name)
 return 1
-"""
+""",
+)
 
-# KEYS: tokens, hashes.  ARGV: name.
-TOKEN_REVOKE = """
-local rec = redis.call('HGET', KEYS[1], ARGV[1])
+TOKEN_REVOKE = Script(
+    "token_revoke",
+    keys=("tokens", "hashes"),
+    args=("name",),
+    body="""
+local rec = redis.call('HGET', tokens, name)
 if not rec then return 0 end
-redis.call('HDEL', KEYS[2], cjson.decode(rec)['sha256'])
-redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', hashes, cjson.decode(rec)['sha256'])
+redis.call('HDEL', tokens, name)
 return 1
-"""
+""",
+)
 
-# KEYS: rate key.  ARGV: emission interval ms.  Give back one write (a replayed
-# Idempotency-Key wrote nothing); the key keeps its expiry.
-REFUND = """
-local tat = tonumber(redis.call('GET', KEYS[1]))
+# Give back one write (a replayed Idempotency-Key wrote nothing); the key keeps its expiry.
+REFUND = Script(
+    "refund",
+    keys=("rate",),
+    args=("interval_ms",),
+    body="""
+local tat = tonumber(redis.call('GET', rate))
 if not tat then return 0 end
-redis.call('SET', KEYS[1], tostring(tat - tonumber(ARGV[1])), 'KEEPTTL')
+redis.call('SET', rate, tostring(tat - tonumber(interval_ms)), 'KEEPTTL')
 return 1
-"""
+""",
+)
+
+SCRIPTS = (
+    COMMIT,
+    PURGE,
+    AGED_OUT,
+    FORGET,
+    INDEX,
+    SNAPSHOT,
+    KNOWS,
+    AUTHORIZE,
+    TOKEN_CREATE,
+    TOKEN_REVOKE,
+    REFUND,
+)

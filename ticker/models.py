@@ -9,7 +9,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -18,6 +18,9 @@ from ticker.duration import Duration
 
 HEADLINE_MAX = 280
 SOURCE_MAX = 80
+REASON_MAX = 500
+# Fields only the desk (a token for the channel) sees; anonymous readers never do.
+DESK_ONLY = frozenset({"author"})
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 URI = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -59,6 +62,10 @@ def _source(value: str) -> str:
     return _one_line(value, limit=SOURCE_MAX)
 
 
+def _reason(value: str) -> str:
+    return _one_line(value, limit=REASON_MAX)
+
+
 def _link(value: str) -> str:
     if len(value) > 2048:
         raise ValueError("must be at most 2048 characters")
@@ -97,6 +104,7 @@ def _aware(value: datetime) -> datetime:
 Headline = Annotated[str, AfterValidator(_headline)]
 Source = Annotated[str, AfterValidator(_source)]
 Link = Annotated[str, AfterValidator(_link)]
+Reason = Annotated[str, AfterValidator(_reason)]
 Slugs = Annotated[list[str], AfterValidator(_slugs)]
 Language = Annotated[str, AfterValidator(_language)]
 Urgency = Annotated[int, Field(ge=1, le=9, strict=True)]
@@ -137,6 +145,14 @@ class ItemPatch(BaseModel):
     ttl: Duration | None = None
 
 
+class PurgeIn(BaseModel):
+    """The body of ``POST /channels/{channel}/items/{uri}/purge``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+
+
 class Item(BaseModel):
     """One version of an item, as stored, streamed and returned by the API."""
 
@@ -165,6 +181,20 @@ class Item(BaseModel):
         if self.status is not Status.USABLE or self.expires_at <= now:
             return False
         return self.embargoed_until is None or self.embargoed_until <= now
+
+    def public_at(self, now: datetime) -> bool:
+        """What anonymous readers may read: on the ticker now, or it was and its time
+        ran out. Never while held, embargoed or after a kill."""
+        if self.status is not Status.USABLE:
+            return False
+        return self.embargoed_until is None or self.embargoed_until <= now
+
+    def public(self) -> dict[str, Any]:
+        """The JSON-ready item for anonymous readers."""
+        return self.model_dump(mode="json", exclude=set(DESK_ONLY))
+
+    def public_json(self) -> str:
+        return self.model_dump_json(exclude=set(DESK_ONLY))
 
 
 def utcnow() -> datetime:

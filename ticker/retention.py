@@ -1,4 +1,5 @@
-"""Retention: expiry of single items, embargo release, and the history age rule.
+"""Retention: expiry of single items, embargo release, the history age rule, and the end
+of an item's data (its record, versions and idempotency reply go with its last entry).
 
 Every ticker process runs one ``Sweeper``. The schedules live in Redis (``expiry`` and
 ``embargo`` sorted sets), so a restart loses nothing, and each due item is claimed
@@ -68,3 +69,5 @@ class Sweeper:
                     self.expired += 1
             if trim:
                 self.trimmed += await self._store.trim_before(ch.name, min_id(ch.history_max_age))
+                # An item whose whole history is gone (by age or by count) leaves too.
+                await self._desk.prune(ch.name)

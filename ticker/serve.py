@@ -57,7 +57,7 @@ async def ensure_dev_token(settings: Settings) -> None:
         if path.exists() and await tokens.verify(path.read_text().strip()):
             return
         await tokens.revoke(DEV_TOKEN_NAME)
-        secret = await tokens.create(DEV_TOKEN_NAME, [ALL_CHANNELS])
+        secret = await tokens.create(DEV_TOKEN_NAME, [ALL_CHANNELS], "chief")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secret + "\n")

@@ -68,7 +68,8 @@ def reset_frame() -> bytes:
 
 
 def item_json(item: Item) -> str:
-    return item.model_dump_json()
+    # Readers are anonymous: the public view (no author).
+    return item.public_json()
 
 
 @dataclass(frozen=True, slots=True)

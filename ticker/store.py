@@ -10,6 +10,11 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:embargo   zset uri -> release ms, items waiting for their embargo
     {prefix}:{ch}:versions:{uri}  list, every version of an item (the audit trail)
     {prefix}:{ch}:idem:{k}  string, the first reply to an Idempotency-Key (with a TTL)
+    {prefix}:{ch}:log       hash uri -> the IDs of the item's stream entries (for purge)
+    {prefix}:{ch}:last      zset uri -> ms of the item's newest entry (for pruning)
+    {prefix}:{ch}:idem-of   hash uri -> the Idempotency-Key entry that holds its reply
+    {prefix}:{ch}:purged    hash uri -> the audit record of a purge (no text)
+    {prefix}:{ch}:indexed   string, set once the per-item index covers older data
     {prefix}:{auth}:tokens  hash name -> token record (JSON, with the SHA-256 of the secret)
     {prefix}:{auth}:hashes  hash sha256 -> name
     {prefix}:{auth}:rate:{sha256}  string, the token's write-rate state (GCRA, with a TTL)
@@ -81,6 +86,11 @@ class Keys:
     embargo: str
     idem_prefix: str
     versions_prefix: str
+    log: str
+    last: str
+    idem_of: str
+    purged: str
+    indexed: str
 
 
 # How long a request waits for a free Redis connection before it is answered 503.
@@ -131,13 +141,16 @@ class Store:
         # callers instead, as the blocking pool does (a command holds at most one
         # connection per node, so the per-node cap is never reached).
         self._calls = _Call(None if self._conn.queues else asyncio.Semaphore(max_connections))
-        self._commit = self.redis.register_script(lua.COMMIT)
-        self._snapshot = self.redis.register_script(lua.SNAPSHOT)
-        self._knows = self.redis.register_script(lua.KNOWS)
-        self._token_create = self.redis.register_script(lua.TOKEN_CREATE)
-        self._token_revoke = self.redis.register_script(lua.TOKEN_REVOKE)
-        self._authorize = self.redis.register_script(lua.AUTHORIZE)
-        self._refund = self.redis.register_script(lua.REFUND)
+        for script in lua.SCRIPTS:
+            setattr(self, f"_{script.name}", self.redis.register_script(script.source))
+
+    async def _run(
+        self, script: lua.Script, keys: dict[str, str], args: dict[str, Any] | None = None
+    ) -> Any:
+        """Run one of lua.py's scripts with named KEYS and ARGV."""
+        key_list, arg_list = script.call(keys, args)
+        async with self._call():
+            return await getattr(self, f"_{script.name}")(keys=key_list, args=arg_list)
 
     async def close(self) -> None:
         await self._conn.aclose()
@@ -155,6 +168,11 @@ class Store:
             embargo=f"{base}:embargo",
             idem_prefix=f"{base}:idem:",
             versions_prefix=f"{base}:versions:",
+            log=f"{base}:log",
+            last=f"{base}:last",
+            idem_of=f"{base}:idem-of",
+            purged=f"{base}:purged",
+            indexed=f"{base}:indexed",
         )
 
     def _rate_key(self, sha256: str) -> str:
@@ -185,38 +203,41 @@ class Store:
         def opt(value: int | None) -> int | str:
             return "" if value is None else value
 
-        async with self._call():
-            status, value = await self._commit(
-                keys=[
-                    k.events,
-                    k.items,
-                    k.live,
-                    k.expiry,
-                    k.idem_prefix + idem_key,
-                    k.embargo,
-                    k.versions_prefix + c.uri,
-                    claim_key,
-                ],
-                args=[
-                    c.uri,
-                    c.expected_version,
-                    c.event_type,
-                    c.reason,
-                    c.body,
-                    opt(c.live_score),
-                    opt(c.expires_ms),
-                    "1" if c.idempotency else "0",
-                    fingerprint,
-                    c.idempotency_ttl_s,
-                    c.history_max_items,
-                    SCHEMA_VERSION,
-                    c.live_max_items,
-                    opt(c.embargo_ms),
-                    "1" if c.claim else "0",
-                    "1" if c.keep_state else "0",
-                    c.versions_ttl_ms,
-                ],
-            )
+        status, value = await self._run(
+            lua.COMMIT,
+            keys={
+                "events": k.events,
+                "items": k.items,
+                "live": k.live,
+                "expiry": k.expiry,
+                "idem": k.idem_prefix + idem_key,
+                "embargo": k.embargo,
+                "versions": k.versions_prefix + c.uri,
+                "claim_set": claim_key,
+                "log": k.log,
+                "last": k.last,
+                "idem_of": k.idem_of,
+            },
+            args={
+                "uri": c.uri,
+                "expected_version": c.expected_version,
+                "event_type": c.event_type,
+                "reason": c.reason,
+                "body": c.body,
+                "live_score": opt(c.live_score),
+                "expires_ms": opt(c.expires_ms),
+                "idempotent": "1" if c.idempotency else "0",
+                "fingerprint": fingerprint,
+                "idempotency_ttl_s": c.idempotency_ttl_s,
+                "maxlen": c.history_max_items,
+                "schema": SCHEMA_VERSION,
+                "live_max": c.live_max_items,
+                "embargo_ms": opt(c.embargo_ms),
+                "claimed": "1" if c.claim else "0",
+                "keep_state": "1" if c.keep_state else "0",
+                "versions_ttl_ms": c.versions_ttl_ms,
+            },
+        )
         return str(status), str(value)
 
     async def due(self, channel: str, schedule: str, now_ms: int, limit: int = 100) -> list[str]:
@@ -268,6 +289,94 @@ class Store:
             )
         return [Entry(i, f) for i, f in rows]
 
+    async def purge(
+        self, channel: str, uri: str, *, audit: dict[str, Any], history_max_items: int
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Remove every text of an item from Redis (``lua.PURGE``). Returns (``ok`` |
+        ``gone`` (purged before) | ``unknown``, the audit record)."""
+        k = self.keys(channel)
+        async with self._call():
+            idem = await self.redis.hget(k.idem_of, uri)
+        notice = json.dumps({"uri": uri, "channel": channel, "status": "canceled", "purged": True})
+        reply = await self._run(
+            lua.PURGE,
+            {
+                "events": k.events,
+                "items": k.items,
+                "live": k.live,
+                "expiry": k.expiry,
+                "embargo": k.embargo,
+                "versions": k.versions_prefix + uri,
+                "log": k.log,
+                "last": k.last,
+                "idem_of": k.idem_of,
+                "idem": idem or k.idem_prefix + "-",
+                "purged": k.purged,
+            },
+            {
+                "uri": uri,
+                "audit": json.dumps(audit),
+                "notice": notice,
+                "schema": SCHEMA_VERSION,
+                "maxlen": history_max_items,
+            },
+        )
+        return str(reply[0]), json.loads(reply[1]) if len(reply) > 1 else None
+
+    async def prune(self, channel: str, *, limit: int = 100) -> int:
+        """Forget items whose every stream entry has left the history: record, versions,
+        index and idempotency reply. Returns how many went."""
+        k = self.keys(channel)
+        await self._run(
+            lua.INDEX,
+            {
+                "events": k.events,
+                "items": k.items,
+                "log": k.log,
+                "last": k.last,
+                "marker": k.indexed,
+            },
+        )
+        found: list[str] = await self._run(
+            lua.AGED_OUT,
+            {
+                "events": k.events,
+                "last": k.last,
+                "live": k.live,
+                "expiry": k.expiry,
+                "embargo": k.embargo,
+                "idem_of": k.idem_of,
+            },
+            {"limit": limit},
+        )
+        forgotten = 0
+        for uri, idem in zip(found[::2], found[1::2], strict=True):
+            forgotten += await self._run(
+                lua.FORGET,
+                {
+                    "events": k.events,
+                    "items": k.items,
+                    "live": k.live,
+                    "expiry": k.expiry,
+                    "embargo": k.embargo,
+                    "versions": k.versions_prefix + uri,
+                    "log": k.log,
+                    "last": k.last,
+                    "idem_of": k.idem_of,
+                    "idem": idem or k.idem_prefix + "-",
+                },
+                {"uri": uri},
+            )
+        return forgotten
+
+    async def items(self, channel: str, uris: Sequence[str]) -> dict[str, str]:
+        """The latest version of each of ``uris`` that has a record."""
+        if not uris:
+            return {}
+        async with self._call():
+            rows: list[str | None] = await self.redis.hmget(self.keys(channel).items, uris)
+        return {u: r for u, r in zip(uris, rows, strict=True) if r is not None}
+
     # -- reads ---------------------------------------------------------------------------
 
     async def item(self, channel: str, uri: str) -> str | None:
@@ -278,14 +387,15 @@ class Store:
     async def snapshot(self, channel: str) -> tuple[str, list[str]]:
         """The stream position and the JSON of every item on the ticker, read atomically."""
         k = self.keys(channel)
-        async with self._call():
-            out: list[str] = await self._snapshot(keys=[k.events, k.items, k.live])
+        out: list[str] = await self._run(
+            lua.SNAPSHOT, {"events": k.events, "items": k.items, "live": k.live}
+        )
         return out[0], out[1:]
 
     async def knows(self, channel: str, entry_id: str) -> bool:
         """True when resuming after ``entry_id`` cannot skip anything the stream had."""
-        async with self._call():
-            return bool(await self._knows(keys=[self.keys(channel).events], args=[entry_id]))
+        events = self.keys(channel).events
+        return bool(await self._run(lua.KNOWS, {"events": events}, {"entry_id": entry_id}))
 
     async def last_id(self, channel: str) -> str:
         async with self._call():
@@ -308,7 +418,7 @@ class Store:
         conn = open_redis(
             self._url,
             socket_timeout=block_ms / 1000 + 5,
-            name=f"ticker-reader:{channel}",
+            name=f"ticker-reader:{self.prefix}:{channel}",  # CLIENT LIST tells deployments apart
             max_connections=1,
         )
         try:
@@ -320,16 +430,18 @@ class Store:
 
     async def token_create(self, name: str, sha256: str, record: dict[str, Any]) -> bool:
         tokens, hashes = self._auth_keys()
-        async with self._call():
-            return bool(
-                await self._token_create(
-                    keys=[tokens, hashes], args=[name, sha256, json.dumps(record)]
-                )
+        return bool(
+            await self._run(
+                lua.TOKEN_CREATE,
+                {"tokens": tokens, "hashes": hashes},
+                {"name": name, "sha256": sha256, "record": json.dumps(record)},
             )
+        )
 
     async def token_revoke(self, name: str) -> bool:
-        async with self._call():
-            return bool(await self._token_revoke(keys=list(self._auth_keys()), args=[name]))
+        tokens, hashes = self._auth_keys()
+        keys = {"tokens": tokens, "hashes": hashes}
+        return bool(await self._run(lua.TOKEN_REVOKE, keys, {"name": name}))
 
     async def tokens(self) -> list[dict[str, Any]]:
         async with self._call():
@@ -342,18 +454,23 @@ class Store:
         """(status, token record, ms to wait): see ``lua.AUTHORIZE``."""
         tokens, hashes = self._auth_keys()
         rate = self._rate_key(sha256)
-        async with self._call():
-            reply = await self._authorize(
-                keys=[tokens, hashes, rate],
-                args=[sha256, channel, now_ms, interval_ms, interval_ms * burst],
-            )
+        reply = await self._run(
+            lua.AUTHORIZE,
+            {"tokens": tokens, "hashes": hashes, "rate": rate},
+            {
+                "sha256": sha256,
+                "channel": channel,
+                "now_ms": now_ms,
+                "interval_ms": interval_ms,
+                "burst_ms": interval_ms * burst,
+            },
+        )
         record = json.loads(reply[1]) if len(reply) > 1 else None
         return int(reply[0]), record, int(reply[2]) if len(reply) > 2 else 0
 
     async def refund(self, sha256: str, *, interval_ms: float) -> None:
         """Undo one write's worth of ``authorize``'s rate accounting."""
-        async with self._call():
-            await self._refund(keys=[self._rate_key(sha256)], args=[interval_ms])
+        await self._run(lua.REFUND, {"rate": self._rate_key(sha256)}, {"interval_ms": interval_ms})
 
     async def token_by_hash(self, sha256: str) -> dict[str, Any] | None:
         tokens, hashes = self._auth_keys()

@@ -85,7 +85,7 @@ async def test_text_with_line_breaks_written_into_the_stream_goes_out_as_one_eve
                 headers={"Last-Event-ID": marker["id"]}) as response:
             async for chunk in response.aiter_bytes():
                 raw += chunk
-                if b"other-service" in raw and raw.endswith(b"\n\n"):
+                if b"data: y" in raw and raw.endswith(b"\n\n"):
                     break
         events = [e for e in parse_sse(raw) if e.get("event") == "item"]
         assert len(events) == 1

@@ -1,0 +1,200 @@
+"""Two audiences, one rule: anonymous readers see what is or was on air, nothing else; a
+token for the channel sees the desk's view. Checked for every state an item can be in
+(on air, embargoed, held, killed, expired, purged), on every read, against the whole
+response body, not one field."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import make_token
+from tests.helpers import TickerProcess, start_reader
+from ticker.models import utcnow
+from ticker.settings import Channel, Settings
+
+pytestmark = pytest.mark.anyio
+
+STATES = ("on_air", "embargoed", "held", "held_at_post", "killed", "expired", "purged")
+# Readable by anonymous readers as a single item (the rest answer 404).
+PUBLIC_ITEMS = {"on_air", "expired"}
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"channels": (Channel(name="en", item_ttl=timedelta(minutes=30)),)}
+
+
+def headline(state: str) -> str:
+    # Unique per test run, so a leak cannot hide behind another test's data.
+    return f"SECRET-{state}-{uuid.uuid4().hex[:8]}"
+
+
+async def make_states(
+    base: str, editor: str, chief: str, *, sweep: Any = None
+) -> dict[str, dict[str, Any]]:
+    """One item in each state, made through the real API."""
+    made: dict[str, dict[str, Any]] = {}
+    auth = {"Authorization": f"Bearer {editor}"}
+    async with httpx.AsyncClient(base_url=base, headers=auth, timeout=10) as api:
+
+        async def post(state: str, **fields: Any) -> dict[str, Any]:
+            r = await api.post("/channels/en/items", json={"headline": headline(state), **fields})
+            assert r.status_code == 201, r.text
+            made[state] = r.json()
+            return made[state]
+
+        expired = await post("expired", ttl="1s")
+        await post("on_air")
+        later = (utcnow() + timedelta(hours=1)).isoformat()
+        await post("embargoed", embargoed_until=later)
+        held = await post("held")
+        r = await api.patch(f"/channels/en/items/{held['uri']}", json={"status": "withheld"})
+        assert r.status_code == 200
+        await post("held_at_post", status="withheld")
+        killed = await post("killed")
+        assert (await api.delete(f"/channels/en/items/{killed['uri']}")).status_code == 200
+        purged = await post("purged")
+        r = await api.post(
+            f"/channels/en/items/{purged['uri']}/purge",
+            json={"reason": "court order"},
+            headers={"Authorization": f"Bearer {chief}"},
+        )
+        assert r.status_code == 200, r.text
+        # The expired item's second runs out, and the sweeper takes it off the ticker.
+        deadline = asyncio.get_running_loop().time() + 5
+        while True:
+            r = await api.get("/channels/en/items")
+            if expired["uri"] not in r.text:
+                break
+            assert asyncio.get_running_loop().time() < deadline, "the item never expired"
+            if sweep is not None:
+                await sweep()
+            await asyncio.sleep(0.1)
+    return made
+
+
+def secrets_in(text: str, made: dict[str, dict[str, Any]], states: set[str]) -> list[str]:
+    return [s for s in states if made[s]["headline"] in text]
+
+
+async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) -> None:
+    hidden = set(STATES) - PUBLIC_ITEMS
+    desk = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        # The items on air.
+        r = await http.get("/channels/en/items")
+        assert r.status_code == 200
+        assert [i["headline"] for i in r.json()["items"]] == [made["on_air"]["headline"]]
+        assert "author" not in r.text
+        assert "Authorization" in r.headers["vary"]
+        r = await http.get("/channels/en/items", headers=desk)
+        assert r.json()["items"][0]["author"] == "editor"
+        assert r.headers["cache-control"] == "private, no-store"
+
+        # One item at a time.
+        for state, item in made.items():
+            r = await http.get(f"/channels/en/items/{item['uri']}")
+            if state in PUBLIC_ITEMS:
+                assert r.status_code == 200, state
+                assert "versions" not in r.json() and "author" not in r.text, state
+                assert r.headers["access-control-allow-origin"] == "*"
+            else:
+                assert r.status_code == 404, state
+                assert item["headline"] not in r.text, state
+                assert r.json()["error"] == "not_found"
+            r = await http.get(f"/channels/en/items/{item['uri']}", headers=desk)
+            if state == "purged":
+                assert r.status_code == 404
+                assert item["headline"] not in r.text
+            else:
+                assert r.status_code == 200, state
+                body = r.json()
+                assert body["author"] == "editor" and body["versions"], state
+
+        # The history.
+        r = await http.get("/channels/en/items", params={"history": "true", "limit": 500})
+        assert r.status_code == 200
+        assert secrets_in(r.text, made, hidden) == []
+        assert sorted(secrets_in(r.text, made, PUBLIC_ITEMS)) == sorted(PUBLIC_ITEMS)
+        assert "author" not in r.text
+        removed = {(i["uri"], i["reason"]) for i in r.json()["items"] if i["event"] == "remove"}
+        assert (made["killed"]["uri"], "kill") in removed
+        assert (made["held"]["uri"], "withhold") in removed
+        r = await http.get(
+            "/channels/en/items", params={"history": "true", "limit": 500}, headers=desk
+        )
+        assert sorted(secrets_in(r.text, made, set(STATES))) == sorted(set(STATES) - {"purged"})
+        assert all(i["author"] == "editor" for i in r.json()["items"] if i["event"] == "item")
+
+        # Server-sent events: a new reader, and a reader replaying from the very start.
+        first = (await http.get("/channels/en/items", params={"history": "true"})).json()
+        oldest = min(i["id"] for i in first["items"])
+    for headers in ({}, {"Last-Event-ID": f"{int(oldest.split('-')[0]) - 1}-0"}):
+        reader = start_reader(f"{base}/channels/en/events", headers=headers)
+        try:
+            await reader.wait_for(lambda r: any(e.event == "item" for e in r.events))
+            await asyncio.sleep(0.3)  # anything else the replay would send
+            text = "\n".join(e.data for e in reader.events)
+            assert secrets_in(text, made, hidden) == []
+            assert "author" not in text
+            assert made["on_air"]["headline"] in text
+        finally:
+            await reader.close()
+
+
+async def test_anonymous_readers_see_only_what_is_or_was_on_air(
+    server: tuple[str, Any], token: str, settings: Settings
+) -> None:
+    chief = make_token(settings, "chief", ["en"], role="chief")
+    sweeper = server[1].state.services.sweeper
+    made = await make_states(server[0], token, chief, sweep=sweeper.sweep)
+    await check_views(server[0], made, token)
+
+
+async def test_the_two_views_hold_on_a_real_ticker_serve(
+    ticker_server: TickerProcess, settings: Settings
+) -> None:
+    editor = make_token(settings, "editor", ["*"])
+    chief = make_token(settings, "chief", ["en"], role="chief")
+    made = await make_states(ticker_server.url, editor, chief)
+    await check_views(ticker_server.url, made, editor)
+
+
+async def test_a_wrong_token_on_a_read_is_refused_not_served_the_public_view(
+    server: tuple[str, Any], settings: Settings
+) -> None:
+    other = make_token(settings, "es-desk", ["es"])
+    async with httpx.AsyncClient(base_url=server[0], timeout=10) as http:
+        r = await http.get("/channels/en/items", headers={"Authorization": "Bearer tk_wrong"})
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+        r = await http.get("/channels/en/items", headers={"Authorization": f"Bearer {other}"})
+        assert r.status_code == 403 and r.json()["error"] == "forbidden"
+        r = await http.get("/channels/en/items/nope", headers={"Authorization": "Basic x"})
+        assert r.status_code == 401
+
+
+async def test_sse_items_carry_no_author(server: tuple[str, Any], token: str) -> None:
+    reader = start_reader(f"{server[0]}/channels/en/events")
+    try:
+        await reader.wait_for(lambda r: r.connected.is_set())
+        await asyncio.sleep(0.2)
+        async with httpx.AsyncClient(base_url=server[0], timeout=10) as http:
+            r = await http.post(
+                "/channels/en/items",
+                json={"headline": "Bridge closed"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert r.status_code == 201
+        await reader.wait_for(lambda r: len(r.of("item")) == 1)
+        (item,) = reader.of("item")
+        assert item["headline"] == "Bridge closed" and "author" not in item
+        assert json.loads(r.text)["author"] == "editor"  # the writer's own reply has it
+    finally:
+        await reader.close()
