@@ -1,0 +1,79 @@
+"""The Lua seam: every script names its KEYS and ARGV, the Python side passes them by the
+same names, and the per-item index reaches data written before it existed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.helpers import keys_holding, rdb
+from ticker import lua
+from ticker.desk import Desk
+from ticker.models import ItemIn, ItemPatch
+from ticker.settings import Settings
+from ticker.store import Store
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("script", lua.SCRIPTS, ids=lambda s: s.name)
+def test_each_script_uses_its_declared_names_only(script: lua.Script) -> None:
+    assert "KEYS[" not in script.body and "ARGV[" not in script.body
+    for name in (*script.keys, *script.args):
+        assert re.search(rf"\b{name}\b", script.body), f"{script.name}: {name} is never used"
+    assert len(set(script.keys) | set(script.args)) == len(script.keys) + len(script.args)
+
+
+def test_a_call_with_a_missing_or_unknown_name_is_refused() -> None:
+    keys = {k: f"k:{k}" for k in lua.KNOWS.keys}
+    assert lua.KNOWS.call(keys, {"entry_id": "1-0"}) == (["k:events"], ["1-0"])
+    with pytest.raises(TypeError, match="knows"):
+        lua.KNOWS.call(keys, {"entry": "1-0"})
+    with pytest.raises(TypeError, match="knows"):
+        lua.KNOWS.call({}, {"entry_id": "1-0"})
+
+
+async def test_every_store_call_passes_the_names_its_script_declares(settings: Settings) -> None:
+    """Run each script once through the store against a real Redis: ``Script.call``
+    refuses any mismatch, so this fails if the Python side and a script drift apart."""
+    assert settings.redis_url is not None
+    store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
+    desk = Desk(store, settings)
+    try:
+        item, _ = await desk.post("en", ItemIn(headline="Seam"), author="t",
+                                  idempotency_key="k1")
+        await desk.correct("en", item.uri, ItemPatch(headline="Seam, again"), author="t")
+        await desk.kill("en", item.uri, author="t")
+        await store.snapshot("en")
+        await store.knows("en", item.id)
+        await store.prune("en")
+        await desk.purge("en", item.uri, reason="test", author="t")
+        await store.authorize("ab" * 32, "en", now_ms=1, interval_ms=1.0, burst=1)
+        await store.refund("ab" * 32, interval_ms=1.0)
+        assert await store.token_create("n", "cd" * 32, {"name": "n", "sha256": "cd" * 32})
+        assert await store.token_revoke("n")
+    finally:
+        await store.close()
+
+
+async def test_purge_reaches_items_written_before_the_index_existed(
+    settings: Settings,
+) -> None:
+    assert settings.redis_url is not None
+    store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
+    desk = Desk(store, settings)
+    try:
+        item, _ = await desk.post("en", ItemIn(headline="Old libel"), author="t")
+        await desk.correct("en", item.uri, ItemPatch(headline="Old libel, again"), author="t")
+        # As an older ticker left it: no per-item index.
+        client = rdb(settings)
+        k = store.keys("en")
+        client.delete(k.log, k.last, k.indexed)
+        client.close()
+        assert await store.prune("en") == 0  # indexes, forgets nothing still in the history
+        await desk.purge("en", item.uri, reason="court order", author="t")
+        assert keys_holding(settings, "Old libel") == []
+    finally:
+        await store.close()
+
