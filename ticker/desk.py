@@ -19,7 +19,7 @@ from ticker.errors import Conflict, Expired, IdempotencyMismatch, InvalidRequest
 from ticker.metrics import Metrics
 from ticker.models import Item, ItemIn, ItemPatch, Status, utcnow
 from ticker.settings import Channel, Settings
-from ticker.sse import entry_key
+from ticker.sse import Event, decode, entry_key
 from ticker.store import Change, Store
 
 _RETRIES = 8
@@ -368,6 +368,33 @@ class Desk:
     async def prune(self, channel: str) -> int:
         """Forget the items whose whole history has aged out (the sweeper's last step)."""
         return await self._store.prune(channel)
+
+    async def replay(self, channel: str, after: str, count: int) -> tuple[list[Event], str, bool]:
+        """The events after ``after`` as readers get them (at most ``count`` entries
+        read), the last entry ID read, and whether there may be more. An ``item`` event
+        whose item is now held, killed or purged is left out: a returning reader never
+        gets that text, only the removal that followed it."""
+        page = await self._store.range_after(channel, after, count)
+        if not page:
+            return [], after, False
+        uris = sorted({e.fields.get("uri", "") for e in page if e.fields.get("type") == "item"})
+        records = await self._store.items(channel, [u for u in uris if u])
+        now = utcnow()
+        events = []
+        for entry in page:
+            # (No record: an entry another service wrote; a purged item has no entries.)
+            record = (
+                records.get(entry.fields.get("uri", ""))
+                if entry.fields.get("type") == "item"
+                else None
+            )
+            current = _parse(record) if record is not None else None
+            if record is not None and (current is None or not current.public_at(now)):
+                continue
+            event = decode(entry.id, entry.fields, channel, now)
+            if event is not None:
+                events.append(event)
+        return events, page[-1].id, len(page) == count
 
     async def versions(self, channel: str, uri: str) -> list[Item]:
         """Every version of an item, oldest first: who changed what, and when."""

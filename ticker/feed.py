@@ -15,7 +15,7 @@ from ticker.desk import Desk
 from ticker.hub import Hub
 from ticker.models import utcnow
 from ticker.settings import Settings
-from ticker.sse import Filter, decode, entry_key, reset_frame, retry_frame
+from ticker.sse import Filter, entry_key, reset_frame, retry_frame
 from ticker.store import Store
 from ticker.subscriber import Socket, Subscriber
 
@@ -79,18 +79,12 @@ async def events(
         if last_event_id and await _resumable(store, channel, last_event_id, ch.history_max_age):
             after = last_event_id
             yield b"".join(head)
-            while True:
-                page = await store.range_after(channel, after, _REPLAY_PAGE)
-                if not page:
-                    break
-                now = utcnow()
-                decoded = (decode(e.id, e.fields, channel, now) for e in page)
-                chunk = b"".join(ev.frame_for(flt) for ev in decoded if ev)
-                after = page[-1].id
+            more = True
+            while more:
+                events, after, more = await desk.replay(channel, after, _REPLAY_PAGE)
+                chunk = b"".join(ev.frame_for(flt) for ev in events)
                 if chunk:
                     yield chunk
-                if len(page) < _REPLAY_PAGE:
-                    break
             sub.last_sent = entry_key(after)
         else:
             if last_event_id:
