@@ -307,3 +307,13 @@ def test_an_unreachable_service_is_reported(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "cannot reach" in done.stderr and url in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_starting_the_command_does_not_load_the_server_stack() -> None:
+    """Every `ticker` run pays what ``ticker.cli`` imports; Redis, HTTP and the settings
+    models load inside the commands that use them."""
+    heavy = ("redis", "httpx", "uvicorn", "starlette", "pydantic_settings", "ticker.settings")
+    code = f"import sys, ticker.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=CLI_TIMEOUT, check=True)
+    assert done.stdout.strip() == "[]"
