@@ -134,5 +134,6 @@ def ticker_server(settings: Settings, tmp_path: Path,
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: the sync Playwright API runs an event loop of its own while its
-    browser is open, and the anyio tests need the thread's loop free."""
+    browser is open, and the anyio tests need the thread's loop free. Under xdist
+    (``--dist loadfile``) the browser file is one unit of work, handed out last."""
     items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))
