@@ -3,11 +3,9 @@ per test (deleted afterwards), settings, editor tokens, and a real ticker server
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +13,10 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from tests.helpers import TickerProcess, serve_app
-from ticker.auth import ALL_CHANNELS, Tokens
+from tests.helpers import TickerProcess, make_token, serve_app
+from ticker.auth import ALL_CHANNELS
 from ticker.embedded import EmbeddedRedis
 from ticker.settings import Settings
-from ticker.store import Store
 
 
 @pytest.fixture(scope="session")
@@ -72,21 +69,6 @@ def settings(redis_url: str, prefix: str, tmp_path: Path,
         **settings_overrides,
     }
     return Settings(**values)
-
-
-def make_token(settings: Settings, name: str, channels: list[str]) -> str:
-    assert settings.redis_url is not None
-
-    async def create() -> str:
-        store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
-        try:
-            return await Tokens(store).create(name, channels)
-        finally:
-            await store.close()
-
-    # A thread of its own, so this works from sync fixtures and inside async tests alike.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, create()).result()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Test helpers: free ports, a real ticker process, an in-loop uvicorn, an SSE reader."""
+"""Test helpers: free ports, editor tokens, a real ticker process, an in-loop uvicorn, an
+SSE reader."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,9 @@ import uvicorn
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from ticker.app import create_app
+from ticker.auth import Tokens
 from ticker.settings import Settings
+from ticker.store import Store
 
 
 def free_port() -> int:
@@ -28,6 +32,21 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def make_token(settings: Settings, name: str, channels: list[str]) -> str:
+    assert settings.redis_url is not None
+
+    async def create() -> str:
+        store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
+        try:
+            return await Tokens(store).create(name, channels)
+        finally:
+            await store.close()
+
+    # A thread of its own, so this works from sync fixtures and inside async tests alike.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, create()).result()
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:

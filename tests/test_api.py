@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import make_token
+from tests.helpers import make_token
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio

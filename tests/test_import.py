@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from tests.cli_helpers import CLI_TIMEOUT, cli_env, current, history, run, run_all, server_env
 from tests.faults.proxy import Proxy
 from tests.helpers import TickerProcess, free_port
-from tests.test_cli import CLI_TIMEOUT, cli_env, current, history, run, run_all, server_env
 
 
 @pytest.fixture(autouse=True)

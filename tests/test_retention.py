@@ -15,8 +15,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import make_token
-from tests.helpers import TickerProcess, start_reader, wait_until
+from tests.helpers import TickerProcess, make_token, start_reader, wait_until
 from ticker.models import utcnow
 from ticker.settings import Channel, Settings
 

@@ -31,8 +31,14 @@ import redis
 from pydantic import SecretStr
 from redis.crc import key_slot
 
-from tests.conftest import make_token
-from tests.helpers import Reader, TickerProcess, start_reader, stop_processes, wait_until
+from tests.helpers import (
+    Reader,
+    TickerProcess,
+    make_token,
+    start_reader,
+    stop_processes,
+    wait_until,
+)
 from ticker.embedded import find_redis_server
 from ticker.settings import Settings
 

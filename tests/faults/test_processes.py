@@ -18,8 +18,8 @@ import httpx
 import pytest
 import redis
 
+from tests.faults.followers import Follower, follow, publish, stop_all
 from tests.faults.proxy import Proxy
-from tests.faults.test_redis_outage import Follower, follow, publish, stop_all
 from tests.helpers import TickerProcess, open_streams, sigterm_and_time, start_reader
 from ticker.client import Client
 from ticker.models import utcnow
@@ -130,7 +130,7 @@ async def test_a_reply_lost_after_the_write_does_not_publish_twice(
 
 async def test_a_mute_redis_connection_is_noticed_and_recovered(
         settings: Settings, tmp_path: Path) -> None:
-    from tests.conftest import make_token
+    from tests.helpers import make_token
 
     assert settings.redis_url is not None
     url = settings.redis_url.get_secret_value()

@@ -14,8 +14,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from tests.conftest import make_token
-from tests.helpers import free_port, serve_app, start_reader, stop_processes, wait_until
+from tests.helpers import free_port, make_token, serve_app, start_reader, stop_processes, wait_until
 from ticker.embedded import find_redis_server
 from ticker.settings import Settings
 

@@ -8,8 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import make_token
-from tests.helpers import start_reader
+from tests.helpers import make_token, start_reader
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
