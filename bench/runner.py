@@ -566,8 +566,8 @@ class Runner:
         self.a = a
         self.out = out
         self.t0 = time.monotonic()
-        self.skipped = []
-        self.commands = []
+        self.skipped: list[str] = []
+        self.commands: list[str] = []
 
     def over_budget(self):
         return time.monotonic() - self.t0 > self.a.budget_min * 60

@@ -36,9 +36,10 @@ def free_port() -> int:
 
 def make_token(settings: Settings, name: str, channels: list[str]) -> str:
     assert settings.redis_url is not None
+    url = settings.redis_url.get_secret_value()
 
     async def create() -> str:
-        store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
+        store = Store(url, prefix=settings.key_prefix)
         try:
             return await Tokens(store).create(name, channels)
         finally:

@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -146,14 +146,14 @@ def _scope(headers: list[tuple[bytes, bytes]] | None = None, **extra: Any) -> di
     }
 
 
-async def _receive() -> dict[str, Any]:
+async def _receive(*_: Any) -> dict[str, Any]:
     return {"type": "http.disconnect"}
 
 
 async def _call(app: Any, scope: dict[str, Any]) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Any) -> None:
         sent.append(message)
 
     await RequestId(app)(scope, _receive, send)
@@ -226,7 +226,7 @@ async def test_lifespan_and_other_scopes_pass_through(access_lines: io.StringIO)
     async def app(scope: Any, receive: Any, send: Any) -> None:
         calls.append(scope["type"])
 
-    await RequestId(app)({"type": "lifespan"}, _receive, _receive)
+    await RequestId(app)({"type": "lifespan"}, _receive, cast(Any, _receive))
     assert calls == ["lifespan"] and access_lines.getvalue() == ""
 
 

@@ -42,7 +42,8 @@ def rdb(settings: Settings) -> redis.Redis:
 def entries(settings: Settings, channel: str = "en") -> list[tuple[str, dict[str, str]]]:
     client = rdb(settings)
     try:
-        return list(client.xrange(f"{settings.key_prefix}:{{{channel}}}:events"))
+        rows: Any = client.xrange(f"{settings.key_prefix}:{{{channel}}}:events")
+        return list(rows)
     finally:
         client.close()
 

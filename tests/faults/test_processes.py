@@ -103,7 +103,7 @@ def readers_gauge(proc: TickerProcess) -> float:
     return float(line.split()[-1])
 
 
-def big_entry(n: int) -> dict[str, str]:
+def big_entry(n: int) -> dict[Any, Any]:
     now = utcnow()
     item = {"uri": f"big{n}", "channel": "en", "version": 1, "headline": "x" * 16_000,
             "language": "en", "created_at": now.isoformat(), "updated_at": now.isoformat(),

@@ -70,9 +70,9 @@ async def test_text_with_line_breaks_written_into_the_stream_goes_out_as_one_eve
             "updated_at": now.isoformat(),
             "expires_at": (now + timedelta(minutes=5)).isoformat(), "author": "other-service"}
     assert settings.redis_url is not None
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value(), decode_responses=True)
     entry_id = client.xadd(stream_key(settings), {"v": "1", "type": "item", "uri": "inj",
-                                                   "item": json.dumps(item)}).decode()
+                                                   "item": json.dumps(item)})
     client.xadd(stream_key(settings), {"v": "1", "type": "remove", "uri": "x",
                                        "reason": "kill\r\nevent: spoof"})
     client.close()
