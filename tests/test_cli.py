@@ -29,6 +29,8 @@ from tests.cli_helpers import (
 from tests.helpers import TickerProcess, free_port
 from ticker.settings import Settings
 
+pytestmark = pytest.mark.server_per_module
+
 HEADLINE = "Rotterdam shooter arrested"
 
 

@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PY_READER = ROOT / "clients" / "python" / "reader.py"
 NODE_CLIENT = ROOT / "clients" / "node"
 
+pytestmark = pytest.mark.server_per_module
+
 
 def _load_reader() -> ModuleType:
     spec = importlib.util.spec_from_file_location("ticker_stream_reader", PY_READER)

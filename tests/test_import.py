@@ -18,6 +18,8 @@ from tests.cli_helpers import CLI_TIMEOUT, cli_env, current, history, run, run_a
 from tests.faults.proxy import Proxy
 from tests.helpers import TickerProcess, free_port
 
+pytestmark = pytest.mark.server_per_module
+
 
 @pytest.fixture(autouse=True)
 def _state_dir(tmp_path: Path) -> None:
