@@ -184,8 +184,11 @@ def test_datetimes_without_a_time_zone_are_refused() -> None:
 
 
 def test_datetimes_with_a_time_zone_are_kept_in_utc() -> None:
-    item = ItemIn(headline="x", expires_at="2026-11-26T20:00:00+02:00",  # type: ignore[arg-type]
-                  embargoed_until="2026-11-26T17:00:00Z")  # type: ignore[arg-type]
+    item = ItemIn(
+        headline="x",
+        expires_at="2026-11-26T20:00:00+02:00",  # type: ignore[arg-type]
+        embargoed_until="2026-11-26T17:00:00Z",  # type: ignore[arg-type]
+    )
     assert item.expires_at == datetime(2026, 11, 26, 18, tzinfo=UTC)
     assert item.expires_at is not None and item.expires_at.utcoffset() == timedelta(0)
     assert item.embargoed_until == datetime(2026, 11, 26, 17, tzinfo=UTC)

@@ -199,7 +199,8 @@ class Deployment:
         self.settings = Settings(
             redis_url=SecretStr(cluster.url), key_prefix=self.prefix,
             state_dir=folder / "state",
-            channels=[{"name": c, "live_max_items": 500} for c in self.channels])  # type: ignore[arg-type]
+            channels=[{"name": c, "live_max_items": 500} for c in self.channels],  # type: ignore[arg-type]
+        )
         self.env = {
             "TICKER_REDIS_URL": cluster.url, "TICKER_KEY_PREFIX": self.prefix,
             "TICKER_CHANNELS": json.dumps([{"name": c, "live_max_items": 500}
