@@ -147,7 +147,6 @@ def ratio(a, b):
     return a / b
 
 
-
 @dataclass
 class Report:
     """One results folder (plus any follow-up runs merged in) and the page's lines."""
@@ -940,8 +939,14 @@ def section_targets(rep: Report) -> None:
     add("")
     add("| target | ticker | reference | met? |")
     add("|---|---|---|---|")
-    for row in (target_cpu, target_memory, target_loss, target_latency, target_post,
-                target_workers):
+    for row in (
+        target_cpu,
+        target_memory,
+        target_loss,
+        target_latency,
+        target_post,
+        target_workers,
+    ):
         row(rep)
     add("")
 

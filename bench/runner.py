@@ -1407,5 +1407,6 @@ def main():
         log("wrote docs/performance.md")
     return rc
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -40,9 +40,11 @@ def _shares_server(request: pytest.FixtureRequest) -> bool:
     ``ticker_server``): the module is marked ``server_per_module``, and the test neither
     is marked ``own_server`` nor sets ``ticker_server_env``."""
     node = request.node
-    return (node.get_closest_marker("server_per_module") is not None
-            and node.get_closest_marker("own_server") is None
-            and not request.getfixturevalue("ticker_server_env"))
+    return (
+        node.get_closest_marker("server_per_module") is not None
+        and node.get_closest_marker("own_server") is None
+        and not request.getfixturevalue("ticker_server_env")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +60,11 @@ def prefix(request: pytest.FixtureRequest, redis_url: str) -> Iterator[str]:
     Tests that share their module's server share its prefix too, one after the other:
     the keys are deleted after each test all the same, so each starts from an empty
     Redis."""
-    name = (request.getfixturevalue("module_prefix") if _shares_server(request)
-            else f"tktest-{uuid.uuid4().hex[:10]}")
+    name = (
+        request.getfixturevalue("module_prefix")
+        if _shares_server(request)
+        else f"tktest-{uuid.uuid4().hex[:10]}"
+    )
     yield name
     client = redis.Redis.from_url(redis_url)
     try:
@@ -77,8 +82,9 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(redis_url: str, prefix: str, tmp_path: Path,
-             settings_overrides: dict[str, Any]) -> Settings:
+def settings(
+    redis_url: str, prefix: str, tmp_path: Path, settings_overrides: dict[str, Any]
+) -> Settings:
     values: dict[str, Any] = {
         "redis_url": SecretStr(redis_url),
         "key_prefix": prefix,
@@ -124,12 +130,14 @@ def _server_env(redis_url: str, prefix: str, state_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def module_ticker_server(redis_url: str, module_prefix: str,
-                         tmp_path_factory: pytest.TempPathFactory) -> Iterator[TickerProcess]:
+def module_ticker_server(
+    redis_url: str, module_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TickerProcess]:
     """One ``ticker serve`` for every test of a ``server_per_module`` module."""
     folder = tmp_path_factory.mktemp("module-ticker")
-    proc = TickerProcess(_server_env(redis_url, module_prefix, folder / "server-state"),
-                         log=folder / "ticker.log")
+    proc = TickerProcess(
+        _server_env(redis_url, module_prefix, folder / "server-state"), log=folder / "ticker.log"
+    )
     proc.start()
     try:
         yield proc
@@ -138,8 +146,12 @@ def module_ticker_server(redis_url: str, module_prefix: str,
 
 
 @pytest.fixture
-def ticker_server(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path,
-                  ticker_server_env: dict[str, str]) -> Iterator[TickerProcess]:
+def ticker_server(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    tmp_path: Path,
+    ticker_server_env: dict[str, str],
+) -> Iterator[TickerProcess]:
     """A real ``ticker serve`` process on a free port, with an all-channel token.
 
     In a module marked ``server_per_module`` the tests share one process (its keys are
@@ -153,8 +165,12 @@ def ticker_server(request: pytest.FixtureRequest, settings: Settings, tmp_path: 
         proc.token = make_token(settings, "server-editor", [ALL_CHANNELS])
         yield proc
         return
-    env = {**_server_env(settings.redis_url.get_secret_value(), settings.key_prefix,
-                         tmp_path / "server-state"), **ticker_server_env}
+    env = {
+        **_server_env(
+            settings.redis_url.get_secret_value(), settings.key_prefix, tmp_path / "server-state"
+        ),
+        **ticker_server_env,
+    }
     proc = TickerProcess(env, log=tmp_path / "ticker.log")
     proc.token = make_token(settings, "server-editor", [ALL_CHANNELS])
     proc.start()

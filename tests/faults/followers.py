@@ -43,8 +43,7 @@ async def follow(urls: str | list[str], reader: Follower, stop: asyncio.Event) -
                         if event.id or event.event == "reset":
                             reader.last_id = event.id or None
                         if event.event == "item":
-                            reader.seen.append(int(json.loads(event.data)["headline"]
-                                                   .split()[-1]))
+                            reader.seen.append(int(json.loads(event.data)["headline"].split()[-1]))
                         if stop.is_set():
                             return
             except (httpx.HTTPError, OSError):
@@ -61,16 +60,18 @@ async def stop_all(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None
             await task
 
 
-async def publish(url: str, token: str, count: int, rate: float,
-                  acked: list[int], refused: list[httpx.Response]) -> None:
+async def publish(
+    url: str, token: str, count: int, rate: float, acked: list[int], refused: list[httpx.Response]
+) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=url, timeout=5, headers=headers) as client:
         start = time.monotonic()
         for n in range(count):
             await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
             try:
-                r = await client.post("/channels/en/items",
-                                      json={"headline": f"seq {n}", "ttl": "10m"})
+                r = await client.post(
+                    "/channels/en/items", json={"headline": f"seq {n}", "ttl": "10m"}
+                )
             except httpx.HTTPError:
                 continue
             if r.status_code == 201:

@@ -41,9 +41,24 @@ class RedisServer:
         assert binary, "no redis-server"
         self.data.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import redis
 
         def up() -> bool:
@@ -84,10 +99,15 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def ticker(redis_server: RedisServer, tmp_path: Path) -> Iterator[TickerProcess]:
-    env = {"TICKER_REDIS_URL": redis_server.url, "TICKER_KEY_PREFIX": "faults",
-           "TICKER_STATE_DIR": str(tmp_path / "state"), "TICKER_HEARTBEAT_S": "1",
-           "TICKER_RETRY_MS": "300", "TICKER_READ_BLOCK_MS": "1000",
-           "TICKER_WRITE_RATE_PER_MINUTE": "60000"}
+    env = {
+        "TICKER_REDIS_URL": redis_server.url,
+        "TICKER_KEY_PREFIX": "faults",
+        "TICKER_STATE_DIR": str(tmp_path / "state"),
+        "TICKER_HEARTBEAT_S": "1",
+        "TICKER_RETRY_MS": "300",
+        "TICKER_READ_BLOCK_MS": "1000",
+        "TICKER_WRITE_RATE_PER_MINUTE": "60000",
+    }
     proc = TickerProcess(env, log=tmp_path / "ticker.log")
     proc.token = _token(redis_server.url)
     proc.start()
@@ -106,7 +126,8 @@ def _token(url: str) -> str:
 
 @pytest.mark.anyio
 async def test_redis_killed_for_five_seconds_loses_no_acknowledged_item(
-        redis_server: RedisServer, ticker: TickerProcess) -> None:
+    redis_server: RedisServer, ticker: TickerProcess
+) -> None:
     url = f"{ticker.url}/channels/en/events"
     stop = asyncio.Event()
     readers = [Follower() for _ in range(READERS)]
@@ -115,8 +136,7 @@ async def test_redis_killed_for_five_seconds_loses_no_acknowledged_item(
     refused: list[httpx.Response] = []
     try:
         await asyncio.sleep(2)
-        publisher = asyncio.create_task(publish(ticker.url, ticker.token, 200, 20, acked,
-                                                refused))
+        publisher = asyncio.create_task(publish(ticker.url, ticker.token, 200, 20, acked, refused))
         await asyncio.sleep(3)
         await asyncio.to_thread(redis_server.kill)
         await asyncio.sleep(1)
@@ -134,8 +154,9 @@ async def test_redis_killed_for_five_seconds_loses_no_acknowledged_item(
     # Writes during the outage were refused with 503 + Retry-After and a JSON error.
     assert refused, "the outage refused no write"
     assert {r.status_code for r in refused} == {503}
-    assert all(r.headers.get("retry-after") and r.json()["error"] == "store_unavailable"
-               for r in refused)
+    assert all(
+        r.headers.get("retry-after") and r.json()["error"] == "store_unavailable" for r in refused
+    )
     # Items were acknowledged before the outage and again after Redis came back.
     assert min(acked) < min(r.extensions["seq"] for r in refused)
     assert max(acked) > max(r.extensions["seq"] for r in refused)
@@ -153,7 +174,8 @@ async def test_redis_killed_for_five_seconds_loses_no_acknowledged_item(
 
 @pytest.mark.anyio
 async def test_redis_back_without_its_data_sends_readers_a_reset(
-        redis_server: RedisServer, ticker: TickerProcess) -> None:
+    redis_server: RedisServer, ticker: TickerProcess
+) -> None:
     url = f"{ticker.url}/channels/en/events"
     stop = asyncio.Event()
     readers = [Follower() for _ in range(20)]
@@ -172,8 +194,9 @@ async def test_redis_back_without_its_data_sends_readers_a_reset(
         await asyncio.sleep(0.5)
         ticker.post("en", headline="after 99")
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not all(r.resets and r.seen[-1:] == [99]
-                                                      for r in readers):
+        while time.monotonic() < deadline and not all(
+            r.resets and r.seen[-1:] == [99] for r in readers
+        ):
             await asyncio.sleep(0.2)
     finally:
         await stop_all(stop, tasks)
