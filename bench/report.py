@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -145,7 +147,35 @@ def ratio(a, b):
     return a / b
 
 
-def write(folder: Path, target: Path, merge=()):
+@dataclass
+class Report:
+    """One results folder (plus any follow-up runs merged in) and the page's lines."""
+
+    folder: Path
+    merge: list[Path]
+    meta: dict
+    runs: dict
+    floors: dict | None
+    reruns: list = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    @cached_property
+    def scen(self):
+        return by_scenario(self.runs)
+
+    @property
+    def regen(self):
+        return f"bench/run --report bench/results/{self.folder.name}" + "".join(
+            f" --merge bench/results/{m.name}" for m in self.merge
+        )
+
+    def get(self, peer, s):
+        d = self.scen.get(s, {}).get(peer)
+        return metrics(d[1]) if d else None
+
+
+def load_report(folder: Path, merge=()) -> Report:
+    """The folder's runs, with the cells of follow-up runs added or replacing its own."""
     folder = Path(folder).resolve()
     merge = [Path(m).resolve() for m in (merge or ())]
     meta, runs, floors = load(folder)
@@ -161,15 +191,27 @@ def write(folder: Path, target: Path, merge=()):
             }
             runs[k] = d
             reruns.append((k, d["_rerun"]))
-    m = meta["machine"]
-    v = m["versions"]
-    scen = by_scenario(runs)
-    L = []
-    add = L.append
-    mode = meta["mode"]
-    regen = f"bench/run --report bench/results/{folder.name}" + "".join(
-        f" --merge bench/results/{m.name}" for m in merge
-    )
+    return Report(folder, merge, meta, runs, floors, reruns)
+
+
+def fanout_scenarios(scen):
+    """S1 and S2, in table order."""
+    return sorted([s for s in scen if s.startswith(("S1", "S2"))], key=scen_sort)
+
+
+def idle_scenarios(scen):
+    """S3, in table order."""
+    return sorted([s for s in scen if s.startswith("S3")], key=scen_sort)
+
+
+def section_header(rep: Report) -> None:
+    """Title, provenance, the subset warning, the follow-up runs."""
+    add = rep.lines.append
+    meta = rep.meta
+    mode = rep.meta["mode"]
+    folder = rep.folder
+    reruns = rep.reruns
+    regen = rep.regen
     add("# Performance")
     add("")
     add(
@@ -205,16 +247,12 @@ def write(folder: Path, target: Path, merge=()):
             )
         add("")
 
-    # ---------------------------------------------------------------- summary vs targets
 
-    def get(peer, s):
-        d = scen.get(s, {}).get(peer)
-        return metrics(d[1]) if d else None
-
-    add("## Targets (issue #5)")
-    add("")
-    add("| target | ticker | reference | met? |")
-    add("|---|---|---|---|")
+def target_cpu(rep: Report) -> None:
+    """Server CPU per delivery against nchan, at the largest S1 and at 1,000."""
+    add = rep.lines.append
+    get = rep.get
+    scen = rep.scen
     s_big = max(
         (s for s in scen if s.startswith("S1-") and "ticker" in scen[s] and "nchan" in scen[s]),
         key=lambda s: (
@@ -250,6 +288,13 @@ def write(folder: Path, target: Path, merge=()):
             f"| the same at 1,000 readers, where both keep up (no coalescing) | {f(t['us_per_deliv'])} µs | "
             f"nchan {f(n['us_per_deliv'])} µs (ratio {f(r, 2)}×) | {'yes' if r is not None and r <= 1.5 else 'no'} |"
         )
+
+
+def target_memory(rep: Report) -> None:
+    """Idle memory per reader."""
+    add = rep.lines.append
+    get = rep.get
+    scen = rep.scen
     s3 = next(
         (s for s in sorted(scen, key=scen_sort) if s.startswith("S3") and "ticker" in scen[s]), None
     )
@@ -261,6 +306,12 @@ def write(folder: Path, target: Path, merge=()):
             f"nchan {f(n['rss_conn_kb']) if n else '–'} KB | "
             f"{'yes' if t['rss_conn_kb'] is not None and t['rss_conn_kb'] <= 20 else 'no'} |"
         )
+
+
+def target_loss(rep: Report) -> None:
+    """Nothing lost, duplicated or out of order."""
+    add = rep.lines.append
+    runs = rep.runs
     tick_runs = [
         metrics(d)
         for k, d in runs.items()
@@ -286,6 +337,13 @@ def write(folder: Path, target: Path, merge=()):
         add(
             f"| 0 lost / duplicated, in order | {text} | | {'yes' if not bad else 'no (see the analysis below)'} |"
         )
+
+
+def target_latency(rep: Report) -> None:
+    """p99 latency at 1,000 readers against nchan."""
+    add = rep.lines.append
+    get = rep.get
+    scen = rep.scen
     if "S1-1000" in scen and "ticker" in scen["S1-1000"] and "nchan" in scen["S1-1000"]:
         t, n = get("ticker", "S1-1000"), get("nchan", "S1-1000")
         ok = t["p99"] is not None and n["p99"] is not None and t["p99"] <= n["p99"]
@@ -293,6 +351,12 @@ def write(folder: Path, target: Path, merge=()):
             f"| p99 latency at 1,000 readers, 20 items/s ≤ nchan's | {f(t['p99'])} ms | "
             f"nchan {f(n['p99'])} ms | {'yes' if ok else 'no'} |"
         )
+
+
+def target_post(rep: Report) -> None:
+    """The publish API's rate and p99, per worker configuration."""
+    add = rep.lines.append
+    scen = rep.scen
     # The publish-API target, for 1 worker and (with the workers extra) `--workers 2` on
     # the same POST load: met if either configuration meets both numbers.
     post_scen = sorted(
@@ -333,6 +397,13 @@ def write(folder: Path, target: Path, merge=()):
             f"| POST ≥ 2,000 items/s with p99 < 20 ms, {configs[0][1]['params']['clients']} readers attached | "
             f"{'<br>'.join(cells)} | | {met} |"
         )
+
+
+def target_workers(rep: Report) -> None:
+    """`--workers 2` against one worker on the same load."""
+    add = rep.lines.append
+    get = rep.get
+    scen = rep.scen
     # `--workers 2` vs 1 on the same load: fan-out deliveries/s and POST items/s with no
     # readers, the ratios from the workers table below.
     w_cells, w_better = [], []
@@ -358,9 +429,14 @@ def write(folder: Path, target: Path, merge=()):
             f"{'<br>'.join(w_cells)} | 1 worker, same load (2 workers ÷ 1) | "
             f"{'yes (' + ', '.join(w_better) + ')' if w_better else 'no'} |"
         )
-    add("")
 
-    # ---------------------------------------------------------------- machine
+
+def section_machine(rep: Report) -> None:
+    """The machine, the software versions, how ticker ran."""
+    add = rep.lines.append
+    meta = rep.meta
+    m = rep.meta["machine"]
+    v = rep.meta["machine"]["versions"]
     add("## Machine and software")
     add("")
     add(
@@ -403,7 +479,11 @@ def write(folder: Path, target: Path, merge=()):
     )
     add("")
 
-    # ---------------------------------------------------------------- method
+
+def section_method(rep: Report) -> None:
+    """How to read the tables."""
+    add = rep.lines.append
+    meta = rep.meta
     add("## How to read the tables")
     add("")
     add(
@@ -452,8 +532,12 @@ def write(folder: Path, target: Path, merge=()):
     )
     add("")
 
-    # ---------------------------------------------------------------- S3
-    s3s = sorted([s for s in scen if s.startswith("S3")], key=scen_sort)
+
+def section_idle(rep: Report) -> None:
+    """S3: memory per idle reader."""
+    add = rep.lines.append
+    scen = rep.scen
+    s3s = idle_scenarios(scen)
     if s3s:
         add("## Idle readers (S3): memory per connection")
         add("")
@@ -473,8 +557,12 @@ def write(folder: Path, target: Path, merge=()):
                 )
         add("")
 
-    # ---------------------------------------------------------------- S1/S2
-    fan = sorted([s for s in scen if s.startswith(("S1", "S2"))], key=scen_sort)
+
+def section_fanout(rep: Report) -> None:
+    """S1/S2: the fan-out table, with notes on runs that need one."""
+    add = rep.lines.append
+    scen = rep.scen
+    fan = fanout_scenarios(scen)
     if fan:
         add(
             "## Fan-out (S1: 20 items/s for 20 s; S2: 2,000 items as fast as possible, 1,000 readers)"
@@ -521,7 +609,14 @@ def write(folder: Path, target: Path, merge=()):
                 add(f"- {n_}")
             add("")
 
-    # ---------------------------------------------------------------- ratios
+
+def section_ratios(rep: Report) -> None:
+    """ticker divided by each peer."""
+    add = rep.lines.append
+    get = rep.get
+    scen = rep.scen
+    fan = fanout_scenarios(scen)
+    s3s = idle_scenarios(scen)
     others = [p for p in ["nchan", "nchan2", "fanout", "naive"] if any(p in scen[s] for s in scen)]
     if others and any("ticker" in scen[s] for s in scen):
         add("## ticker relative to each peer (ticker ÷ peer; below 1 is better for ticker)")
@@ -551,7 +646,12 @@ def write(folder: Path, target: Path, merge=()):
             add(f"| {label} | " + " | ".join(cells) + " |")
         add("")
 
-    # ---------------------------------------------------------------- POST
+
+def section_post(rep: Report) -> None:
+    """The publish API table."""
+    add = rep.lines.append
+    runs = rep.runs
+    meta = rep.meta
     posts = {
         k: d
         for k, d in runs.items()
@@ -603,7 +703,12 @@ def write(folder: Path, target: Path, merge=()):
             )
         add("")
 
-    # ---------------------------------------------------------------- workers
+
+def section_workers(rep: Report) -> None:
+    """Two workers against one, metric by metric."""
+    add = rep.lines.append
+    get = rep.get
+    scen = rep.scen
     w2 = [s for s in scen if "ticker-w2" in scen[s]]
     if w2:
         add("## `ticker serve --workers 2` vs 1 worker (same load)")
@@ -645,7 +750,11 @@ def write(folder: Path, target: Path, merge=()):
         )
         add("")
 
-    # ---------------------------------------------------------------- floors
+
+def section_floors(rep: Report) -> None:
+    """The machine's floor: raw write() and the asyncio building blocks."""
+    add = rep.lines.append
+    floors = rep.floors
     if floors:
         add("## The machine's floor")
         add("")
@@ -692,7 +801,14 @@ def write(folder: Path, target: Path, merge=()):
         )
         add("")
 
-    # ---------------------------------------------------------------- profile
+
+def section_profile(rep: Report) -> None:
+    """py-spy summaries, then bench/findings.md."""
+    add = rep.lines.append
+    runs = rep.runs
+    meta = rep.meta
+    folder = rep.folder
+    merge = rep.merge
     prof_map = {p.name: p for p in folder.glob("profile-*.txt")}
     for mdir in merge or ():
         prof_map.update({p.name: p for p in Path(mdir).glob("profile-*.txt")})
@@ -749,7 +865,15 @@ def write(folder: Path, target: Path, merge=()):
             add(fnd.read_text().strip())
             add("")
 
-    # ---------------------------------------------------------------- reproduce
+
+def section_reproduce(rep: Report) -> None:
+    """Commands to reproduce, one example per kind, what was skipped."""
+    add = rep.lines.append
+    runs = rep.runs
+    meta = rep.meta
+    folder = rep.folder
+    reruns = rep.reruns
+    regen = rep.regen
     add("## Reproduce")
     add("")
     add("```sh")
@@ -806,7 +930,48 @@ def write(folder: Path, target: Path, merge=()):
                 f"- {s}" + (" — run afterwards (see the follow-up list at the top)" if done else "")
             )
         add("")
-    target.write_text("\n".join(L).rstrip() + "\n")
+
+
+def section_targets(rep: Report) -> None:
+    """The issue's targets, one row each, with whether they were met."""
+    add = rep.lines.append
+    add("## Targets (issue #5)")
+    add("")
+    add("| target | ticker | reference | met? |")
+    add("|---|---|---|---|")
+    for row in (
+        target_cpu,
+        target_memory,
+        target_loss,
+        target_latency,
+        target_post,
+        target_workers,
+    ):
+        row(rep)
+    add("")
+
+
+SECTIONS = [
+    section_header,
+    section_targets,
+    section_machine,
+    section_method,
+    section_idle,
+    section_fanout,
+    section_ratios,
+    section_post,
+    section_workers,
+    section_floors,
+    section_profile,
+    section_reproduce,
+]
+
+
+def write(folder: Path, target: Path, merge=()):
+    rep = load_report(folder, merge)
+    for section in SECTIONS:
+        section(rep)
+    target.write_text("\n".join(rep.lines).rstrip() + "\n")
 
 
 if __name__ == "__main__":

@@ -566,8 +566,8 @@ class Runner:
         self.a = a
         self.out = out
         self.t0 = time.monotonic()
-        self.skipped = []
-        self.commands = []
+        self.skipped: list[str] = []
+        self.commands: list[str] = []
 
     def over_budget(self):
         return time.monotonic() - self.t0 > self.a.budget_min * 60
@@ -1085,7 +1085,7 @@ def machine_info():
 
 
 # ------------------------------------------------------------------ main
-def main():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -1169,16 +1169,11 @@ def main():
     )
     p.add_argument("--tag", default="", help="suffix for result names, e.g. a commit: S2 (TAG)")
     p.add_argument("--dry-run", action="store_true")
-    a = p.parse_args()
+    return p.parse_args(argv)
 
-    if a.report:
-        import report
 
-        report.write(
-            Path(a.report), REPO / "docs" / "performance.md", merge=[Path(m) for m in a.merge]
-        )
-        return 0
-
+def plan(a):
+    """What to run: (mode, peers, scenarios, extras), checked; the per-mode defaults."""
     full = not (a.quick or a.peers or a.scenarios)
     mode = "quick" if a.quick else ("full" if full else "subset")
     peers = a.peers.split(",") if a.peers else (QUICK_PEERS if a.quick else ALL_PEERS)
@@ -1211,13 +1206,12 @@ def main():
         a.profile_clients = 1000
     if a.budget_min is None:
         a.budget_min = 5 if a.quick else 24
-    stamp = time.strftime("%Y-%m-%d_%H%M%S")
-    out = Path(a.out) if a.out else BENCH / "results" / f"{stamp}-{mode}"
-    log(f"mode {mode}: peers {peers}, scenarios {scenarios}, extras {extras}, out {out}")
-    if a.dry_run:
-        return 0
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {
+    return mode, peers, scenarios, extras
+
+
+def start_meta(a, mode, peers, scenarios, extras):
+    """The run's meta.json as it starts: what was asked, the machine, the settings."""
+    return {
         "mode": mode,
         "argv": ["bench/run"] + sys.argv[1:],
         "peers": peers,
@@ -1240,8 +1234,118 @@ def main():
             )
         },
     }
-    (out / "meta.json").write_text(json.dumps(meta, indent=1))
-    r = Runner(a, out)
+
+
+def with_peer(r, label, peer, body):
+    """Start a peer, run body(peer), stop it; a failure skips to the next step."""
+    if r.over_budget():
+        r.skipped.append(f"{label}: time budget")
+        return
+    log(f"start {label}")
+    try:
+        peer.start()
+        body(peer)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        log(f"{label} failed: {e}")
+        r.skipped.append(f"{label}: failed: {e}")
+    finally:
+        peer.stop()
+
+
+def make_peer(name, rundir, redis_port):
+    if name == "ticker":
+        return Ticker(rundir, redis_port=redis_port)
+    if name in ("nchan", "nchan2"):
+        peer = Nchan(rundir, redis_port=redis_port, workers=2 if name == "nchan2" else 1)
+        peer.name = name
+        return peer
+    return PyPeer(rundir, redis_port=redis_port, kind=name)
+
+
+def run_matrix(r, a, meta, peers, scenarios):
+    """Phase 1: the matrix, one fresh server per peer (S3 first on it)."""
+    t_matrix = time.monotonic()
+    for name in peers if scenarios else []:
+        peer = make_peer(name, r.out / f"run-{name}", a.redis_port)
+
+        def matrix(p, name=name):
+            if name == "ticker":
+                meta["ticker_serve_cmd"] = p.serve_cmd
+            r.run_peer_scenarios(p, scenarios)
+
+        with_peer(r, name, peer, matrix)
+    if scenarios:
+        meta["matrix_min"] = round((time.monotonic() - t_matrix) / 60, 2)
+        log(f"matrix done in {meta['matrix_min']} min")
+
+
+def run_post_extra(r, a, meta):
+    """The publish API, with and without readers, on a fresh server."""
+
+    def post(p):
+        if "ticker_serve_cmd" not in meta:
+            meta["ticker_serve_cmd"] = p.serve_cmd
+        r.post_tests(p)
+        r.post_s1(p)
+
+    with_peer(
+        r,
+        "ticker (publish API)",
+        Ticker(r.out / "run-ticker-post", redis_port=a.redis_port),
+        post,
+    )
+
+
+def run_workers_extra(r, a):
+    """`--workers 2` on the fan-out load and the publish API."""
+
+    def workers(p):
+        r.run_peer_scenarios(p, [a.workers_scenario])
+        r.post_tests(p)
+
+    with_peer(
+        r,
+        "ticker --workers 2",
+        Ticker(r.out / "run-ticker-w2", redis_port=a.redis_port, workers=2),
+        workers,
+    )
+
+
+def run_profile_extra(r, a):
+    """py-spy on a fan-out load (and, in a full run, on the publish API)."""
+
+    def prof(p):
+        r.profile(p, "fanout", clients=a.profile_clients, count=400, rate=20.0)
+        if not a.quick:
+            r.profile(
+                p,
+                "post",
+                clients=0,
+                count=3000,
+                rate=0,
+                publisher="post_load",
+                pub_cmd=[
+                    "--url",
+                    p.post_url,
+                    "--conns",
+                    a.post_conns,
+                    "--header",
+                    f"Authorization: Bearer {p.token}",
+                    "--template",
+                    '{"headline":"' + HEADLINE + '"}',
+                ],
+            )
+
+    with_peer(
+        r,
+        "ticker (profile)",
+        Ticker(r.out / "run-ticker-profile", redis_port=a.redis_port),
+        prof,
+    )
+
+
+def run_all(r, a, meta, peers, scenarios, extras):
+    """Every phase in order; an interrupt (Ctrl-C, SIGTERM) still records what ran."""
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -1250,99 +1354,15 @@ def main():
     rc = 0
     try:
         if "floors" in extras:
-            floors(out)
-
-        def with_peer(label, peer, body):
-            """Start a peer, run body(peer), stop it; a failure skips to the next step."""
-            if r.over_budget():
-                r.skipped.append(f"{label}: time budget")
-                return
-            log(f"start {label}")
-            try:
-                peer.start()
-                body(peer)
-            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-                log(f"{label} failed: {e}")
-                r.skipped.append(f"{label}: failed: {e}")
-            finally:
-                peer.stop()
-
-        # Phase 1: the matrix, one fresh server per peer (S3 first on it).
-        t_matrix = time.monotonic()
-        for name in peers if scenarios else []:
-            rd = out / f"run-{name}"
-            if name == "ticker":
-                peer = Ticker(rd, redis_port=a.redis_port)
-            elif name in ("nchan", "nchan2"):
-                peer = Nchan(rd, redis_port=a.redis_port, workers=2 if name == "nchan2" else 1)
-                peer.name = name
-            else:
-                peer = PyPeer(rd, redis_port=a.redis_port, kind=name)
-
-            def matrix(p, name=name):
-                if name == "ticker":
-                    meta["ticker_serve_cmd"] = p.serve_cmd
-                r.run_peer_scenarios(p, scenarios)
-
-            with_peer(name, peer, matrix)
-        if scenarios:
-            meta["matrix_min"] = round((time.monotonic() - t_matrix) / 60, 2)
-            log(f"matrix done in {meta['matrix_min']} min")
-
+            floors(r.out)
+        run_matrix(r, a, meta, peers, scenarios)
         # Phase 2: ticker extras, each on a fresh server.
         if "ticker" in peers and "post" in extras:
-
-            def post(p):
-                if "ticker_serve_cmd" not in meta:
-                    meta["ticker_serve_cmd"] = p.serve_cmd
-                r.post_tests(p)
-                r.post_s1(p)
-
-            with_peer(
-                "ticker (publish API)",
-                Ticker(out / "run-ticker-post", redis_port=a.redis_port),
-                post,
-            )
+            run_post_extra(r, a, meta)
         if "ticker" in peers and "workers" in extras:
-
-            def workers(p):
-                r.run_peer_scenarios(p, [a.workers_scenario])
-                r.post_tests(p)
-
-            with_peer(
-                "ticker --workers 2",
-                Ticker(out / "run-ticker-w2", redis_port=a.redis_port, workers=2),
-                workers,
-            )
+            run_workers_extra(r, a)
         if "ticker" in peers and "profile" in extras:
-
-            def prof(p):
-                r.profile(p, "fanout", clients=a.profile_clients, count=400, rate=20.0)
-                if not a.quick:
-                    r.profile(
-                        p,
-                        "post",
-                        clients=0,
-                        count=3000,
-                        rate=0,
-                        publisher="post_load",
-                        pub_cmd=[
-                            "--url",
-                            p.post_url,
-                            "--conns",
-                            a.post_conns,
-                            "--header",
-                            f"Authorization: Bearer {p.token}",
-                            "--template",
-                            '{"headline":"' + HEADLINE + '"}',
-                        ],
-                    )
-
-            with_peer(
-                "ticker (profile)",
-                Ticker(out / "run-ticker-profile", redis_port=a.redis_port),
-                prof,
-            )
+            run_profile_extra(r, a)
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); cleaning up")
         rc = 130
@@ -1351,16 +1371,39 @@ def main():
         meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         meta["elapsed_min"] = round((time.monotonic() - r.t0) / 60, 2)
         meta["skipped"] = r.skipped
-        (out / "meta.json").write_text(json.dumps(meta, indent=1))
+        (r.out / "meta.json").write_text(json.dumps(meta, indent=1))
+    return rc
+
+
+def write_report(folder, merge=()):
+    sys.path.insert(0, str(BENCH))
+    import report
+
+    report.write(folder, REPO / "docs" / "performance.md", merge=[Path(m) for m in merge])
+
+
+def main():
+    a = parse_args()
+    if a.report:
+        write_report(Path(a.report), a.merge)
+        return 0
+    mode, peers, scenarios, extras = plan(a)
+    stamp = time.strftime("%Y-%m-%d_%H%M%S")
+    out = Path(a.out) if a.out else BENCH / "results" / f"{stamp}-{mode}"
+    log(f"mode {mode}: peers {peers}, scenarios {scenarios}, extras {extras}, out {out}")
+    if a.dry_run:
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    meta = start_meta(a, mode, peers, scenarios, extras)
+    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    r = Runner(a, out)
+    rc = run_all(r, a, meta, peers, scenarios, extras)
     leftovers = [pid for pid, _ in PROCS.live.items() if alive(pid)]
     if leftovers:
         log(f"WARNING: still alive: {leftovers}")
     log(f"done in {meta['elapsed_min']} min; skipped: {r.skipped or 'nothing'}; results in {out}")
     if rc == 0 and not a.no_doc and (mode in ("full", "quick") or a.doc):
-        sys.path.insert(0, str(BENCH))
-        import report
-
-        report.write(out, REPO / "docs" / "performance.md")
+        write_report(out)
         log("wrote docs/performance.md")
     return rc
 

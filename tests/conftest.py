@@ -3,11 +3,9 @@ per test (deleted afterwards), settings, editor tokens, and a real ticker server
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +13,10 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from tests.helpers import TickerProcess, serve_app
-from ticker.auth import ALL_CHANNELS, Tokens
+from tests.helpers import TickerProcess, make_token, serve_app
+from ticker.auth import ALL_CHANNELS
 from ticker.embedded import EmbeddedRedis
 from ticker.settings import Settings
-from ticker.store import Store
 
 
 @pytest.fixture(scope="session")
@@ -38,10 +35,36 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+def _shares_server(request: pytest.FixtureRequest) -> bool:
+    """True when this test runs against its module's one ``ticker serve`` (see
+    ``ticker_server``): the module is marked ``server_per_module``, and the test neither
+    is marked ``own_server`` nor sets ``ticker_server_env``."""
+    node = request.node
+    return (
+        node.get_closest_marker("server_per_module") is not None
+        and node.get_closest_marker("own_server") is None
+        and not request.getfixturevalue("ticker_server_env")
+    )
+
+
+@pytest.fixture(scope="module")
+def module_prefix() -> str:
+    """The key prefix of a module's shared server (see ``ticker_server``)."""
+    return f"tktest-{uuid.uuid4().hex[:10]}"
+
+
 @pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    """A key prefix of this test's own; every key under it is deleted afterwards."""
-    name = f"tktest-{uuid.uuid4().hex[:10]}"
+def prefix(request: pytest.FixtureRequest, redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; every key under it is deleted afterwards.
+
+    Tests that share their module's server share its prefix too, one after the other:
+    the keys are deleted after each test all the same, so each starts from an empty
+    Redis."""
+    name = (
+        request.getfixturevalue("module_prefix")
+        if _shares_server(request)
+        else f"tktest-{uuid.uuid4().hex[:10]}"
+    )
     yield name
     client = redis.Redis.from_url(redis_url)
     try:
@@ -59,8 +82,9 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(redis_url: str, prefix: str, tmp_path: Path,
-             settings_overrides: dict[str, Any]) -> Settings:
+def settings(
+    redis_url: str, prefix: str, tmp_path: Path, settings_overrides: dict[str, Any]
+) -> Settings:
     values: dict[str, Any] = {
         "redis_url": SecretStr(redis_url),
         "key_prefix": prefix,
@@ -72,21 +96,6 @@ def settings(redis_url: str, prefix: str, tmp_path: Path,
         **settings_overrides,
     }
     return Settings(**values)
-
-
-def make_token(settings: Settings, name: str, channels: list[str], role: str = "editor") -> str:
-    assert settings.redis_url is not None
-
-    async def create() -> str:
-        store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
-        try:
-            return await Tokens(store).create(name, channels, role)
-        finally:
-            await store.close()
-
-    # A thread of its own, so this works from sync fixtures and inside async tests alike.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, create()).result()
 
 
 @pytest.fixture
@@ -108,19 +117,58 @@ def ticker_server_env() -> dict[str, str]:
     return {}
 
 
-@pytest.fixture
-def ticker_server(settings: Settings, tmp_path: Path,
-                  ticker_server_env: dict[str, str]) -> Iterator[TickerProcess]:
-    """A real ``ticker serve`` process on a free port, with an all-channel token."""
-    assert settings.redis_url is not None
-    env = {
-        "TICKER_REDIS_URL": settings.redis_url.get_secret_value(),
-        "TICKER_KEY_PREFIX": settings.key_prefix,
-        "TICKER_STATE_DIR": str(tmp_path / "server-state"),
+def _server_env(redis_url: str, prefix: str, state_dir: Path) -> dict[str, str]:
+    return {
+        "TICKER_REDIS_URL": redis_url,
+        "TICKER_KEY_PREFIX": prefix,
+        "TICKER_STATE_DIR": str(state_dir),
         "TICKER_HEARTBEAT_S": "1",
         "TICKER_RETRY_MS": "500",
         "TICKER_READ_BLOCK_MS": "1000",
         "TICKER_WRITE_RATE_PER_MINUTE": "60000",
+    }
+
+
+@pytest.fixture(scope="module")
+def module_ticker_server(
+    redis_url: str, module_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TickerProcess]:
+    """One ``ticker serve`` for every test of a ``server_per_module`` module."""
+    folder = tmp_path_factory.mktemp("module-ticker")
+    proc = TickerProcess(
+        _server_env(redis_url, module_prefix, folder / "server-state"), log=folder / "ticker.log"
+    )
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def ticker_server(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    tmp_path: Path,
+    ticker_server_env: dict[str, str],
+) -> Iterator[TickerProcess]:
+    """A real ``ticker serve`` process on a free port, with an all-channel token.
+
+    In a module marked ``server_per_module`` the tests share one process (its keys are
+    deleted after each test, see ``prefix``); a test that stops, restarts or reconfigures
+    its server is marked ``own_server``, or sets ``ticker_server_env``, and gets its own."""
+    assert settings.redis_url is not None
+    if _shares_server(request):
+        proc: TickerProcess = request.getfixturevalue("module_ticker_server")
+        if proc.proc is None or proc.proc.poll() is not None:
+            proc.start()  # a failed test may have left it down; the next one still runs
+        proc.token = make_token(settings, "server-editor", [ALL_CHANNELS])
+        yield proc
+        return
+    env = {
+        **_server_env(
+            settings.redis_url.get_secret_value(), settings.key_prefix, tmp_path / "server-state"
+        ),
         **ticker_server_env,
     }
     proc = TickerProcess(env, log=tmp_path / "ticker.log")
@@ -132,7 +180,18 @@ def ticker_server(settings: Settings, tmp_path: Path,
         proc.stop()
 
 
+# The slowest folders first: under xdist (`--dist loadfile`) each file is one unit of work,
+# handed out in this order, and the long ones started early keep both workers busy to the end.
+SLOW_FIRST = ("tests/browser/", "tests/faults/")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests last: the sync Playwright API runs an event loop of its own while its
-    browser is open, and the anyio tests need the thread's loop free."""
-    items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))
+    """Browser and fault tests first, each file's tests still in file order. The sync
+    Playwright API runs an event loop of its own while its browser is open; the browser
+    fixture is module-scoped, so the anyio tests after that module find the loop free."""
+
+    def rank(item: pytest.Item) -> int:
+        starts = [item.nodeid.startswith(folder) for folder in SLOW_FIRST]
+        return starts.index(True) if True in starts else len(SLOW_FIRST)
+
+    items.sort(key=rank)

@@ -1,4 +1,5 @@
-"""Test helpers: free ports, a real ticker process, an in-loop uvicorn, an SSE reader."""
+"""Test helpers: free ports, editor tokens, a real ticker process, an in-loop uvicorn, an
+SSE reader."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,9 @@ import uvicorn
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from ticker.app import create_app
+from ticker.auth import Tokens
 from ticker.settings import Settings
+from ticker.store import Store
 
 
 def free_port() -> int:
@@ -29,6 +33,22 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def make_token(settings: Settings, name: str, channels: list[str], role: str = "editor") -> str:
+    assert settings.redis_url is not None
+    url = settings.redis_url.get_secret_value()
+
+    async def create() -> str:
+        store = Store(url, prefix=settings.key_prefix)
+        try:
+            return await Tokens(store).create(name, channels, role)
+        finally:
+            await store.close()
+
+    # A thread of its own, so this works from sync fixtures and inside async tests alike.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, create()).result()
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
@@ -64,8 +84,14 @@ def sigterm_and_time(proc: TickerProcess) -> float:
 class TickerProcess:
     """``python -m ticker serve`` as a real process on a fixed port, restartable."""
 
-    def __init__(self, env: dict[str, str], *, port: int | None = None,
-                 args: tuple[str, ...] = (), log: Path | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        port: int | None = None,
+        args: tuple[str, ...] = (),
+        log: Path | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
@@ -78,9 +104,24 @@ class TickerProcess:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ticker", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--log-level", "info", *self.args],
-                env=self.env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+                [
+                    sys.executable,
+                    "-m",
+                    "ticker",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "info",
+                    *self.args,
+                ],
+                env=self.env,
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+            )
         finally:
             if not isinstance(out, int):
                 out.close()  # the child has its own copy
@@ -123,35 +164,49 @@ class TickerProcess:
         return {"Authorization": f"Bearer {self.token}"}
 
     def post(self, channel: str, **fields: Any) -> dict[str, Any]:
-        r = httpx.post(f"{self.url}/channels/{channel}/items", json=fields,
-                       headers=self._headers(), timeout=10)
+        r = httpx.post(
+            f"{self.url}/channels/{channel}/items", json=fields, headers=self._headers(), timeout=10
+        )
         assert r.status_code == 201, r.text
         return dict(r.json())
 
     def patch(self, channel: str, uri: str, **fields: Any) -> dict[str, Any]:
-        r = httpx.patch(f"{self.url}/channels/{channel}/items/{uri}", json=fields,
-                        headers=self._headers(), timeout=10)
+        r = httpx.patch(
+            f"{self.url}/channels/{channel}/items/{uri}",
+            json=fields,
+            headers=self._headers(),
+            timeout=10,
+        )
         assert r.status_code == 200, r.text
         return dict(r.json())
 
     def kill(self, channel: str, uri: str) -> dict[str, Any]:
-        r = httpx.delete(f"{self.url}/channels/{channel}/items/{uri}",
-                         headers=self._headers(), timeout=10)
+        r = httpx.delete(
+            f"{self.url}/channels/{channel}/items/{uri}", headers=self._headers(), timeout=10
+        )
         assert r.status_code == 200, r.text
         return dict(r.json())
 
 
 @contextlib.asynccontextmanager
-async def serve_app(settings: Settings, *, http: str = "ticker.protocol:HttpProtocol"
-                    ) -> AsyncIterator[tuple[str, Any]]:
+async def serve_app(
+    settings: Settings, *, http: str = "ticker.protocol:HttpProtocol"
+) -> AsyncIterator[tuple[str, Any]]:
     """A real uvicorn in this event loop on a free port; yields (base URL, app).
 
     ``http`` is ticker's own protocol by default (what ``ticker serve`` runs); pass
     ``"httptools"`` for plain uvicorn, where streams use ASGI sends only."""
     port = free_port()
     app = create_app(settings.model_copy(update={"port": port}))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", timeout_graceful_shutdown=2, http=http)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        http=http,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -190,8 +245,10 @@ class Reader:
         deadline = asyncio.get_running_loop().time() + timeout
         while not predicate(self):
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"reader condition not met; got {len(self.events)} events:"
-                                     f" {[(e.event, e.id) for e in self.events][:30]}")
+                raise AssertionError(
+                    f"reader condition not met; got {len(self.events)} events:"
+                    f" {[(e.event, e.id) for e in self.events][:30]}"
+                )
             await asyncio.sleep(0.02)
 
     async def close(self) -> None:
@@ -201,15 +258,23 @@ class Reader:
                 await self.task
 
 
-def start_reader(url: str, *, headers: dict[str, str] | None = None,
-                 params: dict[str, Any] | None = None, read_delay: float = 0.0) -> Reader:
+def start_reader(
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+    read_delay: float = 0.0,
+) -> Reader:
     reader = Reader()
 
     async def run() -> None:
         try:
-            async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as client, \
-                    aconnect_sse(client, "GET", url, headers=dict(headers or {}),
-                                 params=params) as source:
+            async with (
+                httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as client,
+                aconnect_sse(
+                    client, "GET", url, headers=dict(headers or {}), params=params
+                ) as source,
+            ):
                 reader.status = source.response.status_code
                 reader.connected.set()
                 async for event in source.aiter_sse():
@@ -241,7 +306,7 @@ def stop_processes(procs: Iterable[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
-def rdb(settings: Settings) -> redis.Redis:
+def rdb(settings: Settings) -> Any:  # redis-py's reply types are too loose to narrow here
     """A plain (bytes) client of the test's Redis."""
     assert settings.redis_url is not None
     return redis.Redis.from_url(settings.redis_url.get_secret_value())

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import make_token
+from tests.helpers import make_token
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -29,15 +29,23 @@ def stream_len(settings: Settings, channel: str = "en") -> int:
 @pytest.fixture
 async def api(server: tuple[str, Any], token: str) -> Any:
     url, _ = server
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as client:
         yield client
 
 
 async def test_post_returns_the_item_and_lists_it(api: httpx.AsyncClient) -> None:
-    r = await api.post("/channels/en/items", json={
-        "headline": f"  {HEADLINE}  ", "source": "Dutch Police", "urgency": 2,
-        "regions": ["europe"], "link": "https://example.com/a"})
+    r = await api.post(
+        "/channels/en/items",
+        json={
+            "headline": f"  {HEADLINE}  ",
+            "source": "Dutch Police",
+            "urgency": 2,
+            "regions": ["europe"],
+            "link": "https://example.com/a",
+        },
+    )
     assert r.status_code == 201, r.text
     item = r.json()
     assert item["headline"] == HEADLINE  # trimmed
@@ -53,15 +61,18 @@ async def test_post_returns_the_item_and_lists_it(api: httpx.AsyncClient) -> Non
 
 
 async def test_items_are_listed_newest_first(api: httpx.AsyncClient) -> None:
-    uris = [(await api.post("/channels/en/items", json={"headline": f"h{n}"})).json()["uri"]
-            for n in range(3)]
+    uris = [
+        (await api.post("/channels/en/items", json={"headline": f"h{n}"})).json()["uri"]
+        for n in range(3)
+    ]
     listed = (await api.get("/channels/en/items")).json()["items"]
     assert [i["uri"] for i in listed] == uris[::-1]
 
 
 async def test_correct_hold_release_kill(api: httpx.AsyncClient) -> None:
-    uri = (await api.post("/channels/en/items", json={"headline": "Shooter at large"})
-           ).json()["uri"]
+    uri = (await api.post("/channels/en/items", json={"headline": "Shooter at large"})).json()[
+        "uri"
+    ]
     r = await api.patch(f"/channels/en/items/{uri}", json={"headline": "Shooter arrested"})
     assert r.status_code == 200 and r.json()["version"] == 2
     assert r.json()["headline"] == "Shooter arrested"
@@ -79,7 +90,8 @@ async def test_correct_hold_release_kill(api: httpx.AsyncClient) -> None:
 
 
 async def test_idempotent_retry_returns_the_first_item(
-        api: httpx.AsyncClient, settings: Settings) -> None:
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
     headers = {"Idempotency-Key": "retry-42"}
     first = await api.post("/channels/en/items", json={"headline": HEADLINE}, headers=headers)
     second = await api.post("/channels/en/items", json={"headline": HEADLINE}, headers=headers)
@@ -87,8 +99,7 @@ async def test_idempotent_retry_returns_the_first_item(
     assert second.json() == first.json()
     assert second.headers["idempotent-replayed"] == "true"
     assert stream_len(settings) == 1
-    other = await api.post("/channels/en/items", json={"headline": "different"},
-                           headers=headers)
+    other = await api.post("/channels/en/items", json={"headline": "different"}, headers=headers)
     assert other.status_code == 422 and other.json()["error"] == "idempotency_key_reused"
     assert stream_len(settings) == 1
 
@@ -127,7 +138,8 @@ BAD_ITEMS: list[tuple[str, Any, str]] = [
 
 @pytest.mark.parametrize(("case", "body", "field"), BAD_ITEMS, ids=[c[0] for c in BAD_ITEMS])
 async def test_bad_item_is_refused_with_the_field_named(
-        api: httpx.AsyncClient, settings: Settings, case: str, body: Any, field: str) -> None:
+    api: httpx.AsyncClient, settings: Settings, case: str, body: Any, field: str
+) -> None:
     r = await api.post("/channels/en/items", json=body)
     assert r.status_code == 422, r.text
     error = r.json()
@@ -136,22 +148,38 @@ async def test_bad_item_is_refused_with_the_field_named(
     assert stream_len(settings) == 0
 
 
-@pytest.mark.parametrize(("content", "ctype", "status"), [
-    (b"not json", "application/json", 400),
-    (b'{"headline": "ok"', "application/json", 400),
-    (b"\xff\xfe{}", "application/json", 400),
-    (b"[" * 5000 + b"]" * 5000, "application/json", 400),
-    (b'["headline"]', "application/json", 422),
-    (b'"headline"', "application/json", 422),
-    (b"null", "application/json", 422),
-    (b'{"headline": "ok"}', "text/plain", 415),
-    (b'{"headline": "ok"}', "application/x-www-form-urlencoded", 415),
-    (b'{"headline": "ok"}', "application/json; charset=latin-1", 415),
-    (b'{"headline": "' + b"x" * 17000 + b'"}', "application/json", 413),
-], ids=["not-json", "truncated", "not-utf8", "deep-nesting", "array", "string", "null",
-        "text-plain", "form", "latin1", "over-16k"])
-async def test_malformed_body_is_refused(api: httpx.AsyncClient, settings: Settings,
-                                         content: bytes, ctype: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("content", "ctype", "status"),
+    [
+        (b"not json", "application/json", 400),
+        (b'{"headline": "ok"', "application/json", 400),
+        (b"\xff\xfe{}", "application/json", 400),
+        (b"[" * 5000 + b"]" * 5000, "application/json", 400),
+        (b'["headline"]', "application/json", 422),
+        (b'"headline"', "application/json", 422),
+        (b"null", "application/json", 422),
+        (b'{"headline": "ok"}', "text/plain", 415),
+        (b'{"headline": "ok"}', "application/x-www-form-urlencoded", 415),
+        (b'{"headline": "ok"}', "application/json; charset=latin-1", 415),
+        (b'{"headline": "' + b"x" * 17000 + b'"}', "application/json", 413),
+    ],
+    ids=[
+        "not-json",
+        "truncated",
+        "not-utf8",
+        "deep-nesting",
+        "array",
+        "string",
+        "null",
+        "text-plain",
+        "form",
+        "latin1",
+        "over-16k",
+    ],
+)
+async def test_malformed_body_is_refused(
+    api: httpx.AsyncClient, settings: Settings, content: bytes, ctype: str, status: int
+) -> None:
     r = await api.post("/channels/en/items", content=content, headers={"Content-Type": ctype})
     assert r.status_code == status, r.text
     assert r.json()["message"]
@@ -174,8 +202,7 @@ async def test_unknown_channel_and_uri_are_404(api: httpx.AsyncClient) -> None:
     assert (await api.delete("/channels/en/items/nosuchuri")).status_code == 404
 
 
-async def test_correcting_a_killed_item_is_409(api: httpx.AsyncClient,
-                                               settings: Settings) -> None:
+async def test_correcting_a_killed_item_is_409(api: httpx.AsyncClient, settings: Settings) -> None:
     uri = (await api.post("/channels/en/items", json={"headline": "x"})).json()["uri"]
     await api.delete(f"/channels/en/items/{uri}")
     before = stream_len(settings)
@@ -184,20 +211,22 @@ async def test_correcting_a_killed_item_is_409(api: httpx.AsyncClient,
     assert stream_len(settings) == before
 
 
-@pytest.mark.parametrize("body", [{}, {"headline": None}, {"status": "canceled"},
-                                  {"urgency": 11}, {"nope": 1}])
-async def test_bad_correction_is_422(api: httpx.AsyncClient, settings: Settings,
-                                     body: Any) -> None:
+@pytest.mark.parametrize(
+    "body", [{}, {"headline": None}, {"status": "canceled"}, {"urgency": 11}, {"nope": 1}]
+)
+async def test_bad_correction_is_422(api: httpx.AsyncClient, settings: Settings, body: Any) -> None:
     uri = (await api.post("/channels/en/items", json={"headline": "x"})).json()["uri"]
     r = await api.patch(f"/channels/en/items/{uri}", json=body)
     assert r.status_code == 422, r.text
     assert stream_len(settings) == 1
 
 
-@pytest.mark.parametrize("auth", [None, "Bearer", "Bearer wrong", "Basic dXNlcjpwYXNz",
-                                  "tk_nobearer"])
-async def test_missing_or_wrong_token_is_401(server: tuple[str, Any], settings: Settings,
-                                             auth: str | None) -> None:
+@pytest.mark.parametrize(
+    "auth", [None, "Bearer", "Bearer wrong", "Basic dXNlcjpwYXNz", "tk_nobearer"]
+)
+async def test_missing_or_wrong_token_is_401(
+    server: tuple[str, Any], settings: Settings, auth: str | None
+) -> None:
     headers = {"Authorization": auth} if auth else {}
     async with httpx.AsyncClient(base_url=server[0], timeout=10) as client:
         r = await client.post("/channels/en/items", json={"headline": "x"}, headers=headers)
@@ -208,17 +237,18 @@ async def test_missing_or_wrong_token_is_401(server: tuple[str, Any], settings: 
 
 
 async def test_revoked_token_is_401_and_other_channel_is_403(
-        server: tuple[str, Any], settings: Settings) -> None:
+    server: tuple[str, Any], settings: Settings
+) -> None:
     from ticker.auth import Tokens
     from ticker.store import Store
 
     ar_only = make_token(settings, "ar-desk", ["ar"])
-    async with httpx.AsyncClient(base_url=server[0], timeout=10,
-                                 headers={"Authorization": f"Bearer {ar_only}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {ar_only}"}
+    ) as client:
         r = await client.post("/channels/en/items", json={"headline": "x"})
         assert r.status_code == 403 and r.json()["error"] == "forbidden"
-        assert (await client.post("/channels/ar/items", json={"headline": "x"})).status_code \
-            == 201
+        assert (await client.post("/channels/ar/items", json={"headline": "x"})).status_code == 201
         assert settings.redis_url is not None
         store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
         assert await Tokens(store).revoke("ar-desk")
@@ -233,8 +263,9 @@ async def test_write_api_sends_no_cors_but_reads_do(api: httpx.AsyncClient) -> N
     origin = {"Origin": "https://evil.example"}
     r = await api.post("/channels/en/items", json={"headline": "x"}, headers=origin)
     assert "access-control-allow-origin" not in r.headers
-    r = await api.options("/channels/en/items", headers={
-        **origin, "Access-Control-Request-Method": "POST"})
+    r = await api.options(
+        "/channels/en/items", headers={**origin, "Access-Control-Request-Method": "POST"}
+    )
     assert "access-control-allow-origin" not in r.headers
     r = await api.get("/channels/en/items", headers=origin)
     assert r.headers["access-control-allow-origin"] == "*"

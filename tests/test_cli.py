@@ -5,86 +5,33 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.cli_helpers import (
+    CLI_TIMEOUT,
+    admin_env,
+    cli_env,
+    current,
+    history,
+    run,
+    run_all,
+    server_env,
+    spawn,
+)
 from tests.helpers import TickerProcess, free_port
 from ticker.settings import Settings
 
+pytestmark = pytest.mark.server_per_module
+
 HEADLINE = "Rotterdam shooter arrested"
-CLI_TIMEOUT = 30
-
-
-def cli_env(tmp_path: Path, **values: str) -> dict[str, str]:
-    """The caller's environment without any TICKER_* variable, plus ``values``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKER_")}
-    env.update(COLUMNS="250", PYTHONUNBUFFERED="1", NO_COLOR="1",
-               TICKER_STATE_DIR=str(tmp_path / "cli-state"))
-    env.update(values)
-    return env
-
-
-def server_env(server: TickerProcess, tmp_path: Path, **values: str) -> dict[str, str]:
-    return cli_env(tmp_path, **{"TICKER_URL": server.url, "TICKER_TOKEN": server.token,
-                                **values})
-
-
-def admin_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
-    assert settings.redis_url is not None
-    return cli_env(tmp_path, TICKER_REDIS_URL=settings.redis_url.get_secret_value(),
-                   TICKER_KEY_PREFIX=settings.key_prefix)
-
-
-def spawn(env: dict[str, str], *args: str, **popen: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ticker", *args], env=env,
-                            cwd=Path(env["TICKER_STATE_DIR"]).parent,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **popen)
-
-
-def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
-    try:
-        stdout, stderr = proc.communicate(timeout=CLI_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise AssertionError(f"`{proc.args!r}` hung") from None
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-
-
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return finish(spawn(env, *args))
-
-
-def run_all(env: dict[str, str], *commands: tuple[str, ...]
-            ) -> list[subprocess.CompletedProcess[str]]:
-    """Several independent invocations at once (each one pays ~1 s of imports)."""
-    procs = [spawn(env, *args) for args in commands]
-    return [finish(p) for p in procs]
-
-
-def current(server: TickerProcess, channel: str = "en") -> list[dict[str, Any]]:
-    """The desk's view (with authors): the server's token reads it."""
-    r = httpx.get(f"{server.url}/channels/{channel}/items", timeout=10,
-                  headers={"Authorization": f"Bearer {server.token}"})
-    assert r.status_code == 200, r.text
-    return list(r.json()["items"])
-
-
-def history(server: TickerProcess, channel: str = "en") -> list[dict[str, Any]]:
-    r = httpx.get(f"{server.url}/channels/{channel}/items", params={"history": "true"},
-                  timeout=10)
-    assert r.status_code == 200, r.text
-    return list(r.json()["items"])
 
 
 def uri_from(line: str) -> str:
@@ -103,12 +50,25 @@ def _state_dir(tmp_path: Path) -> None:
 
 
 def test_post_publishes_the_item_with_every_option(
-        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
     env = server_env(ticker_server, tmp_path)
     plain, as_json = run_all(
         env,
-        ("post", HEADLINE, "--channel", "en", "--urgency", "2", "--region", "europe",
-         "--source", "Dutch Police", "--link", "https://example.com/rotterdam"),
+        (
+            "post",
+            HEADLINE,
+            "--channel",
+            "en",
+            "--urgency",
+            "2",
+            "--region",
+            "europe",
+            "--source",
+            "Dutch Police",
+            "--link",
+            "https://example.com/rotterdam",
+        ),
         ("post", "Second headline, as JSON", "--channel", "en", "--json"),
     )
     assert plain.returncode == 0, plain.stderr
@@ -139,7 +99,8 @@ def test_correct_hold_release_and_kill(ticker_server: TickerProcess, tmp_path: P
     assert corrected.returncode == 0, corrected.stderr
     assert corrected.stdout.startswith(f"corrected {uri} (v2)"), corrected.stdout
     assert [(i["uri"], i["headline"], i["version"]) for i in current(ticker_server)] == [
-        (uri, HEADLINE, 2)]
+        (uri, HEADLINE, 2)
+    ]
 
     held = run(env, "hold", uri)
     assert held.returncode == 0, held.stderr
@@ -158,8 +119,9 @@ def test_correct_hold_release_and_kill(ticker_server: TickerProcess, tmp_path: P
 
 
 def test_ls_shows_the_current_headlines(ticker_server: TickerProcess, tmp_path: Path) -> None:
-    item = ticker_server.post("en", headline=HEADLINE, source="Dutch Police",
-                              regions=["europe"], urgency=2)
+    item = ticker_server.post(
+        "en", headline=HEADLINE, source="Dutch Police", regions=["europe"], urgency=2
+    )
     ticker_server.post("es", headline="Detenido el tirador de Róterdam")
     done = run(server_env(ticker_server, tmp_path), "ls", "--channel", "en")
     assert done.returncode == 0, done.stderr
@@ -170,7 +132,8 @@ def test_ls_shows_the_current_headlines(ticker_server: TickerProcess, tmp_path: 
 
 
 def test_ls_prints_headlines_with_square_brackets_as_written(
-        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
     # Brackets are ordinary text in a headline; the terminal must not treat them as markup.
     ticker_server.post("en", headline="[VIDEO] Markets [bold]rally[/bold]")
     ticker_server.post("en", headline="Oil [/b] prices fall")
@@ -181,7 +144,8 @@ def test_ls_prints_headlines_with_square_brackets_as_written(
 
 
 def test_tail_prints_a_new_item_as_it_is_posted(
-        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
     proc = spawn(server_env(ticker_server, tmp_path), "tail", "--channel", "en")
     lines: queue.Queue[str] = queue.Queue()
 
@@ -231,19 +195,22 @@ def test_tail_prints_a_new_item_as_it_is_posted(
 
 
 def test_token_create_ls_revoke(
-        ticker_server: TickerProcess, settings: Settings, tmp_path: Path) -> None:
+    ticker_server: TickerProcess, settings: Settings, tmp_path: Path
+) -> None:
     admin = admin_env(settings, tmp_path)
-    created = run(admin, "token", "create", "desk-amsterdam", "--channel", "en",
-                  "--channel", "ar")
+    created = run(admin, "token", "create", "desk-amsterdam", "--channel", "en", "--channel", "ar")
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip()
     assert secret.startswith("tk_") and "\n" not in secret, created.stdout
     assert "not shown again" in created.stderr and secret not in created.stderr
 
     def post(channel: str) -> httpx.Response:
-        return httpx.post(f"{ticker_server.url}/channels/{channel}/items",
-                          json={"headline": f"from Amsterdam to {channel}"},
-                          headers={"Authorization": f"Bearer {secret}"}, timeout=10)
+        return httpx.post(
+            f"{ticker_server.url}/channels/{channel}/items",
+            json={"headline": f"from Amsterdam to {channel}"},
+            headers={"Authorization": f"Bearer {secret}"},
+            timeout=10,
+        )
 
     r = post("en")
     assert r.status_code == 201, r.text
@@ -271,7 +238,8 @@ def test_token_create_ls_revoke(
 
 
 def test_bad_posts_are_refused_with_a_message_and_nothing_is_written(
-        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
     cases = [
         ("headline", ("post", "")),
         ("urgency", ("post", "x", "--urgency", "10")),
@@ -284,8 +252,11 @@ def test_bad_posts_are_refused_with_a_message_and_nothing_is_written(
     wrong = [
         (args, done.returncode, done.stderr[-300:])
         for (field, args), done in zip(cases, results, strict=True)
-        if done.returncode != 1 or done.stdout or "Traceback" in done.stderr
-        or not done.stderr.startswith("error:") or field not in done.stderr
+        if done.returncode != 1
+        or done.stdout
+        or "Traceback" in done.stderr
+        or not done.stderr.startswith("error:")
+        or field not in done.stderr
     ]
     assert wrong == []
     assert current(ticker_server) == []
@@ -304,8 +275,27 @@ def test_a_wrong_token_is_refused(ticker_server: TickerProcess, tmp_path: Path) 
 def test_an_unreachable_service_is_reported(tmp_path: Path) -> None:
     # A correction is never retried (POST and DELETE are, for ~8 s), so this answers at once.
     url = f"http://127.0.0.1:{free_port()}"
-    done = run(cli_env(tmp_path, TICKER_URL=url, TICKER_TOKEN="tk_whatever"),
-               "correct", "some-uri", HEADLINE)
+    done = run(
+        cli_env(tmp_path, TICKER_URL=url, TICKER_TOKEN="tk_whatever"),
+        "correct",
+        "some-uri",
+        HEADLINE,
+    )
     assert done.returncode == 1
     assert "cannot reach" in done.stderr and url in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_starting_the_command_does_not_load_the_server_stack() -> None:
+    """Every `ticker` run pays what ``ticker.cli`` imports; Redis, HTTP and the settings
+    models load inside the commands that use them."""
+    heavy = ("redis", "httpx", "uvicorn", "starlette", "pydantic_settings", "ticker.settings")
+    code = f"import sys, ticker.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"

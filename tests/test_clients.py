@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PY_READER = ROOT / "clients" / "python" / "reader.py"
 NODE_CLIENT = ROOT / "clients" / "node"
 
+pytestmark = pytest.mark.server_per_module
+
 
 def _load_reader() -> ModuleType:
     spec = importlib.util.spec_from_file_location("ticker_stream_reader", PY_READER)
@@ -87,7 +89,10 @@ def test_reader_decodes_what_editors_post(ticker_server: TickerProcess, settings
         ("remove", second["uri"], "kill"),
     ]
     assert [e.headline for e in events] == [
-        first["headline"], second["headline"], fixed["headline"], second["headline"]
+        first["headline"],
+        second["headline"],
+        fixed["headline"],
+        second["headline"],
     ]
     assert [e.version for e in events] == [1, 1, 2, killed["version"]]
     assert [e.status for e in events] == ["usable", "usable", "usable", "canceled"]
@@ -210,18 +215,51 @@ def test_python_reader_command_prints_events(
     item = ticker_server.post("en", headline="Storm warning for the coast")
     killed = ticker_server.kill("en", item["uri"])
     out = subprocess.run(
-        [sys.executable, str(PY_READER), "--redis", _url(settings), "--prefix",
-         settings.key_prefix, "--channel", "en", "--group", "cli", "--consumer", "c1",
-         "--start", "0", "--block-ms", "200", "--limit", "2"],
-        capture_output=True, text=True, timeout=30, check=True,
+        [
+            sys.executable,
+            str(PY_READER),
+            "--redis",
+            _url(settings),
+            "--prefix",
+            settings.key_prefix,
+            "--channel",
+            "en",
+            "--group",
+            "cli",
+            "--consumer",
+            "c1",
+            "--start",
+            "0",
+            "--block-ms",
+            "200",
+            "--limit",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert lines == [
-        {"id": item["id"], "type": "item", "uri": item["uri"], "reason": None,
-         "headline": "Storm warning for the coast", "version": 1, "status": "usable"},
-        {"id": killed["id"], "type": "remove", "uri": item["uri"], "reason": "kill",
-         "headline": "Storm warning for the coast", "version": killed["version"],
-         "status": "canceled"},
+        {
+            "id": item["id"],
+            "type": "item",
+            "uri": item["uri"],
+            "reason": None,
+            "headline": "Storm warning for the coast",
+            "version": 1,
+            "status": "usable",
+        },
+        {
+            "id": killed["id"],
+            "type": "remove",
+            "uri": item["uri"],
+            "reason": "kill",
+            "headline": "Storm warning for the coast",
+            "version": killed["version"],
+            "status": "canceled",
+        },
     ]
 
 
@@ -241,8 +279,13 @@ def _node_client() -> Path:
         for p in manifests:
             if p.exists():
                 shutil.copy2(p, staging / p.name)
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=staging, check=True,
-                       capture_output=True, timeout=150)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund"],
+            cwd=staging,
+            check=True,
+            capture_output=True,
+            timeout=150,
+        )
         shutil.rmtree(cache, ignore_errors=True)
         staging.rename(cache)
     shutil.copy2(NODE_CLIENT / "reader.mjs", cache / "reader.mjs")  # always the current one
@@ -259,17 +302,48 @@ def test_node_reader_decodes_what_editors_post(
     killed = ticker_server.kill("en", first["uri"])
     key = reader.stream_key("en", settings.key_prefix)
     out = subprocess.run(
-        ["node", "reader.mjs", "--url", _url(settings), "--key", key, "--count", "3",
-         "--timeout", "20"],
-        cwd=client_dir, capture_output=True, text=True, timeout=40,
+        [
+            "node",
+            "reader.mjs",
+            "--url",
+            _url(settings),
+            "--key",
+            key,
+            "--count",
+            "3",
+            "--timeout",
+            "20",
+        ],
+        cwd=client_dir,
+        capture_output=True,
+        text=True,
+        timeout=40,
     )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert lines == [
-        {"id": first["id"], "type": "item", "uri": first["uri"], "reason": None,
-         "headline": "Rotterdam shooter arrested", "version": 1},
-        {"id": second["id"], "type": "item", "uri": second["uri"], "reason": None,
-         "headline": "مرحبا: Markets fall", "version": 1},
-        {"id": killed["id"], "type": "remove", "uri": first["uri"], "reason": "kill",
-         "headline": "Rotterdam shooter arrested", "version": killed["version"]},
+        {
+            "id": first["id"],
+            "type": "item",
+            "uri": first["uri"],
+            "reason": None,
+            "headline": "Rotterdam shooter arrested",
+            "version": 1,
+        },
+        {
+            "id": second["id"],
+            "type": "item",
+            "uri": second["uri"],
+            "reason": None,
+            "headline": "مرحبا: Markets fall",
+            "version": 1,
+        },
+        {
+            "id": killed["id"],
+            "type": "remove",
+            "uri": first["uri"],
+            "reason": "kill",
+            "headline": "Rotterdam shooter arrested",
+            "version": killed["version"],
+        },
     ]

@@ -68,9 +68,18 @@ class FakeRedis:
 
 def change(**overrides: Any) -> Change:
     values: dict[str, Any] = dict(
-        uri="u1", expected_version=0, event_type="item", body='{"uri": "u1"}',
-        history_max_items=100, live_max_items=20, versions_ttl_ms=1000, live_score=1,
-        expires_ms=2, embargo_ms=None, idempotency=("key{x}", "fp"))
+        uri="u1",
+        expected_version=0,
+        event_type="item",
+        body='{"uri": "u1"}',
+        history_max_items=100,
+        live_max_items=20,
+        versions_ttl_ms=1000,
+        live_score=1,
+        expires_ms=2,
+        embargo_ms=None,
+        idempotency=("key{x}", "fp"),
+    )
     return Change(**{**values, **overrides})
 
 
@@ -78,9 +87,13 @@ def change(**overrides: Any) -> Change:
 async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
     store = Store("redis+cluster://127.0.0.1:7001", prefix=prefix)
     scripts = {
-        "_commit": Recorder(["ok", "{}"]), "_snapshot": Recorder(["0-0"]),
-        "_knows": Recorder(1), "_token_create": Recorder(1), "_token_revoke": Recorder(1),
-        "_authorize": Recorder([0]), "_refund": Recorder(1),
+        "_commit": Recorder(["ok", "{}"]),
+        "_snapshot": Recorder(["0-0"]),
+        "_knows": Recorder(1),
+        "_token_create": Recorder(1),
+        "_token_revoke": Recorder(1),
+        "_authorize": Recorder([0]),
+        "_refund": Recorder(1),
     }
     for name, recorder in scripts.items():
         setattr(store, name, recorder)
@@ -96,23 +109,36 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
             await store.knows(ch, "1-0")
             fake.pipeline_keys.clear()
             await store.stats(ch)
-            channel_calls = [c for name in ("_commit", "_snapshot", "_knows")
-                             for c in scripts[name].calls[before[name]:]]
+            channel_calls = [
+                c
+                for name in ("_commit", "_snapshot", "_knows")
+                for c in scripts[name].calls[before[name] :]
+            ]
             assert len(channel_calls) == 5
             for keys in [*channel_calls, fake.pipeline_keys]:
                 assert {slot(k) for k in keys} == {slot(ch)}, keys
             assert all(k.startswith(f"{prefix}:{{{ch}}}:") for k in scripts["_commit"].calls[-1])
             # Every key of the channel, the per-item and per-request ones included.
             k = store.keys(ch)
-            names = [k.events, k.items, k.live, k.expiry, k.embargo,
-                     k.idem_prefix + "any{key}", k.versions_prefix + "some-uri"]
+            names = [
+                k.events,
+                k.items,
+                k.live,
+                k.expiry,
+                k.embargo,
+                k.idem_prefix + "any{key}",
+                k.versions_prefix + "some-uri",
+            ]
             assert {slot(n) for n in names} == {slot(ch)}
         await store.token_create("desk", "ab" * 32, {"name": "desk"})
         await store.token_revoke("desk")
         await store.authorize("cd" * 32, "en{x}", now_ms=1, interval_ms=10.0, burst=2)
         await store.refund("cd" * 32, interval_ms=10.0)
-        auth_calls = [c for name in ("_token_create", "_token_revoke", "_authorize", "_refund")
-                      for c in scripts[name].calls]
+        auth_calls = [
+            c
+            for name in ("_token_create", "_token_revoke", "_authorize", "_refund")
+            for c in scripts[name].calls
+        ]
         assert [len(c) for c in auth_calls] == [2, 2, 3, 1]
         for keys in auth_calls:
             assert {slot(k) for k in keys} == {slot("auth")}, keys
@@ -120,38 +146,52 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
         await store.close()
 
 
-@pytest.mark.parametrize(("url", "kind", "nodes", "service"), [
-    ("redis://127.0.0.1:6379/0", SINGLE, (), ""),
-    ("unix:///run/redis.sock", SINGLE, (), ""),
-    ("redis+cluster://127.0.0.1:7001", CLUSTER, (("127.0.0.1", 7001),), ""),
-    ("redis+cluster://u:p%40ss@a:7001,b:7002,[::1]:7003/0?socket_timeout=3", CLUSTER,
-     (("a", 7001), ("b", 7002), ("::1", 7003)), ""),
-    ("rediss+cluster://node", CLUSTER, (("node", 6379),), ""),
-    ("redis+sentinel://s1,s2:26380/mymaster", SENTINEL, (("s1", 26379), ("s2", 26380)),
-     "mymaster"),
-    ("rediss+sentinel://:pw@s1:26379/main/2", SENTINEL, (("s1", 26379),), "main"),
-])
-def test_redis_url_forms(url: str, kind: str, nodes: tuple[tuple[str, int], ...],
-                         service: str) -> None:
+@pytest.mark.parametrize(
+    ("url", "kind", "nodes", "service"),
+    [
+        ("redis://127.0.0.1:6379/0", SINGLE, (), ""),
+        ("unix:///run/redis.sock", SINGLE, (), ""),
+        ("redis+cluster://127.0.0.1:7001", CLUSTER, (("127.0.0.1", 7001),), ""),
+        (
+            "redis+cluster://u:p%40ss@a:7001,b:7002,[::1]:7003/0?socket_timeout=3",
+            CLUSTER,
+            (("a", 7001), ("b", 7002), ("::1", 7003)),
+            "",
+        ),
+        ("rediss+cluster://node", CLUSTER, (("node", 6379),), ""),
+        (
+            "redis+sentinel://s1,s2:26380/mymaster",
+            SENTINEL,
+            (("s1", 26379), ("s2", 26380)),
+            "mymaster",
+        ),
+        ("rediss+sentinel://:pw@s1:26379/main/2", SENTINEL, (("s1", 26379),), "main"),
+    ],
+)
+def test_redis_url_forms(
+    url: str, kind: str, nodes: tuple[tuple[str, int], ...], service: str
+) -> None:
     target = parse_redis_url(url)
     assert (target.kind, target.nodes, target.service) == (kind, nodes, service)
     Settings(redis_url=SecretStr(url))
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("http://u:hunter2@h:1", "must start with one of"),
-    ("127.0.0.1:6379", "must start with one of"),
-    ("redis+cluster://u:hunter2@h:1/2", "only database 0"),
-    ("redis+cluster://u:hunter2@h:1,:2", "every node needs a host"),
-    ("redis+cluster://u:hunter2@h:1,g:port", "a number from 1 to 65535"),
-    ("redis+cluster://u:hunter2@h:99999", "a number from 1 to 65535"),
-    ("redis+cluster://u:hunter2/x@h:1", "a number from 1 to 65535"),
-    ("redis+sentinel://u:hunter2@h:26379", "must name the primary"),
-    ("redis+sentinel://u:hunter2@h:26379/main/x", "database must be a number"),
-    ("redis+cluster://u:hunter2@h?socket_timeout=soon", "Invalid value for 'socket_timeout'"),
-])
-def test_bad_redis_urls_are_refused_clearly_without_the_password(url: str,
-                                                                 message: str) -> None:
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://u:hunter2@h:1", "must start with one of"),
+        ("127.0.0.1:6379", "must start with one of"),
+        ("redis+cluster://u:hunter2@h:1/2", "only database 0"),
+        ("redis+cluster://u:hunter2@h:1,:2", "every node needs a host"),
+        ("redis+cluster://u:hunter2@h:1,g:port", "a number from 1 to 65535"),
+        ("redis+cluster://u:hunter2@h:99999", "a number from 1 to 65535"),
+        ("redis+cluster://u:hunter2/x@h:1", "a number from 1 to 65535"),
+        ("redis+sentinel://u:hunter2@h:26379", "must name the primary"),
+        ("redis+sentinel://u:hunter2@h:26379/main/x", "database must be a number"),
+        ("redis+cluster://u:hunter2@h?socket_timeout=soon", "Invalid value for 'socket_timeout'"),
+    ],
+)
+def test_bad_redis_urls_are_refused_clearly_without_the_password(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_redis_url(url)
     with pytest.raises(ValidationError) as refused:
@@ -166,8 +206,7 @@ async def test_each_url_form_makes_its_own_client_without_connecting() -> None:
     assert single.queues and not single.cluster
     cluster = open_redis("redis+cluster://127.0.0.1:7001,127.0.0.1:7002", max_connections=7)
     assert isinstance(cluster.client, RedisCluster) and cluster.cluster and not cluster.queues
-    assert {n.name for n in cluster.client.startup_nodes} == {"127.0.0.1:7001",
-                                                             "127.0.0.1:7002"}
+    assert {n.name for n in cluster.client.startup_nodes} == {"127.0.0.1:7001", "127.0.0.1:7002"}
     assert cluster.client.get_connection_kwargs()["max_connections"] == 7  # per node
     assert cluster.client.retry.get_retries() == 0  # a script is never sent twice
     sentinel = open_redis("redis+sentinel://127.0.0.1:26379/mymaster/3", max_connections=7)

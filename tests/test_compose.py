@@ -142,9 +142,11 @@ def test_health_check_passes_on_a_ready_ticker_and_fails_on_none(
     for command in _healthcheck_commands(compose):
         assert command[0] == "python"
         run = [sys.executable, *command[1:]]
-        ok = subprocess.run(run, env={"TICKER_PORT": str(ticker_server.port)},
-                            capture_output=True, timeout=10)
+        ok = subprocess.run(
+            run, env={"TICKER_PORT": str(ticker_server.port)}, capture_output=True, timeout=10
+        )
         assert ok.returncode == 0, ok.stderr
-        down = subprocess.run(run, env={"TICKER_PORT": str(free_port())},
-                              capture_output=True, timeout=10)
+        down = subprocess.run(
+            run, env={"TICKER_PORT": str(free_port())}, capture_output=True, timeout=10
+        )
         assert down.returncode != 0

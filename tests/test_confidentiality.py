@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import make_token
-from tests.helpers import TickerProcess, start_reader
+from tests.helpers import TickerProcess, make_token, start_reader
 from ticker.models import utcnow
 from ticker.settings import Channel, Settings
 

@@ -57,8 +57,7 @@ def redis_pids(state_dir: Path) -> list[int]:
             cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if (str(state_dir) in cmdline or cwd.startswith(str(state_dir))) \
-                and alive(int(entry.name)):
+        if (str(state_dir) in cmdline or cwd.startswith(str(state_dir))) and alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 
@@ -160,7 +159,8 @@ def dev_token(state_dir: Path) -> str:
 
 
 def test_serve_runs_its_own_redis_and_the_cli_finds_it(
-        state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
     server = start_serve(state_dir, tmp_path / "ticker.log")
     try:
@@ -176,8 +176,12 @@ def test_serve_runs_its_own_redis_and_the_cli_finds_it(
         # The CLI with nothing but TICKER_STATE_DIR finds the service and its dev token.
         done = subprocess.run(
             [sys.executable, "-m", "ticker", "post", "Rotterdam shooter arrested", "--json"],
-            env=fresh_env(state_dir), cwd=tmp_path, capture_output=True, text=True,
-            timeout=30)
+            env=fresh_env(state_dir),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert done.returncode == 0, done.stderr
         item = json.loads(done.stdout)
         assert item["author"] == "dev"
@@ -195,7 +199,8 @@ def test_serve_runs_its_own_redis_and_the_cli_finds_it(
 
 
 def test_a_killed_serve_takes_its_redis_with_it_and_restarts_with_its_items(
-        state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
     server = start_serve(state_dir, tmp_path / "ticker.log")
     try:

@@ -21,14 +21,16 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"channels": (Channel(name="en", history_max_items=30,
-                                 live_max_items=25), Channel(name="ar",
-                                                                             language="ar"))}
+    return {
+        "channels": (
+            Channel(name="en", history_max_items=30, live_max_items=25),
+            Channel(name="ar", language="ar"),
+        )
+    }
 
 
 @pytest.fixture(params=["socket", "asgi"])
-async def server(request: pytest.FixtureRequest,
-                 settings: Settings) -> Any:
+async def server(request: pytest.FixtureRequest, settings: Settings) -> Any:
     """Each stream test runs twice: with the fan-out writing to caught-up readers' sockets
     (``ticker serve``'s protocol) and with plain ASGI sends (any other ASGI server)."""
     http = "ticker.protocol:HttpProtocol" if request.param == "socket" else "httptools"
@@ -38,13 +40,15 @@ async def server(request: pytest.FixtureRequest,
 
 @pytest.fixture
 async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(base_url=server[0], timeout=10,
-                                 headers={"Authorization": f"Bearer {token}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         yield client
 
 
-async def post(api: httpx.AsyncClient, headline: str, channel: str = "en",
-               **fields: Any) -> dict[str, Any]:
+async def post(
+    api: httpx.AsyncClient, headline: str, channel: str = "en", **fields: Any
+) -> dict[str, Any]:
     """The item as readers get it: the writer's reply less ``author`` (readers are anonymous)."""
     r = await api.post(f"/channels/{channel}/items", json={"headline": headline, **fields})
     assert r.status_code == 201, r.text
@@ -64,7 +68,8 @@ async def connected(reader: Reader, count: int = 0) -> Reader:
 
 
 async def test_reader_gets_current_items_then_live_ones(
-        api: httpx.AsyncClient, server: tuple[str, Any]) -> None:
+    api: httpx.AsyncClient, server: tuple[str, Any]
+) -> None:
     first = await post(api, "Shooter at large", source="Police")
     second = await post(api, "Roads closed")
     reader = await connected(start_reader(events_url(server)), 2)
@@ -81,7 +86,8 @@ async def test_reader_gets_current_items_then_live_ones(
 
 
 async def test_readers_connecting_one_after_another_get_the_ticker_as_it_is_then(
-        api: httpx.AsyncClient, server: tuple[str, Any]) -> None:
+    api: httpx.AsyncClient, server: tuple[str, Any]
+) -> None:
     """The current items are read from Redis once per stream position and shared by the
     readers that connect meanwhile; any change in between is never served stale."""
     services = server[1].state.services
@@ -117,7 +123,8 @@ async def test_readers_connecting_one_after_another_get_the_ticker_as_it_is_then
 
 
 async def test_corrections_holds_and_kills_reach_a_live_reader(
-        api: httpx.AsyncClient, server: tuple[str, Any]) -> None:
+    api: httpx.AsyncClient, server: tuple[str, Any]
+) -> None:
     uri = (await post(api, "Shooter at large"))["uri"]
     reader = await connected(start_reader(events_url(server)), 1)
     try:
@@ -127,25 +134,33 @@ async def test_corrections_holds_and_kills_reach_a_live_reader(
         await api.patch(f"/channels/en/items/{uri}", json={"status": "usable"})
         await api.delete(f"/channels/en/items/{uri}")
         await reader.wait_for(lambda r: len(r.events) == 5)
-        kinds = [(e.event, json.loads(e.data).get("headline") or json.loads(e.data)["reason"])
-                 for e in reader.events]
+        kinds = [
+            (e.event, json.loads(e.data).get("headline") or json.loads(e.data)["reason"])
+            for e in reader.events
+        ]
         # The correction made while withheld is not shown to readers.
-        assert kinds == [("item", "Shooter at large"), ("item", "Shooter arrested"),
-                         ("remove", "withhold"), ("item", "Checked: arrested"),
-                         ("remove", "kill")]
+        assert kinds == [
+            ("item", "Shooter at large"),
+            ("item", "Shooter arrested"),
+            ("remove", "withhold"),
+            ("item", "Checked: arrested"),
+            ("remove", "kill"),
+        ]
         assert [json.loads(e.data)["uri"] for e in reader.events] == [uri] * 5
     finally:
         await reader.close()
 
 
 async def test_resume_after_missing_twenty_events_gets_exactly_those(
-        api: httpx.AsyncClient, server: tuple[str, Any]) -> None:
+    api: httpx.AsyncClient, server: tuple[str, Any]
+) -> None:
     seen = await post(api, "the last one the reader saw")
     missed = [await post(api, f"missed {n}") for n in range(17)]
     for item in missed[:3]:
         await api.delete(f"/channels/en/items/{item['uri']}")  # removes are events too
-    reader = await connected(start_reader(events_url(server),
-                                          headers={"Last-Event-ID": seen["id"]}), 17)
+    reader = await connected(
+        start_reader(events_url(server), headers={"Last-Event-ID": seen["id"]}), 17
+    )
     try:
         await asyncio.sleep(0.3)
         # The three killed items' text is not replayed (it is the desk's alone now); their
@@ -162,12 +177,14 @@ async def test_resume_after_missing_twenty_events_gets_exactly_those(
         await reader.close()
 
 
-async def test_last_event_id_as_query_parameter(api: httpx.AsyncClient,
-                                                server: tuple[str, Any]) -> None:
+async def test_last_event_id_as_query_parameter(
+    api: httpx.AsyncClient, server: tuple[str, Any]
+) -> None:
     seen = await post(api, "seen")
     missed = await post(api, "missed")
-    reader = await connected(start_reader(events_url(server),
-                                          params={"last_event_id": seen["id"]}), 1)
+    reader = await connected(
+        start_reader(events_url(server), params={"last_event_id": seen["id"]}), 1
+    )
     try:
         await asyncio.sleep(0.2)
         assert [e.id for e in reader.events] == [missed["id"]]
@@ -175,11 +192,22 @@ async def test_last_event_id_as_query_parameter(api: httpx.AsyncClient,
         await reader.close()
 
 
-@pytest.mark.parametrize("last_event_id", [
-    "garbage", "1-2-3", "-1", "99999999999999-0", "1700000000000-0",
-    "0-0", "1732640000000-0\r\nevent: spoof", "9" * 30 + "-0"])
+@pytest.mark.parametrize(
+    "last_event_id",
+    [
+        "garbage",
+        "1-2-3",
+        "-1",
+        "99999999999999-0",
+        "1700000000000-0",
+        "0-0",
+        "1732640000000-0\r\nevent: spoof",
+        "9" * 30 + "-0",
+    ],
+)
 async def test_unusable_last_event_id_gets_reset_and_current_items(
-        api: httpx.AsyncClient, server: tuple[str, Any], last_event_id: str) -> None:
+    api: httpx.AsyncClient, server: tuple[str, Any], last_event_id: str
+) -> None:
     item = await post(api, "on the ticker")
     params = {"last_event_id": last_event_id}
     reader = await connected(start_reader(events_url(server), params=params), 2)
@@ -190,13 +218,15 @@ async def test_unusable_last_event_id_gets_reset_and_current_items(
         await reader.close()
 
 
-async def test_trimmed_last_event_id_gets_reset(api: httpx.AsyncClient,
-                                               server: tuple[str, Any]) -> None:
+async def test_trimmed_last_event_id_gets_reset(
+    api: httpx.AsyncClient, server: tuple[str, Any]
+) -> None:
     oldest = await post(api, "soon trimmed", ttl="1m")
     for n in range(35):  # history_max_items is 30 in this module
         await post(api, f"filler {n}", ttl="1m")
-    reader = await connected(start_reader(events_url(server),
-                                          headers={"Last-Event-ID": oldest["id"]}), 26)
+    reader = await connected(
+        start_reader(events_url(server), headers={"Last-Event-ID": oldest["id"]}), 26
+    )
     try:
         assert reader.events[0].event == "reset"
         # live_max_items (25) pushed the oldest off the ticker; the current items follow.
@@ -206,8 +236,9 @@ async def test_trimmed_last_event_id_gets_reset(api: httpx.AsyncClient,
         await reader.close()
 
 
-async def test_filters_apply_to_current_and_live_items(api: httpx.AsyncClient,
-                                                       server: tuple[str, Any]) -> None:
+async def test_filters_apply_to_current_and_live_items(
+    api: httpx.AsyncClient, server: tuple[str, Any]
+) -> None:
     europe = await post(api, "europe, routine", regions=["europe"], urgency=5)
     await post(api, "asia", regions=["asia"], urgency=1)
     params = {"region": "europe,latam", "max_urgency": "5"}
@@ -222,8 +253,9 @@ async def test_filters_apply_to_current_and_live_items(api: httpx.AsyncClient,
         await reader.close()
 
 
-@pytest.mark.parametrize("params", [{"max_urgency": "0"}, {"max_urgency": "high"},
-                                    {"region": "Not A Slug"}])
+@pytest.mark.parametrize(
+    "params", [{"max_urgency": "0"}, {"max_urgency": "high"}, {"region": "Not A Slug"}]
+)
 async def test_bad_filter_is_422(server: tuple[str, Any], params: dict[str, str]) -> None:
     async with httpx.AsyncClient(timeout=5) as client:
         r = await client.get(events_url(server), params=params)
@@ -231,7 +263,8 @@ async def test_bad_filter_is_422(server: tuple[str, Any], params: dict[str, str]
 
 
 async def test_two_readers_of_a_channel_share_one_redis_reader(
-        api: httpx.AsyncClient, server: tuple[str, Any], settings: Settings) -> None:
+    api: httpx.AsyncClient, server: tuple[str, Any], settings: Settings
+) -> None:
     _, app = server
     readers = [await connected(start_reader(events_url(server))) for _ in range(2)]
     try:
@@ -243,6 +276,7 @@ async def test_two_readers_of_a_channel_share_one_redis_reader(
         client = redis.Redis.from_url(settings.redis_url.get_secret_value())
         names = [c["name"] for c in client.client_list()]
         client.close()
+        # This server's readers only: other ticker processes may share the Redis.
         assert names.count(f"ticker-reader:{settings.key_prefix}:en") == 1
     finally:
         for reader in readers:
@@ -252,8 +286,8 @@ async def test_two_readers_of_a_channel_share_one_redis_reader(
 
 
 async def test_caught_up_readers_are_written_to_by_the_fan_out_itself(
-        api: httpx.AsyncClient, server: tuple[str, Any],
-        request: pytest.FixtureRequest) -> None:
+    api: httpx.AsyncClient, server: tuple[str, Any], request: pytest.FixtureRequest
+) -> None:
     """Under ``ticker serve``'s protocol a live reader costs no task wake-up per event;
     under plain ASGI its own task sends. Both deliver the same events."""
     direct = request.node.callspec.params["server"] == "socket"
@@ -270,8 +304,10 @@ async def test_caught_up_readers_are_written_to_by_the_fan_out_itself(
 
 
 async def test_heartbeat_comments_keep_the_connection_alive(server: tuple[str, Any]) -> None:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=5)) as client, \
-            client.stream("GET", events_url(server)) as response:
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(5, read=5)) as client,
+        client.stream("GET", events_url(server)) as response,
+    ):
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-store"
         seen = b""
@@ -293,10 +329,10 @@ def _raw_stalled_reader(url: str) -> socket.socket:
     return sock
 
 
-@pytest.mark.parametrize("settings_overrides", [{"subscriber_buffer": 20,
-                                                 "send_timeout_s": 30}])
+@pytest.mark.parametrize("settings_overrides", [{"subscriber_buffer": 20, "send_timeout_s": 30}])
 async def test_slow_reader_is_cut_off_while_a_fast_one_keeps_up(
-        server: tuple[str, Any], settings: Settings) -> None:
+    server: tuple[str, Any], settings: Settings
+) -> None:
     _, app = server
     hub = app.state.services.hub
     fast = await connected(start_reader(events_url(server)))
@@ -311,18 +347,26 @@ async def test_slow_reader_is_cut_off_while_a_fast_one_keeps_up(
         for n in range(600):
             if n % 20 == 0:
                 await asyncio.sleep(0.05)  # separate XREAD batches, as in real traffic
-            item = {"uri": f"big{n}", "channel": "en", "version": 1, "headline": "x" * 8_000,
-                    "language": "en", "created_at": now.isoformat(),
-                    "updated_at": now.isoformat(),
-                    "expires_at": (now + timedelta(hours=1)).isoformat(), "author": "test"}
-            client.xadd(f"{settings.key_prefix}:{{en}}:events",
-                        {"v": "1", "type": "item", "uri": f"big{n}", "item": json.dumps(item)})
+            item = {
+                "uri": f"big{n}",
+                "channel": "en",
+                "version": 1,
+                "headline": "x" * 8_000,
+                "language": "en",
+                "created_at": now.isoformat(),
+                "updated_at": now.isoformat(),
+                "expires_at": (now + timedelta(hours=1)).isoformat(),
+                "author": "test",
+            }
+            client.xadd(
+                f"{settings.key_prefix}:{{en}}:events",
+                {"v": "1", "type": "item", "uri": f"big{n}", "item": json.dumps(item)},
+            )
         client.close()
         await fast.wait_for(lambda r: len(r.events) == 600, timeout=20)
         await fast.wait_for(lambda r: hub.cut_offs == 1, timeout=5)
         assert hub.subscriber_count("en") == 1
-        assert [json.loads(e.data)["uri"] for e in fast.events] == [f"big{n}"
-                                                                     for n in range(600)]
+        assert [json.loads(e.data)["uri"] for e in fast.events] == [f"big{n}" for n in range(600)]
     finally:
         slow.close()
         await fast.close()
@@ -336,27 +380,42 @@ async def test_shutdown_ends_open_streams(settings: Settings) -> None:
     await asyncio.wait_for(reader.ended.wait(), 5)
 
 
-@pytest.mark.parametrize("settings_overrides", [{
-    "read_batch": 5, "channels": (Channel(name="en", history_max_items=10),)}])
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"read_batch": 5, "channels": (Channel(name="en", history_max_items=10),)}],
+)
 async def test_a_reader_overtaken_by_trimming_gets_a_reset_not_a_gap(
-        server: tuple[str, Any], settings: Settings, token: str) -> None:
+    server: tuple[str, Any], settings: Settings, token: str
+) -> None:
     _, app = server
-    async with httpx.AsyncClient(base_url=server[0], timeout=10,
-                                 headers={"Authorization": f"Bearer {token}"}) as api:
+    async with httpx.AsyncClient(
+        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as api:
         seen = await post(api, "seen")
     reader = await connected(start_reader(events_url(server)), 1)
     try:
         assert settings.redis_url is not None
         client = redis.Redis.from_url(settings.redis_url.get_secret_value())
         now = utcnow()
-        item = {"uri": "x", "channel": "en", "version": 1, "headline": "burst",
-                "language": "en", "created_at": now.isoformat(), "updated_at": now.isoformat(),
-                "expires_at": (now + timedelta(hours=1)).isoformat(), "author": "t"}
+        item = {
+            "uri": "x",
+            "channel": "en",
+            "version": 1,
+            "headline": "burst",
+            "language": "en",
+            "created_at": now.isoformat(),
+            "updated_at": now.isoformat(),
+            "expires_at": (now + timedelta(hours=1)).isoformat(),
+            "author": "t",
+        }
         with client.pipeline(transaction=True) as pipe:  # 50 entries at once: 40 trimmed
             for _ in range(50):
-                pipe.xadd(f"{settings.key_prefix}:{{en}}:events",
-                          {"v": "1", "type": "item", "uri": "x", "item": json.dumps(item)},
-                          maxlen=10, approximate=False)
+                pipe.xadd(
+                    f"{settings.key_prefix}:{{en}}:events",
+                    {"v": "1", "type": "item", "uri": "x", "item": json.dumps(item)},
+                    maxlen=10,
+                    approximate=False,
+                )
             pipe.execute()
         client.close()
         await asyncio.wait_for(reader.ended.wait(), 5)  # ended, not fed a hole
@@ -364,8 +423,9 @@ async def test_a_reader_overtaken_by_trimming_gets_a_reset_not_a_gap(
         assert [e.id for e in reader.events] == [seen["id"]]
     finally:
         await reader.close()
-    again = await connected(start_reader(events_url(server),
-                                         headers={"Last-Event-ID": seen["id"]}), 1)
+    again = await connected(
+        start_reader(events_url(server), headers={"Last-Event-ID": seen["id"]}), 1
+    )
     try:
         assert again.events[0].event == "reset"
     finally:

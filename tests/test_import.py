@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.cli_helpers import CLI_TIMEOUT, cli_env, current, history, run, run_all, server_env
 from tests.faults.proxy import Proxy
 from tests.helpers import TickerProcess, free_port
-from tests.test_cli import CLI_TIMEOUT, cli_env, current, history, run, run_all, server_env
+
+pytestmark = pytest.mark.server_per_module
 
 
 @pytest.fixture(autouse=True)
@@ -27,8 +29,10 @@ def _state_dir(tmp_path: Path) -> None:
 def jsonl(tmp_path: Path, *lines: dict[str, Any] | str, name: str = "backlog.jsonl") -> Path:
     """A file of ``lines``: dicts as JSON, strings as written."""
     path = tmp_path / name
-    path.write_text("".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n"
-                            for ln in lines), encoding="utf-8")
+    path.write_text(
+        "".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -38,17 +42,29 @@ def headlines(server: TickerProcess, channel: str) -> list[str]:
 
 
 def run_stdin(env: dict[str, str], data: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ticker", *args], env=env, input=data,
-                          capture_output=True, text=True, timeout=CLI_TIMEOUT,
-                          cwd=Path(env["TICKER_STATE_DIR"]).parent, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "ticker", *args],
+        env=env,
+        input=data,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        cwd=Path(env["TICKER_STATE_DIR"]).parent,
+        check=False,
+    )
 
 
 def test_import_posts_every_line_in_file_order_across_channels(
-        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
     path = jsonl(
         tmp_path,
-        {"headline": "Storm reaches the coast", "urgency": 2, "regions": ["europe"],
-         "source": "Met Office"},
+        {
+            "headline": "Storm reaches the coast",
+            "urgency": 2,
+            "regions": ["europe"],
+            "source": "Met Office",
+        },
         {"headline": "La tormenta llega a la costa", "channel": "es"},
         "",
         {"headline": "Ferries cancelled", "channel": "en", "categories": ["transport"]},
@@ -62,9 +78,14 @@ def test_import_posts_every_line_in_file_order_across_channels(
     assert ticker_server.token not in done.stdout + done.stderr
 
     assert headlines(ticker_server, "en") == [
-        "Storm reaches the coast", "Ferries cancelled", "Schools to close early"]
+        "Storm reaches the coast",
+        "Ferries cancelled",
+        "Schools to close early",
+    ]
     assert headlines(ticker_server, "es") == [
-        "La tormenta llega a la costa", "Se cancelan los ferris"]
+        "La tormenta llega a la costa",
+        "Se cancelan los ferris",
+    ]
     first = current(ticker_server, "en")[-1]
     assert (first["urgency"], first["regions"], first["source"]) == (2, ["europe"], "Met Office")
     assert first["author"] == "server-editor" and first["language"] == "en"
@@ -72,7 +93,8 @@ def test_import_posts_every_line_in_file_order_across_channels(
 
 
 def test_bad_lines_are_reported_with_their_numbers_and_the_rest_is_imported(
-        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
     path = jsonl(
         tmp_path,
         {"headline": "first"},
@@ -99,9 +121,14 @@ def test_bad_lines_are_reported_with_their_numbers_and_the_rest_is_imported(
 
 
 def test_stop_on_error_stops_at_the_first_failed_line(
-        ticker_server: TickerProcess, tmp_path: Path) -> None:
-    path = jsonl(tmp_path, {"headline": "first"}, {"headline": "second", "ttl": "5parsecs"},
-                 {"headline": "third"})
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
+    path = jsonl(
+        tmp_path,
+        {"headline": "first"},
+        {"headline": "second", "ttl": "5parsecs"},
+        {"headline": "third"},
+    )
     done = run(server_env(ticker_server, tmp_path), "import", str(path), "--stop-on-error")
     assert done.returncode == 1
     assert done.stdout.startswith("imported 1, failed 1, not attempted 1 in "), done.stdout
@@ -111,7 +138,8 @@ def test_stop_on_error_stops_at_the_first_failed_line(
 
 
 def test_running_the_same_file_again_posts_nothing_twice(
-        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
     env = server_env(ticker_server, tmp_path)
     lines: list[dict[str, Any] | str] = [
         {"headline": "Polls open"},
@@ -136,22 +164,29 @@ def test_running_the_same_file_again_posts_nothing_twice(
     assert fixed.stdout.startswith("imported 1, already imported 3, failed 0 "), fixed.stdout
 
     assert headlines(ticker_server, "en") == [
-        "Polls open", "Polls close", "Polls close", "Turnout high"]
+        "Polls open",
+        "Polls close",
+        "Polls close",
+        "Turnout high",
+    ]
     assert len(history(ticker_server, "en")) == 4
     assert headlines(ticker_server, "es") == ["Las urnas cierran"]
 
 
-@pytest.mark.parametrize("ticker_server_env", [
-    {"TICKER_WRITE_RATE_PER_MINUTE": "600", "TICKER_WRITE_BURST": "2"}])
+@pytest.mark.parametrize(
+    "ticker_server_env", [{"TICKER_WRITE_RATE_PER_MINUTE": "600", "TICKER_WRITE_BURST": "2"}]
+)
 @pytest.mark.parametrize("concurrency", ["1", "4"])
 def test_a_rate_limit_is_waited_out_and_every_line_lands(
-        ticker_server: TickerProcess, tmp_path: Path, concurrency: str) -> None:
+    ticker_server: TickerProcess, tmp_path: Path, concurrency: str
+) -> None:
     # Two writes at once, then one per 100 ms, but Retry-After is in whole seconds: six
     # lines meet a 429 at least twice, and every worker waits it out.
     wanted = [f"Update {n}" for n in range(1, 7)]
     path = jsonl(tmp_path, *({"headline": h} for h in wanted))
-    done = run(server_env(ticker_server, tmp_path), "import", str(path),
-               "--concurrency", concurrency)
+    done = run(
+        server_env(ticker_server, tmp_path), "import", str(path), "--concurrency", concurrency
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("imported 6, failed 0, rate-limited "), done.stdout
     if concurrency == "1":
@@ -163,7 +198,8 @@ def test_a_rate_limit_is_waited_out_and_every_line_lands(
 
 @pytest.mark.anyio
 async def test_a_lost_reply_is_retried_without_posting_the_line_twice(
-        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
     path = jsonl(tmp_path, *({"headline": f"Item {n}"} for n in range(1, 4)))
     async with Proxy(ticker_server.port) as proxy:
         proxy.drop_replies = 1  # the first post lands, but its reply never arrives
@@ -185,11 +221,17 @@ def test_dash_reads_stdin(ticker_server: TickerProcess, tmp_path: Path) -> None:
 
 
 def test_a_wrong_token_stops_the_import_at_once(
-        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
     wrong = "tk_" + "y" * 43
     path = jsonl(tmp_path, *({"headline": f"line {n}"} for n in range(5)))
-    done = run(server_env(ticker_server, tmp_path, TICKER_TOKEN=wrong), "import", str(path),
-               "--concurrency", "2")
+    done = run(
+        server_env(ticker_server, tmp_path, TICKER_TOKEN=wrong),
+        "import",
+        str(path),
+        "--concurrency",
+        "2",
+    )
     # Both lines in flight fail; the other three are not even tried.
     assert done.returncode == 1
     assert done.stdout.startswith("imported 0, failed 2, not attempted 3 in "), done.stdout
@@ -221,9 +263,15 @@ def test_a_terminal_gets_a_progress_bar(ticker_server: TickerProcess, tmp_path: 
     env = server_env(ticker_server, tmp_path, TERM="xterm", COLUMNS="100")
     primary, secondary = pty.openpty()
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "ticker", "import", str(path)], env=env,
-                                cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=secondary, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ticker", "import", str(path)],
+            env=env,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            text=True,
+        )
     finally:
         os.close(secondary)
     screen = bytearray()

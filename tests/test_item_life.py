@@ -27,18 +27,24 @@ def settings_overrides() -> dict[str, Any]:
     return {
         "channels": (
             # Short rules, so an item's whole history leaves within the test.
-            Channel(name="en", item_ttl=timedelta(minutes=30), live_max_items=2,
-                    history_max_items=10),
-            Channel(name="es", language="es", item_ttl=timedelta(seconds=1),
-                    history_max_age=timedelta(seconds=2)),
+            Channel(
+                name="en", item_ttl=timedelta(minutes=30), live_max_items=2, history_max_items=10
+            ),
+            Channel(
+                name="es",
+                language="es",
+                item_ttl=timedelta(seconds=1),
+                history_max_age=timedelta(seconds=2),
+            ),
         ),
     }
 
 
 @pytest.fixture
 async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(base_url=server[0], timeout=10,
-                                 headers={"Authorization": f"Bearer {token}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         yield client
 
 
@@ -68,8 +74,9 @@ async def expire(server: tuple[str, Any], settings: Settings, channel: str, uri:
 async def test_an_item_pushed_out_of_the_history_by_count_leaves_redis(
     api: httpx.AsyncClient, server: tuple[str, Any], settings: Settings
 ) -> None:
-    r = await api.post("/channels/en/items", json={"headline": "Old news"},
-                       headers={"Idempotency-Key": "old-news"})
+    r = await api.post(
+        "/channels/en/items", json={"headline": "Old news"}, headers={"Idempotency-Key": "old-news"}
+    )
     old = r.json()
     for n in range(12):  # 12 more items (and their push-out removals) fill the history
         assert (await api.post("/channels/en/items", json={"headline": f"n{n}"})).status_code == 201
@@ -88,8 +95,9 @@ async def test_an_item_pushed_out_of_the_history_by_count_leaves_redis(
 async def test_an_item_that_ages_out_of_the_history_leaves_redis(
     api: httpx.AsyncClient, server: tuple[str, Any], settings: Settings
 ) -> None:
-    r = await api.post("/channels/es/items", json={"headline": "Se fue"},
-                       headers={"Idempotency-Key": "se-fue"})
+    r = await api.post(
+        "/channels/es/items", json={"headline": "Se fue"}, headers={"Idempotency-Key": "se-fue"}
+    )
     item = r.json()
     await expire(server, settings, "es", item["uri"])
     # Its last entry (the expiry) is 2 s old soon; then the age rule trims it.
@@ -149,8 +157,9 @@ async def test_corrections_racing_a_kill_write_nothing_after_it(
         kill = replies[4]
         assert kill.status_code == 200 and kill.json()["status"] == "canceled"
         for r in replies[:4] + replies[5:]:
-            assert r.status_code == 200 or (r.status_code == 409
-                                            and r.json()["error"] == "killed"), r.text
+            assert r.status_code == 200 or (
+                r.status_code == 409 and r.json()["error"] == "killed"
+            ), r.text
         versions = (await api.get(path)).json()["versions"]
         assert versions[-1]["status"] == "canceled"
         assert [v["version"] for v in versions] == list(range(1, len(versions) + 1))
@@ -160,9 +169,24 @@ async def test_corrections_racing_a_kill_write_nothing_after_it(
             assert mine[-1]["type"] == "remove" and mine[-1]["reason"] == "kill"
 
 
-ITEM_FIELDS = {"uri", "channel", "version", "headline", "source", "urgency", "language",
-               "regions", "categories", "link", "status", "created_at", "updated_at",
-               "expires_at", "embargoed_until", "author"}
+ITEM_FIELDS = {
+    "uri",
+    "channel",
+    "version",
+    "headline",
+    "source",
+    "urgency",
+    "language",
+    "regions",
+    "categories",
+    "link",
+    "status",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "embargoed_until",
+    "author",
+}
 
 
 async def test_every_entry_kind_carries_the_documented_fields(
@@ -171,9 +195,11 @@ async def test_every_entry_kind_carries_the_documented_fields(
     """Read the stream as another service would (docs/streams.md)."""
     soon = (utcnow() + timedelta(seconds=1)).isoformat()
     posted = (await api.post("/channels/en/items", json={"headline": "a", "ttl": "1s"})).json()
-    embargoed = (await api.post("/channels/en/items",
-                                json={"headline": "b", "embargoed_until": soon,
-                                      "ttl": "3s"})).json()
+    embargoed = (
+        await api.post(
+            "/channels/en/items", json={"headline": "b", "embargoed_until": soon, "ttl": "3s"}
+        )
+    ).json()
     path = f"/channels/en/items/{embargoed['uri']}"
     await expire(server, settings, "en", posted["uri"])  # the embargo is released meanwhile
     for body in ({"headline": "b2"}, {"status": "withheld"}, {"status": "usable"}):

@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -31,8 +31,21 @@ def test_a_sane_request_id_is_kept(given: str) -> None:
 
 @pytest.mark.parametrize(
     "given",
-    [None, "", "x" * 65, "has space", "semi;colon", "new\nline", "tab\t", "a/b", "ünï",
-     'quote"', "{json}", "abc\r\nX-Evil: 1", b"\xff\xfe"],
+    [
+        None,
+        "",
+        "x" * 65,
+        "has space",
+        "semi;colon",
+        "new\nline",
+        "tab\t",
+        "a/b",
+        "ünï",
+        'quote"',
+        "{json}",
+        "abc\r\nX-Evil: 1",
+        b"\xff\xfe",
+    ],
 )
 def test_an_insane_request_id_is_refused(given: str | bytes | None) -> None:
     assert sanitize_request_id(given) is None
@@ -146,14 +159,14 @@ def _scope(headers: list[tuple[bytes, bytes]] | None = None, **extra: Any) -> di
     }
 
 
-async def _receive() -> dict[str, Any]:
+async def _receive(*_: Any) -> dict[str, Any]:
     return {"type": "http.disconnect"}
 
 
 async def _call(app: Any, scope: dict[str, Any]) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Any) -> None:
         sent.append(message)
 
     await RequestId(app)(scope, _receive, send)
@@ -161,25 +174,32 @@ async def _call(app: Any, scope: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 seen: dict[str, Any] = {}  # what the app saw of the logging context
-BODIES = [{"type": "http.response.body", "body": b"data: %d\n\n" % i, "more_body": True}
-          for i in range(3)]
+BODIES = [
+    {"type": "http.response.body", "body": b"data: %d\n\n" % i, "more_body": True} for i in range(3)
+]
 
 
 async def _stream(scope: Any, receive: Any, send: Any) -> None:
     seen["request_id"] = structlog.contextvars.get_contextvars().get("request_id")
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/event-stream")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream")],
+        }
+    )
     for message in BODIES:
         await send(message)
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-
 @pytest.mark.anyio
 async def test_the_middleware_touches_only_the_response_start(access_lines: io.StringIO) -> None:
     sent = await _call(_stream, _scope([(b"x-request-id", b"req-42")]))
-    assert sent[0]["headers"] == [(b"content-type", b"text/event-stream"),
-                                  (b"x-request-id", b"req-42")]
+    assert sent[0]["headers"] == [
+        (b"content-type", b"text/event-stream"),
+        (b"x-request-id", b"req-42"),
+    ]
     # Every event goes to the server as the app sent it: the same objects, no copies.
     assert all(a is b for a, b in zip(sent[1:4], BODIES, strict=True))
     assert seen["request_id"] == "req-42"  # bound while the app runs
@@ -187,8 +207,12 @@ async def test_the_middleware_touches_only_the_response_start(access_lines: io.S
     (line,) = [json.loads(x) for x in access_lines.getvalue().splitlines()]
     assert line["logger"] == "ticker.access" and line["level"] == "info"
     assert {k: line[k] for k in ("request_id", "method", "path", "status", "client")} == {
-        "request_id": "req-42", "method": "GET", "path": "/channels/en/events",
-        "status": 200, "client": "203.0.113.7"}
+        "request_id": "req-42",
+        "method": "GET",
+        "path": "/channels/en/events",
+        "status": 200,
+        "client": "203.0.113.7",
+    }
     assert isinstance(line["duration_ms"], float)
     assert "q-secret" not in access_lines.getvalue()
 
@@ -226,7 +250,7 @@ async def test_lifespan_and_other_scopes_pass_through(access_lines: io.StringIO)
     async def app(scope: Any, receive: Any, send: Any) -> None:
         calls.append(scope["type"])
 
-    await RequestId(app)({"type": "lifespan"}, _receive, _receive)
+    await RequestId(app)({"type": "lifespan"}, _receive, cast(Any, _receive))
     assert calls == ["lifespan"] and access_lines.getvalue() == ""
 
 
@@ -266,14 +290,21 @@ def test_json_logs_carry_request_ids_and_no_secret(ticker_server: TickerProcess)
     url = ticker_server.url
     with httpx.Client(timeout=10) as client:
         posted = client.post(
-            f"{url}/channels/en/items", params={"token": query_secret},
+            f"{url}/channels/en/items",
+            params={"token": query_secret},
             json={"headline": "logged without its secrets"},
-            headers={"Authorization": f"Bearer {ticker_server.token}", "X-Request-ID": "req-post-1",
-                     "Cookie": f"session={query_secret}"})
+            headers={
+                "Authorization": f"Bearer {ticker_server.token}",
+                "X-Request-ID": "req-post-1",
+                "Cookie": f"session={query_secret}",
+            },
+        )
         assert posted.status_code == 201, posted.text
         assert posted.headers["x-request-id"] == "req-post-1"
-        refused = client.get(f"{url}/channels/en/items?access_token={query_secret}",
-                             headers={"Authorization": f"Bearer {fake_token}"})
+        refused = client.get(
+            f"{url}/channels/en/items?access_token={query_secret}",
+            headers={"Authorization": f"Bearer {fake_token}"},
+        )
         generated = refused.headers["x-request-id"]
         assert sanitize_request_id(generated) == generated
         insane = "bad id;" + "x" * 80
@@ -292,15 +323,25 @@ def test_json_logs_carry_request_ids_and_no_secret(ticker_server: TickerProcess)
     assert any(x["logger"] == "uvicorn.error" for x in lines)  # uvicorn's own lines too
     assert not any(x["logger"] == "uvicorn.access" for x in lines)  # ours replace them
     text = ticker_server.log.read_text()
-    for secret in (query_secret, fake_token, ticker_server.token, "access_token", "Bearer",
-                   insane[:20]):
+    for secret in (
+        query_secret,
+        fake_token,
+        ticker_server.token,
+        "access_token",
+        "Bearer",
+        insane[:20],
+    ):
         assert secret not in text
 
 
 def test_a_stream_is_logged_when_it_ends(ticker_server: TickerProcess) -> None:
     assert ticker_server.log is not None
-    with httpx.stream("GET", f"{ticker_server.url}/channels/en/events?region=europe",
-                      headers={"X-Request-ID": "req-stream-1"}, timeout=10) as r:
+    with httpx.stream(
+        "GET",
+        f"{ticker_server.url}/channels/en/events?region=europe",
+        headers={"X-Request-ID": "req-stream-1"},
+        timeout=10,
+    ) as r:
         assert r.status_code == 200 and r.headers["x-request-id"] == "req-stream-1"
         next(r.iter_raw())  # the stream is open: the head has arrived
         assert _access(ticker_server.log, "req-stream-1") is None  # not while it runs

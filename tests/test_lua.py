@@ -41,8 +41,7 @@ async def test_every_store_call_passes_the_names_its_script_declares(settings: S
     store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
     desk = Desk(store, settings)
     try:
-        item, _ = await desk.post("en", ItemIn(headline="Seam"), author="t",
-                                  idempotency_key="k1")
+        item, _ = await desk.post("en", ItemIn(headline="Seam"), author="t", idempotency_key="k1")
         await desk.correct("en", item.uri, ItemPatch(headline="Seam, again"), author="t")
         await desk.kill("en", item.uri, author="t")
         await store.snapshot("en")
@@ -76,4 +75,3 @@ async def test_purge_reaches_items_written_before_the_index_existed(
         assert keys_holding(settings, "Old libel") == []
     finally:
         await store.close()
-

@@ -14,25 +14,33 @@ pytestmark = pytest.mark.anyio
 
 def sample(text: str, name: str) -> float:
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{") and line.split(" ")[0] \
-                == name:
+        if (
+            line.startswith(name + " ")
+            or line.startswith(name + "{")
+            and line.split(" ")[0] == name
+        ):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{name} not in metrics")
 
 
 async def test_metrics_count_readers_publishes_and_deliveries(
-        server: tuple[str, Any], token: str) -> None:
+    server: tuple[str, Any], token: str
+) -> None:
     url = server[0]
     readers = [start_reader(f"{url}/channels/en/events") for _ in range(2)]
     try:
         for reader in readers:
             await reader.wait_for(lambda r: r.status == 200)
         async with httpx.AsyncClient(base_url=url, timeout=5) as client:
-            r = await client.post("/channels/en/items", json={"headline": "counted"},
-                                  headers={"Authorization": f"Bearer {token}"})
+            r = await client.post(
+                "/channels/en/items",
+                json={"headline": "counted"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
             uri = r.json()["uri"]
-            await client.delete(f"/channels/en/items/{uri}",
-                                headers={"Authorization": f"Bearer {token}"})
+            await client.delete(
+                f"/channels/en/items/{uri}", headers={"Authorization": f"Bearer {token}"}
+            )
             for reader in readers:
                 await reader.wait_for(lambda r: len(r.events) == 2)
             response = await client.get("/metrics")
@@ -50,11 +58,26 @@ async def test_metrics_count_readers_publishes_and_deliveries(
 
 async def test_stats_report_each_channel(server: tuple[str, Any], token: str) -> None:
     async with httpx.AsyncClient(base_url=server[0], timeout=5) as client:
-        first = (await client.post("/channels/en/items", json={"headline": "one"},
-                                   headers={"Authorization": f"Bearer {token}"})).json()
-        last = (await client.post("/channels/en/items", json={"headline": "two"},
-                                  headers={"Authorization": f"Bearer {token}"})).json()
+        first = (
+            await client.post(
+                "/channels/en/items",
+                json={"headline": "one"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        ).json()
+        last = (
+            await client.post(
+                "/channels/en/items",
+                json={"headline": "two"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        ).json()
         body = (await client.get("/stats")).json()
-    assert body["en"] == {"live": 2, "history": 2, "oldest_id": first["id"],
-                          "last_id": last["id"], "readers": 0}
+    assert body["en"] == {
+        "live": 2,
+        "history": 2,
+        "oldest_id": first["id"],
+        "last_id": last["id"],
+        "readers": 0,
+    }
     assert body["ar"]["history"] == 0 and body["ar"]["last_id"] is None

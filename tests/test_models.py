@@ -22,8 +22,10 @@ def refusal(model: type[BaseModel], data: dict[str, Any]) -> dict[str, str]:
 
 
 def test_headline_is_trimmed() -> None:
-    assert ItemIn(headline="  \t Rotterdam shooter arrested \n ").headline == \
-        "Rotterdam shooter arrested"
+    assert (
+        ItemIn(headline="  \t Rotterdam shooter arrested \n ").headline
+        == "Rotterdam shooter arrested"
+    )
 
 
 @pytest.mark.parametrize("text", ["", " ", "\t\n ", "\u3000"])
@@ -31,11 +33,14 @@ def test_empty_or_blank_headline_is_refused(text: str) -> None:
     assert "must not be empty" in refusal(ItemIn, {"headline": text})["headline"]
 
 
-@pytest.mark.parametrize(("letter", "name"), [
-    ("x", "ascii"),
-    ("\u0639", "arabic, 2 bytes in UTF-8"),
-    ("\U0001f6a8", "emoji, 4 bytes in UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("letter", "name"),
+    [
+        ("x", "ascii"),
+        ("\u0639", "arabic, 2 bytes in UTF-8"),
+        ("\U0001f6a8", "emoji, 4 bytes in UTF-8"),
+    ],
+)
 def test_headline_limit_counts_characters_not_bytes(letter: str, name: str) -> None:
     longest = letter * HEADLINE_MAX
     assert ItemIn(headline=longest).headline == longest
@@ -47,12 +52,24 @@ def test_headline_limit_applies_after_trimming() -> None:
     assert len(ItemIn(headline=f"  {'x' * HEADLINE_MAX}  ").headline) == HEADLINE_MAX
 
 
-@pytest.mark.parametrize("ch", [
-    "\n", "\r", "\x00", "\t", "\x1b", "\x7f",  # C0 and DEL
-    "\x85", "\x9b",  # C1: NEL, CSI
-    "\u2028", "\u2029",  # line and paragraph separators
-    "\ud800", "\udfff",  # lone surrogates
-], ids=lambda ch: f"U+{ord(ch):04X}")
+@pytest.mark.parametrize(
+    "ch",
+    [
+        "\n",
+        "\r",
+        "\x00",
+        "\t",
+        "\x1b",
+        "\x7f",  # C0 and DEL
+        "\x85",
+        "\x9b",  # C1: NEL, CSI
+        "\u2028",
+        "\u2029",  # line and paragraph separators
+        "\ud800",
+        "\udfff",  # lone surrogates
+    ],
+    ids=lambda ch: f"U+{ord(ch):04X}",
+)
 def test_control_and_line_break_characters_inside_a_headline_are_refused(ch: str) -> None:
     message = refusal(ItemIn, {"headline": f"Rotterdam{ch}shooter"})["headline"]
     assert f"U+{ord(ch):04X}" in message and "one line" in message
@@ -63,12 +80,15 @@ def test_lone_surrogate_in_json_is_refused() -> None:
         ItemIn.model_validate_json('{"headline": "Rotterdam \\ud83d shooter"}')
 
 
-@pytest.mark.parametrize("text", [
-    "\u200f\u0627\u0644\u0634\u0631\u0637\u0629 \u0627\u0644\u0647\u0648\u0644\u0646\u062f\u064a\u0629",  # RLM + Arabic  # noqa: E501
-    "Breaking \U0001f6a8 Rotterdam",
-    "\U0001f468\u200d\U0001f469\u200d\U0001f467 family emoji with ZWJ",
-    "Caf\u00e9 \u2014 \u00ab quoted \u00bb",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u200f\u0627\u0644\u0634\u0631\u0637\u0629 \u0627\u0644\u0647\u0648\u0644\u0646\u062f\u064a\u0629",  # RLM + Arabic  # noqa: E501
+        "Breaking \U0001f6a8 Rotterdam",
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467 family emoji with ZWJ",
+        "Caf\u00e9 \u2014 \u00ab quoted \u00bb",
+    ],
+)
 def test_rtl_marks_emoji_and_typography_are_accepted(text: str) -> None:
     assert ItemIn(headline=text).headline == text
 
@@ -98,16 +118,27 @@ def test_urgency_outside_one_to_nine_or_not_an_integer_is_refused(urgency: Any) 
 
 
 def test_slugs_are_kept_in_order_without_duplicates() -> None:
-    item = ItemIn(headline="x", regions=["europe", "middle-east", "europe", "n2"],
-                  categories=["crime"])
+    item = ItemIn(
+        headline="x", regions=["europe", "middle-east", "europe", "n2"], categories=["crime"]
+    )
     assert item.regions == ["europe", "middle-east", "n2"]
     assert item.categories == ["crime"]
 
 
-@pytest.mark.parametrize("slug", [
-    "Europe", "europe west", "-europe", "europe-", "middle--east", "middle_east", "",
-    "x" * 33, "\u00e9urope",
-])
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "Europe",
+        "europe west",
+        "-europe",
+        "europe-",
+        "middle--east",
+        "middle_east",
+        "",
+        "x" * 33,
+        "\u00e9urope",
+    ],
+)
 def test_bad_slugs_are_refused(slug: str) -> None:
     errors = refusal(ItemIn, {"headline": "x", "regions": [slug]})
     assert "not a slug" in errors["regions"]
@@ -129,8 +160,9 @@ def test_language_tags_are_accepted(tag: str) -> None:
     assert ItemIn(headline="x", language=tag).language == tag
 
 
-@pytest.mark.parametrize("tag", ["", "e", "english", "en_US", "en-", "en-toolongsubtag",
-                                 "e1", "en us", "x" * 36])
+@pytest.mark.parametrize(
+    "tag", ["", "e", "english", "en_US", "en-", "en-toolongsubtag", "e1", "en us", "x" * 36]
+)
 def test_bad_language_tags_are_refused(tag: str) -> None:
     assert "language tag" in refusal(ItemIn, {"headline": "x", "language": tag})["language"]
 
@@ -138,36 +170,42 @@ def test_bad_language_tags_are_refused(tag: str) -> None:
 # -- link ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("link", [
-    "https://example.com/rotterdam",
-    "http://example.com",
-    "HTTPS://Example.com",
-    "https://example.com/a?b=c#d",
-    "https://xn--80ak6aa92e.com/",
-    "https://[2001:db8::1]:8443/x",
-])
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://example.com/rotterdam",
+        "http://example.com",
+        "HTTPS://Example.com",
+        "https://example.com/a?b=c#d",
+        "https://xn--80ak6aa92e.com/",
+        "https://[2001:db8::1]:8443/x",
+    ],
+)
 def test_http_and_https_links_are_accepted(link: str) -> None:
     assert ItemIn(headline="x", link=link).link == link
 
 
-@pytest.mark.parametrize("link", [
-    "javascript:alert(1)",
-    "JavaScript:alert(1)",
-    " javascript:alert(1)",
-    "data:text/html,<script>alert(1)</script>",
-    "vbscript:msgbox(1)",
-    "ftp://example.com/file",
-    "//example.com/protocol-relative",
-    "/news/1",
-    "example.com",
-    "https://",
-    "https:///path-only",
-    "https://exa mple.com/",
-    "https://example.com/\nSet-Cookie: x=1",
-    "java\tscript:alert(1)",
-    "https://example.com/\u2028",
-    "https://example.com/" + "a" * 2048,
-])
+@pytest.mark.parametrize(
+    "link",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        " javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "ftp://example.com/file",
+        "//example.com/protocol-relative",
+        "/news/1",
+        "example.com",
+        "https://",
+        "https:///path-only",
+        "https://exa mple.com/",
+        "https://example.com/\nSet-Cookie: x=1",
+        "java\tscript:alert(1)",
+        "https://example.com/\u2028",
+        "https://example.com/" + "a" * 2048,
+    ],
+)
 def test_other_links_are_refused(link: str) -> None:
     assert "link" in refusal(ItemIn, {"headline": "x", "link": link})
     assert "link" in refusal(ItemPatch, {"link": link})
@@ -184,8 +222,11 @@ def test_datetimes_without_a_time_zone_are_refused() -> None:
 
 
 def test_datetimes_with_a_time_zone_are_kept_in_utc() -> None:
-    item = ItemIn(headline="x", expires_at="2026-11-26T20:00:00+02:00",  # type: ignore[arg-type]
-                  embargoed_until="2026-11-26T17:00:00Z")  # type: ignore[arg-type]
+    item = ItemIn(
+        headline="x",
+        expires_at="2026-11-26T20:00:00+02:00",  # type: ignore[arg-type]
+        embargoed_until="2026-11-26T17:00:00Z",  # type: ignore[arg-type]
+    )
     assert item.expires_at == datetime(2026, 11, 26, 18, tzinfo=UTC)
     assert item.expires_at is not None and item.expires_at.utcoffset() == timedelta(0)
     assert item.embargoed_until == datetime(2026, 11, 26, 17, tzinfo=UTC)
@@ -231,10 +272,17 @@ def test_a_patch_carries_only_what_changes() -> None:
     assert ItemPatch().model_dump(exclude_unset=True) == {}
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("headline", ""), ("headline", "a\nb"), ("headline", "x" * 281), ("urgency", 0),
-    ("regions", ["Bad Slug"]), ("source", "a\rb"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("headline", ""),
+        ("headline", "a\nb"),
+        ("headline", "x" * 281),
+        ("urgency", 0),
+        ("regions", ["Bad Slug"]),
+        ("source", "a\rb"),
+    ],
+)
 def test_a_patch_is_checked_like_a_post(field: str, value: Any) -> None:
     assert field in refusal(ItemPatch, {field: value})
 
@@ -244,9 +292,17 @@ def test_a_patch_is_checked_like_a_post(field: str, value: Any) -> None:
 
 def test_an_item_is_visible_only_when_usable_released_and_unexpired() -> None:
     now = datetime(2026, 11, 26, 18, tzinfo=UTC)
-    base = Item(uri="a1", channel="en", version=1, headline="x", language="en",
-                created_at=now, updated_at=now, expires_at=now + timedelta(hours=1),
-                author="editor")
+    base = Item(
+        uri="a1",
+        channel="en",
+        version=1,
+        headline="x",
+        language="en",
+        created_at=now,
+        updated_at=now,
+        expires_at=now + timedelta(hours=1),
+        author="editor",
+    )
     assert base.visible_at(now)
     assert not base.visible_at(now + timedelta(hours=1))
     assert not base.model_copy(update={"status": Status.WITHHELD}).visible_at(now)
@@ -257,6 +313,14 @@ def test_an_item_is_visible_only_when_usable_released_and_unexpired() -> None:
 
 
 def test_rfc3339_is_utc_with_milliseconds() -> None:
-    moment = datetime(2026, 11, 26, 20, 0, 0, 123456,
-                      tzinfo=datetime.fromisoformat("2026-01-01T00:00:00+02:00").tzinfo)
+    moment = datetime(
+        2026,
+        11,
+        26,
+        20,
+        0,
+        0,
+        123456,
+        tzinfo=datetime.fromisoformat("2026-01-01T00:00:00+02:00").tzinfo,
+    )
     assert rfc3339(moment) == "2026-11-26T18:00:00.123Z"

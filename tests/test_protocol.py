@@ -50,7 +50,8 @@ def _readers(server: TickerProcess) -> int:
 
 
 def test_a_stream_with_a_pipelined_request_behind_it_frees_its_slot_on_close(
-        ticker_server: TickerProcess) -> None:
+    ticker_server: TickerProcess,
+) -> None:
     sock = _open_stream(ticker_server, b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
     wait_until(lambda: _readers(ticker_server) == 1, timeout=5)
     sock.recv(4096)
@@ -66,8 +67,9 @@ def test_head_of_a_stream_is_405(ticker_server: TickerProcess) -> None:
 
 
 def test_a_stream_request_with_a_body_is_400(ticker_server: TickerProcess) -> None:
-    r = httpx.request("GET", f"{ticker_server.url}/channels/en/events", content=b"x" * 70_000,
-                      timeout=5)
+    r = httpx.request(
+        "GET", f"{ticker_server.url}/channels/en/events", content=b"x" * 70_000, timeout=5
+    )
     assert r.status_code == 400
     assert r.json()["error"] == "bad_body"
     assert _readers(ticker_server) == 0

@@ -13,8 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import make_token
-from tests.helpers import keys_holding, rdb, start_reader
+from tests.helpers import keys_holding, make_token, rdb, start_reader
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -155,8 +154,7 @@ async def test_a_bad_purge_is_refused_clearly_and_writes_nothing(
         r = await http.post(
             f"/channels/en/items/{target}/purge",
             content=b"{not json" if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {secrets[who]}",
-                     "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {secrets[who]}", "Content-Type": "application/json"},
         )
         assert r.status_code == status, r.text
         assert r.json()["error"] == error
@@ -179,7 +177,10 @@ async def test_ticker_purge_on_the_command_line(
     proc = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "ticker", "purge", uri, "--channel", "en", "--reason", "legal"],
-        env=env, capture_output=True, text=True, timeout=30,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 0, proc.stderr
     assert f"purged {uri}" in proc.stdout

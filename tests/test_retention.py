@@ -15,8 +15,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import make_token
-from tests.helpers import TickerProcess, start_reader, wait_until
+from tests.helpers import TickerProcess, make_token, start_reader, wait_until
 from ticker.models import utcnow
 from ticker.settings import Channel, Settings
 
@@ -28,8 +27,13 @@ def settings_overrides() -> dict[str, Any]:
     return {
         "sweep_interval_s": 0.1,
         "channels": (
-            Channel(name="en", item_ttl=timedelta(minutes=30), live_max_items=3,
-                    history_max_items=12, history_max_age=timedelta(hours=1)),
+            Channel(
+                name="en",
+                item_ttl=timedelta(minutes=30),
+                live_max_items=3,
+                history_max_items=12,
+                history_max_age=timedelta(hours=1),
+            ),
             Channel(name="es", language="es"),
         ),
     }
@@ -43,15 +47,17 @@ def rdb(settings: Settings) -> redis.Redis:
 def entries(settings: Settings, channel: str = "en") -> list[tuple[str, dict[str, str]]]:
     client = rdb(settings)
     try:
-        return list(client.xrange(f"{settings.key_prefix}:{{{channel}}}:events"))
+        rows: Any = client.xrange(f"{settings.key_prefix}:{{{channel}}}:events")
+        return list(rows)
     finally:
         client.close()
 
 
 @pytest.fixture
 async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(base_url=server[0], timeout=10,
-                                 headers={"Authorization": f"Bearer {token}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         yield client
 
 
@@ -67,7 +73,8 @@ def parse_time(value: str) -> datetime:
 
 
 async def test_expiry_reaches_a_live_reader_within_two_seconds(
-        api: httpx.AsyncClient, server: tuple[str, Any]) -> None:
+    api: httpx.AsyncClient, server: tuple[str, Any]
+) -> None:
     keep = await post(api, headline="Roads reopened")
     item = await post(api, ttl="1s")
     reader = start_reader(f"{server[0]}/channels/en/events")
@@ -97,13 +104,15 @@ async def test_default_ttl_comes_from_the_channel(api: httpx.AsyncClient) -> Non
 
 
 async def test_a_correction_can_extend_or_shorten_the_expiry(
-        api: httpx.AsyncClient, settings: Settings) -> None:
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
     item = await post(api, ttl="1s")
     r = await api.patch(f"/channels/en/items/{item['uri']}", json={"ttl": "10m"})
     assert r.status_code == 200
     await asyncio.sleep(1.5)
-    assert [i["uri"] for i in (await api.get("/channels/en/items")).json()["items"]] \
-        == [item["uri"]]
+    assert [i["uri"] for i in (await api.get("/channels/en/items")).json()["items"]] == [
+        item["uri"]
+    ]
     r = await api.patch(f"/channels/en/items/{item['uri']}", json={"ttl": "1s"})
     await asyncio.sleep(1.6)
     assert (await api.get("/channels/en/items")).json()["items"] == []
@@ -112,7 +121,8 @@ async def test_a_correction_can_extend_or_shorten_the_expiry(
 
 
 async def test_live_max_items_pushes_the_oldest_off_the_ticker(
-        api: httpx.AsyncClient, server: tuple[str, Any]) -> None:
+    api: httpx.AsyncClient, server: tuple[str, Any]
+) -> None:
     items = [await post(api, headline=f"item {n}") for n in range(3)]
     reader = start_reader(f"{server[0]}/channels/en/events")
     try:
@@ -129,31 +139,44 @@ async def test_live_max_items_pushes_the_oldest_off_the_ticker(
     assert items[0]["uri"] in {e["uri"] for e in history["items"]}
 
 
-async def test_history_is_trimmed_exactly_by_count(api: httpx.AsyncClient,
-                                                  settings: Settings) -> None:
+async def test_history_is_trimmed_exactly_by_count(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
     for n in range(20):
         await post(api, headline=f"item {n}")
     assert len(entries(settings)) == 12  # history_max_items, exactly
 
 
 async def test_entries_older_than_the_age_rule_are_never_handed_out(
-        api: httpx.AsyncClient, server: tuple[str, Any], settings: Settings) -> None:
+    api: httpx.AsyncClient, server: tuple[str, Any], settings: Settings
+) -> None:
     # An entry two hours old (history_max_age is 1 h) that trimming has not removed yet.
     old_ms = int((utcnow() - timedelta(hours=2)).timestamp() * 1000)
     now = utcnow()
-    old = {"uri": "old1", "channel": "en", "version": 1, "headline": "stale",
-           "language": "en", "created_at": now.isoformat(), "updated_at": now.isoformat(),
-           "expires_at": (now + timedelta(minutes=5)).isoformat(), "author": "x"}
+    old = {
+        "uri": "old1",
+        "channel": "en",
+        "version": 1,
+        "headline": "stale",
+        "language": "en",
+        "created_at": now.isoformat(),
+        "updated_at": now.isoformat(),
+        "expires_at": (now + timedelta(minutes=5)).isoformat(),
+        "author": "x",
+    }
     client = rdb(settings)
-    client.xadd(f"{settings.key_prefix}:{{en}}:events",
-                {"v": "1", "type": "item", "uri": "old1", "item": json.dumps(old)},
-                id=f"{old_ms}-0")
+    client.xadd(
+        f"{settings.key_prefix}:{{en}}:events",
+        {"v": "1", "type": "item", "uri": "old1", "item": json.dumps(old)},
+        id=f"{old_ms}-0",
+    )
     client.close()
     fresh = await post(api, headline="fresh")
     history = (await api.get("/channels/en/items", params={"history": "true"})).json()
     assert [e["uri"] for e in history["items"]] == [fresh["uri"]]
-    reader = start_reader(f"{server[0]}/channels/en/events",
-                          headers={"Last-Event-ID": f"{old_ms}-0"})
+    reader = start_reader(
+        f"{server[0]}/channels/en/events", headers={"Last-Event-ID": f"{old_ms}-0"}
+    )
     try:
         await reader.wait_for(lambda r: len(r.events) == 2)
         assert reader.events[0].event == "reset"
@@ -165,12 +188,20 @@ async def test_entries_older_than_the_age_rule_are_never_handed_out(
 async def test_history_is_trimmed_by_age(settings: Settings, tmp_path: Path) -> None:
     from tests.helpers import serve_app
 
-    short = settings.model_copy(update={"channels": (
-        Channel(name="en", item_ttl=timedelta(seconds=1), history_max_age=timedelta(seconds=2)),
-    )})
+    short = settings.model_copy(
+        update={
+            "channels": (
+                Channel(
+                    name="en", item_ttl=timedelta(seconds=1), history_max_age=timedelta(seconds=2)
+                ),
+            )
+        }
+    )
     token = make_token(short, "ager", ["en"])
-    async with serve_app(short) as (url, app), httpx.AsyncClient(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
+    async with (
+        serve_app(short) as (url, app),
+        httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
+    ):
         await post(api, headline="soon gone", ttl="1s")
         assert len(entries(short)) == 1
         await asyncio.sleep(2.3)
@@ -181,12 +212,15 @@ async def test_history_is_trimmed_by_age(settings: Settings, tmp_path: Path) -> 
 
 
 async def test_embargoed_item_is_invisible_until_released(
-        api: httpx.AsyncClient, server: tuple[str, Any]) -> None:
+    api: httpx.AsyncClient, server: tuple[str, Any]
+) -> None:
     release_at = utcnow() + timedelta(seconds=1.5)
-    item = await post(api, headline="Embargoed: results at noon",
-                      embargoed_until=release_at.isoformat())
-    killed = await post(api, headline="Embargoed, then killed",
-                        embargoed_until=release_at.isoformat())
+    item = await post(
+        api, headline="Embargoed: results at noon", embargoed_until=release_at.isoformat()
+    )
+    killed = await post(
+        api, headline="Embargoed, then killed", embargoed_until=release_at.isoformat()
+    )
     await api.delete(f"/channels/en/items/{killed['uri']}")
     reader = start_reader(f"{server[0]}/channels/en/events")
     try:
@@ -234,25 +268,35 @@ async def test_history_pages_newest_first_with_statuses(api: httpx.AsyncClient) 
 
 
 async def test_audit_trail_lists_every_version_with_its_author(
-        api: httpx.AsyncClient, server: tuple[str, Any], settings: Settings) -> None:
+    api: httpx.AsyncClient, server: tuple[str, Any], settings: Settings
+) -> None:
     item = await post(api, headline="Shooter at large")
     other = make_token(settings, "night-desk", ["en"])
-    async with httpx.AsyncClient(base_url=server[0],
-                                 headers={"Authorization": f"Bearer {other}"}) as night:
-        await night.patch(f"/channels/en/items/{item['uri']}",
-                          json={"headline": "Shooter arrested"})
+    async with httpx.AsyncClient(
+        base_url=server[0], headers={"Authorization": f"Bearer {other}"}
+    ) as night:
+        await night.patch(
+            f"/channels/en/items/{item['uri']}", json={"headline": "Shooter arrested"}
+        )
     await api.delete(f"/channels/en/items/{item['uri']}")
     body = (await api.get(f"/channels/en/items/{item['uri']}")).json()
     trail = [(v["version"], v["author"], v["headline"], v["status"]) for v in body["versions"]]
-    assert trail == [(1, "editor", "Shooter at large", "usable"),
-                     (2, "night-desk", "Shooter arrested", "usable"),
-                     (3, "editor", "Shooter arrested", "canceled")]
+    assert trail == [
+        (1, "editor", "Shooter at large", "usable"),
+        (2, "night-desk", "Shooter arrested", "usable"),
+        (3, "editor", "Shooter arrested", "canceled"),
+    ]
 
 
 BAD_RETENTION = [
-    ({"ttl": 0}, "ttl"), ({"ttl": -5}, "ttl"), ({"ttl": "0s"}, "ttl"),
-    ({"ttl": "2h"}, "ttl"), ({"ttl": "5parsecs"}, "ttl"), ({"ttl": ""}, "ttl"),
-    ({"ttl": True}, "ttl"), ({"ttl": "30m", "expires_at": "2099-01-01T00:00:00Z"}, "ttl"),
+    ({"ttl": 0}, "ttl"),
+    ({"ttl": -5}, "ttl"),
+    ({"ttl": "0s"}, "ttl"),
+    ({"ttl": "2h"}, "ttl"),
+    ({"ttl": "5parsecs"}, "ttl"),
+    ({"ttl": ""}, "ttl"),
+    ({"ttl": True}, "ttl"),
+    ({"ttl": "30m", "expires_at": "2099-01-01T00:00:00Z"}, "ttl"),
     ({"expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
     ({"expires_at": "2099-01-01T00:00:00Z"}, "expires_at"),
     ({"expires_at": "2030-01-01T00:00:00"}, "expires_at"),
@@ -262,10 +306,12 @@ BAD_RETENTION = [
 ]
 
 
-@pytest.mark.parametrize(("fields", "field"), BAD_RETENTION,
-                         ids=[json.dumps(f) for f, _ in BAD_RETENTION])
+@pytest.mark.parametrize(
+    ("fields", "field"), BAD_RETENTION, ids=[json.dumps(f) for f, _ in BAD_RETENTION]
+)
 async def test_bad_retention_input_is_422_naming_the_field(
-        api: httpx.AsyncClient, settings: Settings, fields: dict[str, Any], field: str) -> None:
+    api: httpx.AsyncClient, settings: Settings, fields: dict[str, Any], field: str
+) -> None:
     r = await api.post("/channels/en/items", json={"headline": "x", **fields})
     assert r.status_code == 422, r.text
     body = r.json()
@@ -284,21 +330,25 @@ async def test_ttl_over_the_maximum_names_the_allowed_range(api: httpx.AsyncClie
 
 # -- several processes, restarts --------------------------------------------------------
 
+
 @pytest.fixture
 def ticker_server_env() -> dict[str, str]:
     return {"TICKER_SWEEP_INTERVAL_S": "0.1"}
 
 
-def test_two_processes_write_one_expiry_per_item(ticker_server: TickerProcess,
-                                                 settings: Settings, tmp_path: Path) -> None:
+def test_two_processes_write_one_expiry_per_item(
+    ticker_server: TickerProcess, settings: Settings, tmp_path: Path
+) -> None:
     second = TickerProcess(ticker_server.env, log=tmp_path / "second.log")
     second.start()
     try:
         ticker_server.token = second.token = make_token(settings, "two", ["*"])
-        uris = {ticker_server.post("en", headline=f"expiring {n}", ttl="1s")["uri"]
-                for n in range(8)}
-        wait_until(lambda: len([f for _, f in entries(settings) if f["type"] == "remove"])
-                   >= 8, timeout=6)
+        uris = {
+            ticker_server.post("en", headline=f"expiring {n}", ttl="1s")["uri"] for n in range(8)
+        }
+        wait_until(
+            lambda: len([f for _, f in entries(settings) if f["type"] == "remove"]) >= 8, timeout=6
+        )
         time.sleep(0.5)  # time for a racing duplicate to show up, if there were one
         removes = [f for _, f in entries(settings) if f["type"] == "remove"]
         assert sorted(f["uri"] for f in removes) == sorted(uris)
@@ -307,8 +357,9 @@ def test_two_processes_write_one_expiry_per_item(ticker_server: TickerProcess,
         second.stop()
 
 
-def test_a_restart_loses_no_pending_expiry(ticker_server: TickerProcess,
-                                           settings: Settings) -> None:
+def test_a_restart_loses_no_pending_expiry(
+    ticker_server: TickerProcess, settings: Settings
+) -> None:
     item = ticker_server.post("en", headline="expires while we are down", ttl="2s")
     ticker_server.stop()
     time.sleep(2.5)

@@ -52,11 +52,19 @@ def only_event(raw: bytes) -> tuple[str, str, Any]:
 
 def item_fields(**changes: Any) -> dict[str, str]:
     item: dict[str, Any] = {
-        "uri": "rotterdam-1", "channel": "en", "version": 1,
-        "headline": "Rotterdam shooter arrested", "urgency": 2, "language": "en",
-        "regions": ["europe"], "categories": ["crime"], "status": "usable",
-        "created_at": "2026-11-26T17:50:00Z", "updated_at": "2026-11-26T17:50:00Z",
-        "expires_at": "2026-11-26T23:50:00Z", "author": "wire-importer",
+        "uri": "rotterdam-1",
+        "channel": "en",
+        "version": 1,
+        "headline": "Rotterdam shooter arrested",
+        "urgency": 2,
+        "language": "en",
+        "regions": ["europe"],
+        "categories": ["crime"],
+        "status": "usable",
+        "created_at": "2026-11-26T17:50:00Z",
+        "updated_at": "2026-11-26T17:50:00Z",
+        "expires_at": "2026-11-26T23:50:00Z",
+        "author": "wire-importer",
     }
     item.update(changes)
     return {"v": "1", "type": "item", "uri": item["uri"], "item": json.dumps(item)}
@@ -74,8 +82,11 @@ def remove_fields(reason: str = "kill", **changes: Any) -> dict[str, str]:
 def test_a_frame_is_one_event_with_one_data_line() -> None:
     raw = frame("item", "1732644000000-0", {"headline": "one\ntwo\r\nthree\u2028four"})
     assert raw.startswith(b"event: item\nid: 1732644000000-0\ndata: {")
-    assert only_event(raw) == ("item", "1732644000000-0",
-                               {"headline": "one\ntwo\r\nthree\u2028four"})
+    assert only_event(raw) == (
+        "item",
+        "1732644000000-0",
+        {"headline": "one\ntwo\r\nthree\u2028four"},
+    )
 
 
 def test_a_frame_keeps_unicode_readable() -> None:
@@ -83,17 +94,35 @@ def test_a_frame_keeps_unicode_readable() -> None:
     assert "\u0627\u0644\u0634\u0631\u0637\u0629 \U0001f6a8".encode() in raw
 
 
-@pytest.mark.parametrize("name", ["message", "Item", "item ", "item\n", "item\ndata: x", "",
-                                  "error"])
+@pytest.mark.parametrize(
+    "name", ["message", "Item", "item ", "item\n", "item\ndata: x", "", "error"]
+)
 def test_frame_refuses_event_names_of_its_own_invention(name: str) -> None:
     with pytest.raises(ValueError, match="unknown event name"):
         frame(name, "1-0", {})
 
 
-@pytest.mark.parametrize("entry_id", [
-    "abc", "1", "1-", "-1", "1-0 ", " 1-0", "1-0\n", "1-0\r", "1-0\r\n", "1-0\x00",
-    "1-0\ndata: {}", "1-0\n\nevent: item", "1-0\u2028", "\uff11-0", "1" * 21 + "-0", "1-2-3",
-])
+@pytest.mark.parametrize(
+    "entry_id",
+    [
+        "abc",
+        "1",
+        "1-",
+        "-1",
+        "1-0 ",
+        " 1-0",
+        "1-0\n",
+        "1-0\r",
+        "1-0\r\n",
+        "1-0\x00",
+        "1-0\ndata: {}",
+        "1-0\n\nevent: item",
+        "1-0\u2028",
+        "\uff11-0",
+        "1" * 21 + "-0",
+        "1-2-3",
+    ],
+)
 def test_frame_refuses_ids_that_are_not_stream_ids(entry_id: str) -> None:
     assert not valid_entry_id(entry_id)
     with pytest.raises(ValueError, match="invalid event id"):
@@ -123,18 +152,25 @@ def test_an_item_entry_becomes_an_item_event_with_its_entry_id() -> None:
     assert data["headline"] == "Rotterdam shooter arrested"
     assert event.key == (1732644000000, 3)
     assert (event.regions, event.categories, event.urgency) == (
-        frozenset({"europe"}), frozenset({"crime"}), 2)
+        frozenset({"europe"}),
+        frozenset({"crime"}),
+        2,
+    )
 
 
-@pytest.mark.parametrize("headline", [
-    "Shooter\r\narrested",
-    "Shooter\narrested\n\ndata: {\"forged\": true}\n\nevent: item",
-    "Shooter\rarrested\r",
-    "NUL\x00 ESC\x1b[31m NEL\x85 LS\u2028 PS\u2029 end",
-    "\u200f\u0627\u0644\u0634\u0631\u0637\u0629\r\n\U0001f6a8",
-])
+@pytest.mark.parametrize(
+    "headline",
+    [
+        "Shooter\r\narrested",
+        'Shooter\narrested\n\ndata: {"forged": true}\n\nevent: item',
+        "Shooter\rarrested\r",
+        "NUL\x00 ESC\x1b[31m NEL\x85 LS\u2028 PS\u2029 end",
+        "\u200f\u0627\u0644\u0634\u0631\u0637\u0629\r\n\U0001f6a8",
+    ],
+)
 def test_a_foreign_headline_with_line_breaks_is_one_event_with_the_literal_text(
-        headline: str) -> None:
+    headline: str,
+) -> None:
     # Another service wrote straight into the stream, without our validation.
     event = decode("5-0", item_fields(headline=headline), "en", NOW)
     assert event is not None
@@ -146,8 +182,11 @@ def test_a_foreign_headline_with_line_breaks_is_one_event_with_the_literal_text(
 def test_a_remove_entry_becomes_a_remove_event() -> None:
     event = decode("7-1", remove_fields("withhold", urgency=3), "en", NOW)
     assert event is not None
-    assert only_event(event.frame) == ("remove", "7-1",
-                                       {"uri": "rotterdam-1", "reason": "withhold"})
+    assert only_event(event.frame) == (
+        "remove",
+        "7-1",
+        {"uri": "rotterdam-1", "reason": "withhold"},
+    )
     # A removal reaches every reader, whatever its filter (it may hold the item).
     for flt in (Filter(), Filter(max_urgency=1), Filter(regions=frozenset({"asia"}))):
         assert event.frame_for(flt) == event.frame
@@ -161,14 +200,16 @@ def test_a_remove_entry_with_a_line_break_in_its_uri_is_still_one_event() -> Non
     assert only_event(event.frame)[2]["uri"] == fields["uri"]
 
 
-@pytest.mark.parametrize(("why", "changes"), [
-    ("withheld", {"status": "withheld"}),
-    ("killed", {"status": "canceled"}),
-    ("expired", {"expires_at": "2026-11-26T18:00:00Z"}),
-    ("under embargo", {"embargoed_until": "2026-11-26T18:00:01Z"}),
-])
-def test_an_item_readers_may_not_see_yet_gives_no_event(why: str,
-                                                        changes: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("why", "changes"),
+    [
+        ("withheld", {"status": "withheld"}),
+        ("killed", {"status": "canceled"}),
+        ("expired", {"expires_at": "2026-11-26T18:00:00Z"}),
+        ("under embargo", {"embargoed_until": "2026-11-26T18:00:01Z"}),
+    ],
+)
+def test_an_item_readers_may_not_see_yet_gives_no_event(why: str, changes: dict[str, Any]) -> None:
     assert decode("1-0", item_fields(**changes), "en", NOW) is None
     released = item_fields(embargoed_until="2026-11-26T17:59:59Z")
     assert decode("1-0", released, "en", NOW) is not None
@@ -185,8 +226,16 @@ MALFORMED: list[tuple[str, str, dict[str, str]]] = [
     ("item a string", "1-0", {**item_fields(), "item": '"headline"'}),
     ("item missing", "1-0", {"type": "item", "uri": "a1"}),
     ("item empty", "1-0", {**item_fields(), "item": ""}),
-    ("headline missing", "1-0", {**item_fields(), "item": json.dumps(
-        {k: v for k, v in json.loads(item_fields()["item"]).items() if k != "headline"})}),
+    (
+        "headline missing",
+        "1-0",
+        {
+            **item_fields(),
+            "item": json.dumps(
+                {k: v for k, v in json.loads(item_fields()["item"]).items() if k != "headline"}
+            ),
+        },
+    ),
     ("version zero", "1-0", item_fields(version=0)),
     ("urgency a word", "1-0", item_fields(urgency="high")),
     ("expires_at nonsense", "1-0", item_fields(expires_at="tomorrow")),
@@ -197,18 +246,19 @@ MALFORMED: list[tuple[str, str, dict[str, str]]] = [
     ("unknown type", "1-0", {**item_fields(), "type": "poll"}),
     ("no type", "1-0", {k: v for k, v in item_fields().items() if k != "type"}),
     ("remove reason unknown", "1-0", remove_fields("delete")),
-    ("remove without reason", "1-0",
-     {k: v for k, v in remove_fields().items() if k != "reason"}),
+    ("remove without reason", "1-0", {k: v for k, v in remove_fields().items() if k != "reason"}),
     ("remove without uri", "1-0", {**remove_fields(), "uri": ""}),
     ("entry id not an id", "not-an-id", item_fields()),
     ("entry id with newline", "1-0\nevent: item", item_fields()),
 ]
 
 
-@pytest.mark.parametrize(("entry_id", "fields"), [(m[1], m[2]) for m in MALFORMED],
-                         ids=[m[0] for m in MALFORMED])
+@pytest.mark.parametrize(
+    ("entry_id", "fields"), [(m[1], m[2]) for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
 def test_a_malformed_entry_is_skipped_without_raising(
-        entry_id: str, fields: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    entry_id: str, fields: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="ticker.sse"):
         assert decode(entry_id, fields, "en", NOW) is None
 
@@ -280,13 +330,18 @@ def test_an_event_is_wanted_by_the_readers_whose_filter_it_matches() -> None:
     assert not event.wanted(Filter(max_urgency=1))
 
 
-@pytest.mark.parametrize("flt", [
-    Filter(max_urgency=1),
-    Filter(regions=frozenset({"europe"})),
-    Filter(categories=frozenset({"crime"})),
-], ids=["flash-only", "europe", "crime"])
+@pytest.mark.parametrize(
+    "flt",
+    [
+        Filter(max_urgency=1),
+        Filter(regions=frozenset({"europe"})),
+        Filter(categories=frozenset({"crime"})),
+    ],
+    ids=["flash-only", "europe", "crime"],
+)
 def test_a_kill_reaches_a_reader_even_after_a_correction_moved_the_item_out_of_its_filter(
-        flt: Filter) -> None:
+    flt: Filter,
+) -> None:
     # v1 was a flash for europe/crime: the filtered reader got it and shows it.
     v1 = decode("1-0", item_fields(urgency=1), "en", NOW)
     assert v1 is not None and v1.wanted(flt)
@@ -295,8 +350,11 @@ def test_a_kill_reaches_a_reader_even_after_a_correction_moved_the_item_out_of_i
     v2 = decode("2-0", item_fields(**moved), "en", NOW)
     assert v2 is not None and not v2.wanted(flt)
     # ... so it gets a remove (reason "filter") instead of the new version ...
-    assert only_event(v2.frame_for(flt)) == ("remove", "2-0",
-                                             {"uri": "rotterdam-1", "reason": "filter"})
+    assert only_event(v2.frame_for(flt)) == (
+        "remove",
+        "2-0",
+        {"uri": "rotterdam-1", "reason": "filter"},
+    )
     # ... and a later kill reaches it too: removals go to every reader.
     kill = decode("3-0", remove_fields("kill", **{**moved, "version": 3}), "en", NOW)
     assert kill is not None

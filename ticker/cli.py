@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -19,9 +19,13 @@ from rich.table import Table
 from rich.text import Text
 
 from ticker.cli_tokens import token_app
-from ticker.client import Client, ClientError, resolve
 from ticker.console import err, load_settings, out
-from ticker.settings import Settings
+
+if TYPE_CHECKING:
+    from ticker.client import Client
+
+# Every `ticker` run pays this module's imports, so the heavy ones (httpx, redis, the
+# settings' pydantic models, uvicorn) happen inside the commands that need them.
 
 app = typer.Typer(
     help="A breaking-news ticker: Redis Streams in, server-sent events out.",
@@ -38,6 +42,8 @@ URGENCY_STYLE = {1: "bold white on red", 2: "bold red", 3: "yellow", 4: "yellow"
 
 
 def _client() -> Client:
+    from ticker.client import Client, resolve
+
     return Client(*resolve(load_settings()), on_wait=_rate_limited)
 
 
@@ -46,6 +52,8 @@ def _rate_limited(seconds: float) -> None:
 
 
 def _call(fn: Callable[[Client], T]) -> T:
+    from ticker.client import ClientError
+
     try:
         with _client() as client:
             return fn(client)
@@ -83,6 +91,7 @@ def serve(
     """Run the service (with an embedded Redis when TICKER_REDIS_URL is not set)."""
     from ticker.embedded import EmbeddedError
     from ticker.serve import serve as run
+    from ticker.settings import Settings
 
     overrides = {
         k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None
@@ -146,6 +155,7 @@ def import_items(
 ) -> None:
     """Post items from a JSON Lines file, in file order; a re-run posts nothing twice."""
     from ticker.bulk import command
+    from ticker.client import resolve
 
     code = command(
         file,
@@ -339,6 +349,8 @@ def tail(
         params["category"] = category
     if max_urgency:
         params["max_urgency"] = max_urgency
+    from ticker.client import ClientError
+
     last_id: str | None = None
     with _client() as client:
         while True:

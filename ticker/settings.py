@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ticker.duration import Duration
-from ticker.redisconn import parse_redis_url
 
 CHANNEL_NAME = re.compile(r"^[a-z0-9-]{1,32}$")
 
@@ -131,6 +130,8 @@ class Settings(BaseSettings):
     @classmethod
     def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value():
+            from ticker.redisconn import parse_redis_url  # redis-py: only when a URL is set
+
             parse_redis_url(value.get_secret_value())  # a ValueError that names no secret
         return value
 

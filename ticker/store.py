@@ -418,7 +418,8 @@ class Store:
         conn = open_redis(
             self._url,
             socket_timeout=block_ms / 1000 + 5,
-            name=f"ticker-reader:{self.prefix}:{channel}",  # CLIENT LIST tells deployments apart
+            # CLIENT LIST tells apart the readers of deployments that share a Redis.
+            name=f"ticker-reader:{self.prefix}:{channel}",
             max_connections=1,
         )
         try:

@@ -20,6 +20,8 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import Watch, wait_live
 from tests.helpers import TickerProcess, wait_until
 
+pytestmark = pytest.mark.server_per_module
+
 Embed = Callable[..., None]
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 
@@ -111,6 +113,7 @@ def test_expired_item_is_dropped(page: Page, embed: Embed, ticker_server: Ticker
     expect(page.locator(ITEMS)).to_have_count(0, timeout=5000)
 
 
+@pytest.mark.own_server  # stops its server
 def test_offline_reader_drops_expired_items_by_itself(
     page: Page, embed: Embed, ticker_server: TickerProcess
 ) -> None:
@@ -121,6 +124,7 @@ def test_offline_reader_drops_expired_items_by_itself(
     expect(page.locator(ITEMS)).to_have_count(0, timeout=6000)
 
 
+@pytest.mark.own_server  # stops its server
 def test_server_restart_shows_reconnecting_then_catches_up_without_duplicates(
     page: Page, embed: Embed, ticker_server: TickerProcess, tmp_path: Path
 ) -> None:
@@ -158,6 +162,7 @@ def test_server_restart_shows_reconnecting_then_catches_up_without_duplicates(
     assert sorted(announced) == sorted(set(announced)), announced
 
 
+@pytest.mark.own_server  # stops its server
 def test_reset_keeps_what_is_still_current_and_drops_the_rest(
     page: Page, embed: Embed, ticker_server: TickerProcess, redis_url: str, prefix: str
 ) -> None:

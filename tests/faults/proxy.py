@@ -40,8 +40,10 @@ class Proxy:
         cut = self.drop_replies > 0
         if cut:
             self.drop_replies -= 1
-        tasks = [asyncio.create_task(self._pipe(reader, up_writer, cut=False)),
-                 asyncio.create_task(self._pipe(up_reader, writer, cut=cut))]
+        tasks = [
+            asyncio.create_task(self._pipe(reader, up_writer, cut=False)),
+            asyncio.create_task(self._pipe(up_reader, writer, cut=cut)),
+        ]
         self._tasks.update(tasks)
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -52,8 +54,9 @@ class Proxy:
             for w in (writer, up_writer):
                 w.close()
 
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, *,
-                    cut: bool) -> None:
+    async def _pipe(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, *, cut: bool
+    ) -> None:
         while True:
             data = await src.read(65536)
             if not data:

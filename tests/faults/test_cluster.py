@@ -31,8 +31,14 @@ import redis
 from pydantic import SecretStr
 from redis.crc import key_slot
 
-from tests.conftest import make_token
-from tests.helpers import Reader, TickerProcess, start_reader, stop_processes, wait_until
+from tests.helpers import (
+    Reader,
+    TickerProcess,
+    make_token,
+    start_reader,
+    stop_processes,
+    wait_until,
+)
 from ticker.embedded import find_redis_server
 from ticker.settings import Settings
 
@@ -68,7 +74,8 @@ class LocalCluster:
         self.folder = folder
         self.binary = binary
         self.cli = shutil.which("redis-cli", path=str(Path(binary).parent)) or shutil.which(
-            "redis-cli")
+            "redis-cli"
+        )
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     @property
@@ -85,13 +92,31 @@ class LocalCluster:
             data = self.folder / str(port)
             data.mkdir()
             proc = subprocess.Popen(
-                [self.binary, "--port", str(port), "--bind", "127.0.0.1",
-                 "--cluster-enabled", "yes",
-                 "--cluster-config-file", str(self.folder / f"nodes-{port}.conf"),
-                 "--cluster-node-timeout", "2000", "--dir", str(data),
-                 "--save", "", "--appendonly", "no",
-                 "--logfile", str(self.folder / f"redis-{port}.log")],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    self.binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(self.folder / f"nodes-{port}.conf"),
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--dir",
+                    str(data),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--logfile",
+                    str(self.folder / f"redis-{port}.log"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             self.procs[port] = proc
 
             def up(port: int = port, proc: subprocess.Popen[bytes] = proc) -> bool:
@@ -111,9 +136,19 @@ class LocalCluster:
     def create(self, ports: list[int]) -> None:
         if self.cli:
             subprocess.run(
-                [self.cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
-                 "--cluster-replicas", "0", "--cluster-yes"],
-                check=True, capture_output=True, timeout=30)
+                [
+                    self.cli,
+                    "--cluster",
+                    "create",
+                    *(f"127.0.0.1:{p}" for p in ports),
+                    "--cluster-replicas",
+                    "0",
+                    "--cluster-yes",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
         else:  # the same, by hand: equal slot ranges, then MEET
             step = 16384 // len(ports)
             for n, port in enumerate(ports):
@@ -125,6 +160,7 @@ class LocalCluster:
 
     def wait_ok(self, timeout: float = 20) -> None:
         """Every node says cluster_state:ok, knows every other and the same slot map."""
+
         def ok() -> bool:
             maps = []
             for port in self.procs:
@@ -133,8 +169,10 @@ class LocalCluster:
                     maps.append(self.slot_map(port))
                 except redis.RedisError:
                     return False
-                if "cluster_state:ok" not in info or \
-                        f"cluster_known_nodes:{len(self.procs)}" not in info:
+                if (
+                    "cluster_state:ok" not in info
+                    or f"cluster_known_nodes:{len(self.procs)}" not in info
+                ):
                     return False
             return all(m == maps[0] and len(m) == 16384 for m in maps)
 
@@ -191,33 +229,47 @@ class Deployment:
         self.prefix = f"tkcl-{uuid.uuid4().hex[:8]}"
         self.channels = spread_channels(cluster, self.prefix)
         self.settings = Settings(
-            redis_url=SecretStr(cluster.url), key_prefix=self.prefix,
+            redis_url=SecretStr(cluster.url),
+            key_prefix=self.prefix,
             state_dir=folder / "state",
-            channels=[{"name": c, "live_max_items": 500} for c in self.channels])  # type: ignore[arg-type]
+            channels=[{"name": c, "live_max_items": 500} for c in self.channels],  # type: ignore[arg-type]
+        )
         self.env = {
-            "TICKER_REDIS_URL": cluster.url, "TICKER_KEY_PREFIX": self.prefix,
-            "TICKER_CHANNELS": json.dumps([{"name": c, "live_max_items": 500}
-                                           for c in self.channels]),
-            "TICKER_HEARTBEAT_S": "1", "TICKER_RETRY_MS": "500", "TICKER_READ_BLOCK_MS": "1000",
+            "TICKER_REDIS_URL": cluster.url,
+            "TICKER_KEY_PREFIX": self.prefix,
+            "TICKER_CHANNELS": json.dumps(
+                [{"name": c, "live_max_items": 500} for c in self.channels]
+            ),
+            "TICKER_HEARTBEAT_S": "1",
+            "TICKER_RETRY_MS": "500",
+            "TICKER_READ_BLOCK_MS": "1000",
             "TICKER_WRITE_RATE_PER_MINUTE": "60000",
         }
         token = make_token(self.settings, "cluster-editor", ["*"])
         self.procs = []
         for name in ("a", "b"):
-            proc = TickerProcess({**self.env, "TICKER_STATE_DIR": str(folder / name)},
-                                 log=folder / f"ticker-{name}.log")
+            proc = TickerProcess(
+                {**self.env, "TICKER_STATE_DIR": str(folder / name)},
+                log=folder / f"ticker-{name}.log",
+            )
             proc.token = token
             self.procs.append(proc)
 
     def post(self, n: int, channel: str, headline: str) -> dict[str, Any]:
         """Post through process a or b, alternately; retried while the cluster moves."""
         proc = self.procs[n % 2]
-        headers = {"Authorization": f"Bearer {proc.token}",
-                   "Idempotency-Key": f"k-{channel}-{headline}".replace(" ", "-")}
+        headers = {
+            "Authorization": f"Bearer {proc.token}",
+            "Idempotency-Key": f"k-{channel}-{headline}".replace(" ", "-"),
+        }
         deadline = time.monotonic() + 15
         while True:  # the same key on a retry: a 503 after the write cannot post it twice
-            r = httpx.post(f"{proc.url}/channels/{channel}/items", json={"headline": headline},
-                           headers=headers, timeout=10)
+            r = httpx.post(
+                f"{proc.url}/channels/{channel}/items",
+                json={"headline": headline},
+                headers=headers,
+                timeout=10,
+            )
             if r.status_code == 201 or time.monotonic() > deadline:
                 assert r.status_code == 201, r.text
                 return dict(r.json())
@@ -226,8 +278,9 @@ class Deployment:
 
 
 @pytest.fixture(scope="module")
-def deployment(cluster: LocalCluster,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(
+    cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
     dep = Deployment(cluster, tmp_path_factory.mktemp("tickers"))
     try:
         for proc in dep.procs:
@@ -242,13 +295,15 @@ def headlines(reader: Reader, marker: str) -> list[str]:
     return [i["headline"] for i in reader.of("item") if i["headline"].startswith(marker)]
 
 
-async def post_and_follow(dep: Deployment, marker: str, count: int,
-                          between: Any = None) -> None:
+async def post_and_follow(dep: Deployment, marker: str, count: int, between: Any = None) -> None:
     """Readers on both processes and every channel; ``count`` items per channel posted
     through both processes (``between`` runs halfway); every reader gets its channel's
     items, each once, in order."""
-    readers = {(p.url, ch): start_reader(f"{p.url}/channels/{ch}/events")
-               for p in dep.procs for ch in dep.channels}
+    readers = {
+        (p.url, ch): start_reader(f"{p.url}/channels/{ch}/events")
+        for p in dep.procs
+        for ch in dep.channels
+    }
     try:
         for r in readers.values():
             await r.wait_for(lambda r: r.status == 200, timeout=10)
@@ -262,8 +317,9 @@ async def post_and_follow(dep: Deployment, marker: str, count: int,
             await asyncio.to_thread(dep.post, n, ch, text)
             sent[ch].append(text)
         for (url, ch), reader in readers.items():
-            await reader.wait_for(lambda r, ch=ch: len(headlines(r, marker)) >= len(sent[ch]),
-                                  timeout=20)
+            await reader.wait_for(
+                lambda r, ch=ch: len(headlines(r, marker)) >= len(sent[ch]), timeout=20
+            )
             assert headlines(reader, marker) == sent[ch], (url, ch)
             assert reader.status == 200
     finally:
@@ -272,7 +328,8 @@ async def post_and_follow(dep: Deployment, marker: str, count: int,
 
 
 async def test_readers_on_both_processes_get_every_item_of_channels_on_three_masters(
-        deployment: Deployment) -> None:
+    deployment: Deployment,
+) -> None:
     dep = deployment
     owners = {dep.cluster.owner(events_key(dep.prefix, ch)) for ch in dep.channels}
     assert owners == set(dep.cluster.procs)  # one channel per master
@@ -285,11 +342,16 @@ async def test_readers_on_both_processes_get_every_item_of_channels_on_three_mas
 
 
 def run_cli(dep: Deployment, *args: str, token: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **dep.env, "TICKER_URL": dep.procs[1].url,
-           "TICKER_TOKEN": token or dep.procs[1].token,
-           "TICKER_STATE_DIR": str(dep.settings.state_dir)}
-    return subprocess.run([sys.executable, "-m", "ticker", *args], env=env, text=True,
-                          capture_output=True, timeout=30)
+    env = {
+        **os.environ,
+        **dep.env,
+        "TICKER_URL": dep.procs[1].url,
+        "TICKER_TOKEN": token or dep.procs[1].token,
+        "TICKER_STATE_DIR": str(dep.settings.state_dir),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "ticker", *args], env=env, text=True, capture_output=True, timeout=30
+    )
 
 
 def test_api_cli_and_tokens_work_on_the_cluster(deployment: Deployment) -> None:
@@ -305,8 +367,12 @@ def test_api_cli_and_tokens_work_on_the_cluster(deployment: Deployment) -> None:
     assert posted.returncode == 0, posted.stderr
     uri = json.loads(posted.stdout)["uri"]
     auth = {"Authorization": f"Bearer {secret}"}
-    r = httpx.patch(f"{a.url}/channels/{ch}/items/{uri}", json={"headline": "cli corrected"},
-                    headers=auth, timeout=10)
+    r = httpx.patch(
+        f"{a.url}/channels/{ch}/items/{uri}",
+        json={"headline": "cli corrected"},
+        headers=auth,
+        timeout=10,
+    )
     assert r.status_code == 200 and r.json()["version"] == 2, r.text
     items = httpx.get(f"{b.url}/channels/{ch}/items", timeout=10).json()["items"]
     assert [i["headline"] for i in items if i["uri"] == uri] == ["cli corrected"]
@@ -314,26 +380,40 @@ def test_api_cli_and_tokens_work_on_the_cluster(deployment: Deployment) -> None:
     assert [v["version"] for v in one["versions"]] == [1, 2]
     listing = run_cli(dep, "ls", "--channel", ch)
     assert listing.returncode == 0 and "cli corrected" in listing.stdout
-    history = httpx.get(f"{b.url}/channels/{ch}/items", params={"history": "true"},
-                        timeout=10).json()
+    history = httpx.get(
+        f"{b.url}/channels/{ch}/items", params={"history": "true"}, timeout=10
+    ).json()
     assert [e["headline"] for e in history["items"][:2]] == ["cli corrected", "cli headline"]
     stats = httpx.get(f"{a.url}/stats", timeout=10).json()
     assert stats[ch]["history"] >= 2 and stats[ch]["last_id"] == history["items"][0]["id"]
     assert httpx.get(f"{b.url}/readyz", timeout=10).status_code == 200
     # An idempotent retry answers the first item; a kill goes through the other process.
-    again = httpx.post(f"{a.url}/channels/{ch}/items", json={"headline": "once"},
-                       headers={**auth, "Idempotency-Key": "cl-once"}, timeout=10)
-    twice = httpx.post(f"{b.url}/channels/{ch}/items", json={"headline": "once"},
-                       headers={**auth, "Idempotency-Key": "cl-once"}, timeout=10)
+    again = httpx.post(
+        f"{a.url}/channels/{ch}/items",
+        json={"headline": "once"},
+        headers={**auth, "Idempotency-Key": "cl-once"},
+        timeout=10,
+    )
+    twice = httpx.post(
+        f"{b.url}/channels/{ch}/items",
+        json={"headline": "once"},
+        headers={**auth, "Idempotency-Key": "cl-once"},
+        timeout=10,
+    )
     assert again.json()["uri"] == twice.json()["uri"]
     assert twice.headers.get("Idempotent-Replayed") == "true"
-    assert httpx.delete(f"{b.url}/channels/{ch}/items/{uri}", headers=auth,
-                        timeout=10).json()["status"] == "canceled"
+    assert (
+        httpx.delete(f"{b.url}/channels/{ch}/items/{uri}", headers=auth, timeout=10).json()[
+            "status"
+        ]
+        == "canceled"
+    )
     # Revoked through the CLI: both processes refuse it.
     assert run_cli(dep, "token", "revoke", "desk-cl").returncode == 0
     for proc in (a, b):
-        r = httpx.post(f"{proc.url}/channels/{ch}/items", json={"headline": "no"},
-                       headers=auth, timeout=10)
+        r = httpx.post(
+            f"{proc.url}/channels/{ch}/items", json={"headline": "no"}, headers=auth, timeout=10
+        )
         assert r.status_code == 401, r.text
 
 
@@ -351,15 +431,19 @@ def migrate_slot(cluster: LocalCluster, slot: int, source: int, target: int) -> 
 
 
 async def test_a_channel_whose_slot_moves_to_another_master_loses_nothing(
-        deployment: Deployment) -> None:
+    deployment: Deployment,
+) -> None:
     dep = deployment
     ch = dep.channels[0]
     key = events_key(dep.prefix, ch)
     source = dep.cluster.owner(key)
     target = next(p for p in dep.cluster.procs if p != source)
     await post_and_follow(
-        dep, "moved", 6,
-        between=lambda: migrate_slot(dep.cluster, key_slot(key.encode()), source, target))
+        dep,
+        "moved",
+        6,
+        between=lambda: migrate_slot(dep.cluster, key_slot(key.encode()), source, target),
+    )
     assert dep.cluster.owner(key) == target
     assert dep.cluster.client(target).exists(key)
 
@@ -372,18 +456,28 @@ async def test_a_failover_to_a_replica_loses_nothing(deployment: Deployment) -> 
     master = cluster.owner(events_key(dep.prefix, ch))
     replica = cluster.start_node()
     cluster.client(replica).execute_command("CLUSTER", "MEET", "127.0.0.1", master)
-    wait_until(lambda: cluster.node_id(master) in
-               cluster.client(replica).execute_command("CLUSTER", "NODES"), timeout=10)
+    wait_until(
+        lambda: (
+            cluster.node_id(master) in cluster.client(replica).execute_command("CLUSTER", "NODES")
+        ),
+        timeout=10,
+    )
     cluster.client(replica).execute_command("CLUSTER", "REPLICATE", cluster.node_id(master))
     cluster.wait_ok()
-    wait_until(lambda: cluster.client(replica).info("replication").get("master_link_status")
-               == "up", timeout=15)
+    wait_until(
+        lambda: cluster.client(replica).info("replication").get("master_link_status") == "up",
+        timeout=15,
+    )
 
     def failover() -> None:
         cluster.client(replica).execute_command("CLUSTER", "FAILOVER")
-        wait_until(lambda: cluster.owner(events_key(dep.prefix, ch)) == replica
-                   and cluster.client(master).info("replication")["role"] == "slave",
-                   timeout=15)
+        wait_until(
+            lambda: (
+                cluster.owner(events_key(dep.prefix, ch)) == replica
+                and cluster.client(master).info("replication")["role"] == "slave"
+            ),
+            timeout=15,
+        )
         cluster.wait_ok()
 
     await post_and_follow(dep, "failover", 6, between=failover)

@@ -18,8 +18,8 @@ import httpx
 import pytest
 import redis
 
+from tests.faults.followers import Follower, follow, publish, stop_all
 from tests.faults.proxy import Proxy
-from tests.faults.test_redis_outage import Follower, follow, publish, stop_all
 from tests.helpers import TickerProcess, open_streams, sigterm_and_time, start_reader
 from ticker.client import Client
 from ticker.models import utcnow
@@ -29,7 +29,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(150)]
 
 
 async def test_readers_of_a_killed_process_resume_on_the_other_without_loss(
-        ticker_server: TickerProcess, tmp_path: Path) -> None:
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
     other = TickerProcess(ticker_server.env, log=tmp_path / "other.log")
     other.token = ticker_server.token
     other.start()
@@ -37,8 +38,10 @@ async def test_readers_of_a_killed_process_resume_on_the_other_without_loss(
         urls = [f"{p.url}/channels/en/events" for p in (ticker_server, other)]
         stop = asyncio.Event()
         readers = [Follower() for _ in range(500)]
-        tasks = [asyncio.create_task(follow(urls if n % 2 == 0 else urls[::-1], r, stop))
-                 for n, r in enumerate(readers)]
+        tasks = [
+            asyncio.create_task(follow(urls if n % 2 == 0 else urls[::-1], r, stop))
+            for n, r in enumerate(readers)
+        ]
         acked: list[int] = []
         refused: list[httpx.Response] = []
         await asyncio.sleep(3)
@@ -58,7 +61,8 @@ async def test_readers_of_a_killed_process_resume_on_the_other_without_loss(
 
 
 def test_sigterm_with_a_thousand_open_streams_exits_within_ten_seconds(
-        ticker_server: TickerProcess) -> None:
+    ticker_server: TickerProcess,
+) -> None:
     socks = open_streams(ticker_server.port, 1000)
     elapsed = sigterm_and_time(ticker_server)
     print(f"exit after SIGTERM with 1000 open streams: {elapsed:.2f}s")
@@ -67,10 +71,12 @@ def test_sigterm_with_a_thousand_open_streams_exits_within_ten_seconds(
         s.close()
 
 
-@pytest.mark.parametrize("ticker_server_env", [{"TICKER_SEND_TIMEOUT_S": "2",
-                                                "TICKER_SUBSCRIBER_BUFFER": "100000"}])
+@pytest.mark.parametrize(
+    "ticker_server_env", [{"TICKER_SEND_TIMEOUT_S": "2", "TICKER_SUBSCRIBER_BUFFER": "100000"}]
+)
 async def test_a_reader_that_stops_reading_is_cut_off_and_others_keep_up(
-        ticker_server: TickerProcess, settings: Settings) -> None:
+    ticker_server: TickerProcess, settings: Settings
+) -> None:
     stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.connect(("127.0.0.1", ticker_server.port))
@@ -103,22 +109,32 @@ def readers_gauge(proc: TickerProcess) -> float:
     return float(line.split()[-1])
 
 
-def big_entry(n: int) -> dict[str, str]:
+def big_entry(n: int) -> dict[Any, Any]:
     now = utcnow()
-    item = {"uri": f"big{n}", "channel": "en", "version": 1, "headline": "x" * 16_000,
-            "language": "en", "created_at": now.isoformat(), "updated_at": now.isoformat(),
-            "expires_at": (now + timedelta(hours=1)).isoformat(), "author": "test"}
+    item = {
+        "uri": f"big{n}",
+        "channel": "en",
+        "version": 1,
+        "headline": "x" * 16_000,
+        "language": "en",
+        "created_at": now.isoformat(),
+        "updated_at": now.isoformat(),
+        "expires_at": (now + timedelta(hours=1)).isoformat(),
+        "author": "test",
+    }
     return {"v": "1", "type": "item", "uri": f"big{n}", "item": json.dumps(item)}
 
 
 async def test_a_reply_lost_after_the_write_does_not_publish_twice(
-        ticker_server: TickerProcess, settings: Settings) -> None:
+    ticker_server: TickerProcess, settings: Settings
+) -> None:
     async with Proxy(ticker_server.port) as proxy:
         proxy.drop_replies = 1
         client = Client(f"http://127.0.0.1:{proxy.port}", ticker_server.token)
         try:
             item: Any = await asyncio.to_thread(
-                client.request, "POST", "/channels/en/items", json={"headline": "once"})
+                client.request, "POST", "/channels/en/items", json={"headline": "once"}
+            )
         finally:
             client.close()
     assert item["headline"] == "once"
@@ -129,8 +145,9 @@ async def test_a_reply_lost_after_the_write_does_not_publish_twice(
 
 
 async def test_a_mute_redis_connection_is_noticed_and_recovered(
-        settings: Settings, tmp_path: Path) -> None:
-    from tests.conftest import make_token
+    settings: Settings, tmp_path: Path
+) -> None:
+    from tests.helpers import make_token
 
     assert settings.redis_url is not None
     url = settings.redis_url.get_secret_value()
@@ -138,10 +155,14 @@ async def test_a_mute_redis_connection_is_noticed_and_recovered(
         pytest.skip("the mute-connection proxy needs Redis over TCP")
     port = int(url.split(":")[2].split("/")[0])
     async with Proxy(port) as proxy:
-        env = {"TICKER_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0",
-               "TICKER_KEY_PREFIX": settings.key_prefix,
-               "TICKER_STATE_DIR": str(tmp_path / "state"), "TICKER_READ_BLOCK_MS": "1000",
-               "TICKER_HEARTBEAT_S": "1", "TICKER_WRITE_RATE_PER_MINUTE": "60000"}
+        env = {
+            "TICKER_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0",
+            "TICKER_KEY_PREFIX": settings.key_prefix,
+            "TICKER_STATE_DIR": str(tmp_path / "state"),
+            "TICKER_READ_BLOCK_MS": "1000",
+            "TICKER_HEARTBEAT_S": "1",
+            "TICKER_WRITE_RATE_PER_MINUTE": "60000",
+        }
         proc = TickerProcess(env, log=tmp_path / "mute.log")
         proc.token = make_token(settings, "mute", ["*"])
         await asyncio.to_thread(proc.start)
@@ -163,8 +184,10 @@ async def test_a_mute_redis_connection_is_noticed_and_recovered(
                 await asyncio.sleep(0.1)
             assert reader.seen == [1]
             metrics = (await asyncio.to_thread(httpx.get, f"{proc.url}/metrics")).text
-            assert 'ticker_redis_reconnects_total{channel="en"} 1.0' in metrics \
+            assert (
+                'ticker_redis_reconnects_total{channel="en"} 1.0' in metrics
                 or 'ticker_redis_reconnects_total{channel="en"} 2.0' in metrics
+            )
             assert reader.statuses == {200}
         finally:
             stop.set()

@@ -8,21 +8,17 @@ under which an acknowledged write survives SIGKILL) and a real ticker process.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from httpx_sse import aconnect_sse
 
-from tests.conftest import make_token
-from tests.helpers import TickerProcess, free_port, wait_until
+from tests.faults.followers import Follower, follow, publish, stop_all
+from tests.helpers import TickerProcess, free_port, make_token, wait_until
 from ticker.embedded import find_redis_server
 from ticker.settings import Settings
 
@@ -45,9 +41,24 @@ class RedisServer:
         assert binary, "no redis-server"
         self.data.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import redis
 
         def up() -> bool:
@@ -88,10 +99,15 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def ticker(redis_server: RedisServer, tmp_path: Path) -> Iterator[TickerProcess]:
-    env = {"TICKER_REDIS_URL": redis_server.url, "TICKER_KEY_PREFIX": "faults",
-           "TICKER_STATE_DIR": str(tmp_path / "state"), "TICKER_HEARTBEAT_S": "1",
-           "TICKER_RETRY_MS": "300", "TICKER_READ_BLOCK_MS": "1000",
-           "TICKER_WRITE_RATE_PER_MINUTE": "60000"}
+    env = {
+        "TICKER_REDIS_URL": redis_server.url,
+        "TICKER_KEY_PREFIX": "faults",
+        "TICKER_STATE_DIR": str(tmp_path / "state"),
+        "TICKER_HEARTBEAT_S": "1",
+        "TICKER_RETRY_MS": "300",
+        "TICKER_READ_BLOCK_MS": "1000",
+        "TICKER_WRITE_RATE_PER_MINUTE": "60000",
+    }
     proc = TickerProcess(env, log=tmp_path / "ticker.log")
     proc.token = _token(redis_server.url)
     proc.start()
@@ -108,75 +124,10 @@ def _token(url: str) -> str:
     return make_token(settings, "faults", ["*"])
 
 
-@dataclass
-class Follower:
-    """A reader that behaves like EventSource: reconnects and resumes with Last-Event-ID."""
-
-    seen: list[int] = field(default_factory=list)
-    resets: int = 0
-    statuses: set[int] = field(default_factory=set)
-    last_id: str | None = None
-
-
-async def follow(urls: str | list[str], reader: Follower, stop: asyncio.Event) -> None:
-    """Like EventSource: reconnect after any failure with Last-Event-ID; given several
-    URLs (servers behind no shared address), try the next one each time."""
-    urls = [urls] if isinstance(urls, str) else urls
-    turn = 0
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=5)) as client:
-        while not stop.is_set():
-            url = urls[turn % len(urls)]
-            turn += 1
-            headers = {"Last-Event-ID": reader.last_id} if reader.last_id else {}
-            try:
-                async with aconnect_sse(client, "GET", url, headers=headers) as source:
-                    reader.statuses.add(source.response.status_code)
-                    async for event in source.aiter_sse():
-                        if event.event == "reset":
-                            reader.resets += 1
-                        if event.id or event.event == "reset":
-                            reader.last_id = event.id or None
-                        if event.event == "item":
-                            reader.seen.append(int(json.loads(event.data)["headline"]
-                                                   .split()[-1]))
-                        if stop.is_set():
-                            return
-            except (httpx.HTTPError, OSError):
-                pass
-            await asyncio.sleep(0.3)  # the retry: the server told us
-
-
-async def stop_all(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
-    stop.set()
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def publish(url: str, token: str, count: int, rate: float,
-                  acked: list[int], refused: list[httpx.Response]) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url, timeout=5, headers=headers) as client:
-        start = time.monotonic()
-        for n in range(count):
-            await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
-            try:
-                r = await client.post("/channels/en/items",
-                                      json={"headline": f"seq {n}", "ttl": "10m"})
-            except httpx.HTTPError:
-                continue
-            if r.status_code == 201:
-                acked.append(n)
-            else:
-                r.extensions["seq"] = n
-                refused.append(r)
-
-
 @pytest.mark.anyio
 async def test_redis_killed_for_five_seconds_loses_no_acknowledged_item(
-        redis_server: RedisServer, ticker: TickerProcess) -> None:
+    redis_server: RedisServer, ticker: TickerProcess
+) -> None:
     url = f"{ticker.url}/channels/en/events"
     stop = asyncio.Event()
     readers = [Follower() for _ in range(READERS)]
@@ -185,8 +136,7 @@ async def test_redis_killed_for_five_seconds_loses_no_acknowledged_item(
     refused: list[httpx.Response] = []
     try:
         await asyncio.sleep(2)
-        publisher = asyncio.create_task(publish(ticker.url, ticker.token, 200, 20, acked,
-                                                refused))
+        publisher = asyncio.create_task(publish(ticker.url, ticker.token, 200, 20, acked, refused))
         await asyncio.sleep(3)
         await asyncio.to_thread(redis_server.kill)
         await asyncio.sleep(1)
@@ -204,8 +154,9 @@ async def test_redis_killed_for_five_seconds_loses_no_acknowledged_item(
     # Writes during the outage were refused with 503 + Retry-After and a JSON error.
     assert refused, "the outage refused no write"
     assert {r.status_code for r in refused} == {503}
-    assert all(r.headers.get("retry-after") and r.json()["error"] == "store_unavailable"
-               for r in refused)
+    assert all(
+        r.headers.get("retry-after") and r.json()["error"] == "store_unavailable" for r in refused
+    )
     # Items were acknowledged before the outage and again after Redis came back.
     assert min(acked) < min(r.extensions["seq"] for r in refused)
     assert max(acked) > max(r.extensions["seq"] for r in refused)
@@ -223,7 +174,8 @@ async def test_redis_killed_for_five_seconds_loses_no_acknowledged_item(
 
 @pytest.mark.anyio
 async def test_redis_back_without_its_data_sends_readers_a_reset(
-        redis_server: RedisServer, ticker: TickerProcess) -> None:
+    redis_server: RedisServer, ticker: TickerProcess
+) -> None:
     url = f"{ticker.url}/channels/en/events"
     stop = asyncio.Event()
     readers = [Follower() for _ in range(20)]
@@ -242,8 +194,9 @@ async def test_redis_back_without_its_data_sends_readers_a_reset(
         await asyncio.sleep(0.5)
         ticker.post("en", headline="after 99")
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not all(r.resets and r.seen[-1:] == [99]
-                                                      for r in readers):
+        while time.monotonic() < deadline and not all(
+            r.resets and r.seen[-1:] == [99] for r in readers
+        ):
             await asyncio.sleep(0.2)
     finally:
         await stop_all(stop, tasks)

@@ -14,8 +14,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from tests.conftest import make_token
-from tests.helpers import free_port, serve_app, start_reader, stop_processes, wait_until
+from tests.helpers import free_port, make_token, serve_app, start_reader, stop_processes, wait_until
 from ticker.embedded import find_redis_server
 from ticker.settings import Settings
 
@@ -35,31 +34,56 @@ class SentinelSet:
         data = self.folder / name
         data.mkdir()
         self.procs[port] = subprocess.Popen(
-            [self.binary, *args, "--bind", "127.0.0.1", "--dir", str(data),
-             "--logfile", str(data / "redis.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                self.binary,
+                *args,
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(data),
+                "--logfile",
+                str(data / "redis.log"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def start(self) -> None:
-        self._start("primary", self.primary, "--port", str(self.primary), "--save", "",
-                    "--appendonly", "no")
-        self._start("replica", self.replica, "--port", str(self.replica), "--save", "",
-                    "--appendonly", "no", "--replicaof", "127.0.0.1", str(self.primary))
+        self._start(
+            "primary", self.primary, "--port", str(self.primary), "--save", "", "--appendonly", "no"
+        )
+        self._start(
+            "replica",
+            self.replica,
+            "--port",
+            str(self.replica),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--replicaof",
+            "127.0.0.1",
+            str(self.primary),
+        )
         conf = self.folder / "sentinel.conf"
         conf.write_text(
             f"sentinel monitor {SERVICE} 127.0.0.1 {self.primary} 1\n"
             f"sentinel down-after-milliseconds {SERVICE} 2000\n"
-            f"sentinel failover-timeout {SERVICE} 10000\n")
-        self._start("sentinel", self.sentinel, str(conf), "--sentinel", "--port",
-                    str(self.sentinel))
+            f"sentinel failover-timeout {SERVICE} 10000\n"
+        )
+        self._start(
+            "sentinel", self.sentinel, str(conf), "--sentinel", "--port", str(self.sentinel)
+        )
         # The sentinel knows the replica (it learns it from the primary's INFO, every 10 s
         # at first), so it has somewhere to fail over to.
-        wait_until(lambda: self._ask("SENTINEL", "REPLICAS", SERVICE), timeout=20,
-                   interval=0.2)
+        wait_until(lambda: self._ask("SENTINEL", "REPLICAS", SERVICE), timeout=20, interval=0.2)
 
     def _ask(self, *command: str) -> object:
         try:
-            return redis.Redis(port=self.sentinel, decode_responses=True,
-                               socket_timeout=2).execute_command(*command)
+            return redis.Redis(
+                port=self.sentinel, decode_responses=True, socket_timeout=2
+            ).execute_command(*command)
         except redis.RedisError:
             return None
 
@@ -96,10 +120,17 @@ def sentinels(tmp_path: Path) -> Iterator[SentinelSet]:
 
 
 async def test_a_reader_gets_every_item_across_a_sentinel_failover(
-        sentinels: SentinelSet, tmp_path: Path) -> None:
+    sentinels: SentinelSet, tmp_path: Path
+) -> None:
     url = f"redis+sentinel://127.0.0.1:{sentinels.sentinel}/{SERVICE}"
-    settings = Settings(redis_url=SecretStr(url), key_prefix="tksent", state_dir=tmp_path / "s",
-                        heartbeat_s=1.0, read_block_ms=1000, write_rate_per_minute=60_000)
+    settings = Settings(
+        redis_url=SecretStr(url),
+        key_prefix="tksent",
+        state_dir=tmp_path / "s",
+        heartbeat_s=1.0,
+        read_block_ms=1000,
+        write_rate_per_minute=60_000,
+    )
     token = await asyncio.to_thread(make_token, settings, "editor", ["*"])
     async with serve_app(settings) as (base, _app):
         import httpx
@@ -109,9 +140,14 @@ async def test_a_reader_gets_every_item_across_a_sentinel_failover(
             async def post(text: str) -> None:
                 deadline = time.monotonic() + 20
                 while True:  # a 503 while the primary changes; the same key on a retry
-                    r = await http.post("/channels/en/items", json={"headline": text},
-                                        headers={"Authorization": f"Bearer {token}",
-                                                 "Idempotency-Key": text.replace(" ", "-")})
+                    r = await http.post(
+                        "/channels/en/items",
+                        json={"headline": text},
+                        headers={
+                            "Authorization": f"Bearer {token}",
+                            "Idempotency-Key": text.replace(" ", "-"),
+                        },
+                    )
                     if r.status_code == 201 or time.monotonic() > deadline:
                         assert r.status_code == 201, r.text
                         return

@@ -55,34 +55,56 @@ def stream_key(settings: Settings, channel: str = "en") -> str:
 
 
 async def test_text_with_line_breaks_written_into_the_stream_goes_out_as_one_event(
-        server: tuple[str, Any], settings: Settings, token: str) -> None:
+    server: tuple[str, Any], settings: Settings, token: str
+) -> None:
     """Another service writes straight into the stream, bypassing the API."""
     async with httpx.AsyncClient(base_url=server[0], timeout=5) as http:
-        marker = (await http.post("/channels/en/items", json={"headline": "marker"},
-                                  headers={"Authorization": f"Bearer {token}"})).json()
-    reader = start_reader(f"{server[0]}/channels/en/events",
-                          headers={"Last-Event-ID": marker["id"]})
+        marker = (
+            await http.post(
+                "/channels/en/items",
+                json={"headline": "marker"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        ).json()
+    reader = start_reader(
+        f"{server[0]}/channels/en/events", headers={"Last-Event-ID": marker["id"]}
+    )
     await reader.wait_for(lambda r: r.status == 200)
     now = utcnow()
     hostile = "A\r\n\r\nevent: spoof\nid: 9-9\rretry: 1\x00 end"
-    item = {"uri": "inj", "channel": "en", "version": 1, "headline": hostile,
-            "source": "x\n\ndata: y", "language": "en", "created_at": now.isoformat(),
-            "updated_at": now.isoformat(),
-            "expires_at": (now + timedelta(minutes=5)).isoformat(), "author": "other-service"}
+    item = {
+        "uri": "inj",
+        "channel": "en",
+        "version": 1,
+        "headline": hostile,
+        "source": "x\n\ndata: y",
+        "language": "en",
+        "created_at": now.isoformat(),
+        "updated_at": now.isoformat(),
+        "expires_at": (now + timedelta(minutes=5)).isoformat(),
+        "author": "other-service",
+    }
     assert settings.redis_url is not None
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    entry_id = client.xadd(stream_key(settings), {"v": "1", "type": "item", "uri": "inj",
-                                                   "item": json.dumps(item)}).decode()
-    client.xadd(stream_key(settings), {"v": "1", "type": "remove", "uri": "x",
-                                       "reason": "kill\r\nevent: spoof"})
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value(), decode_responses=True)
+    entry_id = client.xadd(
+        stream_key(settings), {"v": "1", "type": "item", "uri": "inj", "item": json.dumps(item)}
+    )
+    client.xadd(
+        stream_key(settings),
+        {"v": "1", "type": "remove", "uri": "x", "reason": "kill\r\nevent: spoof"},
+    )
     client.close()
     try:
         await reader.wait_for(lambda r: len(r.events) >= 1)
         # The raw bytes of a replay, through a strict parser of our own as well.
         raw = b""
-        async with asyncio.timeout(10), httpx.AsyncClient(timeout=5) as http, http.stream(
-                "GET", f"{server[0]}/channels/en/events",
-                headers={"Last-Event-ID": marker["id"]}) as response:
+        async with (
+            asyncio.timeout(10),
+            httpx.AsyncClient(timeout=5) as http,
+            http.stream(
+                "GET", f"{server[0]}/channels/en/events", headers={"Last-Event-ID": marker["id"]}
+            ) as response,
+        ):
             async for chunk in response.aiter_bytes():
                 raw += chunk
                 if b"data: y" in raw and raw.endswith(b"\n\n"):
@@ -99,14 +121,32 @@ async def test_text_with_line_breaks_written_into_the_stream_goes_out_as_one_eve
 
 
 HEADLINE_CHARS = st.characters(codec=None, exclude_categories=())
-SPECIALS = ["\u2028", "\u2029", "\u0085", "\u200f", "\u202e", "\U0001f4f0", "\ufeff",
-            "\r", "\n", "\x00", "\x1b", "\ud800", "\udfff", "\u00a0", "\t"]
+SPECIALS = [
+    "\u2028",
+    "\u2029",
+    "\u0085",
+    "\u200f",
+    "\u202e",
+    "\U0001f4f0",
+    "\ufeff",
+    "\r",
+    "\n",
+    "\x00",
+    "\x1b",
+    "\ud800",
+    "\udfff",
+    "\u00a0",
+    "\t",
+]
 
 
 @pytest.fixture
 def ticker_server_env() -> dict[str, str]:
-    return {"TICKER_CHANNELS": json.dumps([{"name": "en", "live_max_items": 500,
-                                            "history_max_items": 20000}])}
+    return {
+        "TICKER_CHANNELS": json.dumps(
+            [{"name": "en", "live_max_items": 500, "history_max_items": 20000}]
+        )
+    }
 
 
 @pytest.mark.timeout(180)
@@ -114,18 +154,31 @@ def test_random_unicode_headlines_arrive_identical_or_get_4xx(ticker_server: Any
     marker = ticker_server.post("en", headline="before the property run")
     accepted: list[tuple[str, str]] = []
     rejected = 0
-    with httpx.Client(base_url=ticker_server.url, timeout=10,
-                      headers={"Authorization": f"Bearer {ticker_server.token}"}) as client:
+    with httpx.Client(
+        base_url=ticker_server.url,
+        timeout=10,
+        headers={"Authorization": f"Bearer {ticker_server.token}"},
+    ) as client:
 
-        @hsettings(max_examples=2000, deadline=None, database=None,
-                   suppress_health_check=[HealthCheck.too_slow])
-        @given(st.lists(st.one_of(HEADLINE_CHARS, st.sampled_from(SPECIALS)),
-                        max_size=300).map("".join))
+        @hsettings(
+            max_examples=2000,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        @given(
+            st.lists(st.one_of(HEADLINE_CHARS, st.sampled_from(SPECIALS)), max_size=300).map(
+                "".join
+            )
+        )
         def post(headline: str) -> None:
             nonlocal rejected
             # ensure_ascii escapes lone surrogates, as a browser's JSON.stringify would.
-            r = client.post("/channels/en/items", content=json.dumps({"headline": headline}),
-                            headers={"Content-Type": "application/json"})
+            r = client.post(
+                "/channels/en/items",
+                content=json.dumps({"headline": headline}),
+                headers={"Content-Type": "application/json"},
+            )
             assert r.status_code in (201, 422), r.text
             if r.status_code == 201:
                 # What the JSON text means: an escaped surrogate pair is one code point.
@@ -135,16 +188,20 @@ def test_random_unicode_headlines_arrive_identical_or_get_4xx(ticker_server: Any
 
         post()
         raw = b""
-        with client.stream("GET", "/channels/en/events",
-                           headers={"Last-Event-ID": marker["id"]}) as response:
+        with client.stream(
+            "GET", "/channels/en/events", headers={"Last-Event-ID": marker["id"]}
+        ) as response:
             deadline = time.monotonic() + 30
             for chunk in response.iter_bytes():
                 raw += chunk
                 done = accepted[-1][0].encode() in raw and raw.endswith(b"\n\n")
                 if done or time.monotonic() > deadline:
                     break
-    got = {e["id"]: json.loads(e["data"])["headline"] for e in parse_sse(raw)
-           if e.get("event") == "item"}
+    got = {
+        e["id"]: json.loads(e["data"])["headline"]
+        for e in parse_sse(raw)
+        if e.get("event") == "item"
+    }
     assert len(accepted) > 200 and rejected > 200, (len(accepted), rejected)
     assert [got.get(i) for i, _ in accepted] == [h for _, h in accepted]
 
@@ -161,10 +218,39 @@ def _mutations(rng: random.Random) -> tuple[bytes, str]:
     elif kind == 2:
         body = json.dumps({**good, "headline": "x" * rng.randrange(281, 20000)}).encode()
     elif kind == 3:
-        field = rng.choice(["urgency", "regions", "link", "source", "ttl", "expires_at",
-                            "categories", "language", "status", "embargoed_until"])
-        value = rng.choice([None, 0, -1, 10**30, 1.5, True, [], {}, [1, 2], "", "\x00",
-                            "javascript:alert(1)", "9999-99-99", {"$ne": 1}, "x" * 5000])
+        field = rng.choice(
+            [
+                "urgency",
+                "regions",
+                "link",
+                "source",
+                "ttl",
+                "expires_at",
+                "categories",
+                "language",
+                "status",
+                "embargoed_until",
+            ]
+        )
+        value = rng.choice(
+            [
+                None,
+                0,
+                -1,
+                10**30,
+                1.5,
+                True,
+                [],
+                {},
+                [1, 2],
+                "",
+                "\x00",
+                "javascript:alert(1)",
+                "9999-99-99",
+                {"$ne": 1},
+                "x" * 5000,
+            ]
+        )
         # An empty headline keeps every such body invalid while its other field is parsed.
         body = json.dumps({**good, "headline": "", field: value}).encode()
     elif kind == 4:
@@ -172,9 +258,18 @@ def _mutations(rng: random.Random) -> tuple[bytes, str]:
     elif kind == 5:
         body = json.dumps(good).encode("utf-16")
     elif kind == 6:
-        body, ctype = json.dumps(good).encode(), rng.choice(
-            ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
-             "application/json; charset=latin-1", ""])
+        body, ctype = (
+            json.dumps(good).encode(),
+            rng.choice(
+                [
+                    "text/plain",
+                    "application/x-www-form-urlencoded",
+                    "multipart/form-data",
+                    "application/json; charset=latin-1",
+                    "",
+                ]
+            ),
+        )
     elif kind == 7:
         body = json.dumps([good]).encode()
     elif kind == 8:
@@ -190,19 +285,20 @@ def _mutations(rng: random.Random) -> tuple[bytes, str]:
 
 @pytest.mark.timeout(240)
 def test_ten_thousand_malformed_writes_get_4xx_and_write_nothing(
-        ticker_server: Any, settings: Settings) -> None:
+    ticker_server: Any, settings: Settings
+) -> None:
     rng = random.Random(20261126)
     statuses: dict[int, int] = {}
     auth = {"Authorization": f"Bearer {ticker_server.token}"}
     item = ticker_server.post("en", headline="the one real item")
     assert settings.redis_url is not None
-    before = redis.Redis.from_url(settings.redis_url.get_secret_value()).xlen(
-        stream_key(settings))
+    before = redis.Redis.from_url(settings.redis_url.get_secret_value()).xlen(stream_key(settings))
     with httpx.Client(base_url=ticker_server.url, timeout=10) as client:
         for n in range(10_000):
             body, ctype = _mutations(rng)
-            target = rng.choice([("POST", "/channels/en/items"),
-                                 ("PATCH", f"/channels/en/items/{item['uri']}")])
+            target = rng.choice(
+                [("POST", "/channels/en/items"), ("PATCH", f"/channels/en/items/{item['uri']}")]
+            )
             headers = {**auth, **({"Content-Type": ctype} if ctype else {})}
             if n % 50 == 0:
                 headers.pop("Authorization")

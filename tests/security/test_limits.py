@@ -8,21 +8,21 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import make_token
-from tests.helpers import start_reader
+from tests.helpers import make_token, start_reader
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.mark.parametrize("settings_overrides", [{"write_rate_per_minute": 60,
-                                                 "write_burst": 3}])
+@pytest.mark.parametrize("settings_overrides", [{"write_rate_per_minute": 60, "write_burst": 3}])
 async def test_writes_over_the_token_rate_get_429_with_retry_after(
-        server: tuple[str, Any], token: str) -> None:
+    server: tuple[str, Any], token: str
+) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=server[0], headers=headers, timeout=5) as api:
-        codes = [(await api.post("/channels/en/items", json={"headline": f"n{n}"}))
-                 for n in range(6)]
+        codes = [
+            (await api.post("/channels/en/items", json={"headline": f"n{n}"})) for n in range(6)
+        ]
     assert [r.status_code for r in codes[:3]] == [201, 201, 201]
     limited = [r for r in codes if r.status_code == 429]
     assert len(limited) >= 2
@@ -31,46 +31,46 @@ async def test_writes_over_the_token_rate_get_429_with_retry_after(
     assert token not in limited[0].text
 
 
-@pytest.mark.parametrize("settings_overrides", [{"write_rate_per_minute": 60,
-                                                 "write_burst": 3}])
+@pytest.mark.parametrize("settings_overrides", [{"write_rate_per_minute": 60, "write_burst": 3}])
 async def test_refused_writes_do_not_use_up_the_token_rate(
-        server: tuple[str, Any], settings: Settings) -> None:
+    server: tuple[str, Any], settings: Settings
+) -> None:
     token = make_token(settings, "ar-desk", ["ar"])
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=server[0], headers=headers, timeout=5) as api:
-        wrong = [await api.post("/channels/en/items", json={"headline": f"n{n}"})
-                 for n in range(5)]
-        right = [await api.post("/channels/ar/items", json={"headline": f"ع{n}"})
-                 for n in range(3)]
+        wrong = [await api.post("/channels/en/items", json={"headline": f"n{n}"}) for n in range(5)]
+        right = [await api.post("/channels/ar/items", json={"headline": f"ع{n}"}) for n in range(3)]
     assert [r.status_code for r in wrong] == [403] * 5
     assert wrong[0].json()["error"] == "forbidden"
     assert [r.status_code for r in right] == [201] * 3
 
 
-@pytest.mark.parametrize("settings_overrides", [{"write_rate_per_minute": 60,
-                                                 "write_burst": 3}])
+@pytest.mark.parametrize("settings_overrides", [{"write_rate_per_minute": 60, "write_burst": 3}])
 async def test_replayed_idempotency_keys_do_not_use_up_the_token_rate(
-        server: tuple[str, Any], token: str) -> None:
+    server: tuple[str, Any], token: str
+) -> None:
     """Re-running an interrupted import replays its keys: nothing is written, so nothing
     is counted; new writes still are."""
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "import-line-1"}
     async with httpx.AsyncClient(base_url=server[0], headers=headers, timeout=5) as api:
-        replies = [await api.post("/channels/en/items", json={"headline": "once"})
-                   for _ in range(6)]
+        replies = [
+            await api.post("/channels/en/items", json={"headline": "once"}) for _ in range(6)
+        ]
         assert [r.status_code for r in replies] == [201] * 6
         assert {r.json()["uri"] for r in replies} == {replies[0].json()["uri"]}
         assert [r.headers.get("idempotent-replayed") for r in replies[1:]] == ["true"] * 5
         del api.headers["Idempotency-Key"]
-        fresh = [await api.post("/channels/en/items", json={"headline": f"n{n}"})
-                 for n in range(3)]
+        fresh = [await api.post("/channels/en/items", json={"headline": f"n{n}"}) for n in range(3)]
     # The burst of 3 had one write in it: two more fit, the third is over the rate.
     assert [r.status_code for r in fresh] == [201, 201, 429]
 
 
-@pytest.mark.parametrize("settings_overrides", [{"max_readers": 2,
-                                                 "over_capacity_retry_ms": 45000}])
+@pytest.mark.parametrize(
+    "settings_overrides", [{"max_readers": 2, "over_capacity_retry_ms": 45000}]
+)
 async def test_reader_over_the_cap_gets_200_a_long_retry_and_a_close(
-        server: tuple[str, Any]) -> None:
+    server: tuple[str, Any],
+) -> None:
     url = f"{server[0]}/channels/en/events"
     readers = [start_reader(url) for _ in range(2)]
     try:
@@ -117,12 +117,16 @@ def test_tokens_never_reach_logs_or_error_bodies(ticker_server: Any, tmp_path: A
     bodies = []
     with httpx.Client(base_url=ticker_server.url, timeout=5) as client:
         for auth in (f"Bearer {wrong}", f"Basic {wrong}", wrong):
-            r = client.post("/channels/en/items", json={"headline": "x"},
-                            headers={"Authorization": auth})
+            r = client.post(
+                "/channels/en/items", json={"headline": "x"}, headers={"Authorization": auth}
+            )
             assert r.status_code == 401
             bodies.append(r.text)
-        r = client.post("/channels/en/items", json={"headline": "x" * 300},
-                        headers={"Authorization": f"Bearer {ticker_server.token}"})
+        r = client.post(
+            "/channels/en/items",
+            json={"headline": "x" * 300},
+            headers={"Authorization": f"Bearer {ticker_server.token}"},
+        )
         assert r.status_code == 422
         bodies.append(r.text)
     ticker_server.stop()  # flush the log
@@ -161,8 +165,9 @@ def test_oversized_headers_are_refused_without_a_5xx(ticker_server: Any) -> None
 
     s = socket.create_connection(("127.0.0.1", ticker_server.port))
     s.settimeout(5)
-    s.sendall(b"GET /channels/en/items HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000
-              + b"\r\n\r\n")
+    s.sendall(
+        b"GET /channels/en/items HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n"
+    )
     reply = b""
     try:
         while chunk := s.recv(65536):
