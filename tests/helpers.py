@@ -20,6 +20,7 @@ import uvicorn
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from ticker.app import create_app
+from ticker.protocol import HttpProtocol
 from ticker.settings import Settings
 
 
@@ -141,7 +142,7 @@ class TickerProcess:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(settings: Settings, *, http: str = "ticker.protocol:HttpProtocol"
+async def serve_app(settings: Settings, *, http: Any = HttpProtocol
                     ) -> AsyncIterator[tuple[str, Any]]:
     """A real uvicorn in this event loop on a free port; yields (base URL, app).
 

@@ -14,6 +14,7 @@ import redis
 
 from tests.helpers import Reader, serve_app, start_reader
 from ticker.models import utcnow
+from ticker.protocol import HttpProtocol
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +32,7 @@ async def server(request: pytest.FixtureRequest,
                  settings: Settings) -> Any:
     """Each stream test runs twice: with the fan-out writing to caught-up readers' sockets
     (``ticker serve``'s protocol) and with plain ASGI sends (any other ASGI server)."""
-    http = "ticker.protocol:HttpProtocol" if request.param == "socket" else "httptools"
+    http = HttpProtocol if request.param == "socket" else "httptools"
     async with serve_app(settings, http=http) as running:
         yield running
 

@@ -166,7 +166,7 @@ async def get_item(request: Request) -> Response:
     item = await svc.desk.get(channel, uri)
     body = item.model_dump(mode="json")
     body["versions"] = [v.model_dump(mode="json") for v in await svc.desk.versions(channel, uri)]
-    return JSONResponse(body)
+    return JSONResponse(body, headers=cors_headers(request, svc.settings))
 
 
 async def post_item(request: Request) -> Response:
@@ -259,7 +259,11 @@ async def channel_events(request: Request) -> Response:
             headers=headers,
         )
     gate = feed.Gate()
-    socket = request.scope.get("extensions", {}).get(protocol.EXTENSION)
+    socket = (
+        request.scope.get("extensions", {}).get(protocol.EXTENSION)
+        if svc.settings.direct_writes
+        else None
+    )
     stream = feed.events(
         gate=gate,
         socket=socket,
