@@ -71,3 +71,52 @@ def test_a_stream_request_with_a_body_is_400(ticker_server: TickerProcess) -> No
     assert r.status_code == 400
     assert r.json()["error"] == "bad_body"
     assert _readers(ticker_server) == 0
+
+
+@pytest.mark.parametrize("ticker_server_env", [{"TICKER_HEARTBEAT_S": "30"}])
+def test_a_pipelined_stream_is_released_when_the_client_closes_not_at_the_heartbeat(
+        ticker_server: TickerProcess) -> None:
+    # uvicorn stops reading while a request waits behind a running one, so the close used
+    # to go unnoticed until the next heartbeat's write failed (here 30 s away).
+    sock = _open_stream(ticker_server, b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
+    wait_until(lambda: _readers(ticker_server) == 1, timeout=5)
+    sock.recv(4096)
+    sock.close()
+    wait_until(lambda: _readers(ticker_server) == 0, timeout=3)
+    # The stream was answered in full and nothing was logged as an error.
+    assert "Traceback" not in ticker_server.log.read_text()  # type: ignore[union-attr]
+
+
+def _read_until(sock: socket.socket, marker: bytes, timeout: float = 5) -> bytes:
+    data = b""
+    deadline = time.monotonic() + timeout
+    sock.settimeout(0.2)
+    while marker not in data and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            part = sock.recv(65536)
+            if not part:
+                break
+            data += part
+    return data
+
+
+def test_an_http_1_0_stream_has_a_close_delimited_body(ticker_server: TickerProcess) -> None:
+    sock = socket.create_connection(("127.0.0.1", ticker_server.port), timeout=5)
+    try:
+        sock.sendall(b"GET /channels/en/events HTTP/1.0\r\nHost: t\r\n\r\n")
+        head = _read_until(sock, b"\r\n\r\n")
+        status, _, rest = head.partition(b"\r\n")
+        assert status.startswith(b"HTTP/1.1 200")
+        headers = rest.split(b"\r\n\r\n")[0].lower()
+        assert b"transfer-encoding" not in headers
+        assert b"content-length" not in headers
+        assert b"connection: close" in headers
+        item = ticker_server.post("en", headline="for an old client")
+        body = _read_until(sock, item["id"].encode())
+        # The frame as it is, with no chunk sizes around it.
+        assert f"event: item\nid: {item['id']}\n".encode() in body
+        assert b"\r\n" not in body
+    finally:
+        sock.close()
+    # Only HTTP/1.1 readers are written to directly; this one was served, and is gone.
+    wait_until(lambda: _readers(ticker_server) == 0, timeout=5)
