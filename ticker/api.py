@@ -259,11 +259,9 @@ async def channel_events(request: Request) -> Response:
             headers=headers,
         )
     gate = feed.Gate()
-    socket = (
-        request.scope.get("extensions", {}).get(protocol.EXTENSION)
-        if svc.settings.direct_writes
-        else None
-    )
+    socket = request.scope.get("extensions", {}).get(protocol.EXTENSION)
+    if socket is not None and not svc.settings.direct_writes:
+        socket.direct = False  # every event through ASGI sends; disconnects still told
     stream = feed.events(
         gate=gate,
         socket=socket,

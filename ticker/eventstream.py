@@ -109,7 +109,7 @@ class EventStream(Response):
             chunk = first
             while True:
                 if socket is not None and socket.gone:
-                    return  # nothing more to send anyone
+                    return  # nobody to send to (uvicorn knows: see protocol.py)
                 if chunk and not await self._send(
                     send, {"type": "http.response.body", "body": chunk, "more_body": True}
                 ):

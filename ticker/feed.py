@@ -118,7 +118,7 @@ async def events(
             while True:
                 # Everything yielded so far has been sent (the response awaits each send
                 # before asking for more), so the fan-out cannot overtake it.
-                if socket is not None:
+                if socket is not None and socket.direct:
                     sub.go_direct(socket)
                 batches = await sub.next(settings.heartbeat_s)
                 if batches is None:

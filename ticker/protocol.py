@@ -13,8 +13,11 @@ Deliberate choices (read before "fixing"):
   plain ASGI sends. The fan-out writes directly only on HTTP/1.1, where the response is
   chunked by its own header (``eventstream.py``) and ``Socket.frame`` frames each write.
 - The ``Socket`` keeps its own state (head sent, ended, client gone, writes paused): it
-  reads no field of uvicorn's ``RequestResponseCycle`` and writes none but the two that
-  make an HTTP/1.0 body close-delimited (``_close_delimited``).
+  reads no field of uvicorn's ``RequestResponseCycle``. The protocol writes three: the
+  two that make an HTTP/1.0 body close-delimited (``_close_delimited``), and
+  ``disconnected`` on the older requests of a connection that uvicorn forgets when the
+  client goes (it marks only the newest; without the flag, a stream ending on a closed
+  connection is logged as an error). See docs/uvicorn-notes.md.
 - Request heads are counted as bytes arrive, before the parser sees them: httptools
   joins a header's pieces by copying (quadratic), and the ASGI 431 check (``app.py``)
   only runs once all of it is in memory. Past ``TICKER_MAX_HEADER_BYTES`` the connection
@@ -152,7 +155,7 @@ class HttpProtocol(HttpToolsProtocol):
         self._max_head = int(app_state.get(MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_BYTES))
         # Every streaming request of this connection still running (uvicorn itself only
         # keeps the newest request).
-        self._sockets: list[Socket] = []
+        self._sockets: list[tuple[Socket, RequestResponseCycle]] = []
         self._write_paused = False
         self._answering = 0  # requests parsed and not yet answered in full
         self._head: int | None = 0  # bytes of the request head so far; None past it
@@ -219,8 +222,8 @@ class HttpProtocol(HttpToolsProtocol):
         socket.paused = self._write_paused
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[EXTENSION] = socket
-        self._sockets = [s for s in self._sockets if not s.done]
-        self._sockets.append(socket)
+        self._sockets = [(s, c) for s, c in self._sockets if not s.done]
+        self._sockets.append((socket, cycle))
         if len(self.pipeline) > queued and self._held is None:
             # uvicorn paused reading: read on, holding the bytes, so a close is seen.
             self._held = bytearray()
@@ -240,7 +243,10 @@ class HttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         sockets, self._sockets = self._sockets, []
-        for socket in sockets:
+        for socket, cycle in sockets:
+            if not socket.ended:
+                # What uvicorn does for the newest request only (see the docstring).
+                cycle.disconnected = True
             socket.lost()
 
     # -- writing ----------------------------------------------------------------------
@@ -248,13 +254,13 @@ class HttpProtocol(HttpToolsProtocol):
     def pause_writing(self) -> None:
         super().pause_writing()
         self._write_paused = True
-        for socket in self._sockets:
+        for socket, _ in self._sockets:
             socket.paused = True
 
     def resume_writing(self) -> None:
         super().resume_writing()
         self._write_paused = False
-        for socket in self._sockets:
+        for socket, _ in self._sockets:
             socket.paused = False
 
 
@@ -311,7 +317,7 @@ def compatible() -> str | None:
         if attr not in names:
             return f"HttpToolsProtocol.{attr}"
     cycle_names = set(RequestResponseCycle.__init__.__code__.co_names)
-    for attr in ("chunked_encoding", "expected_content_length"):
+    for attr in ("chunked_encoding", "expected_content_length", "disconnected"):
         if attr not in cycle_names:
             return f"RequestResponseCycle.{attr}"
     if not callable(getattr(RequestResponseCycle, "send", None)):
