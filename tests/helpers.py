@@ -151,7 +151,8 @@ async def serve_app(settings: Settings, *, http: Any = HttpProtocol
     port = free_port()
     app = create_app(settings.model_copy(update={"port": port}))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", timeout_graceful_shutdown=2, http=http)
+                            lifespan="on", timeout_graceful_shutdown=2, http=http,
+                            ws="none")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -276,10 +276,14 @@ def _close_delimited(cycle: RequestResponseCycle) -> None:
 
     async def close_delimited(message: Any) -> None:
         if message["type"] == "http.response.start":
-            names = {name.lower() for name, _ in message.get("headers", [])}
+            headers = list(message.get("headers", []))
+            names = {name.lower() for name, _ in headers}
             if not names & {b"content-length", b"transfer-encoding"}:
                 cycle.chunked_encoding = False
                 cycle.expected_content_length = _UNBOUNDED
+                if b"connection" not in names:
+                    # The body ends with the connection (uvicorn 0.34 would keep it open).
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
         elif (
             message["type"] == "http.response.body"
             and not message.get("more_body", False)
