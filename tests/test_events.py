@@ -367,3 +367,19 @@ async def test_a_reader_overtaken_by_trimming_gets_a_reset_not_a_gap(
         assert again.events[0].event == "reset"
     finally:
         await again.close()
+
+
+async def test_direct_writes_can_be_switched_off(settings: Settings, token: str) -> None:
+    """``TICKER_DIRECT_WRITES=false``: ticker's protocol, every event through ASGI sends."""
+    off = settings.model_copy(update={"direct_writes": False})
+    async with serve_app(off) as running, httpx.AsyncClient(
+            base_url=running[0], headers={"Authorization": f"Bearer {token}"},
+            timeout=5) as client:
+        reader = await connected(start_reader(events_url(running)))
+        try:
+            item = await post(client, "through ASGI")
+            await reader.wait_for(lambda r: any(e.id == item["id"] for e in r.events))
+            [sub] = running[1].state.services.hub.subscribers("en")
+            assert sub.socket is None
+        finally:
+            await reader.close()
