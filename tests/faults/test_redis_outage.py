@@ -320,9 +320,14 @@ async def test_once_ready_again_after_a_redis_restart_no_request_gets_a_503(
         statuses.append((await client.get("/channels/en/items")).status_code)
         assert statuses.count(503) == 0, statuses
         assert set(statuses) == {200, 201}
-        metrics = (await client.get("/metrics")).text
+        # The reader retries with backoff (up to about 7 s): wait for its reconnection.
+        deadline = time.monotonic() + 15
+        while metrics_line not in (metrics := (await client.get("/metrics")).text) \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
     # One reconnection for the one reader, counted when it happened (not per attempt).
-    assert f"{metrics_line} 1.0" in metrics
+    assert f"{metrics_line} 1.0" in metrics, [m for m in metrics.splitlines()
+                                               if "reconnects" in m]
     lines = _log_lines(ticker)
 
     def at(line: dict[str, object]) -> float:
