@@ -33,7 +33,7 @@ BUCKETS = [
     ),
     (
         "hub fan-out: offer, writable check, framing (per reader per batch)",
-        r"^(ChannelReader\._fan_out|Subscriber\.offer|Subscriber\.go_direct|Batch\.chunk|chunk|Socket\.writable)$",
+        r"^(ChannelReader\._fan_out|Subscriber\.offer|Subscriber\.go_direct|Batch\.wire|chunk|Socket\.writable)$",
         r"ticker/(hub|subscriber|protocol)\.py",
     ),
     ("redis-py client: commands, pool, RESP parsing", r".*", r"redis/"),

@@ -22,6 +22,7 @@ from profile_summary import summarize  # noqa: E402
 
 PEER_ORDER = [
     "ticker",
+    "ticker-asgi",
     "nchan",
     "nchan2",
     "fanout",
@@ -30,6 +31,7 @@ PEER_ORDER = [
 ]
 PEER_NAMES = {
     "ticker": "ticker (1 worker)",
+    "ticker-asgi": "ticker, TICKER_DIRECT_WRITES=false (ASGI sends only)",
     "ticker-w2": "ticker --workers 2",
     "nchan": "nginx + nchan (1 worker)",
     "nchan2": "nginx + nchan (2 workers)",

@@ -5,8 +5,10 @@ Starts each peer on loopback, runs the scenarios with one harness (bench/harness
 stops everything it started (by PID), writes raw JSON to bench/results/<date>_<time>-<mode>/
 and regenerates docs/performance.md (full or --quick runs; subsets only with --doc).
 
-Peers: ticker (this repo, `python -m ticker serve`), nchan (nginx + nchan, 1 worker),
-fanout and naive (Starlette + sse-starlette peers, bench/peers/). Scenarios:
+Peers: ticker (this repo, `python -m ticker serve`), ticker-asgi (the same with
+TICKER_DIRECT_WRITES=false: every event through ASGI sends, so the direct path's gain stays
+measured), nchan (nginx + nchan, 1 worker), fanout and naive (Starlette + sse-starlette
+peers, bench/peers/). Scenarios:
   S3[-N]  N idle readers (default 10000), held 10 s: RSS per reader
   S1-N    N readers, 20 items/s for 20 s (400 items)
   S2[-N]  N readers (default 1000), 2000 items as fast as the publisher goes
@@ -45,7 +47,7 @@ REPO = BENCH.parent
 HARNESS = BENCH / "harness"
 PY = sys.executable
 
-ALL_PEERS = ["nchan", "ticker", "fanout", "naive"]
+ALL_PEERS = ["nchan", "ticker", "ticker-asgi", "fanout", "naive"]
 ALL_SCENARIOS = ["S3", "S1-1000", "S1-5000", "S1-10000", "S2"]
 ALL_EXTRAS = ["floors", "post", "workers", "profile"]
 QUICK_PEERS = ["ticker", "nchan"]
@@ -455,11 +457,14 @@ class Ticker(Peer):
     name = "ticker"
     uses_redis = True
 
-    def __init__(self, rundir, *, redis_port, workers=1):
+    def __init__(self, rundir, *, redis_port, workers=1, direct_writes=True):
         super().__init__(rundir, redis_port=redis_port)
         self.workers = workers
+        self.direct_writes = direct_writes
         if workers > 1:
             self.name = f"ticker-w{workers}"
+        if not direct_writes:
+            self.name = "ticker-asgi"
 
     def env(self):
         return dict(
@@ -472,6 +477,7 @@ class Ticker(Peer):
             # publish-API test; the limiter still runs (one Lua call per POST).
             TICKER_WRITE_RATE_PER_MINUTE="60000000",
             TICKER_WRITE_BURST="1000000",
+            TICKER_DIRECT_WRITES="true" if self.direct_writes else "false",
         )
 
     def start(self):
@@ -1255,6 +1261,8 @@ def with_peer(r, label, peer, body):
 def make_peer(name, rundir, redis_port):
     if name == "ticker":
         return Ticker(rundir, redis_port=redis_port)
+    if name == "ticker-asgi":
+        return Ticker(rundir, redis_port=redis_port, direct_writes=False)
     if name in ("nchan", "nchan2"):
         peer = Nchan(rundir, redis_port=redis_port, workers=2 if name == "nchan2" else 1)
         peer.name = name

@@ -24,6 +24,7 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 
 from ticker.app import create_app
 from ticker.auth import Tokens
+from ticker.protocol import HttpProtocol
 from ticker.settings import Settings
 from ticker.store import Store
 
@@ -190,7 +191,7 @@ class TickerProcess:
 
 @contextlib.asynccontextmanager
 async def serve_app(
-    settings: Settings, *, http: str = "ticker.protocol:HttpProtocol"
+    settings: Settings, *, http: Any = HttpProtocol
 ) -> AsyncIterator[tuple[str, Any]]:
     """A real uvicorn in this event loop on a free port; yields (base URL, app).
 
@@ -206,6 +207,7 @@ async def serve_app(
         lifespan="on",
         timeout_graceful_shutdown=2,
         http=http,
+        ws="none",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

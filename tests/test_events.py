@@ -14,6 +14,7 @@ import redis
 
 from tests.helpers import Reader, serve_app, start_reader
 from ticker.models import utcnow
+from ticker.protocol import HttpProtocol
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
@@ -33,7 +34,7 @@ def settings_overrides() -> dict[str, Any]:
 async def server(request: pytest.FixtureRequest, settings: Settings) -> Any:
     """Each stream test runs twice: with the fan-out writing to caught-up readers' sockets
     (``ticker serve``'s protocol) and with plain ASGI sends (any other ASGI server)."""
-    http = "ticker.protocol:HttpProtocol" if request.param == "socket" else "httptools"
+    http = HttpProtocol if request.param == "socket" else "httptools"
     async with serve_app(settings, http=http) as running:
         yield running
 
@@ -430,3 +431,22 @@ async def test_a_reader_overtaken_by_trimming_gets_a_reset_not_a_gap(
         assert again.events[0].event == "reset"
     finally:
         await again.close()
+
+
+async def test_direct_writes_can_be_switched_off(settings: Settings, token: str) -> None:
+    """``TICKER_DIRECT_WRITES=false``: ticker's protocol, every event through ASGI sends."""
+    off = settings.model_copy(update={"direct_writes": False})
+    async with (
+        serve_app(off) as running,
+        httpx.AsyncClient(
+            base_url=running[0], headers={"Authorization": f"Bearer {token}"}, timeout=5
+        ) as client,
+    ):
+        reader = await connected(start_reader(events_url(running)))
+        try:
+            item = await post(client, "through ASGI")
+            await reader.wait_for(lambda r: any(e.id == item["id"] for e in r.events))
+            [sub] = running[1].state.services.hub.subscribers("en")
+            assert sub.socket is None
+        finally:
+            await reader.close()

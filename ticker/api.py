@@ -295,6 +295,8 @@ async def channel_events(request: Request) -> Response:
         )
     gate = feed.Gate()
     socket = request.scope.get("extensions", {}).get(protocol.EXTENSION)
+    if socket is not None and not svc.settings.direct_writes:
+        socket.direct = False  # every event through ASGI sends; disconnects still told
     stream = feed.events(
         gate=gate,
         socket=socket,

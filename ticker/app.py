@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ticker import api
+from ticker import api, protocol
 from ticker.auth import Tokens
 from ticker.desk import Desk
 from ticker.errors import RateLimited, TickerError
@@ -57,7 +57,9 @@ def header_bytes(scope: Scope) -> int:
 
 class SecurityHeaders:
     """Refuses oversized request headers (431) and adds CSP and nosniff to every response
-    (cheap: once per request, not per event)."""
+    (cheap: once per request, not per event). Under ``ticker serve`` the protocol refuses
+    a huge head before it is buffered (protocol.py); this check is the backstop for any
+    other server."""
 
     def __init__(self, app: ASGIApp, max_header_bytes: int = 16384) -> None:
         self.app = app
@@ -196,7 +198,7 @@ def create_app(settings: Settings | None = None) -> Streams:
     redis_url = settings.redis_url.get_secret_value()
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         store = Store(
             redis_url, prefix=settings.key_prefix, max_connections=settings.redis_max_connections
         )
@@ -217,7 +219,9 @@ def create_app(settings: Settings | None = None) -> Streams:
         sweeper.start()
         _on_shutdown_signal(hub.begin_shutdown)
         try:
-            yield
+            # Lifespan state reaches the server too: ticker's protocol counts request
+            # heads against this limit before buffering them (protocol.py).
+            yield {protocol.MAX_HEADER_BYTES: settings.max_header_bytes}
         finally:
             await sweeper.close()
             await hub.close()

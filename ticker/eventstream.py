@@ -1,12 +1,17 @@
 """The ASGI response for one SSE connection: ready bytes in, chunked body out.
 
 Deliberate choices (read before "fixing"):
-- We do not use sse-starlette's ``EventSourceResponse`` on the hot path. It runs four
-  tasks and a lock per connection and takes the lock for every event; that is most of
-  what a delivery costs (see docs/performance.md). Here a connection is the request's
-  own task; a disconnect ends the feed through ``on_disconnect`` (never by cancelling),
-  told by the ``ticker.socket`` extension (``protocol.py``) or, under another server, by
-  a second task waiting for ``http.disconnect``.
+- We do not use sse-starlette's ``EventSourceResponse`` on the hot path. It runs several
+  tasks per connection (sender, disconnect listener, pings) and every event is a task
+  wake-up and a chain of ASGI sends (since 3.x its lock guards only the pings and the
+  last send, not the data); that is most of what a delivery costs (docs/performance.md).
+  Here a connection is the request's own task; a disconnect ends the feed through
+  ``on_disconnect`` (never by cancelling), told by the ``ticker.socket`` extension
+  (``protocol.py``) or, under another server, by a second task waiting for
+  ``http.disconnect``.
+- The first bytes are taken from the feed before the head is sent: a feed that cannot
+  start (Redis unreachable on a resume) is answered 503 with ``Retry-After``, not an
+  aborted 200.
 - Frames arrive already encoded (``sse.py``) and already joined per wake-up, so one
   wake-up is one ``send``: several pending events go out in one write.
 - A send that blocks longer than ``send_timeout`` (the client stopped reading and its TCP
@@ -25,25 +30,31 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from ticker.errors import TickerError
 from ticker.protocol import Socket
 
 log = logging.getLogger("ticker.eventstream")
 
-HEADERS = (
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-store"),
+HEADERS = {
+    "cache-control": "no-store",
     # nginx and similar proxies must not buffer an endless response.
-    (b"x-accel-buffering", b"no"),
+    "x-accel-buffering": "no",
     # Streams are served ahead of the middleware stack (app.py): its headers are here.
-    (b"x-content-type-options", b"nosniff"),
-)
+    "x-content-type-options": "nosniff",
+}
+# Our own framing on HTTP/1.1 (the server frames ASGI sends, ``Socket`` direct writes);
+# HTTP/1.0 has no chunks, its body ends when the connection does.
+CHUNKED = (b"transfer-encoding", b"chunked")
 
 
 class EventStream(Response):
-    # A Response only so routes stay typed; it shares nothing with Starlette's body logic.
+    """A ``Response`` whose body is the feed's bytes; ``headers`` work as Starlette's."""
+
+    media_type = "text/event-stream"
+
     def __init__(
         self,
         frames: AsyncIterator[bytes],
@@ -61,10 +72,8 @@ class EventStream(Response):
         self._frames = frames
         self._send_timeout = send_timeout
         self._socket = socket
-        extra = [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
-        ]
-        self._raw_headers = [*HEADERS, *extra]
+        self._extra = dict(headers or {})
+        self.init_headers({**HEADERS, **self._extra})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def watch() -> None:
@@ -75,22 +84,45 @@ class EventStream(Response):
             if self._on_disconnect is not None:
                 self._on_disconnect()
 
+        socket = self._socket
         watcher: asyncio.Task[None] | None = None
-        if self._socket is not None:
-            self._socket.on_lost(self._on_disconnect)
+        if socket is not None:
+            socket.on_lost(self._on_disconnect)
         else:
             watcher = asyncio.create_task(watch())
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self._raw_headers})
-            async for chunk in self._frames:
-                if not await self._send(
+            try:
+                # The first bytes before the head: a feed that cannot start (Redis down)
+                # still gets a proper error response instead of an aborted 200.
+                first = await anext(self._frames)
+            except StopAsyncIteration:
+                first = b""
+            except TickerError as exc:
+                await self._refuse(exc, scope, receive, send)
+                return
+            headers = list(self.raw_headers)
+            if scope.get("http_version", "1.1") == "1.1":
+                headers.append(CHUNKED)
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            if socket is not None:
+                socket.started = True
+            chunk = first
+            while True:
+                if socket is not None and socket.gone:
+                    return  # nobody to send to (uvicorn knows: see protocol.py)
+                if chunk and not await self._send(
                     send, {"type": "http.response.body", "body": chunk, "more_body": True}
                 ):
                     return
+                try:
+                    chunk = await anext(self._frames)
+                except StopAsyncIteration:
+                    break
             await self._send(send, {"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            if self._socket is not None:
-                self._socket.on_lost(None)
+            if socket is not None:
+                socket.ended = True
+                socket.on_lost(None)
             try:
                 if watcher is not None:
                     watcher.cancel()
@@ -101,6 +133,14 @@ class EventStream(Response):
                 # Always, even if we are cancelled in here: the caps count on it.
                 if self._on_close is not None:
                     self._on_close()
+
+    async def _refuse(self, exc: TickerError, scope: Scope, receive: Receive, send: Send) -> None:
+        log.warning("not starting a stream: %s", exc.message)
+        headers = {**self._extra, "x-content-type-options": "nosniff"}
+        if exc.status_code == 503:
+            headers["retry-after"] = "1"
+        response = JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+        await response(scope, receive, send)
 
     async def _send(self, send: Send, message: Message) -> bool:
         try:

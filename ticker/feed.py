@@ -12,12 +12,14 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from ticker.desk import Desk
+from ticker.errors import StoreUnavailable
 from ticker.hub import Hub
 from ticker.models import utcnow
+from ticker.protocol import Socket
 from ticker.settings import Settings
 from ticker.sse import Filter, entry_key, reset_frame, retry_frame
 from ticker.store import Store
-from ticker.subscriber import Socket, Subscriber
+from ticker.subscriber import Subscriber
 
 log = logging.getLogger("ticker.feed")
 
@@ -72,50 +74,62 @@ async def events(
     written by the fan-out itself whenever this reader is caught up; this generator then
     only wakes for heartbeats, for a backed-up reader's queue, and at the end."""
     ch = desk.channel(channel)
-    async with hub.subscribe(channel, flt) as sub:
-        if gate is not None:
-            gate.attach(sub)
-        head = [retry_frame(settings.retry_ms)]
-        if last_event_id and await _resumable(store, channel, last_event_id, ch.history_max_age):
-            after = last_event_id
-            yield b"".join(head)
-            more = True
-            while more:
-                events, after, more = await desk.replay(channel, after, _REPLAY_PAGE)
-                chunk = b"".join(ev.frame_for(flt) for ev in events)
+    started = False  # the head has been handed to the response
+    try:
+        async with hub.subscribe(channel, flt) as sub:
+            if gate is not None:
+                gate.attach(sub)
+            head = [retry_frame(settings.retry_ms)]
+            if last_event_id and await _resumable(
+                store, channel, last_event_id, ch.history_max_age
+            ):
+                after = last_event_id
+                started = True
+                yield b"".join(head)
+                more = True
+                while more:
+                    events, after, more = await desk.replay(channel, after, _REPLAY_PAGE)
+                    chunk = b"".join(ev.frame_for(flt) for ev in events)
+                    if chunk:
+                        yield chunk
+                sub.last_sent = entry_key(after)
+            else:
+                if last_event_id:
+                    log.info(
+                        "channel %s: Last-Event-ID %r cannot be resumed; sending reset",
+                        channel,
+                        last_event_id[:64],
+                    )
+                    head.append(reset_frame())
+                position, current = await hub.current(channel, lambda: desk.current(channel))
+                now = utcnow()
+                for item, ev in current:
+                    if ev.wanted(flt) and item.visible_at(now):
+                        head.append(ev.frame)
+                sub.last_sent = entry_key(position)
+                started = True
+                yield b"".join(head)
+            while True:
+                # Everything yielded so far has been sent (the response awaits each send
+                # before asking for more), so the fan-out cannot overtake it.
+                if socket is not None and socket.direct:
+                    sub.go_direct(socket)
+                batches = await sub.next(settings.heartbeat_s)
+                if batches is None:
+                    # Cut off (too far behind) or shutting down: a last retry hint, then the
+                    # end of the body; the reader comes back with Last-Event-ID.
+                    yield retry_frame(settings.retry_ms)
+                    return
+                if not batches:
+                    yield HEARTBEAT  # a comment, so proxies keep an idle stream open
+                    continue
+                chunk = b"".join(b.frames(flt, sub.last_sent) for b in batches)
+                sub.last_sent = max(sub.last_sent, batches[-1].last)
                 if chunk:
                     yield chunk
-            sub.last_sent = entry_key(after)
-        else:
-            if last_event_id:
-                log.info(
-                    "channel %s: Last-Event-ID %r cannot be resumed; sending reset",
-                    channel,
-                    last_event_id[:64],
-                )
-                head.append(reset_frame())
-            position, current = await hub.current(channel, lambda: desk.current(channel))
-            now = utcnow()
-            for item, ev in current:
-                if ev.wanted(flt) and item.visible_at(now):
-                    head.append(ev.frame)
-            sub.last_sent = entry_key(position)
-            yield b"".join(head)
-        while True:
-            # Everything yielded so far has been sent (the response awaits each send
-            # before asking for more), so the fan-out cannot overtake it.
-            if socket is not None:
-                sub.go_direct(socket)
-            batches = await sub.next(settings.heartbeat_s)
-            if batches is None:
-                # Cut off (too far behind) or shutting down: a last retry hint, then the
-                # end of the body; the reader comes back with Last-Event-ID.
-                yield retry_frame(settings.retry_ms)
-                return
-            if not batches:
-                yield HEARTBEAT  # a comment, so proxies keep an idle stream open
-                continue
-            chunk = b"".join(b.frames(flt, sub.last_sent) for b in batches)
-            sub.last_sent = max(sub.last_sent, batches[-1].last)
-            if chunk:
-                yield chunk
+    except StoreUnavailable as exc:
+        if not started:
+            raise  # before the head: the response answers 503 (eventstream.py)
+        # Mid-replay: end the body with a retry hint; the reader resumes from its last ID.
+        log.warning("channel %s: ending a stream: %s", channel, exc.message)
+        yield retry_frame(settings.retry_ms)

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from ticker import tasks
+from ticker import logs, tasks
 from ticker.errors import StoreUnavailable
 from ticker.metrics import Metrics
 from ticker.models import Item, utcnow
@@ -27,6 +27,11 @@ from ticker.store import Entry, Store
 from ticker.subscriber import Batch, Subscriber
 
 log = logging.getLogger("ticker.hub")
+
+# One outage warning per process per 10 s, however many channel readers retry.
+_outage_warnings = logs.Every(10.0)
+# How long a new stream waits for its channel's reader to reach Redis before a 503.
+READY_WAIT_S = 5.0
 
 # A stream position and the items current at it, each with its ``item`` event.
 Snapshot = tuple[str, list[tuple[Item, Event]]]
@@ -65,6 +70,9 @@ class ChannelReader:
                         self.position = await store.last_id(self.channel)
                         self.ready.set()
                     if delay:
+                        # Back only once a command has gone through (the tail connects
+                        # lazily): a reconnection, not an attempt, is what is counted.
+                        await store.ping()
                         log.info("reader %s: Redis is back", self.channel)
                         self._hub.reconnects += 1
                         self._hub.metrics.redis_reconnects.labels(self.channel).inc()
@@ -82,7 +90,14 @@ class ChannelReader:
                             self._fan_out(entries)
             except StoreUnavailable as exc:
                 delay = min(5.0, max(0.1, delay * 2))
-                log.warning("reader %s: %s; retrying in about %.1fs", self.channel, exc, delay)
+                held = _outage_warnings.due()
+                if held is not None:
+                    log.warning(
+                        "reader %s: %s; retrying (%d similar warnings in the last 10s)",
+                        self.channel,
+                        exc,
+                        held,
+                    )
                 # Jitter, so many processes do not reconnect in lockstep.
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 continue
@@ -272,7 +287,13 @@ class Hub:
         gauge = self.metrics.child(self.metrics.readers, channel)
         gauge.inc()
         try:
-            await reader.ready.wait()
+            try:
+                async with asyncio.timeout(READY_WAIT_S):
+                    await reader.ready.wait()
+            except TimeoutError:
+                raise StoreUnavailable(
+                    "Redis is unavailable (the channel's reader cannot start)"
+                ) from None
             yield sub
         finally:
             sub.close()  # its heartbeat timer too, however the stream ended

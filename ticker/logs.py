@@ -219,3 +219,24 @@ def _log_access(scope: Scope, status: int, started: float) -> None:
             "client": host,
         },
     )
+
+
+class Every:
+    """At most one log line per ``seconds`` for a condition that repeats (Redis down: every
+    reader and the sweeper retry twice a second); ``due`` says when to log, and how many
+    were held back since."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._next = 0.0
+        self._held = 0
+
+    def due(self) -> int | None:
+        """The number of lines held back since the last one, or None to hold this one."""
+        now = time.monotonic()
+        if now < self._next:
+            self._held += 1
+            return None
+        self._next = now + self.seconds
+        held, self._held = self._held, 0
+        return held

@@ -1,4 +1,5 @@
-"""uvicorn's HTTP protocol plus one ASGI extension, ``ticker.socket``.
+"""uvicorn's HTTP protocol plus one ASGI extension, ``ticker.socket``, and a header limit
+that holds before anything is buffered.
 
 Why: through ASGI, every event for every reader is a task wake-up, a generator step and
 a chain of ``send`` wrappers before it reaches ``transport.write``; that was two thirds of
@@ -6,56 +7,111 @@ what a delivery cost (docs/performance.md). With this extension, a streaming res
 hand its connection to the fan-out, which then writes each batch's bytes, framed once,
 straight to every caught-up reader's transport.
 
-The extension is only an optimisation: under any other server (or ``--http h11``) the
-scope has no ``ticker.socket`` and responses use plain ASGI sends. It leans on uvicorn's
-``RequestResponseCycle`` attributes (``response_started``, ``chunked_encoding``, ...), so
-uvicorn is pinned to a minor range in pyproject.toml and tests run both paths.
+Deliberate choices (read before "fixing"):
+- The extension is only an optimisation: under any other server (or ``--http h11``, or
+  ``TICKER_DIRECT_WRITES=false``) the scope has no ``ticker.socket`` and responses use
+  plain ASGI sends. The fan-out writes directly only on HTTP/1.1, where the response is
+  chunked by its own header (``eventstream.py``) and ``Socket.frame`` frames each write.
+- The ``Socket`` keeps its own state (head sent, ended, client gone, writes paused): it
+  reads no field of uvicorn's ``RequestResponseCycle``. The protocol writes three: the
+  two that make an HTTP/1.0 body close-delimited (``_close_delimited``), and
+  ``disconnected`` on the older requests of a connection that uvicorn forgets when the
+  client goes (it marks only the newest; without the flag, a stream ending on a closed
+  connection is logged as an error). See docs/uvicorn-notes.md.
+- Request heads are counted as bytes arrive, before the parser sees them: httptools
+  joins a header's pieces by copying (quadratic), and the ASGI 431 check (``app.py``)
+  only runs once all of it is in memory. Past ``TICKER_MAX_HEADER_BYTES`` the connection
+  gets a 431 (or, mid-response, is closed) and nothing more is read.
+- uvicorn stops reading a connection while a pipelined request waits behind a running
+  response, so a client that closes goes unnoticed until a write fails (a stream's next
+  heartbeat). Here reading goes on: the bytes are held (bounded) for the parser, and the
+  close is seen at once (docs/uvicorn-notes.md).
+- What we rely on in uvicorn is checked once at start-up (``compatible``); on a uvicorn
+  that has changed shape, ``ticker serve`` logs a warning and uses plain ``httptools``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
+import inspect
+import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 EXTENSION = "ticker.socket"
+# Lifespan state key: the app's TICKER_MAX_HEADER_BYTES, for the protocol (app.py sets it).
+MAX_HEADER_BYTES = "ticker.max_header_bytes"
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+
+log = logging.getLogger("ticker.protocol")
+
+Framing = Callable[[bytes], bytes]
+
+
+def chunk(body: bytes) -> bytes:
+    """HTTP/1.1 chunked-transfer framing of one body piece."""
+    return b"%x\r\n%s\r\n" % (len(body), body) if body else b""
+
+
+def identity(body: bytes) -> bytes:
+    """A close-delimited (HTTP/1.0) body piece goes out as it is."""
+    return body
 
 
 class Socket:
-    """The connection under one response: see ``subscriber.Socket``."""
+    """The connection under one streaming response: the ``ticker.socket`` extension.
 
-    __slots__ = ("_cycle", "_gone", "_on_lost", "_transport")
+    The response (``EventStream``) says when its head is sent and when it has ended; the
+    protocol says when the client is gone and when the transport asks writers to pause.
+    In between, the fan-out may ``write`` bytes it framed with ``framing``."""
 
-    def __init__(self, cycle: RequestResponseCycle, transport: asyncio.Transport) -> None:
-        # Weak: the scope holds this object and the cycle holds the scope; a strong
-        # reference would leave every request to the cyclic garbage collector.
-        self._cycle = weakref.ref(cycle)
+    __slots__ = (
+        "_on_lost",
+        "_transport",
+        "direct",
+        "ended",
+        "framing",
+        "gone",
+        "paused",
+        "started",
+    )
+
+    def __init__(self, transport: asyncio.WriteTransport, *, http_version: str) -> None:
         self._transport = transport
         self._on_lost: Callable[[], None] | None = None
-        self._gone = False
+        # Direct writes only on HTTP/1.1: its body is chunked, each write one chunk.
+        self.direct = http_version == "1.1"
+        self.framing: Framing = chunk if self.direct else identity
+        self.started = False  # the response head has been sent
+        self.ended = False  # the response has ended (or never will be sent by us)
+        self.gone = False  # the client went away
+        self.paused = False  # the transport's buffer is over its high-water mark
 
     @property
     def done(self) -> bool:
-        cycle = self._cycle()
-        return cycle is None or cycle.response_complete or self._gone
+        return self.ended or self.gone
 
     def writable(self) -> bool:
-        cycle = self._cycle()
+        """True while a write now would go out at once: head sent, not ended, client
+        there, not paused by flow control."""
         return (
-            cycle is not None
-            and cycle.chunked_encoding is True
-            and cycle.response_started
-            and not cycle.response_complete
-            and not cycle.disconnected
-            and not cycle.flow.write_paused
+            self.direct
+            and self.started
+            and not self.ended
+            and not self.gone
+            and not self.paused
             and not self._transport.is_closing()
         )
 
-    def write(self, chunk: bytes) -> None:
-        self._transport.write(chunk)
+    def frame(self, body: bytes) -> bytes:
+        return self.framing(body)
+
+    def write(self, data: bytes) -> None:
+        """Write bytes already framed with ``framing``."""
+        self._transport.write(data)
 
     def abort(self) -> None:
         """Drop the connection now, unsent bytes included (a reader that stopped reading:
@@ -66,44 +122,208 @@ class Socket:
         """Call ``callback`` once when the client goes away (instead of a task per
         connection waiting for ``http.disconnect``); at once if it has gone already."""
         self._on_lost = callback
-        if self._gone:
+        if self.gone:
             self.lost()
 
     def lost(self) -> None:
-        self._gone = True
-        cycle = self._cycle()
-        if cycle is not None and not cycle.response_complete:
-            # uvicorn marks only the newest request of a connection as disconnected; a
-            # stream with a pipelined request queued behind it must know too, or its
-            # sends would go to a closed transport.
-            cycle.disconnected = True
+        self.gone = True
         callback, self._on_lost = self._on_lost, None
         if callback is not None:
             callback()
 
 
+def _refusal(limit: int) -> bytes:
+    body = json.dumps(
+        {"error": "headers_too_large", "message": f"request headers are larger than {limit} bytes"}
+    ).encode()
+    head = (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        b"content-type: application/json\r\n"
+        b"x-content-type-options: nosniff\r\n"
+        b"connection: close\r\n"
+        b"content-length: %d\r\n\r\n" % len(body)
+    )
+    return head + body
+
+
 class HttpProtocol(HttpToolsProtocol):
-    """``uvicorn --http ticker.protocol:HttpProtocol``; ``ticker serve`` uses it."""
+    """``ticker serve`` passes this class to uvicorn (``http=HttpProtocol``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Every request of this connection still running: the streaming one and any
-        # pipelined behind it (uvicorn itself only keeps the newest).
-        self._sockets: list[Socket] = []
+        app_state = kwargs.get("app_state") or {}
+        self._max_head = int(app_state.get(MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_BYTES))
+        # Every streaming request of this connection still running (uvicorn itself only
+        # keeps the newest request).
+        self._sockets: list[tuple[Socket, RequestResponseCycle]] = []
+        self._write_paused = False
+        self._answering = 0  # requests parsed and not yet answered in full
+        self._head: int | None = 0  # bytes of the request head so far; None past it
+        self._tail = b""  # the last bytes read, to find a head's end across two reads
+        self._refused = False
+        self._held: bytearray | None = None  # bytes read while a request waits
+
+    # -- reading ----------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._held is not None:
+            self._hold(data)
+            return
+        if self._head is not None and not self._count_head(data):
+            return
+        super().data_received(data)
+
+    def _count_head(self, data: bytes) -> bool:
+        """Count the request head's bytes before the parser buffers them; refuse past the
+        limit. The part of a next pipelined head that shares a read with the previous
+        request is not counted: at most one read (256 KiB), still bounded."""
+        window = self._tail + data
+        end = window.find(b"\r\n\r\n")
+        seen = len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+        assert self._head is not None
+        self._head += seen
+        if self._head > self._max_head + 1024:  # request line and separators over the limit
+            self._refuse()
+            return False
+        self._tail = window[-3:]
+        return True
+
+    def _refuse(self) -> None:
+        self._refused = True
+        log.info("refusing a request head over %d bytes", self._max_head)
+        if not self._answering:
+            self.transport.write(_refusal(self._max_head))
+        # Mid-response there is no room for a 431: the connection just ends.
+        self.transport.close()
+
+    def _hold(self, data: bytes) -> None:
+        assert self._held is not None
+        self._held += data
+        if len(self._held) > self._max_head:
+            # Enough waiting: stop reading, as uvicorn would (the close goes unnoticed again
+            # until a write fails, but memory stays bounded).
+            self.transport.pause_reading()
 
     def on_headers_complete(self) -> None:
-        super().on_headers_complete()
+        queued = len(self.pipeline)
         cycle = self.cycle
-        # An upgrade request returns early without a new cycle: leave it alone.
-        if cycle is not None and cycle.scope is self.scope:
-            socket = Socket(cycle, self.transport)
-            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
-            extensions[EXTENSION] = socket
-            self._sockets = [s for s in self._sockets if not s.done]
-            self._sockets.append(socket)
+        super().on_headers_complete()
+        self._head, self._tail = None, b""
+        if self.cycle is cycle:
+            return  # an upgrade request: no new cycle, leave it alone
+        cycle = self.cycle
+        self._answering += 1
+        http_version = self.scope.get("http_version", "1.1")
+        if http_version == "1.0":
+            _close_delimited(cycle)
+        socket = Socket(self.transport, http_version=http_version)
+        socket.paused = self._write_paused
+        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+        extensions[EXTENSION] = socket
+        self._sockets = [(s, c) for s, c in self._sockets if not s.done]
+        self._sockets.append((socket, cycle))
+        if len(self.pipeline) > queued and self._held is None:
+            # uvicorn paused reading: read on, holding the bytes, so a close is seen.
+            self._held = bytearray()
+            self.transport.resume_reading()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._head, self._tail = 0, b""
+
+    def on_response_complete(self) -> None:
+        self._answering -= 1
+        super().on_response_complete()
+        held, self._held = self._held, None
+        if held and not self.transport.is_closing():
+            self.data_received(bytes(held))
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         sockets, self._sockets = self._sockets, []
-        for socket in sockets:
+        for socket, cycle in sockets:
+            if not socket.ended:
+                # What uvicorn does for the newest request only (see the docstring).
+                cycle.disconnected = True
             socket.lost()
+
+    # -- writing ----------------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._write_paused = True
+        for socket, _ in self._sockets:
+            socket.paused = True
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._write_paused = False
+        for socket, _ in self._sockets:
+            socket.paused = False
+
+
+# Larger than any body we could send: an HTTP/1.0 stream's length is "until close".
+_UNBOUNDED = 1 << 62
+
+
+def _close_delimited(cycle: RequestResponseCycle) -> None:
+    """uvicorn's httptools cycle answers HTTP/1.0 with ``Transfer-Encoding: chunked``,
+    which HTTP/1.0 clients do not know. A response with neither length nor encoding gets
+    a body that ends when the connection closes (RFC 9112 section 6.3) instead."""
+    send = cycle.send
+
+    async def close_delimited(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            names = {name.lower() for name, _ in headers}
+            if not names & {b"content-length", b"transfer-encoding"}:
+                cycle.chunked_encoding = False
+                cycle.expected_content_length = _UNBOUNDED
+                if b"connection" not in names:
+                    # The body ends with the connection (uvicorn 0.34 would keep it open).
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        elif (
+            message["type"] == "http.response.body"
+            and not message.get("more_body", False)
+            and cycle.expected_content_length >= _UNBOUNDED // 2
+        ):
+            cycle.expected_content_length = len(message.get("body", b""))
+        await send(message)
+
+    cycle.send = close_delimited  # type: ignore[method-assign]
+
+
+_PROTOCOL_METHODS = (
+    "data_received",
+    "on_headers_complete",
+    "on_message_complete",
+    "on_response_complete",
+    "connection_lost",
+    "pause_writing",
+    "resume_writing",
+)
+
+
+def compatible() -> str | None:
+    """None when uvicorn's httptools protocol still has the shape this module relies on;
+    otherwise what is missing."""
+    for name in _PROTOCOL_METHODS:
+        if not callable(getattr(HttpToolsProtocol, name, None)):
+            return f"HttpToolsProtocol.{name}"
+    params = inspect.signature(HttpToolsProtocol.__init__).parameters
+    if "app_state" not in params:
+        return "HttpToolsProtocol(app_state=...)"
+    names = set(HttpToolsProtocol.__init__.__code__.co_names)
+    names |= set(HttpToolsProtocol.connection_made.__code__.co_names)
+    for attr in ("pipeline", "cycle", "scope", "transport"):
+        if attr not in names:
+            return f"HttpToolsProtocol.{attr}"
+    cycle_names = set(RequestResponseCycle.__init__.__code__.co_names)
+    for attr in ("chunked_encoding", "expected_content_length", "disconnected"):
+        if attr not in cycle_names:
+            return f"RequestResponseCycle.{attr}"
+    if not callable(getattr(RequestResponseCycle, "send", None)):
+        return "RequestResponseCycle.send"
+    return None

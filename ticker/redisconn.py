@@ -16,6 +16,15 @@ the query authenticate to the sentinels). Other query options are redis-py's, as
 No client here retries a command on its own: a write script retried after a lost reply
 could commit twice (callers retry with their Idempotency-Key). Cluster redirections
 (``MOVED``/``ASK``/``TRYAGAIN``) are still followed: the command did not run.
+
+What is retried is a PING, never a command: after Redis restarts, the pool still holds
+connections to the old process, and the first command on each would fail *after* it was
+sent (redis-py's own check on taking a connection from the pool does not see a closed
+peer). So a connection idle for ``HEALTH_CHECK_S`` is PINGed as it leaves the pool
+(``_Fresh``); if the PING fails, every idle connection is dropped and this one connects
+afresh before the command is sent. A command that fails drops the idle ones too.
+(redis-py's ``retry=`` cannot do this: in redis-py 8 the same ``Retry`` that would retry
+the PING re-sends any command after a lost reply.)
 """
 
 from __future__ import annotations
@@ -25,12 +34,16 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import SSLConnection, parse_url
+from redis.asyncio.connection import AbstractConnection, SSLConnection, parse_url
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 SINGLE, CLUSTER, SENTINEL = "single", "cluster", "sentinel"
+# A pooled connection idle this long is PINGed before its next command (see above).
+HEALTH_CHECK_S = 1
 _KINDS = {
     "redis": (SINGLE, "redis"),
     "rediss": (SINGLE, "rediss"),
@@ -161,7 +174,7 @@ def open_redis(
         "decode_responses": True,
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": 5.0,
-        "health_check_interval": 15,
+        "health_check_interval": HEALTH_CHECK_S,
         "retry": Retry(NoBackoff(), 0),
         "client_name": name,
         "max_connections": max_connections,
@@ -176,7 +189,7 @@ def open_redis(
         return _sentinel(target, options)
     # The pool blocks (up to 5 s) when all connections are busy instead of failing at
     # once: a thousand readers connecting together queue for a moment, not get errors.
-    pool = aioredis.BlockingConnectionPool.from_url(url, timeout=5, **options)
+    pool = _FreshBlockingPool.from_url(url, timeout=5, **options)
     return RedisConn(aioredis.Redis.from_pool(pool), SINGLE, queues=True)
 
 
@@ -196,5 +209,38 @@ def _sentinel(target: RedisTarget, options: dict[str, Any]) -> RedisConn:
         asking.update({k: v for k, v in kwargs.items() if k.startswith("ssl")})
     sentinel = Sentinel(list(target.nodes), sentinel_kwargs=asking)  # type: ignore[no-untyped-call]
     # As with redis://, an option in the URL's query wins over ticker's default.
-    client = sentinel.master_for(target.service, **{**options, **kwargs})
+    client = sentinel.master_for(
+        target.service, connection_pool_class=_FreshSentinelPool, **{**options, **kwargs}
+    )
     return RedisConn(client, SENTINEL, queues=False, sentinel=sentinel)
+
+
+class _Fresh:
+    """Pool mixin: a connection leaves the pool checked (see the module docstring)."""
+
+    async def ensure_connection(self, connection: AbstractConnection) -> None:
+        await super().ensure_connection(connection)  # type: ignore[misc]
+        try:
+            await connection.check_health()  # type: ignore[no-untyped-call]  # a PING, if idle for health_check_interval
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            # Only a PING was sent, so connecting again is safe; the other idle
+            # connections went to the same (old) server: drop them too.
+            await self.disconnect(inuse_connections=False)  # type: ignore[attr-defined]
+            await connection.disconnect()
+            await connection.connect()  # type: ignore[no-untyped-call]
+
+    async def release(self, connection: AbstractConnection) -> None:
+        # redis-py disconnects a connection whose command failed: its server may be gone,
+        # and with it every idle connection's.
+        broken = not connection.is_connected
+        await super().release(connection)  # type: ignore[misc]
+        if broken:
+            await self.disconnect(inuse_connections=False)  # type: ignore[attr-defined]
+
+
+class _FreshBlockingPool(_Fresh, aioredis.BlockingConnectionPool):
+    pass
+
+
+class _FreshSentinelPool(_Fresh, SentinelConnectionPool):
+    pass

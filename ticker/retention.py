@@ -14,7 +14,7 @@ import logging
 import random
 from datetime import timedelta
 
-from ticker import tasks
+from ticker import logs, tasks
 from ticker.desk import Desk
 from ticker.errors import StoreUnavailable
 from ticker.models import utcnow
@@ -22,6 +22,9 @@ from ticker.settings import Settings
 from ticker.store import Store
 
 log = logging.getLogger("ticker.retention")
+
+# One outage warning per process per 10 s: the sweeper tries twice a second.
+_outage_warnings = logs.Every(10.0)
 
 
 def min_id(max_age: timedelta) -> str:
@@ -54,7 +57,9 @@ class Sweeper:
             try:
                 await self.sweep(trim=rounds % 20 == 0)
             except StoreUnavailable as exc:
-                log.warning("sweeper: %s", exc)
+                held = _outage_warnings.due()
+                if held is not None:
+                    log.warning("sweeper: %s (%d similar warnings in the last 10s)", exc, held)
             rounds += 1
 
     async def sweep(self, *, trim: bool = True) -> None:

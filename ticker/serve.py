@@ -112,6 +112,24 @@ def worker_app() -> ASGIApp:
     return app
 
 
+def http_protocol() -> type[asyncio.Protocol] | str:
+    """uvicorn's httptools protocol plus the ticker.socket extension and the early header
+    limit (protocol.py), passed as a class (import strings for ``http=`` need uvicorn
+    0.36); plain ``httptools`` if this uvicorn no longer has the shape it relies on."""
+    from ticker.protocol import HttpProtocol, compatible
+
+    missing = compatible()
+    if missing is not None:
+        log.warning(
+            "uvicorn %s has no %s: serving streams through plain ASGI sends "
+            "(slower, no early header limit)",
+            uvicorn.__version__,
+            missing,
+        )
+        return "httptools"
+    return HttpProtocol
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -150,8 +168,9 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
             access_log=False,
             timeout_graceful_shutdown=5,
             proxy_headers=False,
-            # uvicorn's httptools protocol plus the ticker.socket extension (protocol.py).
-            http="ticker.protocol:HttpProtocol",
+            http=http_protocol(),
+            # No WebSocket routes: and websockets' legacy module warns on import.
+            ws="none",
         )
         try:
             if settings.workers > 1:

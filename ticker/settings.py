@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # A subscriber that has this many undelivered events is cut off (it resumes with
     # Last-Event-ID); this bounds memory per reader whatever the client does.
     subscriber_buffer: int = Field(default=1000, ge=1, le=100_000)
+    # The fan-out writes caught-up readers' events straight to their sockets (protocol.py);
+    # false: every event goes through ASGI sends (slower; for comparison and as a fallback).
+    direct_writes: bool = True
     # A send that blocks longer than this (client stopped reading) ends the stream.
     send_timeout_s: float = Field(default=30.0, gt=0, le=600)
     # The per-channel Redis reader: how long one XREAD blocks and how many entries it takes.

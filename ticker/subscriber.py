@@ -14,38 +14,22 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Protocol
 
+from ticker.protocol import Framing, Socket
 from ticker.sse import Event, Filter
-
-
-class Socket(Protocol):
-    """The connection under a streaming response (``ticker.socket`` ASGI extension)."""
-
-    def writable(self) -> bool:
-        """True while a write now would go out at once: response started, connection
-        open, not paused by flow control."""
-
-    def write(self, chunk: bytes) -> None:
-        """Write one already framed body chunk."""
-
-
-def chunk(body: bytes) -> bytes:
-    """HTTP/1.1 chunked-transfer framing of one body piece."""
-    return b"%x\r\n%s\r\n" % (len(body), body) if body else b""
 
 
 class Batch:
     """Events from one XREAD, shared by every subscriber; bytes joined once per filter."""
 
-    __slots__ = ("_chunks", "_joined", "events", "first", "last")
+    __slots__ = ("_joined", "_wire", "events", "first", "last")
 
     def __init__(self, events: list[Event], first: tuple[int, int], last: tuple[int, int]) -> None:
         self.events = events
         self.first = first
         self.last = last
         self._joined: dict[Filter, bytes] = {}
-        self._chunks: dict[Filter, bytes] = {}
+        self._wire: dict[tuple[Filter, Framing], bytes] = {}
 
     def frames(self, flt: Filter, after: tuple[int, int]) -> bytes:
         """The SSE bytes for events after ``after`` that ``flt`` wants."""
@@ -56,14 +40,17 @@ class Batch:
             return joined
         return b"".join(e.frame_for(flt) for e in self.events if e.key > after)
 
-    def chunk(self, flt: Filter, after: tuple[int, int]) -> bytes:
-        """``frames`` as one HTTP chunk, ready for the socket."""
+    def wire(self, flt: Filter, after: tuple[int, int], framing: Framing) -> bytes:
+        """``frames`` framed for a socket (one HTTP chunk), shared by every socket with
+        the same filter and framing."""
         if after < self.first:
-            data = self._chunks.get(flt)
+            key = (flt, framing)
+            data = self._wire.get(key)
             if data is None:
-                data = self._chunks[flt] = chunk(self.frames(flt, after))
+                data = self._wire[key] = framing(self.frames(flt, after))
             return data
-        return chunk(self.frames(flt, after))
+        body = self.frames(flt, after)
+        return framing(body) if body else b""
 
 
 class Subscriber:
@@ -111,7 +98,7 @@ class Subscriber:
         if socket is not None:
             if socket.writable():
                 if batch.last > self.last_sent:
-                    data = batch.chunk(self.filter, self.last_sent)
+                    data = batch.wire(self.filter, self.last_sent, socket.framing)
                     if data:
                         socket.write(data)
                     self.last_sent = batch.last

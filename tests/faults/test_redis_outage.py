@@ -8,6 +8,8 @@ under which an acknowledged write survives SIGKILL) and a real ticker process.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import signal
 import subprocess
 import time
@@ -204,3 +206,114 @@ async def test_redis_back_without_its_data_sends_readers_a_reset(
         assert reader.resets >= 1, "a reader kept stale items without a reset"
         assert reader.seen[-1] == 99
         assert reader.statuses == {200}
+
+
+def _log_lines(ticker: TickerProcess) -> list[dict[str, object]]:
+    assert ticker.log is not None
+    lines = []
+    for line in ticker.log.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            lines.append(json.loads(line))
+    return lines
+
+
+@pytest.mark.anyio
+async def test_a_stream_that_cannot_start_while_redis_is_down_gets_a_503(
+    redis_server: RedisServer, ticker: TickerProcess
+) -> None:
+    item = ticker.post("en", headline="before the outage")
+    async with (
+        httpx.AsyncClient(base_url=ticker.url, timeout=httpx.Timeout(15, read=15)) as c,
+        c.stream("GET", "/channels/en/events") as live,
+    ):
+        assert live.status_code == 200  # the channel's reader runs (and stays)
+        await asyncio.to_thread(redis_server.kill)
+        try:
+            # A resume on a channel with a running reader, and one on a channel without:
+            # each a clean refusal before the head, never an aborted 200. (A fresh stream
+            # on a channel with a reader is served from its snapshot: 200, live later.)
+            for channel in ("en", "ar"):
+                r = await c.get(
+                    f"/channels/{channel}/events", headers={"Last-Event-ID": item["id"]}
+                )
+                assert r.status_code == 503, (channel, r.status_code, r.text[:200])
+                assert r.headers["retry-after"]
+                assert r.json()["error"] == "store_unavailable"
+        finally:
+            await asyncio.to_thread(redis_server.start)
+    assert "Traceback" not in ticker.log.read_text()  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(90)
+async def test_once_ready_again_after_a_redis_restart_no_request_gets_a_503(
+    redis_server: RedisServer, ticker: TickerProcess
+) -> None:
+    ticker.env["TICKER_WRITE_BURST"] = "1000"  # 48 writes at once, three times
+    ticker.restart()
+    headers = {"Authorization": f"Bearer {ticker.token}"}
+    metrics_line = 'ticker_redis_reconnects_total{channel="en"}'
+
+    async def burst(client: httpx.AsyncClient, label: str) -> list[int]:
+        replies = await asyncio.gather(
+            *(
+                client.post("/channels/en/items", json={"headline": f"{label} {n}"})
+                for n in range(48)
+            )
+        )
+        return [r.status_code for r in replies]
+
+    async with (
+        httpx.AsyncClient(
+            base_url=ticker.url,
+            timeout=15,
+            headers=headers,
+            limits=httpx.Limits(max_connections=100),
+        ) as client,
+        client.stream("GET", "/channels/en/events") as live,
+    ):
+        assert live.status_code == 200
+        # 48 writes at once: the pool now holds dozens of connections to this Redis.
+        assert set(await burst(client, "before")) == {201}
+        killed_at = time.time()
+        await asyncio.to_thread(redis_server.kill)
+        await asyncio.sleep(3)
+        restarted_at = time.time()
+        await asyncio.to_thread(redis_server.start)
+        while (await client.get("/readyz")).status_code != 200:
+            await asyncio.sleep(0.1)
+        statuses = await burst(client, "after")
+        statuses.append((await client.get("/channels/en/items")).status_code)
+        await asyncio.sleep(1.5)  # past the pool's health-check interval
+        statuses += await burst(client, "later")
+        statuses.append((await client.get("/channels/en/items")).status_code)
+        assert statuses.count(503) == 0, statuses
+        assert set(statuses) == {200, 201}
+        # The reader retries with backoff (up to about 7 s): wait for its reconnection.
+        deadline = time.monotonic() + 15
+        while (
+            metrics_line not in (metrics := (await client.get("/metrics")).text)
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.2)
+    # One reconnection for the one reader, counted when it happened (not per attempt).
+    assert f"{metrics_line} 1.0" in metrics, [m for m in metrics.splitlines() if "reconnects" in m]
+    lines = _log_lines(ticker)
+
+    def at(line: dict[str, object]) -> float:
+        from datetime import datetime
+
+        return datetime.fromisoformat(str(line["timestamp"]).replace("Z", "+00:00")).timestamp()
+
+    back = [line for line in lines if "Redis is back" in str(line.get("message"))]
+    assert back and all(at(line) >= restarted_at for line in back), back
+    # Outage warnings: one per process per 10 s from the readers, and from the sweeper.
+    outage = [
+        line
+        for line in lines
+        if line.get("level") == "warning" and at(line) >= killed_at and at(line) < restarted_at + 1
+    ]
+    readers = [line for line in outage if line.get("logger") == "ticker.hub"]
+    sweeper = [line for line in outage if line.get("logger") == "ticker.retention"]
+    assert 1 <= len(readers) <= 1, readers
+    assert len(sweeper) <= 1, sweeper

@@ -179,3 +179,75 @@ def test_oversized_headers_are_refused_without_a_5xx(ticker_server: Any) -> None
     # served, never a 5xx.
     assert reply == b"" or reply.startswith((b"HTTP/1.1 431", b"HTTP/1.1 400"))
     assert httpx.get(f"{ticker_server.url}/livez", timeout=5).status_code == 200
+
+
+def _status_kb(pid: int, field: str) -> int:
+    from pathlib import Path
+
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+@pytest.mark.timeout(90)
+def test_a_64_mb_header_is_refused_before_it_is_buffered(ticker_server: Any) -> None:
+    """The head is counted as it arrives (ticker's protocol), not after uvicorn has
+    buffered (and httptools copied) all of it: the server's memory stays flat and
+    requests that use Redis are answered meanwhile."""
+    import contextlib
+    import socket
+    import threading
+    import time
+
+    assert ticker_server.proc is not None
+    pid = ticker_server.proc.pid
+    rss_before = _status_kb(pid, "VmRSS")
+    outcome: dict[str, Any] = {}
+
+    def send_huge_header() -> None:
+        started = time.monotonic()
+        s = socket.create_connection(("127.0.0.1", ticker_server.port))
+        s.settimeout(30)
+        sent, piece, reply = 0, b"a" * 65536, b""
+        try:
+            s.sendall(b"GET /channels/en/items HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            while sent < 64 * 1024 * 1024:
+                s.sendall(piece)
+                sent += len(piece)
+            s.sendall(b"\r\n\r\n")
+            reply = s.recv(65536)
+        except OSError:
+            with contextlib.suppress(OSError):
+                reply = s.recv(65536)
+        finally:
+            s.close()
+        outcome.update(sent=sent, reply=reply, seconds=time.monotonic() - started)
+
+    sender = threading.Thread(target=send_huge_header)
+    sender.start()
+    answered: list[float] = []
+    peak = rss_before
+    auth = {"Authorization": f"Bearer {ticker_server.token}"}
+    with httpx.Client(base_url=ticker_server.url, timeout=30, headers=auth) as client:
+        n = 0
+        while sender.is_alive() or n < 5:
+            started = time.monotonic()
+            r = client.post("/channels/en/items", json={"headline": f"meanwhile {n}"})
+            assert r.status_code == 201, r.text
+            answered.append(time.monotonic() - started)
+            peak = max(peak, _status_kb(pid, "VmRSS"))
+            n += 1
+    sender.join()
+    growth_kb = max(peak, _status_kb(pid, "VmHWM")) - rss_before
+    print(
+        f"\n64 MB header: {outcome['sent'] / 2**20:.1f} MiB sent before the refusal in "
+        f"{outcome['seconds']:.2f}s; server RSS growth {growth_kb / 1024:.1f} MiB; "
+        f"{len(answered)} POSTs meanwhile, slowest {max(answered) * 1000:.0f} ms"
+    )
+    assert growth_kb < 16 * 1024
+    assert answered  # requests that use Redis were answered meanwhile
+    reply = outcome["reply"]
+    assert reply == b"" or reply.startswith(b"HTTP/1.1 431"), reply[:100]
+    assert b"headers_too_large" in reply or reply == b""
+    assert httpx.get(f"{ticker_server.url}/livez", timeout=5).status_code == 200
