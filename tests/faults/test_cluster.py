@@ -376,7 +376,7 @@ def test_api_cli_and_tokens_work_on_the_cluster(deployment: Deployment) -> None:
     assert r.status_code == 200 and r.json()["version"] == 2, r.text
     items = httpx.get(f"{b.url}/channels/{ch}/items", timeout=10).json()["items"]
     assert [i["headline"] for i in items if i["uri"] == uri] == ["cli corrected"]
-    one = httpx.get(f"{a.url}/channels/{ch}/items/{uri}", timeout=10).json()
+    one = httpx.get(f"{a.url}/channels/{ch}/items/{uri}", headers=auth, timeout=10).json()
     assert [v["version"] for v in one["versions"]] == [1, 2]
     listing = run_cli(dep, "ls", "--channel", ch)
     assert listing.returncode == 0 and "cli corrected" in listing.stdout
