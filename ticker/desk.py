@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from ticker.errors import Conflict, IdempotencyMismatch, InvalidRequest, NotFoun
 from ticker.metrics import Metrics
 from ticker.models import Item, ItemIn, ItemPatch, Status, utcnow
 from ticker.settings import Channel, Settings
-from ticker.sse import entry_key
+from ticker.sse import BadEntry, entry_item, entry_key, skipped
 from ticker.store import Change, Store
 
 _RETRIES = 8
@@ -316,20 +315,23 @@ class Desk:
         ch = self.channel(channel)
         oldest = entry_key(f"{_ms(utcnow() - ch.history_max_age)}-0")
         page: list[dict[str, Any]] = []
-        for entry in await self._store.history(channel, before=before, count=limit):
+        # One entry more than the page: whether anything older is left, in one round trip.
+        entries = await self._store.history(channel, before=before, count=limit + 1)
+        for entry in entries[:limit]:
             if entry_key(entry.id) < oldest:
                 return page, None
             try:
-                raw = json.loads(entry.fields.get("item") or "{}")
-                raw.update(id=entry.id, channel=channel)
-                item = Item.model_validate(raw).model_dump(mode="json")
-            except (ValueError, TypeError):
-                continue  # a malformed entry from another writer: not part of the record
+                item = entry_item(entry.id, entry.fields, channel).model_dump(mode="json")
+            except BadEntry as exc:  # another writer's mistake: not part of the record
+                skipped(entry.id, entry.fields, channel, exc)
+                continue
             item["event"] = entry.fields.get("type", "")
             item["reason"] = entry.fields.get("reason") or None
             page.append(item)
-        cursor = page[-1]["id"] if len(page) == limit else None
-        return page, cursor
+        # The cursor is the position reached, not the page's size: a skipped entry must
+        # not end the paging early.
+        more = len(entries) > limit and entry_key(entries[limit].id) >= oldest
+        return page, entries[limit - 1].id if more else None
 
     async def versions(self, channel: str, uri: str) -> list[Item]:
         """Every version of an item, oldest first: who changed what, and when."""
