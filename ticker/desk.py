@@ -38,6 +38,12 @@ def _ms_delta(value: timedelta) -> int:
     return int(value.total_seconds() * 1000)
 
 
+def _idempotency(author: str, key: str, data: ItemIn) -> tuple[str, str]:
+    """(the key's scope, per token; the request's fingerprint)."""
+    scope = hashlib.sha256(f"{author}\0{key}".encode()).hexdigest()[:40]
+    return scope, hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+
+
 def _field_error(field: str, message: str) -> InvalidRequest:
     return InvalidRequest(f"{field}: {message}", details=[{"field": field, "message": message}])
 
@@ -160,9 +166,7 @@ class Desk:
             raise _field_error("expires_at", "must be after embargoed_until")
         idempotency = None
         if idempotency_key is not None:
-            scope = hashlib.sha256(f"{author}\0{idempotency_key}".encode()).hexdigest()[:40]
-            fingerprint = hashlib.sha256(data.model_dump_json().encode()).hexdigest()
-            idempotency = (scope, fingerprint)
+            idempotency = _idempotency(author, idempotency_key, data)
         for _ in range(_RETRIES):
             item = Item(
                 uri=new_uri(now),
@@ -195,6 +199,18 @@ class Desk:
                     )
                 return Item.model_validate_json(first), False
         raise Conflict("could not allocate a new item uri")  # pragma: no cover
+
+    async def replay(
+        self, channel: str, data: ItemIn, *, author: str, idempotency_key: str
+    ) -> Item | None:
+        """The first reply to this Idempotency-Key and request, if there is one (a read)."""
+        self.channel(channel)
+        scope, fingerprint = _idempotency(author, idempotency_key, data)
+        stored = await self._store.idempotent_reply(channel, scope)
+        if stored is None:
+            return None
+        first_fingerprint, _, first = stored.partition("\n")
+        return Item.model_validate_json(first) if first_fingerprint == fingerprint else None
 
     async def correct(self, channel: str, uri: str, patch: ItemPatch, *, author: str) -> Item:
         """A new version: text, attribution, expiry, or hold/release through ``status``."""

@@ -283,6 +283,12 @@ class Store:
             value: str | None = await self.redis.hget(self.keys(channel).items, uri)
         return value
 
+    async def idempotent_reply(self, channel: str, scope: str) -> str | None:
+        """The stored first reply to an Idempotency-Key (fingerprint, newline, item)."""
+        async with self._call():
+            value: str | None = await self.redis.get(self.keys(channel).idem_prefix + scope)
+        return value
+
     async def snapshot(self, channel: str) -> tuple[str, list[str]]:
         """The stream position and the JSON of every item on the ticker, read atomically."""
         k = self.keys(channel)
