@@ -341,6 +341,7 @@ class Desk:
             except BadEntry as exc:  # another writer's mistake: not part of the record
                 skipped(entry.id, entry.fields, channel, exc)
                 continue
+            item["channel"] = channel  # whatever another writer claimed
             item["event"] = entry.fields.get("type", "")
             item["reason"] = entry.fields.get("reason") or None
             page.append(item)
