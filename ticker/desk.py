@@ -367,7 +367,12 @@ class Desk:
         self.channel(channel)
         position, raw = await self._store.snapshot(channel)
         now = utcnow()
-        items = [Item.model_validate_json(r) for r in raw]
+        items = []
+        for text in raw:
+            try:
+                items.append(Item.model_validate_json(text))
+            except ValueError as exc:  # only ticker writes the hash; if not, skip, go on
+                skipped("items", {"item": text}, channel, exc)
         visible = [i for i in items if i.visible_at(now)]
         visible.sort(key=lambda i: entry_key(i.id))
         return position, visible

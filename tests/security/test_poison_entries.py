@@ -154,3 +154,29 @@ async def test_bad_entries_in_a_channel_do_not_log_redis_outages(
     assert r.status_code == 201
     messages = [r.getMessage() for r in caplog.records]
     assert not [m for m in messages if "Redis is back" in m or "retrying" in m], messages
+
+
+async def test_new_readers_get_the_current_items_past_a_bad_one_in_the_items_hash(
+        server: tuple[str, Any], settings: Settings, token: str) -> None:
+    """Only ticker writes the items hash; if something else does, new readers still get
+    every good current item."""
+    async with httpx.AsyncClient(base_url=server[0], timeout=10) as http:
+        good = (await http.post("/channels/en/items", json={"headline": "good"},
+                                headers={"Authorization": f"Bearer {token}"})).json()
+    assert settings.redis_url is not None
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    base = f"{settings.key_prefix}:{{en}}"
+    for n, value in enumerate([b"\xff\xfe", b"[1]", b"{}", b"[" * 100_000]):
+        client.hset(f"{base}:items", f"bad{n}", value)
+        client.zadd(f"{base}:live", {f"bad{n}": 1})
+    client.close()
+    reader = start_reader(f"{server[0]}/channels/en/events")
+    try:
+        await reader.wait_for(lambda r: len(r.of("item")) >= 1)
+        assert [i["id"] for i in reader.of("item")] == [good["id"]]
+    finally:
+        await reader.close()
+    async with httpx.AsyncClient(base_url=server[0], timeout=10) as http:
+        r = await http.get("/channels/en/items")
+    assert r.status_code == 200
+    assert [i["id"] for i in r.json()["items"]] == [good["id"]]
