@@ -41,7 +41,7 @@ ENTRY_ITEM_MAX = 64 * 1024
 # A remove entry's uri: ours are at most 64 characters (models.URI).
 _REMOVE_URI_MAX = 1024
 # Skipped entries already warned about in this process (bounded; cleared when full).
-_WARNED: set[tuple[str, str, int, str]] = set()
+_WARNED: set[tuple[str, str, int]] = set()
 _WARNED_MAX = 10_000
 REMOVE_REASONS = frozenset({"kill", "withhold", "expire"})
 # "filter" is only ever sent, never stored: a correction moved the item out of a
@@ -189,7 +189,8 @@ def entry_item(entry_id: str, fields: dict[str, str], channel: str) -> Item:
 
 def skipped(entry_id: str, fields: dict[str, str], channel: str, exc: Exception) -> None:
     """Log a skipped entry once per process, not once per replay or history page."""
-    key = (channel, entry_id, hash(fields.get("item")), str(exc))
+    # The item's hash too: the id alone is not unique across key prefixes in one process.
+    key = (channel, entry_id, hash(fields.get("item")))
     if key in _WARNED:
         return
     if len(_WARNED) >= _WARNED_MAX:
