@@ -1,14 +1,18 @@
 """HTTP handlers: parse and check the request, call the desk or the feed, shape the reply.
 
-Checks run cheapest first and before anything is written: channel (404), token (401/403),
-content type (415), size (413), JSON (400), fields (422).
+Checks run cheapest first and before anything is written: channel and item uri (404),
+token (401/403, 429), content type (415), size (413), JSON (400), fields (422). A write
+refused after the token's rate counted it is refunded; an Idempotency-Key replay is
+answered even over the rate.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,16 +23,35 @@ from starlette.responses import JSONResponse, Response
 from ticker import feed, protocol
 from ticker.auth import Principal, Tokens
 from ticker.desk import Desk
-from ticker.errors import InvalidRequest, NotFound
+from ticker.errors import InvalidRequest, NotFound, RateLimited, StoreUnavailable, TickerError
 from ticker.eventstream import EventStream
 from ticker.hub import Hub
-from ticker.models import SLUG, ItemIn, ItemPatch, PurgeIn, utcnow
+from ticker.models import SLUG, URGENCY_MAX, URI, ItemIn, ItemPatch, PurgeIn, utcnow
 from ticker.retention import Sweeper
 from ticker.settings import Settings
 from ticker.sse import Filter, retry_frame, valid_entry_id
 from ticker.store import Store
 
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+# A whole number from a query string or header: ASCII digits only (str.isdigit also takes
+# "²" and "٣"), and few enough of them that int() is cheap and never refuses.
+_DIGITS = re.compile(r"[0-9]{1,20}")
+
+
+def whole_number(raw: str, field: str, low: int, high: int) -> int:
+    """``raw`` as a number from ``low`` to ``high``, or a 422 naming ``field``."""
+    if _DIGITS.fullmatch(raw) is None or not low <= int(raw) <= high:
+        message = f"must be a whole number from {low} to {high}"
+        raise InvalidRequest(f"{field}: {message}", details=[{"field": field, "message": message}])
+    return int(raw)
+
+
+def item_uri(request: Request) -> str:
+    """The ``{uri}`` of the path: one that no item can have is simply not found."""
+    uri: str = request.path_params["uri"]
+    if URI.fullmatch(uri) is None:
+        raise NotFound(f"no such item {uri[:64]!r} in channel {request.path_params['channel']!r}")
+    return uri
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +119,11 @@ async def read_body(request: Request, model: type[BaseModel], limit: int) -> Any
         f"body is larger than {limit} bytes", status_code=413, code="payload_too_large"
     )
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > limit):
+    if length is not None and _DIGITS.fullmatch(length) is None:
+        raise InvalidRequest(
+            "Content-Length must be a whole number of bytes", status_code=400, code="bad_length"
+        )
+    if length is not None and int(length) > limit:
         raise too_large
     body = bytearray()
     async for chunk in request.stream():
@@ -128,6 +155,50 @@ async def _writer(request: Request, svc: Services) -> tuple[str, Principal]:
     return channel, principal
 
 
+@asynccontextmanager
+async def _refund_rejected(svc: Services, principal: Principal) -> AsyncIterator[None]:
+    """A write refused after ``authorize`` counted it (400, 404, 409, 413, 415, 422) wrote
+    nothing, so it gives the count back: a typo must not use up an editor's rate."""
+    try:
+        yield
+    except TickerError as exc:
+        if 400 <= exc.status_code < 500:
+            # The refusal is the answer; a refund that cannot reach Redis must not hide it.
+            with contextlib.suppress(StoreUnavailable):
+                await svc.tokens.refund(principal)
+        raise
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidRequest(
+            "Idempotency-Key must be 1-255 printable ASCII characters",
+            status_code=400,
+            code="bad_idempotency_key",
+        )
+    return key
+
+
+async def _replay_over_rate(request: Request, svc: Services, limited: RateLimited) -> Response:
+    """A token over its rate still gets the stored reply to an Idempotency-Key it used:
+    a replay writes nothing. Anything else keeps the 429 (and costs one more read only
+    on this path; the happy path stays one round trip)."""
+    channel = request.path_params["channel"]
+    try:
+        key = _idempotency_key(request)
+        if key is None or limited.author is None:
+            raise limited
+        data = await read_body(request, ItemIn, svc.settings.max_body_bytes)
+        item = await svc.desk.replay(channel, data, author=limited.author, idempotency_key=key)
+    except InvalidRequest:
+        raise limited from None
+    if item is None:
+        raise limited
+    headers = {"Location": f"/channels/{channel}/items/{item.uri}", "Idempotent-Replayed": "true"}
+    return _item_response(item, 201, **headers)
+
+
 def _item_response(item: Any, status_code: int = 200, **headers: str) -> Response:
     # pydantic writes the same compact UTF-8 JSON as JSONResponse, without a dict between.
     return Response(item.model_dump_json(), status_code, headers, media_type="application/json")
@@ -153,20 +224,15 @@ async def list_items(request: Request) -> Response:
     headers = cors_headers(request, svc.settings)
     desk_view = await _audience(request, svc, headers) is not None
     if history in ("true", "1"):
-        limit = query.get("limit", "50")
-        if not limit.isdigit() or not 1 <= int(limit) <= 500:
-            raise InvalidRequest(
-                "limit: must be a whole number from 1 to 500",
-                details=[{"field": "limit", "message": "1 to 500"}],
-            )
+        limit = whole_number(query.get("limit", "50"), "limit", 1, 500)
         before = query.get("before")
         if before is not None and not valid_entry_id(before):
+            message = "must be an event id such as 1732640000000-0 (each part below 2**64)"
             raise InvalidRequest(
-                "before: must be an event id such as 1732640000000-0",
-                details=[{"field": "before", "message": "an event id"}],
+                f"before: {message}", details=[{"field": "before", "message": message}]
             )
         page, cursor = await svc.desk.history(
-            channel, before=before, limit=int(limit), desk_view=desk_view
+            channel, before=before, limit=limit, desk_view=desk_view
         )
         return JSONResponse(
             {"channel": channel, "items": page, "next_before": cursor}, headers=headers
@@ -179,7 +245,7 @@ async def list_items(request: Request) -> Response:
 
 async def get_item(request: Request) -> Response:
     svc = services(request)
-    channel, uri = request.path_params["channel"], request.path_params["uri"]
+    channel, uri = request.path_params["channel"], item_uri(request)
     svc.desk.channel(channel)
     headers = cors_headers(request, svc.settings)
     if await _audience(request, svc, headers) is None:
@@ -196,16 +262,16 @@ async def get_item(request: Request) -> Response:
 
 async def post_item(request: Request) -> Response:
     svc = services(request)
-    channel, principal = await _writer(request, svc)
-    key = request.headers.get("idempotency-key")
-    if key is not None and not _IDEMPOTENCY_KEY.match(key):
-        raise InvalidRequest(
-            "Idempotency-Key must be 1-255 printable ASCII characters",
-            status_code=400,
-            code="bad_idempotency_key",
+    try:
+        channel, principal = await _writer(request, svc)
+    except RateLimited as limited:
+        return await _replay_over_rate(request, svc, limited)
+    async with _refund_rejected(svc, principal):
+        key = _idempotency_key(request)
+        data = await read_body(request, ItemIn, svc.settings.max_body_bytes)
+        item, created = await svc.desk.post(
+            channel, data, author=principal.name, idempotency_key=key
         )
-    data = await read_body(request, ItemIn, svc.settings.max_body_bytes)
-    item, created = await svc.desk.post(channel, data, author=principal.name, idempotency_key=key)
     headers = {"Location": f"/channels/{channel}/items/{item.uri}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
@@ -215,16 +281,20 @@ async def post_item(request: Request) -> Response:
 
 async def patch_item(request: Request) -> Response:
     svc = services(request)
+    uri = item_uri(request)
     channel, principal = await _writer(request, svc)
-    patch = await read_body(request, ItemPatch, svc.settings.max_body_bytes)
-    item = await svc.desk.correct(channel, request.path_params["uri"], patch, author=principal.name)
+    async with _refund_rejected(svc, principal):
+        patch = await read_body(request, ItemPatch, svc.settings.max_body_bytes)
+        item = await svc.desk.correct(channel, uri, patch, author=principal.name)
     return _item_response(item)
 
 
 async def delete_item(request: Request) -> Response:
     svc = services(request)
+    uri = item_uri(request)
     channel, principal = await _writer(request, svc)
-    item = await svc.desk.kill(channel, request.path_params["uri"], author=principal.name)
+    async with _refund_rejected(svc, principal):
+        item = await svc.desk.kill(channel, uri, author=principal.name)
     return _item_response(item)
 
 
@@ -244,7 +314,7 @@ _FILTERS: dict[Filter, Filter] = {}
 def _filter(request: Request) -> Filter:
     def slugs(name: str) -> frozenset[str]:
         values = [v for raw in request.query_params.getlist(name) for v in raw.split(",") if v]
-        bad = [v for v in values if len(v) > 32 or not SLUG.match(v)]
+        bad = [v for v in values if len(v) > 32 or not SLUG.fullmatch(v)]
         if bad:
             raise InvalidRequest(
                 f"{name}: {bad[0][:40]!r} is not a slug",
@@ -252,13 +322,10 @@ def _filter(request: Request) -> Filter:
             )
         return frozenset(values)
 
-    raw = request.query_params.get("max_urgency", "9")
-    if not raw.isdigit() or not 1 <= int(raw) <= 9:
-        raise InvalidRequest(
-            "max_urgency: must be a whole number from 1 to 9",
-            details=[{"field": "max_urgency", "message": "1 to 9"}],
-        )
-    flt = Filter(slugs("region"), slugs("category"), int(raw))
+    urgency = whole_number(
+        request.query_params.get("max_urgency", str(URGENCY_MAX)), "max_urgency", 1, URGENCY_MAX
+    )
+    flt = Filter(slugs("region"), slugs("category"), urgency)
     # One object per distinct filter: the fan-out's per-filter lookups then hit by
     # identity. Bounded, so odd query strings cannot grow it without end.
     shared = _FILTERS.get(flt)

@@ -24,7 +24,7 @@ from ticker.store import Store
 # Statuses of Store.authorize.
 _FORBIDDEN, _LIMITED = 2, 3
 
-TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")  # fullmatch: "$" takes a final "\n"
 ALL_CHANNELS = "*"
 ROLES = ("editor", "chief")
 Role = Literal["editor", "chief"]
@@ -75,7 +75,7 @@ class Tokens:
 
     async def create(self, name: str, channels: list[str], role: str = "editor") -> str:
         """Make a token and return its secret; only its digest is kept."""
-        if not TOKEN_NAME.match(name):
+        if not TOKEN_NAME.fullmatch(name):
             raise InvalidRequest("token names are 1-64 letters, digits, '_', '.', '@' or '-'")
         if not channels:
             raise InvalidRequest("a token needs at least one channel (or '*')")
@@ -139,12 +139,13 @@ class Tokens:
             raise RateLimited(
                 f"too many writes for token {principal.name!r}; retry in {seconds}s",
                 retry_after_s=seconds,
+                author=principal.name,
             )
         return principal
 
     async def refund(self, principal: Principal) -> None:
-        """Give back the write ``authorize`` counted: a replayed Idempotency-Key wrote
-        nothing, so re-running an interrupted import is not throttled."""
+        """Give back the write ``authorize`` counted: a replayed Idempotency-Key or a
+        refused write wrote nothing, so neither a re-run import nor a typo is throttled."""
         if principal.digest:
             await self._store.refund(principal.digest, interval_ms=self._interval_ms)
 

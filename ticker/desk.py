@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from ticker.errors import Conflict, Expired, IdempotencyMismatch, InvalidRequest
 from ticker.metrics import Metrics
 from ticker.models import Item, ItemIn, ItemPatch, Status, utcnow
 from ticker.settings import Channel, Settings
-from ticker.sse import Event, decode, entry_key
+from ticker.sse import BadEntry, Event, decode, entry_item, entry_key, skipped
 from ticker.store import Change, Store
 
 _RETRIES = 8
@@ -37,6 +36,12 @@ def _ms(moment: datetime) -> int:
 
 def _ms_delta(value: timedelta) -> int:
     return int(value.total_seconds() * 1000)
+
+
+def _idempotency(author: str, key: str, data: ItemIn) -> tuple[str, str]:
+    """(the key's scope, per token; the request's fingerprint)."""
+    scope = hashlib.sha256(f"{author}\0{key}".encode()).hexdigest()[:40]
+    return scope, hashlib.sha256(data.model_dump_json().encode()).hexdigest()
 
 
 def _field_error(field: str, message: str) -> InvalidRequest:
@@ -163,9 +168,7 @@ class Desk:
             raise _field_error("expires_at", "must be after embargoed_until")
         idempotency = None
         if idempotency_key is not None:
-            scope = hashlib.sha256(f"{author}\0{idempotency_key}".encode()).hexdigest()[:40]
-            fingerprint = hashlib.sha256(data.model_dump_json().encode()).hexdigest()
-            idempotency = (scope, fingerprint)
+            idempotency = _idempotency(author, idempotency_key, data)
         for _ in range(_RETRIES):
             item = Item(
                 uri=new_uri(now),
@@ -198,6 +201,18 @@ class Desk:
                     )
                 return Item.model_validate_json(first), False
         raise Conflict("could not allocate a new item uri")  # pragma: no cover
+
+    async def replay(
+        self, channel: str, data: ItemIn, *, author: str, idempotency_key: str
+    ) -> Item | None:
+        """The first reply to this Idempotency-Key and request, if there is one (a read)."""
+        self.channel(channel)
+        scope, fingerprint = _idempotency(author, idempotency_key, data)
+        stored = await self._store.idempotent_reply(channel, scope)
+        if stored is None:
+            return None
+        first_fingerprint, _, first = stored.partition("\n")
+        return Item.model_validate_json(first) if first_fingerprint == fingerprint else None
 
     async def correct(self, channel: str, uri: str, patch: ItemPatch, *, author: str) -> Item:
         """A new version: text, attribution, expiry, or hold/release through ``status``."""
@@ -324,27 +339,30 @@ class Desk:
         """
         ch = self.channel(channel)
         oldest = entry_key(f"{_ms(utcnow() - ch.history_max_age)}-0")
-        entries = await self._store.history(channel, before=before, count=limit)
+        page: list[dict[str, Any]] = []
+        # One entry more than the page: whether anything older is left, in one round trip.
+        entries = await self._store.history(channel, before=before, count=limit + 1)
         current: dict[str, Item | None] = {}
         if not desk_view:
-            uris = sorted({e.fields.get("uri", "") for e in entries} - {""})
+            uris = sorted({e.fields.get("uri", "") for e in entries[:limit]} - {""})
             for uri, raw in (await self._store.items(channel, uris)).items():
                 current[uri] = _parse(raw)
         now = utcnow()
-        page: list[dict[str, Any]] = []
-        for entry in entries:
+        for entry in entries[:limit]:
             if entry_key(entry.id) < oldest:
                 return page, None
             row = _history_row(entry.id, entry.fields, channel)
             if row is None:
-                continue  # a malformed entry from another writer: not part of the record
+                continue  # another writer's mistake: not part of the record
             if not desk_view:
                 row = _public_row(row, entry.id, current.get(row["uri"]), now)
                 if row is None:
                     continue
             page.append(row)
-        cursor = entries[-1].id if len(entries) == limit else None
-        return page, cursor
+        # The cursor is the position reached, not the page's size: a skipped entry must
+        # not end the paging early.
+        more = len(entries) > limit and entry_key(entries[limit].id) >= oldest
+        return page, entries[limit - 1].id if more else None
 
     async def purge(self, channel: str, uri: str, *, reason: str, author: str) -> dict[str, Any]:
         """A legal takedown: every text of the item leaves Redis; an audit record without
@@ -369,7 +387,7 @@ class Desk:
         """Forget the items whose whole history has aged out (the sweeper's last step)."""
         return await self._store.prune(channel)
 
-    async def replay(self, channel: str, after: str, count: int) -> tuple[list[Event], str, bool]:
+    async def after(self, channel: str, after: str, count: int) -> tuple[list[Event], str, bool]:
         """The events after ``after`` as readers get them (at most ``count`` entries
         read), the last entry ID read, and whether there may be more. An ``item`` event
         whose item is now held, killed or purged is left out: a returning reader never
@@ -413,7 +431,12 @@ class Desk:
         self.channel(channel)
         position, raw = await self._store.snapshot(channel)
         now = utcnow()
-        items = [Item.model_validate_json(r) for r in raw]
+        items = []
+        for text in raw:
+            try:
+                items.append(Item.model_validate_json(text))
+            except ValueError as exc:  # only ticker writes the hash; if not, skip, go on
+                skipped("items", {"item": text}, channel, exc)
         visible = [i for i in items if i.visible_at(now)]
         visible.sort(key=lambda i: entry_key(i.id))
         return position, visible
@@ -428,13 +451,11 @@ def _parse(raw: str) -> Item | None:
 
 def _history_row(entry_id: str, fields: dict[str, str], channel: str) -> dict[str, Any] | None:
     try:
-        raw = json.loads(fields.get("item") or "{}")
-        if not isinstance(raw, dict):
-            return None
-        raw.update(id=entry_id, channel=channel)
-        row = Item.model_validate(raw).model_dump(mode="json")
-    except (ValueError, TypeError, RecursionError):
+        row = entry_item(entry_id, fields, channel).model_dump(mode="json")
+    except BadEntry as exc:
+        skipped(entry_id, fields, channel, exc)
         return None
+    row["channel"] = channel  # whatever another writer claimed
     row["event"] = fields.get("type", "")
     row["reason"] = fields.get("reason") or None
     return row

@@ -11,8 +11,10 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, TypeAdapter
 
-_PART = re.compile(r"(\d+)(d|h|m|s)")
-_WHOLE = re.compile(r"^(?:\d+[dhms])+$")
+# ASCII digits, a bounded number of them: "\d" and str.isdigit also take "٣" and "²".
+_PART = re.compile(r"([0-9]{1,12})(d|h|m|s)")
+_WHOLE = re.compile(r"(?:[0-9]{1,12}[dhms])+")
+_SECONDS = re.compile(r"[0-9]{1,12}")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _ISO = TypeAdapter(timedelta)
 
@@ -34,9 +36,9 @@ def _parse(value: Any) -> timedelta:
         result = timedelta(seconds=value)
     elif isinstance(value, str):
         text = value.strip().lower()
-        if _WHOLE.match(text):
+        if _WHOLE.fullmatch(text):
             result = timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in _PART.findall(text)))
-        elif text.isdigit():
+        elif _SECONDS.fullmatch(text):
             result = timedelta(seconds=int(text))
         elif text.startswith(("p", "-p")):
             try:

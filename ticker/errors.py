@@ -76,9 +76,10 @@ class RateLimited(TickerError):
     status_code = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after_s: int) -> None:
+    def __init__(self, message: str, *, retry_after_s: int, author: str | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.author = author  # the token's name: its Idempotency-Key replays still answer
 
 
 class InvalidRequest(TickerError):

@@ -88,7 +88,7 @@ async def events(
                 yield b"".join(head)
                 more = True
                 while more:
-                    events, after, more = await desk.replay(channel, after, _REPLAY_PAGE)
+                    events, after, more = await desk.after(channel, after, _REPLAY_PAGE)
                     chunk = b"".join(ev.frame_for(flt) for ev in events)
                     if chunk:
                         yield chunk

@@ -21,14 +21,63 @@ SOURCE_MAX = 80
 REASON_MAX = 500
 # Fields only the desk (a token for the channel) sees; anonymous readers never do.
 DESK_ONLY = frozenset({"author"})
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
-URI = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+URGENCY_MAX = 9
+# Always used with fullmatch: "$" would also take a final "\n" ("europe\n").
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+URI = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # Categories a one-line text must not contain: controls (CR, LF, NUL, C1 such as NEL),
 # lone surrogates (not encodable), and the Unicode line and paragraph separators.
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
-# A headline of only these (spaces, direction marks, joiners) shows as nothing.
-_INVISIBLE_CATEGORIES = frozenset({"Zs", "Cf", "Mn", "Me"})
+
+# What renders visibly. A one-line text needs at least one character of a letter, number,
+# punctuation or symbol category (L*, N*, P*, S*) that is not Default_Ignorable_Code_Point
+# and not known to render blank. Python has no DerivedCoreProperties, so the property is
+# derived here the way UAX #44 (DerivedCoreProperties.txt) derives it:
+#   Default_Ignorable_Code_Point = Other_Default_Ignorable_Code_Point + Cf
+#     + Variation_Selector - White_Space - FFF9..FFFB (interlinear annotation)
+#     - 13430..1343F (Egyptian hieroglyph format) - Prepended_Concatenation_Mark
+# (the two lists below are PropList.txt's; tests/security/test_hostile_values.py checks
+# the result against the published table). Within L/N/P/S this leaves the Hangul fillers
+# U+115F, U+1160, U+3164 and U+FFA0; the other members are Cf or Mn, outside them anyway.
+_OTHER_DEFAULT_IGNORABLE = (
+    (0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x2065, 0x2065),
+    (0x3164, 0x3164), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0xE0000, 0xE0000),
+    (0xE0002, 0xE001F), (0xE0080, 0xE00FF), (0xE01F0, 0xE0FFF),
+)  # fmt: skip
+_VARIATION_SELECTOR = ((0x180B, 0x180D), (0x180F, 0x180F), (0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
+_FORMAT_BUT_SHOWN = (
+    (0xFFF9, 0xFFFB), (0x13430, 0x1343F),
+    # Prepended_Concatenation_Mark
+    (0x0600, 0x0605), (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891),
+    (0x08E2, 0x08E2), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
+)  # fmt: skip
+# Graphic by category, blank on screen: BRAILLE PATTERN BLANK, MUSICAL SYMBOL NULL NOTEHEAD.
+_RENDERS_BLANK = frozenset({0x2800, 0x1D159})
+_VISIBLE_CATEGORIES = frozenset("LNPS")
+
+
+def _within(cp: int, ranges: tuple[tuple[int, int], ...]) -> bool:
+    return any(low <= cp <= high for low, high in ranges)
+
+
+def default_ignorable(ch: str) -> bool:
+    """Unicode's Default_Ignorable_Code_Point: characters shown as nothing when unsupported."""
+    cp = ord(ch)
+    if _within(cp, _OTHER_DEFAULT_IGNORABLE) or _within(cp, _VARIATION_SELECTOR):
+        return True
+    return (
+        unicodedata.category(ch) == "Cf" and not ch.isspace() and not _within(cp, _FORMAT_BUT_SHOWN)
+    )
+
+
+def visible(ch: str) -> bool:
+    """Renders as something: a letter, number, punctuation or symbol that is not blank."""
+    return (
+        unicodedata.category(ch)[0] in _VISIBLE_CATEGORIES
+        and ord(ch) not in _RENDERS_BLANK
+        and not default_ignorable(ch)
+    )
 
 
 class Status(StrEnum):
@@ -43,8 +92,10 @@ def _one_line(value: str, *, limit: int) -> str:
         raise ValueError("must not be empty or only whitespace")
     if len(value) > limit:
         raise ValueError(f"must be at most {limit} characters (got {len(value)})")
-    if all(unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in value):
-        raise ValueError("must contain visible text, not only spaces or format marks")
+    if not any(visible(ch) for ch in value):
+        raise ValueError(
+            "must contain visible text, not only spaces, fillers, marks or format characters"
+        )
     for ch in value:
         if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:
             raise ValueError(
@@ -82,7 +133,7 @@ def _slugs(values: list[str]) -> list[str]:
         raise ValueError("at most 10 entries")
     seen: list[str] = []
     for v in values:
-        if len(v) > 32 or not SLUG.match(v):
+        if len(v) > 32 or not SLUG.fullmatch(v):
             raise ValueError(f"{v!r} is not a slug (lowercase letters, digits, '-', at most 32)")
         if v not in seen:
             seen.append(v)
@@ -90,7 +141,7 @@ def _slugs(values: list[str]) -> list[str]:
 
 
 def _language(value: str) -> str:
-    if len(value) > 35 or not LANGUAGE.match(value):
+    if len(value) > 35 or not LANGUAGE.fullmatch(value):
         raise ValueError("must be a BCP 47 language tag such as 'en' or 'es-419'")
     return value
 
@@ -98,7 +149,10 @@ def _language(value: str) -> str:
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a time zone (RFC 3339, e.g. 2026-11-26T18:00:00Z)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("is out of range: in UTC it must fall in the years 1 to 9999") from None
 
 
 Headline = Annotated[str, AfterValidator(_headline)]
@@ -107,7 +161,7 @@ Link = Annotated[str, AfterValidator(_link)]
 Reason = Annotated[str, AfterValidator(_reason)]
 Slugs = Annotated[list[str], AfterValidator(_slugs)]
 Language = Annotated[str, AfterValidator(_language)]
-Urgency = Annotated[int, Field(ge=1, le=9, strict=True)]
+Urgency = Annotated[int, Field(ge=1, le=URGENCY_MAX, strict=True)]
 Instant = Annotated[datetime, AfterValidator(_aware)]
 
 

@@ -172,6 +172,9 @@ def open_redis(
     target = parse_redis_url(url)
     options: dict[str, Any] = {
         "decode_responses": True,
+        # Other services write into our streams: a reply holding bytes that are not UTF-8
+        # decodes with U+FFFD instead of failing whole (one such entry stalled a channel).
+        "encoding_errors": "replace",
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": 5.0,
         "health_check_interval": HEALTH_CHECK_S,

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ticker.duration import Duration
 
-CHANNEL_NAME = re.compile(r"^[a-z0-9-]{1,32}$")
+CHANNEL_NAME = re.compile(r"[a-z0-9-]{1,32}")  # fullmatch: "$" takes a final "\n"
 
 
 def default_state_dir() -> Path:
@@ -41,7 +41,7 @@ class Channel(BaseModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        if not CHANNEL_NAME.match(value):
+        if not CHANNEL_NAME.fullmatch(value):
             raise ValueError("channel names are 1-32 lowercase letters, digits or '-'")
         return value
 

@@ -7,6 +7,11 @@ Deliberate choices:
 - ``data:`` is our own compact JSON, which escapes CR, LF and every other C0 control, so
   one event is always one ``data:`` line whatever another service wrote into the stream.
   (U+0085 and U+2028 stay literal: SSE lines end only at CR and LF.)
+- Entries from other writers are input like any request (``entry_item``): bytes that
+  are not UTF-8 arrive as U+FFFD (the Redis clients decode with ``errors="replace"``), and
+  an entry that still is not an item (not JSON, not an object, nested too deep, a lone
+  surrogate, a field missing, too big) is skipped with one warning per entry per process.
+  It never stops a channel, a replay or a history page.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,13 +31,29 @@ log = logging.getLogger("ticker.sse")
 
 EVENT_NAMES = frozenset({"item", "remove", "reset"})
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+# Each part of a Redis stream ID is an unsigned 64-bit number: anything above is refused
+# by Redis itself, so it must be refused here, before it becomes a command.
+ENTRY_ID_PART_MAX = 2**64 - 1
+# The largest ``item`` field we parse. Our own entries are a few KB at most (a 280-character
+# headline, a 2,048-character link); a bigger one is another writer's mistake, skipped
+# without parsing it (a denial-of-service guard: one huge entry is read by every replay).
+ENTRY_ITEM_MAX = 64 * 1024
+# A remove entry's uri: ours are at most 64 characters (models.URI).
+_REMOVE_URI_MAX = 1024
+# Skipped entries already warned about in this process (bounded; cleared when full).
+_WARNED: set[tuple[str, str, int]] = set()
+_WARNED_MAX = 10_000
 REMOVE_REASONS = frozenset({"kill", "withhold", "expire"})
 # "filter" is only ever sent, never stored: a correction moved the item out of a
 # reader's filter, so that reader drops the version it holds.
 
 
 def valid_entry_id(value: str) -> bool:
-    return _ENTRY_ID.fullmatch(value) is not None
+    """A stream ID Redis accepts: ASCII digits, dash, ASCII digits, each part < 2**64."""
+    if _ENTRY_ID.fullmatch(value) is None:
+        return False
+    ms, _, seq = value.partition("-")
+    return int(ms) <= ENTRY_ID_PART_MAX and int(seq) <= ENTRY_ID_PART_MAX
 
 
 def entry_key(entry_id: str) -> tuple[int, int]:
@@ -135,6 +156,50 @@ def item_event(item: Item) -> Event:
     )
 
 
+class BadEntry(ValueError):
+    """A stream entry that is not one of ours: skipped, never allowed to break a stream."""
+
+
+def entry_item(entry_id: str, fields: dict[str, str], channel: str) -> Item:
+    """The item an entry carries, checked like any input (``BadEntry`` when it is not)."""
+    text = fields.get("item") or ""
+    if len(text) > ENTRY_ITEM_MAX:
+        raise BadEntry(f"item field is {len(text)} characters (at most {ENTRY_ITEM_MAX})")
+    try:
+        raw = json.loads(text or "{}")
+        if not isinstance(raw, dict):
+            raise BadEntry("item is not a JSON object")
+        raw["id"] = entry_id
+        raw.setdefault("channel", channel)
+        item = Item.model_validate(raw)
+        # What every reader will be sent must encode (no lone surrogates), and its times
+        # must convert to UTC (a date near year 1 or 9999 overflows there).
+        item.model_dump_json()
+        for moment in (item.created_at, item.updated_at, item.expires_at, item.embargoed_until):
+            if moment is not None and moment.tzinfo is None:
+                raise BadEntry("a time without a time zone")
+            if moment is not None:
+                moment.astimezone(UTC)
+    except BadEntry:
+        raise
+    except (ValueError, ValidationError, TypeError, RecursionError, OverflowError) as exc:
+        lines = str(exc).splitlines()
+        raise BadEntry(lines[0] if lines else type(exc).__name__) from None
+    return item
+
+
+def skipped(entry_id: str, fields: dict[str, str], channel: str, exc: Exception) -> None:
+    """Log a skipped entry once per process, not once per replay or history page."""
+    # The item's hash too: the id alone is not unique across key prefixes in one process.
+    key = (channel, entry_id, hash(fields.get("item")))
+    if key in _WARNED:
+        return
+    if len(_WARNED) >= _WARNED_MAX:
+        _WARNED.clear()
+    _WARNED.add(key)
+    log.warning("skipping malformed entry %s in channel %s: %s", entry_id, channel, exc)
+
+
 def decode(entry_id: str, fields: dict[str, str], channel: str, now: datetime) -> Event | None:
     """Turn a stream entry into an event for readers; ``None`` when readers see nothing.
 
@@ -143,29 +208,20 @@ def decode(entry_id: str, fields: dict[str, str], channel: str, now: datetime) -
     """
     kind = fields.get("type")
     try:
-        raw = json.loads(fields.get("item") or "{}")
-        if not isinstance(raw, dict):
-            raise ValueError("item is not a JSON object")
-        raw["id"] = entry_id
-        raw.setdefault("channel", channel)
         if kind == "item":
-            item = Item.model_validate(raw)
+            item = entry_item(entry_id, fields, channel)
             if not item.visible_at(now):
                 return None
             return item_event(item)
         if kind == "remove":
             reason = fields.get("reason", "")
             uri = fields.get("uri", "")
-            if reason not in REMOVE_REASONS or not uri:
-                raise ValueError(f"bad remove entry (reason {reason!r})")
+            # Any text goes out literally (JSON-escaped); only its size is bounded.
+            if reason not in REMOVE_REASONS or not uri or len(uri) > _REMOVE_URI_MAX:
+                raise BadEntry(f"bad remove entry (reason {reason[:40]!r}, uri {uri[:40]!r})")
             data = frame("remove", entry_id, {"uri": uri, "reason": reason})
             return Event(entry_key(entry_id), data, frozenset(), frozenset(), 9, data)
-    except (ValueError, ValidationError, TypeError, RecursionError) as exc:
-        log.warning(
-            "skipping malformed entry %s in channel %s: %s",
-            entry_id,
-            channel,
-            str(exc).splitlines()[0],
-        )
+    except (ValueError, ValidationError, TypeError, RecursionError, OverflowError) as exc:
+        skipped(entry_id, fields, channel, exc)
         return None
     return None  # an entry type from a future schema: not for readers of this version

@@ -25,6 +25,10 @@ Deliberate choices:
   commit twice. Clients retry with their Idempotency-Key instead.
 - Trimming is exact (``MAXLEN`` without ``~``): a ticker writes a few entries a minute, so
   exactness costs nothing and the replay rules need no second guess.
+- Entries other services write are read leniently: the clients decode replies with
+  ``errors="replace"`` (redisconn.py), so bytes that are not UTF-8 arrive as U+FFFD instead
+  of failing the whole reply (which stalled a channel's reader on one entry). Whether an
+  entry is an item is then decided by ``sse.entry_item``.
 - Redis Cluster and Sentinel (the clients are built in redisconn.py): every script, pipeline
   and XREAD names keys of one slot (``{channel}`` or ``{auth}``; tests/test_cluster_slots.py
   checks each), and nothing lists keys (no SCAN, no KEYS).
@@ -46,6 +50,8 @@ from ticker.errors import StoreUnavailable
 from ticker.redisconn import RedisConn, open_redis
 
 SCHEMA_VERSION = "1"
+# The largest stream ID Redis can hold (each part is an unsigned 64-bit number).
+_LAST_ID = f"{2**64 - 1}-{2**64 - 1}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +289,8 @@ class Store:
 
     async def history(self, channel: str, *, before: str | None, count: int) -> list[Entry]:
         """Entries newest first, strictly before ``before``."""
+        if before == "0-0":
+            return []  # nothing is older (and Redis refuses the interval)
         async with self._call():
             rows = await self.redis.xrevrange(
                 self.keys(channel).events, max=f"({before}" if before else "+", count=count
@@ -384,6 +392,12 @@ class Store:
             value: str | None = await self.redis.hget(self.keys(channel).items, uri)
         return value
 
+    async def idempotent_reply(self, channel: str, scope: str) -> str | None:
+        """The stored first reply to an Idempotency-Key (fingerprint, newline, item)."""
+        async with self._call():
+            value: str | None = await self.redis.get(self.keys(channel).idem_prefix + scope)
+        return value
+
     async def snapshot(self, channel: str) -> tuple[str, list[str]]:
         """The stream position and the JSON of every item on the ticker, read atomically."""
         k = self.keys(channel)
@@ -404,6 +418,8 @@ class Store:
 
     async def range_after(self, channel: str, after: str, count: int) -> list[Entry]:
         """Entries strictly after ``after``, oldest first."""
+        if after == _LAST_ID:
+            return []  # nothing is newer (and Redis refuses the interval)
         async with self._call():
             rows = await self.redis.xrange(self.keys(channel).events, min=f"({after}", count=count)
         return [Entry(i, f) for i, f in rows]

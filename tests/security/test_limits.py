@@ -251,3 +251,92 @@ def test_a_64_mb_header_is_refused_before_it_is_buffered(ticker_server: Any) -> 
     assert reply == b"" or reply.startswith(b"HTTP/1.1 431"), reply[:100]
     assert b"headers_too_large" in reply or reply == b""
     assert httpx.get(f"{ticker_server.url}/livez", timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize("settings_overrides", [{"write_rate_per_minute": 1, "write_burst": 2}])
+async def test_an_idempotency_key_replay_is_answered_over_the_rate(
+    server: tuple[str, Any], token: str
+) -> None:
+    """A replay writes nothing: an import re-run after a 429 still gets its first replies."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server[0], headers=headers, timeout=5) as api:
+        first = await api.post(
+            "/channels/en/items", json={"headline": "once"}, headers={"Idempotency-Key": "line-1"}
+        )
+        assert first.status_code == 201
+        spent = [await api.post("/channels/en/items", json={"headline": f"n{n}"}) for n in range(4)]
+        assert spent[-1].status_code == 429  # the budget is empty now
+        again = await api.post(
+            "/channels/en/items", json={"headline": "once"}, headers={"Idempotency-Key": "line-1"}
+        )
+        other_body = await api.post(
+            "/channels/en/items",
+            json={"headline": "changed"},
+            headers={"Idempotency-Key": "line-1"},
+        )
+        unknown = await api.post(
+            "/channels/en/items", json={"headline": "new"}, headers={"Idempotency-Key": "line-2"}
+        )
+    assert again.status_code == 201, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert again.headers["location"] == first.headers["location"]
+    # Anything that is not a replay of that very request is still over the rate.
+    assert other_body.status_code == 429
+    assert unknown.status_code == 429
+
+
+def _stream_len(settings: Settings) -> int:
+    import redis
+
+    assert settings.redis_url is not None
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    try:
+        return int(client.xlen(f"{settings.key_prefix}:{{en}}:events"))
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("settings_overrides", [{"write_rate_per_minute": 1, "write_burst": 4}])
+async def test_refused_writes_leave_the_token_rate_intact(
+    server: tuple[str, Any], token: str, settings: Settings
+) -> None:
+    """400, 404, 409, 413, 415 and 422 after the token was checked write nothing, so they
+    cost nothing: the editor who fixes the typo can still publish."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server[0], headers=headers, timeout=5) as api:
+        item = (await api.post("/channels/en/items", json={"headline": "to kill"})).json()
+        assert (await api.delete(f"/channels/en/items/{item['uri']}")).status_code == 200
+        written = _stream_len(settings)
+        post = "/channels/en/items"
+        refused = [
+            await api.post(
+                post, content=b"{not json", headers={"Content-Type": "application/json"}
+            ),
+            await api.post(post, json={"headline": ""}),
+            await api.post(post, json={"headline": "x", "urgency": 12}),
+            await api.post(post, content=b"headline=x", headers={"Content-Type": "text/plain"}),
+            await api.post(post, json={"headline": "x" * 20000}),
+            await api.post(post, json={"headline": "x"}, headers={"Idempotency-Key": "a b"}),
+            await api.patch(f"/channels/en/items/{item['uri']}", json={"headline": "y"}),
+            await api.patch("/channels/en/items/nosuchitem", json={"headline": "y"}),
+            await api.delete("/channels/en/items/nosuchitem"),
+            await api.patch(f"/channels/en/items/{item['uri']}", json={}),
+        ]
+        assert [r.status_code for r in refused] == [
+            400,
+            422,
+            422,
+            415,
+            413,
+            400,
+            409,
+            404,
+            404,
+            422,
+        ]
+        assert all(r.json()["error"] for r in refused)
+        assert _stream_len(settings) == written
+        # A burst of 4, two used by the post and the kill: two more fit, then 429.
+        fresh = [await api.post(post, json={"headline": f"n{n}"}) for n in range(3)]
+    assert [r.status_code for r in fresh[:3]] == [201, 201, 429], [r.text for r in fresh]
