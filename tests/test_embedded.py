@@ -45,13 +45,14 @@ def alive(pid: int) -> bool:
 
 
 def redis_pids(state_dir: Path) -> list[int]:
-    """Live redis-server processes working in (or listening under) ``state_dir``."""
+    """Live redis-server or valkey-server processes working in (or listening under)
+    ``state_dir``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if (entry / "comm").read_text().strip() != "redis-server":
+            if (entry / "comm").read_text().strip() not in ("redis-server", "valkey-server"):
                 continue
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             cwd = os.readlink(entry / "cwd")
