@@ -223,18 +223,18 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") -> None:
+    # The checks first: a failure is then the only line start-up prints.
+    check_address(settings.host, settings.port)
+    embedded = settings.redis_url is None
+    if not embedded:
+        asyncio.run(check_redis(settings))
     log_format = logs.resolve_format(settings.log_format)
     logs.configure(log_level, log_format)
-    raise_fd_limit()
     # uvicorn re-raises the signal that stopped it once it has shut down; turn SIGTERM into
     # a normal exit so the embedded Redis is stopped and the state file removed.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     # `kill -USR1 PID` prints every thread's stack to stderr: for a process that hangs.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    check_address(settings.host, settings.port)
-    embedded = settings.redis_url is None
-    if not embedded:
-        asyncio.run(check_redis(settings))
     with redis_for(settings) as settings:
         assert settings.redis_url is not None
         url = f"http://{settings.host}:{settings.port}"
@@ -246,6 +246,7 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
                 redis_url=settings.redis_url.get_secret_value(),
                 pid=os.getpid(),
             )
+        raise_fd_limit()
         stop = threading.Event()
         if demo:
             _demo_thread(settings, stop)
