@@ -45,13 +45,14 @@ def alive(pid: int) -> bool:
 
 
 def redis_pids(state_dir: Path) -> list[int]:
-    """Live redis-server processes working in (or listening under) ``state_dir``."""
+    """Live redis-server or valkey-server processes working in (or listening under)
+    ``state_dir``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if (entry / "comm").read_text().strip() != "redis-server":
+            if (entry / "comm").read_text().strip() not in ("redis-server", "valkey-server"):
                 continue
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             cwd = os.readlink(entry / "cwd")
@@ -147,9 +148,9 @@ def fresh_env(state_dir: Path) -> dict[str, str]:
     return env
 
 
-def start_serve(state_dir: Path, log: Path) -> TickerProcess:
+def start_serve(state_dir: Path, log: Path, **env: str) -> TickerProcess:
     proc = TickerProcess({}, log=log)
-    proc.env = fresh_env(state_dir)  # TickerProcess adds to os.environ; we want none of it
+    proc.env = {**fresh_env(state_dir), **env}  # TickerProcess adds to os.environ: not here
     proc.start(timeout=30)
     return proc
 
@@ -220,5 +221,20 @@ def test_a_killed_serve_takes_its_redis_with_it_and_restarts_with_its_items(
         server.token = dev_token(state_dir)  # still good, or a fresh one
         server.post("en", headline="Suspect to appear in court")
         assert server.stop(signal.SIGTERM) == 0
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+def test_an_empty_redis_url_means_the_embedded_redis(
+    state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `TICKER_REDIS_URL=` as .env and compose files write it.
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    server = start_serve(state_dir, tmp_path / "ticker.log", TICKER_REDIS_URL="")
+    try:
+        assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200
+        assert len(redis_pids(state_dir)) == 1
+        assert server.stop(signal.SIGTERM) == 0
+        assert redis_pids(state_dir) == []
     finally:
         server.stop(signal.SIGKILL)

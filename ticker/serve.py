@@ -1,15 +1,23 @@
-"""``ticker serve``: Redis (given or embedded), the dev token, the demo feed, uvicorn."""
+"""``ticker serve``: Redis (given or embedded), the dev token, the demo feed, uvicorn.
+
+Start-up is a list of checks before anything is served: the address is free, the state
+folder is usable, Redis answers and accepts the credentials. Each failure is a
+``StartupError`` (or ``EmbeddedError``) whose message is one line saying what to do; the
+CLI prints it and exits 1, with no traceback.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import faulthandler
 import gc
 import logging
 import os
 import resource
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -17,16 +25,89 @@ from typing import Any
 import uvicorn
 from pydantic import SecretStr
 from starlette.types import ASGIApp
+from uvicorn.config import STARTUP_FAILURE
 
 from ticker import logs
 from ticker.auth import ALL_CHANNELS, Tokens
 from ticker.embedded import EmbeddedRedis, clear_state, write_state
+from ticker.errors import StoreUnavailable
+from ticker.redisconn import redis_location
 from ticker.settings import Settings
 from ticker.store import Store
 
 log = logging.getLogger("ticker.serve")
 
 DEV_TOKEN_NAME = "dev"
+# How long start-up waits for a configured Redis to answer: long enough for one started a
+# moment before ticker (systemd, a compose file without a health check), short enough that
+# a wrong host is reported while the person who typed it is still looking.
+REDIS_WAIT_S = 5.0
+
+
+class StartupError(RuntimeError):
+    """Why ``ticker serve`` cannot start: one line that says what to do."""
+
+
+def check_address(host: str, port: int) -> None:
+    """Fail before Redis starts if uvicorn could not listen (it would only log it, late)."""
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror:
+        raise StartupError(f"cannot resolve {host!r}: check --host or TICKER_HOST") from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(
+                    f"port {port} on {host} is already in use: stop what listens there, or "
+                    "choose another port with --port or TICKER_PORT"
+                ) from None
+            raise StartupError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): choose another address "
+                "with --host/--port or TICKER_HOST/TICKER_PORT"
+            ) from None
+
+
+def _refused_credentials(exc: BaseException | None) -> bool:
+    from redis.exceptions import AuthenticationError, ResponseError
+
+    if isinstance(exc, AuthenticationError):
+        return True
+    text = str(exc) if isinstance(exc, ResponseError) else ""
+    return any(word in text for word in ("WRONGPASS", "NOAUTH", "NOPERM", "AUTH"))
+
+
+async def check_redis(settings: Settings) -> None:
+    """PING the configured Redis: one clear line if it is not there or refuses us."""
+    assert settings.redis_url is not None
+    where = redis_location(settings.redis_url.get_secret_value())
+    store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
+    try:
+        async with asyncio.timeout(REDIS_WAIT_S):
+            while True:
+                try:
+                    await store.ping()
+                    return
+                except StoreUnavailable as exc:
+                    if _refused_credentials(exc.__cause__):
+                        raise StartupError(
+                            f"Redis at {where} refused ticker's credentials: check the user "
+                            "and password in TICKER_REDIS_URL"
+                        ) from None
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise StartupError(
+            f"no Redis answers at {where}: start it, or fix TICKER_REDIS_URL (unset, ticker "
+            "starts a Redis of its own)"
+        ) from None
+    finally:
+        await store.close()
 
 
 def raise_fd_limit(wanted: int = 65536) -> int:
@@ -102,12 +183,19 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 20, 10)
 
 
-def worker_app() -> ASGIApp:
-    """The app of each ``ticker serve --workers N`` process (uvicorn's factory): built from
-    the environment, with request IDs and the access line outermost, streams included."""
-    from ticker.app import app_from_env
+def build_app(settings: Settings | None = None) -> ASGIApp:
+    """The served app (from ``settings``, else the environment), with request IDs and the
+    access line outermost, streams included. No side effects on the process."""
+    from ticker.app import app_from_env, create_app
 
-    app = logs.RequestId(app_from_env())
+    return logs.RequestId(create_app(settings) if settings is not None else app_from_env())
+
+
+def worker_app() -> ASGIApp:
+    """A ``ticker serve --workers N`` process's start-up, which uvicorn runs as its factory
+    in each worker (docs/deploy.md names it for running uvicorn yourself): the same two
+    steps as ``serve`` in a single process, build the app, then tune the GC."""
+    app = build_app()
     tune_gc()
     return app
 
@@ -135,15 +223,18 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") -> None:
+    # The checks first: a failure is then the only line start-up prints.
+    check_address(settings.host, settings.port)
+    embedded = settings.redis_url is None
+    if not embedded:
+        asyncio.run(check_redis(settings))
     log_format = logs.resolve_format(settings.log_format)
     logs.configure(log_level, log_format)
-    raise_fd_limit()
     # uvicorn re-raises the signal that stopped it once it has shut down; turn SIGTERM into
     # a normal exit so the embedded Redis is stopped and the state file removed.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     # `kill -USR1 PID` prints every thread's stack to stderr: for a process that hangs.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    embedded = settings.redis_url is None
     with redis_for(settings) as settings:
         assert settings.redis_url is not None
         url = f"http://{settings.host}:{settings.port}"
@@ -155,6 +246,7 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
                 redis_url=settings.redis_url.get_secret_value(),
                 pid=os.getpid(),
             )
+        raise_fd_limit()
         stop = threading.Event()
         if demo:
             _demo_thread(settings, stop)
@@ -180,11 +272,13 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
                     "ticker.serve:worker_app", factory=True, workers=settings.workers, **config
                 )
             else:
-                from ticker.app import create_app
-
-                app = logs.RequestId(create_app(settings))
-                tune_gc()
+                app = build_app(settings)
+                tune_gc()  # last, so what start-up made is frozen
                 uvicorn.run(app, **config)
+        except SystemExit as exc:
+            if exc.code != STARTUP_FAILURE:  # the socket or the app failed as uvicorn started
+                raise
+            raise StartupError("the service did not start: see the log lines above") from None
         finally:
             stop.set()
             if embedded:

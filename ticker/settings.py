@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         hide_input_in_errors=True,
     )
 
-    # Empty means: start a private (embedded) Redis under state_dir. redis://, rediss://,
+    # Unset or empty means: start a private (embedded) Redis under state_dir. redis://, rediss://,
     # unix://, or redis+cluster://host:port[,host:port] for a Redis Cluster, or
     # redis+sentinel://host:26379/service for the primary that Sentinel names.
     redis_url: SecretStr | None = None
@@ -129,10 +129,18 @@ class Settings(BaseSettings):
     # Public read-only endpoints (SSE, widget.js) answer these origins; never the write API.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
 
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `TICKER_REDIS_URL=` in a .env or compose file: the embedded Redis, as when unset.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and value.get_secret_value():
+        if value is not None:
             from ticker.redisconn import parse_redis_url  # redis-py: only when a URL is set
 
             parse_redis_url(value.get_secret_value())  # a ValueError that names no secret
