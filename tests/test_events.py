@@ -93,14 +93,14 @@ async def test_readers_connecting_one_after_another_get_the_ticker_as_it_is_then
     readers that connect meanwhile; any change in between is never served stale."""
     services = server[1].state.services
     loads = 0
-    read_from_redis = services.desk.current
+    read_from_redis = services.store.snapshot
 
     async def counting(channel: str) -> Any:
         nonlocal loads
         loads += 1
         return await read_from_redis(channel)
 
-    services.desk.current = counting
+    services.store.snapshot = counting
     first = await post(api, "Shooter at large")
     keeper = await connected(start_reader(events_url(server)), 1)  # keeps the hub reading
     readers = [keeper]
@@ -365,7 +365,13 @@ async def test_slow_reader_is_cut_off_while_a_fast_one_keeps_up(
             )
         client.close()
         await fast.wait_for(lambda r: len(r.events) == 600, timeout=20)
-        await fast.wait_for(lambda r: hub.cut_offs == 1, timeout=5)
+        cut = {"channel": "en"}
+        await fast.wait_for(
+            lambda r: (
+                hub.metrics.registry.get_sample_value("ticker_readers_cut_off_total", cut) == 1
+            ),
+            timeout=5,
+        )
         assert hub.subscriber_count("en") == 1
         assert [json.loads(e.data)["uri"] for e in fast.events] == [f"big{n}" for n in range(600)]
     finally:
@@ -420,7 +426,11 @@ async def test_a_reader_overtaken_by_trimming_gets_a_reset_not_a_gap(
             pipe.execute()
         client.close()
         await asyncio.wait_for(reader.ended.wait(), 5)  # ended, not fed a hole
-        assert app.state.services.hub.resyncs == 1
+        metrics = app.state.services.hub.metrics
+        assert (
+            metrics.registry.get_sample_value("ticker_readers_resynced_total", {"channel": "en"})
+            == 1
+        )
         assert [e.id for e in reader.events] == [seen["id"]]
     finally:
         await reader.close()

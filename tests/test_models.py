@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from ticker.models import HEADLINE_MAX, Item, ItemIn, ItemPatch, Status, rfc3339
+from ticker.models import HEADLINE_MAX, Item, ItemIn, ItemPatch, Status
 
 
 def refusal(model: type[BaseModel], data: dict[str, Any]) -> dict[str, str]:
@@ -310,17 +310,3 @@ def test_an_item_is_visible_only_when_usable_released_and_unexpired() -> None:
     embargoed = base.model_copy(update={"embargoed_until": now + timedelta(minutes=5)})
     assert not embargoed.visible_at(now)
     assert embargoed.visible_at(now + timedelta(minutes=5))
-
-
-def test_rfc3339_is_utc_with_milliseconds() -> None:
-    moment = datetime(
-        2026,
-        11,
-        26,
-        20,
-        0,
-        0,
-        123456,
-        tzinfo=datetime.fromisoformat("2026-01-01T00:00:00+02:00").tzinfo,
-    )
-    assert rfc3339(moment) == "2026-11-26T18:00:00.123Z"

@@ -17,6 +17,7 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from tests.helpers import TickerProcess, wait_until
+from ticker.events import EVERYTHING, Event
 from ticker.eventstream import EventStream
 from ticker.protocol import (
     EXTENSION,
@@ -26,7 +27,6 @@ from ticker.protocol import (
     chunk,
     compatible,
 )
-from ticker.sse import EVERYTHING, Event
 from ticker.subscriber import Batch, Subscriber
 
 

@@ -20,17 +20,18 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ticker import feed, protocol
+from ticker import protocol
 from ticker.auth import Principal, Tokens
 from ticker.desk import Desk
 from ticker.errors import InvalidRequest, NotFound, RateLimited, StoreUnavailable, TickerError
-from ticker.eventstream import EventStream
+from ticker.events import Filter
+from ticker.feed import Feed, Wanted
 from ticker.hub import Hub
-from ticker.models import SLUG, URGENCY_MAX, URI, ItemIn, ItemPatch, PurgeIn, utcnow
+from ticker.models import SLUG, SLUG_MAX, URGENCY_MAX, URI, ItemIn, ItemPatch, PurgeIn, utcnow
 from ticker.retention import Sweeper
 from ticker.settings import Settings
-from ticker.sse import Filter, retry_frame, valid_entry_id
 from ticker.store import Store
+from ticker.streamid import valid_entry_id
 
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 # A whole number from a query string or header: ASCII digits only (str.isdigit also takes
@@ -63,6 +64,7 @@ class Services:
     desk: Desk
     tokens: Tokens
     hub: Hub
+    feed: Feed
     sweeper: Sweeper
 
 
@@ -308,13 +310,10 @@ async def purge_item(request: Request) -> Response:
     return JSONResponse({"uri": uri, "purged": True})
 
 
-_FILTERS: dict[Filter, Filter] = {}
-
-
-def _filter(request: Request) -> Filter:
+def _filter(request: Request, hub: Hub) -> Filter:
     def slugs(name: str) -> frozenset[str]:
         values = [v for raw in request.query_params.getlist(name) for v in raw.split(",") if v]
-        bad = [v for v in values if len(v) > 32 or not SLUG.fullmatch(v)]
+        bad = [v for v in values if len(v) > SLUG_MAX or not SLUG.fullmatch(v)]
         if bad:
             raise InvalidRequest(
                 f"{name}: {bad[0][:40]!r} is not a slug",
@@ -325,13 +324,7 @@ def _filter(request: Request) -> Filter:
     urgency = whole_number(
         request.query_params.get("max_urgency", str(URGENCY_MAX)), "max_urgency", 1, URGENCY_MAX
     )
-    flt = Filter(slugs("region"), slugs("category"), urgency)
-    # One object per distinct filter: the fan-out's per-filter lookups then hit by
-    # identity. Bounded, so odd query strings cannot grow it without end.
-    shared = _FILTERS.get(flt)
-    if shared is None and len(_FILTERS) < 4096:
-        shared = _FILTERS[flt] = flt
-    return shared or flt
+    return hub.filter(Filter(slugs("region"), slugs("category"), urgency))
 
 
 async def channel_events(request: Request) -> Response:
@@ -347,46 +340,15 @@ async def channel_events(request: Request) -> Response:
         # Nobody reads a stream request's body, and an unread body stops the server from
         # noticing that the client went away.
         raise InvalidRequest("a stream request has no body", status_code=400, code="bad_body")
-    flt = _filter(request)
+    flt = _filter(request, svc.hub)
     last_event_id = request.headers.get("last-event-id") or request.query_params.get(
         "last_event_id"
     )
     address = request.client.host if request.client else "-"
-    headers = cors_headers(request, svc.settings)
-    if not svc.hub.admit(address):
-        # Over capacity: 200 (EventSource gives up on anything else), a long retry, done.
-        return EventStream(
-            _once(retry_frame(svc.settings.over_capacity_retry_ms)),
-            send_timeout=svc.settings.send_timeout_s,
-            headers=headers,
-        )
-    gate = feed.Gate()
     socket = request.scope.get("extensions", {}).get(protocol.EXTENSION)
-    if socket is not None and not svc.settings.direct_writes:
-        socket.direct = False  # every event through ASGI sends; disconnects still told
-    stream = feed.events(
-        gate=gate,
-        socket=socket,
-        hub=svc.hub,
-        desk=svc.desk,
-        store=svc.store,
-        settings=svc.settings,
-        channel=channel,
-        flt=flt,
-        last_event_id=last_event_id,
-    )
-    return EventStream(
-        stream,
-        send_timeout=svc.settings.send_timeout_s,
-        headers=headers,
-        on_close=lambda: svc.hub.leave(address),
-        on_disconnect=gate.close,
-        socket=socket,
-    )
-
-
-async def _once(chunk: bytes) -> AsyncIterator[bytes]:
-    yield chunk
+    wanted = Wanted(channel, flt, last_event_id)
+    headers = cors_headers(request, svc.settings)
+    return svc.feed.response(wanted, address=address, headers=headers, socket=socket)
 
 
 async def livez(request: Request) -> Response:

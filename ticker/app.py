@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import re
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +25,7 @@ from ticker import api, protocol
 from ticker.auth import Tokens
 from ticker.desk import Desk
 from ticker.errors import RateLimited, TickerError
+from ticker.feed import Feed
 from ticker.hub import Hub
 from ticker.metrics import Metrics
 from ticker.retention import Sweeper
@@ -55,6 +55,22 @@ def header_bytes(scope: Scope) -> int:
     return sum(len(k) + len(v) for k, v in scope["headers"]) + len(scope["raw_path"] or b"")
 
 
+def with_security_headers(send: Send) -> Send:
+    """``send``, adding CSP, nosniff and the referrer policy where a response lacks them."""
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            present = {name.lower() for name, _ in headers}
+            for name, value in _SECURITY_HEADERS:
+                if name not in present:
+                    headers.append((name, value))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_headers
+
+
 class SecurityHeaders:
     """Refuses oversized request headers (431) and adds CSP and nosniff to every response
     (cheap: once per request, not per event). Under ``ticker serve`` the protocol refuses
@@ -77,51 +93,42 @@ class SecurityHeaders:
             await JSONResponse(body, status_code=431)(scope, receive, send)
             return
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                for name, value in _SECURITY_HEADERS:
-                    if name not in present:
-                        headers.append((name, value))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-_EVENTS = re.compile(r"/channels/([^/]+)/events")
+        await self.app(scope, receive, with_security_headers(send))
 
 
 class Streams:
-    """Serves ``GET /channels/{channel}/events`` ahead of Starlette's stack; the rest,
-    and any stream request that fails, go through the whole app.
+    """Serves ``GET /channels/{channel}/events`` ahead of Starlette's stack (the same
+    ``Route`` object the app routes with); everything else goes through the whole app.
 
     Why: a stream lives for hours, and each layer of the stack (error middleware, our
     middleware, exception middleware, router, route wrappers) keeps a coroutine frame and
     a ``send`` closure per connection, and runs for every send: about a third of a
     reader's memory (docs/performance.md). The stream's own headers (``eventstream``)
-    stand in for what ``SecurityHeaders`` would add.
+    stand in for what ``SecurityHeaders`` would add; a refused stream request is answered
+    here by the app's own error handlers, so it looks like any other error.
     """
 
-    def __init__(self, app: Starlette, max_header_bytes: int) -> None:
+    def __init__(self, app: Starlette, route: Route, max_header_bytes: int) -> None:
         self.app = app
         self.state = app.state
+        self.route = route
         self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            match = _EVENTS.fullmatch(scope["path"])
-            if match and header_bytes(scope) <= self.max_header_bytes:
+            match, child = self.route.matches(scope)
+            if match is Match.FULL and header_bytes(scope) <= self.max_header_bytes:
+                scope.update(child)
                 scope["app"] = self.app
-                scope["path_params"] = {"channel": match.group(1)}
+                request = Request(scope, receive)
                 try:
-                    response = await api.channel_events(Request(scope, receive))
-                except Exception:
-                    # Unknown channel, bad filter...: the whole app renders the error
-                    # exactly as for any other route (it raises the same again).
-                    await self.app(scope, receive, send)
-                    return
+                    response = await api.channel_events(request)
+                except TickerError as exc:
+                    response = await ticker_error(request, exc)
+                    send = with_security_headers(send)
+                except Exception as exc:
+                    response = await server_error(request, exc)
+                    send = with_security_headers(send)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -203,8 +210,8 @@ def create_app(settings: Settings | None = None) -> Streams:
             redis_url, prefix=settings.key_prefix, max_connections=settings.redis_max_connections
         )
         metrics = Metrics()
-        hub = Hub(store, settings, metrics)
         desk = Desk(store, settings, metrics)
+        hub = Hub(store, settings, metrics, desk.current)
         sweeper = Sweeper(store, desk, settings)
         app.state.services = api.Services(
             settings=settings,
@@ -214,6 +221,7 @@ def create_app(settings: Settings | None = None) -> Streams:
                 store, rate_per_minute=settings.write_rate_per_minute, burst=settings.write_burst
             ),
             hub=hub,
+            feed=Feed(hub, desk, settings),
             sweeper=sweeper,
         )
         sweeper.start()
@@ -227,6 +235,7 @@ def create_app(settings: Settings | None = None) -> Streams:
             await hub.close()
             await store.close()
 
+    events = Route("/channels/{channel}/events", api.channel_events, methods=["GET"])
     routes = [
         Route("/", index),
         Route("/widget.js", widget),
@@ -242,7 +251,7 @@ def create_app(settings: Settings | None = None) -> Streams:
         Route("/channels/{channel}/items/{uri}", api.patch_item, methods=["PATCH"]),
         Route("/channels/{channel}/items/{uri}", api.delete_item, methods=["DELETE"]),
         Route("/channels/{channel}/items/{uri}/purge", api.purge_item, methods=["POST"]),
-        Route("/channels/{channel}/events", api.channel_events, methods=["GET"]),
+        events,
     ]
     app = Starlette(
         routes=routes,
@@ -254,7 +263,7 @@ def create_app(settings: Settings | None = None) -> Streams:
         },
     )
     app.add_middleware(SecurityHeaders, max_header_bytes=settings.max_header_bytes)
-    return Streams(app, settings.max_header_bytes)
+    return Streams(app, events, settings.max_header_bytes)
 
 
 def app_from_env() -> Streams:

@@ -11,15 +11,16 @@ import base64
 import hashlib
 import os
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from ticker.duration import format_duration
 from ticker.errors import Conflict, Expired, IdempotencyMismatch, InvalidRequest, Killed, NotFound
+from ticker.events import BadEntry, Event, decode, entry_item, skipped
 from ticker.metrics import Metrics
 from ticker.models import Item, ItemIn, ItemPatch, Status, utcnow
 from ticker.settings import Channel, Settings
-from ticker.sse import BadEntry, Event, decode, entry_item, entry_key, skipped
-from ticker.store import Change, Store
+from ticker.store import Change, EventType, Reason, Schedule, Store
+from ticker.streamid import entry_key, valid_entry_id
 
 _RETRIES = 8
 
@@ -115,10 +116,10 @@ class Desk:
         item: Item,
         *,
         expected: int,
-        event_type: str,
-        reason: str = "",
+        event_type: EventType,
+        reason: Reason | Literal[""] = "",
         idempotency: tuple[str, str] | None = None,
-        claim: str = "",
+        claim: Schedule | Literal[""] = "",
         keep_state: bool = False,
     ) -> tuple[str, str]:
         now = utcnow()
@@ -246,10 +247,10 @@ class Desk:
                 update["status"] = Status(update["status"])
             item = current.model_copy(update=update)
             was_visible = current.visible_at(now)
+            event_type: EventType = "item"
+            reason: Reason | Literal[""] = ""
             if was_visible and item.status is Status.WITHHELD:
                 event_type, reason = "remove", "withhold"
-            else:
-                event_type, reason = "item", ""
             status, stored = await self._commit(
                 ch, item, expected=current.version, event_type=event_type, reason=reason
             )
@@ -290,7 +291,7 @@ class Desk:
         """Publish an embargoed item when its time comes, as a normal ``item`` event."""
         return await self._due(channel, uri, "embargo")
 
-    async def _due(self, channel: str, uri: str, schedule: str) -> bool:
+    async def _due(self, channel: str, uri: str, schedule: Schedule) -> bool:
         """Act on a due expiry or embargo. The claim is taken inside the commit script, so
         with many processes sweeping each is written once; a correction that moved the
         time wins (the version check), and the loser re-reads."""
@@ -301,14 +302,14 @@ class Desk:
             except NotFound:
                 return False
             now = utcnow()
+            event_type: EventType = "item"
+            reason: Reason | Literal[""] = ""
             if schedule == "expiry":
                 if current.expires_at > now or current.status is Status.CANCELED:
                     return False
                 event_type, reason = "remove", "expire"
-            else:
-                if current.embargoed_until is None or current.embargoed_until > now:
-                    return False
-                event_type, reason = "item", ""
+            elif current.embargoed_until is None or current.embargoed_until > now:
+                return False
             status, _ = await self._commit(
                 ch,
                 current,
@@ -386,6 +387,15 @@ class Desk:
     async def prune(self, channel: str) -> int:
         """Forget the items whose whole history has aged out (the sweeper's last step)."""
         return await self._store.prune(channel)
+
+    async def resumable(self, channel: str, last_event_id: str) -> bool:
+        """Can a reader be sent exactly the events after this ID? (Else: ``reset``.)"""
+        ch = self.channel(channel)
+        if not valid_entry_id(last_event_id):
+            return False
+        if entry_key(last_event_id)[0] < _ms(utcnow() - ch.history_max_age):
+            return False  # older than the history rule, even if trimming left it in Redis
+        return await self._store.knows(channel, last_event_id)
 
     async def after(self, channel: str, after: str, count: int) -> tuple[list[Event], str, bool]:
         """The events after ``after`` as readers get them (at most ``count`` entries

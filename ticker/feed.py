@@ -1,47 +1,51 @@
 """What one SSE connection sends: the current items or a replay, then live events.
 
 The order is what makes it gap-free (Mercure's live queue): register with the hub first,
-then read the snapshot or replay from Redis, then pass on live batches, dropping any
-event at or below the last one already sent.
+then read the snapshot or the replay (through the desk), then pass on live batches,
+dropping any event at or below the last one already sent.
+
+The way down, one direction: ``api`` → ``Feed`` → ``Hub`` (live) and ``Desk`` (history)
+→ ``Subscriber`` → ``protocol.Socket`` or ``EventStream``. Nothing here speaks to Redis.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
 
 from ticker.desk import Desk
 from ticker.errors import StoreUnavailable
+from ticker.events import Filter
+from ticker.eventstream import EventStream
+from ticker.frames import HEARTBEAT, reset_frame, retry_frame
 from ticker.hub import Hub
 from ticker.models import utcnow
 from ticker.protocol import Socket
 from ticker.settings import Settings
-from ticker.sse import Filter, entry_key, reset_frame, retry_frame
-from ticker.store import Store
+from ticker.streamid import entry_key
 from ticker.subscriber import Subscriber
 
 log = logging.getLogger("ticker.feed")
 
-_REPLAY_PAGE = 500
-HEARTBEAT = b":\n\n"
+# Entries per replay read: a reader away for the whole history is sent it in pages.
+REPLAY_PAGE = 500
 
 
-async def _resumable(store: Store, channel: str, last_event_id: str, max_age: timedelta) -> bool:
-    """Can we send exactly the events after this ID? Otherwise the reader gets ``reset``."""
-    from ticker.sse import valid_entry_id
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """What a reader asked for: a channel, a filter, and where it left off (if anywhere)."""
 
-    if not valid_entry_id(last_event_id):
-        return False
-    ms, _ = entry_key(last_event_id)
-    cutoff = utcnow() - max_age
-    if ms < int(cutoff.timestamp() * 1000):
-        return False  # older than the history rule, even if trimming left it in Redis
-    return await store.knows(channel, last_event_id)
+    channel: str
+    flt: Filter
+    last_event_id: str | None = None
 
 
 class Gate:
     """Lets the connection end the feed from outside (the client went away)."""
+
+    __slots__ = ("_sub", "closed")
 
     def __init__(self) -> None:
         self.closed = False
@@ -58,78 +62,124 @@ class Gate:
             self._sub.close()
 
 
-async def events(
-    *,
-    hub: Hub,
-    desk: Desk,
-    store: Store,
-    settings: Settings,
-    channel: str,
-    flt: Filter,
-    last_event_id: str | None,
-    gate: Gate | None = None,
-    socket: Socket | None = None,
-) -> AsyncIterator[bytes]:
-    """The stream's bytes. With a ``socket`` (see ``protocol.py``) the live part is
-    written by the fan-out itself whenever this reader is caught up; this generator then
-    only wakes for heartbeats, for a backed-up reader's queue, and at the end."""
-    ch = desk.channel(channel)
-    started = False  # the head has been handed to the response
-    try:
-        async with hub.subscribe(channel, flt) as sub:
-            if gate is not None:
-                gate.attach(sub)
-            head = [retry_frame(settings.retry_ms)]
-            if last_event_id and await _resumable(
-                store, channel, last_event_id, ch.history_max_age
-            ):
-                after = last_event_id
-                started = True
-                yield b"".join(head)
-                more = True
-                while more:
-                    events, after, more = await desk.after(channel, after, _REPLAY_PAGE)
-                    chunk = b"".join(ev.frame_for(flt) for ev in events)
-                    if chunk:
+async def _once(chunk: bytes) -> AsyncIterator[bytes]:
+    yield chunk
+
+
+class Feed:
+    """Opens streams: one ``EventStream`` per connection, over the process's hub."""
+
+    def __init__(self, hub: Hub, desk: Desk, settings: Settings) -> None:
+        self._hub = hub
+        self._desk = desk
+        self._settings = settings
+
+    def response(
+        self, wanted: Wanted, *, address: str, headers: dict[str, str], socket: Socket | None
+    ) -> EventStream:
+        """The stream's response, counted against the connection caps."""
+        settings = self._settings
+        if not self._hub.admit(address):
+            # Over capacity: 200 (EventSource gives up on anything else), a long retry, done.
+            over = _once(retry_frame(settings.over_capacity_retry_ms))
+            return EventStream(over, send_timeout=settings.send_timeout_s, headers=headers)
+        if socket is not None and not settings.direct_writes:
+            socket.direct = False  # every event through ASGI sends; disconnects still told
+        gate = Gate()
+        return EventStream(
+            self.events(wanted, gate=gate, socket=socket),
+            send_timeout=settings.send_timeout_s,
+            headers=headers,
+            on_close=lambda: self._hub.leave(address),
+            on_disconnect=gate.close,
+            socket=socket,
+        )
+
+    async def events(
+        self, wanted: Wanted, *, gate: Gate | None = None, socket: Socket | None = None
+    ) -> AsyncIterator[bytes]:
+        """The stream's bytes. With a ``socket`` (see ``protocol.py``) the live part is
+        written by the fan-out itself whenever this reader is caught up; this generator
+        then only wakes for heartbeats, for a backed-up reader's queue, and at the end."""
+        started = False  # the head has been handed to the response
+        try:
+            async with self._hub.subscribe(wanted.channel, wanted.flt) as sub:
+                if gate is not None:
+                    gate.attach(sub)
+                if await self._resumable(wanted):
+                    yield retry_frame(self._settings.retry_ms)
+                    started = True
+                    async with aclosing(self._replay(sub, wanted)) as pages:
+                        async for chunk in pages:
+                            yield chunk
+                else:
+                    head = await self._snapshot(sub, wanted)
+                    started = True
+                    yield head
+                async with aclosing(self._live(sub, wanted.flt, socket)) as live:
+                    async for chunk in live:
                         yield chunk
-                sub.last_sent = entry_key(after)
-            else:
-                if last_event_id:
-                    log.info(
-                        "channel %s: Last-Event-ID %r cannot be resumed; sending reset",
-                        channel,
-                        last_event_id[:64],
-                    )
-                    head.append(reset_frame())
-                position, current = await hub.current(channel, lambda: desk.current(channel))
-                now = utcnow()
-                for item, ev in current:
-                    if ev.wanted(flt) and item.visible_at(now):
-                        head.append(ev.frame)
-                sub.last_sent = entry_key(position)
-                started = True
-                yield b"".join(head)
-            while True:
-                # Everything yielded so far has been sent (the response awaits each send
-                # before asking for more), so the fan-out cannot overtake it.
-                if socket is not None and socket.direct:
-                    sub.go_direct(socket)
-                batches = await sub.next(settings.heartbeat_s)
-                if batches is None:
-                    # Cut off (too far behind) or shutting down: a last retry hint, then the
-                    # end of the body; the reader comes back with Last-Event-ID.
-                    yield retry_frame(settings.retry_ms)
-                    return
-                if not batches:
-                    yield HEARTBEAT  # a comment, so proxies keep an idle stream open
-                    continue
-                chunk = b"".join(b.frames(flt, sub.last_sent) for b in batches)
-                sub.last_sent = max(sub.last_sent, batches[-1].last)
-                if chunk:
-                    yield chunk
-    except StoreUnavailable as exc:
-        if not started:
-            raise  # before the head: the response answers 503 (eventstream.py)
-        # Mid-replay: end the body with a retry hint; the reader resumes from its last ID.
-        log.warning("channel %s: ending a stream: %s", channel, exc.message)
-        yield retry_frame(settings.retry_ms)
+        except StoreUnavailable as exc:
+            if not started:
+                raise  # before the head: the response answers 503 (eventstream.py)
+            # Mid-replay: end the body with a retry hint; the reader resumes from its last ID.
+            log.warning("channel %s: ending a stream: %s", wanted.channel, exc.message)
+            yield retry_frame(self._settings.retry_ms)
+
+    async def _resumable(self, wanted: Wanted) -> bool:
+        if not wanted.last_event_id:
+            return False
+        if await self._desk.resumable(wanted.channel, wanted.last_event_id):
+            return True
+        log.info(
+            "channel %s: Last-Event-ID %r cannot be resumed; sending reset",
+            wanted.channel,
+            wanted.last_event_id[:64],
+        )
+        return False
+
+    async def _replay(self, sub: Subscriber, wanted: Wanted) -> AsyncGenerator[bytes, None]:
+        """Phase 1, a returning reader: exactly the events after its last ID."""
+        after, more = wanted.last_event_id or "0-0", True
+        while more:
+            events, after, more = await self._desk.after(wanted.channel, after, REPLAY_PAGE)
+            chunk = b"".join(ev.frame_for(wanted.flt) for ev in events)
+            if chunk:
+                yield chunk
+        sub.last_sent = entry_key(after)
+
+    async def _snapshot(self, sub: Subscriber, wanted: Wanted) -> bytes:
+        """Phase 1, a new reader (or one that cannot resume: ``reset`` first): the head
+        and the current items, in one write."""
+        head = [retry_frame(self._settings.retry_ms)]
+        if wanted.last_event_id:
+            head.append(reset_frame())
+        position, current = await self._hub.current(wanted.channel)
+        now = utcnow()
+        head += [ev.frame for item, ev in current if ev.wanted(wanted.flt) and item.visible_at(now)]
+        sub.last_sent = entry_key(position)
+        return b"".join(head)
+
+    async def _live(
+        self, sub: Subscriber, flt: Filter, socket: Socket | None
+    ) -> AsyncGenerator[bytes, None]:
+        """Phase 2: live batches, heartbeats, and a last ``retry:`` when it ends."""
+        heartbeat = self._settings.heartbeat_s
+        while True:
+            # Everything yielded so far has been sent (the response awaits each send
+            # before asking for more), so the fan-out cannot overtake it.
+            if socket is not None and socket.direct:
+                sub.go_direct(socket)
+            batches = await sub.next(heartbeat)
+            if batches is None:
+                # Cut off (too far behind) or shutting down: a last retry hint, then the
+                # end of the body; the reader comes back with Last-Event-ID.
+                yield retry_frame(self._settings.retry_ms)
+                return
+            if not batches:
+                yield HEARTBEAT
+                continue
+            chunk = b"".join(b.frames(flt, sub.last_sent) for b in batches)
+            sub.last_sent = max(sub.last_sent, batches[-1].last)
+            if chunk:
+                yield chunk

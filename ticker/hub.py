@@ -19,11 +19,12 @@ from datetime import datetime
 
 from ticker import logs, tasks
 from ticker.errors import StoreUnavailable
+from ticker.events import Event, Filter, decode, item_event
 from ticker.metrics import Metrics
 from ticker.models import Item, utcnow
 from ticker.settings import Settings
-from ticker.sse import Event, Filter, decode, entry_key, item_event
 from ticker.store import Entry, Store
+from ticker.streamid import entry_key
 from ticker.subscriber import Batch, Subscriber
 
 log = logging.getLogger("ticker.hub")
@@ -32,6 +33,9 @@ log = logging.getLogger("ticker.hub")
 _outage_warnings = logs.Every(10.0)
 # How long a new stream waits for its channel's reader to reach Redis before a 503.
 READY_WAIT_S = 5.0
+
+# Distinct reader filters kept for sharing (more are served, just not shared).
+FILTERS_MAX = 4096
 
 # A stream position and the items current at it, each with its ``item`` event.
 Snapshot = tuple[str, list[tuple[Item, Event]]]
@@ -74,7 +78,6 @@ class ChannelReader:
                         # lazily): a reconnection, not an attempt, is what is counted.
                         await store.ping()
                         log.info("reader %s: Redis is back", self.channel)
-                        self._hub.reconnects += 1
                         self._hub.metrics.redis_reconnects.labels(self.channel).inc()
                         await self._check_position()
                     delay = 0.0
@@ -137,7 +140,7 @@ class ChannelReader:
         for sub in list(self.subscribers):
             sub.close()
         self.subscribers.clear()
-        self._hub.resyncs += 1
+        self._hub.metrics.resyncs.labels(self.channel).inc()
 
     async def _gap_before(self, entries: Sequence[Entry]) -> bool:
         """A reader that falls further behind than the history can find its position
@@ -161,7 +164,7 @@ class ChannelReader:
         for sub in list(self.subscribers):
             sub.close()
         self.subscribers.clear()
-        self._hub.resyncs += 1
+        self._hub.metrics.resyncs.labels(self.channel).inc()
         return True
 
     def stop(self) -> None:
@@ -181,7 +184,6 @@ class ChannelReader:
             sub.offer(batch)
             if sub.cut_off:
                 self.subscribers.discard(sub)
-                self._hub.cut_offs += 1
                 metrics.cut_off.labels(self.channel).inc()
                 log.info(
                     "reader %s: cut off a subscriber %s events behind",
@@ -205,18 +207,31 @@ def _decode(entry: Entry, channel: str, now: datetime) -> Event | None:
 
 
 class Hub:
-    def __init__(self, store: Store, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        metrics: Metrics,
+        snapshot: Callable[[str], Awaitable[tuple[str, list[Item]]]],
+    ) -> None:
         self.store = store
         self.settings = settings
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics
+        # The desk's current items of a channel (``Desk.current``), read through ``current``.
+        self._snapshot = snapshot
         self._readers: dict[str, ChannelReader] = {}
+        self._filters: dict[Filter, Filter] = {}
         self._closed = False
-        self.cut_offs = 0
-        self.reconnects = 0
-        self.resyncs = 0
         self.connections = 0
-        self.refused = 0
         self._by_address: dict[str, int] = {}
+
+    def filter(self, flt: Filter) -> Filter:
+        """One object per distinct filter: the fan-out's per-filter lookups (``Batch``)
+        then hit by identity. Bounded, so odd query strings cannot grow it without end."""
+        shared = self._filters.get(flt)
+        if shared is None and len(self._filters) < FILTERS_MAX:
+            shared = self._filters[flt] = flt
+        return shared or flt
 
     def admit(self, address: str) -> bool:
         """Count a new SSE connection against the caps; False when over one."""
@@ -224,7 +239,6 @@ class Hub:
         if self.connections >= self.settings.max_readers or (
             cap and self._by_address.get(address, 0) >= cap
         ):
-            self.refused += 1
             self.metrics.refused.inc()
             return False
         self.connections += 1
@@ -243,12 +257,10 @@ class Hub:
     def reader_count(self) -> int:
         return len(self._readers)
 
-    async def current(
-        self, channel: str, load: Callable[[], Awaitable[tuple[str, list[Item]]]]
-    ) -> Snapshot:
+    async def current(self, channel: str) -> Snapshot:
         """The channel's current items, with their events, as of a stream position.
 
-        Read from Redis (``load``) once per position of the channel's reader, not once per
+        Read (``snapshot``, the desk's) once per position of the channel's reader, not once per
         connection: after a deploy, thousands of readers reconnect within seconds, and
         each used to cost a snapshot read and the validation of every item. Every change
         to the ticker is a stream entry, so the position moving is what makes a snapshot
@@ -257,7 +269,7 @@ class Hub:
         reader = self._readers.get(channel)
         if reader is not None and reader.snapshot is not None:
             return reader.snapshot
-        position, items = await load()
+        position, items = await self._snapshot(channel)
         snapshot = (position, [(item, item_event(item)) for item in items])
         # Only a snapshot at exactly the reader's position can be shared: the live batches
         # of every later subscriber start right after it.

@@ -46,6 +46,13 @@ class Metrics:
             ["channel"],
             registry=r,
         )
+        self.resyncs = Counter(
+            "ticker_readers_resynced_total",
+            "Times a channel's streams were ended so readers resync (Redis lost data, or a "
+            "reader fell behind the history)",
+            ["channel"],
+            registry=r,
+        )
         self.refused = Counter(
             "ticker_readers_refused_total", "Readers turned away by a connection cap", registry=r
         )

@@ -22,6 +22,7 @@ REASON_MAX = 500
 # Fields only the desk (a token for the channel) sees; anonymous readers never do.
 DESK_ONLY = frozenset({"author"})
 URGENCY_MAX = 9
+SLUG_MAX = 32
 # Always used with fullmatch: "$" would also take a final "\n" ("europe\n").
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
@@ -133,8 +134,10 @@ def _slugs(values: list[str]) -> list[str]:
         raise ValueError("at most 10 entries")
     seen: list[str] = []
     for v in values:
-        if len(v) > 32 or not SLUG.fullmatch(v):
-            raise ValueError(f"{v!r} is not a slug (lowercase letters, digits, '-', at most 32)")
+        if len(v) > SLUG_MAX or not SLUG.fullmatch(v):
+            raise ValueError(
+                f"{v!r} is not a slug (lowercase letters, digits, '-', at most {SLUG_MAX})"
+            )
         if v not in seen:
             seen.append(v)
     return seen
@@ -253,7 +256,3 @@ class Item(BaseModel):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -38,9 +38,6 @@ class Sweeper:
         self._desk = desk
         self._settings = settings
         self._task: asyncio.Task[None] | None = None
-        self.expired = 0
-        self.released = 0
-        self.trimmed = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ticker-sweeper")
@@ -67,12 +64,10 @@ class Sweeper:
         now_ms = int(utcnow().timestamp() * 1000)
         for ch in self._settings.channels:
             for uri in await self._store.due(ch.name, "embargo", now_ms):
-                if await self._desk.release(ch.name, uri):
-                    self.released += 1
+                await self._desk.release(ch.name, uri)
             for uri in await self._store.due(ch.name, "expiry", now_ms):
-                if await self._desk.expire(ch.name, uri):
-                    self.expired += 1
+                await self._desk.expire(ch.name, uri)
             if trim:
-                self.trimmed += await self._store.trim_before(ch.name, min_id(ch.history_max_age))
+                await self._store.trim_before(ch.name, min_id(ch.history_max_age))
                 # An item whose whole history is gone (by age or by count) leaves too.
                 await self._desk.prune(ch.name)

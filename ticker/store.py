@@ -41,7 +41,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from redis.exceptions import RedisClusterException, RedisError
 
@@ -50,6 +50,11 @@ from ticker.errors import StoreUnavailable
 from ticker.redisconn import RedisConn, open_redis
 
 SCHEMA_VERSION = "1"
+# A stream entry's ``type`` and a removal's ``reason`` (docs/streams.md).
+EventType = Literal["item", "remove"]
+Reason = Literal["kill", "withhold", "expire"]
+# The two schedules a sweeper claims from.
+Schedule = Literal["expiry", "embargo"]
 # The largest stream ID Redis can hold (each part is an unsigned 64-bit number).
 _LAST_ID = f"{2**64 - 1}-{2**64 - 1}"
 
@@ -68,18 +73,18 @@ class Change:
 
     uri: str
     expected_version: int
-    event_type: str  # item | remove
+    event_type: EventType
     body: str  # the item's JSON without ``id``
     history_max_items: int
     live_max_items: int
     versions_ttl_ms: int
-    reason: str = ""
+    reason: Reason | Literal[""] = ""
     live_score: int | None = None  # on the ticker (created ms), or off it
     expires_ms: int | None = None  # in the expiry schedule, or not
     embargo_ms: int | None = None  # waiting for release, or not
     idempotency: tuple[str, str] | None = None  # (key, request fingerprint)
     idempotency_ttl_s: int = 86400
-    claim: str = ""  # "expiry" | "embargo": only commit if this process wins the claim
+    claim: Schedule | Literal[""] = ""  # only commit if this process wins the claim
     keep_state: bool = False  # an event about the item that makes no new version
 
 
@@ -246,7 +251,9 @@ class Store:
         )
         return str(status), str(value)
 
-    async def due(self, channel: str, schedule: str, now_ms: int, limit: int = 100) -> list[str]:
+    async def due(
+        self, channel: str, schedule: Schedule, now_ms: int, limit: int = 100
+    ) -> list[str]:
         """Items whose expiry (or embargo) time has come, oldest first."""
         k = self.keys(channel)
         key = k.expiry if schedule == "expiry" else k.embargo

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from ticker.events import Event, Filter
 from ticker.protocol import Framing, Socket
-from ticker.sse import Event, Filter
 
 
 class Batch:

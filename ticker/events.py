@@ -1,39 +1,30 @@
-"""How a stream entry becomes SSE bytes: decoded and encoded once, shared by every reader.
+"""Events: a stream entry decoded and framed once, shared by every reader, and the
+filters readers choose.
 
 Deliberate choices:
-- We write frames ourselves. ``id:`` and ``event:`` are checked here (a stream ID is
-  ASCII digits-dash-digits; an event name is one of ours), not left to a library:
-  sse-starlette, for one, strips CR/LF from IDs and lets NUL through.
-- ``data:`` is our own compact JSON, which escapes CR, LF and every other C0 control, so
-  one event is always one ``data:`` line whatever another service wrote into the stream.
-  (U+0085 and U+2028 stay literal: SSE lines end only at CR and LF.)
 - Entries from other writers are input like any request (``entry_item``): bytes that
   are not UTF-8 arrive as U+FFFD (the Redis clients decode with ``errors="replace"``), and
   an entry that still is not an item (not JSON, not an object, nested too deep, a lone
   surrogate, a field missing, too big) is skipped with one warning per entry per process.
   It never stops a channel, a replay or a history page.
+- Readers are anonymous: an ``item`` event carries the public view (no ``author``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import ValidationError
 
-from ticker.models import Item
+from ticker.frames import REMOVE_REASONS, frame
+from ticker.models import URGENCY_MAX, Item
+from ticker.streamid import entry_key
 
-log = logging.getLogger("ticker.sse")
+log = logging.getLogger("ticker.events")
 
-EVENT_NAMES = frozenset({"item", "remove", "reset"})
-_ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
-# Each part of a Redis stream ID is an unsigned 64-bit number: anything above is refused
-# by Redis itself, so it must be refused here, before it becomes a command.
-ENTRY_ID_PART_MAX = 2**64 - 1
 # The largest ``item`` field we parse. Our own entries are a few KB at most (a 280-character
 # headline, a 2,048-character link); a bigger one is another writer's mistake, skipped
 # without parsing it (a denial-of-service guard: one huge entry is read by every replay).
@@ -43,54 +34,6 @@ _REMOVE_URI_MAX = 1024
 # Skipped entries already warned about in this process (bounded; cleared when full).
 _WARNED: set[tuple[str, str, int]] = set()
 _WARNED_MAX = 10_000
-REMOVE_REASONS = frozenset({"kill", "withhold", "expire"})
-# "filter" is only ever sent, never stored: a correction moved the item out of a
-# reader's filter, so that reader drops the version it holds.
-
-
-def valid_entry_id(value: str) -> bool:
-    """A stream ID Redis accepts: ASCII digits, dash, ASCII digits, each part < 2**64."""
-    if _ENTRY_ID.fullmatch(value) is None:
-        return False
-    ms, _, seq = value.partition("-")
-    return int(ms) <= ENTRY_ID_PART_MAX and int(seq) <= ENTRY_ID_PART_MAX
-
-
-def entry_key(entry_id: str) -> tuple[int, int]:
-    """Stream IDs compare as (milliseconds, sequence)."""
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def frame(event: str, entry_id: str, data: Any) -> bytes:
-    """One SSE event. Refuses anything that could break the framing."""
-    if event not in EVENT_NAMES:
-        raise ValueError(f"unknown event name {event!r}")
-    if entry_id and not valid_entry_id(entry_id):
-        raise ValueError(f"invalid event id {entry_id!r}")
-    text = (
-        data
-        if isinstance(data, str)
-        else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    )
-    if "\r" in text or "\n" in text:  # pragma: no cover - JSON never contains raw CR/LF
-        raise ValueError("data must be one line")
-    return f"event: {event}\nid: {entry_id}\ndata: {text}\n\n".encode("utf-8", "surrogatepass")
-
-
-def retry_frame(ms: int) -> bytes:
-    return f"retry: {int(ms)}\n\n".encode()
-
-
-def reset_frame() -> bytes:
-    # An empty id clears the browser's Last-Event-ID: a reader cut off in the middle of the
-    # current items comes back without one and gets them all again, never a partial set.
-    return frame("reset", "", "{}")
-
-
-def item_json(item: Item) -> str:
-    # Readers are anonymous: the public view (no author).
-    return item.public_json()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +42,7 @@ class Filter:
 
     regions: frozenset[str] = frozenset()
     categories: frozenset[str] = frozenset()
-    max_urgency: int = 9
+    max_urgency: int = URGENCY_MAX
 
     def matches(self, regions: frozenset[str], categories: frozenset[str], urgency: int) -> bool:
         if self.regions and not (self.regions & regions):
@@ -110,7 +53,7 @@ class Filter:
 
     @property
     def everything(self) -> bool:
-        return not self.regions and not self.categories and self.max_urgency >= 9
+        return not self.regions and not self.categories and self.max_urgency >= URGENCY_MAX
 
 
 EVERYTHING = Filter()
@@ -148,7 +91,7 @@ def item_event(item: Item) -> Event:
         otherwise = frame("remove", item.id, {"uri": item.uri, "reason": "filter"})
     return Event(
         entry_key(item.id),
-        frame("item", item.id, item_json(item)),
+        frame("item", item.id, item.public_json()),
         frozenset(item.regions),
         frozenset(item.categories),
         item.urgency,
@@ -220,7 +163,7 @@ def decode(entry_id: str, fields: dict[str, str], channel: str, now: datetime) -
             if reason not in REMOVE_REASONS or not uri or len(uri) > _REMOVE_URI_MAX:
                 raise BadEntry(f"bad remove entry (reason {reason[:40]!r}, uri {uri[:40]!r})")
             data = frame("remove", entry_id, {"uri": uri, "reason": reason})
-            return Event(entry_key(entry_id), data, frozenset(), frozenset(), 9, data)
+            return Event(entry_key(entry_id), data, frozenset(), frozenset(), URGENCY_MAX, data)
     except (ValueError, ValidationError, TypeError, RecursionError, OverflowError) as exc:
         skipped(entry_id, fields, channel, exc)
         return None

@@ -10,16 +10,9 @@ from typing import Any
 
 import pytest
 
-from ticker.sse import (
-    EVERYTHING,
-    Filter,
-    decode,
-    entry_key,
-    frame,
-    reset_frame,
-    retry_frame,
-    valid_entry_id,
-)
+from ticker.events import EVERYTHING, Filter, decode
+from ticker.frames import frame, reset_frame, retry_frame
+from ticker.streamid import entry_key, valid_entry_id
 
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 
@@ -259,7 +252,7 @@ MALFORMED: list[tuple[str, str, dict[str, str]]] = [
 def test_a_malformed_entry_is_skipped_without_raising(
     entry_id: str, fields: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="ticker.sse"):
+    with caplog.at_level(logging.WARNING, logger="ticker.events"):
         assert decode(entry_id, fields, "en", NOW) is None
 
 
@@ -271,7 +264,7 @@ def test_a_skipped_entry_is_logged_on_one_line() -> None:
             records.append(record)
 
     handler = Keep(logging.WARNING)
-    logger = logging.getLogger("ticker.sse")
+    logger = logging.getLogger("ticker.events")
     logger.addHandler(handler)
     try:
         assert decode("1-0", {**item_fields(), "item": "{oops\nmore"}, "en", NOW) is None
@@ -283,7 +276,7 @@ def test_a_skipped_entry_is_logged_on_one_line() -> None:
 
 
 def test_an_entry_of_a_future_type_is_silently_ignored(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="ticker.sse"):
+    with caplog.at_level(logging.WARNING, logger="ticker.events"):
         assert decode("1-0", {**item_fields(), "type": "poll"}, "en", NOW) is None
     assert caplog.records == []
 
