@@ -19,6 +19,7 @@ from ticker.duration import Duration
 HEADLINE_MAX = 280
 SOURCE_MAX = 80
 REASON_MAX = 500
+URGENCY_MOST, URGENCY_LEAST = 1, 9
 # Fields only the desk (a token for the channel) sees; anonymous readers never do.
 DESK_ONLY = frozenset({"author"})
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -89,6 +90,13 @@ def _slugs(values: list[str]) -> list[str]:
     return seen
 
 
+def _urgency(value: int) -> int:
+    # Our words rather than pydantic's "greater than or equal to 1".
+    if not URGENCY_MOST <= value <= URGENCY_LEAST:
+        raise ValueError(f"must be {URGENCY_MOST} (most urgent) to {URGENCY_LEAST}")
+    return value
+
+
 def _language(value: str) -> str:
     if len(value) > 35 or not LANGUAGE.match(value):
         raise ValueError("must be a BCP 47 language tag such as 'en' or 'es-419'")
@@ -107,7 +115,7 @@ Link = Annotated[str, AfterValidator(_link)]
 Reason = Annotated[str, AfterValidator(_reason)]
 Slugs = Annotated[list[str], AfterValidator(_slugs)]
 Language = Annotated[str, AfterValidator(_language)]
-Urgency = Annotated[int, Field(ge=1, le=9, strict=True)]
+Urgency = Annotated[int, Field(strict=True), AfterValidator(_urgency)]
 Instant = Annotated[datetime, AfterValidator(_aware)]
 
 
