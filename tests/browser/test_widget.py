@@ -6,9 +6,12 @@ through the public API, and checks what the reader gets.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Watch, wait_live
 from tests.helpers import TickerProcess, wait_until
+from ticker.demo import DEMO_EVERY, DEMO_TTL, SAMPLES, run_demo
+from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module
 
@@ -178,6 +183,44 @@ def test_an_urgent_item_interrupts_and_then_the_loop_goes_on(
     ticker_server.post("en", headline="Routine notice", urgency=5)
     expect(page.locator(ITEMS).last).to_have_text("Routine notice")
     assert in_view(page, "Earthquake strikes")
+
+
+def test_the_demo_is_gentle_and_an_editors_post_stays_on_the_bar(
+    page: Page, embed: Embed, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    # As configured: a few demo items per channel at most, gone within minutes, and not
+    # the README's own example.
+    channels = len({sample[0] for sample in SAMPLES})
+    assert DEMO_TTL / (DEMO_EVERY * channels) <= settings.channels[0].live_max_items / 4
+    assert timedelta(minutes=10) >= DEMO_TTL
+    assert not any("Rotterdam" in sample[2] for sample in SAMPLES)
+
+    embed(ticker_server.url)
+    ticker_server.post("en", headline="Our own story stays")
+    # The same loop as `serve --demo`, sped up: six rounds are more demo posts per channel
+    # than the bar holds (live_max_items).
+    stop = threading.Event()
+    fast = {"every": timedelta(seconds=0.1), "ttl": timedelta(seconds=1)}
+    demo = threading.Thread(target=lambda: asyncio.run(run_demo(settings, stop, **fast)))
+    demo.start()
+    try:
+
+        def demo_posts() -> int:
+            r = httpx.get(
+                f"{ticker_server.url}/channels/en/items",
+                params={"history": "true", "limit": 500},
+                timeout=10,
+            )
+            return sum(e["event"] == "item" for e in r.json()["items"])
+
+        rounds = 6 * len(SAMPLES) // channels
+        assert rounds > settings.channels[0].live_max_items
+        wait_until(lambda: demo_posts() >= rounds, timeout=40)
+    finally:
+        stop.set()
+        demo.join(10)
+    expect(page.locator(ITEMS).filter(has_text="Our own story stays")).to_have_count(1)
+    assert len(items(page)) <= 1 + 4, items(page)
 
 
 def test_correction_replaces_the_item_in_place(
