@@ -32,6 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     cls=Group,
 )
 app.add_typer(token_app, name="token")
@@ -145,7 +146,7 @@ def serve(
         str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")
     ] = "info",
 ) -> None:
-    """Run the service (with an embedded Redis when TICKER_REDIS_URL is not set)."""
+    """Run the service (and a private Redis, unless one is configured)."""
     from ticker.embedded import EmbeddedError
     from ticker.serve import serve as run
     from ticker.settings import Settings
@@ -217,7 +218,10 @@ def import_items(
         bool, typer.Option("--stop-on-error", help="Stop at the first failed line.")
     ] = False,
 ) -> None:
-    """Post items from a JSON Lines file, in file order; a re-run posts nothing twice."""
+    """Post items from a JSON Lines file; a re-run posts nothing twice.
+
+    Lines go in file order (with --concurrency 1), so the last line is the newest item.
+    """
     from ticker.bulk import command
     from ticker.client import resolve
 
@@ -310,7 +314,10 @@ def purge(
     channel: Channel = "en",
     as_json: AsJson = False,
 ) -> None:
-    """Purge an item (a legal takedown; needs a chief token): every text of it leaves Redis."""
+    """Purge an item: a legal takedown, every text of it leaves Redis.
+
+    Needs a chief token.
+    """
     body = _call(
         lambda c: c.request(
             "POST", f"/channels/{channel}/items/{uri}/purge", json={"reason": reason}
@@ -364,8 +371,11 @@ def history(
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """The recent-history buffer, newest first: corrections, holds, kills, expiries
-    (with a token, the desk's view: every version and author)."""
+    """The recent history, newest first: edits, kills, expiries.
+
+    Posts, corrections, holds, releases, kills and expiries. With a token, the desk's
+    view: every version and its author.
+    """
     params: dict[str, Any] = {"history": "true", "limit": limit}
     if before:
         params["before"] = before
@@ -405,7 +415,10 @@ def history(
 
 @command(cls=Command)
 def stats(as_json: AsJson = False) -> None:
-    """Per channel: readers (on the process that answers), items live, history, last publish."""
+    """Per channel: readers, items live, history, last publish.
+
+    Readers are counted on the process that answers.
+    """
     body = _call(lambda c: c.request("GET", "/stats"))
     if as_json:
         _print_json(body)
@@ -479,7 +492,10 @@ def tail(
         typer.Option(metavar="1-9", help="Only items at least this urgent (1 is the most)."),
     ] = None,
 ) -> None:
-    """Follow the live stream (reconnects and resumes by itself; Ctrl-C to stop)."""
+    """Follow the live stream; Ctrl-C to stop.
+
+    It reconnects and resumes by itself, and says so once if no service answers.
+    """
     params: dict[str, Any] = {}
     if region:
         params["region"] = region

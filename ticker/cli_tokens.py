@@ -55,7 +55,7 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
 
 @token_app.command("create", cls=Command)
 def token_create(
-    name: str,
+    name: Annotated[str, typer.Argument(help="Who uses it, e.g. desk-amsterdam.")],
     channel: Annotated[
         list[str],
         typer.Option(

@@ -63,6 +63,23 @@ class Command(typer.core.TyperCommand):
             option.metavar = ""
         return option
 
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        # Arguments as `HEADLINE  help`, not `headline <str>`.
+        args, opts = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                name = (param.metavar or param.name or "").upper()
+                args.append((name, getattr(param, "help", None) or ""))
+            else:
+                opts.append(record)
+        for title, rows in (("Arguments", args), ("Options", opts)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
 
 class Group(typer.core.TyperGroup):
     """``ticker --help`` and ``ticker token --help``: ``--help`` takes no value."""
