@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -125,10 +127,9 @@ def test_ls_shows_the_current_headlines(ticker_server: TickerProcess, tmp_path: 
     ticker_server.post("es", headline="Detenido el tirador de Róterdam")
     done = run(server_env(ticker_server, tmp_path), "ls", "--channel", "en")
     assert done.returncode == 0, done.stderr
-    assert f"Dutch Police: {HEADLINE}" in done.stdout
-    assert item["uri"] in done.stdout and "europe" in done.stdout
-    assert "en: 1 on the ticker" in done.stdout
-    assert "Róterdam" not in done.stdout
+    assert done.stdout.splitlines() == [
+        f"{item['uri']}\t2\tDutch Police: {HEADLINE}\teurope\t{item['expires_at']}"
+    ]
 
 
 def test_ls_prints_headlines_with_square_brackets_as_written(
@@ -221,7 +222,7 @@ def test_token_create_ls_revoke(
     listed = run(admin, "token", "ls")
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if "desk-amsterdam" in line)
-    assert "ar, en" in row
+    assert row.split("\t")[2] == "ar,en", row
     assert "server-editor" in listed.stdout
     assert secret not in listed.stdout + listed.stderr
     assert secret[3:20] not in listed.stdout + listed.stderr
@@ -272,18 +273,109 @@ def test_a_wrong_token_is_refused(ticker_server: TickerProcess, tmp_path: Path) 
     assert history(ticker_server) == []
 
 
-def test_an_unreachable_service_is_reported(tmp_path: Path) -> None:
-    # A correction is never retried (POST and DELETE are, for ~8 s), so this answers at once.
+def test_a_command_with_no_service_gives_up_within_seconds_and_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    # A post is retried on a 503 (with its Idempotency-Key), but a refused connection means
+    # nothing listens there: a few quick tries, then the hint, not 10 s of backoff.
     url = f"http://127.0.0.1:{free_port()}"
-    done = run(
-        cli_env(tmp_path, TICKER_URL=url, TICKER_TOKEN="tk_whatever"),
-        "correct",
-        "some-uri",
-        HEADLINE,
-    )
+    env = cli_env(tmp_path, TICKER_URL=url, TICKER_TOKEN="tk_whatever")
+    started = time.monotonic()
+    posted, corrected = run_all(env, ("post", HEADLINE), ("correct", "some-uri", HEADLINE))
+    took = time.monotonic() - started
+    for done in (posted, corrected):
+        assert done.returncode == 1
+        assert done.stderr == (
+            f"error: no ticker service answers at {url}; start one with `ticker serve` "
+            "(or set TICKER_URL to where it runs)\n"
+        )
+    assert took < 8, f"took {took:.1f} s (the full backoff was ~10 s)"
+
+
+def test_the_client_tries_a_refused_connection_only_a_few_times() -> None:
+    from ticker.client import CONNECT_BUDGET_S, Client, ClientError
+
+    with (
+        Client(f"http://127.0.0.1:{free_port()}", "tk_whatever") as client,
+        pytest.raises(ClientError, match="no ticker service answers"),
+    ):
+        client.request("POST", "/channels/en/items", json={"headline": HEADLINE})
+    # 0.25 s, 0.5 s, then what is left of the budget: four tries, not the six of a 503.
+    assert 2 <= client.attempts <= 5, client.attempts
+    assert CONNECT_BUDGET_S <= 2
+
+
+def test_tail_with_no_service_says_so_once_then_retries_quietly(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = spawn(cli_env(tmp_path, TICKER_URL=url), "tail")
+    try:
+        time.sleep(4)  # tries at 0, 1 and 3 s
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=CLI_TIMEOUT)
+    assert stderr.count(f"no ticker service answers at {url}") == 1, stderr
+    assert "start one with `ticker serve`" in stderr
+    assert "connection lost" not in stderr and "Traceback" not in stderr
+
+
+# -- output ---------------------------------------------------------------------------
+
+
+LONG = "Storm Ciarán: " + "rail lines closed from Brest to Rotterdam and beyond, " * 3
+
+
+def test_piped_output_is_one_plain_line_per_item_with_whole_ids_and_uris(
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
+    env = server_env(ticker_server, tmp_path, COLUMNS="80")
+    posted = run(env, "post", LONG.strip(), "--region", "europe")
+    assert posted.returncode == 0, posted.stderr
+    assert len(posted.stdout.splitlines()) == 1 and posted.stdout.startswith("posted "), posted
+    uri = uri_from(posted.stdout)
+    run(env, "kill", uri)
+    listed, logged = run_all(env, ("ls",), ("history",))
+    assert listed.returncode == 0 and logged.returncode == 0, listed.stderr + logged.stderr
+    assert listed.stdout == ""  # killed: nothing on the ticker
+    rows = [line.split("\t") for line in logged.stdout.splitlines()]
+    assert [row[1] for row in rows] == ["remove (kill)", "item"], rows
+    assert all(row[2] == uri and re.fullmatch(r"\d{13}-\d+", row[0]) for row in rows), rows
+    assert history(ticker_server)[0]["id"] == rows[0][0]
+    assert rows[-1][-1] == LONG.strip()  # the headline whole, on the same line
+
+
+def test_terminal_tables_never_cut_a_uri(ticker_server: TickerProcess, tmp_path: Path) -> None:
+    item = ticker_server.post("en", headline=LONG.strip())
+    env = server_env(ticker_server, tmp_path, COLUMNS="60", FORCE_COLOR="1")
+    listed, logged = run_all(env, ("ls",), ("history",))
+    assert "on the ticker" in listed.stdout and "history" in logged.stdout  # tables
+    assert item["uri"] in listed.stdout and item["uri"] in logged.stdout
+    assert item["id"] in logged.stdout
+    assert "in 5h 59m" in listed.stdout or "in 6h" in listed.stdout  # relative, no zone to guess
+
+
+def test_each_validation_error_is_printed_once_in_our_words(
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
+    done = run(server_env(ticker_server, tmp_path), "post", " ", "--urgency", "10")
     assert done.returncode == 1
-    assert "cannot reach" in done.stderr and url in done.stderr, done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        "error: headline: must not be empty or only whitespace",
+        "error: urgency: must be 1 (most urgent) to 9",
+    ]
+
+
+def test_help_reads_like_a_command_line_tool(tmp_path: Path) -> None:
+    post, ls, serve = run_all(
+        cli_env(tmp_path), ("post", "--help"), ("ls", "--help"), ("serve", "--help")
+    )
+    assert "ticker post [OPTIONS] HEADLINE" in post.stdout
+    for done in (post, ls, serve):
+        assert done.returncode == 0, done.stderr
+        assert "<bool>" not in done.stdout and "list[" not in done.stdout, done.stdout
+    region = next(line for line in post.stdout.splitlines() if "--region" in line)
+    assert "REGION" in region and "repeat" in region
+    assert "item as JSON" not in ls.stdout
+    assert "127.0.0.1" in serve.stdout and "8000" in serve.stdout
 
 
 def test_starting_the_command_does_not_load_the_server_stack() -> None:
@@ -299,3 +391,35 @@ def test_starting_the_command_does_not_load_the_server_stack() -> None:
         check=True,
     )
     assert done.stdout.strip() == "[]"
+
+
+HEAVY_FOR_HELP = ("redis", "httpx", "pydantic", "pydantic_settings", "uvicorn", "starlette")
+
+
+def test_help_starts_about_as_fast_as_python_itself() -> None:
+    """`ticker --help` loads no Redis, HTTP or settings code, and takes little longer than a
+    bare interpreter (the issue's goal is 0.3 s over `python -c pass`; on a loaded machine
+    both slow down, so the bound is a ratio of medians measured side by side)."""
+    ticker = [sys.executable, "-m", "ticker", "--help"]
+    traced = subprocess.run(
+        [sys.executable, "-X", "importtime", *ticker[1:]],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=True,
+    )
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in traced.stderr.splitlines()}
+    assert [m for m in HEAVY_FOR_HELP if m in loaded] == []
+
+    def median_run(args: list[str]) -> float:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            subprocess.run(args, capture_output=True, timeout=CLI_TIMEOUT, check=True)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    bare = median_run([sys.executable, "-c", "pass"])
+    helped = median_run(ticker)
+    # Measured on an idle 2-core machine: ~0.02 s and ~0.25 s. 40x leaves room for load.
+    assert helped < 40 * bare, f"--help {helped:.2f} s, python -c pass {bare:.3f} s"

@@ -115,7 +115,7 @@ def test_bad_lines_are_reported_with_their_numbers_and_the_rest_is_imported(
         "line 4: rejected (422): headline: must be at most 280 characters (got 300)",
         "line 5: rejected (404): unknown channel 'xx'",
         "line 6: not a JSON object",
-        "line 7: rejected (422): urgency: Input should be less than or equal to 9",
+        "line 7: rejected (422): urgency: must be 1 (most urgent) to 9",
     ], done.stderr
     assert headlines(ticker_server, "en") == ["first", "third", "last"]
 

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ticker.cli_tokens import token_app
-from ticker.console import err, load_settings, out
+from ticker.console import Command, Group, err, load_settings, out, piped
 
 if TYPE_CHECKING:
     from ticker.client import Client
@@ -31,13 +31,41 @@ app = typer.Typer(
     help="A breaking-news ticker: Redis Streams in, server-sent events out.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    cls=Group,
 )
 app.add_typer(token_app, name="token")
+command = app.command
 
 T = TypeVar("T")
 
 Channel = Annotated[str, typer.Option("--channel", "-c", help="Channel (edition).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the item as JSON.")]
+Uri = Annotated[str, typer.Argument(help="The item's uri, as `post` and `ls` print it.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON reply instead.")]
+Urgency = Annotated[
+    int, typer.Option("--urgency", "-u", metavar="1-9", help="1 (most urgent) to 9.")
+]
+Source = Annotated[
+    str | None, typer.Option("--source", "-s", help='Who says so, e.g. "Dutch Police".')
+]
+Regions = Annotated[
+    list[str] | None,
+    typer.Option("--region", "-r", help="Region slug; repeat for more: -r europe -r mena."),
+]
+Categories = Annotated[
+    list[str] | None,
+    typer.Option("--category", help="Category slug; repeat for more."),
+]
+Link = Annotated[str | None, typer.Option("--link", "-l", metavar="URL", help="http(s) link.")]
+Ttl = Annotated[
+    str | None,
+    typer.Option(metavar="DURATION", help="How long it stays on the ticker: 30m, 6h, 1d."),
+]
+ExpiresAt = Annotated[
+    str | None,
+    typer.Option(metavar="TIME", help="When it leaves the ticker (RFC 3339, with a zone)."),
+]
 URGENCY_STYLE = {1: "bold white on red", 2: "bold red", 3: "yellow", 4: "yellow"}
 
 
@@ -58,21 +86,35 @@ def _call(fn: Callable[[Client], T]) -> T:
         with _client() as client:
             return fn(client)
     except ClientError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        for detail in exc.body.get("details", []):
-            err.print(escape(f"  {detail.get('field')}: {detail.get('message')}"))
+        # Each problem once: the details when there are some (the message sums them up).
+        problems = [f"{d.get('field')}: {d.get('message')}" for d in exc.body.get("details", [])]
+        for problem in problems or [str(exc)]:
+            err.print(f"[red]error:[/red] {escape(problem)}")
         raise typer.Exit(1) from None
+
+
+def _print_json(body: Any) -> None:
+    if piped():
+        print(json.dumps(body, ensure_ascii=False))  # one line: for jq and for files
+    else:
+        out.print_json(json.dumps(body))
 
 
 def _show(item: dict[str, Any], action: str, as_json: bool) -> None:
     if as_json:
-        out.print_json(json.dumps(item))
+        _print_json(item)
         return
     out.print(
         f"[green]{action}[/green] {item['uri']} (v{item['version']}) on "
         f"[bold]{item['channel']}[/bold], status {item['status']}, "
-        f"expires {item['expires_at']}"
+        f"expires {_relative(item['expires_at'])}"
     )
+
+
+def _rows(rows: list[list[str]]) -> None:
+    """Into a pipe: one line per item, tab-separated, nothing cut (no header, like gh)."""
+    for row in rows:
+        print("\t".join(row))
 
 
 def _line(item: dict[str, Any]) -> str:
@@ -80,15 +122,31 @@ def _line(item: dict[str, Any]) -> str:
     return f"{source}{item['headline']}"
 
 
-@app.command()
+@command(cls=Command)
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port.")] = None,
-    workers: Annotated[int | None, typer.Option(help="uvicorn worker processes.")] = None,
-    demo: Annotated[bool, typer.Option(help="Post sample headlines every few seconds.")] = False,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
+    host: Annotated[
+        str | None,
+        typer.Option(help="Bind address. Default: TICKER_HOST, else 127.0.0.1."),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port. Default: TICKER_PORT, else 8000.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N", help="uvicorn worker processes. Default: TICKER_WORKERS, else 1."
+        ),
+    ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Post a sample headline now and then (gone after a few minutes).",
+        ),
+    ] = False,
+    log_level: Annotated[
+        str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")
+    ] = "info",
 ) -> None:
-    """Run the service (with an embedded Redis when TICKER_REDIS_URL is not set)."""
+    """Run the service (and a private Redis, unless one is configured)."""
     from ticker.console import settings_error
     from ticker.embedded import EmbeddedError
     from ticker.serve import StartupError
@@ -111,19 +169,23 @@ def serve(
         raise typer.Exit(1) from None
 
 
-@app.command()
+@command(cls=Command)
 def post(
     headline: Annotated[str, typer.Argument(help="One line, at most 280 characters.")],
     channel: Channel = "en",
-    urgency: Annotated[int, typer.Option("--urgency", "-u", help="1 (flash) to 9.")] = 5,
-    source: Annotated[str | None, typer.Option("--source", "-s")] = None,
-    region: Annotated[list[str] | None, typer.Option("--region", "-r")] = None,
-    category: Annotated[list[str] | None, typer.Option("--category")] = None,
-    link: Annotated[str | None, typer.Option("--link", "-l")] = None,
-    ttl: Annotated[str | None, typer.Option(help="How long it stays, e.g. 30m, 6h.")] = None,
-    expires_at: Annotated[str | None, typer.Option(help="RFC 3339 time.")] = None,
-    embargo: Annotated[str | None, typer.Option(help="Release at (RFC 3339).")] = None,
-    hold: Annotated[bool, typer.Option(help="Post it withheld (not shown).")] = False,
+    urgency: Urgency = 5,
+    source: Source = None,
+    region: Regions = None,
+    category: Categories = None,
+    link: Link = None,
+    ttl: Ttl = None,
+    expires_at: ExpiresAt = None,
+    embargo: Annotated[
+        str | None, typer.Option(metavar="TIME", help="Not shown before then (RFC 3339).")
+    ] = None,
+    hold: Annotated[
+        bool, typer.Option("--hold", help="Post it withheld: not shown until released.")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Publish a new item."""
@@ -147,20 +209,26 @@ def post(
     _show(item, "posted", as_json)
 
 
-@app.command("import")
+@command("import", cls=Command)
 def import_items(
     file: Annotated[str, typer.Argument(help="JSON Lines: a POST body per line; - is stdin.")],
     channel: Annotated[
         str, typer.Option("--channel", "-c", help='For lines without a "channel" field.')
     ] = "en",
     concurrency: Annotated[
-        int, typer.Option(min=1, max=16, help="Requests in flight; above 1, order is lost.")
+        int,
+        typer.Option(
+            min=1, max=16, metavar="N", help="Requests in flight (1-16); above 1, order is lost."
+        ),
     ] = 1,
     stop_on_error: Annotated[
         bool, typer.Option("--stop-on-error", help="Stop at the first failed line.")
     ] = False,
 ) -> None:
-    """Post items from a JSON Lines file, in file order; a re-run posts nothing twice."""
+    """Post items from a JSON Lines file; a re-run posts nothing twice.
+
+    Lines go in file order (with --concurrency 1), so the last line is the newest item.
+    """
     from ticker.bulk import command
     from ticker.client import resolve
 
@@ -177,18 +245,28 @@ def import_items(
         raise typer.Exit(code)
 
 
-@app.command()
+@command(cls=Command)
 def correct(
-    uri: str,
+    uri: Uri,
     headline: Annotated[str | None, typer.Argument(help="The corrected headline.")] = None,
     channel: Channel = "en",
-    urgency: Annotated[int | None, typer.Option("--urgency", "-u")] = None,
-    source: Annotated[str | None, typer.Option("--source", "-s")] = None,
-    region: Annotated[list[str] | None, typer.Option("--region", "-r")] = None,
-    category: Annotated[list[str] | None, typer.Option("--category")] = None,
-    link: Annotated[str | None, typer.Option("--link", "-l")] = None,
-    ttl: Annotated[str | None, typer.Option(help="New time on the ticker from now.")] = None,
-    expires_at: Annotated[str | None, typer.Option()] = None,
+    urgency: Annotated[
+        int | None, typer.Option("--urgency", "-u", metavar="1-9", help="1 (most urgent) to 9.")
+    ] = None,
+    source: Source = None,
+    region: Annotated[
+        list[str] | None,
+        typer.Option("--region", "-r", help="The new regions (replace the old); repeat."),
+    ] = None,
+    category: Annotated[
+        list[str] | None,
+        typer.Option("--category", help="The new categories (replace the old); repeat."),
+    ] = None,
+    link: Link = None,
+    ttl: Annotated[
+        str | None, typer.Option(metavar="DURATION", help="New time on the ticker, from now.")
+    ] = None,
+    expires_at: ExpiresAt = None,
     as_json: AsJson = False,
 ) -> None:
     """Correct an item: a new version replaces it everywhere."""
@@ -209,8 +287,8 @@ def correct(
     _show(item, "corrected", as_json)
 
 
-@app.command()
-def hold(uri: str, channel: Channel = "en", as_json: AsJson = False) -> None:
+@command(cls=Command)
+def hold(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
     """Withhold an item: it leaves every ticker until released."""
     item = _call(
         lambda c: c.request(
@@ -220,8 +298,8 @@ def hold(uri: str, channel: Channel = "en", as_json: AsJson = False) -> None:
     _show(item, "held", as_json)
 
 
-@app.command()
-def release(uri: str, channel: Channel = "en", as_json: AsJson = False) -> None:
+@command(cls=Command)
+def release(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
     """Release a withheld item."""
     item = _call(
         lambda c: c.request("PATCH", f"/channels/{channel}/items/{uri}", json={"status": "usable"})
@@ -229,126 +307,202 @@ def release(uri: str, channel: Channel = "en", as_json: AsJson = False) -> None:
     _show(item, "released", as_json)
 
 
-@app.command()
-def kill(uri: str, channel: Channel = "en", as_json: AsJson = False) -> None:
+@command(cls=Command)
+def kill(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
     """Kill an item: it is removed everywhere and never shows again."""
     item = _call(lambda c: c.request("DELETE", f"/channels/{channel}/items/{uri}"))
     _show(item, "killed", as_json)
 
 
-@app.command()
+@command(cls=Command)
 def purge(
-    uri: str,
+    uri: Uri,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit record; ≤ 500 chars).")],
     channel: Channel = "en",
     as_json: AsJson = False,
 ) -> None:
-    """Purge an item (a legal takedown; needs a chief token): every text of it leaves Redis."""
+    """Purge an item: a legal takedown, every text of it leaves Redis.
+
+    Needs a chief token.
+    """
     body = _call(
         lambda c: c.request(
             "POST", f"/channels/{channel}/items/{uri}/purge", json={"reason": reason}
         )
     )
     if as_json:
-        out.print_json(json.dumps(body))
+        _print_json(body)
         return
     out.print(f"[green]purged[/green] {body['uri']} on [bold]{channel}[/bold]")
 
 
-@app.command("ls")
+@command("ls", cls=Command)
 def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
     """The items on the ticker now, newest first."""
     body = _call(lambda c: c.request("GET", f"/channels/{channel}/items"))
     if as_json:
-        out.print_json(json.dumps(body))
+        _print_json(body)
         return
-    table = Table(title=f"{channel}: {len(body['items'])} on the ticker")
-    for column in ("uri", "u", "headline", "regions", "expires"):
-        table.add_column(column)
-    for item in body["items"]:
+    items = body["items"]
+    if piped():
+        _rows(
+            [
+                [i["uri"], str(i["urgency"]), _line(i), ",".join(i["regions"]), i["expires_at"]]
+                for i in items
+            ]
+        )
+        return
+    table = Table(title=f"{channel}: {len(items)} on the ticker")
+    table.add_column("uri", no_wrap=True, min_width=_widest(items, "uri"))
+    table.add_column("u")
+    table.add_column("headline", ratio=1)
+    table.add_column("regions")
+    table.add_column("expires", no_wrap=True)
+    for item in items:
         table.add_row(
             item["uri"],
             str(item["urgency"]),
             Text(_line(item)),
             Text(",".join(item["regions"])),
-            item["expires_at"][11:19],
+            _relative(item["expires_at"]),
         )
     out.print(table)
 
 
-@app.command()
+@command(cls=Command)
 def history(
     channel: Channel = "en",
-    limit: Annotated[int, typer.Option(help="Entries per page (1-500).")] = 50,
-    before: Annotated[str | None, typer.Option(help="Page before this event id.")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="Entries per page (1-500).")] = 50,
+    before: Annotated[
+        str | None, typer.Option(metavar="ID", help="The page before this event id.")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """The recent-history buffer, newest first: corrections, holds, kills, expiries
-    (with a token, the desk's view: every version and author)."""
+    """The recent history, newest first: edits, kills, expiries.
+
+    Posts, corrections, holds, releases, kills and expiries. With a token, the desk's
+    view: every version and its author.
+    """
     params: dict[str, Any] = {"history": "true", "limit": limit}
     if before:
         params["before"] = before
     body = _call(lambda c: c.request("GET", f"/channels/{channel}/items", params=params))
     if as_json:
-        out.print_json(json.dumps(body))
+        _print_json(body)
         return
-    table = Table(title=f"{channel}: history")
-    for column in ("id", "event", "uri", "v", "status", "author", "headline"):
-        table.add_column(column)
-    for entry in body["items"]:
-        event = entry["event"] + (f" ({entry['reason']})" if entry.get("reason") else "")
-        table.add_row(
+    entries = body["items"]
+    rows = [
+        [
             entry["id"],
-            event,
+            entry["event"] + (f" ({entry['reason']})" if entry.get("reason") else ""),
             entry["uri"],
             str(entry.get("version", "")),
             entry.get("status", ""),
-            Text(entry.get("author", "")),
-            Text(_line(entry)),
-        )
-    out.print(table)
+            entry.get("author", ""),
+            _line(entry) if entry.get("headline") else "",
+        ]
+        for entry in entries
+    ]
+    if piped():
+        _rows(rows)
+    else:
+        table = Table(title=f"{channel}: history")
+        table.add_column("id", no_wrap=True, min_width=_widest(entries, "id"))
+        table.add_column("event")
+        table.add_column("uri", no_wrap=True, min_width=_widest(entries, "uri"))
+        for column in ("v", "status", "author"):
+            table.add_column(column)
+        table.add_column("headline", ratio=1)
+        for row in rows:
+            table.add_row(*row[:5], Text(row[5]), Text(row[6]))
+        out.print(table)
     if body.get("next_before"):
         err.print(f"more: ticker history --channel {channel} --before {body['next_before']}")
 
 
-@app.command()
+@command(cls=Command)
 def stats(as_json: AsJson = False) -> None:
-    """Per channel: readers (on the process that answers), items live, history, last publish."""
+    """Per channel: readers, items live, history, last publish.
+
+    Readers are counted on the process that answers.
+    """
     body = _call(lambda c: c.request("GET", "/stats"))
     if as_json:
-        out.print_json(json.dumps(body))
+        _print_json(body)
         return
-    table = Table(title="ticker stats")
-    for column in ("channel", "readers", "live", "history", "oldest", "last publish"):
-        table.add_column(column)
-    for name, info in body.items():
-        table.add_row(
+    rows = [
+        [
             name,
             str(info["readers"]),
             str(info["live"]),
             str(info["history"]),
             _when(info["oldest_id"]),
             _when(info["last_id"]),
-        )
+        ]
+        for name, info in body.items()
+    ]
+    if piped():
+        _rows(rows)
+        return
+    table = Table(title="ticker stats")
+    for column in ("channel", "readers", "live", "history", "oldest", "last publish"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
     out.print(table)
 
 
+def _widest(rows: list[dict[str, Any]], key: str) -> int:
+    """A column as wide as its longest value: ids and uris are never cut."""
+    return max((len(str(row.get(key, ""))) for row in rows), default=0)
+
+
 def _when(entry_id: str | None) -> str:
-    """A stream ID's time, readable (IDs are milliseconds since the epoch)."""
+    """A stream ID's time, relative to now (IDs are milliseconds since the epoch)."""
     if not entry_id:
         return "-"
     moment = datetime.fromtimestamp(int(entry_id.split("-")[0]) / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return _relative(moment.isoformat())
 
 
-@app.command()
+def _relative(timestamp: str) -> str:
+    """An RFC 3339 time as "in 5h 59m" or "3m ago"; one reading, whatever the zone."""
+    try:
+        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return timestamp
+    seconds = round((moment - datetime.now(UTC)).total_seconds())
+    span = _span(abs(seconds))
+    if span == "0s":
+        return "now"
+    return f"in {span}" if seconds > 0 else f"{span} ago"
+
+
+def _span(seconds: int) -> str:
+    """4d 2h, 5h 59m, 12m, 40s: the two largest units."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n]
+    if not parts:
+        return f"{secs}s"
+    return " ".join(parts[:2])
+
+
+@command(cls=Command)
 def tail(
     channel: Channel = "en",
-    region: Annotated[list[str] | None, typer.Option("--region", "-r")] = None,
-    category: Annotated[list[str] | None, typer.Option("--category")] = None,
-    max_urgency: Annotated[int | None, typer.Option()] = None,
+    region: Regions = None,
+    category: Categories = None,
+    max_urgency: Annotated[
+        int | None,
+        typer.Option(metavar="1-9", help="Only items at least this urgent (1 is the most)."),
+    ] = None,
 ) -> None:
-    """Follow the live stream (reconnects and resumes by itself; Ctrl-C to stop)."""
+    """Follow the live stream; Ctrl-C to stop.
+
+    It reconnects and resumes by itself, and says so once if no service answers.
+    """
     params: dict[str, Any] = {}
     if region:
         params["region"] = region
@@ -356,14 +510,19 @@ def tail(
         params["category"] = category
     if max_urgency:
         params["max_urgency"] = max_urgency
-    from ticker.client import ClientError
+    import httpx
+
+    from ticker.client import ClientError, unreachable
 
     last_id: str | None = None
+    delay = TAIL_RETRY_S[0]
+    told = False  # "no service answers" is said once; then retries are quiet
     with _client() as client:
         while True:
             try:
                 for event in client.events(channel, params=params, last_event_id=last_id):
                     last_id = event.id or None
+                    delay, told = TAIL_RETRY_S[0], False
                     _print_event(event.event, json.loads(event.data))
                 err.print("[dim]stream ended; reconnecting[/dim]")
             except ClientError as exc:
@@ -372,9 +531,24 @@ def tail(
                     raise typer.Exit(1) from None
             except KeyboardInterrupt:
                 raise typer.Exit(0) from None
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if not told:
+                    err.print(
+                        f"[yellow]{escape(unreachable(client.url, exc))}[/yellow]\n"
+                        "[dim]waiting for it; Ctrl-C to stop[/dim]"
+                    )
+                    told = True
             except Exception as exc:  # network drop mid-stream: resume from last_id
                 err.print(f"[dim]connection lost ({exc.__class__.__name__}); reconnecting[/dim]")
-            time.sleep(1)
+            try:
+                time.sleep(delay)
+            except KeyboardInterrupt:
+                raise typer.Exit(0) from None
+            delay = TAIL_RETRY_S[min(TAIL_RETRY_S.index(delay) + 1, len(TAIL_RETRY_S) - 1)]
+
+
+# Waits between reconnects while the service is away (a drop mid-stream starts again at 1 s).
+TAIL_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 def _print_event(kind: str, data: dict[str, Any]) -> None:

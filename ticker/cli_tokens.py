@@ -3,7 +3,6 @@ first token cannot come from an API that needs one)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -12,17 +11,19 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ticker.console import err, load_settings, out
+from ticker.console import Command, Group, err, load_settings, out, piped
 
 T = TypeVar("T")
 
 token_app = typer.Typer(
-    help="Editor tokens (stored hashed in Redis, shown once).", no_args_is_help=True
+    help="Editor tokens (stored hashed in Redis, shown once).", no_args_is_help=True, cls=Group
 )
 
 
 def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run a token command against Redis (the configured one, or the local embedded one)."""
+    import asyncio
+
     from ticker.auth import Tokens
     from ticker.embedded import read_state
     from ticker.errors import TickerError
@@ -52,11 +53,14 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         raise typer.Exit(1) from None
 
 
-@token_app.command("create")
+@token_app.command("create", cls=Command)
 def token_create(
-    name: str,
+    name: Annotated[str, typer.Argument(help="Who uses it, e.g. desk-amsterdam.")],
     channel: Annotated[
-        list[str], typer.Option("--channel", "-c", help="Channel it may act on ('*' for all).")
+        list[str],
+        typer.Option(
+            "--channel", "-c", help="A channel it may act on ('*' for all); repeat for more."
+        ),
     ],
     role: Annotated[
         str, typer.Option(help="editor (post, correct, hold, kill) or chief (also purge).")
@@ -71,10 +75,15 @@ def token_create(
     print(secret)
 
 
-@token_app.command("ls")
+@token_app.command("ls", cls=Command)
 def token_ls() -> None:
     """List tokens (names and channels, never secrets)."""
     rows = _admin(lambda tokens: tokens.list())
+    if piped():
+        for row in rows:
+            fields = [row["name"], row.get("role", "editor"), ",".join(row["channels"])]
+            print("\t".join([*fields, row["created_at"]]))
+        return
     table = Table()
     for column in ("name", "role", "channels", "created"):
         table.add_column(column)
@@ -83,12 +92,12 @@ def token_ls() -> None:
             Text(row["name"]),
             row.get("role", "editor"),
             Text(", ".join(row["channels"])),
-            row["created_at"][:19],
+            row["created_at"][:16].replace("T", " ") + " UTC",
         )
     out.print(table)
 
 
-@token_app.command("revoke")
+@token_app.command("revoke", cls=Command)
 def token_revoke(name: str) -> None:
     """Revoke a token; writes with it fail from now on."""
     if not _admin(lambda tokens: tokens.revoke(name)):

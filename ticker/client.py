@@ -27,6 +27,11 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 TRANSIENT = frozenset({502, 503, 504})
 # A Retry-After beyond this is not believed (a misconfigured proxy must not park us for hours).
 MAX_WAIT_S = 120.0
+# Nothing listening (connection refused, or no answer to the connect) is retried only this
+# long: a service being restarted is back by then, and a service that was never started
+# should be reported in seconds, not after the full backoff.
+CONNECT_BUDGET_S = 1.5
+CONNECT_TIMEOUT_S = 2.0
 
 
 class ClientError(Exception):
@@ -53,8 +58,10 @@ def resolve(settings: Settings) -> tuple[str, str | None]:
 class Client:
     """Thread-safe: ``ticker import`` shares one between its workers.
 
-    ``retries`` bounds the tries after a transient failure (backing off up to 4 s);
+    ``retries`` bounds the tries after a transient failure (backing off up to 4 s); a
+    connection that cannot be opened is retried for ``connect_budget`` seconds only.
     ``rate_retries`` bounds the waits after a ``429``; ``on_wait(seconds)`` hears of each.
+    ``attempts`` counts the requests tried, retries included.
     """
 
     def __init__(
@@ -64,18 +71,23 @@ class Client:
         *,
         timeout: float = 10.0,
         retries: int = 5,
+        connect_budget: float = CONNECT_BUDGET_S,
         rate_retries: int = 20,
         on_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.url = url
         self._token = token
         self._retries = retries
+        self._connect_budget = connect_budget
         self._rate_retries = rate_retries
         self._on_wait = on_wait
-        self._http = httpx.Client(base_url=url, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=url, timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S))
+        )
         self._lock = threading.Lock()
         self._resume_at = 0.0  # time.monotonic() before which no request is sent (429)
         self.rate_limited = 0  # 429s waited out so far
+        self.attempts = 0
 
     def close(self) -> None:
         self._http.close()
@@ -134,16 +146,20 @@ class Client:
         repeatable = method != "PATCH"
         delay = 0.25
         attempt = limited = 0
+        started = time.monotonic()
         while True:
             self._wait_turn()
+            self.attempts += 1
             try:
                 reply = self._http.request(method, path, json=json, params=params, headers=headers)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Nothing was sent, so any method may try again, within the connect budget.
+                if attempt == self._retries or time.monotonic() - started >= self._connect_budget:
+                    raise ClientError(unreachable(self.url, exc)) from None
+                wait = min(delay, max(0.0, started + self._connect_budget - time.monotonic()))
             except httpx.TransportError as exc:
                 if attempt == self._retries or not repeatable:
-                    raise ClientError(
-                        f"cannot reach ticker at {self.url} ({exc.__class__.__name__}"
-                        "); is `ticker serve` running?"
-                    ) from None
+                    raise ClientError(unreachable(self.url, exc)) from None
                 wait = delay
             else:
                 if reply.status_code == 429 and limited < self._rate_retries:
@@ -197,7 +213,9 @@ class Client:
         """Follow a channel's SSE stream (one connection; the caller reconnects)."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         with (
-            httpx.Client(base_url=self.url, timeout=httpx.Timeout(10.0, read=None)) as http,
+            httpx.Client(
+                base_url=self.url, timeout=httpx.Timeout(10.0, connect=CONNECT_TIMEOUT_S, read=None)
+            ) as http,
             connect_sse(
                 http, "GET", f"/channels/{channel}/events", params=params, headers=headers
             ) as source,
@@ -209,6 +227,16 @@ class Client:
                 # httpx-sse yields heartbeat comments after an id as empty events (#35).
                 if event.data:
                     yield event
+
+
+def unreachable(url: str, exc: Exception) -> str:
+    """The message for a service that cannot be reached, with what to do about it."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return (
+            f"no ticker service answers at {url}; start one with `ticker serve` "
+            "(or set TICKER_URL to where it runs)"
+        )
+    return f"lost the connection to ticker at {url} ({exc.__class__.__name__}); try again"
 
 
 def _retry_after(reply: httpx.Response) -> float | None:

@@ -1,7 +1,13 @@
-"""``ticker serve --demo``: sample headlines every few seconds, so a new page is alive."""
+"""``ticker serve --demo``: a sample headline now and then, so a new page is alive.
+
+Gentle on purpose: a post every ``DEMO_EVERY`` (taking turns between the channels) that
+leaves the ticker after ``DEMO_TTL``, so at most a handful of demo items share a channel's
+bar and an editor's own posts are never pushed off it (``live_max_items`` is 20 by default).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import threading
@@ -15,17 +21,34 @@ from ticker.store import Store
 
 log = logging.getLogger("ticker.demo")
 
+DEMO_EVERY = timedelta(seconds=20)
+DEMO_TTL = timedelta(minutes=5)
+
 # (channel, source, headline, urgency, regions, categories)
 SAMPLES = [
-    ("en", "Dutch Police", "Rotterdam shooter arrested", 2, ["europe"], ["crime"]),
-    ("ar", "الشرطة الهولندية", "القبض على مطلق النار في روتردام", 2, ["europe"], ["crime"]),
+    (
+        "en",
+        "Met Office",
+        "Amber wind warning for the west coast tonight",
+        3,
+        ["europe"],
+        ["weather"],
+    ),
+    (
+        "ar",
+        "هيئة الأرصاد",
+        "تحذير من رياح قوية على الساحل الغربي الليلة",
+        3,
+        ["europe"],
+        ["weather"],
+    ),
     (
         "es",
-        "Policía neerlandesa",
-        "Detenido el autor del tiroteo de Róterdam",
-        2,
+        "AEMET",
+        "Aviso naranja por viento en la costa oeste esta noche",
+        3,
         ["europe"],
-        ["crime"],
+        ["weather"],
     ),
     ("en", "Reuters", "Central bank holds rates at 4.25%", 4, ["us-canada"], ["economy"]),
     ("ar", "وكالة الأنباء", "البنك المركزي يبقي أسعار الفائدة دون تغيير", 4, ["mena"], ["economy"]),
@@ -67,9 +90,13 @@ SAMPLES = [
 ]
 
 
-async def run_demo(settings: Settings, stop: threading.Event, *, every: float = 4.0) -> None:
-    import asyncio
-
+async def run_demo(
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    every: timedelta = DEMO_EVERY,
+    ttl: timedelta = DEMO_TTL,
+) -> None:
     assert settings.redis_url is not None
     store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
     desk = Desk(store, settings)
@@ -86,12 +113,17 @@ async def run_demo(settings: Settings, stop: threading.Event, *, every: float = 
                 urgency=urgency,
                 regions=regions,
                 categories=categories,
-                ttl=timedelta(minutes=3),
+                ttl=ttl,
             )
             try:
                 await desk.post(channel, item, author="demo")
             except TickerError as exc:
                 log.warning("demo post failed: %s", exc)
-            await asyncio.sleep(every / 3)
+            # In short steps, so that stopping the service does not wait for the next post.
+            waited = 0.0
+            while waited < every.total_seconds() and not stop.is_set():
+                step = min(0.5, every.total_seconds() - waited)
+                await asyncio.sleep(step)
+                waited += step
     finally:
         await store.close()

@@ -21,7 +21,7 @@ SOURCE_MAX = 80
 REASON_MAX = 500
 # Fields only the desk (a token for the channel) sees; anonymous readers never do.
 DESK_ONLY = frozenset({"author"})
-URGENCY_MAX = 9
+URGENCY_MOST, URGENCY_MAX = 1, 9  # 1 is a flash (IPTC ninjs)
 SLUG_MAX = 32
 # Always used with fullmatch: "$" would also take a final "\n" ("europe\n").
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -143,6 +143,13 @@ def _slugs(values: list[str]) -> list[str]:
     return seen
 
 
+def _urgency(value: int) -> int:
+    # Our words rather than pydantic's "greater than or equal to 1".
+    if not URGENCY_MOST <= value <= URGENCY_MAX:
+        raise ValueError(f"must be {URGENCY_MOST} (most urgent) to {URGENCY_MAX}")
+    return value
+
+
 def _language(value: str) -> str:
     if len(value) > 35 or not LANGUAGE.fullmatch(value):
         raise ValueError("must be a BCP 47 language tag such as 'en' or 'es-419'")
@@ -164,7 +171,7 @@ Link = Annotated[str, AfterValidator(_link)]
 Reason = Annotated[str, AfterValidator(_reason)]
 Slugs = Annotated[list[str], AfterValidator(_slugs)]
 Language = Annotated[str, AfterValidator(_language)]
-Urgency = Annotated[int, Field(ge=1, le=URGENCY_MAX, strict=True)]
+Urgency = Annotated[int, Field(strict=True), AfterValidator(_urgency)]
 Instant = Annotated[datetime, AfterValidator(_aware)]
 
 

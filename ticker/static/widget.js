@@ -34,6 +34,11 @@
  *   horizontally scrollable) until focus leaves; hover and focus elsewhere only pause it.
  * - `reset` does not blank the bar: items are marked stale and those not re-sent within
  *   RESET_GRACE_MS are dropped, so a resync neither flickers nor re-announces.
+ * - The strip is a loop, and every headline gets its full pass: a new item joins the end
+ *   of the pass under way (the pass is stretched, nothing jumps), and each pass starts
+ *   again newest first. Only an item of urgency 1-2 interrupts: the strip starts again
+ *   with it in view, followed by what was being read. Restarting for every item would
+ *   leave nothing but the newest one or two readable at a brisk pace.
  * - Items are also dropped locally at expires_at, so a reader that went offline does not
  *   keep stale headlines. The local clock is corrected only when events prove it is behind
  *   the server's (an item updated "in the future").
@@ -53,6 +58,8 @@ const RECONNECTING_DELAY_MS = 1000;
 // When the browser gives up (EventSource CLOSED), we retry ourselves with backoff.
 const BACKOFF_MS = [1000, 2000, 5000, 10000, 30000, 60000];
 const DEFAULT_SPEED = 80; // pixels per second
+// Items at least this urgent (1 is the most) interrupt the loop; others join its end.
+const INTERRUPT_URGENCY = 2;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 // Languages written right to left (primary subtags), and right-to-left scripts.
@@ -370,6 +377,8 @@ export class BreakingTicker extends HTMLElement {
 
   #items = new Map(); // uri -> { item, node, entry, stale }
   #animation = null;
+  #pass = null; // the running pass: { from, to, duration } (pixels, ms)
+  #pinned = false; // the track's order is set for the next pass (an interruption)
   #motionDirty = true;
   #userPaused = false;
   #hovered = false;
@@ -525,6 +534,7 @@ export class BreakingTicker extends HTMLElement {
     this.#alert.remove();
     this.#animation?.cancel();
     this.#animation = null;
+    this.#pass = null;
     this.#itemLanguage = "";
     this.#channelLanguage = "";
     this.#showStatus(false);
@@ -615,18 +625,29 @@ export class BreakingTicker extends HTMLElement {
     if (known) {
       known.item = item;
       known.stale = false;
+      const passed = this.#passed(known.node);
+      const width = known.node.getBoundingClientRect().width;
       this.#fill(known.node, item);
       if (known.entry) known.entry.textContent = this.#spoken(item);
-      // Widths changed: each pass is measured afresh, so the next one picks this up.
+      // A correction that already went by must not shift what is being read.
+      this.#stretch(passed ? width - known.node.getBoundingClientRect().width : 0);
     } else {
       const record = { item, node: el("li"), entry: null, stale: false };
       this.#fill(record.node, item);
       this.#items.set(item.uri, record);
       this.#announce(record);
+      if (!this.#settled || !this.#running()) {
+        this.#order(); // the first batch, or a still strip: newest first, from the start
+        this.#applyMotion(true);
+      } else if (item.urgency <= INTERRUPT_URGENCY) {
+        this.#interrupt(record.node);
+      } else {
+        this.#track.append(record.node); // joins the end of this pass
+        this.#setState("empty", false);
+        this.#stretch(0);
+      }
       this.#trim();
     }
-    this.#order();
-    if (!known) this.#applyMotion(true); // a new item: start again, with it in view
     this.#scheduleExpiry();
   }
 
@@ -663,10 +684,13 @@ export class BreakingTicker extends HTMLElement {
     const record = this.#items.get(uri);
     if (!record) return;
     this.#items.delete(uri);
+    const passed = this.#passed(record.node);
+    const width = record.node.getBoundingClientRect().width;
     record.node.remove();
     record.entry?.remove(); // removals are not announced
     this.#setState("empty", this.#items.size === 0);
     if (!this.#items.size) this.#applyMotion(true);
+    else this.#stretch(passed ? width : 0); // what is being read stays where it is
     this.#scheduleExpiry();
   }
 
@@ -838,32 +862,89 @@ export class BreakingTicker extends HTMLElement {
     else if (this.#animation?.playState === "paused") this.#animation.play();
   }
 
-  /** One pass of the strip; the first after a change starts with the newest item in view. */
+  /** One pass of the strip, newest first; after a change, it starts in view. */
   #startLoop(inView = false) {
     this.#motionDirty = false;
     this.#animation?.cancel();
+    this.#animation = null;
+    if (!this.#pinned) this.#order();
+    this.#pinned = false;
     const width = this.#viewport.clientWidth;
     const length = this.#track.scrollWidth;
     if (!width || !length) {
-      this.#animation = null;
+      this.#pass = null;
       this.#motionDirty = true;
       return;
     }
     // To just outside the far edge, from the near edge (in view) or from just outside it:
     // right to left for LTR text, left to right for RTL (the track sits at inline start).
-    const rtl = this.#bar.getAttribute("dir") === "rtl";
+    const rtl = this.#rtl();
     const start = inView ? 0 : width;
-    const from = rtl ? -start : start;
-    const to = rtl ? length : -length;
+    this.#run(rtl ? -start : start, rtl ? length : -length);
+  }
+
+  /** Animate the track from `from` to `to` (pixels), at the reader's speed. */
+  #run(from, to) {
+    const paused = this.#animation?.playState === "paused";
+    this.#animation?.cancel();
+    const duration = Math.max(1, (Math.abs(to - from) / this.#speed()) * 1000);
     const animation = this.#track.animate(
       [{ transform: `translateX(${from}px)` }, { transform: `translateX(${to}px)` }],
-      { duration: ((start + length) / this.#speed()) * 1000, easing: "linear", fill: "both" },
+      { duration, easing: "linear", fill: "both" },
     );
+    if (paused) animation.pause();
+    this.#pass = { from, to, duration };
     // One pass at a time, so each pass is measured again (corrections change widths).
     animation.onfinish = () => {
       if (this.#animation === animation) this.#startLoop();
     };
     this.#animation = animation;
+  }
+
+  /** Is a pass under way (running or paused) that an item can join? */
+  #running() {
+    return Boolean(this.#animation && this.#pass && !this.#motionDirty);
+  }
+
+  #rtl() {
+    return this.#bar.getAttribute("dir") === "rtl";
+  }
+
+  /** Where the track is now (translateX, pixels), or null with no pass. */
+  #position() {
+    if (!this.#running()) return null;
+    const { from, to, duration } = this.#pass;
+    const progress = Math.min(1, Math.max(0, Number(this.#animation.currentTime ?? 0) / duration));
+    return from + (to - from) * progress;
+  }
+
+  /** Has this node gone by (wholly before the viewport's start edge)? */
+  #passed(node) {
+    if (!this.#running() || !node.isConnected) return false;
+    const box = node.getBoundingClientRect();
+    const view = this.#viewport.getBoundingClientRect();
+    return this.#rtl() ? box.left >= view.right : box.right <= view.left;
+  }
+
+  /** Re-aim the pass under way at the track's new end, from where it is now; `shift`:
+   * pixels by which the content before the viewport shrank, made up so nothing jumps. */
+  #stretch(shift) {
+    const position = this.#position();
+    if (position === null) return;
+    const rtl = this.#rtl();
+    const length = this.#track.scrollWidth;
+    this.#run(position + (rtl ? -shift : shift), rtl ? length : -length);
+  }
+
+  /** An urgent item: shown at once, then the loop goes on from what was being read. */
+  #interrupt(node) {
+    const nodes = [...this.#track.children];
+    const reading = nodes.findIndex((n) => !this.#passed(n));
+    const rest = reading < 0 ? nodes : [...nodes.slice(reading), ...nodes.slice(0, reading)];
+    this.#track.replaceChildren(node, ...rest);
+    this.#setState("empty", false);
+    this.#pinned = true;
+    this.#applyMotion(true);
   }
 
   // -- status -------------------------------------------------------------------------------
