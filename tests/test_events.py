@@ -118,7 +118,7 @@ async def test_readers_connecting_one_after_another_get_the_ticker_as_it_is_then
         assert [(e.event, e.id) for e in late.events] == [("item", second["id"])]
         assert loads == 2
     finally:
-        services.desk.current = read_from_redis
+        services.store.snapshot = read_from_redis
         for reader in readers:
             await reader.close()
 

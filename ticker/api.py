@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ticker import protocol
+from ticker.archive import Archive
 from ticker.auth import Principal, Tokens
 from ticker.desk import Desk
 from ticker.errors import InvalidRequest, NotFound, RateLimited, StoreUnavailable, TickerError
@@ -62,6 +63,7 @@ class Services:
     settings: Settings
     store: Store
     desk: Desk
+    archive: Archive
     tokens: Tokens
     hub: Hub
     feed: Feed
@@ -233,13 +235,13 @@ async def list_items(request: Request) -> Response:
             raise InvalidRequest(
                 f"before: {message}", details=[{"field": "before", "message": message}]
             )
-        page, cursor = await svc.desk.history(
+        page, cursor = await svc.archive.history(
             channel, before=before, limit=limit, desk_view=desk_view
         )
         return JSONResponse(
             {"channel": channel, "items": page, "next_before": cursor}, headers=headers
         )
-    _, items = await svc.desk.current(channel)
+    _, items = await svc.archive.current(channel)
     items.sort(key=lambda i: i.created_at, reverse=True)
     rows = [i.model_dump(mode="json") if desk_view else i.public() for i in items]
     return JSONResponse({"channel": channel, "items": rows}, headers=headers)
@@ -251,14 +253,14 @@ async def get_item(request: Request) -> Response:
     svc.desk.channel(channel)
     headers = cors_headers(request, svc.settings)
     if await _audience(request, svc, headers) is None:
-        item = await svc.desk.get(channel, uri)
+        item = await svc.archive.get(channel, uri)
         if not item.public_at(utcnow()):
             # Held, embargoed or killed: to the public it does not exist.
             raise NotFound(f"no item {uri!r} in channel {channel!r}")
         return JSONResponse(item.public(), headers=headers)
-    item = await svc.desk.get(channel, uri)
+    item = await svc.archive.get(channel, uri)
     body = item.model_dump(mode="json")
-    body["versions"] = [v.model_dump(mode="json") for v in await svc.desk.versions(channel, uri)]
+    body["versions"] = [v.model_dump(mode="json") for v in await svc.archive.versions(channel, uri)]
     return JSONResponse(body, headers=headers)
 
 

@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ticker import api, protocol
+from ticker.archive import Archive
 from ticker.auth import Tokens
 from ticker.desk import Desk
 from ticker.errors import RateLimited, TickerError
@@ -210,18 +211,20 @@ def create_app(settings: Settings | None = None) -> Streams:
             redis_url, prefix=settings.key_prefix, max_connections=settings.redis_max_connections
         )
         metrics = Metrics()
-        desk = Desk(store, settings, metrics)
-        hub = Hub(store, settings, metrics, desk.current)
+        archive = Archive(store, settings)
+        desk = Desk(store, settings, metrics, archive)
+        hub = Hub(store, settings, metrics, archive.current)
         sweeper = Sweeper(store, desk, settings)
         app.state.services = api.Services(
             settings=settings,
             store=store,
             desk=desk,
+            archive=archive,
             tokens=Tokens(
                 store, rate_per_minute=settings.write_rate_per_minute, burst=settings.write_burst
             ),
             hub=hub,
-            feed=Feed(hub, desk, settings),
+            feed=Feed(hub, archive, settings),
             sweeper=sweeper,
         )
         sweeper.start()

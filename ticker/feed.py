@@ -1,10 +1,10 @@
 """What one SSE connection sends: the current items or a replay, then live events.
 
 The order is what makes it gap-free (Mercure's live queue): register with the hub first,
-then read the snapshot or the replay (through the desk), then pass on live batches,
+then read the snapshot or the replay (through the archive), then pass on live batches,
 dropping any event at or below the last one already sent.
 
-The way down, one direction: ``api`` → ``Feed`` → ``Hub`` (live) and ``Desk`` (history)
+The way down, one direction: ``api`` → ``Feed`` → ``Hub`` (live) and ``Archive`` (history)
 → ``Subscriber`` → ``protocol.Socket`` or ``EventStream``. Nothing here speaks to Redis.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from ticker.desk import Desk
+from ticker.archive import Archive
 from ticker.errors import StoreUnavailable
 from ticker.events import Filter
 from ticker.eventstream import EventStream
@@ -69,9 +69,9 @@ async def _once(chunk: bytes) -> AsyncIterator[bytes]:
 class Feed:
     """Opens streams: one ``EventStream`` per connection, over the process's hub."""
 
-    def __init__(self, hub: Hub, desk: Desk, settings: Settings) -> None:
+    def __init__(self, hub: Hub, archive: Archive, settings: Settings) -> None:
         self._hub = hub
-        self._desk = desk
+        self._archive = archive
         self._settings = settings
 
     def response(
@@ -129,7 +129,7 @@ class Feed:
     async def _resumable(self, wanted: Wanted) -> bool:
         if not wanted.last_event_id:
             return False
-        if await self._desk.resumable(wanted.channel, wanted.last_event_id):
+        if await self._archive.resumable(wanted.channel, wanted.last_event_id):
             return True
         log.info(
             "channel %s: Last-Event-ID %r cannot be resumed; sending reset",
@@ -142,7 +142,7 @@ class Feed:
         """Phase 1, a returning reader: exactly the events after its last ID."""
         after, more = wanted.last_event_id or "0-0", True
         while more:
-            events, after, more = await self._desk.after(wanted.channel, after, REPLAY_PAGE)
+            events, after, more = await self._archive.after(wanted.channel, after, REPLAY_PAGE)
             chunk = b"".join(ev.frame_for(wanted.flt) for ev in events)
             if chunk:
                 yield chunk
