@@ -22,9 +22,9 @@ _FRAME = re.compile(r"^(?P<fn>.*?) \((?P<file>[^()]*?):(?P<line>\d+)\)$")
 # the same sample: the innermost matching frame wins, ties go to the first listed.
 BUCKETS = [
     (
-        "sse.decode: pydantic Item validation + frame JSON (once per entry)",
-        r"^(decode|item_event|frame|item_json)$",
-        r"ticker/sse\.py",
+        "events.decode: pydantic Item validation + frame JSON (once per entry)",
+        r"^(decode|entry_item|item_event|frame|item_json)$",
+        r"ticker/(sse|events|frames)\.py",
     ),
     (
         "direct write: Socket.write -> transport.write -> write() (per reader per batch)",
@@ -54,7 +54,7 @@ BUCKETS = [
     ),
     (
         "feed.events: join frames, heartbeat, generator resume",
-        r"^(events|Batch\.frames)$",
+        r"^(events|_live|Feed\.events|Feed\._live|Batch\.frames)$",
         r"ticker/(feed|hub|subscriber)\.py",
     ),
     (

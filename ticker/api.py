@@ -312,7 +312,7 @@ async def purge_item(request: Request) -> Response:
     return JSONResponse({"uri": uri, "purged": True})
 
 
-def _filter(request: Request, hub: Hub) -> Filter:
+def _filter(request: Request) -> Filter:
     def slugs(name: str) -> frozenset[str]:
         values = [v for raw in request.query_params.getlist(name) for v in raw.split(",") if v]
         bad = [v for v in values if len(v) > SLUG_MAX or not SLUG.fullmatch(v)]
@@ -326,7 +326,7 @@ def _filter(request: Request, hub: Hub) -> Filter:
     urgency = whole_number(
         request.query_params.get("max_urgency", str(URGENCY_MAX)), "max_urgency", 1, URGENCY_MAX
     )
-    return hub.filter(Filter(slugs("region"), slugs("category"), urgency))
+    return Filter(slugs("region"), slugs("category"), urgency)
 
 
 async def channel_events(request: Request) -> Response:
@@ -342,7 +342,7 @@ async def channel_events(request: Request) -> Response:
         # Nobody reads a stream request's body, and an unread body stops the server from
         # noticing that the client went away.
         raise InvalidRequest("a stream request has no body", status_code=400, code="bad_body")
-    flt = _filter(request, svc.hub)
+    flt = _filter(request)
     last_event_id = request.headers.get("last-event-id") or request.query_params.get(
         "last_event_id"
     )

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 from ticker.archive import Archive
 from ticker.errors import StoreUnavailable
@@ -78,8 +79,10 @@ class Feed:
         self, wanted: Wanted, *, address: str, headers: dict[str, str], socket: Socket | None
     ) -> EventStream:
         """The stream's response, counted against the connection caps."""
-        settings = self._settings
-        if not self._hub.admit(address):
+        settings, hub = self._settings, self._hub
+        wanted = replace(wanted, flt=hub.filter(wanted.flt))
+        leave = partial(hub.leave, address)
+        if not hub.admit(address):
             # Over capacity: 200 (EventSource gives up on anything else), a long retry, done.
             over = _once(retry_frame(settings.over_capacity_retry_ms))
             return EventStream(over, send_timeout=settings.send_timeout_s, headers=headers)
@@ -90,7 +93,7 @@ class Feed:
             self.events(wanted, gate=gate, socket=socket),
             send_timeout=settings.send_timeout_s,
             headers=headers,
-            on_close=lambda: self._hub.leave(address),
+            on_close=leave,
             on_disconnect=gate.close,
             socket=socket,
         )

@@ -1,7 +1,7 @@
 """Fan-out: one reader task per channel per process, many subscribers.
 
 The reader blocks on ``XREAD`` from a concrete last ID, decodes each batch once
-(``sse.decode``) and offers the same ``Batch`` to every subscriber of the channel, which
+(``events.decode``) and offers the same ``Batch`` to every subscriber of the channel, which
 writes it to its socket or queues it (``subscriber.py``). A subscriber more than
 ``subscriber_buffer`` events behind is cut off: its stream ends, the browser comes back
 with ``Last-Event-ID``, and memory never grows with a slow reader (Mercure's rule).
