@@ -12,8 +12,8 @@ Deliberate choices (read before "fixing"):
 - The first bytes are taken from the feed before the head is sent: a feed that cannot
   start (Redis unreachable on a resume) is answered 503 with ``Retry-After``, not an
   aborted 200.
-- Frames arrive already encoded (``frames.py``, ``events.py``) and already joined per wake-up, so one
-  wake-up is one ``send``: several pending events go out in one write.
+- Frames arrive already encoded (``frames.py``, ``events.py``) and already joined per
+  wake-up, so one wake-up is one ``send``: several pending events go out in one write.
 - A send that blocks longer than ``send_timeout`` (the client stopped reading and its TCP
   window is full) ends the response; uvicorn then closes the connection. With the
   socket extension, live events skip this class entirely while the reader keeps up
