@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from ticker.desk import Desk
 from ticker.errors import TickerError
+from ticker.metrics import Metrics
 from ticker.models import ItemIn
 from ticker.settings import Settings
 from ticker.store import Store
@@ -67,12 +68,16 @@ SAMPLES = [
 ]
 
 
-async def run_demo(settings: Settings, stop: threading.Event, *, every: float = 4.0) -> None:
+async def run_demo(
+    settings: Settings, stop: threading.Event, *, every: float = 4.0, metrics: Metrics | None = None
+) -> None:
+    """Post samples until ``stop``; counted in ``metrics`` (the served app's, or the
+    workers' shared files), so /metrics shows the demo's posts too."""
     import asyncio
 
     assert settings.redis_url is not None
     store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
-    desk = Desk(store, settings)
+    desk = Desk(store, settings, metrics)
     declared = {c.name for c in settings.channels}
     try:
         for channel, source, headline, urgency, regions, categories in itertools.cycle(SAMPLES):
