@@ -81,3 +81,6 @@ async def test_stats_report_each_channel(server: tuple[str, Any], token: str) ->
         "readers": 0,
     }
     assert body["ar"]["history"] == 0 and body["ar"]["last_id"] is None
+    (process,) = body["_fleet"]["processes"]  # this one, counted live
+    assert body["_fleet"]["readers"] == 0
+    assert process["readers"] == 0 and process["pid"] > 0 and process["uptime_s"] >= 0

@@ -26,6 +26,7 @@ from ticker import api, protocol
 from ticker.auth import Tokens
 from ticker.desk import Desk
 from ticker.errors import RateLimited, TickerError
+from ticker.fleet import Fleet
 from ticker.hub import Hub
 from ticker.metrics import Metrics
 from ticker.retention import Sweeper
@@ -191,7 +192,8 @@ def _on_shutdown_signal(callback: Callable[[], None]) -> None:
         signal.signal(signum, handler)
 
 
-def create_app(settings: Settings | None = None) -> Streams:
+def create_app(settings: Settings | None = None, *, metrics: Metrics | None = None) -> Streams:
+    """The app; ``metrics`` when something else in the process counts too (the demo)."""
     settings = settings or Settings()
     if settings.redis_url is None:
         raise ValueError("create_app needs settings.redis_url (the CLI starts an embedded Redis)")
@@ -202,9 +204,17 @@ def create_app(settings: Settings | None = None) -> Streams:
         store = Store(
             redis_url, prefix=settings.key_prefix, max_connections=settings.redis_max_connections
         )
-        metrics = Metrics()
-        hub = Hub(store, settings, metrics)
-        desk = Desk(store, settings, metrics)
+        counted = metrics or Metrics(
+            [c.name for c in settings.channels], multiprocess_dir=settings.metrics_dir
+        )
+        counted.forget_dead_workers()
+        hub = Hub(store, settings, counted)
+        desk = Desk(store, settings, counted)
+        fleet = Fleet(
+            store,
+            settings,
+            lambda: {c.name: hub.subscriber_count(c.name) for c in settings.channels},
+        )
         sweeper = Sweeper(store, desk, settings)
         app.state.services = api.Services(
             settings=settings,
@@ -215,8 +225,10 @@ def create_app(settings: Settings | None = None) -> Streams:
             ),
             hub=hub,
             sweeper=sweeper,
+            fleet=fleet,
         )
         sweeper.start()
+        fleet.start()
         _on_shutdown_signal(hub.begin_shutdown)
         try:
             # Lifespan state reaches the server too: ticker's protocol counts request
@@ -225,7 +237,9 @@ def create_app(settings: Settings | None = None) -> Streams:
         finally:
             await sweeper.close()
             await hub.close()
+            await fleet.close()
             await store.close()
+            counted.close()
 
     routes = [
         Route("/", index),

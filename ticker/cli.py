@@ -313,11 +313,13 @@ def history(
 
 @app.command()
 def stats(as_json: AsJson = False) -> None:
-    """Per channel: readers (on the process that answers), items live, history, last publish."""
+    """Per channel: readers (every process), items live, history, last publish; then each
+    process of the fleet: id, host, pid, readers, uptime."""
     body = _call(lambda c: c.request("GET", "/stats"))
     if as_json:
         out.print_json(json.dumps(body))
         return
+    fleet = body.pop("_fleet", None)
     table = Table(title="ticker stats")
     for column in ("channel", "readers", "live", "history", "oldest", "last publish"):
         table.add_column(column)
@@ -331,6 +333,26 @@ def stats(as_json: AsJson = False) -> None:
             _when(info["last_id"]),
         )
     out.print(table)
+    if fleet is None:
+        return
+    processes = Table(title=f"{len(fleet['processes'])} processes, {fleet['readers']} readers")
+    for column in ("process", "host", "pid", "readers", "uptime"):
+        processes.add_column(column)
+    for proc in fleet["processes"]:
+        processes.add_row(
+            proc["id"],
+            Text(proc["host"]),
+            str(proc["pid"]),
+            str(proc["readers"]),
+            _uptime(proc["uptime_s"]),
+        )
+    out.print(processes)
+
+
+def _uptime(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def _when(entry_id: str | None) -> str:
