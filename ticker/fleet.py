@@ -117,6 +117,9 @@ class Fleet:
                 held = _report_warnings.due()
                 if held is not None:
                     log.warning("fleet report failed: %s (%d similar since)", exc, held)
+            except Exception:
+                # A bug must not end the reports (the process would leave the fleet).
+                log.exception("fleet report failed")
             await asyncio.sleep(self._settings.fleet_report_s)
 
     async def members(self) -> list[Member]:
