@@ -21,6 +21,8 @@ FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin ticker
 # The same base image, so the virtualenv's interpreter links stay valid.
 COPY --from=build /opt/ticker /opt/ticker
+# ticker's settings for a container, in one place (docker-compose.yml does not repeat them):
+# listen on every interface, on the port EXPOSEd below and probed by the HEALTHCHECK.
 ENV PATH=/opt/ticker/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     TICKER_HOST=0.0.0.0 \
@@ -32,4 +34,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('TICKER_PORT', '8000'), timeout=4)"]
 # Exec form: ticker is PID 1 and gets SIGTERM itself (it shuts down cleanly on it).
-CMD ["ticker", "serve", "--host", "0.0.0.0"]
+CMD ["ticker", "serve"]

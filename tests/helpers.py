@@ -339,3 +339,13 @@ def keys_holding(settings: Settings, text: str) -> list[str]:
     finally:
         client.close()
     return found
+
+
+def metric_samples(text: str) -> dict[str, float]:
+    """A /metrics page as {'name{labels}': value}, comments left out."""
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples

@@ -91,9 +91,7 @@ def test_ticker_waits_for_redis_and_scales(compose: dict[str, Any]) -> None:
     ticker = compose["services"]["ticker"]
     assert ticker["build"] in (".", {"context": "."})
     assert ticker["environment"]["TICKER_REDIS_URL"] == "redis://redis:6379/0"
-    assert ticker["environment"]["TICKER_HOST"] == "0.0.0.0"
     assert ticker["depends_on"]["redis"]["condition"] == "service_healthy"
-    assert "/readyz" in " ".join(ticker["healthcheck"]["test"])
     # No fixed host port: `docker compose up --scale ticker=2` must not collide.
     for port in ticker.get("ports", []):
         assert ":" not in str(port), f"fixed host port {port!r} breaks --scale"
@@ -105,8 +103,8 @@ def test_dockerfile_runs_ticker_serve_as_a_non_root_user() -> None:
     assert stages and all(s.startswith("python:3.11-slim") for s in stages), stages
     final = rows[max(i for i, (word, _) in enumerate(rows) if word == "FROM") :]
     words = dict(final)
-    assert exec_form(words["CMD"])[:2] == ["ticker", "serve"]
-    assert exec_form(words["CMD"])[-2:] == ["--host", "0.0.0.0"]
+    assert exec_form(words["CMD"]) == ["ticker", "serve"]  # the settings come from ENV
+    assert "TICKER_HOST=0.0.0.0" in words["ENV"] and "TICKER_PORT=8000" in words["ENV"]
     assert words["USER"] not in ("root", "0")
     assert words["EXPOSE"] == "8000"
     assert "/readyz" in words["HEALTHCHECK"]
@@ -128,25 +126,39 @@ def test_docker_context_holds_what_the_build_copies() -> None:
                 assert source not in ignored, f"{source} is copied but .dockerignore drops it"
 
 
-def _healthcheck_commands(compose: dict[str, Any]) -> list[list[str]]:
-    from_compose = compose["services"]["ticker"]["healthcheck"]["test"]
-    assert from_compose[0] == "CMD"
+def test_compose_repeats_none_of_the_images_settings(compose: dict[str, Any]) -> None:
+    ticker = compose["services"]["ticker"]
+    env = " ".join(args for word, args in dockerfile_instructions() if word == "ENV")
+    for name in ticker["environment"]:
+        assert f"{name}=" not in env, f"{name} is set in the Dockerfile and the compose file"
+    assert "healthcheck" not in ticker  # the image's HEALTHCHECK applies
+    assert "command" not in ticker  # and its CMD
+
+
+def test_every_service_rotates_its_logs(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        logging = service["logging"]
+        assert logging["driver"] == "json-file", name
+        assert logging["options"]["max-size"] and int(logging["options"]["max-file"]) > 1, name
+
+
+def _healthcheck_command() -> list[str]:
     words = dict(dockerfile_instructions())
     _, _, image_cmd = words["HEALTHCHECK"].partition(" CMD ")
-    return [from_compose[1:], exec_form(image_cmd)]
+    return exec_form(image_cmd)
 
 
 def test_health_check_passes_on_a_ready_ticker_and_fails_on_none(
-    compose: dict[str, Any], ticker_server: TickerProcess
+    ticker_server: TickerProcess,
 ) -> None:
-    for command in _healthcheck_commands(compose):
-        assert command[0] == "python"
-        run = [sys.executable, *command[1:]]
-        ok = subprocess.run(
-            run, env={"TICKER_PORT": str(ticker_server.port)}, capture_output=True, timeout=10
-        )
-        assert ok.returncode == 0, ok.stderr
-        down = subprocess.run(
-            run, env={"TICKER_PORT": str(free_port())}, capture_output=True, timeout=10
-        )
-        assert down.returncode != 0
+    command = _healthcheck_command()
+    assert command[0] == "python"
+    run = [sys.executable, *command[1:]]
+    ok = subprocess.run(
+        run, env={"TICKER_PORT": str(ticker_server.port)}, capture_output=True, timeout=10
+    )
+    assert ok.returncode == 0, ok.stderr
+    down = subprocess.run(
+        run, env={"TICKER_PORT": str(free_port())}, capture_output=True, timeout=10
+    )
+    assert down.returncode != 0

@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import start_reader
+from tests.helpers import metric_samples, start_reader
+from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -81,3 +82,48 @@ async def test_stats_report_each_channel(server: tuple[str, Any], token: str) ->
         "readers": 0,
     }
     assert body["ar"]["history"] == 0 and body["ar"]["last_id"] is None
+    (process,) = body["_fleet"]["processes"]  # this one, counted live
+    assert body["_fleet"]["readers"] == 0
+    assert process["readers"] == 0 and process["pid"] > 0 and process["uptime_s"] >= 0
+
+
+async def test_every_metric_is_there_at_zero_from_start_up(
+    server: tuple[str, Any], settings: Settings
+) -> None:
+    async with httpx.AsyncClient(base_url=server[0], timeout=5) as client:
+        samples = metric_samples((await client.get("/metrics")).text)
+    expected = ["ticker_readers_refused_total", "ticker_redis_errors_total"]
+    for ch in settings.channels:
+        label = f'{{channel="{ch.name}"}}'
+        expected += [
+            f"ticker_readers{label}",
+            f"ticker_events_delivered_total{label}",
+            f"ticker_readers_cut_off_total{label}",
+            f"ticker_redis_reconnects_total{label}",
+            f"ticker_publish_to_send_seconds_count{label}",
+            f"ticker_expiry_lag_seconds_count{label}",
+            f'ticker_events_published_total{{channel="{ch.name}",type="item"}}',
+            f'ticker_events_published_total{{channel="{ch.name}",type="remove"}}',
+        ]
+    assert {name: samples.get(name) for name in expected} == {name: 0.0 for name in expected}
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"channels": (Channel(name="en", live_max_items=1),)}]
+)
+async def test_items_pushed_off_the_ticker_count_as_published_removes(
+    server: tuple[str, Any], token: str
+) -> None:
+    async with httpx.AsyncClient(base_url=server[0], timeout=5) as client:
+        for n in range(3):
+            r = await client.post(
+                "/channels/en/items",
+                json={"headline": f"item {n}"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert r.status_code == 201
+        history = (await client.get("/stats")).json()["en"]["history"]
+        text = (await client.get("/metrics")).text
+    assert history == 5  # three items, two of them pushed out by the next
+    assert sample(text, 'ticker_events_published_total{channel="en",type="item"}') == 3
+    assert sample(text, 'ticker_events_published_total{channel="en",type="remove"}') == 2

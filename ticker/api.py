@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from ticker.desk import Desk
 from ticker.errors import InvalidRequest, NotFound, RateLimited, StoreUnavailable, TickerError
 from ticker.events import Filter
 from ticker.feed import Feed, Wanted
+from ticker.fleet import Fleet
 from ticker.hub import Hub
 from ticker.models import SLUG, SLUG_MAX, URGENCY_MAX, URI, ItemIn, ItemPatch, PurgeIn, utcnow
 from ticker.retention import Sweeper
@@ -68,6 +70,7 @@ class Services:
     hub: Hub
     feed: Feed
     sweeper: Sweeper
+    fleet: Fleet
 
 
 def services(request: Request) -> Services:
@@ -368,11 +371,18 @@ async def metrics(request: Request) -> Response:
 
 
 async def stats(request: Request) -> Response:
-    """Per channel: readers on this process, items live, history length, its two ends."""
+    """Per channel: readers across the fleet, items live, history length, its two ends;
+    under ``_fleet`` (no channel name has a ``_``), the total and one entry per process."""
     svc = services(request)
-    body = {}
+    members = await svc.fleet.members()
+    body: dict[str, Any] = {}
     for ch in svc.settings.channels:
         info = await svc.store.stats(ch.name)
-        info["readers"] = svc.hub.subscriber_count(ch.name)
+        info["readers"] = sum(m.readers.get(ch.name, 0) for m in members)
         body[ch.name] = info
+    now = time.time()
+    body["_fleet"] = {
+        "readers": sum(m.total for m in members),
+        "processes": [m.view(now) for m in members],
+    }
     return JSONResponse(body)

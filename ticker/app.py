@@ -27,6 +27,7 @@ from ticker.auth import Tokens
 from ticker.desk import Desk
 from ticker.errors import RateLimited, TickerError
 from ticker.feed import Feed
+from ticker.fleet import Fleet
 from ticker.hub import Hub
 from ticker.metrics import Metrics
 from ticker.retention import Sweeper
@@ -199,7 +200,8 @@ def _on_shutdown_signal(callback: Callable[[], None]) -> None:
         signal.signal(signum, handler)
 
 
-def create_app(settings: Settings | None = None) -> Streams:
+def create_app(settings: Settings | None = None, *, metrics: Metrics | None = None) -> Streams:
+    """The app; ``metrics`` when something else in the process counts too (the demo)."""
     settings = settings or Settings()
     if settings.redis_url is None:
         raise ValueError("create_app needs settings.redis_url (the CLI starts an embedded Redis)")
@@ -210,10 +212,18 @@ def create_app(settings: Settings | None = None) -> Streams:
         store = Store(
             redis_url, prefix=settings.key_prefix, max_connections=settings.redis_max_connections
         )
-        metrics = Metrics()
+        counted = metrics or Metrics(
+            [c.name for c in settings.channels], multiprocess_dir=settings.metrics_dir
+        )
+        counted.forget_dead_workers()
         archive = Archive(store, settings)
-        desk = Desk(store, settings, metrics, archive)
-        hub = Hub(store, settings, metrics, archive.current)
+        desk = Desk(store, settings, counted, archive)
+        hub = Hub(store, settings, counted, archive.current)
+        fleet = Fleet(
+            store,
+            settings,
+            lambda: {c.name: hub.subscriber_count(c.name) for c in settings.channels},
+        )
         sweeper = Sweeper(store, desk, settings)
         app.state.services = api.Services(
             settings=settings,
@@ -226,8 +236,10 @@ def create_app(settings: Settings | None = None) -> Streams:
             hub=hub,
             feed=Feed(hub, archive, settings),
             sweeper=sweeper,
+            fleet=fleet,
         )
         sweeper.start()
+        fleet.start()
         _on_shutdown_signal(hub.begin_shutdown)
         try:
             # Lifespan state reaches the server too: ticker's protocol counts request
@@ -236,7 +248,9 @@ def create_app(settings: Settings | None = None) -> Streams:
         finally:
             await sweeper.close()
             await hub.close()
+            await fleet.close()
             await store.close()
+            counted.close()
 
     events = Route("/channels/{channel}/events", api.channel_events, methods=["GET"])
     routes = [

@@ -422,14 +422,13 @@ def history(
 
 @command(cls=Command)
 def stats(as_json: AsJson = False) -> None:
-    """Per channel: readers, items live, history, last publish.
-
-    Readers are counted on the process that answers.
-    """
+    """Per channel: readers (every process), items live, history, last publish; then each
+    process of the fleet: id, host, pid, readers, uptime."""
     body = _call(lambda c: c.request("GET", "/stats"))
     if as_json:
         _print_json(body)
         return
+    fleet = body.pop("_fleet", None)
     rows = [
         [
             name,
@@ -441,8 +440,13 @@ def stats(as_json: AsJson = False) -> None:
         ]
         for name, info in body.items()
     ]
+    procs = [
+        [p["id"], p["host"], str(p["pid"]), str(p["readers"]), _uptime(p["uptime_s"])]
+        for p in (fleet or {}).get("processes", [])
+    ]
     if piped():
-        _rows(rows)
+        # Channels, then one "process" line per process (a first column tells them apart).
+        _rows(rows + [["process", *proc] for proc in procs])
         return
     table = Table(title="ticker stats")
     for column in ("channel", "readers", "live", "history", "oldest", "last publish"):
@@ -450,6 +454,20 @@ def stats(as_json: AsJson = False) -> None:
     for row in rows:
         table.add_row(*row)
     out.print(table)
+    if fleet is None:
+        return
+    processes = Table(title=f"{len(procs)} processes, {fleet['readers']} readers")
+    for column in ("process", "host", "pid", "readers", "uptime"):
+        processes.add_column(column)
+    for proc in procs:
+        processes.add_row(*(Text(cell) for cell in proc))
+    out.print(processes)
+
+
+def _uptime(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def _widest(rows: list[dict[str, Any]], key: str) -> int:

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from ticker.desk import Desk
 from ticker.errors import TickerError
+from ticker.metrics import Metrics
 from ticker.models import ItemIn
 from ticker.settings import Settings
 from ticker.store import Store
@@ -96,10 +97,13 @@ async def run_demo(
     *,
     every: timedelta = DEMO_EVERY,
     ttl: timedelta = DEMO_TTL,
+    metrics: Metrics | None = None,
 ) -> None:
+    """Post samples until ``stop``; counted in ``metrics`` (the served app's, or the
+    workers' shared files), so /metrics shows the demo's posts too."""
     assert settings.redis_url is not None
     store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
-    desk = Desk(store, settings)
+    desk = Desk(store, settings, metrics)
     declared = {c.name for c in settings.channels}
     try:
         for channel, source, headline, urgency, regions, categories in itertools.cycle(SAMPLES):

@@ -152,9 +152,11 @@ class Desk:
             claim=claim,
             keep_state=keep_state,
         )
-        status, stored = await self._store.commit(ch.name, change)
+        status, stored, pushed_out = await self._store.commit(ch.name, change)
         if status == "ok":
             self._metrics.child(self._metrics.published, ch.name, event_type).inc()
+            if pushed_out:
+                self._metrics.child(self._metrics.published, ch.name, "remove").inc(pushed_out)
             if reason == "expire":
                 lag = (now - item.expires_at).total_seconds()
                 self._metrics.child(self._metrics.expiry_lag, ch.name).observe(max(0.0, lag))

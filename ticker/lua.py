@@ -123,19 +123,21 @@ if embargo_ms == '' then redis.call('ZREM', embargo, uri)
 else redis.call('ZADD', embargo, embargo_ms, uri) end
 -- live_max_items: the oldest items leave the ticker (they stay in history).
 local over = redis.call('ZCARD', live) - tonumber(live_max)
+local pushed = 0
 if over > 0 then
   for _, old in ipairs(redis.call('ZRANGE', live, 0, over - 1)) do
     redis.call('ZREM', live, old)
     redis.call('ZREM', expiry, old)
     append(old, {'v', schema, 'type', 'remove', 'uri', old, 'reason', 'expire',
       'item', redis.call('HGET', items, old) or '{}'})
+    pushed = pushed + 1
   end
 end
 if idempotent == '1' then
   redis.call('SET', idem, fingerprint .. '\\n' .. state, 'EX', idempotency_ttl_s)
   redis.call('HSET', idem_of, uri, idem)
 end
-return {'ok', state}
+return {'ok', state, pushed}
 """,
 )
 

@@ -1,29 +1,60 @@
 """Prometheus metrics: one registry per app (no global state), served at ``/metrics``.
 
 Counting is per batch, not per delivery: the hot path adds one ``inc(n)`` per batch and
-channel, whatever the number of readers. Each process exports its own figures; sum them
-in Prometheus (``sum by (channel)``) when running several workers or hosts.
+channel, whatever the number of readers.
+
+Deliberate choices:
+- Every series exists from start-up, at 0: each labelled metric gets a child per declared
+  channel (and event type) here. A counter that appears only at its first event makes
+  ``rate()`` and alerts on it read "no data" instead of 0.
+- ``ticker serve --workers N`` shares one port between N processes, so a scrape reaches
+  any one of them. Then the workers write their figures to files in one directory
+  (prometheus-client's multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``), and whichever
+  answers sums them all: counters never go backwards, ``ticker_readers`` sums the live
+  workers. prometheus-client picks that mode when it is first imported, so ``serve`` sets
+  the variable before any worker starts; ``Metrics`` checks that the mode took.
+- Separate processes on their own ports (or hosts) are separate scrape targets: Prometheus
+  gives each its ``instance`` label, and ``sum by (channel)`` adds them up.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import values as _values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# The ``type`` of a stream entry (docs/streams.md): a version of an item, or its removal.
+EVENT_TYPES = ("item", "remove")
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, channels: Iterable[str] = (), *, multiprocess_dir: Path | None = None):
+        self.multiprocess_dir = multiprocess_dir
+        if multiprocess_dir is not None and not _multiprocess_values():
+            raise RuntimeError(
+                "metrics: prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR "
+                "was set, so its figures would not be shared between workers"
+            )
         self.registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
-        self.readers = Gauge("ticker_readers", "Connected SSE readers", ["channel"], registry=r)
+        self.readers = Gauge(
+            "ticker_readers",
+            "Connected SSE readers",
+            ["channel"],
+            registry=r,
+            multiprocess_mode="livesum",  # the workers that run now, not those that ran
+        )
         self.published = Counter(
             "ticker_events_published_total",
-            "Events written to a channel's stream by this process",
+            "Events written to a channel's stream by this service",
             ["channel", "type"],
             registry=r,
         )
@@ -74,6 +105,19 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        for channel in channels:
+            for metric in (
+                self.readers,
+                self.delivered,
+                self.latency,
+                self.cut_off,
+                self.resyncs,
+                self.redis_reconnects,
+                self.expiry_lag,
+            ):
+                self.child(metric, channel)
+            for event_type in EVENT_TYPES:
+                self.child(self.published, channel, event_type)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, made once: ``labels()`` takes a lock and builds a key,
@@ -86,4 +130,41 @@ class Metrics:
         return found
 
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        # Every worker's files, summed; a fresh registry, as prometheus-client asks.
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+    def forget_dead_workers(self) -> None:
+        """Drop the live gauges of workers that are gone (a crash leaves its files; the
+        worker uvicorn starts in its place calls this). Their counters stay: a total
+        never goes backwards."""
+        if self.multiprocess_dir is None:
+            return
+        for path in self.multiprocess_dir.glob("gauge_live*_*.db"):
+            pid = path.stem.rsplit("_", 1)[-1]
+            if pid.isdigit() and not _running(int(pid)):
+                mark_process_dead(int(pid), str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        """This process is leaving: its live gauges leave with it."""
+        if self.multiprocess_dir is not None:
+            mark_process_dead(os.getpid(), str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+
+
+def _multiprocess_values() -> bool:
+    # The value class prometheus-client chose at import: MultiProcessValue() builds one
+    # named MmapedValue. Checked, because a plain one would silently count per worker.
+    return getattr(_values.ValueClass, "__name__", "") == "MmapedValue"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -16,11 +16,14 @@ import gc
 import logging
 import os
 import resource
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from pydantic import SecretStr
@@ -35,7 +38,12 @@ from ticker.redisconn import redis_location
 from ticker.settings import Settings
 from ticker.store import Store
 
+if TYPE_CHECKING:
+    from ticker.metrics import Metrics
+
 log = logging.getLogger("ticker.serve")
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 DEV_TOKEN_NAME = "dev"
 # How long start-up waits for a configured Redis to answer: long enough for one started a
@@ -162,11 +170,11 @@ def redis_for(settings: Settings) -> Iterator[Settings]:
         log.info("stopped embedded Redis")
 
 
-def _demo_thread(settings: Settings, stop: threading.Event) -> threading.Thread:
+def _demo_thread(settings: Settings, stop: threading.Event, metrics: Metrics) -> threading.Thread:
     from ticker.demo import run_demo
 
     def target() -> None:
-        asyncio.run(run_demo(settings, stop))
+        asyncio.run(run_demo(settings, stop, metrics=metrics))
 
     thread = threading.Thread(target=target, name="ticker-demo", daemon=True)
     thread.start()
@@ -183,12 +191,14 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 20, 10)
 
 
-def build_app(settings: Settings | None = None) -> ASGIApp:
+def build_app(settings: Settings | None = None, *, metrics: Metrics | None = None) -> ASGIApp:
     """The served app (from ``settings``, else the environment), with request IDs and the
     access line outermost, streams included. No side effects on the process."""
     from ticker.app import app_from_env, create_app
 
-    return logs.RequestId(create_app(settings) if settings is not None else app_from_env())
+    if settings is None:
+        return logs.RequestId(app_from_env())
+    return logs.RequestId(create_app(settings, metrics=metrics))
 
 
 def worker_app() -> ASGIApp:
@@ -218,6 +228,30 @@ def http_protocol() -> type[asyncio.Protocol] | str:
     return HttpProtocol
 
 
+@contextlib.contextmanager
+def metrics_dir_for(settings: Settings) -> Iterator[Settings]:
+    """With ``--workers N``, the settings with a metrics directory for this run (made
+    here, removed after; or the one given, emptied: an earlier run's files would add to
+    this one's), exported so every worker's prometheus-client shares it (metrics.py)."""
+    if settings.workers == 1 and settings.metrics_dir is None:
+        yield settings
+        return
+    made = settings.metrics_dir is None
+    path = Path(tempfile.mkdtemp(prefix="ticker-metrics-")) if made else settings.metrics_dir
+    assert path is not None
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):
+        old.unlink()
+    # Read by prometheus-client when it is first imported, in the workers and here (the
+    # demo); nothing in this process has imported it yet.
+    os.environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield settings.model_copy(update={"metrics_dir": path})
+    finally:
+        if made:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -235,7 +269,7 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     # `kill -USR1 PID` prints every thread's stack to stderr: for a process that hangs.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    with redis_for(settings) as settings:
+    with redis_for(settings) as settings, metrics_dir_for(settings) as settings:
         assert settings.redis_url is not None
         url = f"http://{settings.host}:{settings.port}"
         if embedded:
@@ -247,9 +281,14 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
                 pid=os.getpid(),
             )
         raise_fd_limit()
+        from ticker.metrics import Metrics  # after metrics_dir_for (prometheus-client)
+
+        metrics = Metrics(
+            [c.name for c in settings.channels], multiprocess_dir=settings.metrics_dir
+        )
         stop = threading.Event()
         if demo:
-            _demo_thread(settings, stop)
+            _demo_thread(settings, stop, metrics)
         config: dict[str, Any] = dict(
             host=settings.host,
             port=settings.port,
@@ -272,7 +311,7 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
                     "ticker.serve:worker_app", factory=True, workers=settings.workers, **config
                 )
             else:
-                app = build_app(settings)
+                app = build_app(settings, metrics=metrics)
                 tune_gc()  # last, so what start-up made is frozen
                 uvicorn.run(app, **config)
         except SystemExit as exc:

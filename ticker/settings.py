@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     # auto picks console on a terminal and JSON otherwise (containers, systemd, pipes).
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    # Where the workers of `ticker serve --workers N` share their metrics (prometheus-client's
+    # multiprocess mode reads the same variable). Unset: serve makes a directory per run.
+    metrics_dir: Path | None = Field(default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
+    # Each process reports its readers to Redis this often (for /stats across the fleet);
+    # a process that stops reporting drops out after three intervals.
+    fleet_report_s: float = Field(default=5.0, gt=0, le=300)
+
     # Connections to Redis per process (requests wait for a free one, up to 5 s).
     redis_max_connections: int = Field(default=64, ge=2, le=10_000)
 
@@ -162,6 +169,11 @@ class Settings(BaseSettings):
         if not names:
             raise ValueError("declare at least one channel")
         return value
+
+    @property
+    def fleet_ttl_s(self) -> float:
+        """How long a process's fleet report lasts without a newer one."""
+        return self.fleet_report_s * 3
 
     def channel(self, name: str) -> Channel | None:
         for ch in self.channels:

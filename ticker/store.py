@@ -18,6 +18,8 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{auth}:tokens  hash name -> token record (JSON, with the SHA-256 of the secret)
     {prefix}:{auth}:hashes  hash sha256 -> name
     {prefix}:{auth}:rate:{sha256}  string, the token's write-rate state (GCRA, with a TTL)
+    {prefix}:{fleet}:procs  zset process id -> ms of its last report (fleet.py)
+    {prefix}:{fleet}:proc:{id}  string, the process's last report (JSON, with a TTL)
 
 Deliberate choices:
 - Redis errors become ``StoreUnavailable`` here; nothing above sees ``redis.RedisError``.
@@ -193,16 +195,21 @@ class Store:
         base = f"{self.prefix}:{{auth}}"
         return f"{base}:tokens", f"{base}:hashes"
 
+    def _fleet_keys(self) -> tuple[str, str]:
+        base = f"{self.prefix}:{{fleet}}"
+        return f"{base}:procs", f"{base}:proc:"
+
     async def ping(self) -> None:
         async with self._call():
             await self.redis.ping()
 
     # -- writes --------------------------------------------------------------------------
 
-    async def commit(self, channel: str, change: Change) -> tuple[str, str]:
+    async def commit(self, channel: str, change: Change) -> tuple[str, str, int]:
         """Append one event and update the item's state atomically.
 
-        Returns (``ok`` | ``dup`` | ``conflict`` | ``claimed``, the stored JSON).
+        Returns (``ok`` | ``dup`` | ``conflict`` | ``claimed``, the stored JSON, how many
+        ``remove`` entries ``live_max_items`` pushed out besides the event).
         """
         c = change
         if not c.body.startswith("{") or c.body == "{}":
@@ -214,7 +221,7 @@ class Store:
         def opt(value: int | None) -> int | str:
             return "" if value is None else value
 
-        status, value = await self._run(
+        reply = await self._run(
             lua.COMMIT,
             keys={
                 "events": k.events,
@@ -249,7 +256,7 @@ class Store:
                 "versions_ttl_ms": c.versions_ttl_ms,
             },
         )
-        return str(status), str(value)
+        return str(reply[0]), str(reply[1]), int(reply[2]) if len(reply) > 2 else 0
 
     async def due(
         self, channel: str, schedule: Schedule, now_ms: int, limit: int = 100
@@ -449,6 +456,43 @@ class Store:
             yield Tail(conn, self.keys(channel).events)
         finally:
             await conn.aclose()
+
+    # -- the fleet (fleet.py) -------------------------------------------------------------
+
+    async def fleet_report(self, member: str, record: str, *, now_ms: int, ttl_ms: int) -> None:
+        """A process's report: its own key with a TTL, and its time in the index."""
+        procs, proc = self._fleet_keys()
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(proc + member, record, px=ttl_ms)
+            pipe.zadd(procs, {member: now_ms})
+            pipe.zremrangebyscore(procs, "-inf", now_ms - ttl_ms)
+            await pipe.execute()
+
+    async def fleet_members(self, *, now_ms: int, ttl_ms: int) -> list[str]:
+        """The reports of the processes seen within ``ttl_ms``; the index is pruned of
+        the rest (the index is read, never listed keys: SCAN does not span a cluster)."""
+        procs, proc = self._fleet_keys()
+        async with self._call():
+            await self.redis.zremrangebyscore(procs, "-inf", now_ms - ttl_ms)
+            members: list[str] = await self.redis.zrange(procs, 0, -1)
+        if not members:
+            return []
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.get(proc + member)
+            rows: list[str | None] = await pipe.execute()
+        gone = [m for m, row in zip(members, rows, strict=True) if row is None]
+        if gone:
+            async with self._call():
+                await self.redis.zrem(procs, *gone)
+        return [row for row in rows if row is not None]
+
+    async def fleet_leave(self, member: str) -> None:
+        procs, proc = self._fleet_keys()
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(proc + member)
+            pipe.zrem(procs, member)
+            await pipe.execute()
 
     # -- tokens --------------------------------------------------------------------------
 

@@ -200,8 +200,10 @@ def test_the_demo_is_gentle_and_an_editors_post_stays_on_the_bar(
     # The same loop as `serve --demo`, sped up: six rounds are more demo posts per channel
     # than the bar holds (live_max_items).
     stop = threading.Event()
-    fast = {"every": timedelta(seconds=0.1), "ttl": timedelta(seconds=1)}
-    demo = threading.Thread(target=lambda: asyncio.run(run_demo(settings, stop, **fast)))
+    every, ttl = timedelta(seconds=0.1), timedelta(seconds=1)
+    demo = threading.Thread(
+        target=lambda: asyncio.run(run_demo(settings, stop, every=every, ttl=ttl))
+    )
     demo.start()
     try:
 

@@ -289,10 +289,11 @@ async def test_once_ready_again_after_a_redis_restart_no_request_gets_a_503(
         statuses.append((await client.get("/channels/en/items")).status_code)
         assert statuses.count(503) == 0, statuses
         assert set(statuses) == {200, 201}
-        # The reader retries with backoff (up to about 7 s): wait for its reconnection.
+        # The reader retries with backoff (up to about 7 s): wait for its reconnection
+        # (the series is there from start-up, at 0).
         deadline = time.monotonic() + 15
         while (
-            metrics_line not in (metrics := (await client.get("/metrics")).text)
+            f"{metrics_line} 1.0" not in (metrics := (await client.get("/metrics")).text)
             and time.monotonic() < deadline
         ):
             await asyncio.sleep(0.2)

@@ -1,0 +1,147 @@
+"""Several processes, one service: /metrics and /stats answer for all of them, whichever
+process gets the request; a process that dies leaves the fleet by itself."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.cli_helpers import run, server_env
+from tests.helpers import TickerProcess, metric_samples, open_streams, wait_until
+from ticker.settings import Settings
+
+pytestmark = pytest.mark.own_server
+
+# Short, so a dead process leaves within a test's time (the TTL is three intervals).
+FLEET_ENV = {"TICKER_FLEET_REPORT_S": "0.3"}
+
+
+@pytest.fixture
+def ticker_server_env() -> dict[str, str]:
+    return FLEET_ENV
+
+
+def _stats(proc: TickerProcess) -> dict[str, Any]:
+    return dict(httpx.get(f"{proc.url}/stats", timeout=5).json())
+
+
+def _counters(text: str) -> dict[str, float]:
+    return {
+        name: value
+        for name, value in metric_samples(text).items()
+        if name.split("{")[0].endswith(("_total", "_count", "_sum", "_bucket"))
+    }
+
+
+def _second_server(first: TickerProcess, tmp_path: Path) -> TickerProcess:
+    env = {k: v for k, v in first.env.items() if k.startswith("TICKER_")}
+    env["TICKER_STATE_DIR"] = str(tmp_path / "second-state")
+    proc = TickerProcess(env, log=tmp_path / "second.log")
+    proc.token = first.token
+    return proc
+
+
+@pytest.mark.timeout(120)
+def test_workers_answer_the_same_growing_totals_under_load(
+    settings: Settings, tmp_path: Path, ticker_server: TickerProcess
+) -> None:
+    ticker_server.stop()
+    ticker_server.args = ("--workers", "2")
+    ticker_server.start()
+    streams = open_streams(ticker_server.port, 8)
+    posted = 0
+    stop = threading.Event()
+
+    def publish() -> None:
+        nonlocal posted
+        while not stop.is_set():
+            ticker_server.post("en", headline=f"Load {posted}")
+            posted += 1
+
+    publisher = threading.Thread(target=publish)
+    try:
+        # Both workers report, and every one of the 8 readers is counted once.
+        wait_until(lambda: len(_stats(ticker_server)["_fleet"]["processes"]) == 2)
+        wait_until(lambda: _stats(ticker_server)["en"]["readers"] == 8)
+        publisher.start()
+        previous: dict[str, float] = {}
+        for _ in range(12):
+            counters = _counters(httpx.get(f"{ticker_server.url}/metrics", timeout=5).text)
+            for name, value in previous.items():
+                assert counters[name] >= value, f"{name} went from {value} to {counters[name]}"
+            previous = counters
+            stats = _stats(ticker_server)
+            assert stats["en"]["readers"] == 8
+            assert stats["_fleet"]["readers"] == 8
+            assert sum(p["readers"] for p in stats["_fleet"]["processes"]) == 8
+        stop.set()
+        publisher.join(10)
+        published = 'ticker_events_published_total{channel="en",type="item"}'
+        wait_until(
+            lambda: (
+                metric_samples(httpx.get(f"{ticker_server.url}/metrics", timeout=5).text)[published]
+                == posted
+            )
+        )
+    finally:
+        stop.set()
+        for s in streams:
+            s.close()
+    assert posted > 0
+
+
+@pytest.mark.timeout(90)
+def test_a_killed_process_leaves_ticker_stats(
+    settings: Settings, tmp_path: Path, ticker_server: TickerProcess
+) -> None:
+    second = _second_server(ticker_server, tmp_path)
+    second.start()
+    try:
+        pids = {ticker_server.proc.pid, second.proc.pid}  # type: ignore[union-attr]
+        env = server_env(ticker_server, tmp_path)
+
+        def listed() -> set[int]:
+            out = run(env, "stats", "--json")
+            assert out.returncode == 0, out.stderr
+            return {p["pid"] for p in json.loads(out.stdout)["_fleet"]["processes"]}
+
+        wait_until(lambda: listed() == pids)
+        table = run(env, "stats")
+        assert table.returncode == 0, table.stderr
+        # Into a pipe: a "process" line per process, with its host and pid.
+        lines = [line.split("\t") for line in table.stdout.splitlines()]
+        procs = [line for line in lines if line[0] == "process"]
+        assert {int(p[3]) for p in procs} == pids
+        assert all(p[2] == socket.gethostname() for p in procs)
+        killed = second.proc.pid  # type: ignore[union-attr]
+        second.stop(signal.SIGKILL)  # no goodbye: only the TTL removes it
+        wait_until(lambda: killed not in listed())
+        assert listed() == {ticker_server.proc.pid}  # type: ignore[union-attr]
+    finally:
+        second.stop()
+
+
+@pytest.mark.timeout(90)
+def test_demo_posts_are_counted_by_the_workers(
+    settings: Settings, tmp_path: Path, ticker_server: TickerProcess
+) -> None:
+    ticker_server.stop()
+    ticker_server.args = ("--workers", "2", "--demo")
+    ticker_server.start()
+
+    def demo_posts() -> float:
+        text = httpx.get(f"{ticker_server.url}/metrics", timeout=5).text
+        samples = metric_samples(text)
+        return sum(
+            samples[f'ticker_events_published_total{{channel="{c.name}",type="item"}}']
+            for c in settings.channels
+        )
+
+    wait_until(lambda: demo_posts() >= 2, timeout=20)
