@@ -50,8 +50,12 @@ class SentinelSet:
         )
 
     def start(self) -> None:
+        # No delay before the first (diskless) sync: Valkey and Redis wait 5 s by default.
         self._start(
-            "primary", self.primary, "--port", str(self.primary), "--save", "", "--appendonly", "no"
+            "primary",
+            self.primary,
+            *("--port", str(self.primary), "--save", "", "--appendonly", "no"),
+            *("--repl-diskless-sync-delay", "0"),
         )
         self._start(
             "replica",
@@ -75,9 +79,18 @@ class SentinelSet:
         self._start(
             "sentinel", self.sentinel, str(conf), "--sentinel", "--port", str(self.sentinel)
         )
+        # The replica has the primary's data (a failover before that would lose it all).
+        wait_until(self._replica_in_sync, timeout=20, interval=0.1)
         # The sentinel knows the replica (it learns it from the primary's INFO, every 10 s
         # at first), so it has somewhere to fail over to.
         wait_until(lambda: self._ask("SENTINEL", "REPLICAS", SERVICE), timeout=20, interval=0.2)
+
+    def _replica_in_sync(self) -> bool:
+        try:
+            info = redis.Redis(port=self.replica, socket_timeout=2).info("replication")
+        except redis.RedisError:
+            return False
+        return info.get("master_link_status") == "up"
 
     def _ask(self, *command: str) -> object:
         try:
@@ -96,7 +109,7 @@ class SentinelSet:
         """The replica takes over, then the old primary dies: no connection to it lasts."""
         old = self.primary_port()
         # Every acknowledged write is on the replica before it takes over.
-        redis.Redis(port=old).execute_command("WAIT", 1, 5000)
+        assert redis.Redis(port=old).execute_command("WAIT", 1, 5000) == 1
         assert self._ask("SENTINEL", "FAILOVER", SERVICE)
         wait_until(lambda: self.primary_port() != old, timeout=20, interval=0.1)
         self.procs[old].kill()
