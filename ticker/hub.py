@@ -33,6 +33,17 @@ log = logging.getLogger("ticker.hub")
 _outage_warnings = logs.Every(10.0)
 # How long a new stream waits for its channel's reader to reach Redis before a 503.
 READY_WAIT_S = 5.0
+# A channel reader's reconnect backoff: doubling from the first to the most, each sleep
+# jittered by ±50 % so that many processes do not reconnect in lockstep.
+BACKOFF_FIRST_S, BACKOFF_MOST_S = 0.1, 5.0
+
+
+def _backoff(previous: float) -> float:
+    return min(BACKOFF_MOST_S, max(BACKOFF_FIRST_S, previous * 2))
+
+
+def _jittered(delay: float) -> float:
+    return delay * random.uniform(0.5, 1.5)
 
 # Distinct reader filters kept for sharing (more are served, just not shared).
 FILTERS_MAX = 4096
@@ -92,7 +103,7 @@ class ChannelReader:
                         if entries:
                             self._fan_out(entries)
             except StoreUnavailable as exc:
-                delay = min(5.0, max(0.1, delay * 2))
+                delay = _backoff(delay)
                 held = _outage_warnings.due()
                 if held is not None:
                     log.warning(
@@ -102,13 +113,13 @@ class ChannelReader:
                         held,
                     )
                 # Jitter, so many processes do not reconnect in lockstep.
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                await asyncio.sleep(_jittered(delay))
                 continue
             except Exception:
                 # A bug must not silently end a channel's live updates: log it, go on.
                 log.exception("reader %s failed; restarting it", self.channel)
-                delay = min(5.0, max(0.1, delay * 2))
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = _backoff(delay)
+                await asyncio.sleep(_jittered(delay))
 
     @property
     def position(self) -> str:
