@@ -45,6 +45,7 @@ def _backoff(previous: float) -> float:
 def _jittered(delay: float) -> float:
     return delay * random.uniform(0.5, 1.5)
 
+
 # Distinct reader filters kept for sharing (more are served, just not shared).
 FILTERS_MAX = 4096
 

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from pydantic import SecretStr
 from starlette.types import ASGIApp
-from uvicorn.config import STARTUP_FAILURE
 
 from ticker import logs
 from ticker.auth import ALL_CHANNELS, Tokens
@@ -42,6 +41,9 @@ if TYPE_CHECKING:
     from ticker.metrics import Metrics
 
 log = logging.getLogger("ticker.serve")
+# uvicorn's exit code when the socket or the app fails as it starts (``uvicorn.config.
+# STARTUP_FAILURE`` from 0.36; 0.34, the floor we support, exits 3 without the name).
+_UVICORN_STARTUP_FAILURE = 3
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -315,7 +317,7 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
                 tune_gc()  # last, so what start-up made is frozen
                 uvicorn.run(app, **config)
         except SystemExit as exc:
-            if exc.code != STARTUP_FAILURE:  # the socket or the app failed as uvicorn started
+            if exc.code != _UVICORN_STARTUP_FAILURE:
                 raise
             raise StartupError("the service did not start: see the log lines above") from None
         finally:
