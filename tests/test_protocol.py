@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -297,6 +298,25 @@ async def test_requests_held_behind_a_response_are_answered_after_it() -> None:
     await settle()
     assert transport.buffer.count(b"HTTP/1.1 200 ") == 3
     assert [s.direct for s in app.sockets] == [True, True, True]
+
+
+@pytest.mark.anyio
+async def test_a_long_keep_alive_connection_keeps_nothing_per_answered_request() -> None:
+    """A CMS posting thousands of items over one connection: each answered request is
+    forgotten (it was kept, and the whole list scanned, per request: quadratic)."""
+
+    async def short(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    protocol, transport = make_protocol(short)
+    for _ in range(2000):
+        protocol.data_received(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+        await settle()
+    assert transport.buffer.count(b"HTTP/1.1 200 ") == 2000
+    gc.collect()
+    assert sum(isinstance(o, Socket) for o in gc.get_objects()) <= 2
 
 
 @pytest.mark.anyio

@@ -36,6 +36,7 @@ import asyncio
 import inspect
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -153,9 +154,9 @@ class HttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         app_state = kwargs.get("app_state") or {}
         self._max_head = int(app_state.get(MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_BYTES))
-        # Every streaming request of this connection still running (uvicorn itself only
-        # keeps the newest request).
-        self._sockets: list[tuple[Socket, RequestResponseCycle]] = []
+        # The requests of this connection not yet answered, oldest first: the one running
+        # and any pipelined behind it (uvicorn answers them in order, one at a time).
+        self._sockets: deque[tuple[Socket, RequestResponseCycle]] = deque()
         self._write_paused = False
         self._answering = 0  # requests parsed and not yet answered in full
         self._head: int | None = 0  # bytes of the request head so far; None past it
@@ -222,7 +223,6 @@ class HttpProtocol(HttpToolsProtocol):
         socket.paused = self._write_paused
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[EXTENSION] = socket
-        self._sockets = [(s, c) for s, c in self._sockets if not s.done]
         self._sockets.append((socket, cycle))
         if len(self.pipeline) > queued and self._held is None:
             # uvicorn paused reading: read on, holding the bytes, so a close is seen.
@@ -235,6 +235,10 @@ class HttpProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         self._answering -= 1
+        if self._sockets:
+            # The oldest request has its answer: forget it (a keep-alive connection with
+            # thousands of requests must not keep, or scan, one entry per request).
+            self._sockets.popleft()
         super().on_response_complete()
         held, self._held = self._held, None
         if held and not self.transport.is_closing():
@@ -242,7 +246,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        sockets, self._sockets = self._sockets, []
+        sockets, self._sockets = self._sockets, deque()
         for socket, cycle in sockets:
             if not socket.ended:
                 # What uvicorn does for the newest request only (see the docstring).
