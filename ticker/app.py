@@ -261,6 +261,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         Route("/readyz", api.readyz),
         Route("/metrics", api.metrics),
         Route("/stats", api.stats),
+        Route("/whoami", api.whoami),
         Route("/channels", api.list_channels),
         Route("/channels/{channel}/items", api.list_items, methods=["GET"]),
         Route("/channels/{channel}/items", api.post_item, methods=["POST"]),
