@@ -104,14 +104,6 @@ class Tokens:
         sha = digest(secret)
         return _principal(await self._store.token_by_hash(sha), sha)
 
-    async def identify(self, authorization: str | None) -> Principal:
-        """The token behind an ``Authorization`` header, whatever its channels (``401``
-        when missing, wrong or revoked). A read: nothing is counted."""
-        principal = await self.verify(_secret(authorization))
-        if principal is None:
-            raise Unauthorized("unknown or revoked token")
-        return principal
-
     async def reader(self, authorization: str | None, channel: str) -> Principal | None:
         """Who is reading: ``None`` for anonymous readers (no Authorization header), the
         token for the desk's view. A token that is wrong, or not for this channel, is
@@ -123,6 +115,14 @@ class Tokens:
             raise Unauthorized("unknown or revoked token")
         if not principal.may(channel):
             raise Forbidden(f"token {principal.name!r} may not read channel {channel!r}")
+        return principal
+
+    async def identify(self, authorization: str | None) -> Principal:
+        """The token behind an ``Authorization`` header, whatever its channels (``401``
+        when missing, wrong or revoked). A read: nothing is counted."""
+        principal = await self.verify(_secret(authorization))
+        if principal is None:
+            raise Unauthorized("unknown or revoked token")
         return principal
 
     async def authorize(self, authorization: str | None, channel: str) -> Principal:
