@@ -14,7 +14,7 @@
  * - Newer API features (issue #14: the queue endpoint, pins, stories, relative
  *   embargoes, reach) are used when the service has them: the Waiting list falls back
  *   to the held and embargoed items of the recent history when /queue answers 404, and
- *   Pin buttons appear only once items carry a `pinned` field.
+ *   Pin buttons appear (for a chief) only once items carry a `pinned` field.
  * - A post carries an Idempotency-Key made once per submission of a form's content, so
  *   a double click or a retry after a network error posts once.
  */
@@ -455,7 +455,7 @@ function itemRow(item, list) {
     add("Correct", openEditor);
     if (held) add("Release", (i) => act(i, { status: "usable" }, "Released"));
     else add("Hold", (i) => act(i, { status: "withheld" }, "Held"));
-    if (state.pins) {
+    if (state.pins && state.isChief) { // #14: pinning is a chief's
       if (item.pinned) add("Unpin", (i) => act(i, { pinned: false }, "Unpinned"));
       else add("Pin", (i) => act(i, { pinned: true }, "Pinned"));
     }
@@ -735,6 +735,10 @@ async function submitPost(event) {
       if (!name) continue;
       say($(`err-${name}`), detail.message, "error");
       $(`f-${name}`).setAttribute("aria-invalid", "true");
+      placed = true;
+    }
+    if (!placed && error.status === 403 && form.elements.pinned.checked) {
+      say($("err-pinned"), error.message, "error"); // #14: only a chief pins
       placed = true;
     }
     say(message, placed ? "Not posted: see the fields marked." : `Not posted: ${error.message}`, "error");
