@@ -554,12 +554,16 @@ async function act(item, patch, done) {
 function confirmKill(item) {
   const dialog = $("kill-dialog");
   $("kill-headline").textContent = item.headline;
+  // #14: a story's item can be killed in every edition at once.
+  $("kill-story").hidden = !item.story;
+  $("kill-all").checked = false;
   dialog.returnValue = "";
   dialog.addEventListener("close", async () => {
     if (dialog.returnValue !== "kill") return;
     const message = $("board-message");
     try {
-      await api("DELETE", itemPath(item));
+      const all = item.story && $("kill-all").checked ? "?all_editions=true" : "";
+      await api("DELETE", `${itemPath(item)}${all}`);
       say(message, `Killed: ${item.headline}`, "ok");
     } catch (error) {
       if (error.status !== 401) say(message, `${item.headline}: ${error.message}`, "error");
