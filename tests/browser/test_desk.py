@@ -6,9 +6,11 @@ reader's widget would) checks what actually went out.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,10 @@ from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 
 from tests.browser.conftest import Watch, wait_live
 from tests.helpers import TickerProcess, make_token, wait_until
+from ticker.auth import Tokens
 from ticker.errors import InvalidRequest
 from ticker.settings import Settings
+from ticker.store import Store
 
 pytestmark = pytest.mark.server_per_module
 
@@ -298,6 +302,34 @@ def test_a_wrong_token_gets_a_message_and_no_board(
     assert page.evaluate("sessionStorage.length") == 0
     assert page.evaluate("document.cookie") == ""
     assert_clean(watch, ("/whoami", 401))
+
+
+def revoke(settings: Settings, name: str) -> None:
+    assert settings.redis_url is not None
+    url = settings.redis_url.get_secret_value()
+
+    async def run() -> bool:
+        store = Store(url, prefix=settings.key_prefix)
+        try:
+            return await Tokens(store).revoke(name)
+        finally:
+            await store.close()
+
+    # A thread of its own: Playwright's sync API has an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, run()).result()
+
+
+def test_a_token_revoked_during_the_session_signs_the_desk_out_with_a_message(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    revoke(settings, "desk-editor")
+    ticker_server.post("en", headline="Anything new makes the desk look again")
+    expect(page.locator("#signin-message")).to_contain_text("no longer accepted")
+    expect(page.locator("#desk")).to_be_hidden()
+    assert page.evaluate("sessionStorage.getItem('ticker.desk.token')") is None
+    assert_clean(watch, ("/items", 401), ("/queue", 401))
 
 
 def test_the_token_stays_in_the_tab_and_signing_out_forgets_it(
