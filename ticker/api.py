@@ -211,6 +211,14 @@ def _item_response(item: Any, status_code: int = 200, **headers: str) -> Respons
     return Response(item.model_dump_json(), status_code, headers, media_type="application/json")
 
 
+async def whoami(request: Request) -> Response:
+    """The token's name, role and channels (the desk shows them); never the secret."""
+    principal = await services(request).tokens.identify(request.headers.get("authorization"))
+    body = {"name": principal.name, "role": principal.role, "channels": sorted(principal.channels)}
+    headers = {"Cache-Control": "private, no-store", "Vary": "Authorization"}
+    return JSONResponse(body, headers=headers)
+
+
 async def list_channels(request: Request) -> Response:
     svc = services(request)
     body = [{"name": c.name, "language": c.language} for c in svc.settings.channels]

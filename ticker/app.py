@@ -44,6 +44,10 @@ CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
 
+# The desk acts with an editor's token: no other page may frame it (clickjacking), and
+# forms only ever submit here.
+DESK_CSP = CSP.replace("frame-ancestors 'self'", "frame-ancestors 'none'") + "; form-action 'self'"
+
 
 _SECURITY_HEADERS = (
     (b"content-security-policy", CSP.encode()),
@@ -172,6 +176,13 @@ async def index(request: Request) -> Response:
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
 
+async def desk(request: Request) -> Response:
+    headers = {"Content-Security-Policy": DESK_CSP, "Cache-Control": "no-store"}
+    return FileResponse(
+        STATIC / "desk.html", media_type="text/html; charset=utf-8", headers=headers
+    )
+
+
 async def widget(request: Request) -> Response:
     headers = {"Cache-Control": "public, max-age=300"}
     headers.update(api.cors_headers(request, api.services(request).settings))
@@ -256,11 +267,13 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
     routes = [
         Route("/", index),
         Route("/widget.js", widget),
+        Route("/desk", desk),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/livez", api.livez),
         Route("/readyz", api.readyz),
         Route("/metrics", api.metrics),
         Route("/stats", api.stats),
+        Route("/whoami", api.whoami),
         Route("/channels", api.list_channels),
         Route("/channels/{channel}/items", api.list_items, methods=["GET"]),
         Route("/channels/{channel}/items", api.post_item, methods=["POST"]),

@@ -117,6 +117,14 @@ class Tokens:
             raise Forbidden(f"token {principal.name!r} may not read channel {channel!r}")
         return principal
 
+    async def identify(self, authorization: str | None) -> Principal:
+        """The token behind an ``Authorization`` header, whatever its channels (``401``
+        when missing, wrong or revoked). A read: nothing is counted."""
+        principal = await self.verify(_secret(authorization))
+        if principal is None:
+            raise Unauthorized("unknown or revoked token")
+        return principal
+
     async def authorize(self, authorization: str | None, channel: str) -> Principal:
         """Check an ``Authorization`` header for a write to ``channel`` and count the write
         against the token's rate (shared by every process): one Redis round trip. A

@@ -1,0 +1,492 @@
+"""The web desk at /desk in a real browser, against a real ticker process.
+
+An editor signs in with a token and acts through the page; a separate SSE reader (as a
+reader's widget would) checks what actually went out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import ConsoleMessage, Locator, Page, expect
+
+from tests.browser.conftest import Watch, wait_live
+from tests.helpers import TickerProcess, make_token, wait_until
+from ticker.auth import Tokens
+from ticker.errors import InvalidRequest
+from ticker.settings import Settings
+from ticker.store import Store
+
+pytestmark = pytest.mark.server_per_module
+
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+WRITE_BUTTONS = ("Post", "Correct", "Hold", "Release", "Kill", "Pin", "Unpin", "Purge")
+
+
+@pytest.fixture
+def page_options() -> dict[str, Any]:
+    return {"viewport": {"width": 1280, "height": 900}}
+
+
+class StreamReader:
+    """A reader of a channel's SSE stream on a thread of its own: every event, decoded."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.stop = threading.Event()
+        self.connected = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        kind, data = "message", ""
+        with httpx.stream("GET", self.url, timeout=httpx.Timeout(10, read=5)) as response:
+            self.connected.set()
+            # Heartbeats (every second in tests) wake this loop up to look at `stop`.
+            for line in response.iter_lines():
+                if self.stop.is_set():
+                    return
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:"):
+                    data += line[5:].strip()
+                elif not line:
+                    if data:
+                        self.events.append((kind, json.loads(data)))
+                    kind, data = "message", ""
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [data for k, data in list(self.events) if k == kind]
+
+    def got(self, kind: str, **fields: Any) -> bool:
+        return any(all(e.get(k) == v for k, v in fields.items()) for e in self.of(kind))
+
+
+@pytest.fixture
+def reader(ticker_server: TickerProcess) -> Iterator[StreamReader]:
+    stream = StreamReader(f"{ticker_server.url}/channels/en/events")
+    stream.thread.start()
+    assert stream.connected.wait(10)
+    try:
+        yield stream
+    finally:
+        stream.stop.set()
+        stream.thread.join(5)
+
+
+def desk_token(settings: Settings, name: str, role: str = "editor") -> str:
+    return make_token(settings, name, ["*"], role)
+
+
+def sign_in(page: Page, server: TickerProcess, token: str) -> None:
+    page.goto(f"{server.url}/desk")
+    page.get_by_label("Token", exact=True).fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#desk")).to_be_visible()
+    expect(page.locator("#connection")).to_have_text("Live")
+
+
+def row(page: Page, board_list: str, text: str) -> Locator:
+    return page.locator(f"#{board_list} > li").filter(has_text=text)
+
+
+def post_from_desk(page: Page, headline: str, **fields: str) -> None:
+    form = page.locator("#post-form")
+    form.get_by_label("Headline", exact=True).fill(headline)
+    for label, value in fields.items():
+        form.get_by_label(label, exact=True).fill(value)
+    form.get_by_role("button", name="Post").click()
+    expect(page.locator("#post-message")).to_contain_text("Posted")
+
+
+def refused(message: ConsoleMessage, allowed: tuple[tuple[str, int], ...]) -> bool:
+    """Chromium logs every refused fetch as a console error; these the test expects."""
+    url = message.location.get("url", "")
+    return message.text.startswith("Failed to load resource") and any(
+        url.split("?")[0].endswith(path) and f"status of {status}" in message.text
+        for path, status in allowed
+    )
+
+
+# Until the queue endpoint (issue #14) is in, the desk asks once and falls back.
+NO_QUEUE = (("/queue", 404),)
+
+
+def assert_clean(watch: Watch, *allowed: tuple[str, int]) -> None:
+    errors = [
+        f"{m.text} ({m.location.get('url')})"
+        for m in watch.console
+        if m.type == "error" and not refused(m, NO_QUEUE + allowed)
+    ]
+    assert errors == []
+    assert watch.csp_violations() == []
+    assert watch.errors == []
+    assert watch.dialogs == []  # no window.alert/confirm: the desk's dialogs are in-page
+
+
+def test_editor_posts_corrects_holds_releases_and_kills_from_the_desk(
+    page: Page,
+    watch: Watch,
+    ticker_server: TickerProcess,
+    settings: Settings,
+    reader: StreamReader,
+) -> None:
+    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    expect(page.locator("#who-name")).to_have_text("desk-editor")
+    expect(page.locator("#who-role")).to_have_text("editor")
+    expect(page.locator("#who-channels")).to_have_text("*")
+
+    headline = "Storm closes the harbour"
+    post_from_desk(page, headline, Source="Coastguard", Regions="europe")
+    wait_until(lambda: reader.got("item", headline=headline, source="Coastguard"))
+    on_air = row(page, "onair", headline)
+    expect(on_air).to_contain_text("by desk-editor")
+    expect(on_air).to_contain_text("expires in")
+
+    on_air.get_by_role("button", name="Correct").click()
+    corrected = "Storm closes the harbour and the airport"
+    on_air.get_by_label("Headline", exact=True).fill(corrected)
+    on_air.get_by_role("button", name="Save correction").click()
+    wait_until(lambda: reader.got("item", headline=corrected, version=2))
+    expect(page.locator("#onair > li")).to_have_count(1)
+    expect(page.locator("#history > li").first).to_contain_text(
+        f"corrected: headline: “{headline}” → “{corrected}”"
+    )
+    uri = reader.of("item")[-1]["uri"]
+
+    row(page, "onair", corrected).get_by_role("button", name="Hold").click()
+    wait_until(lambda: reader.got("remove", uri=uri, reason="withhold"))
+    expect(page.locator("#onair > li")).to_have_count(0)
+    waiting = row(page, "waiting", corrected)
+    expect(waiting).to_contain_text("held")
+
+    waiting.get_by_role("button", name="Release").click()
+    wait_until(lambda: reader.got("item", uri=uri, version=4))
+    expect(page.locator("#waiting > li")).to_have_count(0)
+
+    # The confirmation names the headline; Cancel changes nothing.
+    row(page, "onair", corrected).get_by_role("button", name="Kill").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(f"“{corrected}”")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(row(page, "onair", corrected)).to_have_count(1)
+
+    row(page, "onair", corrected).get_by_role("button", name="Kill").click()
+    page.get_by_role("dialog").get_by_role("button", name="Kill").click()
+    wait_until(lambda: reader.got("remove", uri=uri, reason="kill"))
+    expect(page.locator("#onair > li")).to_have_count(0)
+    newest = page.locator("#history > li").first
+    expect(newest).to_contain_text("killed")
+    expect(newest).to_contain_text("desk-editor")
+    assert not reader.got("remove", uri=uri, reason="expire")
+    assert_clean(watch)
+
+
+def test_a_double_click_on_post_posts_once(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    form = page.locator("#post-form")
+    form.get_by_label("Headline", exact=True).fill("Only once")
+    form.get_by_role("button", name="Post").dblclick()
+    expect(row(page, "onair", "Only once")).to_have_count(1)
+    history = httpx.get(
+        f"{ticker_server.url}/channels/en/items", params={"history": "true"}, timeout=10
+    ).json()["items"]
+    assert [r["headline"] for r in history if r["event"] == "item"] == ["Only once"]
+    assert_clean(watch)
+
+
+def test_field_errors_from_the_api_show_next_to_their_fields(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    form = page.locator("#post-form")
+    headline = form.get_by_label("Headline", exact=True)
+    headline.fill("x" * 281)
+    expect(page.locator("#count-headline")).to_have_text("281/280")
+    form.get_by_label("Link", exact=True).fill("javascript:alert(1)")
+    form.get_by_role("button", name="Post").click()
+    expect(page.locator("#err-headline")).to_have_text("must be at most 280 characters (got 281)")
+    expect(page.locator("#err-link")).to_contain_text("http")
+    expect(headline).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#post-message")).to_contain_text("Not posted")
+    expect(page.locator("#onair > li")).to_have_count(0)
+    assert_clean(watch, ("/channels/en/items", 422))
+
+
+def test_a_viewer_sees_no_write_buttons_and_a_forced_write_is_refused(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    try:
+        token = desk_token(settings, "desk-viewer", role="viewer")
+    except InvalidRequest:
+        pytest.skip("this service has no viewer role yet (issue #14)")
+    ticker_server.post("en", headline="Read, never touched")
+    held = ticker_server.post("en", headline="Waiting for a chief")
+    ticker_server.patch("en", held["uri"], status="withheld")
+    sign_in(page, ticker_server, token)
+    expect(page.locator("#who-role")).to_have_text("viewer")
+    expect(row(page, "onair", "Read, never touched")).to_have_count(1)
+    expect(row(page, "waiting", "Waiting for a chief")).to_have_count(1)
+    expect(page.locator("#post-form")).to_be_hidden()
+    for name in WRITE_BUTTONS:
+        expect(page.get_by_role("button", name=name, exact=True)).to_have_count(0)
+    status = page.evaluate(
+        """async () => (await fetch("/channels/en/items", {
+            method: "POST",
+            headers: {"Authorization": "Bearer " + sessionStorage.getItem("ticker.desk.token"),
+                      "Content-Type": "application/json"},
+            body: JSON.stringify({headline: "Forced"}),
+        })).status"""
+    )
+    assert status == 403
+    assert_clean(watch, ("/channels/en/items", 403))
+
+
+def test_a_markup_headline_is_shown_as_text(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    hostile = "<img src=x onerror=alert(1)>"
+    post_from_desk(page, hostile, Source="<script>alert(2)</script>")
+    expect(row(page, "onair", hostile)).to_contain_text(f"<script>alert(2)</script>: {hostile}")
+    expect(row(page, "history", hostile)).to_have_count(1)
+    wait_live(page, "#preview")
+    expect(page.locator("#preview .item")).to_have_text([f"<script>alert(2)</script>: {hostile}"])
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.querySelectorAll('#desk img, #desk script').length") == 0
+    assert_clean(watch)
+
+
+def test_an_arabic_post_runs_right_to_left_in_the_preview(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    page.get_by_label("Channel").select_option("ar")
+    expect(page.locator("#preview")).to_have_attribute("channel", "ar")
+    headline = "القبض على مطلق النار في روتردام"
+    expect(page.locator("#f-headline")).to_have_attribute("dir", "auto")
+    post_from_desk(page, headline, Source="الشرطة الهولندية")
+    items = page.locator("#preview .item")
+    expect(items).to_have_count(1)
+    expect(items).to_have_attribute("dir", "rtl")
+    expect(items).to_have_attribute("lang", "ar")
+    expect(page.locator("#preview .bar")).to_have_attribute("dir", "rtl")
+    expect(row(page, "onair", headline).locator(".text")).to_have_attribute("dir", "rtl")
+    assert_clean(watch)
+
+
+def test_a_wrong_token_gets_a_message_and_no_board(
+    page: Page, watch: Watch, ticker_server: TickerProcess
+) -> None:
+    page.goto(f"{ticker_server.url}/desk")
+    page.get_by_label("Token", exact=True).fill("tk_not-a-real-token")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#signin-message")).to_have_text(
+        "That token was not accepted: it is wrong, expired or revoked."
+    )
+    expect(page.locator("#desk")).to_be_hidden()
+    expect(page.get_by_label("Token", exact=True)).to_have_attribute("aria-invalid", "true")
+    assert page.evaluate("sessionStorage.length") == 0
+    assert page.evaluate("document.cookie") == ""
+    assert_clean(watch, ("/whoami", 401))
+
+
+def revoke(settings: Settings, name: str) -> None:
+    assert settings.redis_url is not None
+    url = settings.redis_url.get_secret_value()
+
+    async def run() -> bool:
+        store = Store(url, prefix=settings.key_prefix)
+        try:
+            return await Tokens(store).revoke(name)
+        finally:
+            await store.close()
+
+    # A thread of its own: Playwright's sync API has an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, run()).result()
+
+
+def test_a_token_revoked_during_the_session_signs_the_desk_out_with_a_message(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    revoke(settings, "desk-editor")
+    ticker_server.post("en", headline="Anything new makes the desk look again")
+    expect(page.locator("#signin-message")).to_contain_text("no longer accepted")
+    expect(page.locator("#desk")).to_be_hidden()
+    assert page.evaluate("sessionStorage.getItem('ticker.desk.token')") is None
+    assert_clean(watch, ("/items", 401), ("/queue", 401))
+
+
+def test_the_token_stays_in_the_tab_and_signing_out_forgets_it(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    token = desk_token(settings, "desk-editor")
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    sign_in(page, ticker_server, token)
+    page.reload()
+    expect(page.locator("#who-name")).to_have_text("desk-editor")  # same tab: still in
+    assert page.evaluate("document.cookie") == ""
+    assert not any(token in url for url in requested)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#desk")).to_be_hidden()
+    assert page.evaluate("sessionStorage.getItem('ticker.desk.token')") is None
+    assert_clean(watch)
+
+
+def test_a_chief_purges_with_a_reason(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    item = ticker_server.post("en", headline="Libel about a named person")
+    sign_in(page, ticker_server, desk_token(settings, "desk-chief", role="chief"))
+    row(page, "onair", item["headline"]).get_by_role("button", name="Purge").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text(item["headline"])
+    dialog.get_by_label("Reason").fill("court order 2026/17")
+    dialog.get_by_role("button", name="Purge").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#onair > li")).to_have_count(0)
+    expect(page.locator("#history")).not_to_contain_text(item["headline"])
+    r = httpx.get(
+        f"{ticker_server.url}/channels/en/items/{item['uri']}",
+        headers={"Authorization": f"Bearer {ticker_server.token}"},
+        timeout=10,
+    )
+    assert r.status_code == 404
+    assert_clean(watch)
+
+
+def test_an_editor_gets_no_purge_or_pin_button(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    ticker_server.post("en", headline="On air")
+    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    on_air = row(page, "onair", "On air")
+    expect(on_air.get_by_role("button", name="Kill")).to_have_count(1)
+    expect(on_air.get_by_role("button", name="Purge")).to_have_count(0)
+    expect(on_air.get_by_role("button", name="Pin", exact=True)).to_have_count(0)
+    assert_clean(watch)
+
+
+def test_the_desk_shows_all_three_lists(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    post = ticker_server.post
+    post(
+        "en",
+        headline="Parliament passes the budget after an all-night sitting",
+        source="Reuters",
+        urgency=4,
+        regions=["europe"],
+        categories=["politics"],
+    )
+    killed = post("en", headline="Minister resigns", source="Unconfirmed", urgency=2)
+    ticker_server.kill("en", killed["uri"])
+    quake = post("en", headline="Magnitude 6.1 earthquake off Chile", source="USGS", urgency=1)
+    ticker_server.patch("en", quake["uri"], headline="Magnitude 6.3 earthquake strikes off Chile")
+    held = post("en", headline="Club confirms the manager's departure", source="Press office")
+    ticker_server.patch("en", held["uri"], status="withheld")
+    release = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    post("en", headline="Quarterly results: profit up 12%", source="Company",
+         embargoed_until=release, categories=["business"])  # fmt: skip
+    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+
+    expect(page.locator("#onair > li")).to_have_count(2)
+    expect(page.locator("#waiting > li")).to_have_count(2)
+    expect(row(page, "waiting", "Quarterly results")).to_contain_text("releases in 29m")
+    expect(row(page, "waiting", "manager's departure")).to_contain_text("held")
+    history = page.locator("#history > li")
+    expect(history).to_have_count(8)
+    expect(row(page, "history", "Minister resigns").first).to_contain_text("killed")
+    wait_live(page, "#preview")
+    page.mouse.move(0, 0)
+    assert_clean(watch)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "desk.png")
+
+
+def test_the_desk_page_is_locked_down(ticker_server: TickerProcess) -> None:
+    r = httpx.get(f"{ticker_server.url}/desk", timeout=10)
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert r.headers["cache-control"] == "no-store"
+    assert "<script>" not in r.text and "style=" not in r.text
+    for path in ("/static/desk.js", "/static/desk.css"):
+        assert httpx.get(f"{ticker_server.url}{path}", timeout=10).status_code == 200
+    script = httpx.get(f"{ticker_server.url}/static/desk.js", timeout=10).text
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script
+
+
+def api_knows(server: TickerProcess, token: str, field: str, value: Any) -> bool:
+    """Does this service take ``field`` on a post (issue #14), or refuse it as unknown?"""
+    r = httpx.post(
+        f"{server.url}/channels/es/items",
+        json={"headline": "probe", field: value},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    if r.status_code == 201:
+        return True
+    assert r.status_code == 422, r.text
+    assert {"field": field, "message": "unknown field"} in r.json()["details"]
+    return False
+
+
+def test_newer_fields_are_used_when_the_service_has_them_and_refusals_show_at_the_field(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    chief = desk_token(settings, "desk-chief", role="chief")  # with #14, pins are a chief's
+    pins = api_knows(ticker_server, chief, "pinned", True)
+    relative_embargo = api_knows(ticker_server, chief, "embargo", "30m")
+    sign_in(page, ticker_server, chief)
+    form = page.locator("#post-form")
+
+    form.get_by_label("Headline", exact=True).fill("Pinned until further notice")
+    form.get_by_label("Pinned", exact=True).check()
+    form.get_by_role("button", name="Post").click()
+    on_air = row(page, "onair", "Pinned until further notice")
+    if pins:
+        expect(on_air).to_contain_text("pinned")
+        on_air.get_by_role("button", name="Unpin").click()
+        expect(on_air.get_by_role("button", name="Pin", exact=True)).to_have_count(1)
+    else:
+        expect(page.locator("#err-pinned")).to_have_text("unknown field")
+        expect(on_air).to_have_count(0)
+        form.get_by_label("Pinned", exact=True).uncheck()
+        form.get_by_role("button", name="Post").click()
+        expect(on_air).to_have_count(1)
+        expect(on_air.get_by_role("button", name="Pin", exact=True)).to_have_count(0)
+
+    form.get_by_label("Headline", exact=True).fill("Results at noon")
+    form.get_by_label("Embargo", exact=True).fill("30m")
+    form.get_by_role("button", name="Post").click()
+    if relative_embargo:
+        expect(row(page, "waiting", "Results at noon")).to_contain_text("releases in 29m")
+    else:
+        expect(page.locator("#err-embargo")).to_have_text("unknown field")
+        # Today's API: the same embargo as a time.
+        release = (datetime.now(UTC) + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        form.get_by_label("Embargo", exact=True).fill(release)
+        form.get_by_role("button", name="Post").click()
+        expect(row(page, "waiting", "Results at noon")).to_contain_text("releases in 29m")
+    expect(page.locator("#onair")).not_to_contain_text("Results at noon")
+    refusals = () if pins and relative_embargo else (("/channels/en/items", 422),)
+    assert_clean(watch, *refusals)

@@ -1,0 +1,794 @@
+/**
+ * The web desk at /desk: sign in with a token, post, and act on the channel's items.
+ *
+ * Deliberate choices (read before "fixing"):
+ * - The token lives in sessionStorage (this tab only, gone when it closes) and goes out
+ *   only as an `Authorization: Bearer` header, never in a URL or a cookie. With no
+ *   cookies there is no ambient credential, so no cross-site request can act as the
+ *   editor (no CSRF surface). The page is served under a CSP without 'unsafe-inline'.
+ * - Item text is put in with textContent and attributes with setAttribute, never as
+ *   markup: a headline is whatever an editor (or another service) typed.
+ * - The public SSE stream says *that* something changed; the desk's views (with
+ *   authors, held items, history) are then fetched with the token. A slow poll catches
+ *   what the public stream never shows (a hold of an embargoed item by someone else).
+ * - Newer API features (issue #14: the queue endpoint, pins, stories, relative
+ *   embargoes, reach) are used when the service has them: the Waiting list falls back
+ *   to the held and embargoed items of the recent history when /queue answers 404, and
+ *   Pin buttons appear (for a chief) only once items carry a `pinned` field.
+ * - A post carries an Idempotency-Key made once per submission of a form's content, so
+ *   a double click or a retry after a network error posts once.
+ */
+
+import { isRtlLanguage, safeHref } from "/widget.js";
+
+const TOKEN_KEY = "ticker.desk.token";
+const CHANNEL_KEY = "ticker.desk.channel";
+const HEADLINE_MAX = 280; // models.HEADLINE_MAX
+const URGENCY_MAX = 9; // models.URGENCY_MAX
+const HISTORY_LIMIT = 50;
+// Events come in bursts (a reset, a push-out with its new item): one refresh for them all.
+const REFRESH_DEBOUNCE_MS = 120;
+// For changes the public stream never shows; everything else arrives as an event.
+const POLL_MS = 15_000;
+const WRITE_ROLES = new Set(["editor", "chief"]);
+// API `details` fields -> the post form's field that shows them.
+const FIELD_FOR = {
+  headline: "headline", source: "source", urgency: "urgency", regions: "regions",
+  categories: "categories", link: "link", ttl: "ttl", expires_at: "ttl",
+  embargo: "embargo", embargoed_until: "embargo", story: "story", pinned: "pinned",
+  language: "headline",
+};
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  token: null,
+  me: null,
+  channel: null,
+  canWrite: false,
+  isChief: false,
+  pins: false, // the API knows `pinned` (#14)
+  queue: null, // /queue exists: null (not asked yet), true, false
+  source: null, // the channel's EventSource
+  generation: 0, // a refresh for an older channel or session is dropped
+  refreshTimer: 0,
+  pollTimer: 0,
+  postKey: null,
+  posting: false,
+  items: new Map(), // uri -> the newest known version, for the dialogs
+  editing: new Set(), // uris with an open correction form
+};
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message || `the service answered ${status}`);
+    this.status = status;
+    this.code = body?.error || "";
+    this.details = Array.isArray(body?.details) ? body.details : [];
+  }
+}
+
+/** A request with the token; JSON in and out. A 401 ends the session. */
+async function api(method, path, { body, idempotencyKey, signInAttempt = false } = {}) {
+  const headers = { Authorization: `Bearer ${state.token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+      credentials: "omit",
+    });
+  } catch {
+    throw new ApiError(0, { message: "The service cannot be reached; try again." });
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const error = new ApiError(response.status, data);
+    if (response.status === 401 && !signInAttempt) {
+      signOut("Your token is no longer accepted (wrong, expired or revoked). Sign in again.");
+    }
+    throw error;
+  }
+  return data;
+}
+
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // Pages served over plain http (not localhost) have no randomUUID; 128 random bits.
+  return [...crypto.getRandomValues(new Uint8Array(16))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function say(node, text, kind = "") {
+  node.textContent = text;
+  node.classList.toggle("error", kind === "error");
+  node.classList.toggle("ok", kind === "ok");
+}
+
+// -- time -----------------------------------------------------------------------------
+
+function span(ms) {
+  let s = Math.max(0, Math.round(ms / 1000));
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  if (d) return `${d}d ${h}h`;
+  if (h) return `${h}h ${m}m`;
+  if (m) return `${m}m ${s}s`;
+  return `${s}s`;
+}
+
+function clock(ms) {
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+}
+
+/** A countdown to `iso`, kept current by tick(). */
+function countdown(label, iso) {
+  const node = el("span", { class: "countdown", "data-until": Date.parse(iso), "data-label": label });
+  paintCountdown(node, Date.now());
+  return node;
+}
+
+function paintCountdown(node, now) {
+  const left = Number(node.dataset.until) - now;
+  node.textContent = left > 0 ? `${node.dataset.label} ${span(left)}` : `${node.dataset.label} now`;
+  return left;
+}
+
+function tick() {
+  const now = Date.now();
+  let due = false;
+  for (const node of document.querySelectorAll("[data-until]")) {
+    if (paintCountdown(node, now) <= 0 && !node.dataset.due) {
+      node.dataset.due = "1";
+      due = true;
+    }
+  }
+  if (due) scheduleRefresh(800); // the sweeper acts within about half a second
+}
+
+/** "30m", "90", "PT1H" are durations; anything Date can read is a moment (local if no zone). */
+function whenField(value, durationName, momentName) {
+  const text = value.trim();
+  if (!text) return {};
+  if (/^(\d+[smhd]?)+$/i.test(text) || /^P/i.test(text)) return { [durationName]: text };
+  const moment = Date.parse(text);
+  if (/\d{4}-\d{2}-\d{2}/.test(text) && !Number.isNaN(moment)) {
+    return { [momentName]: new Date(moment).toISOString() };
+  }
+  return { [durationName]: text }; // the service says what is wrong with it
+}
+
+function slugs(value) {
+  return value.split(/[,\s]+/).map((s) => s.trim()).filter(Boolean);
+}
+
+// -- signing in -----------------------------------------------------------------------
+
+async function signIn(token, { remembered = false } = {}) {
+  state.token = token;
+  const message = $("signin-message");
+  say(message, "Checking the token…");
+  let me;
+  try {
+    me = await api("GET", "/whoami", { signInAttempt: true });
+  } catch (error) {
+    state.token = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    const text = error.status === 401
+      ? (remembered
+        ? "Your token is no longer accepted (expired or revoked). Sign in again."
+        : "That token was not accepted: it is wrong, expired or revoked.")
+      : `Could not sign in: ${error.message}`;
+    say(message, text, "error");
+    $("token").setAttribute("aria-invalid", "true");
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $("token").value = "";
+  $("token").removeAttribute("aria-invalid");
+  say(message, "");
+  state.me = me;
+  state.canWrite = WRITE_ROLES.has(me.role);
+  state.isChief = me.role === "chief";
+  $("who-name").textContent = me.name;
+  $("who-role").textContent = me.role;
+  $("who-channels").textContent = me.channels.join(", ");
+  $("whoami").hidden = false;
+  $("signin").hidden = true;
+  $("desk").hidden = false;
+  $("post-form").hidden = !state.canWrite;
+  $("read-only").hidden = state.canWrite;
+  await loadChannels();
+}
+
+function signOut(text = "") {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.generation += 1;
+  state.token = null;
+  state.me = null;
+  state.channel = null;
+  state.items.clear();
+  state.editing.clear();
+  closeStream();
+  clearTimeout(state.refreshTimer);
+  clearInterval(state.pollTimer);
+  for (const id of ["onair", "waiting", "history"]) $(id).replaceChildren();
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+  $("whoami").hidden = true;
+  $("desk").hidden = true;
+  $("signin").hidden = false;
+  say($("signin-message"), text, text ? "error" : "");
+  $("token").focus();
+}
+
+async function loadChannels() {
+  const response = await fetch("/channels", { credentials: "omit" });
+  const declared = response.ok ? await response.json() : [];
+  const mine = state.me.channels.includes("*")
+    ? declared
+    : declared.filter((c) => state.me.channels.includes(c.name));
+  const select = $("channel");
+  select.replaceChildren(
+    ...mine.map((c) => el("option", { value: c.name, lang: c.language }, `${c.name} (${c.language})`)),
+  );
+  if (!mine.length) {
+    say($("board-message"), "This token has no channel this service declares.", "error");
+    return;
+  }
+  const wanted = sessionStorage.getItem(CHANNEL_KEY);
+  select.value = mine.some((c) => c.name === wanted) ? wanted : mine[0].name;
+  openChannel(select.value);
+}
+
+// -- the channel: stream, refresh -------------------------------------------------------
+
+function closeStream() {
+  if (state.source) state.source.close();
+  state.source = null;
+  say($("connection"), "");
+}
+
+function openChannel(channel) {
+  closeStream();
+  state.channel = channel;
+  state.generation += 1;
+  state.items.clear();
+  state.editing.clear();
+  sessionStorage.setItem(CHANNEL_KEY, channel);
+  for (const id of ["onair", "waiting", "history"]) $(id).replaceChildren();
+  $("preview").setAttribute("channel", channel);
+  const source = new EventSource(`/channels/${encodeURIComponent(channel)}/events`);
+  for (const kind of ["item", "remove", "reset"]) {
+    source.addEventListener(kind, () => scheduleRefresh());
+  }
+  source.addEventListener("open", () => {
+    say($("connection"), "Live", "ok");
+    scheduleRefresh();
+  });
+  source.addEventListener("error", () => say($("connection"), "Reconnecting…"));
+  state.source = source;
+  clearInterval(state.pollTimer);
+  state.pollTimer = setInterval(() => scheduleRefresh(), POLL_MS);
+  refresh();
+}
+
+function scheduleRefresh(delay = REFRESH_DEBOUNCE_MS) {
+  clearTimeout(state.refreshTimer);
+  state.refreshTimer = setTimeout(refresh, delay);
+}
+
+async function refresh() {
+  if (!state.token || !state.channel) return;
+  const generation = state.generation;
+  const base = `/channels/${encodeURIComponent(state.channel)}`;
+  try {
+    const [current, history, queue] = await Promise.all([
+      api("GET", `${base}/items`),
+      api("GET", `${base}/items?history=true&limit=${HISTORY_LIMIT}`),
+      readQueue(base),
+    ]);
+    if (generation !== state.generation) return;
+    render(current.items, queue?.items ?? waitingFromHistory(history.items), history.items);
+    $("waiting-note").hidden = queue !== null;
+  } catch (error) {
+    if (generation === state.generation && error.status !== 401) {
+      say($("board-message"), `Could not refresh: ${error.message}`, "error");
+    }
+  }
+}
+
+/** The queue (#14), or null where this service has none. */
+async function readQueue(base) {
+  if (state.queue === false) return null;
+  try {
+    const queue = await api("GET", `${base}/queue`);
+    state.queue = true;
+    return queue;
+  } catch (error) {
+    if (error.status !== 404) throw error;
+    state.queue = false;
+    return null;
+  }
+}
+
+/** Held and embargoed items, from the newest history row of each item. */
+function waitingFromHistory(rows) {
+  const now = Date.now();
+  const newest = new Map();
+  for (const row of rows) if (row.uri && !newest.has(row.uri)) newest.set(row.uri, row);
+  return [...newest.values()].filter((row) => {
+    if (row.status === "canceled" || !(Date.parse(row.expires_at) > now)) return false;
+    return row.status === "withheld" || Date.parse(row.embargoed_until) > now;
+  });
+}
+
+// -- the board --------------------------------------------------------------------------
+
+function render(onAir, waiting, history) {
+  state.pins = [...onAir, ...waiting, ...history].some((i) => "pinned" in i);
+  state.items.clear();
+  for (const item of [...history].reverse()) if (item.headline) state.items.set(item.uri, item);
+  for (const item of [...waiting, ...onAir]) state.items.set(item.uri, item);
+  const live = new Set(onAir.map((i) => i.uri));
+  const held = new Set(waiting.map((i) => i.uri));
+  const waitingNow = waiting.filter((i) => !live.has(i.uri));
+  fill("onair", onAir, (item) => itemRow(item, "onair"));
+  fill("waiting", waitingNow, (item) => itemRow(item, "waiting"));
+  fill("history", history, (row, index) => historyRow(row, history, index, live, held), "id");
+  $("onair-count").textContent = onAir.length ? `(${onAir.length})` : "";
+  $("waiting-count").textContent = waitingNow.length ? `(${waitingNow.length})` : "";
+}
+
+/** Put one row per entry in the list, keyed, leaving an open correction form alone. */
+function fill(listId, entries, build, key = "uri") {
+  const list = $(listId);
+  const existing = new Map([...list.children].map((node) => [node.dataset.key, node]));
+  const wanted = [];
+  for (const [index, entry] of entries.entries()) {
+    const k = entry[key];
+    const old = existing.get(k);
+    const fresh = build(entry, index);
+    fresh.dataset.key = k;
+    const editor = old?.querySelector(".editor");
+    if (old && editor) {
+      old.querySelector(".summary").replaceWith(fresh.querySelector(".summary"));
+      wanted.push(old);
+    } else {
+      wanted.push(fresh);
+    }
+  }
+  const keep = new Set(wanted);
+  for (const node of [...list.children]) if (!keep.has(node)) node.remove();
+  wanted.forEach((node, index) => {
+    if (list.children[index] !== node) list.insertBefore(node, list.children[index] ?? null);
+  });
+  $(`${listId}-empty`).hidden = entries.length > 0;
+}
+
+function headlineLine(item) {
+  const line = el("p", { class: "line" });
+  const urgency = Number(item.urgency) || 5;
+  line.append(el("span", { class: `urgency u${urgency}`, title: `urgency ${urgency}` }, urgency));
+  const lang = typeof item.language === "string" ? item.language : null;
+  const dir = lang ? (isRtlLanguage(lang) ? "rtl" : "ltr") : "auto";
+  const text = el("span", { class: "text", lang, dir });
+  if (item.source) text.append(el("bdi", { class: "source" }, item.source), ": ");
+  const href = safeHref(item.link);
+  const headline = href
+    ? el("a", { class: "headline", href, rel: "noopener noreferrer", target: "_blank" }, item.headline)
+    : el("bdi", { class: "headline" }, item.headline);
+  text.append(headline);
+  line.append(text);
+  return line;
+}
+
+function reachText(reach) {
+  if (typeof reach === "number") return `reach ${reach}`;
+  if (reach && typeof reach === "object") {
+    const n = reach.readers ?? reach.total ?? reach.count;
+    if (typeof n === "number") return `reach ${n}`;
+  }
+  return null;
+}
+
+function meta(...parts) {
+  const node = el("p", { class: "meta" });
+  parts.filter(Boolean).forEach((part, index) => {
+    if (index) node.append(" · ");
+    node.append(part);
+  });
+  return node;
+}
+
+function itemRow(item, list) {
+  const now = Date.now();
+  const embargoed = item.embargoed_until && Date.parse(item.embargoed_until) > now;
+  const held = item.status === "withheld";
+  const facets = [...(item.regions || []), ...(item.categories || [])].join(", ");
+  const summary = el("div", { class: "summary" },
+    headlineLine(item),
+    meta(
+      item.pinned ? el("strong", { class: "pin" }, "pinned") : null,
+      held ? el("strong", { class: "held" }, "held") : null,
+      item.author ? `by ${item.author}` : null,
+      item.story ? `story ${item.story}` : null,
+      facets || null,
+      list === "waiting" && embargoed ? countdown("releases in", item.embargoed_until) : null,
+      list === "waiting" && held && !embargoed ? `since ${clock(Date.parse(item.updated_at))}` : null,
+      item.expires_at ? countdown("expires in", item.expires_at) : null,
+      reachText(item.reach),
+    ),
+  );
+  if (state.canWrite) {
+    const buttons = el("div", { class: "buttons" });
+    const add = (name, action, cls = "") => {
+      const button = el("button", { type: "button", class: cls || null }, name);
+      button.addEventListener("click", () => action(item, button));
+      buttons.append(button);
+    };
+    add("Correct", openEditor);
+    if (held) add("Release", (i) => act(i, { status: "usable" }, "Released"));
+    else add("Hold", (i) => act(i, { status: "withheld" }, "Held"));
+    if (state.pins && state.isChief) { // #14: pinning is a chief's
+      if (item.pinned) add("Unpin", (i) => act(i, { pinned: false }, "Unpinned"));
+      else add("Pin", (i) => act(i, { pinned: true }, "Pinned"));
+    }
+    add("Kill", confirmKill, "danger");
+    if (state.isChief) add("Purge", openPurge, "danger");
+    summary.append(buttons);
+  }
+  return el("li", { class: `row ${list}`, "data-uri": item.uri }, summary);
+}
+
+// -- history: who changed what ----------------------------------------------------------
+
+const COMPARED = ["headline", "source", "urgency", "link", "regions", "categories", "story"];
+
+function shown(value) {
+  if (Array.isArray(value)) return value.length ? value.join(", ") : "none";
+  if (value === null || value === undefined || value === "") return "none";
+  return String(value);
+}
+
+function describe(row, older) {
+  if (row.event === "remove") {
+    return { kill: "killed", withhold: "held", expire: "expired", filter: "moved" }[row.reason]
+      ?? `removed (${row.reason})`;
+  }
+  if (!older) {
+    if (row.version > 1) return `changed (version ${row.version})`;
+    let text = row.status === "withheld" ? "posted, held" : "posted";
+    if (row.embargoed_until) text += `, under embargo until ${clock(Date.parse(row.embargoed_until))}`;
+    return text;
+  }
+  if (older.version === row.version) return "released from embargo";
+  const changes = [];
+  if (older.status !== row.status) {
+    changes.push(row.status === "usable" ? "released" : row.status === "withheld" ? "held" : row.status);
+  }
+  if (older.pinned !== row.pinned && row.pinned !== undefined) changes.push(row.pinned ? "pinned" : "unpinned");
+  for (const field of COMPARED) {
+    if (shown(older[field]) !== shown(row[field])) {
+      changes.push(`${field}: “${shown(older[field])}” → “${shown(row[field])}”`);
+    }
+  }
+  if (older.expires_at !== row.expires_at) changes.push(`expires ${clock(Date.parse(row.expires_at))}`);
+  return changes.length ? `corrected: ${changes.join("; ")}` : "changed";
+}
+
+function historyRow(row, rows, index, live, held) {
+  const older = rows.slice(index + 1).find((r) => r.uri === row.uri && r.version !== undefined);
+  const at = Number(String(row.id).split("-")[0]);
+  const what = describe(row, older);
+  const byService = row.event === "remove" && row.reason === "expire" || what === "released from embargo";
+  const summary = el("div", { class: "summary" },
+    meta(
+      el("time", { datetime: new Date(at).toISOString() }, clock(at)),
+      byService ? "the service" : el("strong", {}, row.author || "someone"),
+      el("span", { class: "what" }, what),
+    ),
+  );
+  if (row.headline) summary.append(headlineLine(row));
+  const newest = rows.findIndex((r) => r.uri === row.uri) === index;
+  if (state.canWrite && newest && !live.has(row.uri) && !held.has(row.uri)) {
+    // Off the air, but its text is still in the public history: a kill takes it out.
+    const buttons = el("div", { class: "buttons" });
+    if (row.status !== "canceled" && row.headline) {
+      const kill = el("button", { type: "button", class: "danger" }, "Kill");
+      kill.addEventListener("click", () => confirmKill(row, kill));
+      buttons.append(kill);
+    }
+    if (state.isChief && row.headline) {
+      const purge = el("button", { type: "button", class: "danger" }, "Purge");
+      purge.addEventListener("click", () => openPurge(row, purge));
+      buttons.append(purge);
+    }
+    if (buttons.children.length) summary.append(buttons);
+  }
+  return el("li", { class: `row history ${row.event}`, "data-uri": row.uri }, summary);
+}
+
+// -- actions ----------------------------------------------------------------------------
+
+function itemPath(item) {
+  return `/channels/${encodeURIComponent(state.channel)}/items/${encodeURIComponent(item.uri)}`;
+}
+
+async function act(item, patch, done) {
+  const message = $("board-message");
+  try {
+    const updated = await api("PATCH", itemPath(item), { body: patch });
+    say(message, `${done}: ${updated.headline}`, "ok");
+  } catch (error) {
+    if (error.status !== 401) say(message, `${item.headline}: ${error.message}`, "error");
+  }
+  refresh();
+}
+
+function confirmKill(item) {
+  const dialog = $("kill-dialog");
+  $("kill-headline").textContent = item.headline;
+  // #14: a story's item can be killed in every edition at once.
+  $("kill-story").hidden = !item.story;
+  $("kill-all").checked = false;
+  dialog.returnValue = "";
+  dialog.addEventListener("close", async () => {
+    if (dialog.returnValue !== "kill") return;
+    const message = $("board-message");
+    try {
+      const all = item.story && $("kill-all").checked ? "?all_editions=true" : "";
+      await api("DELETE", `${itemPath(item)}${all}`);
+      say(message, `Killed: ${item.headline}`, "ok");
+    } catch (error) {
+      if (error.status !== 401) say(message, `${item.headline}: ${error.message}`, "error");
+    }
+    refresh();
+  }, { once: true });
+  dialog.showModal();
+}
+
+let purging = null;
+
+function openPurge(item) {
+  purging = item;
+  $("purge-headline").textContent = item.headline;
+  $("purge-reason").value = "";
+  say($("purge-message"), "");
+  $("purge-dialog").showModal();
+}
+
+async function submitPurge(event) {
+  event.preventDefault();
+  const item = purging;
+  if (!item) return;
+  try {
+    await api("POST", `${itemPath(item)}/purge`, { body: { reason: $("purge-reason").value } });
+  } catch (error) {
+    if (error.status !== 401) say($("purge-message"), error.details[0]?.message ?? error.message, "error");
+    return;
+  }
+  purging = null;
+  $("purge-dialog").close();
+  say($("board-message"), `Purged: ${item.uri}`, "ok");
+  refresh();
+}
+
+// -- correcting in place ----------------------------------------------------------------
+
+function editorField(uri, name, label, value, { tag = "input", ...attrs } = {}) {
+  const id = `ed-${uri}-${name}`;
+  const input = tag === "select"
+    ? el("select", { id, name })
+    : el("input", { id, name, dir: "auto", autocomplete: "off", ...attrs, value: value ?? "" });
+  if (tag === "select") {
+    for (let n = 1; n <= URGENCY_MAX; n++) input.append(el("option", { value: n }, n));
+    input.value = String(value);
+  }
+  input.setAttribute("aria-describedby", `${id}-error`);
+  return el("div", { class: `field ${name === "headline" || name === "link" ? "wide" : ""}` },
+    el("label", { for: id }, label), input, el("p", { id: `${id}-error`, class: "field-error" }));
+}
+
+function openEditor(item) {
+  const row = document.querySelector(`#onair [data-uri="${CSS.escape(item.uri)}"], #waiting [data-uri="${CSS.escape(item.uri)}"]`);
+  if (!row || row.querySelector(".editor")) return;
+  const uri = item.uri;
+  const form = el("form", { class: "editor", novalidate: true, "aria-label": `Correct ${item.headline}` },
+    editorField(uri, "headline", "Headline", item.headline, { maxlength: 400 }),
+    editorField(uri, "source", "Source", item.source),
+    editorField(uri, "urgency", "Urgency", item.urgency, { tag: "select" }),
+    editorField(uri, "regions", "Regions", (item.regions || []).join(", ")),
+    editorField(uri, "categories", "Categories", (item.categories || []).join(", ")),
+    editorField(uri, "link", "Link", item.link, { type: "url" }),
+    editorField(uri, "ttl", "TTL or expires", "", { placeholder: "unchanged" }),
+    el("div", { class: "actions wide" },
+      el("button", { type: "submit" }, "Save correction"),
+      el("button", { type: "button", class: "quiet", "data-cancel": "1" }, "Cancel"),
+      el("p", { class: "message", role: "status" })),
+  );
+  form.querySelector("[data-cancel]").addEventListener("click", () => closeEditor(row, uri));
+  form.addEventListener("submit", (event) => saveCorrection(event, form, row, item));
+  state.editing.add(uri);
+  row.append(form);
+  form.querySelector("input").focus();
+}
+
+function closeEditor(row, uri) {
+  row.querySelector(".editor")?.remove();
+  state.editing.delete(uri);
+  refresh();
+}
+
+async function saveCorrection(event, form, row, item) {
+  event.preventDefault();
+  const value = (name) => form.elements[name].value;
+  const patch = {};
+  if (value("headline") !== item.headline) patch.headline = value("headline");
+  const source = value("source").trim();
+  if (source !== (item.source ?? "")) patch.source = source || null;
+  if (Number(value("urgency")) !== item.urgency) patch.urgency = Number(value("urgency"));
+  const link = value("link").trim();
+  if (link !== (item.link ?? "")) patch.link = link || null;
+  for (const name of ["regions", "categories"]) {
+    const list = slugs(value(name));
+    if (list.join(",") !== (item[name] || []).join(",")) patch[name] = list;
+  }
+  Object.assign(patch, whenField(value("ttl"), "ttl", "expires_at"));
+  const status = form.querySelector(".message");
+  for (const node of form.querySelectorAll(".field-error")) say(node, "");
+  if (!Object.keys(patch).length) {
+    say(status, "Nothing changed.");
+    return;
+  }
+  try {
+    await api("PATCH", itemPath(item), { body: patch });
+  } catch (error) {
+    if (error.status === 401) return;
+    let placed = false;
+    for (const detail of error.details) {
+      const name = FIELD_FOR[String(detail.field).split(".")[0]];
+      const target = name && form.querySelector(`#${CSS.escape(`ed-${item.uri}-${name}-error`)}`);
+      if (target) {
+        say(target, detail.message, "error");
+        placed = true;
+      }
+    }
+    if (!placed) say(status, error.message, "error");
+    return;
+  }
+  say($("board-message"), `Corrected: ${patch.headline ?? item.headline}`, "ok");
+  closeEditor(row, item.uri);
+}
+
+// -- posting ----------------------------------------------------------------------------
+
+function postBody(form) {
+  const value = (name) => form.elements[name].value;
+  const body = { headline: value("headline"), urgency: Number(value("urgency")) };
+  if (value("source").trim()) body.source = value("source").trim();
+  const regions = slugs(value("regions"));
+  if (regions.length) body.regions = regions;
+  const categories = slugs(value("categories"));
+  if (categories.length) body.categories = categories;
+  if (value("link").trim()) body.link = value("link").trim();
+  Object.assign(body, whenField(value("ttl"), "ttl", "expires_at"));
+  // A duration is a relative embargo (#14); a time is embargoed_until (today's API).
+  Object.assign(body, whenField(value("embargo"), "embargo", "embargoed_until"));
+  if (value("story").trim()) body.story = value("story").trim();
+  if (form.elements.pinned.checked) body.pinned = true;
+  return body;
+}
+
+function clearFieldErrors() {
+  for (const node of $("post-form").querySelectorAll(".field-error")) say(node, "");
+  for (const node of $("post-form").querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+}
+
+async function submitPost(event) {
+  event.preventDefault();
+  if (state.posting || !state.channel) return;
+  const form = $("post-form");
+  const message = $("post-message");
+  clearFieldErrors();
+  state.postKey ??= newKey();
+  state.posting = true;
+  $("post").disabled = true;
+  say(message, "Posting…");
+  try {
+    const item = await api("POST", `/channels/${encodeURIComponent(state.channel)}/items`, {
+      body: postBody(form),
+      idempotencyKey: state.postKey,
+    });
+    state.postKey = null;
+    form.reset();
+    $("f-urgency").value = "5";
+    updateCount();
+    say(message, `Posted: ${item.headline}`, "ok");
+    refresh();
+  } catch (error) {
+    if (error.status === 401) return;
+    let placed = false;
+    for (const detail of error.details) {
+      const name = FIELD_FOR[String(detail.field).split(".")[0]];
+      if (!name) continue;
+      say($(`err-${name}`), detail.message, "error");
+      $(`f-${name}`).setAttribute("aria-invalid", "true");
+      placed = true;
+    }
+    if (!placed && error.status === 403 && form.elements.pinned.checked) {
+      say($("err-pinned"), error.message, "error"); // #14: only a chief pins
+      placed = true;
+    }
+    say(message, placed ? "Not posted: see the fields marked." : `Not posted: ${error.message}`, "error");
+    if (error.status !== 0) state.postKey = null; // refused, nothing written: a fix is a new post
+  } finally {
+    state.posting = false;
+    $("post").disabled = false;
+  }
+}
+
+function updateCount() {
+  const length = [...$("f-headline").value.trim()].length;
+  const count = $("count-headline");
+  count.textContent = `${length}/${HEADLINE_MAX}`;
+  count.classList.toggle("over", length > HEADLINE_MAX);
+}
+
+// -- start ------------------------------------------------------------------------------
+
+function start() {
+  const urgency = $("f-urgency");
+  for (let n = 1; n <= URGENCY_MAX; n++) {
+    urgency.append(el("option", { value: n }, n === 1 ? "1 (flash)" : n === 5 ? "5 (default)" : n));
+  }
+  urgency.value = "5";
+  $("f-headline").addEventListener("input", updateCount);
+  $("post-form").addEventListener("input", () => {
+    state.postKey = null; // other content: another submission
+  });
+  $("post-form").addEventListener("submit", submitPost);
+  $("signin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = $("token").value.trim();
+    if (!token) {
+      say($("signin-message"), "Paste a token first.", "error");
+      return;
+    }
+    signIn(token);
+  });
+  $("sign-out").addEventListener("click", () => signOut());
+  $("channel").addEventListener("change", (event) => openChannel(event.target.value));
+  $("purge-form").addEventListener("submit", submitPurge);
+  $("purge-cancel").addEventListener("click", () => $("purge-dialog").close());
+  setInterval(tick, 1000);
+  const remembered = sessionStorage.getItem(TOKEN_KEY);
+  if (remembered) signIn(remembered, { remembered: true });
+}
+
+start();
