@@ -3,8 +3,9 @@
 Tokens are 256-bit random secrets, so a plain SHA-256 digest is enough to store them
 (there is nothing to brute-force); lookups go by digest, and the final comparison is
 constant-time. A token names the channels it may act on (``*`` for all) and its role:
-an ``editor`` posts, corrects, holds, releases and kills; a ``chief`` also purges. Any
-token for a channel reads the desk's view of it (authors, versions, held items).
+a ``viewer`` only reads; an ``editor`` also posts, corrects, holds, releases and kills; a
+``chief`` also purges and pins. Any token for a channel reads the desk's view of it
+(authors, versions, held items, the queue).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ _FORBIDDEN, _LIMITED = 2, 3
 
 TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")  # fullmatch: "$" takes a final "\n"
 ALL_CHANNELS = "*"
-ROLES = ("editor", "chief")
-Role = Literal["editor", "chief"]
+# In order of what they may do: each role may do everything the one before it may.
+ROLES = ("viewer", "editor", "chief")
+Role = Literal["viewer", "editor", "chief"]
 
 
 def digest(secret: str) -> str:
@@ -53,7 +55,10 @@ class Principal:
 
     def require(self, role: Role) -> None:
         if ROLES.index(self.role) < ROLES.index(role):
-            raise Forbidden(f"token {self.name!r} is an {self.role}; this needs a {role} token")
+            article = "an" if self.role[0] in "aeiou" else "a"
+            raise Forbidden(
+                f"token {self.name!r} is {article} {self.role}; this needs a {role} token"
+            )
 
 
 def _principal(record: dict[str, Any] | None, sha: str) -> Principal | None:
@@ -102,7 +107,8 @@ class Tokens:
 
     async def verify(self, secret: str) -> Principal | None:
         sha = digest(secret)
-        return _principal(await self._store.token_by_hash(sha), sha)
+        record = await self._store.token_by_hash(sha, now_ms=int(time.time() * 1000))
+        return _principal(record, sha)
 
     async def reader(self, authorization: str | None, channel: str) -> Principal | None:
         """Who is reading: ``None`` for anonymous readers (no Authorization header), the
@@ -134,6 +140,7 @@ class Tokens:
             raise Unauthorized("unknown or revoked token")
         if status == _FORBIDDEN:
             principal.check(channel)
+            principal.require("editor")
         if status == _LIMITED:
             seconds = max(1, math.ceil(wait / 1000))
             raise RateLimited(

@@ -63,7 +63,11 @@ def token_create(
         ),
     ],
     role: Annotated[
-        str, typer.Option(help="editor (post, correct, hold, kill) or chief (also purge).")
+        str,
+        typer.Option(
+            help="viewer (reads the desk's view), editor (also posts, corrects, holds, "
+            "kills) or chief (also purges and pins)."
+        ),
     ] = "editor",
 ) -> None:
     """Make a token. The secret is printed once; only its hash is kept."""
@@ -75,24 +79,43 @@ def token_create(
     print(secret)
 
 
+def _utc(ms: int | None) -> str:
+    """A time in ms as RFC 3339 UTC, or ``-``."""
+    from datetime import UTC, datetime
+
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def _short(stamp: str) -> str:
+    return stamp if stamp == "-" else stamp[:16].replace("T", " ") + " UTC"
+
+
 @token_app.command("ls", cls=Command)
 def token_ls() -> None:
-    """List tokens (names and channels, never secrets)."""
+    """List tokens: role, channels, created, last used (never secrets)."""
     rows = _admin(lambda tokens: tokens.list())
+    lines = [
+        [
+            row["name"],
+            row.get("role", "editor"),
+            ",".join(row["channels"]),
+            row["created_at"],
+            _utc(row.get("last_used_ms")),
+        ]
+        for row in rows
+    ]
     if piped():
-        for row in rows:
-            fields = [row["name"], row.get("role", "editor"), ",".join(row["channels"])]
-            print("\t".join([*fields, row["created_at"]]))
+        for line in lines:
+            print("\t".join(line))
         return
     table = Table()
-    for column in ("name", "role", "channels", "created"):
+    for column in ("name", "role", "channels", "created", "last used"):
         table.add_column(column)
-    for row in rows:
+    for name, role, channels, created, used in lines:
         table.add_row(
-            Text(row["name"]),
-            row.get("role", "editor"),
-            Text(", ".join(row["channels"])),
-            row["created_at"][:16].replace("T", " ") + " UTC",
+            Text(name), role, Text(channels.replace(",", ", ")), _short(created), _short(used)
         )
     out.print(table)
 

@@ -315,24 +315,37 @@ return 0
 """,
 )
 
+# "Last used", kept cheaply: the ``used`` hash (name -> ms) is written at most once a
+# minute per token, inside the script that looked the token up anyway.
+_TOUCH = """
+local function touch(token_name, now)
+  local seen = tonumber(redis.call('HGET', used, token_name) or '0')
+  if now - seen >= 60000 then redis.call('HSET', used, token_name, tostring(now)) end
+end
+"""
+
 # One round trip per write for "who is this, may they write here, and is it within their
 # rate" (GCRA). Returns {0} unknown token, {1, record} allowed, {2, record} not this
-# channel (not counted), {3, record, ms to wait}.
+# channel or not a writing role (not counted), {3, record, ms to wait}.
 AUTHORIZE = Script(
     "authorize",
-    keys=("tokens", "hashes", "rate"),
+    keys=("tokens", "hashes", "rate", "used"),
     args=("sha256", "channel", "now_ms", "interval_ms", "burst_ms"),
-    body="""
+    body=_TOUCH
+    + """
 local name = redis.call('HGET', hashes, sha256)
 if not name then return {0} end
 local record = redis.call('HGET', tokens, name)
 if not record then return {0} end
+local rec = cjson.decode(record)
+local now = tonumber(now_ms)
+touch(name, now)
 local allowed = false
-for _, ch in ipairs(cjson.decode(record)['channels']) do
+for _, ch in ipairs(rec['channels']) do
   if ch == '*' or ch == channel then allowed = true end
 end
-if not allowed then return {2, record} end
-local now = tonumber(now_ms)
+-- A viewer reads and never writes: refused before its rate is counted.
+if not allowed or rec['role'] == 'viewer' then return {2, record} end
 local tat = tonumber(redis.call('GET', rate) or now_ms)
 if tat < now then tat = now end
 local new_tat = tat + tonumber(interval_ms)
@@ -340,6 +353,23 @@ local wait = new_tat - tonumber(burst_ms) - now
 if wait > 0 then return {3, record, math.ceil(wait)} end
 redis.call('SET', rate, tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
 return {1, record}
+""",
+)
+
+# The token behind a digest, for the desk's reads (and "last used"). Returns the record
+# or false.
+TOKEN_LOOKUP = Script(
+    "token_lookup",
+    keys=("tokens", "hashes", "used"),
+    args=("sha256", "now_ms"),
+    body=_TOUCH
+    + """
+local name = redis.call('HGET', hashes, sha256)
+if not name then return false end
+local record = redis.call('HGET', tokens, name)
+if not record then return false end
+touch(name, tonumber(now_ms))
+return record
 """,
 )
 
@@ -357,13 +387,14 @@ return 1
 
 TOKEN_REVOKE = Script(
     "token_revoke",
-    keys=("tokens", "hashes"),
+    keys=("tokens", "hashes", "used"),
     args=("name",),
     body="""
 local rec = redis.call('HGET', tokens, name)
 if not rec then return 0 end
 redis.call('HDEL', hashes, cjson.decode(rec)['sha256'])
 redis.call('HDEL', tokens, name)
+redis.call('HDEL', used, name)
 return 1
 """,
 )
@@ -390,6 +421,7 @@ SCRIPTS = (
     SNAPSHOT,
     KNOWS,
     AUTHORIZE,
+    TOKEN_LOOKUP,
     TOKEN_CREATE,
     TOKEN_REVOKE,
     REFUND,

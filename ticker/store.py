@@ -17,6 +17,7 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:indexed   string, set once the per-item index covers older data
     {prefix}:{auth}:tokens  hash name -> token record (JSON, with the SHA-256 of the secret)
     {prefix}:{auth}:hashes  hash sha256 -> name
+    {prefix}:{auth}:used    hash name -> ms the token was last used (at most once a minute)
     {prefix}:{auth}:rate:{sha256}  string, the token's write-rate state (GCRA, with a TTL)
 
 Deliberate choices:
@@ -192,6 +193,9 @@ class Store:
     def _auth_keys(self) -> tuple[str, str]:
         base = f"{self.prefix}:{{auth}}"
         return f"{base}:tokens", f"{base}:hashes"
+
+    def _used_key(self) -> str:
+        return f"{self.prefix}:{{auth}}:used"
 
     async def ping(self) -> None:
         async with self._call():
@@ -464,13 +468,21 @@ class Store:
 
     async def token_revoke(self, name: str) -> bool:
         tokens, hashes = self._auth_keys()
-        keys = {"tokens": tokens, "hashes": hashes}
+        keys = {"tokens": tokens, "hashes": hashes, "used": self._used_key()}
         return bool(await self._run(lua.TOKEN_REVOKE, keys, {"name": name}))
 
     async def tokens(self) -> list[dict[str, Any]]:
-        async with self._call():
-            raw: dict[str, str] = await self.redis.hgetall(self._auth_keys()[0])
-        return [json.loads(v) for _, v in sorted(raw.items())]
+        """Every token record, by name, with ``last_used_ms`` (``None``: never used)."""
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._auth_keys()[0])
+            pipe.hgetall(self._used_key())
+            raw, used = await pipe.execute()
+        rows = []
+        for name, value in sorted(raw.items()):
+            record = json.loads(value)
+            record["last_used_ms"] = int(used[name]) if name in used else None
+            rows.append(record)
+        return rows
 
     async def authorize(
         self, sha256: str, channel: str, *, now_ms: int, interval_ms: float, burst: int
@@ -480,7 +492,7 @@ class Store:
         rate = self._rate_key(sha256)
         reply = await self._run(
             lua.AUTHORIZE,
-            {"tokens": tokens, "hashes": hashes, "rate": rate},
+            {"tokens": tokens, "hashes": hashes, "rate": rate, "used": self._used_key()},
             {
                 "sha256": sha256,
                 "channel": channel,
@@ -496,11 +508,14 @@ class Store:
         """Undo one write's worth of ``authorize``'s rate accounting."""
         await self._run(lua.REFUND, {"rate": self._rate_key(sha256)}, {"interval_ms": interval_ms})
 
-    async def token_by_hash(self, sha256: str) -> dict[str, Any] | None:
+    async def token_by_hash(self, sha256: str, *, now_ms: int) -> dict[str, Any] | None:
+        """The token record behind a digest (a desk read: it counts as "last used")."""
         tokens, hashes = self._auth_keys()
-        async with self._call():
-            name = await self.redis.hget(hashes, sha256)
-            raw = await self.redis.hget(tokens, name) if name else None
+        raw = await self._run(
+            lua.TOKEN_LOOKUP,
+            {"tokens": tokens, "hashes": hashes, "used": self._used_key()},
+            {"sha256": sha256, "now_ms": now_ms},
+        )
         return json.loads(raw) if raw else None
 
 
