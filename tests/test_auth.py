@@ -1,8 +1,10 @@
 """Roles and the life of a token: a viewer reads the desk's view and writes nothing, an
-editor writes, a chief also purges; ``token ls`` shows who used what, and when."""
+editor writes, a chief also purges; ``token ls`` shows who used what, and when; an
+expiry and a rotation hold on every process at once."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import httpx
 import pytest
 
 from tests.cli_helpers import admin_env, run
-from tests.helpers import make_token, rdb
+from tests.helpers import TickerProcess, make_token, rdb, wait_until
 from ticker.auth import digest
 from ticker.settings import Settings
 
@@ -141,3 +143,107 @@ def test_an_unknown_role_is_refused_and_no_token_is_made(
     assert done.returncode == 1 and "role must be one of viewer, editor, chief" in done.stderr
     assert done.stdout == ""
     assert "desk" not in run(admin, "token", "ls").stdout
+
+
+# -- a token's life: expiry and rotation, on every process at once -------------------
+
+
+def desk_read(server: TickerProcess, secret: str) -> int:
+    r = httpx.get(f"{server.url}/channels/en/items", headers=bearer(secret), timeout=10)
+    return r.status_code
+
+
+def test_an_expired_token_is_refused_by_every_process_at_once(
+    ticker_server: TickerProcess, settings: Settings, tmp_path: Path
+) -> None:
+    second = TickerProcess(ticker_server.env, log=tmp_path / "second.log")
+    second.start()
+    try:
+        short = make_token(settings, "temp-desk", ["en"], expires=timedelta(seconds=2))
+        assert desk_read(ticker_server, short) == desk_read(second, short) == 200
+        wait_until(lambda: desk_read(ticker_server, short) == 401)
+        assert desk_read(second, short) == 401
+        r = httpx.post(
+            f"{second.url}/channels/en/items",
+            json={"headline": "too late"},
+            headers=bearer(short),
+            timeout=10,
+        )
+        assert r.status_code == 401
+    finally:
+        second.stop()
+
+
+def test_a_rotation_holds_on_every_process_at_once(
+    ticker_server: TickerProcess, settings: Settings, tmp_path: Path
+) -> None:
+    (tmp_path / "cli-state").mkdir()
+    admin = admin_env(settings, tmp_path)
+    second = TickerProcess(ticker_server.env, log=tmp_path / "second.log")
+    second.start()
+    try:
+        first = make_token(settings, "desk", ["en"])
+        assert desk_read(ticker_server, first) == desk_read(second, first) == 200
+
+        now = run(admin, "token", "rotate", "desk", "--grace", "0s")
+        assert now.returncode == 0, now.stderr
+        fresh = now.stdout.strip()
+        assert fresh.startswith("tk_") and fresh != first and fresh not in now.stderr
+        for process in (ticker_server, second):
+            assert desk_read(process, first) == 401
+            assert desk_read(process, fresh) == 200
+
+        later = run(admin, "token", "rotate", "desk", "--grace", "1h")
+        assert later.returncode == 0, later.stderr
+        newest = later.stdout.strip()
+        for process in (ticker_server, second):
+            assert desk_read(process, newest) == 200
+            assert desk_read(process, fresh) == 200  # its grace hour has begun
+            assert desk_read(process, first) == 401
+        r = httpx.post(
+            f"{second.url}/channels/en/items",
+            json={"headline": "during the grace"},
+            headers=bearer(fresh),
+            timeout=10,
+        )
+        assert r.status_code == 201 and r.json()["author"] == "desk"
+
+        # A rotation inside the grace ends the older secret's grace at once.
+        run(admin, "token", "rotate", "desk")
+        assert desk_read(ticker_server, fresh) == desk_read(second, fresh) == 401
+        # Revoking ends every secret of the token.
+        assert run(admin, "token", "revoke", "desk").returncode == 0
+        assert desk_read(ticker_server, newest) == desk_read(second, newest) == 401
+    finally:
+        second.stop()
+
+
+def test_bad_expiries_and_graces_are_refused_and_nothing_is_written(
+    settings: Settings, tmp_path: Path
+) -> None:
+    (tmp_path / "cli-state").mkdir()
+    admin = admin_env(settings, tmp_path)
+    cases = [
+        ("expires", ("token", "create", "a", "-c", "en", "--expires", "0s")),
+        ("expires", ("token", "create", "b", "-c", "en", "--expires", "-1d")),
+        ("expires", ("token", "create", "c", "-c", "en", "--expires", "3651d")),
+        ("expires", ("token", "create", "d", "-c", "en", "--expires", "soon")),
+        ("grace", ("token", "rotate", "e", "--grace", "31d")),
+        ("no token named 'nobody'", ("token", "rotate", "nobody")),
+    ]
+    make_token(settings, "e", ["en"])
+    for expected, args in cases:
+        done = run(admin, *args)
+        assert done.returncode == 1, (args, done.stderr)
+        assert expected in done.stderr and done.stdout == "", (args, done.stderr)
+    names = [line.split("\t")[0] for line in run(admin, "token", "ls").stdout.splitlines()]
+    assert names == ["e"]
+
+
+def test_token_ls_shows_the_expiry(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "cli-state").mkdir()
+    admin = admin_env(settings, tmp_path)
+    assert run(admin, "token", "create", "temp", "-c", "en", "--expires", "30d").returncode == 0
+    (row,) = run(admin, "token", "ls").stdout.splitlines()
+    expires = datetime.fromisoformat(row.split("\t")[5])
+    assert timedelta(days=29) < expires - datetime.now(UTC) <= timedelta(days=30)

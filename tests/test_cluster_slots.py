@@ -95,6 +95,7 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
         "_authorize": Recorder([0]),
         "_refund": Recorder(1),
         "_token_lookup": Recorder(None),
+        "_token_rotate": Recorder(1),
     }
     for name, recorder in scripts.items():
         setattr(store, name, recorder)
@@ -136,9 +137,17 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
         await store.authorize("cd" * 32, "en{x}", now_ms=1, interval_ms=10.0, burst=2)
         await store.refund("cd" * 32, interval_ms=10.0)
         await store.token_by_hash("cd" * 32, now_ms=1)
-        auth_names = ("_token_create", "_token_revoke", "_authorize", "_refund", "_token_lookup")
+        await store.token_rotate("desk", "ef" * 32, now_ms=1, grace_ms=0)
+        auth_names = (
+            "_token_create",
+            "_token_revoke",
+            "_authorize",
+            "_refund",
+            "_token_lookup",
+            "_token_rotate",
+        )
         auth_calls = [c for name in auth_names for c in scripts[name].calls]
-        assert [len(c) for c in auth_calls] == [2, 3, 4, 1, 3]
+        assert [len(c) for c in auth_calls] == [2, 3, 4, 1, 3, 2]
         for keys in auth_calls:
             assert {slot(k) for k in keys} == {slot("auth")}, keys
     finally:

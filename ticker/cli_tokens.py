@@ -4,6 +4,7 @@ first token cannot come from an API that needs one)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -69,14 +70,55 @@ def token_create(
             "kills) or chief (also purges and pins)."
         ),
     ] = "editor",
+    expires: Annotated[
+        str | None,
+        typer.Option(metavar="DURATION", help="Refused after this long: 30d, 12h (at most 10y)."),
+    ] = None,
 ) -> None:
     """Make a token. The secret is printed once; only its hash is kept."""
-    secret = _admin(lambda tokens: tokens.create(name, channel, role))
+    lifetime = _duration("expires", expires) if expires is not None else None
+    secret = _admin(lambda tokens: tokens.create(name, channel, role, expires=lifetime))
+    until = f", expires in {escape(expires)}" if expires else ""
     err.print(
-        f"[green]created[/green] {role} token {name!r} for {escape(', '.join(channel))}; "
-        "store it now, it is not shown again:"
+        f"[green]created[/green] {role} token {name!r} for {escape(', '.join(channel))}"
+        f"{until}; store it now, it is not shown again:"
     )
     print(secret)
+
+
+@token_app.command("rotate", cls=Command)
+def token_rotate(
+    name: Annotated[str, typer.Argument(help="The token to give a new secret.")],
+    grace: Annotated[
+        str,
+        typer.Option(
+            metavar="DURATION",
+            help="How long the old secret keeps working (0s: it stops now; at most 30d).",
+        ),
+    ] = "1h",
+) -> None:
+    """Give a token a new secret, printed once; the old one works until the grace ends."""
+    overlap = _duration("grace", grace, zero=True)
+    secret = _admin(lambda tokens: tokens.rotate(name, grace=overlap))
+    ends = "now" if not overlap else f"in {escape(grace)}"
+    err.print(
+        f"[green]rotated[/green] {escape(repr(name))}; the old secret stops working {ends}. "
+        "Store the new one now, it is not shown again:"
+    )
+    print(secret)
+
+
+def _duration(field: str, text: str, *, zero: bool = False) -> timedelta:
+    """A CLI duration (the API's spellings), or exit 1 naming the option."""
+    from ticker.duration import parse_duration
+
+    if zero and text.strip().lower() in ("0", "0s", "0m", "0h", "0d", "pt0s"):
+        return timedelta(0)
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {field}: {escape(str(exc))}")
+        raise typer.Exit(1) from None
 
 
 def _utc(ms: int | None) -> str:
@@ -94,7 +136,7 @@ def _short(stamp: str) -> str:
 
 @token_app.command("ls", cls=Command)
 def token_ls() -> None:
-    """List tokens: role, channels, created, last used (never secrets)."""
+    """List tokens: role, channels, created, last used, expiry (never secrets)."""
     rows = _admin(lambda tokens: tokens.list())
     lines = [
         [
@@ -103,6 +145,7 @@ def token_ls() -> None:
             ",".join(row["channels"]),
             row["created_at"],
             _utc(row.get("last_used_ms")),
+            row.get("expires_at") or "-",
         ]
         for row in rows
     ]
@@ -111,11 +154,16 @@ def token_ls() -> None:
             print("\t".join(line))
         return
     table = Table()
-    for column in ("name", "role", "channels", "created", "last used"):
+    for column in ("name", "role", "channels", "created", "last used", "expires"):
         table.add_column(column)
-    for name, role, channels, created, used in lines:
+    for name, role, channels, created, used, expires in lines:
         table.add_row(
-            Text(name), role, Text(channels.replace(",", ", ")), _short(created), _short(used)
+            Text(name),
+            role,
+            Text(channels.replace(",", ", ")),
+            _short(created),
+            _short(used),
+            _short(expires),
         )
     out.print(table)
 

@@ -316,11 +316,19 @@ return 0
 )
 
 # "Last used", kept cheaply: the ``used`` hash (name -> ms) is written at most once a
-# minute per token, inside the script that looked the token up anyway.
-_TOUCH = """
+# minute per token, inside the script that looked the token up anyway. And whether a
+# secret is still good: the token has not expired, and the secret is the current one, or
+# the one a rotation replaced while its grace lasts. Checked here, in Redis, so an expiry
+# or a rotation holds on every process at once.
+_TOKEN_RULES = """
 local function touch(token_name, now)
   local seen = tonumber(redis.call('HGET', used, token_name) or '0')
   if now - seen >= 60000 then redis.call('HSET', used, token_name, tostring(now)) end
+end
+local function good(rec, secret_sha, now)
+  if rec['expires_ms'] and now >= tonumber(rec['expires_ms']) then return false end
+  if rec['sha256'] == secret_sha then return true end
+  return rec['previous_sha256'] == secret_sha and now < tonumber(rec['previous_until_ms'])
 end
 """
 
@@ -331,7 +339,7 @@ AUTHORIZE = Script(
     "authorize",
     keys=("tokens", "hashes", "rate", "used"),
     args=("sha256", "channel", "now_ms", "interval_ms", "burst_ms"),
-    body=_TOUCH
+    body=_TOKEN_RULES
     + """
 local name = redis.call('HGET', hashes, sha256)
 if not name then return {0} end
@@ -339,6 +347,7 @@ local record = redis.call('HGET', tokens, name)
 if not record then return {0} end
 local rec = cjson.decode(record)
 local now = tonumber(now_ms)
+if not good(rec, sha256, now) then return {0} end
 touch(name, now)
 local allowed = false
 for _, ch in ipairs(rec['channels']) do
@@ -362,13 +371,15 @@ TOKEN_LOOKUP = Script(
     "token_lookup",
     keys=("tokens", "hashes", "used"),
     args=("sha256", "now_ms"),
-    body=_TOUCH
+    body=_TOKEN_RULES
     + """
 local name = redis.call('HGET', hashes, sha256)
 if not name then return false end
 local record = redis.call('HGET', tokens, name)
 if not record then return false end
-touch(name, tonumber(now_ms))
+local now = tonumber(now_ms)
+if not good(cjson.decode(record), sha256, now) then return false end
+touch(name, now)
 return record
 """,
 )
@@ -392,9 +403,38 @@ TOKEN_REVOKE = Script(
     body="""
 local rec = redis.call('HGET', tokens, name)
 if not rec then return 0 end
-redis.call('HDEL', hashes, cjson.decode(rec)['sha256'])
+local old = cjson.decode(rec)
+redis.call('HDEL', hashes, old['sha256'])
+if old['previous_sha256'] then redis.call('HDEL', hashes, old['previous_sha256']) end
 redis.call('HDEL', tokens, name)
 redis.call('HDEL', used, name)
+return 1
+""",
+)
+
+# A new secret for a token. The one it replaces keeps working for ``grace_ms`` (0: not at
+# all); a secret replaced before that is dropped now. Returns 0 when there is no token.
+TOKEN_ROTATE = Script(
+    "token_rotate",
+    keys=("tokens", "hashes"),
+    args=("name", "sha256", "now_ms", "grace_ms", "rotated_at"),
+    body="""
+local raw = redis.call('HGET', tokens, name)
+if not raw then return 0 end
+local rec = cjson.decode(raw)
+if rec['previous_sha256'] then redis.call('HDEL', hashes, rec['previous_sha256']) end
+if tonumber(grace_ms) > 0 then
+  rec['previous_sha256'] = rec['sha256']
+  rec['previous_until_ms'] = tonumber(now_ms) + tonumber(grace_ms)
+else
+  redis.call('HDEL', hashes, rec['sha256'])
+  rec['previous_sha256'] = nil
+  rec['previous_until_ms'] = nil
+end
+rec['sha256'] = sha256
+rec['rotated_at'] = rotated_at
+redis.call('HSET', tokens, name, cjson.encode(rec))
+redis.call('HSET', hashes, sha256, name)
 return 1
 """,
 )
@@ -424,5 +464,6 @@ SCRIPTS = (
     TOKEN_LOOKUP,
     TOKEN_CREATE,
     TOKEN_REVOKE,
+    TOKEN_ROTATE,
     REFUND,
 )

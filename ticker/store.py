@@ -42,6 +42,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from redis.exceptions import RedisClusterException, RedisError
@@ -470,6 +471,17 @@ class Store:
         tokens, hashes = self._auth_keys()
         keys = {"tokens": tokens, "hashes": hashes, "used": self._used_key()}
         return bool(await self._run(lua.TOKEN_REVOKE, keys, {"name": name}))
+
+    async def token_rotate(self, name: str, sha256: str, *, now_ms: int, grace_ms: int) -> bool:
+        tokens, hashes = self._auth_keys()
+        args = {
+            "name": name,
+            "sha256": sha256,
+            "now_ms": now_ms,
+            "grace_ms": grace_ms,
+            "rotated_at": datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(),
+        }
+        return bool(await self._run(lua.TOKEN_ROTATE, {"tokens": tokens, "hashes": hashes}, args))
 
     async def tokens(self) -> list[dict[str, Any]]:
         """Every token record, by name, with ``last_used_ms`` (``None``: never used)."""
