@@ -24,7 +24,14 @@ from ticker import protocol
 from ticker.archive import Archive
 from ticker.auth import Principal, Tokens
 from ticker.desk import Desk
-from ticker.errors import InvalidRequest, NotFound, RateLimited, StoreUnavailable, TickerError
+from ticker.errors import (
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    StoreUnavailable,
+    TickerError,
+    Unauthorized,
+)
 from ticker.events import Filter
 from ticker.feed import Feed, Wanted
 from ticker.hub import Hub
@@ -262,6 +269,18 @@ async def get_item(request: Request) -> Response:
     body = item.model_dump(mode="json")
     body["versions"] = [v.model_dump(mode="json") for v in await svc.archive.versions(channel, uri)]
     return JSONResponse(body, headers=headers)
+
+
+async def queue(request: Request) -> Response:
+    """The desk's queue: held and embargoed items, newest first (a token, any role)."""
+    svc = services(request)
+    channel = request.path_params["channel"]
+    svc.desk.channel(channel)
+    headers: dict[str, str] = {}
+    if await _audience(request, svc, headers) is None:
+        raise Unauthorized("the queue is the desk's: send Authorization: Bearer <token>")
+    rows = [i.model_dump(mode="json") for i in await svc.archive.queue(channel)]
+    return JSONResponse({"channel": channel, "items": rows}, headers=headers)
 
 
 async def post_item(request: Request) -> Response:

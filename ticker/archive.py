@@ -12,7 +12,7 @@ from typing import Any
 
 from ticker.errors import NotFound
 from ticker.events import BadEntry, Event, decode, entry_item, skipped
-from ticker.models import Item, utcnow
+from ticker.models import Item, Status, utcnow
 from ticker.settings import Channel, Settings
 from ticker.store import Store
 from ticker.streamid import entry_key, valid_entry_id
@@ -120,6 +120,28 @@ class Archive:
         if raw is None:
             raise NotFound(f"no item {uri!r} in channel {channel!r}")
         return Item.model_validate_json(raw)
+
+    async def queue(self, channel: str) -> list[Item]:
+        """What waits for the desk, newest first: held items and embargoed items (the
+        desk's view only)."""
+        self.channel(channel)
+        now = utcnow()
+        items = [i for i in map(_parse, await self._store.queue(channel)) if i is not None]
+        waiting = [
+            i
+            for i in items
+            if i.expires_at > now
+            and (
+                i.status is Status.WITHHELD
+                or (
+                    i.status is Status.USABLE
+                    and i.embargoed_until is not None
+                    and i.embargoed_until > now
+                )
+            )
+        ]
+        waiting.sort(key=lambda i: i.created_at, reverse=True)
+        return waiting
 
     async def current(self, channel: str) -> tuple[str, list[Item]]:
         """The stream position and the items on the ticker now, oldest change first."""

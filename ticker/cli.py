@@ -370,6 +370,50 @@ def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
 
 
 @command(cls=Command)
+def queue(channel: Channel = "en", as_json: AsJson = False) -> None:
+    """What waits: held and embargoed items, newest first.
+
+    The desk's view: needs a token (any role).
+    """
+    body = _call(lambda c: c.request("GET", f"/channels/{channel}/queue"))
+    if as_json:
+        _print_json(body)
+        return
+    items = body["items"]
+    if piped():
+        _rows(
+            [
+                [
+                    i["uri"],
+                    i["status"],
+                    i.get("embargoed_until") or "-",
+                    i["author"],
+                    i["updated_at"],
+                    _line(i),
+                ]
+                for i in items
+            ]
+        )
+        return
+    table = Table(title=f"{channel}: {len(items)} waiting")
+    table.add_column("uri", no_wrap=True, min_width=_widest(items, "uri"))
+    for column in ("status", "embargoed until", "author", "last change"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("headline", ratio=1)
+    for item in items:
+        until = item.get("embargoed_until")
+        table.add_row(
+            item["uri"],
+            item["status"],
+            _relative(until) if until else "-",
+            Text(item["author"]),
+            _relative(item["updated_at"]),
+            Text(_line(item)),
+        )
+    out.print(table)
+
+
+@command(cls=Command)
 def history(
     channel: Channel = "en",
     limit: Annotated[int, typer.Option(metavar="N", help="Entries per page (1-500).")] = 50,

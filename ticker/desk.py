@@ -144,6 +144,9 @@ class Desk:
             live_score=_ms(item.created_at) if item.visible_at(now) else None,
             expires_ms=_ms(item.expires_at) if alive and reason != "expire" else None,
             embargo_ms=_ms(item.embargoed_until) if waiting and item.embargoed_until else None,
+            held_ms=_ms(item.updated_at)
+            if item.status is Status.WITHHELD and reason != "expire"
+            else None,
             idempotency=idempotency,
             idempotency_ttl_s=self._settings.idempotency_ttl_s,
             history_max_items=ch.history_max_items,

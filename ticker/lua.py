@@ -68,6 +68,7 @@ COMMIT = Script(
         "log",
         "last",
         "idem_of",
+        "held",
     ),
     args=(
         "uri",
@@ -87,6 +88,7 @@ COMMIT = Script(
         "claimed",
         "keep_state",
         "versions_ttl_ms",
+        "held_ms",
     ),
     body=_APPEND
     + """
@@ -121,6 +123,8 @@ if expires_ms == '' then redis.call('ZREM', expiry, uri)
 else redis.call('ZADD', expiry, expires_ms, uri) end
 if embargo_ms == '' then redis.call('ZREM', embargo, uri)
 else redis.call('ZADD', embargo, embargo_ms, uri) end
+if held_ms == '' then redis.call('ZREM', held, uri)
+else redis.call('ZADD', held, held_ms, uri) end
 -- live_max_items: the oldest items leave the ticker (they stay in history).
 local over = redis.call('ZCARD', live) - tonumber(live_max)
 if over > 0 then
@@ -158,6 +162,7 @@ PURGE = Script(
         "idem_of",
         "idem",
         "purged",
+        "held",
     ),
     args=("uri", "audit", "notice", "schema", "maxlen"),
     body="""
@@ -176,7 +181,7 @@ redis.call('HDEL', items, uri)
 redis.call('HDEL', log, uri)
 redis.call('HDEL', idem_of, uri)
 redis.call('DEL', versions)
-for _, key in ipairs({live, expiry, embargo, last}) do redis.call('ZREM', key, uri) end
+for _, key in ipairs({live, expiry, embargo, last, held}) do redis.call('ZREM', key, uri) end
 redis.call('HSET', purged, uri, audit)
 redis.call('XADD', events, 'MAXLEN', maxlen, '*', 'v', schema, 'type', 'remove', 'uri', uri,
   'reason', 'kill', 'item', notice)

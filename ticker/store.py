@@ -8,6 +8,7 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:live      zset uri -> created ms, the items on the ticker now
     {prefix}:{ch}:expiry    zset uri -> expires ms, the expiry schedule
     {prefix}:{ch}:embargo   zset uri -> release ms, items waiting for their embargo
+    {prefix}:{ch}:held      zset uri -> ms of the hold, items withheld (the desk's queue)
     {prefix}:{ch}:versions:{uri}  list, every version of an item (the audit trail)
     {prefix}:{ch}:idem:{k}  string, the first reply to an Idempotency-Key (with a TTL)
     {prefix}:{ch}:log       hash uri -> the IDs of the item's stream entries (for purge)
@@ -84,6 +85,7 @@ class Change:
     live_score: int | None = None  # on the ticker (created ms), or off it
     expires_ms: int | None = None  # in the expiry schedule, or not
     embargo_ms: int | None = None  # waiting for release, or not
+    held_ms: int | None = None  # withheld (in the queue), or not
     idempotency: tuple[str, str] | None = None  # (key, request fingerprint)
     idempotency_ttl_s: int = 86400
     claim: Schedule | Literal[""] = ""  # only commit if this process wins the claim
@@ -97,6 +99,7 @@ class Keys:
     live: str
     expiry: str
     embargo: str
+    held: str
     idem_prefix: str
     versions_prefix: str
     log: str
@@ -179,6 +182,7 @@ class Store:
             live=f"{base}:live",
             expiry=f"{base}:expiry",
             embargo=f"{base}:embargo",
+            held=f"{base}:held",
             idem_prefix=f"{base}:idem:",
             versions_prefix=f"{base}:versions:",
             log=f"{base}:log",
@@ -233,6 +237,7 @@ class Store:
                 "log": k.log,
                 "last": k.last,
                 "idem_of": k.idem_of,
+                "held": k.held,
             },
             args={
                 "uri": c.uri,
@@ -252,6 +257,7 @@ class Store:
                 "claimed": "1" if c.claim else "0",
                 "keep_state": "1" if c.keep_state else "0",
                 "versions_ttl_ms": c.versions_ttl_ms,
+                "held_ms": opt(c.held_ms),
             },
         )
         return str(status), str(value)
@@ -332,6 +338,7 @@ class Store:
                 "idem_of": k.idem_of,
                 "idem": idem or k.idem_prefix + "-",
                 "purged": k.purged,
+                "held": k.held,
             },
             {
                 "uri": uri,
@@ -398,6 +405,16 @@ class Store:
         return {u: r for u, r in zip(uris, rows, strict=True) if r is not None}
 
     # -- reads ---------------------------------------------------------------------------
+
+    async def queue(self, channel: str) -> list[str]:
+        """The JSON of every item that is held or waiting for its embargo."""
+        k = self.keys(channel)
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrange(k.held, 0, -1)
+            pipe.zrange(k.embargo, 0, -1)
+            held, waiting = await pipe.execute()
+        uris = sorted(set(held) | set(waiting))
+        return list((await self.items(channel, uris)).values())
 
     async def item(self, channel: str, uri: str) -> str | None:
         async with self._call():
