@@ -8,6 +8,7 @@ are the same for every client. Token administration speaks to Redis, like any bo
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -104,9 +105,11 @@ def _show(item: dict[str, Any], action: str, as_json: bool) -> None:
     if as_json:
         _print_json(item)
         return
+    release = item.get("embargoed_until")
+    held_back = f", embargoed until {release} ({_relative(release)})" if release else ""
     out.print(
         f"[green]{action}[/green] {item['uri']} (v{item['version']}) on "
-        f"[bold]{item['channel']}[/bold], status {item['status']}, "
+        f"[bold]{item['channel']}[/bold], status {item['status']}{held_back}, "
         f"expires {_relative(item['expires_at'])}"
     )
 
@@ -181,7 +184,10 @@ def post(
     ttl: Ttl = None,
     expires_at: ExpiresAt = None,
     embargo: Annotated[
-        str | None, typer.Option(metavar="TIME", help="Not shown before then (RFC 3339).")
+        str | None,
+        typer.Option(
+            metavar="WHEN", help="Not shown before then: a duration (30m, 2h) or RFC 3339 time."
+        ),
     ] = None,
     hold: Annotated[
         bool, typer.Option("--hold", help="Post it withheld: not shown until released.")
@@ -195,7 +201,7 @@ def post(
         ("link", link),
         ("ttl", ttl),
         ("expires_at", expires_at),
-        ("embargoed_until", embargo),
+        (_embargo_field(embargo), embargo),
     ):
         if value is not None:
             body[key] = value
@@ -207,6 +213,15 @@ def post(
         body["status"] = "withheld"
     item = _call(lambda c: c.request("POST", f"/channels/{channel}/items", json=body))
     _show(item, "posted", as_json)
+
+
+def _embargo_field(value: str | None) -> str:
+    """``--embargo 30m`` is relative (``embargo``); ``--embargo 2026-12-01T18:00Z`` is a
+    time (``embargoed_until``). The API checks either and names the field."""
+    return "embargoed_until" if value and _TIME.match(value.strip()) else "embargo"
+
+
+_TIME = re.compile(r"[0-9]{4}-")
 
 
 @command("import", cls=Command)

@@ -105,14 +105,21 @@ class Desk:
             return expires_at
         return default if default is not None else start + ch.item_ttl
 
-    def _embargo(self, ch: Channel, now: datetime, value: datetime | None) -> datetime | None:
+    def _embargo(self, ch: Channel, now: datetime, data: ItemIn) -> datetime | None:
+        """The release time: ``embargoed_until``, or ``embargo`` from now (422 naming the
+        field: both at once, in the past, or beyond the channel's history)."""
+        field, value = "embargoed_until", data.embargoed_until
+        if data.embargo is not None:
+            if value is not None:
+                raise _field_error("embargo", "give either embargo or embargoed_until, not both")
+            field, value = "embargo", now + data.embargo
         if value is None:
             return None
         if value <= now:
-            raise _field_error("embargoed_until", "must be in the future")
+            raise _field_error(field, "must be in the future")
         if value > now + ch.history_max_age:
             raise _field_error(
-                "embargoed_until",
+                field,
                 f"must be at most {format_duration(ch.history_max_age)}"
                 " from now (the channel's history_max_age)",
             )
@@ -171,7 +178,7 @@ class Desk:
         """Publish a new item. Returns (item, created); a replayed key returns the first."""
         ch = self.channel(channel)
         now = utcnow()
-        embargo = self._embargo(ch, now, data.embargoed_until)
+        embargo = self._embargo(ch, now, data)
         start = embargo or now
         expires = self._expiry(
             ch, now, start=start, ttl=data.ttl, expires_at=data.expires_at, default=None

@@ -191,6 +191,8 @@ class ItemIn(BaseModel):
     expires_at: Instant | None = None
     ttl: Duration | None = None
     embargoed_until: Instant | None = None
+    # The same as ``embargoed_until``, from now: "30m" (either one, not both).
+    embargo: Duration | None = None
 
 
 class ItemPatch(BaseModel):
