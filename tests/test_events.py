@@ -254,6 +254,40 @@ async def test_filters_apply_to_current_and_live_items(
         await reader.close()
 
 
+async def test_a_regional_reader_gets_global_items_live_and_on_replay(
+    api: httpx.AsyncClient, server: tuple[str, Any]
+) -> None:
+    params = {"region": "europe", "category": "politics"}
+    first = await post(api, "before the reader: regional", regions=["europe"])
+    reader = await connected(start_reader(events_url(server), params=params), 1)
+    try:
+        everyone = await post(api, "flash: for every region and category", urgency=1)
+        await post(api, "asia only", regions=["asia"])
+        await post(api, "sport only", categories=["sport"])
+        mine = await post(api, "europe politics", regions=["europe"], categories=["politics"])
+        await reader.wait_for(lambda r: len(r.of("item")) >= 3)
+        live = [first["uri"], everyone["uri"], mine["uri"]]
+        assert [i["uri"] for i in reader.of("item")] == live
+    finally:
+        await reader.close()
+    # A returning reader gets the same items, from the history.
+    resumed = await connected(
+        start_reader(events_url(server), params=params, headers={"Last-Event-ID": first["id"]}),
+        2,
+    )
+    try:
+        await asyncio.sleep(0.2)  # anything else the replay would send
+        assert [i["uri"] for i in resumed.of("item")] == live[1:]
+    finally:
+        await resumed.close()
+    # And max_urgency still applies to global items.
+    urgent = await connected(start_reader(events_url(server), params={"max_urgency": "2"}), 1)
+    try:
+        assert [i["uri"] for i in urgent.of("item")] == [everyone["uri"]]
+    finally:
+        await urgent.close()
+
+
 @pytest.mark.parametrize(
     "params", [{"max_urgency": "0"}, {"max_urgency": "high"}, {"region": "Not A Slug"}]
 )

@@ -38,16 +38,20 @@ _WARNED_MAX = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """A reader's facets: any of the regions, any of the categories, urgency at most N."""
+    """A reader's facets: any of the regions, any of the categories, urgency at most N.
+
+    An item with no regions is global (a flash for everyone): it matches every region
+    filter; the same for categories. Replay and live both decide here.
+    """
 
     regions: frozenset[str] = frozenset()
     categories: frozenset[str] = frozenset()
     max_urgency: int = URGENCY_MAX
 
     def matches(self, regions: frozenset[str], categories: frozenset[str], urgency: int) -> bool:
-        if self.regions and not (self.regions & regions):
+        if self.regions and regions and not (self.regions & regions):
             return False
-        if self.categories and not (self.categories & categories):
+        if self.categories and categories and not (self.categories & categories):
             return False
         return urgency <= self.max_urgency
 

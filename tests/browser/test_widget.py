@@ -513,7 +513,8 @@ def test_filters_are_sent_to_the_server_and_applied(
     ticker_server.post(
         "en", headline="Wanted", urgency=2, regions=["europe"], categories=["politics"]
     )
-    expect(page.locator(ITEMS)).to_have_text(["Wanted"])
+    ticker_server.post("en", headline="For every region", urgency=3)  # global
+    expect(page.locator(ITEMS)).to_have_text(["Wanted", "For every region"])
 
 
 def test_label_and_language_can_be_overridden(

@@ -7,7 +7,8 @@
  * Attributes
  *   src           the ticker service (default: where this file was loaded from)
  *   channel       the edition (default "en")
- *   region, category   comma-separated slugs; an item matches if it has any of them
+ *   region, category   comma-separated slugs; an item matches if it has any of them,
+ *                      or has none (an item with no regions is for every region)
  *   max-urgency   1-9; only items at least this urgent (1 is the most urgent)
  *   label         the label text (default: "BREAKING" in the channel's language)
  *   lang, dir     override the language and direction learnt from the service
@@ -671,8 +672,17 @@ export class BreakingTicker extends HTMLElement {
 
   #matches(item) {
     const { regions, categories, maxUrgency } = this.#filter;
-    if (regions.size && !item.regions.some((r) => regions.has(r))) return false;
-    if (categories.size && !item.categories.some((c) => categories.has(c))) return false;
+    // An item with no regions (or no categories) is global: every reader gets it.
+    if (regions.size && item.regions.length && !item.regions.some((r) => regions.has(r))) {
+      return false;
+    }
+    if (
+      categories.size &&
+      item.categories.length &&
+      !item.categories.some((c) => categories.has(c))
+    ) {
+      return false;
+    }
     return item.urgency <= maxUrgency;
   }
 
