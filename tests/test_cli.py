@@ -128,7 +128,7 @@ def test_ls_shows_the_current_headlines(ticker_server: TickerProcess, tmp_path: 
     done = run(server_env(ticker_server, tmp_path), "ls", "--channel", "en")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        f"{item['uri']}\t2\tDutch Police: {HEADLINE}\teurope\t{item['expires_at']}"
+        f"{item['uri']}\t2\tDutch Police: {HEADLINE}\teurope\t{item['expires_at']}\t-"
     ]
 
 

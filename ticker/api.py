@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 
 from ticker import protocol
 from ticker.archive import Archive
-from ticker.auth import Principal, Tokens
+from ticker.auth import PIN_ROLE, Principal, Tokens
 from ticker.desk import Desk
 from ticker.errors import (
     InvalidRequest,
@@ -250,6 +250,7 @@ async def list_items(request: Request) -> Response:
         )
     _, items = await svc.archive.current(channel)
     items.sort(key=lambda i: i.created_at, reverse=True)
+    items.sort(key=lambda i: not i.pinned)  # pinned first (a stable sort keeps the rest)
     rows = [i.model_dump(mode="json") if desk_view else i.public() for i in items]
     return JSONResponse({"channel": channel, "items": rows}, headers=headers)
 
@@ -292,6 +293,8 @@ async def post_item(request: Request) -> Response:
     async with _refund_rejected(svc, principal):
         key = _idempotency_key(request)
         data = await read_body(request, ItemIn, svc.settings.max_body_bytes)
+        if data.pinned:
+            principal.require(PIN_ROLE)
         item, created = await svc.desk.post(
             channel, data, author=principal.name, idempotency_key=key
         )
@@ -308,6 +311,8 @@ async def patch_item(request: Request) -> Response:
     channel, principal = await _writer(request, svc)
     async with _refund_rejected(svc, principal):
         patch = await read_body(request, ItemPatch, svc.settings.max_body_bytes)
+        if patch.pinned is not None:
+            principal.require(PIN_ROLE)
         item = await svc.desk.correct(channel, uri, patch, author=principal.name)
     return _item_response(item)
 

@@ -144,7 +144,8 @@ class Archive:
         return waiting
 
     async def current(self, channel: str) -> tuple[str, list[Item]]:
-        """The stream position and the items on the ticker now, oldest change first."""
+        """The stream position and the items on the ticker now: pinned ones first, then
+        oldest change first."""
         self.channel(channel)
         position, raw = await self._store.snapshot(channel)
         now = utcnow()
@@ -155,7 +156,8 @@ class Archive:
             except ValueError as exc:  # only ticker writes the hash; if not, skip, go on
                 skipped("items", {"item": text}, channel, exc)
         visible = [i for i in items if i.visible_at(now)]
-        visible.sort(key=lambda i: entry_key(i.id))
+        # Pinned items first (they lead the bar), then oldest change first.
+        visible.sort(key=lambda i: (not i.pinned, entry_key(i.id)))
         return position, visible
 
 

@@ -41,6 +41,8 @@ GRACE_MAX = timedelta(days=30)
 # In order of what they may do: each role may do everything the one before it may.
 ROLES = ("viewer", "editor", "chief")
 Role = Literal["viewer", "editor", "chief"]
+# Who may pin and unpin (README, "Pins"): a pin outlasts every other item on the bar.
+PIN_ROLE: Role = "chief"
 
 
 def digest(secret: str) -> str:

@@ -323,6 +323,27 @@ def release(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
 
 
 @command(cls=Command)
+def pin(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
+    """Pin an item: it stays on the bar, first, until unpinned, killed or expired.
+
+    Needs a chief token; at most 3 pins per channel.
+    """
+    item = _call(
+        lambda c: c.request("PATCH", f"/channels/{channel}/items/{uri}", json={"pinned": True})
+    )
+    _show(item, "pinned", as_json)
+
+
+@command(cls=Command)
+def unpin(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
+    """Unpin an item: it takes its turn on the bar again. Needs a chief token."""
+    item = _call(
+        lambda c: c.request("PATCH", f"/channels/{channel}/items/{uri}", json={"pinned": False})
+    )
+    _show(item, "unpinned", as_json)
+
+
+@command(cls=Command)
 def kill(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
     """Kill an item: it is removed everywhere and never shows again."""
     item = _call(lambda c: c.request("DELETE", f"/channels/{channel}/items/{uri}"))
@@ -362,20 +383,28 @@ def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
     if piped():
         _rows(
             [
-                [i["uri"], str(i["urgency"]), _line(i), ",".join(i["regions"]), i["expires_at"]]
+                [
+                    i["uri"],
+                    str(i["urgency"]),
+                    _line(i),
+                    ",".join(i["regions"]),
+                    i["expires_at"],
+                    "pinned" if i.get("pinned") else "-",
+                ]
                 for i in items
             ]
         )
         return
     table = Table(title=f"{channel}: {len(items)} on the ticker")
-    table.add_column("uri", no_wrap=True, min_width=_widest(items, "uri"))
+    pins = " (pinned)" if any(i.get("pinned") for i in items) else ""
+    table.add_column("uri", no_wrap=True, min_width=_widest(items, "uri") + len(pins))
     table.add_column("u")
     table.add_column("headline", ratio=1)
     table.add_column("regions")
     table.add_column("expires", no_wrap=True)
     for item in items:
         table.add_row(
-            item["uri"],
+            item["uri"] + (" (pinned)" if item.get("pinned") else ""),
             str(item["urgency"]),
             Text(_line(item)),
             Text(",".join(item["regions"])),

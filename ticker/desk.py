@@ -16,9 +16,17 @@ from typing import Any, Literal
 
 from ticker.archive import Archive
 from ticker.duration import format_duration
-from ticker.errors import Conflict, Expired, IdempotencyMismatch, InvalidRequest, Killed, NotFound
+from ticker.errors import (
+    Conflict,
+    Expired,
+    IdempotencyMismatch,
+    InvalidRequest,
+    Killed,
+    NotFound,
+    TooManyPins,
+)
 from ticker.metrics import Metrics
-from ticker.models import Item, ItemIn, ItemPatch, Status, utcnow
+from ticker.models import PIN_MAX, Item, ItemIn, ItemPatch, Status, utcnow
 from ticker.settings import Channel, Settings
 from ticker.store import Change, EventType, Reason, Schedule, Store
 
@@ -43,6 +51,10 @@ def _idempotency(author: str, key: str, data: ItemIn) -> tuple[str, str]:
     """(the key's scope, per token; the request's fingerprint)."""
     scope = hashlib.sha256(f"{author}\0{key}".encode()).hexdigest()[:40]
     return scope, hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+
+
+def _too_many_pins(ch: Channel) -> TooManyPins:
+    return TooManyPins(f"channel {ch.name!r} has {PIN_MAX} pinned items already; unpin one first")
 
 
 def _field_error(field: str, message: str) -> InvalidRequest:
@@ -154,6 +166,9 @@ class Desk:
             held_ms=_ms(item.updated_at)
             if item.status is Status.WITHHELD and reason != "expire"
             else None,
+            # A pin holds its slot until the item is killed or expires (held items too).
+            pinned=item.pinned and alive and reason != "expire",
+            pin_max=PIN_MAX,
             idempotency=idempotency,
             idempotency_ttl_s=self._settings.idempotency_ttl_s,
             history_max_items=ch.history_max_items,
@@ -205,11 +220,14 @@ class Desk:
                 updated_at=now,
                 expires_at=expires,
                 embargoed_until=embargo,
+                pinned=data.pinned,
                 author=author,
             )
             status, stored = await self._commit(
                 ch, item, expected=0, event_type="item", idempotency=idempotency
             )
+            if status == "too_many_pins":
+                raise _too_many_pins(ch)
             if status == "ok":
                 return Item.model_validate_json(stored), True
             if status == "dup":
@@ -239,7 +257,7 @@ class Desk:
         changes = patch.model_dump(exclude_unset=True)
         if not changes:
             raise InvalidRequest("nothing to change: send at least one field")
-        for field in ("headline", "urgency", "regions", "categories", "status"):
+        for field in ("headline", "urgency", "regions", "categories", "status", "pinned"):
             if field in changes and changes[field] is None:
                 raise _field_error(field, "may not be null")
         for _ in range(_RETRIES):
@@ -272,6 +290,8 @@ class Desk:
             status, stored = await self._commit(
                 ch, item, expected=current.version, event_type=event_type, reason=reason
             )
+            if status == "too_many_pins":
+                raise _too_many_pins(ch)
             if status == "ok":
                 return Item.model_validate_json(stored)
         raise Conflict(f"item {uri!r} is being changed by someone else; try again")

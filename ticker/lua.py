@@ -69,6 +69,7 @@ COMMIT = Script(
         "last",
         "idem_of",
         "held",
+        "pinned",
     ),
     args=(
         "uri",
@@ -89,6 +90,8 @@ COMMIT = Script(
         "keep_state",
         "versions_ttl_ms",
         "held_ms",
+        "pin",
+        "pin_max",
     ),
     body=_APPEND
     + """
@@ -100,6 +103,11 @@ local cur = redis.call('HGET', items, uri)
 local curver = 0
 if cur then curver = cjson.decode(cur)['version'] end
 if curver ~= tonumber(expected_version) then return {'conflict', cur or ''} end
+-- At most pin_max pins per channel: a new pin over that writes nothing.
+if pin == '1' and redis.call('SISMEMBER', pinned, uri) == 0
+   and redis.call('SCARD', pinned) >= tonumber(pin_max) then
+  return {'too_many_pins', ''}
+end
 -- A sweeper claims a due expiry or release by removing it; only one process wins.
 if claimed == '1' and redis.call('ZREM', claim_set, uri) == 0 then
   return {'claimed', ''}
@@ -125,10 +133,16 @@ if embargo_ms == '' then redis.call('ZREM', embargo, uri)
 else redis.call('ZADD', embargo, embargo_ms, uri) end
 if held_ms == '' then redis.call('ZREM', held, uri)
 else redis.call('ZADD', held, held_ms, uri) end
--- live_max_items: the oldest items leave the ticker (they stay in history).
-local over = redis.call('ZCARD', live) - tonumber(live_max)
-if over > 0 then
-  for _, old in ipairs(redis.call('ZRANGE', live, 0, over - 1)) do
+if pin == '1' then redis.call('SADD', pinned, uri) else redis.call('SREM', pinned, uri) end
+-- live_max_items: the oldest unpinned items leave the ticker (they stay in history);
+-- pins do not count.
+if redis.call('ZCARD', live) > tonumber(live_max) then
+  local unpinned = {}
+  for _, member in ipairs(redis.call('ZRANGE', live, 0, -1)) do
+    if redis.call('SISMEMBER', pinned, member) == 0 then unpinned[#unpinned + 1] = member end
+  end
+  for i = 1, #unpinned - tonumber(live_max) do
+    local old = unpinned[i]
     redis.call('ZREM', live, old)
     redis.call('ZREM', expiry, old)
     append(old, {'v', schema, 'type', 'remove', 'uri', old, 'reason', 'expire',
@@ -163,6 +177,7 @@ PURGE = Script(
         "idem",
         "purged",
         "held",
+        "pinned",
     ),
     args=("uri", "audit", "notice", "schema", "maxlen"),
     body="""
@@ -182,6 +197,7 @@ redis.call('HDEL', log, uri)
 redis.call('HDEL', idem_of, uri)
 redis.call('DEL', versions)
 for _, key in ipairs({live, expiry, embargo, last, held}) do redis.call('ZREM', key, uri) end
+redis.call('SREM', pinned, uri)
 redis.call('HSET', purged, uri, audit)
 redis.call('XADD', events, 'MAXLEN', maxlen, '*', 'v', schema, 'type', 'remove', 'uri', uri,
   'reason', 'kill', 'item', notice)

@@ -23,6 +23,8 @@ REASON_MAX = 500
 DESK_ONLY = frozenset({"author"})
 URGENCY_MOST, URGENCY_MAX = 1, 9  # 1 is a flash (IPTC ninjs)
 SLUG_MAX = 32
+# Pins per channel: a pinned item stays on the bar through live_max_items push-out.
+PIN_MAX = 3
 # Always used with fullmatch: "$" would also take a final "\n" ("europe\n").
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
@@ -193,6 +195,7 @@ class ItemIn(BaseModel):
     embargoed_until: Instant | None = None
     # The same as ``embargoed_until``, from now: "30m" (either one, not both).
     embargo: Duration | None = None
+    pinned: Annotated[bool, Field(strict=True)] = False
 
 
 class ItemPatch(BaseModel):
@@ -209,6 +212,7 @@ class ItemPatch(BaseModel):
     status: Literal["usable", "withheld"] | None = None
     expires_at: Instant | None = None
     ttl: Duration | None = None
+    pinned: Annotated[bool, Field(strict=True)] | None = None
 
 
 class PurgeIn(BaseModel):
@@ -240,6 +244,7 @@ class Item(BaseModel):
     updated_at: datetime
     expires_at: datetime
     embargoed_until: datetime | None = None
+    pinned: bool = False
     author: str
 
     def visible_at(self, now: datetime) -> bool:

@@ -9,6 +9,7 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:expiry    zset uri -> expires ms, the expiry schedule
     {prefix}:{ch}:embargo   zset uri -> release ms, items waiting for their embargo
     {prefix}:{ch}:held      zset uri -> ms of the hold, items withheld (the desk's queue)
+    {prefix}:{ch}:pinned    set of uris: pinned items (no live_max_items push-out)
     {prefix}:{ch}:versions:{uri}  list, every version of an item (the audit trail)
     {prefix}:{ch}:idem:{k}  string, the first reply to an Idempotency-Key (with a TTL)
     {prefix}:{ch}:log       hash uri -> the IDs of the item's stream entries (for purge)
@@ -86,6 +87,8 @@ class Change:
     expires_ms: int | None = None  # in the expiry schedule, or not
     embargo_ms: int | None = None  # waiting for release, or not
     held_ms: int | None = None  # withheld (in the queue), or not
+    pinned: bool = False  # holds one of the channel's pins, or not
+    pin_max: int = 3
     idempotency: tuple[str, str] | None = None  # (key, request fingerprint)
     idempotency_ttl_s: int = 86400
     claim: Schedule | Literal[""] = ""  # only commit if this process wins the claim
@@ -100,6 +103,7 @@ class Keys:
     expiry: str
     embargo: str
     held: str
+    pinned: str
     idem_prefix: str
     versions_prefix: str
     log: str
@@ -183,6 +187,7 @@ class Store:
             expiry=f"{base}:expiry",
             embargo=f"{base}:embargo",
             held=f"{base}:held",
+            pinned=f"{base}:pinned",
             idem_prefix=f"{base}:idem:",
             versions_prefix=f"{base}:versions:",
             log=f"{base}:log",
@@ -211,7 +216,8 @@ class Store:
     async def commit(self, channel: str, change: Change) -> tuple[str, str]:
         """Append one event and update the item's state atomically.
 
-        Returns (``ok`` | ``dup`` | ``conflict`` | ``claimed``, the stored JSON).
+        Returns (``ok`` | ``dup`` | ``conflict`` | ``claimed`` | ``too_many_pins``, the
+        stored JSON).
         """
         c = change
         if not c.body.startswith("{") or c.body == "{}":
@@ -238,6 +244,7 @@ class Store:
                 "last": k.last,
                 "idem_of": k.idem_of,
                 "held": k.held,
+                "pinned": k.pinned,
             },
             args={
                 "uri": c.uri,
@@ -258,6 +265,8 @@ class Store:
                 "keep_state": "1" if c.keep_state else "0",
                 "versions_ttl_ms": c.versions_ttl_ms,
                 "held_ms": opt(c.held_ms),
+                "pin": "1" if c.pinned else "0",
+                "pin_max": c.pin_max,
             },
         )
         return str(status), str(value)
@@ -339,6 +348,7 @@ class Store:
                 "idem": idem or k.idem_prefix + "-",
                 "purged": k.purged,
                 "held": k.held,
+                "pinned": k.pinned,
             },
             {
                 "uri": uri,

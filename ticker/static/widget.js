@@ -166,6 +166,7 @@ export function readItem(data) {
     categories: strings(data.categories),
     link: safeHref(data.link),
     usable: (data.status ?? "usable") === "usable",
+    pinned: data.pinned === true,
     version: Number.isInteger(data.version) ? data.version : 0,
     created: Date.parse(data.created_at) || 0,
     updated: Date.parse(data.updated_at) || 0,
@@ -640,7 +641,7 @@ export class BreakingTicker extends HTMLElement {
       if (!this.#settled || !this.#running()) {
         this.#order(); // the first batch, or a still strip: newest first, from the start
         this.#applyMotion(true);
-      } else if (item.urgency <= INTERRUPT_URGENCY) {
+      } else if (item.urgency <= INTERRUPT_URGENCY || item.pinned) {
         this.#interrupt(record.node);
       } else {
         this.#track.append(record.node); // joins the end of this pass
@@ -706,7 +707,10 @@ export class BreakingTicker extends HTMLElement {
 
   #trim() {
     if (this.#items.size <= MAX_ITEMS) return;
-    const oldest = [...this.#items.values()].sort((a, b) => a.item.created - b.item.created);
+    // Pins stay: the oldest unpinned items go first.
+    const oldest = [...this.#items.values()].sort(
+      (a, b) => a.item.pinned - b.item.pinned || a.item.created - b.item.created,
+    );
     for (const record of oldest.slice(0, this.#items.size - MAX_ITEMS)) this.#drop(record.item.uri);
   }
 
@@ -801,10 +805,14 @@ export class BreakingTicker extends HTMLElement {
     while (region.childElementCount > MAX_LOG_ENTRIES) region.firstElementChild.remove();
   }
 
-  /** Newest first, by created_at; nodes are moved only when the order changed. */
+  /** Pinned first, then newest first, by created_at; nodes are moved only when the order
+   * changed. */
   #order() {
     const records = [...this.#items.values()].sort(
-      (a, b) => b.item.created - a.item.created || (a.item.uri < b.item.uri ? -1 : 1),
+      (a, b) =>
+        b.item.pinned - a.item.pinned ||
+        b.item.created - a.item.created ||
+        (a.item.uri < b.item.uri ? -1 : 1),
     );
     const nodes = records.map((r) => r.node);
     const current = this.#track.children;
