@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from tests.helpers import Reader, serve_app, start_reader
-from ticker.models import utcnow
+from ticker.models import DESK_ONLY, utcnow
 from ticker.protocol import HttpProtocol
 from ticker.settings import Channel, Settings
 
@@ -50,11 +50,12 @@ async def api(server: tuple[str, Any], token: str) -> Any:
 async def post(
     api: httpx.AsyncClient, headline: str, channel: str = "en", **fields: Any
 ) -> dict[str, Any]:
-    """The item as readers get it: the writer's reply less ``author`` (readers are anonymous)."""
+    """The item as readers get it: the writer's reply less the desk's fields (``author``,
+    ``story``: readers are anonymous)."""
     r = await api.post(f"/channels/{channel}/items", json={"headline": headline, **fields})
     assert r.status_code == 201, r.text
     assert r.json()["author"] == "editor"
-    return {k: v for k, v in r.json().items() if k != "author"}
+    return {k: v for k, v in r.json().items() if k not in DESK_ONLY}
 
 
 def events_url(server: tuple[str, Any], channel: str = "en") -> str:

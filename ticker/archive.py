@@ -121,6 +121,14 @@ class Archive:
             raise NotFound(f"no item {uri!r} in channel {channel!r}")
         return Item.model_validate_json(raw)
 
+    async def editions(self, story: str, channels: list[str]) -> list[Item]:
+        """Every edition of a story on these channels (the desk's view), newest first."""
+        found = []
+        for channel in channels:
+            found += [i for i in map(_parse, await self._store.story(channel, story)) if i]
+        found.sort(key=lambda i: i.created_at, reverse=True)
+        return found
+
     async def queue(self, channel: str) -> list[Item]:
         """What waits for the desk, newest first: held items and embargoed items (the
         desk's view only)."""

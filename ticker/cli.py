@@ -192,6 +192,10 @@ def post(
     hold: Annotated[
         bool, typer.Option("--hold", help="Post it withheld: not shown until released.")
     ] = False,
+    story: Annotated[
+        str | None,
+        typer.Option(metavar="SLUG", help="Link it to its editions on other channels."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Publish a new item."""
@@ -202,6 +206,7 @@ def post(
         ("ttl", ttl),
         ("expires_at", expires_at),
         (_embargo_field(embargo), embargo),
+        ("story", story),
     ):
         if value is not None:
             body[key] = value
@@ -344,10 +349,35 @@ def unpin(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
 
 
 @command(cls=Command)
-def kill(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
+def kill(
+    uri: Uri,
+    channel: Channel = "en",
+    all_editions: Annotated[
+        bool,
+        typer.Option(
+            "--all-editions", help="Also kill its story's editions on every channel you write."
+        ),
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
     """Kill an item: it is removed everywhere and never shows again."""
-    item = _call(lambda c: c.request("DELETE", f"/channels/{channel}/items/{uri}"))
-    _show(item, "killed", as_json)
+    path = f"/channels/{channel}/items/{uri}"
+    if not all_editions:
+        _show(_call(lambda c: c.request("DELETE", path)), "killed", as_json)
+        return
+    body = _call(lambda c: c.request("DELETE", path, params={"all_editions": "true"}))
+    if as_json:
+        _print_json(body)
+    else:
+        for item in body["killed"]:
+            _show(item, "killed", False)
+    for miss in body["refused"]:
+        err.print(
+            f"[red]error:[/red] not killed: {miss['uri']} on {escape(miss['channel'])} "
+            f"({miss['status']} {escape(miss['error'])})"
+        )
+    if body["refused"]:
+        raise typer.Exit(1)
 
 
 @command(cls=Command)

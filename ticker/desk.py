@@ -221,6 +221,7 @@ class Desk:
                 expires_at=expires,
                 embargoed_until=embargo,
                 pinned=data.pinned,
+                story=data.story,
                 author=author,
             )
             status, stored = await self._commit(
@@ -229,14 +230,27 @@ class Desk:
             if status == "too_many_pins":
                 raise _too_many_pins(ch)
             if status == "ok":
-                return Item.model_validate_json(stored), True
+                posted = Item.model_validate_json(stored)
+                if posted.story:
+                    # After the commit, not in it: the link is an index, and an item
+                    # whose link failed is still an item (the reply says 503; a retry
+                    # with the Idempotency-Key returns it).
+                    await self._store.link_story(
+                        ch.name, posted.story, posted.uri, ttl_ms=_ms_delta(ch.history_max_age)
+                    )
+                return posted, True
             if status == "dup":
                 fingerprint, _, first = stored.partition("\n")
                 if idempotency and fingerprint != idempotency[1]:
                     raise IdempotencyMismatch(
                         "this Idempotency-Key was already used with a different request"
                     )
-                return Item.model_validate_json(first), False
+                replayed = Item.model_validate_json(first)
+                if replayed.story:  # the first call's link may have failed
+                    await self._store.link_story(
+                        ch.name, replayed.story, replayed.uri, ttl_ms=_ms_delta(ch.history_max_age)
+                    )
+                return replayed, False
         raise Conflict("could not allocate a new item uri")  # pragma: no cover
 
     async def replay(

@@ -10,6 +10,7 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:embargo   zset uri -> release ms, items waiting for their embargo
     {prefix}:{ch}:held      zset uri -> ms of the hold, items withheld (the desk's queue)
     {prefix}:{ch}:pinned    set of uris: pinned items (no live_max_items push-out)
+    {prefix}:{ch}:story:{slug}  set of uris: the channel's editions of a story
     {prefix}:{ch}:versions:{uri}  list, every version of an item (the audit trail)
     {prefix}:{ch}:idem:{k}  string, the first reply to an Idempotency-Key (with a TTL)
     {prefix}:{ch}:log       hash uri -> the IDs of the item's stream entries (for purge)
@@ -104,6 +105,7 @@ class Keys:
     embargo: str
     held: str
     pinned: str
+    story_prefix: str
     idem_prefix: str
     versions_prefix: str
     log: str
@@ -188,6 +190,7 @@ class Store:
             embargo=f"{base}:embargo",
             held=f"{base}:held",
             pinned=f"{base}:pinned",
+            story_prefix=f"{base}:story:",
             idem_prefix=f"{base}:idem:",
             versions_prefix=f"{base}:versions:",
             log=f"{base}:log",
@@ -414,7 +417,22 @@ class Store:
             rows: list[str | None] = await self.redis.hmget(self.keys(channel).items, uris)
         return {u: r for u, r in zip(uris, rows, strict=True) if r is not None}
 
+    async def link_story(self, channel: str, story: str, uri: str, *, ttl_ms: int) -> None:
+        """Add an item to its story's editions on this channel; the set lasts as long as
+        the history (each new edition extends it)."""
+        key = self.keys(channel).story_prefix + story
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(key, uri)
+            pipe.pexpire(key, ttl_ms)
+            await pipe.execute()
+
     # -- reads ---------------------------------------------------------------------------
+
+    async def story(self, channel: str, story: str) -> list[str]:
+        """The JSON of this channel's editions of a story (records still held)."""
+        async with self._call():
+            uris: set[str] = await self.redis.smembers(self.keys(channel).story_prefix + story)
+        return list((await self.items(channel, sorted(uris))).values())
 
     async def queue(self, channel: str) -> list[str]:
         """The JSON of every item that is held or waiting for its embargo."""
