@@ -58,6 +58,7 @@ async def test_post_returns_the_item_and_lists_it(api: httpx.AsyncClient) -> Non
     assert listed[0]["id"] == item["id"]
     fetched = (await api.get(f"/channels/en/items/{item['uri']}")).json()
     assert fetched.pop("versions") == [item]
+    assert fetched.pop("reach") == 0  # no reader yet
     assert fetched == item
 
 

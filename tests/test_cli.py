@@ -90,7 +90,7 @@ def test_post_publishes_the_item_with_every_option(
     assert item["regions"] == ["europe"] and item["source"] == "Dutch Police"
     assert item["link"] == "https://example.com/rotterdam"
     assert item["author"] == "server-editor"
-    assert listed[posted["uri"]] == posted
+    assert listed[posted["uri"]] == {**posted, "reach": 0}  # the desk's view counts readers
 
 
 def test_correct_hold_release_and_kill(ticker_server: TickerProcess, tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_ls_shows_the_current_headlines(ticker_server: TickerProcess, tmp_path: 
     done = run(server_env(ticker_server, tmp_path), "ls", "--channel", "en")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        f"{item['uri']}\t2\tDutch Police: {HEADLINE}\teurope\t{item['expires_at']}\t-"
+        f"{item['uri']}\t2\tDutch Police: {HEADLINE}\teurope\t{item['expires_at']}\t-\t0"
     ]
 
 

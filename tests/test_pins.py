@@ -170,7 +170,7 @@ async def test_ticker_pin_and_unpin(
     pinned = await anyio.to_thread.run_sync(run, env, "pin", item["uri"])
     assert pinned.returncode == 0 and pinned.stdout.startswith(f"pinned {item['uri']} (v2)")
     listed = await anyio.to_thread.run_sync(run, env, "ls")
-    assert listed.stdout.split("\n")[0].split("\t")[-1] == "pinned"
+    assert listed.stdout.split("\n")[0].split("\t")[5] == "pinned"
     unpinned = await anyio.to_thread.run_sync(run, env, "unpin", item["uri"])
     assert unpinned.returncode == 0 and unpinned.stdout.startswith("unpinned")
     editor = cli_env(tmp_path, TICKER_URL=server[0], TICKER_TOKEN=token)

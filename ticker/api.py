@@ -253,6 +253,10 @@ async def list_items(request: Request) -> Response:
     items.sort(key=lambda i: i.created_at, reverse=True)
     items.sort(key=lambda i: not i.pinned)  # pinned first (a stable sort keeps the rest)
     rows = [i.model_dump(mode="json") if desk_view else i.public() for i in items]
+    if desk_view and rows:
+        reach = await svc.archive.reach(channel, [i.uri for i in items])
+        for row in rows:
+            row["reach"] = reach.get(row["uri"], 0)
     return JSONResponse({"channel": channel, "items": rows}, headers=headers)
 
 
@@ -271,6 +275,7 @@ async def get_item(request: Request) -> Response:
     item = await svc.archive.get(channel, uri)
     body = item.model_dump(mode="json")
     body["versions"] = [v.model_dump(mode="json") for v in await svc.archive.versions(channel, uri)]
+    body["reach"] = (await svc.archive.reach(channel, [uri])).get(uri, 0)
     if item.story:
         # Linked editions on the channels this token may read, none other.
         readable = [c.name for c in svc.settings.channels if principal.may(c.name)]

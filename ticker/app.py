@@ -29,6 +29,7 @@ from ticker.errors import RateLimited, TickerError
 from ticker.feed import Feed
 from ticker.hub import Hub
 from ticker.metrics import Metrics
+from ticker.reach import Reach
 from ticker.retention import Sweeper
 from ticker.settings import Settings
 from ticker.store import Store
@@ -213,7 +214,8 @@ def create_app(settings: Settings | None = None) -> Streams:
         metrics = Metrics()
         archive = Archive(store, settings)
         desk = Desk(store, settings, metrics, archive)
-        hub = Hub(store, settings, metrics, archive.current)
+        reach = Reach(store)
+        hub = Hub(store, settings, metrics, archive.current, reach)
         sweeper = Sweeper(store, desk, settings)
         app.state.services = api.Services(
             settings=settings,
@@ -228,6 +230,7 @@ def create_app(settings: Settings | None = None) -> Streams:
             sweeper=sweeper,
         )
         sweeper.start()
+        reach.start()
         _on_shutdown_signal(hub.begin_shutdown)
         try:
             # Lifespan state reaches the server too: ticker's protocol counts request
@@ -236,6 +239,7 @@ def create_app(settings: Settings | None = None) -> Streams:
         finally:
             await sweeper.close()
             await hub.close()
+            await reach.close()  # after the hub: the last batches' counts go out too
             await store.close()
 
     events = Route("/channels/{channel}/events", api.channel_events, methods=["GET"])

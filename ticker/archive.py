@@ -68,6 +68,10 @@ class Archive:
                 if row is None:
                     continue
             page.append(row)
+        if desk_view and page:
+            reach = await self.reach(channel, [row["uri"] for row in page])
+            for row in page:
+                row["reach"] = reach.get(row["uri"], 0)
         # The cursor is the position reached, not the page's size: a skipped entry must
         # not end the paging early.
         more = len(entries) > limit and entry_key(entries[limit].id) >= oldest
@@ -120,6 +124,10 @@ class Archive:
         if raw is None:
             raise NotFound(f"no item {uri!r} in channel {channel!r}")
         return Item.model_validate_json(raw)
+
+    async def reach(self, channel: str, uris: list[str]) -> dict[str, int]:
+        """Readers each item was delivered to, over every process (the desk's view)."""
+        return await self._store.reach(channel, sorted(set(uris)))
 
     async def editions(self, story: str, channels: list[str]) -> list[Item]:
         """Every edition of a story on these channels (the desk's view), newest first."""

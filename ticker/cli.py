@@ -420,6 +420,7 @@ def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
                     ",".join(i["regions"]),
                     i["expires_at"],
                     "pinned" if i.get("pinned") else "-",
+                    str(i.get("reach", "-")),
                 ]
                 for i in items
             ]
@@ -432,6 +433,7 @@ def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
     table.add_column("headline", ratio=1)
     table.add_column("regions")
     table.add_column("expires", no_wrap=True)
+    table.add_column("reach", justify="right")
     for item in items:
         table.add_row(
             item["uri"] + (" (pinned)" if item.get("pinned") else ""),
@@ -439,6 +441,7 @@ def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
             Text(_line(item)),
             Text(",".join(item["regions"])),
             _relative(item["expires_at"]),
+            str(item.get("reach", "-")),
         )
     out.print(table)
 
@@ -517,6 +520,7 @@ def history(
             str(entry.get("version", "")),
             entry.get("status", ""),
             entry.get("author", ""),
+            str(entry.get("reach", "")),
             _line(entry) if entry.get("headline") else "",
         ]
         for entry in entries
@@ -530,9 +534,10 @@ def history(
         table.add_column("uri", no_wrap=True, min_width=_widest(entries, "uri"))
         for column in ("v", "status", "author"):
             table.add_column(column)
+        table.add_column("reach", justify="right")
         table.add_column("headline", ratio=1)
         for row in rows:
-            table.add_row(*row[:5], Text(row[5]), Text(row[6]))
+            table.add_row(*row[:5], Text(row[5]), row[6], Text(row[7]))
         out.print(table)
     if body.get("next_before"):
         err.print(f"more: ticker history --channel {channel} --before {body['next_before']}")

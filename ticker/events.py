@@ -78,6 +78,7 @@ class Event:
     categories: frozenset[str]
     urgency: int
     otherwise: bytes = b""
+    uri: str = ""  # the item's, for an ``item`` event: what its reach is counted against
 
     def frame_for(self, flt: Filter) -> bytes:
         if flt.everything or flt.matches(self.regions, self.categories, self.urgency):
@@ -100,6 +101,7 @@ def item_event(item: Item) -> Event:
         frozenset(item.categories),
         item.urgency,
         otherwise,
+        item.uri,
     )
 
 

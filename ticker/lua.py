@@ -178,6 +178,7 @@ PURGE = Script(
         "purged",
         "held",
         "pinned",
+        "reach",
     ),
     args=("uri", "audit", "notice", "schema", "maxlen"),
     body="""
@@ -198,6 +199,7 @@ redis.call('HDEL', idem_of, uri)
 redis.call('DEL', versions)
 for _, key in ipairs({live, expiry, embargo, last, held}) do redis.call('ZREM', key, uri) end
 redis.call('SREM', pinned, uri)
+redis.call('HDEL', reach, uri)
 redis.call('HSET', purged, uri, audit)
 redis.call('XADD', events, 'MAXLEN', maxlen, '*', 'v', schema, 'type', 'remove', 'uri', uri,
   'reason', 'kill', 'item', notice)
@@ -242,6 +244,7 @@ FORGET = Script(
         "last",
         "idem_of",
         "idem",
+        "reach",
     ),
     args=("uri",),
     body="""
@@ -260,6 +263,7 @@ redis.call('HDEL', items, uri)
 redis.call('HDEL', log, uri)
 redis.call('HDEL', idem_of, uri)
 redis.call('ZREM', last, uri)
+redis.call('HDEL', reach, uri)
 redis.call('DEL', versions)
 return 1
 """,

@@ -11,6 +11,7 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:held      zset uri -> ms of the hold, items withheld (the desk's queue)
     {prefix}:{ch}:pinned    set of uris: pinned items (no live_max_items push-out)
     {prefix}:{ch}:story:{slug}  set of uris: the channel's editions of a story
+    {prefix}:{ch}:reach     hash uri -> readers the item was delivered to (every process)
     {prefix}:{ch}:versions:{uri}  list, every version of an item (the audit trail)
     {prefix}:{ch}:idem:{k}  string, the first reply to an Idempotency-Key (with a TTL)
     {prefix}:{ch}:log       hash uri -> the IDs of the item's stream entries (for purge)
@@ -106,6 +107,7 @@ class Keys:
     held: str
     pinned: str
     story_prefix: str
+    reach: str
     idem_prefix: str
     versions_prefix: str
     log: str
@@ -191,6 +193,7 @@ class Store:
             held=f"{base}:held",
             pinned=f"{base}:pinned",
             story_prefix=f"{base}:story:",
+            reach=f"{base}:reach",
             idem_prefix=f"{base}:idem:",
             versions_prefix=f"{base}:versions:",
             log=f"{base}:log",
@@ -352,6 +355,7 @@ class Store:
                 "purged": k.purged,
                 "held": k.held,
                 "pinned": k.pinned,
+                "reach": k.reach,
             },
             {
                 "uri": uri,
@@ -404,6 +408,7 @@ class Store:
                     "last": k.last,
                     "idem_of": k.idem_of,
                     "idem": idem or k.idem_prefix + "-",
+                    "reach": k.reach,
                 },
                 {"uri": uri},
             )
@@ -426,7 +431,23 @@ class Store:
             pipe.pexpire(key, ttl_ms)
             await pipe.execute()
 
+    async def add_reach(self, channel: str, counts: dict[str, int]) -> None:
+        """Add deliveries to items' reach: one round trip for a whole batch of items."""
+        key = self.keys(channel).reach
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            for uri, count in counts.items():
+                pipe.hincrby(key, uri, count)
+            await pipe.execute()
+
     # -- reads ---------------------------------------------------------------------------
+
+    async def reach(self, channel: str, uris: Sequence[str]) -> dict[str, int]:
+        """How many readers each item was delivered to (0: none yet)."""
+        if not uris:
+            return {}
+        async with self._call():
+            rows: list[str | None] = await self.redis.hmget(self.keys(channel).reach, uris)
+        return {u: int(r or 0) for u, r in zip(uris, rows, strict=True)}
 
     async def story(self, channel: str, story: str) -> list[str]:
         """The JSON of this channel's editions of a story (records still held)."""
