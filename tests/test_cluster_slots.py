@@ -111,6 +111,8 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
             await store.knows(ch, "1-0")
             fake.pipeline_keys.clear()
             await store.stats(ch)
+            await store.add_reach(ch, {"u1": 1, "u{2}": 2})
+            await store.link_story(ch, "quake", "u1", ttl_ms=1)
             channel_calls = [
                 c
                 for name in ("_commit", "_snapshot", "_knows")
@@ -130,6 +132,10 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
                 k.embargo,
                 k.idem_prefix + "any{key}",
                 k.versions_prefix + "some-uri",
+                k.held,
+                k.pinned,
+                k.reach,
+                k.story_prefix + "any{story}",
             ]
             assert {slot(n) for n in names} == {slot(ch)}
         await store.token_create("desk", "ab" * 32, {"name": "desk"})
