@@ -245,6 +245,7 @@ FORGET = Script(
         "idem_of",
         "idem",
         "reach",
+        "held",
     ),
     args=("uri",),
     body="""
@@ -263,6 +264,7 @@ redis.call('HDEL', items, uri)
 redis.call('HDEL', log, uri)
 redis.call('HDEL', idem_of, uri)
 redis.call('ZREM', last, uri)
+redis.call('ZREM', held, uri)
 redis.call('HDEL', reach, uri)
 redis.call('DEL', versions)
 return 1
@@ -299,6 +301,28 @@ for i = 1, #all, 2 do
       ms = tonumber(string.match(rec['id'], '^(%d+)')) or 0
     end
     redis.call('ZADD', last, ms, all[i])
+  end
+end
+redis.call('SET', marker, '1')
+return 1
+""",
+)
+
+# Once per channel, for data written before the desk's queue existed: put every held item
+# (status withheld, at its version's time) in ``held``. ``marker`` says it ran.
+HELD_INDEX = Script(
+    "held_index",
+    keys=("items", "held", "marker"),
+    args=(),
+    body="""
+if redis.call('EXISTS', marker) == 1 then return 0 end
+local all = redis.call('HGETALL', items)
+for i = 1, #all, 2 do
+  local ok, rec = pcall(cjson.decode, all[i + 1])
+  if ok and type(rec) == 'table' and rec['status'] == 'withheld' then
+    local ms = 0
+    if type(rec['id']) == 'string' then ms = tonumber(string.match(rec['id'], '^(%d+)')) or 0 end
+    redis.call('ZADD', held, ms, all[i])
   end
 end
 redis.call('SET', marker, '1')
@@ -483,6 +507,7 @@ SCRIPTS = (
     AGED_OUT,
     FORGET,
     INDEX,
+    HELD_INDEX,
     SNAPSHOT,
     KNOWS,
     AUTHORIZE,

@@ -19,6 +19,7 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:idem-of   hash uri -> the Idempotency-Key entry that holds its reply
     {prefix}:{ch}:purged    hash uri -> the audit record of a purge (no text)
     {prefix}:{ch}:indexed   string, set once the per-item index covers older data
+    {prefix}:{ch}:held-indexed  string, set once ``held`` covers items held before it existed
     {prefix}:{auth}:tokens  hash name -> token record (JSON, with the SHA-256 of the secret)
     {prefix}:{auth}:hashes  hash sha256 -> name
     {prefix}:{auth}:used    hash name -> ms the token was last used (at most once a minute)
@@ -115,6 +116,7 @@ class Keys:
     idem_of: str
     purged: str
     indexed: str
+    held_indexed: str
 
 
 # How long a request waits for a free Redis connection before it is answered 503.
@@ -201,6 +203,7 @@ class Store:
             idem_of=f"{base}:idem-of",
             purged=f"{base}:purged",
             indexed=f"{base}:indexed",
+            held_indexed=f"{base}:held-indexed",
         )
 
     def _rate_key(self, sha256: str) -> str:
@@ -369,7 +372,8 @@ class Store:
 
     async def prune(self, channel: str, *, limit: int = 100) -> int:
         """Forget items whose every stream entry has left the history: record, versions,
-        index and idempotency reply. Returns how many went."""
+        index and idempotency reply. Returns how many went. (First, once per channel, the
+        indexes of data written before they existed.)"""
         k = self.keys(channel)
         await self._run(
             lua.INDEX,
@@ -380,6 +384,9 @@ class Store:
                 "last": k.last,
                 "marker": k.indexed,
             },
+        )
+        await self._run(
+            lua.HELD_INDEX, {"items": k.items, "held": k.held, "marker": k.held_indexed}
         )
         found: list[str] = await self._run(
             lua.AGED_OUT,
@@ -409,6 +416,7 @@ class Store:
                     "idem_of": k.idem_of,
                     "idem": idem or k.idem_prefix + "-",
                     "reach": k.reach,
+                    "held": k.held,
                 },
                 {"uri": uri},
             )
