@@ -1,5 +1,5 @@
-"""The ``ticker`` command: serve, and the editor's desk (post, import, correct, hold, kill, ls,
-tail).
+"""The ``ticker`` command: serve, and the editor's desk (post, import, correct, hold, kill, pin,
+ls, queue, history, tail).
 
 Editor commands talk to the HTTP API (TICKER_URL, TICKER_TOKEN), so validation and auth
 are the same for every client. Token administration speaks to Redis, like any bootstrap.

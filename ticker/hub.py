@@ -50,7 +50,7 @@ class ChannelReader:
         self.subscribers: set[Subscriber] = set()
         # Subscribers per filter, kept as they come and go (``join``, ``leave``): an item's
         # reach is then a sum over the few distinct filters, with no per-reader work.
-        self.filters: dict[Filter, int] = {}
+        self.per_filter: dict[Filter, int] = {}
         self.ready = asyncio.Event()
         self._position = "0-0"
         # The current items as of ``position`` (see Hub.current); cleared when it moves.
@@ -116,22 +116,22 @@ class ChannelReader:
 
     def join(self, sub: Subscriber) -> None:
         self.subscribers.add(sub)
-        self.filters[sub.filter] = self.filters.get(sub.filter, 0) + 1
+        self.per_filter[sub.filter] = self.per_filter.get(sub.filter, 0) + 1
 
     def leave(self, sub: Subscriber) -> None:
         if sub in self.subscribers:
             self.subscribers.discard(sub)
-            left = self.filters.get(sub.filter, 1) - 1
+            left = self.per_filter.get(sub.filter, 1) - 1
             if left:
-                self.filters[sub.filter] = left
+                self.per_filter[sub.filter] = left
             else:
-                self.filters.pop(sub.filter, None)
+                self.per_filter.pop(sub.filter, None)
 
     def drop_all(self) -> None:
         for sub in list(self.subscribers):
             sub.close()
         self.subscribers.clear()
-        self.filters.clear()
+        self.per_filter.clear()
 
     @property
     def position(self) -> str:
@@ -210,9 +210,9 @@ class ChannelReader:
                     self._hub.settings.subscriber_buffer,
                 )
         reach = self._hub.reach
-        if reach is not None and self.filters:
+        if reach is not None and self.per_filter:
             # Once per batch, over the distinct filters: never per delivery.
-            filters = self.filters.items()
+            filters = self.per_filter.items()
             counts = {e.uri: sum(n for f, n in filters if e.wanted(f)) for e in events if e.uri}
             reach.add(self.channel, counts)
         # Per batch, not per delivery: the cost does not grow with the number of readers.

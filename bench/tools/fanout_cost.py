@@ -70,7 +70,7 @@ async def main() -> None:
     hub = Hub(store, settings, Metrics(), nothing, **extra)
     reader = ChannelReader.__new__(ChannelReader)  # no XREAD task: batches are handed in
     reader.channel, reader.subscribers, reader.ready = "en", set(), asyncio.Event()
-    reader.filters = {}
+    reader.per_filter = {}
     reader._position, reader.snapshot, reader.stopped, reader._hub = "0-0", None, False, hub
     reader._delivered = hub.metrics.child(hub.metrics.delivered, "en")
     reader._latency = hub.metrics.child(hub.metrics.latency, "en")
