@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +37,21 @@ def free_port() -> int:
         return port
 
 
-def make_token(settings: Settings, name: str, channels: list[str], role: str = "editor") -> str:
+def make_token(
+    settings: Settings,
+    name: str,
+    channels: list[str],
+    role: str = "editor",
+    *,
+    expires: timedelta | None = None,
+) -> str:
     assert settings.redis_url is not None
     url = settings.redis_url.get_secret_value()
 
     async def create() -> str:
         store = Store(url, prefix=settings.key_prefix)
         try:
-            return await Tokens(store).create(name, channels, role)
+            return await Tokens(store).create(name, channels, role, expires=expires)
         finally:
             await store.close()
 

@@ -3,6 +3,7 @@ bad input, checking the status, the JSON error, and that nothing reached the str
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -57,6 +58,7 @@ async def test_post_returns_the_item_and_lists_it(api: httpx.AsyncClient) -> Non
     assert listed[0]["id"] == item["id"]
     fetched = (await api.get(f"/channels/en/items/{item['uri']}")).json()
     assert fetched.pop("versions") == [item]
+    assert fetched.pop("reach") == 0  # no reader yet
     assert fetched == item
 
 
@@ -133,7 +135,29 @@ BAD_ITEMS: list[tuple[str, Any, str]] = [
     ("regions not a list", {"headline": "ok", "regions": "europe"}, "regions"),
     ("bad language", {"headline": "ok", "language": "english!"}, "language"),
     ("status canceled on post", {"headline": "ok", "status": "canceled"}, "status"),
+    ("embargo not a duration", {"headline": "ok", "embargo": "soon"}, "embargo"),
+    ("embargo zero", {"headline": "ok", "embargo": "0s"}, "embargo"),
+    ("embargo negative", {"headline": "ok", "embargo": -60}, "embargo"),
+    ("embargo beyond the history", {"headline": "ok", "embargo": "400d"}, "embargo"),
+    (
+        "embargo and embargoed_until",
+        {"headline": "ok", "embargo": "30m", "embargoed_until": "2099-01-01T00:00:00Z"},
+        "embargo",
+    ),
 ]
+
+
+async def test_a_relative_embargo_holds_the_item_back_that_long(
+    api: httpx.AsyncClient,
+) -> None:
+    before = datetime.now(UTC)
+    r = await api.post("/channels/en/items", json={"headline": "Budget", "embargo": "30m"})
+    assert r.status_code == 201, r.text
+    release = datetime.fromisoformat(r.json()["embargoed_until"])
+    assert before + timedelta(minutes=30) <= release <= datetime.now(UTC) + timedelta(minutes=30)
+    assert (await api.get("/channels/en/items")).json()["items"] == []
+    queued = (await api.get("/channels/en/queue")).json()["items"]
+    assert [i["uri"] for i in queued] == [r.json()["uri"]]
 
 
 @pytest.mark.parametrize(("case", "body", "field"), BAD_ITEMS, ids=[c[0] for c in BAD_ITEMS])

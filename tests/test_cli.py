@@ -90,7 +90,7 @@ def test_post_publishes_the_item_with_every_option(
     assert item["regions"] == ["europe"] and item["source"] == "Dutch Police"
     assert item["link"] == "https://example.com/rotterdam"
     assert item["author"] == "server-editor"
-    assert listed[posted["uri"]] == posted
+    assert listed[posted["uri"]] == {**posted, "reach": 0}  # the desk's view counts readers
 
 
 def test_correct_hold_release_and_kill(ticker_server: TickerProcess, tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_ls_shows_the_current_headlines(ticker_server: TickerProcess, tmp_path: 
     done = run(server_env(ticker_server, tmp_path), "ls", "--channel", "en")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        f"{item['uri']}\t2\tDutch Police: {HEADLINE}\teurope\t{item['expires_at']}"
+        f"{item['uri']}\t2\tDutch Police: {HEADLINE}\teurope\t{item['expires_at']}\t-\t0"
     ]
 
 
@@ -423,3 +423,20 @@ def test_help_starts_about_as_fast_as_python_itself() -> None:
     helped = median_run(ticker)
     # Measured on an idle 2-core machine: ~0.02 s and ~0.25 s. 40x leaves room for load.
     assert helped < 40 * bare, f"--help {helped:.2f} s, python -c pass {bare:.3f} s"
+
+
+def test_post_with_a_relative_embargo_shows_the_release_time(
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
+    done = run(server_env(ticker_server, tmp_path), "post", HEADLINE, "--embargo", "30m")
+    assert done.returncode == 0, done.stderr
+    assert history(ticker_server) == []  # nobody has seen it: not in the public history
+    stored = httpx.get(
+        f"{ticker_server.url}/channels/en/queue",
+        headers={"Authorization": f"Bearer {ticker_server.token}"},
+        timeout=10,
+    ).json()["items"]
+    (queued,) = stored
+    assert f"embargoed until {queued['embargoed_until']} (in " in done.stdout
+    bad = run(server_env(ticker_server, tmp_path), "post", HEADLINE, "--embargo", "soon")
+    assert bad.returncode == 1 and bad.stderr.startswith("error: embargo")

@@ -94,6 +94,8 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
         "_token_revoke": Recorder(1),
         "_authorize": Recorder([0]),
         "_refund": Recorder(1),
+        "_token_lookup": Recorder(None),
+        "_token_rotate": Recorder(1),
     }
     for name, recorder in scripts.items():
         setattr(store, name, recorder)
@@ -109,6 +111,8 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
             await store.knows(ch, "1-0")
             fake.pipeline_keys.clear()
             await store.stats(ch)
+            await store.add_reach(ch, {"u1": 1, "u{2}": 2})
+            await store.link_story(ch, "quake", "u1", ttl_ms=1)
             channel_calls = [
                 c
                 for name in ("_commit", "_snapshot", "_knows")
@@ -128,18 +132,28 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
                 k.embargo,
                 k.idem_prefix + "any{key}",
                 k.versions_prefix + "some-uri",
+                k.held,
+                k.pinned,
+                k.reach,
+                k.story_prefix + "any{story}",
             ]
             assert {slot(n) for n in names} == {slot(ch)}
         await store.token_create("desk", "ab" * 32, {"name": "desk"})
         await store.token_revoke("desk")
         await store.authorize("cd" * 32, "en{x}", now_ms=1, interval_ms=10.0, burst=2)
         await store.refund("cd" * 32, interval_ms=10.0)
-        auth_calls = [
-            c
-            for name in ("_token_create", "_token_revoke", "_authorize", "_refund")
-            for c in scripts[name].calls
-        ]
-        assert [len(c) for c in auth_calls] == [2, 2, 3, 1]
+        await store.token_by_hash("cd" * 32, now_ms=1)
+        await store.token_rotate("desk", "ef" * 32, now_ms=1, grace_ms=0)
+        auth_names = (
+            "_token_create",
+            "_token_revoke",
+            "_authorize",
+            "_refund",
+            "_token_lookup",
+            "_token_rotate",
+        )
+        auth_calls = [c for name in auth_names for c in scripts[name].calls]
+        assert [len(c) for c in auth_calls] == [2, 3, 4, 1, 3, 2]
         for keys in auth_calls:
             assert {slot(k) for k in keys} == {slot("auth")}, keys
     finally:

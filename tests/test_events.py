@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from tests.helpers import Reader, serve_app, start_reader
-from ticker.models import utcnow
+from ticker.models import DESK_ONLY, utcnow
 from ticker.protocol import HttpProtocol
 from ticker.settings import Channel, Settings
 
@@ -50,11 +50,12 @@ async def api(server: tuple[str, Any], token: str) -> Any:
 async def post(
     api: httpx.AsyncClient, headline: str, channel: str = "en", **fields: Any
 ) -> dict[str, Any]:
-    """The item as readers get it: the writer's reply less ``author`` (readers are anonymous)."""
+    """The item as readers get it: the writer's reply less the desk's fields (``author``,
+    ``story``: readers are anonymous)."""
     r = await api.post(f"/channels/{channel}/items", json={"headline": headline, **fields})
     assert r.status_code == 201, r.text
     assert r.json()["author"] == "editor"
-    return {k: v for k, v in r.json().items() if k != "author"}
+    return {k: v for k, v in r.json().items() if k not in DESK_ONLY}
 
 
 def events_url(server: tuple[str, Any], channel: str = "en") -> str:
@@ -252,6 +253,40 @@ async def test_filters_apply_to_current_and_live_items(
         assert [i["uri"] for i in reader.of("item")] == [europe["uri"], flash["uri"]]
     finally:
         await reader.close()
+
+
+async def test_a_regional_reader_gets_global_items_live_and_on_replay(
+    api: httpx.AsyncClient, server: tuple[str, Any]
+) -> None:
+    params = {"region": "europe", "category": "politics"}
+    first = await post(api, "before the reader: regional", regions=["europe"])
+    reader = await connected(start_reader(events_url(server), params=params), 1)
+    try:
+        everyone = await post(api, "flash: for every region and category", urgency=1)
+        await post(api, "asia only", regions=["asia"])
+        await post(api, "sport only", categories=["sport"])
+        mine = await post(api, "europe politics", regions=["europe"], categories=["politics"])
+        await reader.wait_for(lambda r: len(r.of("item")) >= 3)
+        live = [first["uri"], everyone["uri"], mine["uri"]]
+        assert [i["uri"] for i in reader.of("item")] == live
+    finally:
+        await reader.close()
+    # A returning reader gets the same items, from the history.
+    resumed = await connected(
+        start_reader(events_url(server), params=params, headers={"Last-Event-ID": first["id"]}),
+        2,
+    )
+    try:
+        await asyncio.sleep(0.2)  # anything else the replay would send
+        assert [i["uri"] for i in resumed.of("item")] == live[1:]
+    finally:
+        await resumed.close()
+    # And max_urgency still applies to global items.
+    urgent = await connected(start_reader(events_url(server), params={"max_urgency": "2"}), 1)
+    try:
+        assert [i["uri"] for i in urgent.of("item")] == [everyone["uri"]]
+    finally:
+        await urgent.close()
 
 
 @pytest.mark.parametrize(

@@ -296,7 +296,16 @@ def test_regions_match_any_of_them() -> None:
     assert flt.matches(frozenset({"europe"}), frozenset(), 5)
     assert flt.matches(frozenset({"asia", "africa"}), frozenset(), 5)
     assert not flt.matches(frozenset({"asia"}), frozenset(), 5)
-    assert not flt.matches(frozenset(), frozenset(), 5)  # an item with no region
+    assert flt.matches(frozenset(), frozenset(), 5)  # no region: global, for everyone
+
+
+def test_an_item_with_no_categories_matches_every_category_filter() -> None:
+    flt = Filter(regions=frozenset({"europe"}), categories=frozenset({"politics"}))
+    assert flt.matches(frozenset(), frozenset(), 5)
+    assert flt.matches(frozenset({"europe"}), frozenset(), 5)
+    assert not flt.matches(frozenset({"asia"}), frozenset(), 5)
+    assert not flt.matches(frozenset(), frozenset({"sport"}), 5)
+    assert not Filter(max_urgency=2).matches(frozenset(), frozenset(), 3)
 
 
 def test_categories_match_any_of_them_and_every_facet_must_match() -> None:

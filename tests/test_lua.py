@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import keys_holding, rdb
 from ticker import lua
+from ticker.archive import Archive
 from ticker.desk import Desk
 from ticker.models import ItemIn, ItemPatch
 from ticker.settings import Settings
@@ -50,7 +51,9 @@ async def test_every_store_call_passes_the_names_its_script_declares(settings: S
         await desk.purge("en", item.uri, reason="test", author="t")
         await store.authorize("ab" * 32, "en", now_ms=1, interval_ms=1.0, burst=1)
         await store.refund("ab" * 32, interval_ms=1.0)
+        assert await store.token_by_hash("ab" * 32, now_ms=1) is None
         assert await store.token_create("n", "cd" * 32, {"name": "n", "sha256": "cd" * 32})
+        assert await store.token_rotate("n", "ef" * 32, now_ms=1, grace_ms=1000)
         assert await store.token_revoke("n")
     finally:
         await store.close()
@@ -73,5 +76,27 @@ async def test_purge_reaches_items_written_before_the_index_existed(
         assert await store.prune("en") == 0  # indexes, forgets nothing still in the history
         await desk.purge("en", item.uri, reason="court order", author="t")
         assert keys_holding(settings, "Old libel") == []
+    finally:
+        await store.close()
+
+
+async def test_the_queue_reaches_items_held_before_it_existed(settings: Settings) -> None:
+    assert settings.redis_url is not None
+    store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
+    desk = Desk(store, settings)
+    archive = Archive(store, settings)
+    try:
+        held, _ = await desk.post(
+            "en", ItemIn(headline="Held long ago", status="withheld"), author="t"
+        )
+        await desk.post("en", ItemIn(headline="On air"), author="t")
+        # As an older ticker left it: no index of held items.
+        client = rdb(settings)
+        k = store.keys("en")
+        client.delete(k.held, k.held_indexed)
+        client.close()
+        assert await archive.queue("en") == []
+        await store.prune("en")  # the sweeper's step: indexes what is held, once
+        assert [i.uri for i in await archive.queue("en")] == [held.uri]
     finally:
         await store.close()

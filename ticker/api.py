@@ -23,9 +23,17 @@ from starlette.responses import JSONResponse, Response
 
 from ticker import protocol
 from ticker.archive import Archive
-from ticker.auth import Principal, Tokens
+from ticker.auth import PIN_ROLE, Principal, Tokens
 from ticker.desk import Desk
-from ticker.errors import InvalidRequest, NotFound, RateLimited, StoreUnavailable, TickerError
+from ticker.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    StoreUnavailable,
+    TickerError,
+    Unauthorized,
+)
 from ticker.events import Filter
 from ticker.feed import Feed, Wanted
 from ticker.fleet import Fleet
@@ -254,7 +262,12 @@ async def list_items(request: Request) -> Response:
         )
     _, items = await svc.archive.current(channel)
     items.sort(key=lambda i: i.created_at, reverse=True)
+    items.sort(key=lambda i: not i.pinned)  # pinned first (a stable sort keeps the rest)
     rows = [i.model_dump(mode="json") if desk_view else i.public() for i in items]
+    if desk_view and rows:
+        reach = await svc.archive.reach(channel, [i.uri for i in items])
+        for row in rows:
+            row["reach"] = reach.get(row["uri"], 0)
     return JSONResponse({"channel": channel, "items": rows}, headers=headers)
 
 
@@ -263,7 +276,8 @@ async def get_item(request: Request) -> Response:
     channel, uri = request.path_params["channel"], item_uri(request)
     svc.desk.channel(channel)
     headers = cors_headers(request, svc.settings)
-    if await _audience(request, svc, headers) is None:
+    principal = await _audience(request, svc, headers)
+    if principal is None:
         item = await svc.archive.get(channel, uri)
         if not item.public_at(utcnow()):
             # Held, embargoed or killed: to the public it does not exist.
@@ -272,7 +286,35 @@ async def get_item(request: Request) -> Response:
     item = await svc.archive.get(channel, uri)
     body = item.model_dump(mode="json")
     body["versions"] = [v.model_dump(mode="json") for v in await svc.archive.versions(channel, uri)]
+    body["reach"] = (await svc.archive.reach(channel, [uri])).get(uri, 0)
+    if item.story:
+        # Linked editions on the channels this token may read, none other.
+        readable = [c.name for c in svc.settings.channels if principal.may(c.name)]
+        body["editions"] = [
+            _edition(e)
+            for e in await svc.archive.editions(item.story, readable)
+            if (e.channel, e.uri) != (channel, uri)
+        ]
     return JSONResponse(body, headers=headers)
+
+
+def _edition(item: Any) -> dict[str, Any]:
+    """A linked edition, as an item's desk view lists it."""
+    keys = ("channel", "uri", "version", "headline", "status", "updated_at", "author")
+    row = item.model_dump(mode="json", include=set(keys))
+    return {k: row[k] for k in keys}
+
+
+async def queue(request: Request) -> Response:
+    """The desk's queue: held and embargoed items, newest first (a token, any role)."""
+    svc = services(request)
+    channel = request.path_params["channel"]
+    svc.desk.channel(channel)
+    headers: dict[str, str] = {}
+    if await _audience(request, svc, headers) is None:
+        raise Unauthorized("the queue is the desk's: send Authorization: Bearer <token>")
+    rows = [i.model_dump(mode="json") for i in await svc.archive.queue(channel)]
+    return JSONResponse({"channel": channel, "items": rows}, headers=headers)
 
 
 async def post_item(request: Request) -> Response:
@@ -284,6 +326,8 @@ async def post_item(request: Request) -> Response:
     async with _refund_rejected(svc, principal):
         key = _idempotency_key(request)
         data = await read_body(request, ItemIn, svc.settings.max_body_bytes)
+        if data.pinned:
+            principal.require(PIN_ROLE)
         item, created = await svc.desk.post(
             channel, data, author=principal.name, idempotency_key=key
         )
@@ -300,6 +344,8 @@ async def patch_item(request: Request) -> Response:
     channel, principal = await _writer(request, svc)
     async with _refund_rejected(svc, principal):
         patch = await read_body(request, ItemPatch, svc.settings.max_body_bytes)
+        if patch.pinned is not None:
+            principal.require(PIN_ROLE)
         item = await svc.desk.correct(channel, uri, patch, author=principal.name)
     return _item_response(item)
 
@@ -307,10 +353,61 @@ async def patch_item(request: Request) -> Response:
 async def delete_item(request: Request) -> Response:
     svc = services(request)
     uri = item_uri(request)
+    all_editions = _flag(request, "all_editions")
     channel, principal = await _writer(request, svc)
     async with _refund_rejected(svc, principal):
         item = await svc.desk.kill(channel, uri, author=principal.name)
-    return _item_response(item)
+    if not all_editions:
+        return _item_response(item)
+    return JSONResponse(await _kill_editions(svc, principal, item))
+
+
+async def _kill_editions(svc: Services, principal: Principal, item: Any) -> dict[str, Any]:
+    """Kill every edition of the item's story on every channel the token may write: the
+    ones killed, and the ones it may not touch (403 each; their text is not shown)."""
+    killed, refused = [item.model_dump(mode="json")], []
+    if item.story:
+        channels = [c.name for c in svc.settings.channels]
+        for edition in await svc.archive.editions(item.story, channels):
+            if (edition.channel, edition.uri) == (item.channel, item.uri):
+                continue
+            if not principal.may(edition.channel):
+                refused.append(
+                    {
+                        "channel": edition.channel,
+                        "uri": edition.uri,
+                        "status": 403,
+                        "error": "forbidden",
+                        "message": f"token {principal.name!r} may not write to channel "
+                        f"{edition.channel!r}",
+                    }
+                )
+                continue
+            try:
+                done = await svc.desk.kill(edition.channel, edition.uri, author=principal.name)
+            except (NotFound, Conflict) as exc:  # purged or busy meanwhile: say so, go on
+                refused.append(
+                    {
+                        "channel": edition.channel,
+                        "uri": edition.uri,
+                        "status": exc.status_code,
+                        "error": exc.code,
+                        "message": exc.message,
+                    }
+                )
+                continue
+            killed.append(done.model_dump(mode="json"))
+    return {"story": item.story, "killed": killed, "refused": refused}
+
+
+def _flag(request: Request, name: str) -> bool:
+    """A true/false query parameter (absent: false), or a 422 naming it."""
+    raw = request.query_params.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise InvalidRequest(
+            f"{name}: must be true or false", details=[{"field": name, "message": "true or false"}]
+        )
+    return raw in ("true", "1")
 
 
 async def purge_item(request: Request) -> Response:

@@ -30,6 +30,7 @@ from ticker.feed import Feed
 from ticker.fleet import Fleet
 from ticker.hub import Hub
 from ticker.metrics import Metrics
+from ticker.reach import Reach
 from ticker.retention import Sweeper
 from ticker.settings import Settings
 from ticker.store import Store
@@ -229,7 +230,8 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         counted.forget_dead_workers()
         archive = Archive(store, settings)
         desk = Desk(store, settings, counted, archive)
-        hub = Hub(store, settings, counted, archive.current)
+        reach = Reach(store)
+        hub = Hub(store, settings, counted, archive.current, reach)
         fleet = Fleet(
             store,
             settings,
@@ -251,6 +253,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         )
         sweeper.start()
         fleet.start()
+        reach.start()
         _on_shutdown_signal(hub.begin_shutdown)
         try:
             # Lifespan state reaches the server too: ticker's protocol counts request
@@ -259,6 +262,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         finally:
             await sweeper.close()
             await hub.close()
+            await reach.close()  # after the hub: the last batches' counts go out too
             await fleet.close()
             await store.close()
             counted.close()
@@ -277,6 +281,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         Route("/channels", api.list_channels),
         Route("/channels/{channel}/items", api.list_items, methods=["GET"]),
         Route("/channels/{channel}/items", api.post_item, methods=["POST"]),
+        Route("/channels/{channel}/queue", api.queue, methods=["GET"]),
         Route("/channels/{channel}/items/{uri}", api.get_item, methods=["GET"]),
         Route("/channels/{channel}/items/{uri}", api.patch_item, methods=["PATCH"]),
         Route("/channels/{channel}/items/{uri}", api.delete_item, methods=["DELETE"]),

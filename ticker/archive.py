@@ -12,7 +12,7 @@ from typing import Any
 
 from ticker.errors import NotFound
 from ticker.events import BadEntry, Event, decode, entry_item, skipped
-from ticker.models import Item, utcnow
+from ticker.models import Item, Status, utcnow
 from ticker.settings import Channel, Settings
 from ticker.store import Store
 from ticker.streamid import entry_key, valid_entry_id
@@ -68,6 +68,10 @@ class Archive:
                 if row is None:
                     continue
             page.append(row)
+        if desk_view and page:
+            reach = await self.reach(channel, [row["uri"] for row in page])
+            for row in page:
+                row["reach"] = reach.get(row["uri"], 0)
         # The cursor is the position reached, not the page's size: a skipped entry must
         # not end the paging early.
         more = len(entries) > limit and entry_key(entries[limit].id) >= oldest
@@ -121,8 +125,43 @@ class Archive:
             raise NotFound(f"no item {uri!r} in channel {channel!r}")
         return Item.model_validate_json(raw)
 
+    async def reach(self, channel: str, uris: list[str]) -> dict[str, int]:
+        """Readers each item was delivered to, over every process (the desk's view)."""
+        return await self._store.reach(channel, sorted(set(uris)))
+
+    async def editions(self, story: str, channels: list[str]) -> list[Item]:
+        """Every edition of a story on these channels (the desk's view), newest first."""
+        found = []
+        for channel in channels:
+            found += [i for i in map(_parse, await self._store.story(channel, story)) if i]
+        found.sort(key=lambda i: i.created_at, reverse=True)
+        return found
+
+    async def queue(self, channel: str) -> list[Item]:
+        """What waits for the desk, newest first: held items and embargoed items (the
+        desk's view only)."""
+        self.channel(channel)
+        now = utcnow()
+        items = [i for i in map(_parse, await self._store.queue(channel)) if i is not None]
+        waiting = [
+            i
+            for i in items
+            if i.expires_at > now
+            and (
+                i.status is Status.WITHHELD
+                or (
+                    i.status is Status.USABLE
+                    and i.embargoed_until is not None
+                    and i.embargoed_until > now
+                )
+            )
+        ]
+        waiting.sort(key=lambda i: i.created_at, reverse=True)
+        return waiting
+
     async def current(self, channel: str) -> tuple[str, list[Item]]:
-        """The stream position and the items on the ticker now, oldest change first."""
+        """The stream position and the items on the ticker now: pinned ones first, then
+        oldest change first."""
         self.channel(channel)
         position, raw = await self._store.snapshot(channel)
         now = utcnow()
@@ -133,7 +172,8 @@ class Archive:
             except ValueError as exc:  # only ticker writes the hash; if not, skip, go on
                 skipped("items", {"item": text}, channel, exc)
         visible = [i for i in items if i.visible_at(now)]
-        visible.sort(key=lambda i: entry_key(i.id))
+        # Pinned items first (they lead the bar), then oldest change first.
+        visible.sort(key=lambda i: (not i.pinned, entry_key(i.id)))
         return position, visible
 
 

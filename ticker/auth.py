@@ -3,8 +3,9 @@
 Tokens are 256-bit random secrets, so a plain SHA-256 digest is enough to store them
 (there is nothing to brute-force); lookups go by digest, and the final comparison is
 constant-time. A token names the channels it may act on (``*`` for all) and its role:
-an ``editor`` posts, corrects, holds, releases and kills; a ``chief`` also purges. Any
-token for a channel reads the desk's view of it (authors, versions, held items).
+a ``viewer`` only reads; an ``editor`` also posts, corrects, holds, releases and kills; a
+``chief`` also purges and pins. Any token for a channel reads the desk's view of it
+(authors, versions, held items, the queue).
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
-from ticker.errors import Conflict, Forbidden, InvalidRequest, RateLimited, Unauthorized
+from ticker.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from ticker.models import utcnow
 from ticker.store import Store
 
@@ -26,8 +35,14 @@ _FORBIDDEN, _LIMITED = 2, 3
 
 TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")  # fullmatch: "$" takes a final "\n"
 ALL_CHANNELS = "*"
-ROLES = ("editor", "chief")
-Role = Literal["editor", "chief"]
+# The longest a token may live (``--expires``), and a rotated-out secret's longest grace.
+EXPIRES_MAX = timedelta(days=3650)
+GRACE_MAX = timedelta(days=30)
+# In order of what they may do: each role may do everything the one before it may.
+ROLES = ("viewer", "editor", "chief")
+Role = Literal["viewer", "editor", "chief"]
+# Who may pin and unpin (README, "Pins"): a pin outlasts every other item on the bar.
+PIN_ROLE: Role = "chief"
 
 
 def digest(secret: str) -> str:
@@ -53,13 +68,21 @@ class Principal:
 
     def require(self, role: Role) -> None:
         if ROLES.index(self.role) < ROLES.index(role):
-            raise Forbidden(f"token {self.name!r} is an {self.role}; this needs a {role} token")
+            article = "an" if self.role[0] in "aeiou" else "a"
+            raise Forbidden(
+                f"token {self.name!r} is {article} {self.role}; this needs a {role} token"
+            )
 
 
 def _principal(record: dict[str, Any] | None, sha: str) -> Principal | None:
     """The token behind a stored record, if the record is really that digest's."""
-    # The lookup was by digest; compare it in constant time all the same.
-    if record is None or not secrets.compare_digest(str(record.get("sha256", "")), sha):
+    # The lookup was by digest; compare it in constant time all the same. The script
+    # checked expiry and grace; a rotated-out secret is the record's ``previous_sha256``.
+    if record is None:
+        return None
+    current = secrets.compare_digest(str(record.get("sha256", "")), sha)
+    previous = secrets.compare_digest(str(record.get("previous_sha256", "")), sha)
+    if not (current or previous):
         return None
     role = record.get("role", "editor")  # tokens made before roles are editors
     return Principal(
@@ -73,23 +96,37 @@ class Tokens:
         self._interval_ms = 60_000 / rate_per_minute
         self._burst = burst
 
-    async def create(self, name: str, channels: list[str], role: str = "editor") -> str:
-        """Make a token and return its secret; only its digest is kept."""
+    async def create(
+        self,
+        name: str,
+        channels: list[str],
+        role: str = "editor",
+        *,
+        expires: timedelta | None = None,
+    ) -> str:
+        """Make a token and return its secret; only its digest is kept. With ``expires``,
+        it is refused (401) from then on, by every process."""
         if not TOKEN_NAME.fullmatch(name):
             raise InvalidRequest("token names are 1-64 letters, digits, '_', '.', '@' or '-'")
         if not channels:
             raise InvalidRequest("a token needs at least one channel (or '*')")
         if role not in ROLES:
             raise InvalidRequest(f"role must be one of {', '.join(ROLES)} (got {role[:20]!r})")
+        if expires is not None and not timedelta(0) < expires <= EXPIRES_MAX:
+            raise _field_error("expires", "must be more than 0s and at most 10 years")
         secret = "tk_" + secrets.token_urlsafe(32)
         sha = digest(secret)
-        record = {
+        now = utcnow()
+        record: dict[str, Any] = {
             "name": name,
             "channels": sorted(set(channels)),
             "role": role,
-            "created_at": utcnow().isoformat(),
+            "created_at": now.isoformat(),
             "sha256": sha,
         }
+        if expires is not None:
+            record["expires_at"] = (now + expires).isoformat()
+            record["expires_ms"] = int((now + expires).timestamp() * 1000)
         if not await self._store.token_create(name, sha, record):
             raise Conflict(f"a token named {name!r} already exists")
         return secret
@@ -97,12 +134,28 @@ class Tokens:
     async def revoke(self, name: str) -> bool:
         return await self._store.token_revoke(name)
 
+    async def rotate(self, name: str, *, grace: timedelta = timedelta(0)) -> str:
+        """A new secret for ``name``; the old one keeps working for ``grace`` (``0``: it
+        stops at once). A secret rotated out before that stops now."""
+        if not timedelta(0) <= grace <= GRACE_MAX:
+            raise _field_error("grace", "must be from 0s to 30d")
+        secret = "tk_" + secrets.token_urlsafe(32)
+        grace_ms = int(grace.total_seconds() * 1000)
+        now_ms = int(time.time() * 1000)
+        if not await self._store.token_rotate(
+            name, digest(secret), now_ms=now_ms, grace_ms=grace_ms
+        ):
+            raise NotFound(f"no token named {name!r}")
+        return secret
+
     async def list(self) -> list[dict[str, Any]]:
-        return [{k: v for k, v in t.items() if k != "sha256"} for t in await self._store.tokens()]
+        hidden = {"sha256", "previous_sha256"}
+        return [{k: v for k, v in t.items() if k not in hidden} for t in await self._store.tokens()]
 
     async def verify(self, secret: str) -> Principal | None:
         sha = digest(secret)
-        return _principal(await self._store.token_by_hash(sha), sha)
+        record = await self._store.token_by_hash(sha, now_ms=int(time.time() * 1000))
+        return _principal(record, sha)
 
     async def reader(self, authorization: str | None, channel: str) -> Principal | None:
         """Who is reading: ``None`` for anonymous readers (no Authorization header), the
@@ -142,6 +195,7 @@ class Tokens:
             raise Unauthorized("unknown or revoked token")
         if status == _FORBIDDEN:
             principal.check(channel)
+            principal.require("editor")
         if status == _LIMITED:
             seconds = max(1, math.ceil(wait / 1000))
             raise RateLimited(
@@ -156,6 +210,10 @@ class Tokens:
         refused write wrote nothing, so neither a re-run import nor a typo is throttled."""
         if principal.digest:
             await self._store.refund(principal.digest, interval_ms=self._interval_ms)
+
+
+def _field_error(field: str, message: str) -> InvalidRequest:
+    return InvalidRequest(f"{field}: {message}", details=[{"field": field, "message": message}])
 
 
 def _secret(authorization: str | None) -> str:

@@ -1,5 +1,5 @@
-"""The ``ticker`` command: serve, and the editor's desk (post, import, correct, hold, kill, ls,
-tail).
+"""The ``ticker`` command: serve, and the editor's desk (post, import, correct, hold, kill, pin,
+ls, queue, history, tail).
 
 Editor commands talk to the HTTP API (TICKER_URL, TICKER_TOKEN), so validation and auth
 are the same for every client. Token administration speaks to Redis, like any bootstrap.
@@ -8,6 +8,7 @@ are the same for every client. Token administration speaks to Redis, like any bo
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -104,9 +105,11 @@ def _show(item: dict[str, Any], action: str, as_json: bool) -> None:
     if as_json:
         _print_json(item)
         return
+    release = item.get("embargoed_until")
+    held_back = f", embargoed until {release} ({_relative(release)})" if release else ""
     out.print(
         f"[green]{action}[/green] {item['uri']} (v{item['version']}) on "
-        f"[bold]{item['channel']}[/bold], status {item['status']}, "
+        f"[bold]{item['channel']}[/bold], status {item['status']}{held_back}, "
         f"expires {_relative(item['expires_at'])}"
     )
 
@@ -181,11 +184,18 @@ def post(
     ttl: Ttl = None,
     expires_at: ExpiresAt = None,
     embargo: Annotated[
-        str | None, typer.Option(metavar="TIME", help="Not shown before then (RFC 3339).")
+        str | None,
+        typer.Option(
+            metavar="WHEN", help="Not shown before then: a duration (30m, 2h) or RFC 3339 time."
+        ),
     ] = None,
     hold: Annotated[
         bool, typer.Option("--hold", help="Post it withheld: not shown until released.")
     ] = False,
+    story: Annotated[
+        str | None,
+        typer.Option(metavar="SLUG", help="Link it to its editions on other channels."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Publish a new item."""
@@ -195,7 +205,8 @@ def post(
         ("link", link),
         ("ttl", ttl),
         ("expires_at", expires_at),
-        ("embargoed_until", embargo),
+        (_embargo_field(embargo), embargo),
+        ("story", story),
     ):
         if value is not None:
             body[key] = value
@@ -207,6 +218,15 @@ def post(
         body["status"] = "withheld"
     item = _call(lambda c: c.request("POST", f"/channels/{channel}/items", json=body))
     _show(item, "posted", as_json)
+
+
+def _embargo_field(value: str | None) -> str:
+    """``--embargo 30m`` is relative (``embargo``); ``--embargo 2026-12-01T18:00Z`` is a
+    time (``embargoed_until``). The API checks either and names the field."""
+    return "embargoed_until" if value and _TIME.match(value.strip()) else "embargo"
+
+
+_TIME = re.compile(r"[0-9]{4}-")
 
 
 @command("import", cls=Command)
@@ -308,10 +328,56 @@ def release(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
 
 
 @command(cls=Command)
-def kill(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
+def pin(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
+    """Pin an item: it stays on the bar, first, until unpinned, killed or expired.
+
+    Needs a chief token; at most 3 pins per channel.
+    """
+    item = _call(
+        lambda c: c.request("PATCH", f"/channels/{channel}/items/{uri}", json={"pinned": True})
+    )
+    _show(item, "pinned", as_json)
+
+
+@command(cls=Command)
+def unpin(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
+    """Unpin an item: it takes its turn on the bar again. Needs a chief token."""
+    item = _call(
+        lambda c: c.request("PATCH", f"/channels/{channel}/items/{uri}", json={"pinned": False})
+    )
+    _show(item, "unpinned", as_json)
+
+
+@command(cls=Command)
+def kill(
+    uri: Uri,
+    channel: Channel = "en",
+    all_editions: Annotated[
+        bool,
+        typer.Option(
+            "--all-editions", help="Also kill its story's editions on every channel you write."
+        ),
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
     """Kill an item: it is removed everywhere and never shows again."""
-    item = _call(lambda c: c.request("DELETE", f"/channels/{channel}/items/{uri}"))
-    _show(item, "killed", as_json)
+    path = f"/channels/{channel}/items/{uri}"
+    if not all_editions:
+        _show(_call(lambda c: c.request("DELETE", path)), "killed", as_json)
+        return
+    body = _call(lambda c: c.request("DELETE", path, params={"all_editions": "true"}))
+    if as_json:
+        _print_json(body)
+    else:
+        for item in body["killed"]:
+            _show(item, "killed", False)
+    for miss in body["refused"]:
+        err.print(
+            f"[red]error:[/red] not killed: {miss['uri']} on {escape(miss['channel'])} "
+            f"({miss['status']} {escape(miss['error'])})"
+        )
+    if body["refused"]:
+        raise typer.Exit(1)
 
 
 @command(cls=Command)
@@ -347,24 +413,79 @@ def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
     if piped():
         _rows(
             [
-                [i["uri"], str(i["urgency"]), _line(i), ",".join(i["regions"]), i["expires_at"]]
+                [
+                    i["uri"],
+                    str(i["urgency"]),
+                    _line(i),
+                    ",".join(i["regions"]),
+                    i["expires_at"],
+                    "pinned" if i.get("pinned") else "-",
+                    str(i.get("reach", "-")),
+                ]
                 for i in items
             ]
         )
         return
     table = Table(title=f"{channel}: {len(items)} on the ticker")
-    table.add_column("uri", no_wrap=True, min_width=_widest(items, "uri"))
+    pins = " (pinned)" if any(i.get("pinned") for i in items) else ""
+    table.add_column("uri", no_wrap=True, min_width=_widest(items, "uri") + len(pins))
     table.add_column("u")
     table.add_column("headline", ratio=1)
     table.add_column("regions")
     table.add_column("expires", no_wrap=True)
+    table.add_column("reach", justify="right")
     for item in items:
         table.add_row(
-            item["uri"],
+            item["uri"] + (" (pinned)" if item.get("pinned") else ""),
             str(item["urgency"]),
             Text(_line(item)),
             Text(",".join(item["regions"])),
             _relative(item["expires_at"]),
+            str(item.get("reach", "-")),
+        )
+    out.print(table)
+
+
+@command(cls=Command)
+def queue(channel: Channel = "en", as_json: AsJson = False) -> None:
+    """What waits: held and embargoed items, newest first.
+
+    The desk's view: needs a token (any role).
+    """
+    body = _call(lambda c: c.request("GET", f"/channels/{channel}/queue"))
+    if as_json:
+        _print_json(body)
+        return
+    items = body["items"]
+    if piped():
+        _rows(
+            [
+                [
+                    i["uri"],
+                    i["status"],
+                    i.get("embargoed_until") or "-",
+                    i["author"],
+                    i["updated_at"],
+                    _line(i),
+                ]
+                for i in items
+            ]
+        )
+        return
+    table = Table(title=f"{channel}: {len(items)} waiting")
+    table.add_column("uri", no_wrap=True, min_width=_widest(items, "uri"))
+    for column in ("status", "embargoed until", "author", "last change"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("headline", ratio=1)
+    for item in items:
+        until = item.get("embargoed_until")
+        table.add_row(
+            item["uri"],
+            item["status"],
+            _relative(until) if until else "-",
+            Text(item["author"]),
+            _relative(item["updated_at"]),
+            Text(_line(item)),
         )
     out.print(table)
 
@@ -399,6 +520,7 @@ def history(
             str(entry.get("version", "")),
             entry.get("status", ""),
             entry.get("author", ""),
+            str(entry.get("reach", "")),
             _line(entry) if entry.get("headline") else "",
         ]
         for entry in entries
@@ -412,9 +534,10 @@ def history(
         table.add_column("uri", no_wrap=True, min_width=_widest(entries, "uri"))
         for column in ("v", "status", "author"):
             table.add_column(column)
+        table.add_column("reach", justify="right")
         table.add_column("headline", ratio=1)
         for row in rows:
-            table.add_row(*row[:5], Text(row[5]), Text(row[6]))
+            table.add_row(*row[:5], Text(row[5]), row[6], Text(row[7]))
         out.print(table)
     if body.get("next_before"):
         err.print(f"more: ticker history --channel {channel} --before {body['next_before']}")

@@ -4,6 +4,7 @@ first token cannot come from an API that needs one)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -63,36 +64,106 @@ def token_create(
         ),
     ],
     role: Annotated[
-        str, typer.Option(help="editor (post, correct, hold, kill) or chief (also purge).")
+        str,
+        typer.Option(
+            help="viewer (reads the desk's view), editor (also posts, corrects, holds, "
+            "kills) or chief (also purges and pins)."
+        ),
     ] = "editor",
+    expires: Annotated[
+        str | None,
+        typer.Option(metavar="DURATION", help="Refused after this long: 30d, 12h (at most 10y)."),
+    ] = None,
 ) -> None:
     """Make a token. The secret is printed once; only its hash is kept."""
-    secret = _admin(lambda tokens: tokens.create(name, channel, role))
+    lifetime = _duration("expires", expires) if expires is not None else None
+    secret = _admin(lambda tokens: tokens.create(name, channel, role, expires=lifetime))
+    until = f", expires in {escape(expires)}" if expires else ""
     err.print(
-        f"[green]created[/green] {role} token {name!r} for {escape(', '.join(channel))}; "
-        "store it now, it is not shown again:"
+        f"[green]created[/green] {role} token {name!r} for {escape(', '.join(channel))}"
+        f"{until}; store it now, it is not shown again:"
     )
     print(secret)
 
 
+@token_app.command("rotate", cls=Command)
+def token_rotate(
+    name: Annotated[str, typer.Argument(help="The token to give a new secret.")],
+    grace: Annotated[
+        str,
+        typer.Option(
+            metavar="DURATION",
+            help="How long the old secret keeps working (0s: it stops now; at most 30d).",
+        ),
+    ] = "1h",
+) -> None:
+    """Give a token a new secret, printed once; the old one works until the grace ends."""
+    overlap = _duration("grace", grace, zero=True)
+    secret = _admin(lambda tokens: tokens.rotate(name, grace=overlap))
+    ends = "now" if not overlap else f"in {escape(grace)}"
+    err.print(
+        f"[green]rotated[/green] {escape(repr(name))}; the old secret stops working {ends}. "
+        "Store the new one now, it is not shown again:"
+    )
+    print(secret)
+
+
+def _duration(field: str, text: str, *, zero: bool = False) -> timedelta:
+    """A CLI duration (the API's spellings), or exit 1 naming the option."""
+    from ticker.duration import parse_duration
+
+    if zero and text.strip().lower() in ("0", "0s", "0m", "0h", "0d", "pt0s"):
+        return timedelta(0)
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {field}: {escape(str(exc))}")
+        raise typer.Exit(1) from None
+
+
+def _utc(ms: int | None) -> str:
+    """A time in ms as RFC 3339 UTC, or ``-``."""
+    from datetime import UTC, datetime
+
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def _short(stamp: str) -> str:
+    return stamp if stamp == "-" else stamp[:16].replace("T", " ") + " UTC"
+
+
 @token_app.command("ls", cls=Command)
 def token_ls() -> None:
-    """List tokens (names and channels, never secrets)."""
+    """List tokens: role, channels, created, last used, expiry (never secrets)."""
     rows = _admin(lambda tokens: tokens.list())
+    lines = [
+        [
+            row["name"],
+            row.get("role", "editor"),
+            ",".join(row["channels"]),
+            row["created_at"],
+            _utc(row.get("last_used_ms")),
+            row.get("expires_at") or "-",
+        ]
+        for row in rows
+    ]
     if piped():
-        for row in rows:
-            fields = [row["name"], row.get("role", "editor"), ",".join(row["channels"])]
-            print("\t".join([*fields, row["created_at"]]))
+        for line in lines:
+            print("\t".join(line))
         return
     table = Table()
-    for column in ("name", "role", "channels", "created"):
+    for column in ("name", "role", "channels", "created", "last used", "expires"):
         table.add_column(column)
-    for row in rows:
+    for name, role, channels, created, used, expires in lines:
         table.add_row(
-            Text(row["name"]),
-            row.get("role", "editor"),
-            Text(", ".join(row["channels"])),
-            row["created_at"][:16].replace("T", " ") + " UTC",
+            Text(name),
+            role,
+            Text(channels.replace(",", ", ")),
+            _short(created),
+            _short(used),
+            _short(expires),
         )
     out.print(table)
 

@@ -16,9 +16,17 @@ from typing import Any, Literal
 
 from ticker.archive import Archive
 from ticker.duration import format_duration
-from ticker.errors import Conflict, Expired, IdempotencyMismatch, InvalidRequest, Killed, NotFound
+from ticker.errors import (
+    Conflict,
+    Expired,
+    IdempotencyMismatch,
+    InvalidRequest,
+    Killed,
+    NotFound,
+    TooManyPins,
+)
 from ticker.metrics import Metrics
-from ticker.models import Item, ItemIn, ItemPatch, Status, utcnow
+from ticker.models import PIN_MAX, Item, ItemIn, ItemPatch, Status, utcnow
 from ticker.settings import Channel, Settings
 from ticker.store import Change, EventType, Reason, Schedule, Store
 
@@ -43,6 +51,10 @@ def _idempotency(author: str, key: str, data: ItemIn) -> tuple[str, str]:
     """(the key's scope, per token; the request's fingerprint)."""
     scope = hashlib.sha256(f"{author}\0{key}".encode()).hexdigest()[:40]
     return scope, hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+
+
+def _too_many_pins(ch: Channel) -> TooManyPins:
+    return TooManyPins(f"channel {ch.name!r} has {PIN_MAX} pinned items already; unpin one first")
 
 
 def _field_error(field: str, message: str) -> InvalidRequest:
@@ -105,14 +117,21 @@ class Desk:
             return expires_at
         return default if default is not None else start + ch.item_ttl
 
-    def _embargo(self, ch: Channel, now: datetime, value: datetime | None) -> datetime | None:
+    def _embargo(self, ch: Channel, now: datetime, data: ItemIn) -> datetime | None:
+        """The release time: ``embargoed_until``, or ``embargo`` from now (422 naming the
+        field: both at once, in the past, or beyond the channel's history)."""
+        field, value = "embargoed_until", data.embargoed_until
+        if data.embargo is not None:
+            if value is not None:
+                raise _field_error("embargo", "give either embargo or embargoed_until, not both")
+            field, value = "embargo", now + data.embargo
         if value is None:
             return None
         if value <= now:
-            raise _field_error("embargoed_until", "must be in the future")
+            raise _field_error(field, "must be in the future")
         if value > now + ch.history_max_age:
             raise _field_error(
-                "embargoed_until",
+                field,
                 f"must be at most {format_duration(ch.history_max_age)}"
                 " from now (the channel's history_max_age)",
             )
@@ -144,6 +163,12 @@ class Desk:
             live_score=_ms(item.created_at) if item.visible_at(now) else None,
             expires_ms=_ms(item.expires_at) if alive and reason != "expire" else None,
             embargo_ms=_ms(item.embargoed_until) if waiting and item.embargoed_until else None,
+            held_ms=_ms(item.updated_at)
+            if item.status is Status.WITHHELD and reason != "expire"
+            else None,
+            # A pin holds its slot until the item is killed or expires (held items too).
+            pinned=item.pinned and alive and reason != "expire",
+            pin_max=PIN_MAX,
             idempotency=idempotency,
             idempotency_ttl_s=self._settings.idempotency_ttl_s,
             history_max_items=ch.history_max_items,
@@ -170,7 +195,7 @@ class Desk:
         """Publish a new item. Returns (item, created); a replayed key returns the first."""
         ch = self.channel(channel)
         now = utcnow()
-        embargo = self._embargo(ch, now, data.embargoed_until)
+        embargo = self._embargo(ch, now, data)
         start = embargo or now
         expires = self._expiry(
             ch, now, start=start, ttl=data.ttl, expires_at=data.expires_at, default=None
@@ -197,20 +222,37 @@ class Desk:
                 updated_at=now,
                 expires_at=expires,
                 embargoed_until=embargo,
+                pinned=data.pinned,
+                story=data.story,
                 author=author,
             )
             status, stored = await self._commit(
                 ch, item, expected=0, event_type="item", idempotency=idempotency
             )
+            if status == "too_many_pins":
+                raise _too_many_pins(ch)
             if status == "ok":
-                return Item.model_validate_json(stored), True
+                posted = Item.model_validate_json(stored)
+                if posted.story:
+                    # After the commit, not in it: the link is an index, and an item
+                    # whose link failed is still an item (the reply says 503; a retry
+                    # with the Idempotency-Key returns it).
+                    await self._store.link_story(
+                        ch.name, posted.story, posted.uri, ttl_ms=_ms_delta(ch.history_max_age)
+                    )
+                return posted, True
             if status == "dup":
                 fingerprint, _, first = stored.partition("\n")
                 if idempotency and fingerprint != idempotency[1]:
                     raise IdempotencyMismatch(
                         "this Idempotency-Key was already used with a different request"
                     )
-                return Item.model_validate_json(first), False
+                replayed = Item.model_validate_json(first)
+                if replayed.story:  # the first call's link may have failed
+                    await self._store.link_story(
+                        ch.name, replayed.story, replayed.uri, ttl_ms=_ms_delta(ch.history_max_age)
+                    )
+                return replayed, False
         raise Conflict("could not allocate a new item uri")  # pragma: no cover
 
     async def replay(
@@ -231,7 +273,7 @@ class Desk:
         changes = patch.model_dump(exclude_unset=True)
         if not changes:
             raise InvalidRequest("nothing to change: send at least one field")
-        for field in ("headline", "urgency", "regions", "categories", "status"):
+        for field in ("headline", "urgency", "regions", "categories", "status", "pinned"):
             if field in changes and changes[field] is None:
                 raise _field_error(field, "may not be null")
         for _ in range(_RETRIES):
@@ -264,6 +306,8 @@ class Desk:
             status, stored = await self._commit(
                 ch, item, expected=current.version, event_type=event_type, reason=reason
             )
+            if status == "too_many_pins":
+                raise _too_many_pins(ch)
             if status == "ok":
                 return Item.model_validate_json(stored)
         raise Conflict(f"item {uri!r} is being changed by someone else; try again")

@@ -6,6 +6,7 @@
   + Conflict              a concurrent change won; retry (409 ``conflict``, Retry-After)
   |  + Killed             the item was killed: final (409 ``killed``)
   |  + Expired            the item's time is up: it can no longer change (409 ``expired``)
+  |  + TooManyPins        the channel has its most pins already (409 ``too_many_pins``)
   + IdempotencyMismatch   an Idempotency-Key reused with a different request (422)
   + Unauthorized          missing, wrong or revoked token (401)
   + Forbidden             the token may not act on this channel, or lacks the role (403)
@@ -55,6 +56,10 @@ class Killed(Conflict):
 
 class Expired(Conflict):
     code = "expired"
+
+
+class TooManyPins(Conflict):
+    code = "too_many_pins"
 
 
 class IdempotencyMismatch(TickerError):

@@ -38,16 +38,20 @@ _WARNED_MAX = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """A reader's facets: any of the regions, any of the categories, urgency at most N."""
+    """A reader's facets: any of the regions, any of the categories, urgency at most N.
+
+    An item with no regions is global (a flash for everyone): it matches every region
+    filter; the same for categories. Replay and live both decide here.
+    """
 
     regions: frozenset[str] = frozenset()
     categories: frozenset[str] = frozenset()
     max_urgency: int = URGENCY_MAX
 
     def matches(self, regions: frozenset[str], categories: frozenset[str], urgency: int) -> bool:
-        if self.regions and not (self.regions & regions):
+        if self.regions and regions and not (self.regions & regions):
             return False
-        if self.categories and not (self.categories & categories):
+        if self.categories and categories and not (self.categories & categories):
             return False
         return urgency <= self.max_urgency
 
@@ -74,6 +78,7 @@ class Event:
     categories: frozenset[str]
     urgency: int
     otherwise: bytes = b""
+    uri: str = ""  # the item's, for an ``item`` event: what its reach is counted against
 
     def frame_for(self, flt: Filter) -> bytes:
         if flt.everything or flt.matches(self.regions, self.categories, self.urgency):
@@ -96,6 +101,7 @@ def item_event(item: Item) -> Event:
         frozenset(item.categories),
         item.urgency,
         otherwise,
+        item.uri,
     )
 
 

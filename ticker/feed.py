@@ -159,8 +159,11 @@ class Feed:
             head.append(reset_frame())
         position, current = await self._hub.current(wanted.channel)
         now = utcnow()
-        head += [ev.frame for item, ev in current if ev.wanted(wanted.flt) and item.visible_at(now)]
+        sent = [ev for item, ev in current if ev.wanted(wanted.flt) and item.visible_at(now)]
+        head += [ev.frame for ev in sent]
         sub.last_sent = entry_key(position)
+        if sent and self._hub.reach is not None:
+            self._hub.reach.add(wanted.channel, {ev.uri: 1 for ev in sent})
         return b"".join(head)
 
     async def _live(

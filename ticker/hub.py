@@ -22,6 +22,7 @@ from ticker.errors import StoreUnavailable
 from ticker.events import Event, Filter, decode, item_event
 from ticker.metrics import Metrics
 from ticker.models import Item, utcnow
+from ticker.reach import Reach
 from ticker.settings import Settings
 from ticker.store import Entry, Store
 from ticker.streamid import entry_key
@@ -59,6 +60,9 @@ class ChannelReader:
     def __init__(self, hub: Hub, channel: str) -> None:
         self.channel = channel
         self.subscribers: set[Subscriber] = set()
+        # Subscribers per filter, kept as they come and go (``join``, ``leave``): an item's
+        # reach is then a sum over the few distinct filters, with no per-reader work.
+        self.per_filter: dict[Filter, int] = {}
         self.ready = asyncio.Event()
         self._position = "0-0"
         # The current items as of ``position`` (see Hub.current); cleared when it moves.
@@ -122,6 +126,25 @@ class ChannelReader:
                 delay = _backoff(delay)
                 await asyncio.sleep(_jittered(delay))
 
+    def join(self, sub: Subscriber) -> None:
+        self.subscribers.add(sub)
+        self.per_filter[sub.filter] = self.per_filter.get(sub.filter, 0) + 1
+
+    def leave(self, sub: Subscriber) -> None:
+        if sub in self.subscribers:
+            self.subscribers.discard(sub)
+            left = self.per_filter.get(sub.filter, 1) - 1
+            if left:
+                self.per_filter[sub.filter] = left
+            else:
+                self.per_filter.pop(sub.filter, None)
+
+    def drop_all(self) -> None:
+        for sub in list(self.subscribers):
+            sub.close()
+        self.subscribers.clear()
+        self.per_filter.clear()
+
     @property
     def position(self) -> str:
         """The last stream entry this reader has fanned out (or started from)."""
@@ -149,9 +172,7 @@ class ChannelReader:
             len(self.subscribers),
         )
         self.position = await store.last_id(self.channel)
-        for sub in list(self.subscribers):
-            sub.close()
-        self.subscribers.clear()
+        self.drop_all()
         self._hub.metrics.resyncs.labels(self.channel).inc()
 
     async def _gap_before(self, entries: Sequence[Entry]) -> bool:
@@ -173,9 +194,7 @@ class ChannelReader:
             len(self.subscribers),
         )
         self.position = entries[-1].id
-        for sub in list(self.subscribers):
-            sub.close()
-        self.subscribers.clear()
+        self.drop_all()
         self._hub.metrics.resyncs.labels(self.channel).inc()
         return True
 
@@ -195,13 +214,19 @@ class ChannelReader:
         for sub in list(self.subscribers):
             sub.offer(batch)
             if sub.cut_off:
-                self.subscribers.discard(sub)
+                self.leave(sub)
                 metrics.cut_off.labels(self.channel).inc()
                 log.info(
                     "reader %s: cut off a subscriber %s events behind",
                     self.channel,
                     self._hub.settings.subscriber_buffer,
                 )
+        reach = self._hub.reach
+        if reach is not None and self.per_filter:
+            # Once per batch, over the distinct filters: never per delivery.
+            filters = self.per_filter.items()
+            counts = {e.uri: sum(n for f, n in filters if e.wanted(f)) for e in events if e.uri}
+            reach.add(self.channel, counts)
         # Per batch, not per delivery: the cost does not grow with the number of readers.
         self._delivered.inc(len(events) * len(self.subscribers))
         now_ms = now.timestamp() * 1000
@@ -225,8 +250,11 @@ class Hub:
         settings: Settings,
         metrics: Metrics,
         snapshot: Callable[[str], Awaitable[tuple[str, list[Item]]]],
+        reach: Reach | None = None,
     ) -> None:
         self.store = store
+        # Where the fan-out counts deliveries (reach.py); None: not counted.
+        self.reach = reach
         self.settings = settings
         self.metrics = metrics
         # The desk's current items of a channel (``Desk.current``), read through ``current``.
@@ -307,7 +335,7 @@ class Hub:
         reader = self._readers.get(channel)
         if reader is None:
             reader = self._readers[channel] = ChannelReader(self, channel)
-        reader.subscribers.add(sub)
+        reader.join(sub)
         gauge = self.metrics.child(self.metrics.readers, channel)
         gauge.inc()
         try:
@@ -321,7 +349,7 @@ class Hub:
             yield sub
         finally:
             sub.close()  # its heartbeat timer too, however the stream ended
-            reader.subscribers.discard(sub)
+            reader.leave(sub)
             gauge.dec()
             if not reader.subscribers and self._readers.get(channel) is reader:
                 # The last reader left: stop the XREAD loop until someone comes back.

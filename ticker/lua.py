@@ -68,6 +68,8 @@ COMMIT = Script(
         "log",
         "last",
         "idem_of",
+        "held",
+        "pinned",
     ),
     args=(
         "uri",
@@ -87,6 +89,9 @@ COMMIT = Script(
         "claimed",
         "keep_state",
         "versions_ttl_ms",
+        "held_ms",
+        "pin",
+        "pin_max",
     ),
     body=_APPEND
     + """
@@ -98,6 +103,11 @@ local cur = redis.call('HGET', items, uri)
 local curver = 0
 if cur then curver = cjson.decode(cur)['version'] end
 if curver ~= tonumber(expected_version) then return {'conflict', cur or ''} end
+-- At most pin_max pins per channel: a new pin over that writes nothing.
+if pin == '1' and redis.call('SISMEMBER', pinned, uri) == 0
+   and redis.call('SCARD', pinned) >= tonumber(pin_max) then
+  return {'too_many_pins', ''}
+end
 -- A sweeper claims a due expiry or release by removing it; only one process wins.
 if claimed == '1' and redis.call('ZREM', claim_set, uri) == 0 then
   return {'claimed', ''}
@@ -121,11 +131,19 @@ if expires_ms == '' then redis.call('ZREM', expiry, uri)
 else redis.call('ZADD', expiry, expires_ms, uri) end
 if embargo_ms == '' then redis.call('ZREM', embargo, uri)
 else redis.call('ZADD', embargo, embargo_ms, uri) end
--- live_max_items: the oldest items leave the ticker (they stay in history).
-local over = redis.call('ZCARD', live) - tonumber(live_max)
+if held_ms == '' then redis.call('ZREM', held, uri)
+else redis.call('ZADD', held, held_ms, uri) end
+if pin == '1' then redis.call('SADD', pinned, uri) else redis.call('SREM', pinned, uri) end
 local pushed = 0
-if over > 0 then
-  for _, old in ipairs(redis.call('ZRANGE', live, 0, over - 1)) do
+-- live_max_items: the oldest unpinned items leave the ticker (they stay in history);
+-- pins do not count.
+if redis.call('ZCARD', live) > tonumber(live_max) then
+  local unpinned = {}
+  for _, member in ipairs(redis.call('ZRANGE', live, 0, -1)) do
+    if redis.call('SISMEMBER', pinned, member) == 0 then unpinned[#unpinned + 1] = member end
+  end
+  for i = 1, #unpinned - tonumber(live_max) do
+    local old = unpinned[i]
     redis.call('ZREM', live, old)
     redis.call('ZREM', expiry, old)
     append(old, {'v', schema, 'type', 'remove', 'uri', old, 'reason', 'expire',
@@ -160,6 +178,9 @@ PURGE = Script(
         "idem_of",
         "idem",
         "purged",
+        "held",
+        "pinned",
+        "reach",
     ),
     args=("uri", "audit", "notice", "schema", "maxlen"),
     body="""
@@ -178,7 +199,9 @@ redis.call('HDEL', items, uri)
 redis.call('HDEL', log, uri)
 redis.call('HDEL', idem_of, uri)
 redis.call('DEL', versions)
-for _, key in ipairs({live, expiry, embargo, last}) do redis.call('ZREM', key, uri) end
+for _, key in ipairs({live, expiry, embargo, last, held}) do redis.call('ZREM', key, uri) end
+redis.call('SREM', pinned, uri)
+redis.call('HDEL', reach, uri)
 redis.call('HSET', purged, uri, audit)
 redis.call('XADD', events, 'MAXLEN', maxlen, '*', 'v', schema, 'type', 'remove', 'uri', uri,
   'reason', 'kill', 'item', notice)
@@ -223,6 +246,8 @@ FORGET = Script(
         "last",
         "idem_of",
         "idem",
+        "reach",
+        "held",
     ),
     args=("uri",),
     body="""
@@ -241,6 +266,8 @@ redis.call('HDEL', items, uri)
 redis.call('HDEL', log, uri)
 redis.call('HDEL', idem_of, uri)
 redis.call('ZREM', last, uri)
+redis.call('ZREM', held, uri)
+redis.call('HDEL', reach, uri)
 redis.call('DEL', versions)
 return 1
 """,
@@ -283,6 +310,28 @@ return 1
 """,
 )
 
+# Once per channel, for data written before the desk's queue existed: put every held item
+# (status withheld, at its version's time) in ``held``. ``marker`` says it ran.
+HELD_INDEX = Script(
+    "held_index",
+    keys=("items", "held", "marker"),
+    args=(),
+    body="""
+if redis.call('EXISTS', marker) == 1 then return 0 end
+local all = redis.call('HGETALL', items)
+for i = 1, #all, 2 do
+  local ok, rec = pcall(cjson.decode, all[i + 1])
+  if ok and type(rec) == 'table' and rec['status'] == 'withheld' then
+    local ms = 0
+    if type(rec['id']) == 'string' then ms = tonumber(string.match(rec['id'], '^(%d+)')) or 0 end
+    redis.call('ZADD', held, ms, all[i])
+  end
+end
+redis.call('SET', marker, '1')
+return 1
+""",
+)
+
 # The position and the items on the ticker, read atomically.
 SNAPSHOT = Script(
     "snapshot",
@@ -317,24 +366,46 @@ return 0
 """,
 )
 
+# "Last used", kept cheaply: the ``used`` hash (name -> ms) is written at most once a
+# minute per token, inside the script that looked the token up anyway. And whether a
+# secret is still good: the token has not expired, and the secret is the current one, or
+# the one a rotation replaced while its grace lasts. Checked here, in Redis, so an expiry
+# or a rotation holds on every process at once.
+_TOKEN_RULES = """
+local function touch(token_name, now)
+  local seen = tonumber(redis.call('HGET', used, token_name) or '0')
+  if now - seen >= 60000 then redis.call('HSET', used, token_name, tostring(now)) end
+end
+local function good(rec, secret_sha, now)
+  if rec['expires_ms'] and now >= tonumber(rec['expires_ms']) then return false end
+  if rec['sha256'] == secret_sha then return true end
+  return rec['previous_sha256'] == secret_sha and now < tonumber(rec['previous_until_ms'])
+end
+"""
+
 # One round trip per write for "who is this, may they write here, and is it within their
 # rate" (GCRA). Returns {0} unknown token, {1, record} allowed, {2, record} not this
-# channel (not counted), {3, record, ms to wait}.
+# channel or not a writing role (not counted), {3, record, ms to wait}.
 AUTHORIZE = Script(
     "authorize",
-    keys=("tokens", "hashes", "rate"),
+    keys=("tokens", "hashes", "rate", "used"),
     args=("sha256", "channel", "now_ms", "interval_ms", "burst_ms"),
-    body="""
+    body=_TOKEN_RULES
+    + """
 local name = redis.call('HGET', hashes, sha256)
 if not name then return {0} end
 local record = redis.call('HGET', tokens, name)
 if not record then return {0} end
+local rec = cjson.decode(record)
+local now = tonumber(now_ms)
+if not good(rec, sha256, now) then return {0} end
+touch(name, now)
 local allowed = false
-for _, ch in ipairs(cjson.decode(record)['channels']) do
+for _, ch in ipairs(rec['channels']) do
   if ch == '*' or ch == channel then allowed = true end
 end
-if not allowed then return {2, record} end
-local now = tonumber(now_ms)
+-- A viewer reads and never writes: refused before its rate is counted.
+if not allowed or rec['role'] == 'viewer' then return {2, record} end
 local tat = tonumber(redis.call('GET', rate) or now_ms)
 if tat < now then tat = now end
 local new_tat = tat + tonumber(interval_ms)
@@ -342,6 +413,25 @@ local wait = new_tat - tonumber(burst_ms) - now
 if wait > 0 then return {3, record, math.ceil(wait)} end
 redis.call('SET', rate, tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
 return {1, record}
+""",
+)
+
+# The token behind a digest, for the desk's reads (and "last used"). Returns the record
+# or false.
+TOKEN_LOOKUP = Script(
+    "token_lookup",
+    keys=("tokens", "hashes", "used"),
+    args=("sha256", "now_ms"),
+    body=_TOKEN_RULES
+    + """
+local name = redis.call('HGET', hashes, sha256)
+if not name then return false end
+local record = redis.call('HGET', tokens, name)
+if not record then return false end
+local now = tonumber(now_ms)
+if not good(cjson.decode(record), sha256, now) then return false end
+touch(name, now)
+return record
 """,
 )
 
@@ -359,13 +449,43 @@ return 1
 
 TOKEN_REVOKE = Script(
     "token_revoke",
-    keys=("tokens", "hashes"),
+    keys=("tokens", "hashes", "used"),
     args=("name",),
     body="""
 local rec = redis.call('HGET', tokens, name)
 if not rec then return 0 end
-redis.call('HDEL', hashes, cjson.decode(rec)['sha256'])
+local old = cjson.decode(rec)
+redis.call('HDEL', hashes, old['sha256'])
+if old['previous_sha256'] then redis.call('HDEL', hashes, old['previous_sha256']) end
 redis.call('HDEL', tokens, name)
+redis.call('HDEL', used, name)
+return 1
+""",
+)
+
+# A new secret for a token. The one it replaces keeps working for ``grace_ms`` (0: not at
+# all); a secret replaced before that is dropped now. Returns 0 when there is no token.
+TOKEN_ROTATE = Script(
+    "token_rotate",
+    keys=("tokens", "hashes"),
+    args=("name", "sha256", "now_ms", "grace_ms", "rotated_at"),
+    body="""
+local raw = redis.call('HGET', tokens, name)
+if not raw then return 0 end
+local rec = cjson.decode(raw)
+if rec['previous_sha256'] then redis.call('HDEL', hashes, rec['previous_sha256']) end
+if tonumber(grace_ms) > 0 then
+  rec['previous_sha256'] = rec['sha256']
+  rec['previous_until_ms'] = tonumber(now_ms) + tonumber(grace_ms)
+else
+  redis.call('HDEL', hashes, rec['sha256'])
+  rec['previous_sha256'] = nil
+  rec['previous_until_ms'] = nil
+end
+rec['sha256'] = sha256
+rec['rotated_at'] = rotated_at
+redis.call('HSET', tokens, name, cjson.encode(rec))
+redis.call('HSET', hashes, sha256, name)
 return 1
 """,
 )
@@ -389,10 +509,13 @@ SCRIPTS = (
     AGED_OUT,
     FORGET,
     INDEX,
+    HELD_INDEX,
     SNAPSHOT,
     KNOWS,
     AUTHORIZE,
+    TOKEN_LOOKUP,
     TOKEN_CREATE,
     TOKEN_REVOKE,
+    TOKEN_ROTATE,
     REFUND,
 )

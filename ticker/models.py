@@ -20,9 +20,11 @@ HEADLINE_MAX = 280
 SOURCE_MAX = 80
 REASON_MAX = 500
 # Fields only the desk (a token for the channel) sees; anonymous readers never do.
-DESK_ONLY = frozenset({"author"})
+DESK_ONLY = frozenset({"author", "story"})
 URGENCY_MOST, URGENCY_MAX = 1, 9  # 1 is a flash (IPTC ninjs)
 SLUG_MAX = 32
+# Pins per channel: a pinned item stays on the bar through live_max_items push-out.
+PIN_MAX = 3
 # Always used with fullmatch: "$" would also take a final "\n" ("europe\n").
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
@@ -143,6 +145,14 @@ def _slugs(values: list[str]) -> list[str]:
     return seen
 
 
+def _story(value: str) -> str:
+    if len(value) > SLUG_MAX or not SLUG.fullmatch(value):
+        raise ValueError(
+            f"{value[:40]!r} is not a slug (lowercase letters, digits, '-', at most {SLUG_MAX})"
+        )
+    return value
+
+
 def _urgency(value: int) -> int:
     # Our words rather than pydantic's "greater than or equal to 1".
     if not URGENCY_MOST <= value <= URGENCY_MAX:
@@ -170,6 +180,7 @@ Source = Annotated[str, AfterValidator(_source)]
 Link = Annotated[str, AfterValidator(_link)]
 Reason = Annotated[str, AfterValidator(_reason)]
 Slugs = Annotated[list[str], AfterValidator(_slugs)]
+Story = Annotated[str, AfterValidator(_story)]
 Language = Annotated[str, AfterValidator(_language)]
 Urgency = Annotated[int, Field(strict=True), AfterValidator(_urgency)]
 Instant = Annotated[datetime, AfterValidator(_aware)]
@@ -191,6 +202,11 @@ class ItemIn(BaseModel):
     expires_at: Instant | None = None
     ttl: Duration | None = None
     embargoed_until: Instant | None = None
+    # The same as ``embargoed_until``, from now: "30m" (either one, not both).
+    embargo: Duration | None = None
+    pinned: Annotated[bool, Field(strict=True)] = False
+    # Links this item to its editions on other channels (the same slug there).
+    story: Story | None = None
 
 
 class ItemPatch(BaseModel):
@@ -207,6 +223,7 @@ class ItemPatch(BaseModel):
     status: Literal["usable", "withheld"] | None = None
     expires_at: Instant | None = None
     ttl: Duration | None = None
+    pinned: Annotated[bool, Field(strict=True)] | None = None
 
 
 class PurgeIn(BaseModel):
@@ -238,6 +255,8 @@ class Item(BaseModel):
     updated_at: datetime
     expires_at: datetime
     embargoed_until: datetime | None = None
+    pinned: bool = False
+    story: str | None = None
     author: str
 
     def visible_at(self, now: datetime) -> bool:

@@ -8,6 +8,10 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:live      zset uri -> created ms, the items on the ticker now
     {prefix}:{ch}:expiry    zset uri -> expires ms, the expiry schedule
     {prefix}:{ch}:embargo   zset uri -> release ms, items waiting for their embargo
+    {prefix}:{ch}:held      zset uri -> ms of the hold, items withheld (the desk's queue)
+    {prefix}:{ch}:pinned    set of uris: pinned items (no live_max_items push-out)
+    {prefix}:{ch}:story:{slug}  set of uris: the channel's editions of a story
+    {prefix}:{ch}:reach     hash uri -> readers the item was delivered to (every process)
     {prefix}:{ch}:versions:{uri}  list, every version of an item (the audit trail)
     {prefix}:{ch}:idem:{k}  string, the first reply to an Idempotency-Key (with a TTL)
     {prefix}:{ch}:log       hash uri -> the IDs of the item's stream entries (for purge)
@@ -15,8 +19,10 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:idem-of   hash uri -> the Idempotency-Key entry that holds its reply
     {prefix}:{ch}:purged    hash uri -> the audit record of a purge (no text)
     {prefix}:{ch}:indexed   string, set once the per-item index covers older data
+    {prefix}:{ch}:held-indexed  string, set once ``held`` covers items held before it existed
     {prefix}:{auth}:tokens  hash name -> token record (JSON, with the SHA-256 of the secret)
     {prefix}:{auth}:hashes  hash sha256 -> name
+    {prefix}:{auth}:used    hash name -> ms the token was last used (at most once a minute)
     {prefix}:{auth}:rate:{sha256}  string, the token's write-rate state (GCRA, with a TTL)
     {prefix}:{fleet}:procs  zset process id -> ms of its last report (fleet.py)
     {prefix}:{fleet}:proc:{id}  string, the process's last report (JSON, with a TTL)
@@ -43,6 +49,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from redis.exceptions import RedisClusterException, RedisError
@@ -84,6 +91,9 @@ class Change:
     live_score: int | None = None  # on the ticker (created ms), or off it
     expires_ms: int | None = None  # in the expiry schedule, or not
     embargo_ms: int | None = None  # waiting for release, or not
+    held_ms: int | None = None  # withheld (in the queue), or not
+    pinned: bool = False  # holds one of the channel's pins, or not
+    pin_max: int = 3
     idempotency: tuple[str, str] | None = None  # (key, request fingerprint)
     idempotency_ttl_s: int = 86400
     claim: Schedule | Literal[""] = ""  # only commit if this process wins the claim
@@ -97,6 +107,10 @@ class Keys:
     live: str
     expiry: str
     embargo: str
+    held: str
+    pinned: str
+    story_prefix: str
+    reach: str
     idem_prefix: str
     versions_prefix: str
     log: str
@@ -104,6 +118,7 @@ class Keys:
     idem_of: str
     purged: str
     indexed: str
+    held_indexed: str
 
 
 # How long a request waits for a free Redis connection before it is answered 503.
@@ -179,6 +194,10 @@ class Store:
             live=f"{base}:live",
             expiry=f"{base}:expiry",
             embargo=f"{base}:embargo",
+            held=f"{base}:held",
+            pinned=f"{base}:pinned",
+            story_prefix=f"{base}:story:",
+            reach=f"{base}:reach",
             idem_prefix=f"{base}:idem:",
             versions_prefix=f"{base}:versions:",
             log=f"{base}:log",
@@ -186,6 +205,7 @@ class Store:
             idem_of=f"{base}:idem-of",
             purged=f"{base}:purged",
             indexed=f"{base}:indexed",
+            held_indexed=f"{base}:held-indexed",
         )
 
     def _rate_key(self, sha256: str) -> str:
@@ -199,6 +219,9 @@ class Store:
         base = f"{self.prefix}:{{fleet}}"
         return f"{base}:procs", f"{base}:proc:"
 
+    def _used_key(self) -> str:
+        return f"{self.prefix}:{{auth}}:used"
+
     async def ping(self) -> None:
         async with self._call():
             await self.redis.ping()
@@ -208,8 +231,9 @@ class Store:
     async def commit(self, channel: str, change: Change) -> tuple[str, str, int]:
         """Append one event and update the item's state atomically.
 
-        Returns (``ok`` | ``dup`` | ``conflict`` | ``claimed``, the stored JSON, how many
-        ``remove`` entries ``live_max_items`` pushed out besides the event).
+        Returns (``ok`` | ``dup`` | ``conflict`` | ``claimed`` | ``too_many_pins``, the
+        stored JSON, how many ``remove`` entries ``live_max_items`` pushed out besides the
+        event).
         """
         c = change
         if not c.body.startswith("{") or c.body == "{}":
@@ -235,6 +259,8 @@ class Store:
                 "log": k.log,
                 "last": k.last,
                 "idem_of": k.idem_of,
+                "held": k.held,
+                "pinned": k.pinned,
             },
             args={
                 "uri": c.uri,
@@ -254,6 +280,9 @@ class Store:
                 "claimed": "1" if c.claim else "0",
                 "keep_state": "1" if c.keep_state else "0",
                 "versions_ttl_ms": c.versions_ttl_ms,
+                "held_ms": opt(c.held_ms),
+                "pin": "1" if c.pinned else "0",
+                "pin_max": c.pin_max,
             },
         )
         return str(reply[0]), str(reply[1]), int(reply[2]) if len(reply) > 2 else 0
@@ -334,6 +363,9 @@ class Store:
                 "idem_of": k.idem_of,
                 "idem": idem or k.idem_prefix + "-",
                 "purged": k.purged,
+                "held": k.held,
+                "pinned": k.pinned,
+                "reach": k.reach,
             },
             {
                 "uri": uri,
@@ -347,7 +379,8 @@ class Store:
 
     async def prune(self, channel: str, *, limit: int = 100) -> int:
         """Forget items whose every stream entry has left the history: record, versions,
-        index and idempotency reply. Returns how many went."""
+        index and idempotency reply. Returns how many went. (First, once per channel, the
+        indexes of data written before they existed.)"""
         k = self.keys(channel)
         await self._run(
             lua.INDEX,
@@ -358,6 +391,9 @@ class Store:
                 "last": k.last,
                 "marker": k.indexed,
             },
+        )
+        await self._run(
+            lua.HELD_INDEX, {"items": k.items, "held": k.held, "marker": k.held_indexed}
         )
         found: list[str] = await self._run(
             lua.AGED_OUT,
@@ -386,6 +422,8 @@ class Store:
                     "last": k.last,
                     "idem_of": k.idem_of,
                     "idem": idem or k.idem_prefix + "-",
+                    "reach": k.reach,
+                    "held": k.held,
                 },
                 {"uri": uri},
             )
@@ -399,7 +437,48 @@ class Store:
             rows: list[str | None] = await self.redis.hmget(self.keys(channel).items, uris)
         return {u: r for u, r in zip(uris, rows, strict=True) if r is not None}
 
+    async def link_story(self, channel: str, story: str, uri: str, *, ttl_ms: int) -> None:
+        """Add an item to its story's editions on this channel; the set lasts as long as
+        the history (each new edition extends it)."""
+        key = self.keys(channel).story_prefix + story
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(key, uri)
+            pipe.pexpire(key, ttl_ms)
+            await pipe.execute()
+
+    async def add_reach(self, channel: str, counts: dict[str, int]) -> None:
+        """Add deliveries to items' reach: one round trip for a whole batch of items."""
+        key = self.keys(channel).reach
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            for uri, count in counts.items():
+                pipe.hincrby(key, uri, count)
+            await pipe.execute()
+
     # -- reads ---------------------------------------------------------------------------
+
+    async def reach(self, channel: str, uris: Sequence[str]) -> dict[str, int]:
+        """How many readers each item was delivered to (0: none yet)."""
+        if not uris:
+            return {}
+        async with self._call():
+            rows: list[str | None] = await self.redis.hmget(self.keys(channel).reach, uris)
+        return {u: int(r or 0) for u, r in zip(uris, rows, strict=True)}
+
+    async def story(self, channel: str, story: str) -> list[str]:
+        """The JSON of this channel's editions of a story (records still held)."""
+        async with self._call():
+            uris: set[str] = await self.redis.smembers(self.keys(channel).story_prefix + story)
+        return list((await self.items(channel, sorted(uris))).values())
+
+    async def queue(self, channel: str) -> list[str]:
+        """The JSON of every item that is held or waiting for its embargo."""
+        k = self.keys(channel)
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrange(k.held, 0, -1)
+            pipe.zrange(k.embargo, 0, -1)
+            held, waiting = await pipe.execute()
+        uris = sorted(set(held) | set(waiting))
+        return list((await self.items(channel, uris)).values())
 
     async def item(self, channel: str, uri: str) -> str | None:
         async with self._call():
@@ -508,13 +587,32 @@ class Store:
 
     async def token_revoke(self, name: str) -> bool:
         tokens, hashes = self._auth_keys()
-        keys = {"tokens": tokens, "hashes": hashes}
+        keys = {"tokens": tokens, "hashes": hashes, "used": self._used_key()}
         return bool(await self._run(lua.TOKEN_REVOKE, keys, {"name": name}))
 
+    async def token_rotate(self, name: str, sha256: str, *, now_ms: int, grace_ms: int) -> bool:
+        tokens, hashes = self._auth_keys()
+        args = {
+            "name": name,
+            "sha256": sha256,
+            "now_ms": now_ms,
+            "grace_ms": grace_ms,
+            "rotated_at": datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(),
+        }
+        return bool(await self._run(lua.TOKEN_ROTATE, {"tokens": tokens, "hashes": hashes}, args))
+
     async def tokens(self) -> list[dict[str, Any]]:
-        async with self._call():
-            raw: dict[str, str] = await self.redis.hgetall(self._auth_keys()[0])
-        return [json.loads(v) for _, v in sorted(raw.items())]
+        """Every token record, by name, with ``last_used_ms`` (``None``: never used)."""
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._auth_keys()[0])
+            pipe.hgetall(self._used_key())
+            raw, used = await pipe.execute()
+        rows = []
+        for name, value in sorted(raw.items()):
+            record = json.loads(value)
+            record["last_used_ms"] = int(used[name]) if name in used else None
+            rows.append(record)
+        return rows
 
     async def authorize(
         self, sha256: str, channel: str, *, now_ms: int, interval_ms: float, burst: int
@@ -524,7 +622,7 @@ class Store:
         rate = self._rate_key(sha256)
         reply = await self._run(
             lua.AUTHORIZE,
-            {"tokens": tokens, "hashes": hashes, "rate": rate},
+            {"tokens": tokens, "hashes": hashes, "rate": rate, "used": self._used_key()},
             {
                 "sha256": sha256,
                 "channel": channel,
@@ -540,11 +638,14 @@ class Store:
         """Undo one write's worth of ``authorize``'s rate accounting."""
         await self._run(lua.REFUND, {"rate": self._rate_key(sha256)}, {"interval_ms": interval_ms})
 
-    async def token_by_hash(self, sha256: str) -> dict[str, Any] | None:
+    async def token_by_hash(self, sha256: str, *, now_ms: int) -> dict[str, Any] | None:
+        """The token record behind a digest (a desk read: it counts as "last used")."""
         tokens, hashes = self._auth_keys()
-        async with self._call():
-            name = await self.redis.hget(hashes, sha256)
-            raw = await self.redis.hget(tokens, name) if name else None
+        raw = await self._run(
+            lua.TOKEN_LOOKUP,
+            {"tokens": tokens, "hashes": hashes, "used": self._used_key()},
+            {"sha256": sha256, "now_ms": now_ms},
+        )
         return json.loads(raw) if raw else None
 
 

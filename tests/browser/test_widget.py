@@ -21,7 +21,7 @@ import redis
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Watch, wait_live
-from tests.helpers import TickerProcess, wait_until
+from tests.helpers import TickerProcess, make_token, wait_until
 from ticker.demo import DEMO_EVERY, DEMO_TTL, SAMPLES, run_demo
 from ticker.settings import Settings
 
@@ -92,6 +92,30 @@ def test_the_loop_runs_newest_first_and_a_new_item_joins_its_end(
     # It joins the pass under way: the strip goes on from where it was, not from the start.
     expect(page.locator(ITEMS)).to_have_text(["Second", "First", "Third"])
     assert track_x(page) <= before
+
+
+def test_a_pinned_item_leads_the_loop(
+    page: Page, embed: Embed, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    chief = make_token(settings, "chief", ["en"], role="chief")
+
+    def pin(headline: str) -> None:
+        r = httpx.post(
+            f"{ticker_server.url}/channels/en/items",
+            json={"headline": headline, "pinned": True},
+            headers={"Authorization": f"Bearer {chief}"},
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
+
+    pin("Pinned")
+    ticker_server.post("en", headline="First")
+    ticker_server.post("en", headline="Second")
+    embed(ticker_server.url)
+    expect(page.locator(ITEMS)).to_have_text(["Pinned", "Second", "First"])
+    wait_until(lambda: play_states(page) == ["running"], timeout=5)
+    pin("Pinned later")  # shown at once, first
+    expect(page.locator(ITEMS).first).to_have_text("Pinned later")
 
 
 # Per animation frame, which edges of each headline were inside the bar's viewport.
@@ -515,7 +539,8 @@ def test_filters_are_sent_to_the_server_and_applied(
     ticker_server.post(
         "en", headline="Wanted", urgency=2, regions=["europe"], categories=["politics"]
     )
-    expect(page.locator(ITEMS)).to_have_text(["Wanted"])
+    ticker_server.post("en", headline="For every region", urgency=3)  # global
+    expect(page.locator(ITEMS)).to_have_text(["Wanted", "For every region"])
 
 
 def test_label_and_language_can_be_overridden(

@@ -7,7 +7,8 @@
  * Attributes
  *   src           the ticker service (default: where this file was loaded from)
  *   channel       the edition (default "en")
- *   region, category   comma-separated slugs; an item matches if it has any of them
+ *   region, category   comma-separated slugs; an item matches if it has any of them,
+ *                      or has none (an item with no regions is for every region)
  *   max-urgency   1-9; only items at least this urgent (1 is the most urgent)
  *   label         the label text (default: "BREAKING" in the channel's language)
  *   lang, dir     override the language and direction learnt from the service
@@ -165,6 +166,7 @@ export function readItem(data) {
     categories: strings(data.categories),
     link: safeHref(data.link),
     usable: (data.status ?? "usable") === "usable",
+    pinned: data.pinned === true,
     version: Number.isInteger(data.version) ? data.version : 0,
     created: Date.parse(data.created_at) || 0,
     updated: Date.parse(data.updated_at) || 0,
@@ -639,7 +641,7 @@ export class BreakingTicker extends HTMLElement {
       if (!this.#settled || !this.#running()) {
         this.#order(); // the first batch, or a still strip: newest first, from the start
         this.#applyMotion(true);
-      } else if (item.urgency <= INTERRUPT_URGENCY) {
+      } else if (item.urgency <= INTERRUPT_URGENCY || item.pinned) {
         this.#interrupt(record.node);
       } else {
         this.#track.append(record.node); // joins the end of this pass
@@ -671,8 +673,17 @@ export class BreakingTicker extends HTMLElement {
 
   #matches(item) {
     const { regions, categories, maxUrgency } = this.#filter;
-    if (regions.size && !item.regions.some((r) => regions.has(r))) return false;
-    if (categories.size && !item.categories.some((c) => categories.has(c))) return false;
+    // An item with no regions (or no categories) is global: every reader gets it.
+    if (regions.size && item.regions.length && !item.regions.some((r) => regions.has(r))) {
+      return false;
+    }
+    if (
+      categories.size &&
+      item.categories.length &&
+      !item.categories.some((c) => categories.has(c))
+    ) {
+      return false;
+    }
     return item.urgency <= maxUrgency;
   }
 
@@ -696,7 +707,10 @@ export class BreakingTicker extends HTMLElement {
 
   #trim() {
     if (this.#items.size <= MAX_ITEMS) return;
-    const oldest = [...this.#items.values()].sort((a, b) => a.item.created - b.item.created);
+    // Pins stay: the oldest unpinned items go first.
+    const oldest = [...this.#items.values()].sort(
+      (a, b) => a.item.pinned - b.item.pinned || a.item.created - b.item.created,
+    );
     for (const record of oldest.slice(0, this.#items.size - MAX_ITEMS)) this.#drop(record.item.uri);
   }
 
@@ -791,10 +805,14 @@ export class BreakingTicker extends HTMLElement {
     while (region.childElementCount > MAX_LOG_ENTRIES) region.firstElementChild.remove();
   }
 
-  /** Newest first, by created_at; nodes are moved only when the order changed. */
+  /** Pinned first, then newest first, by created_at; nodes are moved only when the order
+   * changed. */
   #order() {
     const records = [...this.#items.values()].sort(
-      (a, b) => b.item.created - a.item.created || (a.item.uri < b.item.uri ? -1 : 1),
+      (a, b) =>
+        b.item.pinned - a.item.pinned ||
+        b.item.created - a.item.created ||
+        (a.item.uri < b.item.uri ? -1 : 1),
     );
     const nodes = records.map((r) => r.node);
     const current = this.#track.children;

@@ -1,0 +1,111 @@
+"""CPU per fan-out batch, in-process: one channel reader offering batches of items to N
+subscribers in queued mode (no sockets, no Redis on the hot path), so what is measured is
+the fan-out's own bookkeeping. Run it against two trees to compare them:
+
+    PYTHONPATH=/path/to/tree .venv/bin/python bench/tools/fanout_cost.py
+
+It prints µs per batch and per delivery (median of several rounds) as one JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import statistics
+import time
+from datetime import timedelta
+
+from pydantic import SecretStr
+from ticker.events import Filter
+from ticker.hub import ChannelReader, Hub
+from ticker.metrics import Metrics
+from ticker.models import Item, utcnow
+from ticker.settings import Settings
+from ticker.store import Entry, Store
+from ticker.subscriber import Subscriber
+
+READERS = 1000
+ITEMS_PER_BATCH = 10
+BATCHES = 300
+ROUNDS = 7
+# A few distinct filters, as a newsroom's pages would have.
+FILTERS = [Filter(), Filter(regions=frozenset({"europe"})), Filter(max_urgency=3)]
+
+
+def _entries(start: int) -> list[Entry]:
+    now = utcnow()
+    rows = []
+    for n in range(ITEMS_PER_BATCH):
+        item = Item(
+            uri=f"bench{start + n:08d}",
+            channel="en",
+            version=1,
+            headline=f"Benchmark headline number {start + n}, about as long as a real one",
+            regions=["europe"] if n % 2 else [],
+            urgency=1 + n % 9,
+            language="en",
+            created_at=now,
+            updated_at=now,
+            expires_at=now + timedelta(hours=1),
+            author="bench",
+        )
+        fields = {"v": "1", "type": "item", "uri": item.uri, "item": item.model_dump_json()}
+        rows.append(Entry(f"{1_700_000_000_000 + start + n}-0", fields))
+    return rows
+
+
+async def main() -> None:
+    settings = Settings(redis_url=SecretStr("redis://127.0.0.1:6379/0"), key_prefix="bench-fanout")
+    store = Store("redis://127.0.0.1:6379/0", prefix="bench-fanout")
+    extra = {}
+    if "reach" in inspect.signature(Hub).parameters:
+        from ticker.reach import Reach
+
+        extra["reach"] = Reach(store)  # not started: its Redis writes are off the hot path
+
+    async def nothing(channel: str) -> tuple[str, list[Item]]:
+        return "0-0", []
+
+    hub = Hub(store, settings, Metrics(), nothing, **extra)
+    reader = ChannelReader.__new__(ChannelReader)  # no XREAD task: batches are handed in
+    reader.channel, reader.subscribers, reader.ready = "en", set(), asyncio.Event()
+    reader.per_filter = {}
+    reader._position, reader.snapshot, reader.stopped, reader._hub = "0-0", None, False, hub
+    reader._delivered = hub.metrics.child(hub.metrics.delivered, "en")
+    reader._latency = hub.metrics.child(hub.metrics.latency, "en")
+    subs = [Subscriber(hub.filter(FILTERS[n % len(FILTERS)]), 10**9) for n in range(READERS)]
+    for sub in subs:
+        if hasattr(reader, "join"):
+            reader.join(sub)
+        else:
+            reader.subscribers.add(sub)
+    batches = [_entries(n * ITEMS_PER_BATCH) for n in range(BATCHES)]
+    per_batch = []
+    for _ in range(ROUNDS):
+        spent = 0.0
+        for entries in batches:
+            started = time.process_time()
+            reader._fan_out(entries)
+            spent += time.process_time() - started
+            for sub in subs:  # drain outside the timing, as the readers' tasks would
+                sub._pending.clear()
+                sub._waiting = 0
+        per_batch.append(spent / BATCHES * 1e6)
+    await store.close()
+    median = statistics.median(per_batch)
+    print(
+        json.dumps(
+            {
+                "readers": READERS,
+                "items_per_batch": ITEMS_PER_BATCH,
+                "us_per_batch": round(median, 1),
+                "us_per_delivery": round(median / (READERS * ITEMS_PER_BATCH), 4),
+                "rounds": [round(x, 1) for x in per_batch],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

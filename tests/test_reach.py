@@ -1,0 +1,119 @@
+"""Reach: how many readers each item was delivered to, summed over every process, in the
+desk's reads only; counted once per batch, never per delivery."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import httpx
+import pytest
+
+from tests.cli_helpers import cli_env, run
+from tests.helpers import Reader, TickerProcess, start_reader
+from ticker.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def _reach(http: httpx.AsyncClient, url: str, token: str, uri: str) -> int:
+    r = await http.get(f"{url}/channels/en/items/{uri}", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return int(r.json()["reach"])
+
+
+async def _until(check: Any, timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.05)
+
+
+async def _connected(reader: Reader) -> Reader:
+    await asyncio.wait_for(reader.connected.wait(), 10)
+    assert reader.status == 200
+    return reader
+
+
+async def test_reach_sums_the_readers_of_every_process(
+    ticker_server: TickerProcess, settings: Settings, tmp_path: Path
+) -> None:
+    second = TickerProcess(ticker_server.env, log=tmp_path / "second.log")
+    await anyio.to_thread.run_sync(second.start)
+    second.token = ticker_server.token
+    token, urls = ticker_server.token, (ticker_server.url, second.url)
+    readers = [
+        await _connected(start_reader(f"{ticker_server.url}/channels/en/events")),
+        await _connected(start_reader(f"{ticker_server.url}/channels/en/events")),
+        await _connected(start_reader(f"{second.url}/channels/en/events")),
+        await _connected(
+            start_reader(f"{second.url}/channels/en/events", params={"region": "europe"})
+        ),
+    ]
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+
+            async def post(**body: Any) -> str:
+                r = await http.post(
+                    f"{ticker_server.url}/channels/en/items", json=body, headers=bearer(token)
+                )
+                assert r.status_code == 201, r.text
+                return str(r.json()["uri"])
+
+            everyone = await post(headline="For every reader")  # global: all four
+            asia = await post(headline="Asia only", regions=["asia"])  # not the europe one
+            for reader in readers:
+                await reader.wait_for(lambda r: len(r.of("item")) >= 1, timeout=10)
+
+            async def counted() -> bool:
+                got = [await _reach(http, urls[0], token, u) for u in (everyone, asia)]
+                return got == [4, 3]
+
+            await _until(counted)
+            # Every process answers the same sum; anonymous readers never see it.
+            assert await _reach(http, second.url, token, everyone) == 4
+            public = await http.get(f"{second.url}/channels/en/items/{everyone}")
+            assert "reach" not in public.json()
+            listed = await http.get(f"{urls[1]}/channels/en/items", headers=bearer(token))
+            assert {i["uri"]: i["reach"] for i in listed.json()["items"]} == {
+                everyone: 4,
+                asia: 3,
+            }
+            assert "reach" not in (await http.get(f"{urls[1]}/channels/en/items")).text
+            rows = await http.get(
+                f"{urls[0]}/channels/en/items", params={"history": "true"}, headers=bearer(token)
+            )
+            assert {r["reach"] for r in rows.json()["items"]} == {4, 3}
+
+            # A new reader gets the current items: each reaches one reader more.
+            late = await _connected(start_reader(f"{second.url}/channels/en/events"))
+            readers.append(late)
+            await late.wait_for(lambda r: len(r.of("item")) == 2)
+
+            async def recounted() -> bool:
+                got = [await _reach(http, urls[1], token, u) for u in (everyone, asia)]
+                return got == [5, 4]
+
+            await _until(recounted)
+    finally:
+        for reader in readers:
+            await reader.close()
+        await anyio.to_thread.run_sync(second.stop)
+
+    # ticker ls and ticker history show it.
+    (tmp_path / "cli-state").mkdir()
+    env = cli_env(tmp_path, TICKER_URL=ticker_server.url, TICKER_TOKEN=token)
+    listed_cli = await anyio.to_thread.run_sync(run, env, "ls")
+    assert {
+        line.split("\t")[0]: line.split("\t")[-1] for line in listed_cli.stdout.splitlines()
+    } == {
+        everyone: "5",
+        asia: "4",
+    }
+    history_cli = await anyio.to_thread.run_sync(run, env, "history")
+    assert {line.split("\t")[6] for line in history_cli.stdout.splitlines()} == {"5", "4"}
