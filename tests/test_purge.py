@@ -186,3 +186,29 @@ async def test_ticker_purge_on_the_command_line(
     assert f"purged {uri}" in proc.stdout
     assert chief not in proc.stdout + proc.stderr
     assert keys_holding(settings, "From the CLI") == []
+
+
+async def test_a_purged_pin_frees_its_slot_and_a_purged_hold_leaves_the_queue(
+    server: tuple[str, Any], chief: str
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=server[0], headers={"Authorization": f"Bearer {chief}"}, timeout=10
+    ) as api:
+        pins = [
+            (await api.post("/channels/en/items", json={"headline": f"pin {n}", "pinned": True}))
+            for n in range(3)
+        ]
+        assert [r.status_code for r in pins] == [201, 201, 201]
+        held = (
+            await api.post("/channels/en/items", json={"headline": "held", "status": "withheld"})
+        ).json()
+        for uri in (pins[0].json()["uri"], held["uri"]):
+            r = await api.post(f"/channels/en/items/{uri}/purge", json={"reason": "legal"})
+            assert r.status_code == 200
+        fourth = await api.post("/channels/en/items", json={"headline": "pin 4", "pinned": True})
+        assert fourth.status_code == 201, fourth.text  # the purged pin no longer counts
+        queue = await api.get("/channels/en/queue")
+        assert queue.status_code == 200
+        assert held["uri"] not in queue.text and "held" not in [
+            i["headline"] for i in queue.json()["items"]
+        ]
