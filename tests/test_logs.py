@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -343,7 +344,11 @@ def test_a_stream_is_logged_when_it_ends(ticker_server: TickerProcess) -> None:
         timeout=10,
     ) as r:
         assert r.status_code == 200 and r.headers["x-request-id"] == "req-stream-1"
-        next(r.iter_raw())  # the stream is open: the head has arrived
+        # Keep the iterator: a generator dropped after one ``next`` is closed at once, and
+        # with it the connection (the stream then ends, and is logged, a few ms later).
+        chunks = r.iter_raw()
+        next(chunks)  # the stream is open: the head has arrived
+        time.sleep(0.3)  # time enough for an ended stream to be logged
         assert _access(ticker_server.log, "req-stream-1") is None  # not while it runs
     line = wait_until(lambda: _access(ticker_server.log, "req-stream-1"), timeout=15)
     assert (line["method"], line["path"], line["status"]) == ("GET", "/channels/en/events", 200)
