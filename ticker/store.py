@@ -120,6 +120,11 @@ class Keys:
     indexed: str
     held_indexed: str
 
+    def of(self, script: lua.Script, **given: str) -> dict[str, str]:
+        """The KEYS of a channel script by name: a key named like a field is that field;
+        the per-item and per-call ones (``versions``, ``idem``, ``marker``...) are given."""
+        return {name: given[name] if name in given else getattr(self, name) for name in script.keys}
+
 
 # How long a request waits for a free Redis connection before it is answered 503.
 POOL_WAIT_S = 5.0
@@ -247,21 +252,12 @@ class Store:
 
         reply = await self._run(
             lua.COMMIT,
-            keys={
-                "events": k.events,
-                "items": k.items,
-                "live": k.live,
-                "expiry": k.expiry,
-                "idem": k.idem_prefix + idem_key,
-                "embargo": k.embargo,
-                "versions": k.versions_prefix + c.uri,
-                "claim_set": claim_key,
-                "log": k.log,
-                "last": k.last,
-                "idem_of": k.idem_of,
-                "held": k.held,
-                "pinned": k.pinned,
-            },
+            keys=k.of(
+                lua.COMMIT,
+                idem=k.idem_prefix + idem_key,
+                versions=k.versions_prefix + c.uri,
+                claim_set=claim_key,
+            ),
             args={
                 "uri": c.uri,
                 "expected_version": c.expected_version,
@@ -351,22 +347,7 @@ class Store:
         notice = json.dumps({"uri": uri, "channel": channel, "status": "canceled", "purged": True})
         reply = await self._run(
             lua.PURGE,
-            {
-                "events": k.events,
-                "items": k.items,
-                "live": k.live,
-                "expiry": k.expiry,
-                "embargo": k.embargo,
-                "versions": k.versions_prefix + uri,
-                "log": k.log,
-                "last": k.last,
-                "idem_of": k.idem_of,
-                "idem": idem or k.idem_prefix + "-",
-                "purged": k.purged,
-                "held": k.held,
-                "pinned": k.pinned,
-                "reach": k.reach,
-            },
+            k.of(lua.PURGE, versions=k.versions_prefix + uri, idem=idem or k.idem_prefix + "-"),
             {
                 "uri": uri,
                 "audit": json.dumps(audit),
@@ -382,49 +363,16 @@ class Store:
         index and idempotency reply. Returns how many went. (First, once per channel, the
         indexes of data written before they existed.)"""
         k = self.keys(channel)
-        await self._run(
-            lua.INDEX,
-            {
-                "events": k.events,
-                "items": k.items,
-                "log": k.log,
-                "last": k.last,
-                "marker": k.indexed,
-            },
-        )
-        await self._run(
-            lua.HELD_INDEX, {"items": k.items, "held": k.held, "marker": k.held_indexed}
-        )
-        found: list[str] = await self._run(
-            lua.AGED_OUT,
-            {
-                "events": k.events,
-                "last": k.last,
-                "live": k.live,
-                "expiry": k.expiry,
-                "embargo": k.embargo,
-                "idem_of": k.idem_of,
-            },
-            {"limit": limit},
-        )
+        await self._run(lua.INDEX, k.of(lua.INDEX, marker=k.indexed))
+        await self._run(lua.HELD_INDEX, k.of(lua.HELD_INDEX, marker=k.held_indexed))
+        found: list[str] = await self._run(lua.AGED_OUT, k.of(lua.AGED_OUT), {"limit": limit})
         forgotten = 0
         for uri, idem in zip(found[::2], found[1::2], strict=True):
             forgotten += await self._run(
                 lua.FORGET,
-                {
-                    "events": k.events,
-                    "items": k.items,
-                    "live": k.live,
-                    "expiry": k.expiry,
-                    "embargo": k.embargo,
-                    "versions": k.versions_prefix + uri,
-                    "log": k.log,
-                    "last": k.last,
-                    "idem_of": k.idem_of,
-                    "idem": idem or k.idem_prefix + "-",
-                    "reach": k.reach,
-                    "held": k.held,
-                },
+                k.of(
+                    lua.FORGET, versions=k.versions_prefix + uri, idem=idem or k.idem_prefix + "-"
+                ),
                 {"uri": uri},
             )
         return forgotten
@@ -494,9 +442,7 @@ class Store:
     async def snapshot(self, channel: str) -> tuple[str, list[str]]:
         """The stream position and the JSON of every item on the ticker, read atomically."""
         k = self.keys(channel)
-        out: list[str] = await self._run(
-            lua.SNAPSHOT, {"events": k.events, "items": k.items, "live": k.live}
-        )
+        out: list[str] = await self._run(lua.SNAPSHOT, k.of(lua.SNAPSHOT))
         return out[0], out[1:]
 
     async def knows(self, channel: str, entry_id: str) -> bool:
