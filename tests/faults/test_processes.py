@@ -170,7 +170,13 @@ async def test_a_mute_redis_connection_is_noticed_and_recovered(
         reader = Follower()
         task = asyncio.create_task(follow(f"{proc.url}/channels/en/events", reader, stop))
         try:
-            await asyncio.sleep(1)
+            # The channel's reader is up once a stream has started (a freeze before that
+            # tests a reader that never started, not one that goes mute).
+            deadline = time.monotonic() + 10
+            while 200 not in reader.statuses:
+                assert time.monotonic() < deadline, reader.statuses
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
             proxy.frozen.set()  # Redis still "connected", but nothing comes back
             await asyncio.sleep(8)
             proxy.frozen.clear()
