@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -88,7 +89,11 @@ def services(request: Request) -> Services:
 
 def cors_headers(request: Request, settings: Settings) -> dict[str, str]:
     """CORS for the public read-only endpoints; the write API never gets any."""
-    origin = request.headers.get("origin")
+    return cors_for(request.headers.get("origin"), settings)
+
+
+def cors_for(origin: str | None, settings: Settings) -> dict[str, str]:
+    """``cors_headers`` for a request's ``Origin`` header."""
     if "*" in settings.cors_origins:
         return {"Access-Control-Allow-Origin": "*"}
     if origin and origin in settings.cors_origins:
@@ -420,9 +425,11 @@ async def purge_item(request: Request) -> Response:
     return JSONResponse({"uri": uri, "purged": True})
 
 
-def _filter(request: Request) -> Filter:
+def stream_filter(query: QueryParams) -> Filter:
+    """A stream's filter from its query string, or a 422 naming the parameter."""
+
     def slugs(name: str) -> frozenset[str]:
-        values = [v for raw in request.query_params.getlist(name) for v in raw.split(",") if v]
+        values = [v for raw in query.getlist(name) for v in raw.split(",") if v]
         bad = [v for v in values if len(v) > SLUG_MAX or not SLUG.fullmatch(v)]
         if bad:
             raise InvalidRequest(
@@ -432,7 +439,7 @@ def _filter(request: Request) -> Filter:
         return frozenset(values)
 
     urgency = whole_number(
-        request.query_params.get("max_urgency", str(URGENCY_MAX)), "max_urgency", 1, URGENCY_MAX
+        query.get("max_urgency", str(URGENCY_MAX)), "max_urgency", 1, URGENCY_MAX
     )
     return Filter(slugs("region"), slugs("category"), urgency)
 
@@ -450,7 +457,7 @@ async def channel_events(request: Request) -> Response:
         # Nobody reads a stream request's body, and an unread body stops the server from
         # noticing that the client went away.
         raise InvalidRequest("a stream request has no body", status_code=400, code="bad_body")
-    flt = _filter(request)
+    flt = stream_filter(request.query_params)
     last_event_id = request.headers.get("last-event-id") or request.query_params.get(
         "last_event_id"
     )

@@ -30,6 +30,7 @@ from ticker.feed import Feed
 from ticker.fleet import Fleet
 from ticker.hub import Hub
 from ticker.metrics import Metrics
+from ticker.native import NativeStreams
 from ticker.reach import Reach
 from ticker.retention import Sweeper
 from ticker.settings import Settings
@@ -238,6 +239,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
             lambda: {c.name: hub.subscriber_count(c.name) for c in settings.channels},
         )
         sweeper = Sweeper(store, desk, settings)
+        feed = Feed(hub, archive, settings)
         app.state.services = api.Services(
             settings=settings,
             store=store,
@@ -247,7 +249,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
                 store, rate_per_minute=settings.write_rate_per_minute, burst=settings.write_burst
             ),
             hub=hub,
-            feed=Feed(hub, archive, settings),
+            feed=feed,
             sweeper=sweeper,
             fleet=fleet,
         )
@@ -255,11 +257,17 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         fleet.start()
         reach.start()
         _on_shutdown_signal(hub.begin_shutdown)
+        # Lifespan state reaches the server too: ticker's protocol counts request heads
+        # against this limit before buffering them, and serves streams itself (native.py).
+        state: dict[str, Any] = {protocol.MAX_HEADER_BYTES: settings.max_header_bytes}
+        native = NativeStreams(feed, hub, settings) if settings.direct_writes else None
+        if native is not None:
+            state[protocol.STREAMS] = native
         try:
-            # Lifespan state reaches the server too: ticker's protocol counts request
-            # heads against this limit before buffering them (protocol.py).
-            yield {protocol.MAX_HEADER_BYTES: settings.max_header_bytes}
+            yield state
         finally:
+            if native is not None:
+                native.close()
             await sweeper.close()
             await hub.close()
             await reach.close()  # after the hub: the last batches' counts go out too

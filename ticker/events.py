@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -47,6 +47,14 @@ class Filter:
     regions: frozenset[str] = frozenset()
     categories: frozenset[str] = frozenset()
     max_urgency: int = URGENCY_MAX
+    # Filters key the fan-out's per-filter caches, several lookups per connect.
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.regions, self.categories, self.max_urgency)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def matches(self, regions: frozenset[str], categories: frozenset[str], urgency: int) -> bool:
         if self.regions and regions and not (self.regions & regions):

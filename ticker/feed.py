@@ -11,18 +11,22 @@ The way down, one direction: ``api`` → ``Feed`` → ``Hub`` (live) and ``Archi
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
+from typing import NamedTuple
 
 from ticker.archive import Archive
 from ticker.errors import StoreUnavailable
 from ticker.events import Filter
 from ticker.eventstream import EventStream
 from ticker.frames import HEARTBEAT, reset_frame, retry_frame
-from ticker.hub import Hub
-from ticker.models import utcnow
+from ticker.hub import FILTERS_MAX, Hub, Snapshot
+from ticker.models import Item, Status
 from ticker.protocol import Socket
 from ticker.settings import Settings
 from ticker.streamid import entry_key
@@ -30,17 +34,39 @@ from ticker.subscriber import Subscriber
 
 log = logging.getLogger("ticker.feed")
 
+# Filters whose view of the current items is kept (``_shown``); the hub interns as many.
+SHOWS_KEPT = FILTERS_MAX
 # Entries per replay read: a reader away for the whole history is sent it in pages.
 REPLAY_PAGE = 500
 
 
-@dataclass(frozen=True, slots=True)
-class Wanted:
+class Wanted(NamedTuple):
     """What a reader asked for: a channel, a filter, and where it left off (if anywhere)."""
 
     channel: str
     flt: Filter
     last_event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """The current items a filter gets from one snapshot, until ``until`` (epoch s)."""
+
+    snapshot: Snapshot
+    until: float
+    position: tuple[int, int]
+    frames: bytes
+    uris: dict[str, int]
+
+
+def _changes(item: Item) -> list[float]:
+    """When an item's visibility can change by itself (time passing)."""
+    if item.status is not Status.USABLE:
+        return []
+    times = [item.expires_at.timestamp()]
+    if item.embargoed_until is not None:
+        times.append(item.embargoed_until.timestamp())
+    return times
 
 
 class Gate:
@@ -74,13 +100,15 @@ class Feed:
         self._hub = hub
         self._archive = archive
         self._settings = settings
+        self._retry = retry_frame(settings.retry_ms)
+        self._shows: dict[Filter, Shown] = {}
 
     def response(
         self, wanted: Wanted, *, address: str, headers: dict[str, str], socket: Socket | None
     ) -> EventStream:
         """The stream's response, counted against the connection caps."""
         settings, hub = self._settings, self._hub
-        wanted = replace(wanted, flt=hub.filter(wanted.flt))
+        wanted = wanted._replace(flt=hub.filter(wanted.flt))
         leave = partial(hub.leave, address)
         if not hub.admit(address):
             # Over capacity: 200 (EventSource gives up on anything else), a long retry, done.
@@ -109,16 +137,10 @@ class Feed:
             async with self._hub.subscribe(wanted.channel, wanted.flt) as sub:
                 if gate is not None:
                     gate.attach(sub)
-                if await self._resumable(wanted):
-                    yield retry_frame(self._settings.retry_ms)
-                    started = True
-                    async with aclosing(self._replay(sub, wanted)) as pages:
-                        async for chunk in pages:
-                            yield chunk
-                else:
-                    head = await self._snapshot(sub, wanted)
-                    started = True
-                    yield head
+                async with aclosing(self.opening(sub, wanted)) as opening:
+                    async for chunk in opening:
+                        started = True
+                        yield chunk
                 async with aclosing(self._live(sub, wanted.flt, socket)) as live:
                     async for chunk in live:
                         yield chunk
@@ -128,6 +150,28 @@ class Feed:
             # Mid-replay: end the body with a retry hint; the reader resumes from its last ID.
             log.warning("channel %s: ending a stream: %s", wanted.channel, exc.message)
             yield retry_frame(self._settings.retry_ms)
+
+    async def opening(self, sub: Subscriber, wanted: Wanted) -> AsyncGenerator[bytes, None]:
+        """Phase 1, once ``sub`` is registered: ``retry:`` and the replay after the
+        reader's Last-Event-ID, in pages; or the head and the current items, one chunk.
+        Live batches that arrive meanwhile wait in ``sub``'s queue."""
+        if await self._resumable(wanted):
+            yield retry_frame(self._settings.retry_ms)
+            async with aclosing(self._replay(sub, wanted)) as pages:
+                async for chunk in pages:
+                    yield chunk
+        else:
+            yield await self._snapshot(sub, wanted)
+
+    def opening_now(self, sub: Subscriber, wanted: Wanted) -> bytes | None:
+        """``opening`` without waiting, when it needs no read: a new reader, and the
+        channel's current items known at its reader's position. None otherwise."""
+        if wanted.last_event_id:
+            return None
+        snapshot = self._hub.cached(wanted.channel)
+        if snapshot is None:
+            return None
+        return self._head(sub, wanted, snapshot)
 
     async def _resumable(self, wanted: Wanted) -> bool:
         if not wanted.last_event_id:
@@ -152,19 +196,41 @@ class Feed:
         sub.last_sent = entry_key(after)
 
     async def _snapshot(self, sub: Subscriber, wanted: Wanted) -> bytes:
+        return self._head(sub, wanted, await self._hub.current(wanted.channel))
+
+    def _head(self, sub: Subscriber, wanted: Wanted, snapshot: Snapshot) -> bytes:
         """Phase 1, a new reader (or one that cannot resume: ``reset`` first): the head
         and the current items, in one write."""
-        head = [retry_frame(self._settings.retry_ms)]
+        shown = self._shown(wanted.flt, snapshot)
+        sub.last_sent = shown.position
+        if shown.uris and self._hub.reach is not None:
+            self._hub.reach.add(wanted.channel, shown.uris)
         if wanted.last_event_id:
-            head.append(reset_frame())
-        position, current = await self._hub.current(wanted.channel)
-        now = utcnow()
-        sent = [ev for item, ev in current if ev.wanted(wanted.flt) and item.visible_at(now)]
-        head += [ev.frame for ev in sent]
-        sub.last_sent = entry_key(position)
-        if sent and self._hub.reach is not None:
-            self._hub.reach.add(wanted.channel, {ev.uri: 1 for ev in sent})
-        return b"".join(head)
+            return self._retry + reset_frame() + shown.frames
+        return self._retry + shown.frames
+
+    def _shown(self, flt: Filter, snapshot: Snapshot) -> Shown:
+        """What a snapshot shows a filter now, framed once and kept until the snapshot is
+        replaced or an item's embargo or expiry changes it: a storm of readers with the
+        same filter shares the bytes."""
+        now = time.time()
+        kept = self._shows.get(flt)
+        if kept is not None and kept.snapshot is snapshot and now < kept.until:
+            return kept
+        position, current = snapshot
+        at = datetime.fromtimestamp(now, UTC)
+        sent = [ev for item, ev in current if ev.wanted(flt) and item.visible_at(at)]
+        changes = (t for item, _ in current for t in _changes(item) if t > now)
+        kept = Shown(
+            snapshot,
+            min(changes, default=math.inf),
+            entry_key(position),
+            b"".join(ev.frame for ev in sent),
+            {ev.uri: 1 for ev in sent if ev.uri},
+        )
+        if flt in self._shows or len(self._shows) < SHOWS_KEPT:
+            self._shows[flt] = kept
+        return kept
 
     async def _live(
         self, sub: Subscriber, flt: Filter, socket: Socket | None

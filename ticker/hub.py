@@ -10,6 +10,7 @@ with ``Last-Event-ID``, and memory never grows with a slow reader (Mercure's rul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import random
@@ -67,6 +68,8 @@ class ChannelReader:
         self._position = "0-0"
         # The current items as of ``position`` (see Hub.current); cleared when it moves.
         self.snapshot: Snapshot | None = None
+        # A snapshot read under way, for readers that connect meanwhile (Hub.current).
+        self.loading: asyncio.Future[Snapshot] | None = None
         self.stopped = False
         self._hub = hub
         self._delivered = hub.metrics.child(hub.metrics.delivered, channel)
@@ -200,7 +203,10 @@ class ChannelReader:
 
     def stop(self) -> None:
         self.stopped = True
-        self.task.cancel()
+        # From its own task (its last stream ended inside the fan-out): the loop ends by
+        # itself and closes its connection; a cancel would cut that close short.
+        if asyncio.current_task() is not self.task:
+            self.task.cancel()
 
     def _fan_out(self, entries: Sequence[Entry]) -> None:
         now = utcnow()
@@ -273,12 +279,16 @@ class Hub:
             shared = self._filters[flt] = flt
         return shared or flt
 
+    def has_room(self, address: str) -> bool:
+        """Whether ``admit`` would take a connection from ``address`` now."""
+        cap = self.settings.max_readers_per_ip
+        return self.connections < self.settings.max_readers and not (
+            cap and self._by_address.get(address, 0) >= cap
+        )
+
     def admit(self, address: str) -> bool:
         """Count a new SSE connection against the caps; False when over one."""
-        cap = self.settings.max_readers_per_ip
-        if self.connections >= self.settings.max_readers or (
-            cap and self._by_address.get(address, 0) >= cap
-        ):
+        if not self.has_room(address):
             self.metrics.refused.inc()
             return False
         self.connections += 1
@@ -297,21 +307,53 @@ class Hub:
     def reader_count(self) -> int:
         return len(self._readers)
 
+    def cached(self, channel: str) -> Snapshot | None:
+        """The channel's current items if they are known at its reader's position now."""
+        reader = self._readers.get(channel)
+        return reader.snapshot if reader is not None else None
+
     async def current(self, channel: str) -> Snapshot:
         """The channel's current items, with their events, as of a stream position.
 
-        Read (``snapshot``, the desk's) once per position of the channel's reader, not once per
-        connection: after a deploy, thousands of readers reconnect within seconds, and
-        each used to cost a snapshot read and the validation of every item. Every change
-        to the ticker is a stream entry, so the position moving is what makes a snapshot
-        stale; callers still check each item's ``visible_at`` (time passes).
+        Read (``snapshot``, the desk's) once per position of the channel's reader, not once
+        per connection: after a deploy, thousands of readers reconnect within seconds, and
+        each used to cost a snapshot read and the validation of every item. Readers that
+        connect while a read is under way wait for it instead of starting their own.
+        Every change to the ticker is a stream entry, so the position moving is what makes
+        a snapshot stale; callers still check each item's ``visible_at`` (time passes).
         """
         reader = self._readers.get(channel)
-        if reader is not None and reader.snapshot is not None:
+        if reader is None:
+            return await self._load(channel, None)
+        if reader.snapshot is not None:
             return reader.snapshot
+        # A caller is registered (``join``) before it asks: live batches after the reader's
+        # position now reach it. A snapshot from at least that position leaves no gap.
+        floor = entry_key(reader.position)
+        loading = reader.loading
+        if loading is not None:
+            with contextlib.suppress(Exception):  # its own caller reports the failure
+                shared = await asyncio.shield(loading)
+                if entry_key(shared[0]) >= floor:
+                    return shared
+        loading = reader.loading = asyncio.get_running_loop().create_future()
+        try:
+            snapshot = await self._load(channel, reader)
+        except BaseException:
+            # Waiters fall back to a read of their own (and report its failure, if any).
+            loading.set_exception(LookupError("the shared snapshot read failed"))
+            loading.exception()  # retrieved: no "never retrieved" warning
+            raise
+        finally:
+            if reader.loading is loading:
+                reader.loading = None
+        loading.set_result(snapshot)
+        return snapshot
+
+    async def _load(self, channel: str, reader: ChannelReader | None) -> Snapshot:
         position, items = await self._snapshot(channel)
         snapshot = (position, [(item, item_event(item)) for item in items])
-        # Only a snapshot at exactly the reader's position can be shared: the live batches
+        # Only a snapshot at exactly the reader's position can be kept: the live batches
         # of every later subscriber start right after it.
         if reader is not None and position == reader.position:
             reader.snapshot = snapshot
@@ -324,37 +366,55 @@ class Hub:
     def subscriber_count(self, channel: str) -> int:
         return len(self.subscribers(channel))
 
-    @asynccontextmanager
-    async def subscribe(self, channel: str, flt: Filter) -> AsyncIterator[Subscriber]:
-        """Register for live events; waits until the channel's reader has a position."""
-        sub = Subscriber(flt, self.settings.subscriber_buffer)
+    def join(self, channel: str, sub: Subscriber) -> ChannelReader | None:
+        """Register ``sub`` for the channel's live events (starting its reader if need be);
+        None, with ``sub`` closed, once the hub is shutting down."""
         if self._closed:
             sub.close()
-            yield sub
-            return
+            return None
         reader = self._readers.get(channel)
         if reader is None:
             reader = self._readers[channel] = ChannelReader(self, channel)
         reader.join(sub)
-        gauge = self.metrics.child(self.metrics.readers, channel)
-        gauge.inc()
+        self.metrics.child(self.metrics.readers, channel).inc()
+        return reader
+
+    def part(self, channel: str, reader: ChannelReader, sub: Subscriber) -> None:
+        """The end of ``join``: however the stream ended."""
+        sub.close()  # its heartbeat timer too
+        reader.leave(sub)
+        self.metrics.child(self.metrics.readers, channel).dec()
+        if not reader.subscribers and self._readers.get(channel) is reader:
+            # The last reader left: stop the XREAD loop until someone comes back.
+            del self._readers[channel]
+            reader.stop()
+
+    @staticmethod
+    async def ready(reader: ChannelReader) -> None:
+        """Wait until the channel's reader has a position (it has reached Redis)."""
+        if reader.ready.is_set():
+            return
         try:
-            try:
-                async with asyncio.timeout(READY_WAIT_S):
-                    await reader.ready.wait()
-            except TimeoutError:
-                raise StoreUnavailable(
-                    "Redis is unavailable (the channel's reader cannot start)"
-                ) from None
+            async with asyncio.timeout(READY_WAIT_S):
+                await reader.ready.wait()
+        except TimeoutError:
+            raise StoreUnavailable(
+                "Redis is unavailable (the channel's reader cannot start)"
+            ) from None
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str, flt: Filter) -> AsyncIterator[Subscriber]:
+        """Register for live events; waits until the channel's reader has a position."""
+        sub = Subscriber(flt, self.settings.subscriber_buffer)
+        reader = self.join(channel, sub)
+        if reader is None:
+            yield sub
+            return
+        try:
+            await self.ready(reader)
             yield sub
         finally:
-            sub.close()  # its heartbeat timer too, however the stream ended
-            reader.leave(sub)
-            gauge.dec()
-            if not reader.subscribers and self._readers.get(channel) is reader:
-                # The last reader left: stop the XREAD loop until someone comes back.
-                del self._readers[channel]
-                reader.stop()
+            self.part(channel, reader, sub)
 
     def begin_shutdown(self) -> None:
         """End every subscription now (on SIGTERM, before the server drains connections):

@@ -21,12 +21,14 @@ Deliberate choices:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import logging.config
+import os
 import re
+import secrets
 import sys
 import time
-import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
@@ -149,8 +151,24 @@ def sanitize_request_id(value: str | bytes | None) -> str | None:
     return value if _SANE_ID.fullmatch(value) else None
 
 
-def new_request_id() -> str:
-    return uuid.uuid4().hex
+class _RequestIds:
+    """32 hex digits: 16 random per process, then a count. A uuid4 per request read the
+    kernel's random source each time, a tenth of what a reader's connect cost."""
+
+    def __init__(self) -> None:
+        self._pid = 0
+        self._prefix = ""
+        self._count = itertools.count()
+
+    def __call__(self) -> str:
+        pid = os.getpid()
+        if pid != self._pid:  # first use, or a forked child: never share a prefix
+            self._pid, self._prefix = pid, secrets.token_hex(8)
+            self._count = itertools.count()
+        return f"{self._prefix}{next(self._count):016x}"
+
+
+new_request_id = _RequestIds()
 
 
 class RequestId:
@@ -195,15 +213,24 @@ class RequestId:
 def _log_access(scope: Scope, status: int, started: float) -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
-    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    client = scope.get("client")
     raw = scope.get("raw_path")
-    # The path only, never the query string (tokens); raw bytes, so no decoded newlines.
-    path = raw.partition(b"?")[0].decode("ascii", "backslashreplace") if raw else scope["path"]
+    path = log_path(raw) if raw else scope["path"]
+    log_access(scope["method"], path, status, started, client[0] if client else "-")
+
+
+def log_path(raw_path: bytes) -> str:
+    """The path only, never the query string (tokens); raw bytes, so no decoded newlines."""
+    return raw_path.partition(b"?")[0].decode("ascii", "backslashreplace")
+
+
+def log_access(method: str, path: str, status: int, started: float, host: str) -> None:
+    """The one ``ticker.access`` line of a request (``started``: its ``perf_counter``)."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
     if len(path) > MAX_PATH:
         path = path[:MAX_PATH] + "..."
-    client = scope.get("client")
-    host = client[0] if client else "-"
-    method = scope["method"]
     access_log.info(
         "%s %s %d %.1fms %s",
         method,

@@ -38,13 +38,18 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+if TYPE_CHECKING:
+    from ticker.native import NativeStreams, Stream
+
 EXTENSION = "ticker.socket"
-# Lifespan state key: the app's TICKER_MAX_HEADER_BYTES, for the protocol (app.py sets it).
+# Lifespan state keys (app.py sets them): the app's TICKER_MAX_HEADER_BYTES, and what
+# serves streams without the ASGI cycle (native.py), for the protocol.
 MAX_HEADER_BYTES = "ticker.max_header_bytes"
+STREAMS = "ticker.streams"
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 
 log = logging.getLogger("ticker.protocol")
@@ -154,6 +159,8 @@ class HttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         app_state = kwargs.get("app_state") or {}
         self._max_head = int(app_state.get(MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_BYTES))
+        self._streams: NativeStreams | None = app_state.get(STREAMS)
+        self._native: Stream | None = None  # this connection's stream, served natively
         # The requests of this connection not yet answered, oldest first: the one running
         # and any pipelined behind it (uvicorn answers them in order, one at a time).
         self._sockets: deque[tuple[Socket, RequestResponseCycle]] = deque()
@@ -167,8 +174,8 @@ class HttpProtocol(HttpToolsProtocol):
     # -- reading ----------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
-            return
+        if self._refused or self._native is not None:
+            return  # a stream's connection has nothing more to say: read, and drop
         if self._held is not None:
             self._hold(data)
             return
@@ -208,6 +215,10 @@ class HttpProtocol(HttpToolsProtocol):
             self.transport.pause_reading()
 
     def on_headers_complete(self) -> None:
+        if self._native is not None:
+            return  # a request pipelined behind a stream, in the same read: dropped
+        if self._streams is not None and self._take_stream():
+            return
         queued = len(self.pipeline)
         cycle = self.cycle
         super().on_headers_complete()
@@ -229,7 +240,46 @@ class HttpProtocol(HttpToolsProtocol):
             self._held = bytearray()
             self.transport.resume_reading()
 
+    def _take_stream(self) -> bool:
+        """Hand a plain HTTP/1.1 GET to ``native.py`` when nothing else is running on
+        this connection; it takes stream requests that it can serve as they are."""
+        parser = self.parser
+        if (
+            parser.get_method() != b"GET"
+            or parser.get_http_version() != "1.1"
+            or parser.should_upgrade()
+            or self.pipeline
+            or self.root_path
+            or (self.cycle is not None and not self.cycle.response_complete)
+        ):
+            return False
+        from ticker.native import Head  # native.py builds on this module
+
+        assert self._streams is not None
+        stream = self._streams.take(
+            self.url,
+            Head.of(self.headers),
+            self.client,
+            self.transport,
+            self.server_state.default_headers,
+        )
+        if stream is None:
+            return False
+        self._native = stream
+        self._head, self._tail = None, b""
+        # Nothing of the request is needed again: keep no scope per idle reader.
+        self.scope = self.headers = None  # type: ignore[assignment]
+        self.url = b""
+        stream.start()
+        return True
+
+    def on_body(self, body: bytes) -> None:
+        if self._native is None:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self._native is not None:
+            return
         super().on_message_complete()
         self._head, self._tail = 0, b""
 
@@ -245,6 +295,8 @@ class HttpProtocol(HttpToolsProtocol):
             self.data_received(bytes(held))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._native is not None:
+            self._native.lost()
         super().connection_lost(exc)
         sockets, self._sockets = self._sockets, deque()
         for socket, cycle in sockets:
@@ -257,15 +309,24 @@ class HttpProtocol(HttpToolsProtocol):
 
     def pause_writing(self) -> None:
         super().pause_writing()
+        if self._native is not None:
+            self._native.flow(paused=True)
         self._write_paused = True
         for socket, _ in self._sockets:
             socket.paused = True
 
     def resume_writing(self) -> None:
         super().resume_writing()
+        if self._native is not None:
+            self._native.flow(paused=False)
         self._write_paused = False
         for socket, _ in self._sockets:
             socket.paused = False
+
+    def shutdown(self) -> None:
+        if self._native is not None:
+            self._native.finish()  # a last retry: and the server's close follows
+        super().shutdown()
 
 
 # Larger than any body we could send: an HTTP/1.0 stream's length is "until close".
@@ -307,6 +368,8 @@ _PROTOCOL_METHODS = (
     "connection_lost",
     "pause_writing",
     "resume_writing",
+    "on_body",
+    "shutdown",
 )
 
 
@@ -321,7 +384,8 @@ def compatible() -> str | None:
         return "HttpToolsProtocol(app_state=...)"
     names = set(HttpToolsProtocol.__init__.__code__.co_names)
     names |= set(HttpToolsProtocol.connection_made.__code__.co_names)
-    for attr in ("pipeline", "cycle", "scope", "transport"):
+    names |= set(HttpToolsProtocol.on_message_begin.__code__.co_names)
+    for attr in ("pipeline", "cycle", "scope", "transport", "parser", "url", "headers"):
         if attr not in names:
             return f"HttpToolsProtocol.{attr}"
     cycle_names = set(RequestResponseCycle.__init__.__code__.co_names)

@@ -212,10 +212,13 @@ def worker_app() -> ASGIApp:
     return app
 
 
-def http_protocol() -> type[asyncio.Protocol] | str:
-    """uvicorn's httptools protocol plus the ticker.socket extension and the early header
-    limit (protocol.py), passed as a class (import strings for ``http=`` need uvicorn
-    0.36); plain ``httptools`` if this uvicorn no longer has the shape it relies on."""
+def http_protocol(direct_writes: bool = True) -> type[asyncio.Protocol] | str:
+    """What accepts connections: ``front.Front``, which serves streams itself and hands
+    everything else to uvicorn's httptools protocol plus the ticker.socket extension and
+    the early header limit (``protocol.HttpProtocol``); that protocol alone when direct
+    writes are off. Passed as a class (import strings for ``http=`` need uvicorn 0.36);
+    plain ``httptools`` if this uvicorn no longer has the shape these rely on."""
+    from ticker.front import Front
     from ticker.protocol import HttpProtocol, compatible
 
     missing = compatible()
@@ -227,7 +230,7 @@ def http_protocol() -> type[asyncio.Protocol] | str:
             missing,
         )
         return "httptools"
-    return HttpProtocol
+    return Front if direct_writes else HttpProtocol
 
 
 @contextlib.contextmanager
@@ -301,7 +304,7 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
             access_log=False,
             timeout_graceful_shutdown=5,
             proxy_headers=False,
-            http=http_protocol(),
+            http=http_protocol(settings.direct_writes),
             # No WebSocket routes: and websockets' legacy module warns on import.
             ws="none",
         )

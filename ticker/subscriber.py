@@ -13,7 +13,7 @@ reader).
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections.abc import Callable
 
 from ticker.events import Event, Filter
 from ticker.protocol import Framing, Socket
@@ -64,6 +64,7 @@ class Subscriber:
         "_waiter",
         "_waiting",
         "closed",
+        "listener",
         "cut_off",
         "filter",
         "last_sent",
@@ -73,7 +74,7 @@ class Subscriber:
     def __init__(self, flt: Filter, limit: int) -> None:
         self.filter = flt
         self._limit = limit
-        self._pending: deque[Batch] = deque()
+        self._pending: list[Batch] = []  # a deque is ten times the size of an empty list
         self._waiting = 0
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -84,6 +85,9 @@ class Subscriber:
         self.last_sent: tuple[int, int] = (0, 0)
         # Set by the connection's task when it is caught up; None means "queue".
         self.socket: Socket | None = None
+        # Told of every queued batch and of the end, instead of a task waiting in
+        # ``next`` (a stream served by the protocol itself, ``native.py``).
+        self.listener: Callable[[], None] | None = None
 
     def go_direct(self, socket: Socket) -> None:
         """From now on the fan-out writes to ``socket`` itself. Only the connection's task
@@ -126,6 +130,9 @@ class Subscriber:
         self._wake()
 
     def _wake(self) -> None:
+        if self.listener is not None:
+            self.listener()
+            return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -159,7 +166,10 @@ class Subscriber:
                 self._timer.cancel()
                 self._timer = None
             return None
-        batches = list(self._pending)
-        self._pending.clear()
+        return self.take()
+
+    def take(self) -> list[Batch]:
+        """The queued batches, oldest first; the queue is then empty."""
+        batches, self._pending = self._pending, []
         self._waiting = 0
         return batches
