@@ -25,7 +25,7 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 
 from ticker.app import create_app
 from ticker.auth import Tokens
-from ticker.protocol import HttpProtocol
+from ticker.front import Front
 from ticker.settings import Settings
 from ticker.store import Store
 
@@ -198,12 +198,11 @@ class TickerProcess:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(
-    settings: Settings, *, http: Any = HttpProtocol
-) -> AsyncIterator[tuple[str, Any]]:
+async def serve_app(settings: Settings, *, http: Any = Front) -> AsyncIterator[tuple[str, Any]]:
     """A real uvicorn in this event loop on a free port; yields (base URL, app).
 
-    ``http`` is ticker's own protocol by default (what ``ticker serve`` runs); pass
+    ``http`` is ticker's own front protocol by default (what ``ticker serve`` runs); pass
+    ``HttpProtocol`` for uvicorn's protocol with ticker's extension alone, or
     ``"httptools"`` for plain uvicorn, where streams use ASGI sends only."""
     port = free_port()
     app = create_app(settings.model_copy(update={"port": port}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from datetime import timedelta
@@ -13,6 +14,7 @@ import pytest
 import redis
 
 from tests.helpers import Reader, serve_app, start_reader
+from ticker.front import Front
 from ticker.models import DESK_ONLY, utcnow
 from ticker.protocol import HttpProtocol
 from ticker.settings import Channel, Settings
@@ -30,11 +32,14 @@ def settings_overrides() -> dict[str, Any]:
     }
 
 
-@pytest.fixture(params=["socket", "asgi"])
+@pytest.fixture(params=["front", "socket", "asgi"])
 async def server(request: pytest.FixtureRequest, settings: Settings) -> Any:
-    """Each stream test runs twice: with the fan-out writing to caught-up readers' sockets
-    (``ticker serve``'s protocol) and with plain ASGI sends (any other ASGI server)."""
-    http = HttpProtocol if request.param == "socket" else "httptools"
+    """Each stream test runs three ways: as ``ticker serve`` serves it (``front``: a new
+    connection's stream is served natively, others through uvicorn's protocol); through
+    uvicorn's protocol with ticker's extension alone (``socket``: a connection's first
+    stream natively, later ones through ASGI with direct writes); and with plain ASGI
+    sends (any other ASGI server)."""
+    http = {"front": Front, "socket": HttpProtocol, "asgi": "httptools"}[request.param]
     async with serve_app(settings, http=http) as running:
         yield running
 
@@ -324,9 +329,9 @@ async def test_two_readers_of_a_channel_share_one_redis_reader(
 async def test_caught_up_readers_are_written_to_by_the_fan_out_itself(
     api: httpx.AsyncClient, server: tuple[str, Any], request: pytest.FixtureRequest
 ) -> None:
-    """Under ``ticker serve``'s protocol a live reader costs no task wake-up per event;
+    """Under ``ticker serve``'s protocols a live reader costs no task wake-up per event;
     under plain ASGI its own task sends. Both deliver the same events."""
-    direct = request.node.callspec.params["server"] == "socket"
+    direct = request.node.callspec.params["server"] != "asgi"
     hub = server[1].state.services.hub
     reader = await connected(start_reader(events_url(server)))
     try:
@@ -365,6 +370,61 @@ def _raw_stalled_reader(url: str) -> socket.socket:
     return sock
 
 
+async def _flood(settings: Settings, count: int) -> None:
+    """Large entries written straight into the stream fill a stalled socket quickly."""
+    assert settings.redis_url is not None
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    now = utcnow()
+    for n in range(count):
+        if n % 20 == 0:
+            await asyncio.sleep(0.05)  # separate XREAD batches, as in real traffic
+        item = {
+            "uri": f"big{n}",
+            "channel": "en",
+            "version": 1,
+            "headline": "x" * 8_000,
+            "language": "en",
+            "created_at": now.isoformat(),
+            "updated_at": now.isoformat(),
+            "expires_at": (now + timedelta(hours=1)).isoformat(),
+            "author": "test",
+        }
+        client.xadd(
+            f"{settings.key_prefix}:{{en}}:events",
+            {"v": "1", "type": "item", "uri": f"big{n}", "item": json.dumps(item)},
+        )
+    client.close()
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"subscriber_buffer": 100_000, "send_timeout_s": 0.5}]
+)
+async def test_a_reader_that_stops_reading_is_dropped_after_the_send_timeout(
+    server: tuple[str, Any], settings: Settings, request: pytest.FixtureRequest
+) -> None:
+    _, app = server
+    hub = app.state.services.hub
+    fast = await connected(start_reader(events_url(server)))
+    slow = await asyncio.to_thread(_raw_stalled_reader, events_url(server))
+    try:
+        await fast.wait_for(lambda r: hub.subscriber_count("en") == 2, timeout=5)
+        await _flood(settings, 600)
+        await fast.wait_for(lambda r: len(r.events) == 600, timeout=20)
+        # Never cut off (its buffer is huge): its connection is dropped once writes to it
+        # have waited for the send timeout, and the fast reader never waited for it.
+        await fast.wait_for(lambda r: hub.subscriber_count("en") == 1, timeout=10)
+        if request.node.callspec.params["server"] != "asgi":
+            # ticker's protocols drop the connection itself (plain ASGI can only ask the
+            # server to close it, which waits for the unsent bytes to go).
+            slow.settimeout(5)
+            with contextlib.suppress(ConnectionResetError):
+                while slow.recv(1 << 20):
+                    pass
+    finally:
+        slow.close()
+        await fast.close()
+
+
 @pytest.mark.parametrize("settings_overrides", [{"subscriber_buffer": 20, "send_timeout_s": 30}])
 async def test_slow_reader_is_cut_off_while_a_fast_one_keeps_up(
     server: tuple[str, Any], settings: Settings
@@ -376,29 +436,7 @@ async def test_slow_reader_is_cut_off_while_a_fast_one_keeps_up(
     try:
         await asyncio.sleep(0.3)
         assert hub.subscriber_count("en") == 2
-        # Large entries written straight into the stream fill the stalled socket quickly.
-        assert settings.redis_url is not None
-        client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-        now = utcnow()
-        for n in range(600):
-            if n % 20 == 0:
-                await asyncio.sleep(0.05)  # separate XREAD batches, as in real traffic
-            item = {
-                "uri": f"big{n}",
-                "channel": "en",
-                "version": 1,
-                "headline": "x" * 8_000,
-                "language": "en",
-                "created_at": now.isoformat(),
-                "updated_at": now.isoformat(),
-                "expires_at": (now + timedelta(hours=1)).isoformat(),
-                "author": "test",
-            }
-            client.xadd(
-                f"{settings.key_prefix}:{{en}}:events",
-                {"v": "1", "type": "item", "uri": f"big{n}", "item": json.dumps(item)},
-            )
-        client.close()
+        await _flood(settings, 600)
         await fast.wait_for(lambda r: len(r.events) == 600, timeout=20)
         cut = {"channel": "en"}
         await fast.wait_for(

@@ -1,0 +1,175 @@
+"""Streams served natively by ``ticker serve``'s front protocol (``front.py``,
+``native.py``), over raw sockets: what a reader's connection gets, what the path hands
+back to the ASGI app (errors, keep-alive connections), the access line, and a burst of
+readers connecting at once."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.helpers import TickerProcess, wait_until
+
+pytestmark = pytest.mark.server_per_module
+
+
+def _connect(server: TickerProcess, head: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock.sendall(head)
+    return sock
+
+
+def _read_until(sock: socket.socket, marker: bytes, timeout: float = 5) -> bytes:
+    data = b""
+    deadline = time.monotonic() + timeout
+    sock.settimeout(0.2)
+    while marker not in data and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            part = sock.recv(65536)
+            if not part:
+                break
+            data += part
+    return data
+
+
+def _head_and_body(data: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body
+
+
+def _readers(server: TickerProcess) -> int:
+    return int(httpx.get(f"{server.url}/stats", timeout=5).json()["en"]["readers"])
+
+
+STREAM = b"GET /channels/en/events HTTP/1.1\r\nHost: t\r\n"
+
+
+def test_a_new_reader_gets_the_stream_head_and_current_items_in_its_first_bytes(
+    ticker_server: TickerProcess,
+) -> None:
+    item = ticker_server.post("en", headline="Already on air")
+    sock = _connect(ticker_server, STREAM + b"Origin: https://news.example\r\n\r\n")
+    try:
+        data = _read_until(sock, item["id"].encode())
+        status, headers, body = _head_and_body(data)
+        assert status == b"HTTP/1.1 200 OK"
+        assert headers[b"content-type"] == b"text/event-stream; charset=utf-8"
+        assert headers[b"cache-control"] == b"no-store"
+        assert headers[b"x-content-type-options"] == b"nosniff"
+        assert headers[b"x-accel-buffering"] == b"no"
+        assert headers[b"transfer-encoding"] == b"chunked"
+        assert headers[b"access-control-allow-origin"] == b"*"
+        assert len(headers[b"x-request-id"]) == 32
+        # One chunk: the retry hint, then the item, as its SSE frame.
+        size, _, rest = body.partition(b"\r\n")
+        chunk = rest[: int(size, 16)]
+        assert chunk.startswith(b"retry: 500\n\n")
+        assert f"event: item\nid: {item['id']}\n".encode() in chunk
+        live = ticker_server.post("en", headline="Then this")
+        assert f"id: {live['id']}\n".encode() in _read_until(sock, live["id"].encode())
+    finally:
+        sock.close()
+    wait_until(lambda: _readers(ticker_server) == 0, timeout=5)
+
+
+def test_a_sane_request_id_is_echoed_and_the_stream_is_logged_when_it_ends(
+    ticker_server: TickerProcess,
+) -> None:
+    sock = _connect(ticker_server, STREAM + b"X-Request-ID: reader-42\r\n\r\n")
+    try:
+        _, headers, _ = _head_and_body(_read_until(sock, b"retry:"))
+        assert headers[b"x-request-id"] == b"reader-42"
+    finally:
+        sock.close()
+    assert ticker_server.log is not None
+
+    def logged() -> dict[str, object] | None:
+        assert ticker_server.log is not None
+        for line in ticker_server.log.read_text().splitlines():
+            if '"reader-42"' in line and "ticker.access" in line:
+                return dict(json.loads(line))
+        return None
+
+    line = wait_until(logged, timeout=5)
+    assert line["path"] == "/channels/en/events" and line["status"] == 200
+
+
+def test_a_stream_on_a_keep_alive_connection_is_served_after_other_requests(
+    ticker_server: TickerProcess,
+) -> None:
+    sock = _connect(ticker_server, b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
+    try:
+        assert b'{"status":"ok"}' in _read_until(sock, b'"ok"}')
+        sock.sendall(STREAM + b"\r\n")
+        status, _, _ = _head_and_body(_read_until(sock, b"retry:"))
+        assert status == b"HTTP/1.1 200 OK"
+        item = ticker_server.post("en", headline="On the same connection")
+        assert item["id"].encode() in _read_until(sock, item["id"].encode())
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status", "error"),
+    [
+        (b"GET /channels/nope/events HTTP/1.1\r\nHost: t\r\n\r\n", 404, "not_found"),
+        (b"GET /channels/en/events?region=NOT%20A%20SLUG HTTP/1.1\r\nHost: t\r\n\r\n", 422, None),
+        (b"GET /channels/en/events?max_urgency=0 HTTP/1.1\r\nHost: t\r\n\r\n", 422, None),
+        (STREAM + b"Content-Length: 2\r\n\r\nhi", 400, "bad_body"),
+        (b"HEAD /channels/en/events HTTP/1.1\r\nHost: t\r\n\r\n", 405, None),
+        (b"POST /channels/en/events HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 405, None),
+        (STREAM + b"X-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431, "headers_too_large"),
+        (b"GET /channels/en/events HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n", 400, None),
+    ],
+)
+def test_requests_the_stream_path_declines_get_the_apps_own_answer(
+    ticker_server: TickerProcess, request_head: bytes, status: int, error: str | None
+) -> None:
+    sock = _connect(ticker_server, request_head)
+    try:
+        data = _read_until(sock, b"\r\n\r\n")
+        line, headers, body = _head_and_body(data)
+        assert line.startswith(b"HTTP/1.1 %d " % status), data[:200]
+        if error is not None:
+            length = int(headers[b"content-length"])
+            body += _read_until(sock, b"}") if len(body) < length else b""
+            assert json.loads(body[:length])["error"] == error
+    finally:
+        sock.close()
+    assert _readers(ticker_server) == 0
+
+
+def test_readers_connecting_at_once_each_get_the_ticker_then_the_next_item_once(
+    ticker_server: TickerProcess,
+) -> None:
+    first = ticker_server.post("en", headline="Before the storm")
+    count = 200
+
+    def reader() -> socket.socket:
+        sock = _connect(ticker_server, STREAM + b"\r\n")
+        assert first["id"].encode() in _read_until(sock, first["id"].encode())
+        return sock
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        socks = list(pool.map(lambda _: reader(), range(count)))
+    try:
+        wait_until(lambda: _readers(ticker_server) == count, timeout=10)
+        after = ticker_server.post("en", headline="After the storm")
+        for sock in socks:
+            data = _read_until(sock, after["id"].encode())
+            assert data.count(f"id: {after['id']}\n".encode()) == 1
+    finally:
+        for sock in socks:
+            sock.close()
+    wait_until(lambda: _readers(ticker_server) == 0, timeout=10)
