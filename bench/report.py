@@ -1152,12 +1152,25 @@ def section_reproduce(rep: Report) -> None:
             continue
         seen.add(kind)
         add(f"# {k}")
+        cmds = d["commands"]
         if "storm" in d:
+            idle = d["storm"].get("idle") or {}
             add(
-                f"# residents; the storm (started {f(d['storm'].get('at_s'), 0)} s into "
-                "publishing); the publisher. The baseline: the same without the storm"
+                "# run 2: the residents; the storm (started "
+                f"{f((d['storm'].get('live') or {}).get('at_s'), 0)} s into publishing); the publisher"
             )
-        for c in d["commands"]:
+            run1 = [c for c in (idle.get("preload_command"), idle.get("command")) if c]
+            cmds = cmds + (
+                [
+                    "# run 1: the residents and the publisher as above (another run id); between "
+                    f"them, {f((idle.get('preload') or {}).get('sent'))} items and the storm onto "
+                    "the idle residents"
+                ]
+                + run1
+                if run1
+                else []
+            )
+        for c in cmds:
             add(
                 c.replace(str(BENCH.parent) + "/", "").replace(
                     str(folder), "bench/results/" + folder.name
@@ -1239,7 +1252,8 @@ def _goal_row(rep, add, asgi, label, target, fig, rule):
     ]
     if asgi:
         g = fig("ticker-asgi")
-        row.append(f"{g[1]} ({rat(g)}): {judge(g)}" if g else "not run")
+        r = rat(g)
+        row.append(f"{g[1]}{'' if r == '–' else f' ({r})'}: {judge(g)}" if g else "not run")
     add("| " + " | ".join(row) + " |")
 
 

@@ -30,6 +30,22 @@ through POST), workers (`--workers 2` vs 1 on S1-5000 and the POST test), profil
 
 Every phase has a time bound; the whole run has --budget-min (steps that would start
 after it are skipped and recorded as skipped).
+
+docs/performance.md opens with "Goals (issue #18)", one row per goal figure. Columns:
+target; ticker's figure; nchan's; ticker / nchan; met? (ticker's); and, where it ran,
+ticker-asgi's figure (its ratio to nchan's): met?. The figures:
+  connect CPU    C-N run 1: the server's CPU (schedstat, every thread, sampled every
+                 20 ms) from just before the storm to 0.5 s after its last reader had
+                 the headers, minus the idle rate before, / N: us per connecting reader
+  refused        a storm's failed connects + answers that were not a 200 event stream +
+                 streams the server ended (both storms of the C-N)
+  storm delay    the residents' p99 in run 2 (with the storm) - in run 1 (without)
+  CPU/delivery   S1: the server's CPU from "all connected" to the end / deliveries
+  p99, lost      S1: receive time - the publish stamp in the item; items never received
+  RSS/reader     S3: (RSS after the 10 s hold - RSS before connecting) / readers
+  burst          B-N: the largest latency over every reader and every item
+  lost/dup/order every S1, S2, C-N (both runs) and B-N run of the peer
+The storm, burst, fan-out and idle sections below it give every figure's parts.
 """
 
 from __future__ import annotations
@@ -1024,6 +1040,7 @@ class Runner:
             "--max-time",
             30,
         ] + peer.publisher()
+        out["preload_command"] = quote(cmd)
         t = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=60)
         try:
             out["preload"] = json.loads(t.stdout.strip().splitlines()[-1])
