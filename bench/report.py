@@ -182,7 +182,7 @@ def load_report(folder: Path, merge=()) -> Report:
     folder = Path(folder).resolve()
     merge = [Path(m).resolve() for m in (merge or ())]
     meta, runs, floors = load(folder)
-    reruns = []
+    reruns: list[tuple[str, dict]] = []
     for mdir in merge or ():
         mmeta, mruns, _ = load(Path(mdir))
         for k, d in mruns.items():
@@ -719,9 +719,14 @@ def section_storm(rep: Report) -> None:
     )
     add("")
     add(
-        f"1. The residents connect; {f(x0['preload'])} items are published (a new ticker "
-        "reader is sent the current items, as in run 2; nchan sends new readers only new "
-        "messages); the N connect onto the residents with nothing more published, stay "
+        "1. The residents connect; "
+        + (
+            f"{f(x0['preload'])} items are published (a new ticker reader is sent the "
+            "current items, as in run 2; nchan sends new readers only new messages); "
+            if x0["preload"]
+            else "with no item on the ticker, "
+        )
+        + "the N connect onto the residents with nothing more published, stay "
         f"{f(x0['idle_hold_s'], 0)} s and leave; once the server is idle again, "
         f"{f(d0['params']['count'])} items at {f(d0['params']['rate'], 0)}/s (the S1 publisher): "
         "the residents' latency **without a storm**."

@@ -1024,10 +1024,13 @@ class Runner:
         except ValueError:
             return {"error": out.decode()[-2000:], "rc": p.returncode}
 
-    def preload(self, peer, out, n=STORM_PRELOAD):
+    def preload(self, peer, out):
         """Items on the ticker before the idle storm, as in a storm while publishing: a
         new ticker reader gets the current items (nchan sends new readers new messages
         only). Another run id: the residents count them as foreign, not as deliveries."""
+        n = self.a.storm_preload
+        if n <= 0:
+            return
         cmd = [
             PY,
             HARNESS / "publish.py",
@@ -1566,6 +1569,13 @@ def parse_args(argv=None):
         default=STORM_RESIDENTS,
         help="C-N: readers connected before the storm, receiving 20 items/s",
     )
+    p.add_argument(
+        "--storm-preload",
+        type=int,
+        default=STORM_PRELOAD,
+        help="C-N run 1: items published before the storm onto the idle residents "
+        "(a new ticker reader is sent the current items; 0: an empty ticker)",
+    )
     p.add_argument("--post-count", type=int, default=3000)
     p.add_argument("--post-max-time", type=float, default=60.0, help="bound of one POST run (s)")
     p.add_argument("--post-conns", type=int, default=16)
@@ -1667,6 +1677,7 @@ def start_meta(a, mode, peers, scenarios, extras):
                 "connect_timeout",
                 "drain_max",
                 "storm_residents",
+                "storm_preload",
                 "post_count",
                 "post_conns",
                 "post_track_every",
