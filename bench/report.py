@@ -112,6 +112,7 @@ def metrics(d):
         "stop": ",".join(s.get("stop_reasons") or []),
         "bytes_per_deliv": (s.get("bytes_received", 0) / deliv) if deliv else None,
         "sys_pct": _sys_pct(d.get("server_cpu_split")),
+        "storm_us": ((d.get("storm") or {}).get("idle") or {}).get("connect_us_per_reader"),
     }
 
 
@@ -137,7 +138,7 @@ def order_peers(peers):
 def scen_sort(s):
     kind, _, n = s.partition("-")
     return (
-        {"S3": 0, "S1": 1, "S2": 2}.get(kind, 3),
+        {"S3": 0, "S1": 1, "S2": 2, "B": 3, "C": 4}.get(kind, 5),
         int(n.split()[0]) if n[:1].isdigit() else 0,
         s,
     )
@@ -181,7 +182,7 @@ def load_report(folder: Path, merge=()) -> Report:
     folder = Path(folder).resolve()
     merge = [Path(m).resolve() for m in (merge or ())]
     meta, runs, floors = load(folder)
-    reruns = []
+    reruns: list[tuple[str, dict]] = []
     for mdir in merge or ():
         mmeta, mruns, _ = load(Path(mdir))
         for k, d in mruns.items():
@@ -192,7 +193,8 @@ def load_report(folder: Path, merge=()) -> Report:
                 "commit": (mmeta["machine"].get("git") or {}).get("commit", "")[:12],
             }
             runs[k] = d
-            reruns.append((k, d["_rerun"]))
+            # A cell measured again in a later --merge replaces the earlier one.
+            reruns = [r for r in reruns if r[0] != k] + [(k, d["_rerun"])]
     return Report(folder, merge, meta, runs, floors, reruns)
 
 
@@ -204,6 +206,93 @@ def fanout_scenarios(scen):
 def idle_scenarios(scen):
     """S3, in table order."""
     return sorted([s for s in scen if s.startswith("S3")], key=scen_sort)
+
+
+def storm_scenarios(scen):
+    """C-N, in table order."""
+    return sorted([s for s in scen if s.startswith("C-")], key=scen_sort)
+
+
+def burst_scenarios(scen):
+    """B-N, in table order."""
+    return sorted([s for s in scen if s.startswith("B-")], key=scen_sort)
+
+
+def size(s):
+    """The N of a scenario name such as `C-2000` or `S1-5000 (tag)`; None without one."""
+    n = s.partition("-")[2].split()[0] if "-" in s else ""
+    return int(n) if n.isdigit() else None
+
+
+def _refused(ss):
+    """A storm's readers that did not get a stream: failed connects, answers that were not
+    a 200 event stream, streams the server ended. None without a result."""
+    if "clients_connected" not in ss:
+        return None
+    return (
+        sum((ss.get("connect_errors") or {}).values())
+        + sum((ss.get("bad_status") or {}).values())
+        + (ss.get("disconnects") or 0)
+    )
+
+
+def storm_metrics(d):
+    """A C-N run: both storms' figures and the residents with and without the storm."""
+    st = d.get("storm") or {}
+    idle, live = st.get("idle") or {}, st.get("live") or {}
+    si, sl = idle.get("subscribers") or {}, live.get("subscribers") or {}
+    base = (d.get("baseline") or {}).get("subscribers") or {}
+    with_ = d.get("subscribers") or {}
+    lat0, lat1 = base.get("latency_ms") or {}, with_.get("latency_ms") or {}
+
+    def diff(k):
+        a, b = lat1.get(k), lat0.get(k)
+        return None if a is None or b is None else a - b
+
+    r_idle, r_live = _refused(si), _refused(sl)
+    return {
+        "residents": d["params"].get("residents", d["params"].get("clients")),
+        "storm": st.get("clients"),
+        "at_s": live.get("at_s"),
+        "hold_s": live.get("hold_s"),
+        "idle_hold_s": idle.get("hold_s"),
+        "preload": (idle.get("preload") or {}).get("sent"),
+        "refused": None if r_idle is None and r_live is None else (r_idle or 0) + (r_live or 0),
+        # the storm onto idle residents: the connect CPU
+        "idle_connected": si.get("clients_connected"),
+        "idle_refused": r_idle,
+        "idle_cutoffs": si.get("disconnects"),
+        "idle_connect_s": si.get("connect_time_s"),
+        "idle_overflows": (idle.get("listen") or {}).get("ListenOverflows"),
+        "idle_window_s": idle.get("window_s"),
+        "idle_cpu_window_s": idle.get("cpu_window_s"),
+        "idle_rate": idle.get("idle_rate"),
+        "us": idle.get("connect_us_per_reader"),
+        "cpu_source": idle.get("cpu_source") or live.get("cpu_source"),
+        # the storm while the residents get their items
+        "live_connected": sl.get("clients_connected"),
+        "live_refused": r_live,
+        "live_cutoffs": sl.get("disconnects"),
+        "live_connect_s": sl.get("connect_time_s"),
+        "live_overflows": (live.get("listen") or {}).get("ListenOverflows"),
+        "live_window_s": live.get("window_s"),
+        "live_cpu_window_s": live.get("cpu_window_s"),
+        "rate_before": live.get("rate_before"),
+        "us_live": live.get("us_per_reader"),
+        "base": lat0,
+        "with": lat1,
+        "delay_p50": diff("p50"),
+        "delay_p99": diff("p99"),
+        "delay_max": diff("max"),
+        "lost": _sum_none(base.get("lost"), with_.get("lost")),
+        "dups": _sum_none(base.get("duplicates"), with_.get("duplicates")),
+        "ooo": _sum_none(base.get("out_of_order"), with_.get("out_of_order")),
+        "res_cutoffs": _sum_none(base.get("disconnects"), with_.get("disconnects")),
+    }
+
+
+def _sum_none(*v):
+    return None if any(x is None for x in v) else sum(v)
 
 
 def section_header(rep: Report) -> None:
@@ -226,7 +315,7 @@ def section_header(rep: Report) -> None:
         add(
             f"> **This page shows the `{mode}` subset** ({', '.join(meta['peers'])}; "
             f"{', '.join(meta['scenarios'])}; extras: {', '.join(meta['extras']) or 'none'}), "
-            "not the full matrix. Run `bench/run` (about 16 minutes for the matrix and 6 for the ticker extras, on an otherwise idle "
+            "not the full matrix. Run `bench/run` (the matrix, then the ticker extras, on an otherwise idle "
             "machine) for every figure."
         )
         add("")
@@ -242,7 +331,7 @@ def section_header(rep: Report) -> None:
             '"Notes on this run" at the end of the analysis):'
         )
         add("")
-        for k, rr in sorted(reruns):
+        for k, rr in sorted(reruns, key=lambda kr: kr[0]):
             add(
                 f"- `{k}`: `{rr['argv']}` ({rr['started']}, ticker at `{rr['commit']}`, "
                 f"`bench/results/{rr['folder']}/`)"
@@ -612,6 +701,150 @@ def section_fanout(rep: Report) -> None:
             add("")
 
 
+def section_storm(rep: Report) -> None:
+    """C-N: the connection storm, its connect cost and its delay to the residents."""
+    add = rep.lines.append
+    scen = rep.scen
+    storms = storm_scenarios(scen)
+    if not storms:
+        return
+    d0 = next(iter(scen[storms[0]].values()))[1]
+    x0 = storm_metrics(d0)
+    add("## Connection storm (C-N): N readers connecting at once")
+    add("")
+    add(
+        f"Two runs per server, each on a freshly started one, with {f(x0['residents'])} resident "
+        "readers. N storm readers come from a second load generator whose connects are all "
+        "in flight together (`--connect-concurrency` = N ÷ its processes)."
+    )
+    add("")
+    add(
+        "1. The residents connect; "
+        + (
+            f"{f(x0['preload'])} items are published (a new ticker reader is sent the "
+            "current items, as in run 2; nchan sends new readers only new messages); "
+            if x0["preload"]
+            else "with no item on the ticker, "
+        )
+        + "the N connect onto the residents with nothing more published, stay "
+        f"{f(x0['idle_hold_s'], 0)} s and leave; once the server is idle again, "
+        f"{f(d0['params']['count'])} items at {f(d0['params']['rate'], 0)}/s (the S1 publisher): "
+        "the residents' latency **without a storm**."
+    )
+    add(
+        f"2. The same items to the same number of residents; {f(x0['at_s'], 0)} s into publishing "
+        f"the N connect, stay {f(x0['hold_s'], 0)} s after the last of them connected, and "
+        "leave (RST) while publishing goes on: the residents' latency **with the storm**."
+    )
+    add("")
+    add(
+        "- **µs / connecting reader** (run 1) = the server's CPU (every thread of its process "
+        "tree: "
+        + (
+            "`/proc/PID/task/TID/schedstat`, ns"
+            if x0["cpu_source"] == "schedstat"
+            else "`/proc/PID/stat`"
+        )
+        + ", sampled every 20 ms) from just before the storm's load generator starts to 0.5 s "
+        'after its last reader had the response headers ("window"), minus the idle rate of '
+        "the second before × the window, ÷ N. Work done after the headers (such as sending "
+        "ticker's current items) falls in the window."
+    )
+    add(
+        "- **refused** = failed connects + answers that were not a 200 event stream + streams "
+        "the server ended (over a cap ticker answers 200 with a retry hint and ends the "
+        "body); the goal's figure adds both storms. **listen overflows**: the kernel's "
+        "`TcpExt ListenOverflows` during the storm (machine-wide; a full accept queue drops "
+        "the SYN and the client sends it again a second later, which shows in connect s)."
+    )
+    add(
+        "- Run 2's **µs / connecting reader while publishing** = (CPU from the storm's first "
+        'sample to its "all connected" sample − the residents\' CPU rate from 1 s into '
+        "publishing to the storm × that window) ÷ N. It also holds the items sent to storm "
+        "readers that had already connected."
+    )
+    add(
+        "- **Residents' latency**: p50 / p99 / max over all their deliveries of each run; "
+        "**delay** = with the storm − without. The storm takes a few seconds of the "
+        f"{f(d0['params'].get('pub_time_s'), 0)} s of publishing, so it shows in the p99 and "
+        "max more than in the p50."
+    )
+    add("")
+    add(
+        "| scenario | peer | storm connected / N | refused | cut-offs | connect s | listen overflows | CPU in window s | window s | idle CPU (s/s) | **µs / connecting reader** |"
+    )
+    add("|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in storms:
+        for p in order_peers(scen[s]):
+            x = storm_metrics(scen[s][p][1])
+            add(
+                f"| {s} | {PEER_NAMES.get(p, p)} | {f(x['idle_connected'])} / {f(x['storm'])} | "
+                f"{f(x['idle_refused'])} | {f(x['idle_cutoffs'])} | {f(x['idle_connect_s'], 2)} | "
+                f"{f(x['idle_overflows'])} | {f(x['idle_cpu_window_s'], 3)} | {f(x['idle_window_s'], 2)} | "
+                f"{f(x['idle_rate'], 3)} | **{f(x['us'])}** |"
+            )
+    add("")
+
+    def lat(v):
+        return f"{f(v.get('p50'))} / {f(v.get('p99'))} / {f(v.get('max'))}"
+
+    def sign(v):
+        return "–" if v is None else f"{v:+,.1f}"
+
+    add(
+        "| scenario | peer | storm connected / N | refused | cut-offs | connect s | listen overflows | residents' CPU before (s/s) | µs / connecting reader while publishing | residents p50 / p99 / max ms, no storm | with the storm | **p99 delay ms** | max delay ms | residents lost / dup / out of order (both runs) |"
+    )
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in storms:
+        for p in order_peers(scen[s]):
+            x = storm_metrics(scen[s][p][1])
+            add(
+                f"| {s} | {PEER_NAMES.get(p, p)} | {f(x['live_connected'])} / {f(x['storm'])} | "
+                f"{f(x['live_refused'])} | {f(x['live_cutoffs'])} | {f(x['live_connect_s'], 2)} | "
+                f"{f(x['live_overflows'])} | {f(x['rate_before'], 3)} | {f(x['us_live'])} | "
+                f"{lat(x['base'])} | {lat(x['with'])} | **{sign(x['delay_p99'])}** | "
+                f"{sign(x['delay_max'])} | {f(x['lost'])} / {f(x['dups'])} / {f(x['ooo'])} |"
+            )
+    add("")
+
+
+def section_burst(rep: Report) -> None:
+    """B-N: single urgent items to many idle readers."""
+    add = rep.lines.append
+    scen = rep.scen
+    bursts = burst_scenarios(scen)
+    if not bursts:
+        return
+    d0 = next(iter(scen[bursts[0]].values()))[1]
+    gap = 1.0 / d0["params"]["rate"] if d0["params"].get("rate") else None
+    add("## Burst (B-N): one urgent item at a time to N idle readers")
+    add("")
+    add(
+        f"N readers connect and sit idle for {f(d0['params'].get('idle_before'), 0)} s; then "
+        f"{f(d0['params']['count'])} single items are published, each alone, {f(gap, 0)} s apart. "
+        "One load generator holds the readers for all the items, so its figures are over "
+        "every delivery of every item: **max** is the time until the last reader had the "
+        "worst of the items (the goal's figure), p50 / p99 over all deliveries. The time of "
+        "each item on its own is not measured."
+    )
+    add("")
+    add(
+        "| scenario | peer | connected | items | deliveries / expected | lost | dup | out of order | cut-offs | p50 ms | p99 ms | **max ms** | server CPU s | client CPU s |"
+    )
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in bursts:
+        for p in order_peers(scen[s]):
+            d = scen[s][p][1]
+            x = metrics(d)
+            add(
+                f"| {s} | {PEER_NAMES.get(p, p)} | {f(x['connected'])}/{f(x['clients'])} | {f(d['params']['count'])} | "
+                f"{f(x['deliveries'])} / {f(x['expected'])} | {f(x['lost'])} | {f(x['dups'])} | {f(x['ooo'])} | "
+                f"{f(x['cutoffs'])} | {f(x['p50'])} | {f(x['p99'])} | **{f(x['max'])}** | "
+                f"{f(x['srv_cpu_run'], 2)} | {f(x['client_cpu'], 1)} |"
+            )
+    add("")
+
+
 def section_ratios(rep: Report) -> None:
     """ticker divided by each peer."""
     add = rep.lines.append
@@ -636,6 +869,12 @@ def section_ratios(rep: Report) -> None:
         for s in s3s:
             if "ticker" in scen[s]:
                 rows.append((f"idle RSS per reader, {s}", s, "rss_conn_kb"))
+        for s in storm_scenarios(scen):
+            if "ticker" in scen[s]:
+                rows.append((f"server µs / connecting reader, {s}", s, "storm_us"))
+        for s in burst_scenarios(scen):
+            if "ticker" in scen[s]:
+                rows.append((f"time to the last reader (max latency), {s}", s, "max"))
         for label, s, key in rows:
             if not any(p in scen[s] for p in others):
                 continue
@@ -882,9 +1121,12 @@ def section_reproduce(rep: Report) -> None:
     add("apt-get install -y redis-server nginx-light libnginx-mod-nchan   # Debian 12")
     add("uv sync && uv pip install py-spy     # or PYSPY=/path/to/py-spy")
     add(f"{' '.join(meta['argv'])}      # this run")
-    add("bench/run                # full matrix (~16 min) + ticker extras (~6 min)")
-    add("bench/run --quick        # S3-2000 + S1-1000, ticker and nchan, ~3 min")
+    add("bench/run                # full matrix + ticker extras")
+    add("bench/run --quick        # S3-2000 + S1-1000, ticker and nchan, short profile")
     add("bench/run --peers ticker,nchan --scenarios S1-1000,S3")
+    add(
+        "bench/run --peers ticker,ticker-asgi,nchan --scenarios S1-2000,C-2000,B-10000 --extras none"
+    )
     add(f"{regen}   # regenerate this page")
     add("```")
     add("")
@@ -905,7 +1147,9 @@ def section_reproduce(rep: Report) -> None:
         sc = d["scenario"]
         if sc.startswith("S1") and "(POST)" not in sc:
             kind = (d.get("peer"), "S1")
-        elif d.get("peer") == "ticker" and sc.startswith(("S3", "POST-", "profile fanout")):
+        elif d.get("peer") == "ticker" and sc.startswith(
+            ("S3", "POST-", "profile fanout", "C-", "B-")
+        ):
             kind = ("ticker", sc.split("-")[0].split()[0])
         else:
             continue
@@ -913,7 +1157,25 @@ def section_reproduce(rep: Report) -> None:
             continue
         seen.add(kind)
         add(f"# {k}")
-        for c in d["commands"]:
+        cmds = d["commands"]
+        if "storm" in d:
+            idle = d["storm"].get("idle") or {}
+            add(
+                "# run 2: the residents; the storm (started "
+                f"{f((d['storm'].get('live') or {}).get('at_s'), 0)} s into publishing); the publisher"
+            )
+            run1 = [c for c in (idle.get("preload_command"), idle.get("command")) if c]
+            cmds = cmds + (
+                [
+                    "# run 1: the residents and the publisher as above (another run id); between "
+                    f"them, {f((idle.get('preload') or {}).get('sent'))} items and the storm onto "
+                    "the idle residents"
+                ]
+                + run1
+                if run1
+                else []
+            )
+        for c in cmds:
             add(
                 c.replace(str(BENCH.parent) + "/", "").replace(
                     str(folder), "bench/results/" + folder.name
@@ -934,13 +1196,255 @@ def section_reproduce(rep: Report) -> None:
         add("")
 
 
+def _problems(name, sub):
+    """A readers' result with anything lost, duplicated, out of order, gapped or cut off."""
+    if not sub or "lost" not in sub:
+        return f"{name}: no result"
+    keys = (
+        ("lost", "lost"),
+        ("duplicates", "dup"),
+        ("out_of_order", "out of order"),
+        ("gap_events", "gaps"),
+        ("disconnects", "cut-offs"),
+    )
+    if not any(sub.get(k) for k, _ in keys):
+        return None
+    return f"{name}: " + ", ".join(f"{lab} {f(sub.get(k))}" for k, lab in keys)
+
+
+def delivery_check(rep: Report, peer):
+    """Every run of `peer` whose readers expect every item (S1, S2, C-N with its
+    no-storm baseline, B-N): (runs checked, problems)."""
+    names, bad = [], []
+    for s in sorted(rep.scen, key=scen_sort):
+        if peer not in rep.scen[s] or not s.startswith(("S1", "S2", "C-", "B-")):
+            continue
+        d = rep.scen[s][peer][1]
+        names.append(s)
+        parts = [(s, d.get("subscribers"))]
+        if "baseline" in d:
+            parts.append((f"{s} without the storm", (d["baseline"] or {}).get("subscribers")))
+        bad += [x for x in (_problems(n, sub) for n, sub in parts) if x]
+    return names, bad
+
+
+def _goal_row(rep, add, asgi, label, target, fig, rule):
+    """One row of the goals table. fig(peer) -> (value, text, also_ok) or None (not run);
+    rule(value, nchan's value) -> True, False or None (cannot tell)."""
+    n = fig("nchan")
+
+    def judge(x):
+        if x is None:
+            return "not run"
+        ok = rule(x[0], n[0] if n else None) if x[0] is not None else None
+        if ok is None:
+            return "–"
+        return "yes" if ok and x[2] else "no"
+
+    def rat(x):
+        if x is None or n is None or x[0] is None or n[0] is None or x[0] < 0 or n[0] <= 0:
+            return "–"
+        return f"{x[0] / n[0]:.2f}×"
+
+    t = fig("ticker")
+    row = [
+        label,
+        target,
+        t[1] if t else "not run",
+        n[1] if n else "not run",
+        rat(t),
+        f"**{judge(t)}**",
+    ]
+    if asgi:
+        g = fig("ticker-asgi")
+        r = rat(g)
+        row.append(f"{g[1]}{'' if r == '–' else f' ({r})'}: {judge(g)}" if g else "not run")
+    add("| " + " | ".join(row) + " |")
+
+
+def _within(k):
+    """Met when the peer's value is at most k times nchan's."""
+    return lambda v, nv: None if v is None or nv is None else v <= k * nv
+
+
+def section_goals(rep: Report) -> None:
+    """Issue #18's goals, one row per figure: ticker, nchan, the ratio, met or not."""
+    add = rep.lines.append
+    scen = rep.scen
+    asgi = any("ticker-asgi" in scen[s] for s in scen)
+    add("## Goals (issue #18)")
+    add("")
+    add(
+        "ticker and nchan from the same run, one worker each. **met?** is ticker's"
+        + (
+            "; the last column is ticker-asgi's figure, its ratio to nchan's and whether it "
+            "meets the goal"
+            if asgi
+            else ""
+        )
+        + ". How each figure is made: the sections below (connection storm, burst, fan-out, "
+        "idle readers)."
+    )
+    add("")
+    head = "| goal | target | ticker | nchan | ticker ÷ nchan | met? |"
+    rule_ = "|---|---|---|---|---|---|"
+    if asgi:
+        head += " ticker-asgi (÷ nchan): met? |"
+        rule_ += "---|"
+    add(head)
+    add(rule_)
+
+    def run_of(peer, s):
+        d = scen.get(s, {}).get(peer)
+        return d[1] if d else None
+
+    def named(kind, sizes, have):
+        """The scenarios of this kind that ran, plus the goal's sizes that did not."""
+        present = {size(x) for x in have}
+        return sorted(have + [f"{kind}-{n}" for n in sizes if n not in present], key=scen_sort)
+
+    storms = named("C", (2000, 10000), storm_scenarios(scen))
+    for s in storms:
+        resid = next((storm_metrics(d[1])["residents"] for d in scen.get(s, {}).values()), None)
+
+        def connect(peer, s=s):
+            d = run_of(peer, s)
+            if d is None:
+                return None
+            x = storm_metrics(d)
+            text = f"{f(x['us'])} µs, {f(x['refused'])} refused"
+            return x["us"], text, x["refused"] == 0
+
+        _goal_row(
+            rep,
+            add,
+            asgi,
+            f"server CPU per connecting reader: {f(size(s))} connecting at once"
+            + (f" onto {f(resid)} residents" if resid else "")
+            + f" ({s})",
+            "≤ 2× nchan's, 0 refused",
+            connect,
+            _within(2.0),
+        )
+    for s in storms:
+
+        def delay(peer, s=s):
+            d = run_of(peer, s)
+            if d is None:
+                return None
+            x = storm_metrics(d)
+            if x["delay_p99"] is None:
+                return None, "–", True
+            text = f"{x['delay_p99']:+,.1f} ms (p99 {f(x['base'].get('p99'))} → {f(x['with'].get('p99'))})"
+            return x["delay_p99"], text, True
+
+        _goal_row(
+            rep,
+            add,
+            asgi,
+            f"the storm's delay to the residents: their p99 with it − without it ({s})",
+            "≤ nchan's",
+            delay,
+            _within(1.0),
+        )
+
+    def s1(peer, s, key, unit, nd=1):
+        d = run_of(peer, s)
+        if d is None:
+            return None
+        v = metrics(d)[key]
+        return v, f"{f(v, nd)}{unit}", True
+
+    _goal_row(
+        rep,
+        add,
+        asgi,
+        "server CPU per delivery, 2,000 readers × 20 items/s (S1-2000)",
+        "≤ 1.0× nchan's",
+        lambda p: s1(p, "S1-2000", "us_per_deliv", " µs"),
+        _within(1.0),
+    )
+    _goal_row(
+        rep,
+        add,
+        asgi,
+        "p99 latency, 2,000 readers × 20 items/s (S1-2000)",
+        "≤ nchan's",
+        lambda p: s1(p, "S1-2000", "p99", " ms"),
+        _within(1.0),
+    )
+    _goal_row(
+        rep,
+        add,
+        asgi,
+        "p99 latency, 5,000 readers × 20 items/s (S1-5000)",
+        "≤ 2× nchan's",
+        lambda p: s1(p, "S1-5000", "p99", " ms"),
+        _within(2.0),
+    )
+    _goal_row(
+        rep,
+        add,
+        asgi,
+        "lost, 5,000 readers × 20 items/s (S1-5000)",
+        "0",
+        lambda p: s1(p, "S1-5000", "lost", ""),
+        lambda v, nv: None if v is None else v == 0,
+    )
+    s3s = idle_scenarios(scen)
+    s3 = next(
+        (x for x in s3s if any(d[1]["params"].get("clients") == 10000 for d in scen[x].values())),
+        s3s[-1] if s3s else "S3",
+    )
+    n3 = next((d[1]["params"].get("clients") for d in scen.get(s3, {}).values()), 10000)
+    _goal_row(
+        rep,
+        add,
+        asgi,
+        f"RSS per idle reader, {f(n3)} readers ({s3})"
+        + ("" if n3 == 10000 else "; the goal is at 10,000"),
+        "≤ 12 KB",
+        lambda p: s1(p, s3, "rss_conn_kb", " KB"),
+        lambda v, nv: None if v is None else v <= 12.0,
+    )
+    for s in named("B", (10000,), burst_scenarios(scen)):
+        k = next((d[1]["params"].get("count") for d in scen.get(s, {}).values()), None)
+        _goal_row(
+            rep,
+            add,
+            asgi,
+            f"burst: time until the last of {f(size(s))} idle readers has an urgent item"
+            + (f" (the worst of {k} items)" if k else "")
+            + f" ({s})",
+            "≤ nchan's",
+            lambda p, s=s: s1(p, s, "max", " ms"),
+            _within(1.0),
+        )
+
+    def clean(peer):
+        names, bad = delivery_check(rep, peer)
+        if not names:
+            return None
+        if not bad:
+            return 0, f"0 in {len(names)} runs ({', '.join(names)})", True
+        return len(bad), "; ".join(bad), True
+
+    _goal_row(
+        rep,
+        add,
+        asgi,
+        "nothing lost, duplicated, out of order or cut off, in every run (S1, S2, C-N with and without the storm, B-N)",
+        "0",
+        clean,
+        lambda v, nv: None if v is None else v == 0,
+    )
+    add("")
+
+
 def section_targets(rep: Report) -> None:
     """The issue's targets, one row each, with whether they were met."""
     add = rep.lines.append
-    add("## Targets (issue #5)")
-    add("")
-    add("| target | ticker | reference | met? |")
-    add("|---|---|---|---|")
+    rows: list[str] = []
     for row in (
         target_cpu,
         target_memory,
@@ -949,17 +1453,28 @@ def section_targets(rep: Report) -> None:
         target_post,
         target_workers,
     ):
-        row(rep)
+        row(Report(rep.folder, rep.merge, rep.meta, rep.runs, rep.floors, rep.reruns, rows))
+    if not rows:
+        return  # none of the scenarios they are about ran
+    add("## Targets (issue #5)")
+    add("")
+    add("| target | ticker | reference | met? |")
+    add("|---|---|---|---|")
+    for r in rows:
+        add(r)
     add("")
 
 
 SECTIONS = [
     section_header,
+    section_goals,
     section_targets,
     section_machine,
     section_method,
     section_idle,
     section_fanout,
+    section_storm,
+    section_burst,
     section_ratios,
     section_post,
     section_workers,

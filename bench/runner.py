@@ -12,12 +12,40 @@ peers, bench/peers/). Scenarios:
   S3[-N]  N idle readers (default 10000), held 10 s: RSS per reader
   S1-N    N readers, 20 items/s for 20 s (400 items)
   S2[-N]  N readers (default 1000), 2000 items as fast as the publisher goes
+  C-N     connection storm, two runs on fresh servers, 1000 resident readers in each
+          (--storm-residents), N storm readers from a second load generator with every
+          connect in flight at once. Run 1: the residents connect, 20 items are
+          published, the N connect onto them with nothing more published (server CPU per
+          connecting reader), stay 1 s and leave; then 300 items at 20/s (the S1
+          publisher): the residents' latency without a storm. Run 2: the same items;
+          4 s into publishing the N connect, stay 3 s and leave: the residents' latency
+          with the storm, refused connects
+  B-N     burst: N idle readers (held 5 s), then 4 single items, 3 s apart: the time
+          until the last reader has an item (the worst of the 4) and the percentiles
+Full runs play C-N and B-N for ticker, ticker-asgi and nchan only (the goal peers of
+issue #18); name another peer in --peers to run them there.
 Extras (ticker only): post (publish API throughput with 0 and 1000 readers, S1-1000
 through POST), workers (`--workers 2` vs 1 on S1-5000 and the POST test), profile
 (py-spy on the server during S1 fan-out and during the POST test).
 
 Every phase has a time bound; the whole run has --budget-min (steps that would start
 after it are skipped and recorded as skipped).
+
+docs/performance.md opens with "Goals (issue #18)", one row per goal figure. Columns:
+target; ticker's figure; nchan's; ticker / nchan; met? (ticker's); and, where it ran,
+ticker-asgi's figure (its ratio to nchan's): met?. The figures:
+  connect CPU    C-N run 1: the server's CPU (schedstat, every thread, sampled every
+                 20 ms) from just before the storm to 0.5 s after its last reader had
+                 the headers, minus the idle rate before, / N: us per connecting reader
+  refused        a storm's failed connects + answers that were not a 200 event stream +
+                 streams the server ended (both storms of the C-N)
+  storm delay    the residents' p99 in run 2 (with the storm) - in run 1 (without)
+  CPU/delivery   S1: the server's CPU from "all connected" to the end / deliveries
+  p99, lost      S1: receive time - the publish stamp in the item; items never received
+  RSS/reader     S3: (RSS after the 10 s hold - RSS before connecting) / readers
+  burst          B-N: the largest latency over every reader and every item
+  lost/dup/order every S1, S2, C-N (both runs) and B-N run of the peer
+The storm, burst, fan-out and idle sections below it give every figure's parts.
 """
 
 from __future__ import annotations
@@ -36,6 +64,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -48,10 +77,35 @@ HARNESS = BENCH / "harness"
 PY = sys.executable
 
 ALL_PEERS = ["nchan", "ticker", "ticker-asgi", "fanout", "naive"]
-ALL_SCENARIOS = ["S3", "S1-1000", "S1-5000", "S1-10000", "S2"]
+ALL_SCENARIOS = [
+    "S3",
+    "S1-1000",
+    "S1-2000",
+    "S1-5000",
+    "S1-10000",
+    "S2",
+    "C-2000",
+    "C-10000",
+    "B-10000",
+]
 ALL_EXTRAS = ["floors", "post", "workers", "profile"]
 QUICK_PEERS = ["ticker", "nchan"]
 QUICK_SCENARIOS = ["S3-2000", "S1-1000"]
+# The peers issue #18's goals compare; a full run plays the storm and burst scenarios
+# (C-N, B-N) for these only.
+GOAL_PEERS = ["ticker", "ticker-asgi", "nchan", "nchan2"]
+
+# C-N: residents, their items, and when the storm starts (s after publishing starts).
+STORM_RESIDENTS = 1000
+STORM_ITEMS = 300
+STORM_RATE = 20.0
+STORM_AT_S = 4.0
+STORM_HOLD_S = 3.0  # after the last storm reader connected
+STORM_PRELOAD = 20  # items published before the storm onto idle residents (ticker keeps 20)
+# B-N: idle time before the first item, items, seconds between them.
+BURST_IDLE_S = 5.0
+BURST_ITEMS = 4
+BURST_GAP_S = 3.0
 
 HEADLINE = "Load seq={seq} ts={ts} run={run}"
 PYSPY_CANDIDATES = [
@@ -237,6 +291,83 @@ def cpu_split(pids):
         except (OSError, ValueError, IndexError):
             pass
     return {"user_s": u, "sys_s": st, "vol_cs": vol, "invol_cs": invol}
+
+
+def cpu_run_s(pids):
+    """CPU seconds summed over every thread of `pids`, from /proc/PID/task/TID/schedstat
+    (nanoseconds; /proc/PID/stat counts in 10 ms ticks). None if the kernel has no
+    schedstat."""
+    tot, seen = 0, False
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                tot += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_bytes().split()[0])
+                seen = True
+            except (OSError, ValueError, IndexError):
+                pass
+    return tot / 1e9 if seen else None
+
+
+class CpuSampler:
+    """The server's CPU seconds every `every` s in a thread, as (time, cpu) pairs; the
+    CPU at any time in between is interpolated linearly."""
+
+    def __init__(self, pids, every=0.02):
+        self.pids, self.every = list(pids), every
+        self.samples: list[tuple[float, float]] = []
+        self.source = "schedstat" if cpu_run_s(self.pids) is not None else "stat"
+        self._stop = threading.Event()
+        self._th = threading.Thread(target=self._loop, daemon=True)
+
+    def read(self):
+        if self.source == "schedstat":
+            return cpu_run_s(self.pids) or 0.0
+        c = cpu_split(self.pids)
+        return c["user_s"] + c["sys_s"]
+
+    def _loop(self):
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self.read()))
+            self._stop.wait(self.every)
+
+    def start(self):
+        self._th.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._th.is_alive():
+            self._th.join(5)
+        self.samples.append((time.time(), self.read()))
+
+    def at(self, t):
+        sm = self.samples
+        if not sm or t < sm[0][0] - 0.05 or t > sm[-1][0] + 0.05:
+            return None
+        for (t0, c0), (t1, c1) in zip(sm, sm[1:], strict=False):
+            if t0 <= t <= t1:
+                return c0 + (c1 - c0) * (t - t0) / (t1 - t0) if t1 > t0 else c1
+        return sm[0][1] if t < sm[0][0] else sm[-1][1]
+
+    def cpu(self, t0, t1):
+        """CPU seconds in [t0, t1]; None outside the sampled time."""
+        a, b = self.at(t0), self.at(t1)
+        return None if a is None or b is None else b - a
+
+    def rate(self, t0, t1, min_s=0.5):
+        """CPU seconds per second over [t0, t1]; None for a window under min_s."""
+        if t0 is None or t1 is None or t1 - t0 < min_s:
+            return None
+        c = self.cpu(t0, t1)
+        return None if c is None else c / (t1 - t0)
+
+    def dump(self, t0=None):
+        t0 = self.samples[0][0] if t0 is None and self.samples else t0
+        return [[round(t - t0, 3), round(c, 4)] for t, c in self.samples]
 
 
 def fd_count(pids):
@@ -552,15 +683,42 @@ class Ticker(Peer):
 
 # ------------------------------------------------------------------ scenarios
 def parse_scenario(s):
-    """S3, S3-N, S1-N, S2, S2-N -> (kind, clients, count, rate, hold)."""
+    """S3, S3-N, S1-N, S2, S2-N, C-N, B-N -> (kind, clients, count, rate, hold).
+    For C-N, clients is the storm's size (the residents: --storm-residents)."""
     kind, _, n = s.partition("-")
+    if n and not n.isdigit():
+        raise SystemExit(f"bad scenario {s!r}: N must be a number")
     if kind == "S3":
         return "S3", int(n or 10000), 0, 0.0, 10.0
     if kind == "S1":
         return "S1", int(n or 1000), 400, 20.0, 0.0
     if kind == "S2":
         return "S2", int(n or 1000), 2000, 0.0, 0.0
-    raise SystemExit(f"unknown scenario {s!r} (S3[-N], S1-N, S2[-N])")
+    if kind in ("C", "B") and n and int(n) < 1:
+        raise SystemExit(f"bad scenario {s!r}: N must be at least 1")
+    if kind == "C":
+        return "C", int(n or 2000), STORM_ITEMS, STORM_RATE, 0.0
+    if kind == "B":
+        return "B", int(n or 10000), BURST_ITEMS, 1.0 / BURST_GAP_S, 0.0
+    raise SystemExit(f"unknown scenario {s!r} (S3[-N], S1-N, S2[-N], C-N, B-N)")
+
+
+def listen_counters():
+    """The kernel's TcpExt ListenOverflows / ListenDrops / SyncookiesSent (machine-wide):
+    a full accept queue drops SYNs, and the client retries a second later."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return {}
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            kv = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return {
+                k: int(kv[k])
+                for k in ("ListenOverflows", "ListenDrops", "SyncookiesSent")
+                if k in kv
+            }
+    return {}
 
 
 def quote(cmd):
@@ -605,19 +763,27 @@ class Runner:
         on_publish=None,
         drain_max=None,
         scenario_name=None,
+        idle_before=1.0,
+        save=True,
+        run=None,
+        before_publish=None,
+        extra_time=0.0,
     ):
         """One run: readers connect, then publish, then drain. Same JSON shape as the
-        shared harness's run_scenario.py (plus `commands`)."""
+        shared harness's run_scenario.py (plus `commands`). `idle_before`: seconds between
+        "all connected" and the first item, or `before_publish()` runs then instead (the
+        readers' time bound gets `extra_time` more); `save`: write <label>.json (else the
+        caller does, with more in it); `run`: the run id (default: a new one)."""
         a = self.a
         track_every = track_every or a.track_every
         drain_max = a.drain_max if drain_max is None else drain_max
-        run = uuid.uuid4().hex[:10]
+        run = run or uuid.uuid4().hex[:10]
         # post_load is bounded by its own --max-time (a.post_max_time); publish.py at a rate
         # takes count/rate; as fast as possible (S2) a few seconds.
         pub_time = (
             (count / rate) if rate else (self.a.post_max_time if publisher == "post_load" else 10.0)
         )
-        max_time = pub_time + drain_max + 10
+        max_time = pub_time + drain_max + 10 + extra_time
         with tempfile.TemporaryDirectory() as td:
             ready = os.path.join(td, "ready")
             sub_cmd = [
@@ -663,7 +829,10 @@ class Runner:
             pub_res, pcmd = None, None
             split0 = None
             if count > 0 and sub.poll() is None and os.path.exists(ready):
-                time.sleep(1.0)
+                if before_publish:
+                    before_publish()
+                else:
+                    time.sleep(idle_before)
                 split0 = cpu_split(peer.server_pids())
                 if publisher == "publish":
                     pcmd = [
@@ -709,8 +878,6 @@ class Runner:
             if split0:
                 # Sample the server's user/sys split in the background, to cut it at the
                 # moment sse_load took its last server sample (before it closes sockets).
-                import threading
-
                 stop_ev = threading.Event()
                 pids = peer.server_pids()
 
@@ -752,6 +919,7 @@ class Runner:
                 "src_ips": 4,
                 "track_every": track_every,
                 "drain_max": drain_max,
+                "idle_before": idle_before,
             },
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "subscribers": sub_res,
@@ -763,8 +931,8 @@ class Runner:
             before = [x for t, x in samples if t <= t_end] or [samples[0][1]]
             split1 = before[-1]
             res["server_cpu_split"] = {k: round(split1[k] - split0[k], 3) for k in split0}
-        path = self.out / f"{label}.json"
-        path.write_text(json.dumps(res, indent=1) + "\n")
+        if save:
+            (self.out / f"{label}.json").write_text(json.dumps(res, indent=1) + "\n")
         s = sub_res
         srv = s.get("server", {})
         lat = s.get("latency_ms", {})
@@ -792,17 +960,285 @@ class Runner:
             kind, clients, count, rate, hold = parse_scenario(s)
             log(f"{peer.name} {s}")
             tag = self.a.tag
-            self.scenario(
+            label = f"{peer.name}-{s}" + (f"-{tag}" if tag else "")
+            name = f"{s} ({tag})" if tag else s
+            if kind == "C":
+                self.storm(peer, label, name, storm=clients, count=count, rate=rate)
+            else:
+                self.scenario(
+                    peer,
+                    label,
+                    clients=clients,
+                    count=count,
+                    rate=rate,
+                    hold=hold,
+                    publisher_cmd=peer.publisher(),
+                    scenario_name=name,
+                    # B-N: the readers sit idle before the first urgent item.
+                    idle_before=BURST_IDLE_S if kind == "B" else 1.0,
+                )
+            self.settle(peer)
+
+    def storm_cmd(self, peer, n, *, hold, run):
+        """A second load generator: n readers whose connects are all in flight at once."""
+        a = self.a
+        return [
+            PY,
+            HARNESS / "sse_load.py",
+            "--url",
+            peer.sub_url,
+            "--clients",
+            n,
+            "--procs",
+            a.procs,
+            "--src-ips",
+            4,
+            "--connect-concurrency",
+            -(-n // a.procs),
+            "--connect-timeout",
+            a.connect_timeout,
+            "--expect",
+            0,
+            "--run",
+            run,
+            "--hold",
+            hold,
+            "--max-time",
+            hold + 30,
+            "--text-markers",
+            "--server-pid",
+            peer.pid,
+            "--server-pid-tree",
+        ]
+
+    def collect(self, p, timeout):
+        """Wait for a storm's load generator; its JSON (or the error)."""
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            PROCS.stop(p, sig=signal.SIGKILL, grace=2)
+            out = b""
+        PROCS.live.pop(p.pid, None)
+        try:
+            return json.loads(out)
+        except ValueError:
+            return {"error": out.decode()[-2000:], "rc": p.returncode}
+
+    def preload(self, peer, out):
+        """Items on the ticker before the idle storm, as in a storm while publishing: a
+        new ticker reader gets the current items (nchan sends new readers new messages
+        only). Another run id: the residents count them as foreign, not as deliveries."""
+        n = self.a.storm_preload
+        if n <= 0:
+            return
+        cmd = [
+            PY,
+            HARNESS / "publish.py",
+            "--count",
+            n,
+            "--rate",
+            0,
+            "--run",
+            "pre" + uuid.uuid4().hex[:7],
+            "--max-time",
+            30,
+        ] + peer.publisher()
+        out["preload_command"] = quote(cmd)
+        t = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=60)
+        try:
+            out["preload"] = json.loads(t.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            out["preload"] = {"error": (t.stdout + t.stderr)[-500:]}
+        time.sleep(1.0)
+
+    def idle_storm(self, peer, n, out):
+        """N readers connect at once onto the idle residents (nothing is published): the
+        connect CPU with nothing else going on. Window: from just before the storm's load
+        generator starts to 0.5 s after its last reader had its headers (work a server does
+        after the headers counts too); minus the idle rate of the second before."""
+        hold = 1.0
+        cmd = self.storm_cmd(peer, n, hold=hold, run=uuid.uuid4().hex[:10])
+        sampler = CpuSampler(peer.server_pids()).start()
+        try:
+            time.sleep(1.0)
+            listen0 = listen_counters()
+            t0 = time.time()
+            p = PROCS.spawn(
+                "sse_load storm", cmd, stdout=subprocess.PIPE, logfile=self.out / "sse_load.log"
+            )
+            sres = self.collect(p, self.a.connect_timeout + hold + 90)
+            listen1 = listen_counters()
+        finally:
+            sampler.stop()
+        conn = (sres.get("server") or {}).get("connected") or {}
+        res = {
+            "command": quote(cmd),
+            "hold_s": hold,
+            "cpu_source": sampler.source,
+            "subscribers": sres,
+            "listen": {k: listen1[k] - listen0[k] for k in listen0 if k in listen1},
+            "cpu_samples": sampler.dump(t0),
+        }
+        if conn.get("t"):
+            t1 = conn["t"] + 0.5
+            idle = sampler.rate(t0 - 1.0, t0) or 0.0
+            cpu = sampler.cpu(t0, t1)
+            if cpu is not None:
+                res.update(
+                    window_s=round(t1 - t0, 3),
+                    cpu_window_s=round(cpu, 4),
+                    idle_rate=round(idle, 4),
+                    connect_cpu_s=round(cpu - idle * (t1 - t0), 4),
+                    connect_us_per_reader=round((cpu - idle * (t1 - t0)) / n * 1e6, 1),
+                )
+        # The storm's sockets closed (RST): the items start once the server is idle again.
+        t = time.monotonic()
+        deadline = t + 20.0
+        while time.monotonic() < deadline:
+            c0 = sampler.read()
+            time.sleep(0.5)
+            if sampler.read() - c0 < 0.025:  # under 5% of a core
+                break
+        res["settle_s"] = round(time.monotonic() - t, 2)
+        out.update(res)
+
+    def storm(self, peer, label, name, *, storm, count, rate):
+        """C-N, two runs on fresh servers, --storm-residents readers in each.
+        1. The residents connect; STORM_PRELOAD items are published (preload); N readers
+           connect at once onto them with nothing more published (idle_storm: the
+           connect CPU), stay 1 s and leave; then `count` items at `rate`/s: the
+           residents' latency without a storm (the baseline).
+        2. The residents get the same items; STORM_AT_S into publishing N readers connect
+           at once, stay STORM_HOLD_S after the last of them connected, and leave (RST)
+           while publishing goes on: the residents' latency with the storm, and the
+           server's CPU in the storm's connect window minus the residents' rate before."""
+        a = self.a
+        residents = a.storm_residents
+        pub_time = count / rate
+        idle: dict = {}
+
+        def before_items():
+            self.preload(peer, idle)
+            self.idle_storm(peer, storm, idle)
+
+        log(f"  {name}: {residents} residents, {storm} connect at once, then items (baseline)")
+        base = self.scenario(
+            peer,
+            f"{label}-baseline",
+            clients=residents,
+            count=count,
+            rate=rate,
+            hold=0,
+            publisher_cmd=peer.publisher(),
+            scenario_name=name,
+            save=False,
+            before_publish=before_items,
+            extra_time=a.connect_timeout + 15,
+        )
+        self.settle(peer)
+        if a.fresh:
+            peer.stop()
+            peer.start()
+        run = uuid.uuid4().hex[:10]
+        cmd = self.storm_cmd(peer, storm, hold=STORM_HOLD_S, run=run)
+        sampler = CpuSampler(peer.server_pids())
+        st: dict = {}
+        timer = None
+
+        def launch():
+            st["listen0"] = listen_counters()
+            st["t_launch"] = time.time()
+            st["proc"] = PROCS.spawn(
+                "sse_load storm", cmd, stdout=subprocess.PIPE, logfile=self.out / "sse_load.log"
+            )
+
+        def on_publish():
+            nonlocal timer
+            sampler.start()
+            st["t_pub"] = time.time()
+            timer = threading.Timer(STORM_AT_S, launch)
+            timer.start()
+
+            def done():
+                timer.join(STORM_AT_S + 5)  # a publisher that failed early: wait for it
+                p = st.get("proc")
+                if p is not None:
+                    st["sres"] = self.collect(p, a.connect_timeout + STORM_HOLD_S + 90)
+                    st["listen1"] = listen_counters()
+
+            return done
+
+        log(f"  {name}: {residents} residents, {storm} connect at once {STORM_AT_S:g} s in")
+        try:
+            res = self.scenario(
                 peer,
-                f"{peer.name}-{s}" + (f"-{tag}" if tag else ""),
-                clients=clients,
+                label,
+                clients=residents,
                 count=count,
                 rate=rate,
-                hold=hold,
+                hold=0,
                 publisher_cmd=peer.publisher(),
-                scenario_name=f"{s} ({tag})" if tag else s,
+                scenario_name=name,
+                on_publish=on_publish,
+                save=False,
+                run=run,
             )
-            self.settle(peer)
+        finally:
+            if timer is not None:
+                timer.cancel()
+                timer.join(5)
+            sampler.stop()
+        sres = st.get("sres") or {"error": "the storm did not start"}
+        pub = res.get("publisher") or {}
+        t_pub0 = pub.get("t_start") or st.get("t_pub")
+        srv = sres.get("server") or {}
+        b, c = srv.get("before") or {}, srv.get("connected") or {}
+        live = {
+            "at_s": STORM_AT_S,
+            "hold_s": STORM_HOLD_S,
+            "command": quote(cmd),
+            "cpu_source": sampler.source,
+            "subscribers": sres,
+            "cpu_samples": sampler.dump(t_pub0),
+        }
+        l0, l1 = st.get("listen0") or {}, st.get("listen1") or {}
+        live["listen"] = {k: l1[k] - l0[k] for k in l0 if k in l1}
+        if t_pub0 and st.get("t_launch"):
+            live["launched_at_s"] = round(st["t_launch"] - t_pub0, 2)
+        if t_pub0 and b.get("t") and c.get("t"):
+            w = c["t"] - b["t"]
+            cpu = sampler.cpu(b["t"], c["t"])
+            r0 = sampler.rate(t_pub0 + 1.0, b["t"])
+            live.update(window_s=round(w, 3), rate_before=r0)
+            if cpu is not None and r0 is not None:
+                live.update(
+                    cpu_window_s=round(cpu, 4),
+                    rate_before=round(r0, 4),
+                    us_per_reader=round((cpu - r0 * w) / storm * 1e6, 1),
+                )
+        res["params"].update(
+            residents=residents, storm=storm, storm_at_s=STORM_AT_S, pub_time_s=pub_time
+        )
+        res["baseline"] = {k: base.get(k) for k in ("run", "subscribers", "publisher", "commands")}
+        res["storm"] = {"clients": storm, "idle": idle, "live": live}
+        res["commands"] = res["commands"][:1] + [quote(cmd)] + res["commands"][1:]
+        (self.out / f"{label}.json").write_text(json.dumps(res, indent=1) + "\n")
+        bl = (base.get("subscribers") or {}).get("latency_ms") or {}
+        wl = (res.get("subscribers") or {}).get("latency_ms") or {}
+        for what, x in (("onto idle residents", idle), ("while publishing", live)):
+            ss = x.get("subscribers") or {}
+            log(
+                f"  {name} storm {what}: connected {ss.get('clients_connected')}/{storm} in "
+                f"{ss.get('connect_time_s')} s, errors {ss.get('connect_errors')} "
+                f"{ss.get('bad_status')}, cut-offs {ss.get('disconnects')}, listen "
+                f"{x.get('listen')}, CPU {x.get('cpu_window_s')} s in {x.get('window_s')} s: "
+                f"{x.get('connect_us_per_reader', x.get('us_per_reader'))} us/reader"
+            )
+        log(
+            f"  {name} residents p50/p99/max: {bl.get('p50')}/{bl.get('p99')}/{bl.get('max')}"
+            f" -> {wl.get('p50')}/{wl.get('p99')}/{wl.get('max')} ms with the storm"
+        )
+        return res
 
     # -- extras (ticker)
     def post_tests(self, peer, readers_list=None, tag=""):
@@ -1101,7 +1537,7 @@ def parse_args(argv=None):
         help="S3-2000 + S1-1000 for ticker and nchan, plus a short profile (~3 min)",
     )
     p.add_argument("--peers", help=f"comma list from {','.join(ALL_PEERS)} (also nchan2)")
-    p.add_argument("--scenarios", help="comma list: S3, S3-N, S1-N, S2, S2-N")
+    p.add_argument("--scenarios", help="comma list: S3, S3-N, S1-N, S2, S2-N, C-N, B-N (see above)")
     p.add_argument(
         "--extras",
         help=f"comma list from {','.join(ALL_EXTRAS)}, or 'none' "
@@ -1126,6 +1562,19 @@ def parse_args(argv=None):
         type=float,
         default=20,
         help="how long readers may keep receiving after publishing ends (s)",
+    )
+    p.add_argument(
+        "--storm-residents",
+        type=int,
+        default=STORM_RESIDENTS,
+        help="C-N: readers connected before the storm, receiving 20 items/s",
+    )
+    p.add_argument(
+        "--storm-preload",
+        type=int,
+        default=STORM_PRELOAD,
+        help="C-N run 1: items published before the storm onto the idle residents "
+        "(a new ticker reader is sent the current items; 0: an empty ticker)",
     )
     p.add_argument("--post-count", type=int, default=3000)
     p.add_argument("--post-max-time", type=float, default=60.0, help="bound of one POST run (s)")
@@ -1157,7 +1606,7 @@ def parse_args(argv=None):
         "--budget-min",
         type=float,
         default=None,
-        help="no new step starts after this many minutes (default 24, quick 5)",
+        help="no new step starts after this many minutes (default 45, quick 5)",
     )
     p.add_argument("--redis-port", type=int, default=6390)
     p.add_argument(
@@ -1190,14 +1639,9 @@ def plan(a):
         scenarios = []  # extras only
     for s in scenarios:
         parse_scenario(s)
-    # S3 first on a fresh server (Python never gives memory back), then by size.
-    scenarios.sort(
-        key=lambda s: (
-            parse_scenario(s)[0] != "S3",
-            parse_scenario(s)[0] == "S2",
-            parse_scenario(s)[1],
-        )
-    )
+    # S3 first on a fresh server (Python never gives memory back), then by kind and size.
+    order = {"S3": 0, "S1": 1, "S2": 2, "B": 3, "C": 4}
+    scenarios.sort(key=lambda s: (order[parse_scenario(s)[0]], parse_scenario(s)[1]))
     if a.extras:
         extras = [] if a.extras == "none" else a.extras.split(",")
     else:
@@ -1211,7 +1655,7 @@ def plan(a):
     if a.profile_clients is None:
         a.profile_clients = 1000
     if a.budget_min is None:
-        a.budget_min = 5 if a.quick else 24
+        a.budget_min = 5 if a.quick else 45
     return mode, peers, scenarios, extras
 
 
@@ -1232,6 +1676,8 @@ def start_meta(a, mode, peers, scenarios, extras):
                 "track_every",
                 "connect_timeout",
                 "drain_max",
+                "storm_residents",
+                "storm_preload",
                 "post_count",
                 "post_conns",
                 "post_track_every",
@@ -1275,11 +1721,16 @@ def run_matrix(r, a, meta, peers, scenarios):
     t_matrix = time.monotonic()
     for name in peers if scenarios else []:
         peer = make_peer(name, r.out / f"run-{name}", a.redis_port)
+        mine = scenarios
+        if meta["mode"] == "full" and name not in GOAL_PEERS:
+            # The storm and burst scenarios are issue #18's comparison with nchan.
+            mine = [s for s in scenarios if parse_scenario(s)[0] not in ("C", "B")]
+            meta.setdefault("not_played", {})[name] = [s for s in scenarios if s not in mine]
 
-        def matrix(p, name=name):
+        def matrix(p, name=name, mine=mine):
             if name == "ticker":
                 meta["ticker_serve_cmd"] = p.serve_cmd
-            r.run_peer_scenarios(p, scenarios)
+            r.run_peer_scenarios(p, mine)
 
         with_peer(r, name, peer, matrix)
     if scenarios:
@@ -1397,7 +1848,7 @@ def main():
         return 0
     mode, peers, scenarios, extras = plan(a)
     stamp = time.strftime("%Y-%m-%d_%H%M%S")
-    out = Path(a.out) if a.out else BENCH / "results" / f"{stamp}-{mode}"
+    out = Path(a.out).resolve() if a.out else BENCH / "results" / f"{stamp}-{mode}"
     log(f"mode {mode}: peers {peers}, scenarios {scenarios}, extras {extras}, out {out}")
     if a.dry_run:
         return 0
