@@ -27,7 +27,7 @@ from ticker.reach import Reach
 from ticker.settings import Settings
 from ticker.store import Entry, Store
 from ticker.streamid import entry_key
-from ticker.subscriber import Batch, Subscriber
+from ticker.subscriber import Batch, Subscriber, deliver
 
 log = logging.getLogger("ticker.hub")
 
@@ -217,16 +217,15 @@ class ChannelReader:
             return
         batch = Batch(events, first, last)
         metrics = self._hub.metrics
-        for sub in list(self.subscribers):
-            sub.offer(batch)
-            if sub.cut_off:
-                self.leave(sub)
-                metrics.cut_off.labels(self.channel).inc()
-                log.info(
-                    "reader %s: cut off a subscriber %s events behind",
-                    self.channel,
-                    self._hub.settings.subscriber_buffer,
-                )
+        # A copy: a stream that ends during its write leaves the set.
+        for sub in deliver(batch, list(self.subscribers)):
+            self.leave(sub)
+            metrics.cut_off.labels(self.channel).inc()
+            log.info(
+                "reader %s: cut off a subscriber %s events behind",
+                self.channel,
+                self._hub.settings.subscriber_buffer,
+            )
         reach = self._hub.reach
         if reach is not None and self.per_filter:
             # Once per batch, over the distinct filters: never per delivery.

@@ -268,7 +268,7 @@ class Stream(Socket):
                 async for part in opening:
                     if self.closed:
                         return
-                    self._transport.write(chunk(part))
+                    self.transport.write(chunk(part))
         except TickerError as exc:
             if self.closed:
                 return
@@ -295,7 +295,7 @@ class Stream(Socket):
 
     def _begin(self, opening: bytes) -> None:
         """The response head and the opening in one write."""
-        self._transport.write(
+        self.transport.write(
             b"HTTP/1.1 200 OK\r\n%stransfer-encoding: chunked\r\n\r\n%s"
             % (self._head, chunk(opening))
         )
@@ -323,7 +323,7 @@ class Stream(Socket):
             if batch.last > sub.last_sent:
                 data = batch.wire(sub.filter, sub.last_sent, chunk)
                 if data:
-                    self._transport.write(data)
+                    self.transport.write(data)
                 sub.last_sent = batch.last
         sub.go_direct(self)
 
@@ -345,7 +345,7 @@ class Stream(Socket):
         self._stall = None
         timeout = self._streams.settings.send_timeout_s
         log.info("ending a stream whose reader stopped reading for %.0fs", timeout)
-        self._transport.abort()
+        self.transport.abort()
 
     def finish(self) -> None:
         """End the response from our side: a last ``retry:``, the last chunk, close."""
@@ -353,7 +353,7 @@ class Stream(Socket):
             return
         if not self.started:
             self._begin(b"")
-        self._transport.write(chunk(self._streams.retry) + _END)
+        self.transport.write(chunk(self._streams.retry) + _END)
         self._close()
 
     def _refuse(self, status: int, body: dict[str, object]) -> None:
@@ -361,7 +361,7 @@ class Stream(Socket):
         self._status = status
         data = json.dumps(body).encode()
         head = self._head.replace(b"text/event-stream; charset=utf-8", b"application/json")
-        self._transport.write(
+        self.transport.write(
             b"HTTP/1.1 %s\r\n%s%sconnection: close\r\ncontent-length: %d\r\n\r\n%s"
             % (
                 _STATUS.get(status, b"%d Error" % status),
@@ -375,13 +375,13 @@ class Stream(Socket):
 
     def _close(self) -> None:
         self._end()
-        if self._transport.get_write_buffer_size():
+        if self.transport.get_write_buffer_size():
             # Bytes still to go: give the reader the send timeout to take them.
             loop = asyncio.get_running_loop()
             self._stall = loop.call_later(
-                self._streams.settings.send_timeout_s, self._transport.abort
+                self._streams.settings.send_timeout_s, self.transport.abort
             )
-        self._transport.close()
+        self.transport.close()
 
     def lost(self) -> None:
         """The connection is gone (from the protocol)."""

@@ -76,17 +76,17 @@ class Socket:
 
     __slots__ = (
         "_on_lost",
-        "_transport",
         "direct",
         "ended",
         "framing",
         "gone",
         "paused",
         "started",
+        "transport",
     )
 
     def __init__(self, transport: asyncio.WriteTransport, *, http_version: str) -> None:
-        self._transport = transport
+        self.transport = transport
         self._on_lost: Callable[[], None] | None = None
         # Direct writes only on HTTP/1.1: its body is chunked, each write one chunk.
         self.direct = http_version == "1.1"
@@ -109,7 +109,7 @@ class Socket:
             and not self.ended
             and not self.gone
             and not self.paused
-            and not self._transport.is_closing()
+            and not self.transport.is_closing()
         )
 
     def frame(self, body: bytes) -> bytes:
@@ -117,12 +117,12 @@ class Socket:
 
     def write(self, data: bytes) -> None:
         """Write bytes already framed with ``framing``."""
-        self._transport.write(data)
+        self.transport.write(data)
 
     def abort(self) -> None:
         """Drop the connection now, unsent bytes included (a reader that stopped reading:
         a graceful close would keep its socket and send buffer until the peer reads)."""
-        self._transport.abort()
+        self.transport.abort()
 
     def on_lost(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback`` once when the client goes away (instead of a task per

@@ -16,13 +16,13 @@ import asyncio
 from collections.abc import Callable
 
 from ticker.events import Event, Filter
-from ticker.protocol import Framing, Socket
+from ticker.protocol import Framing, Socket, chunk
 
 
 class Batch:
     """Events from one XREAD, shared by every subscriber; bytes joined once per filter."""
 
-    __slots__ = ("_joined", "_wire", "events", "first", "last")
+    __slots__ = ("_joined", "_wire", "chunked", "events", "first", "last")
 
     def __init__(self, events: list[Event], first: tuple[int, int], last: tuple[int, int]) -> None:
         self.events = events
@@ -30,6 +30,8 @@ class Batch:
         self.last = last
         self._joined: dict[Filter, bytes] = {}
         self._wire: dict[tuple[Filter, Framing], bytes] = {}
+        # The chunked bytes per filter for readers caught up to before ``first``.
+        self.chunked: dict[Filter, bytes] = {}
 
     def frames(self, flt: Filter, after: tuple[int, int]) -> bytes:
         """The SSE bytes for events after ``after`` that ``flt`` wants."""
@@ -48,9 +50,45 @@ class Batch:
             data = self._wire.get(key)
             if data is None:
                 data = self._wire[key] = framing(self.frames(flt, after))
+                if framing is chunk:
+                    self.chunked[flt] = data
             return data
         body = self.frames(flt, after)
         return framing(body) if body else b""
+
+
+def deliver(batch: Batch, subscribers: list[Subscriber]) -> list[Subscriber]:
+    """Offer ``batch`` to each subscriber; the ones it cut off.
+
+    The fan-out's inner loop, per reader per batch: a caught-up reader with an open
+    socket gets the batch's bytes for its filter, chunked once per batch, in one
+    ``transport.write``; every other case takes ``Subscriber.offer``."""
+    first, last = batch.first, batch.last
+    chunked = batch.chunked
+    cut = []
+    for sub in subscribers:
+        sock = sub.socket
+        if (
+            sock is not None
+            and sub.last_sent < first
+            and sock.started
+            and not sock.paused
+            and not sock.ended
+            and not sock.gone
+            and sock.direct
+            and not sub.closed
+        ):
+            data = chunked.get(sub.filter)
+            if data is None:
+                data = batch.wire(sub.filter, sub.last_sent, chunk)
+            if data:
+                sock.transport.write(data)
+            sub.last_sent = last
+            continue
+        sub.offer(batch)
+        if sub.cut_off:
+            cut.append(sub)
+    return cut
 
 
 class Subscriber:
