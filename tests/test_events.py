@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from tests.helpers import Reader, serve_app, start_reader
+from ticker import channel
 from ticker.front import Front
 from ticker.models import DESK_ONLY, utcnow
 from ticker.protocol import HttpProtocol
@@ -95,8 +96,9 @@ async def test_reader_gets_current_items_then_live_ones(
 async def test_readers_connecting_one_after_another_get_the_ticker_as_it_is_then(
     api: httpx.AsyncClient, server: tuple[str, Any]
 ) -> None:
-    """The current items are read from Redis once per stream position and shared by the
-    readers that connect meanwhile; any change in between is never served stale."""
+    """The current items are read from Redis once and shared by the readers that connect
+    later, brought up to date by what the fan-out sent since: a killed item is never
+    shown to a reader that connects after the kill, and a correction is shown as it is."""
     services = server[1].state.services
     loads = 0
     read_from_redis = services.store.snapshot
@@ -122,7 +124,48 @@ async def test_readers_connecting_one_after_another_get_the_ticker_as_it_is_then
         readers.append(late)
         await asyncio.sleep(0.2)
         assert [(e.event, e.id) for e in late.events] == [("item", second["id"])]
-        assert loads == 2
+        assert loads == 1
+        fixed = (
+            await api.patch(
+                f"/channels/en/items/{second['uri']}", json={"headline": "Arrested: suspect (32)"}
+            )
+        ).json()
+        await keeper.wait_for(lambda r: len(r.events) == 4)
+        later = await connected(start_reader(events_url(server)), 1)
+        readers.append(later)
+        assert [(e.event, e.id) for e in later.events] == [("item", fixed["id"])]
+        assert json.loads(later.events[0].data)["headline"] == "Arrested: suspect (32)"
+        assert loads == 1
+    finally:
+        services.store.snapshot = read_from_redis
+        for reader in readers:
+            await reader.close()
+
+
+async def test_a_reader_opening_past_the_kept_batches_gets_a_fresh_read(
+    api: httpx.AsyncClient, server: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(channel, "RECENT_MAX", 2)
+    services = server[1].state.services
+    loads = 0
+    read_from_redis = services.store.snapshot
+
+    async def counting(name: str) -> Any:
+        nonlocal loads
+        loads += 1
+        return await read_from_redis(name)
+
+    services.store.snapshot = counting
+    keeper = await connected(start_reader(events_url(server)))
+    readers = [keeper]
+    try:
+        items = [await post(api, f"Update {n}") for n in range(4)]
+        await keeper.wait_for(lambda r: len(r.events) == 4)
+        assert loads == 1  # the keeper's, on an empty ticker
+        late = await connected(start_reader(events_url(server)), 4)
+        readers.append(late)
+        assert [e.id for e in late.events] == [i["id"] for i in items]
+        assert loads == 2  # four batches since the first read: only two were kept
     finally:
         services.store.snapshot = read_from_redis
         for reader in readers:

@@ -87,6 +87,7 @@ class Event:
     urgency: int
     otherwise: bytes = b""
     uri: str = ""  # the item's, for an ``item`` event: what its reach is counted against
+    removes: str = ""  # the item's, for a ``remove`` event
 
     def frame_for(self, flt: Filter) -> bytes:
         if flt.everything or flt.matches(self.regions, self.categories, self.urgency):
@@ -177,7 +178,9 @@ def decode(entry_id: str, fields: dict[str, str], channel: str, now: datetime) -
             if reason not in REMOVE_REASONS or not uri or len(uri) > _REMOVE_URI_MAX:
                 raise BadEntry(f"bad remove entry (reason {reason[:40]!r}, uri {uri[:40]!r})")
             data = frame("remove", entry_id, {"uri": uri, "reason": reason})
-            return Event(entry_key(entry_id), data, frozenset(), frozenset(), URGENCY_MAX, data)
+            return Event(
+                entry_key(entry_id), data, frozenset(), frozenset(), URGENCY_MAX, data, removes=uri
+            )
     except (ValueError, ValidationError, TypeError, RecursionError, OverflowError) as exc:
         skipped(entry_id, fields, channel, exc)
         return None

@@ -21,11 +21,12 @@ from functools import partial
 from typing import NamedTuple
 
 from ticker.archive import Archive
+from ticker.channel import Opening, Snapshot
 from ticker.errors import StoreUnavailable
 from ticker.events import Filter
 from ticker.eventstream import EventStream
 from ticker.frames import HEARTBEAT, reset_frame, retry_frame
-from ticker.hub import FILTERS_MAX, Hub, Snapshot
+from ticker.hub import FILTERS_MAX, Hub
 from ticker.models import Item, Status
 from ticker.protocol import Socket
 from ticker.settings import Settings
@@ -50,7 +51,8 @@ class Wanted(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Shown:
-    """The current items a filter gets from one snapshot, until ``until`` (epoch s)."""
+    """What a filter's new readers are shown from one opening, until ``until`` (epoch s);
+    ``position`` is the last event it accounts for."""
 
     snapshot: Snapshot
     until: float
@@ -168,10 +170,10 @@ class Feed:
         channel's current items known at its reader's position. None otherwise."""
         if wanted.last_event_id:
             return None
-        snapshot = self._hub.cached(wanted.channel)
-        if snapshot is None:
+        opening = self._hub.opening(wanted.channel)
+        if opening is None:
             return None
-        return self._head(sub, wanted, snapshot)
+        return self._head(sub, wanted, opening)
 
     async def _resumable(self, wanted: Wanted) -> bool:
         if not wanted.last_event_id:
@@ -198,35 +200,50 @@ class Feed:
     async def _snapshot(self, sub: Subscriber, wanted: Wanted) -> bytes:
         return self._head(sub, wanted, await self._hub.current(wanted.channel))
 
-    def _head(self, sub: Subscriber, wanted: Wanted, snapshot: Snapshot) -> bytes:
+    def _head(self, sub: Subscriber, wanted: Wanted, opening: Opening) -> bytes:
         """Phase 1, a new reader (or one that cannot resume: ``reset`` first): the head
-        and the current items, in one write."""
-        shown = self._shown(wanted.flt, snapshot)
+        and the ticker as it is now, in one write."""
+        shown = self._shown(wanted.flt, opening)
         sub.last_sent = shown.position
         if shown.uris and self._hub.reach is not None:
             self._hub.reach.add(wanted.channel, shown.uris)
-        if wanted.last_event_id:
-            return self._retry + reset_frame() + shown.frames
-        return self._retry + shown.frames
+        reset = reset_frame() if wanted.last_event_id else b""
+        return self._retry + reset + shown.frames
 
-    def _shown(self, flt: Filter, snapshot: Snapshot) -> Shown:
-        """What a snapshot shows a filter now, framed once and kept until the snapshot is
-        replaced or an item's embargo or expiry changes it: a storm of readers with the
+    def _shown(self, flt: Filter, opening: Opening) -> Shown:
+        """What a filter's reader is shown on opening: the snapshot's items, brought up
+        to date by the batches since (a correction in place, a new item after the rest,
+        a removed item left out: never its text). Framed once and kept until the opening
+        moves on or an item's embargo or expiry changes it: a storm of readers with the
         same filter shares the bytes."""
         now = time.time()
         kept = self._shows.get(flt)
-        if kept is not None and kept.snapshot is snapshot and now < kept.until:
+        if (
+            kept is not None
+            and kept.snapshot is opening.snapshot
+            and kept.position == opening.position
+            and now < kept.until
+        ):
             return kept
-        position, current = snapshot
+        position, current = opening.snapshot
+        start = entry_key(position)
         at = datetime.fromtimestamp(now, UTC)
-        sent = [ev for item, ev in current if ev.wanted(flt) and item.visible_at(at)]
+        shown = {ev.uri: ev.frame for item, ev in current if ev.wanted(flt) and item.visible_at(at)}
+        for batch in opening.since:
+            for ev in batch.events:
+                if ev.key <= start:
+                    continue
+                if ev.uri and ev.wanted(flt):
+                    shown[ev.uri] = ev.frame
+                else:
+                    shown.pop(ev.uri or ev.removes, None)
         changes = (t for item, _ in current for t in _changes(item) if t > now)
         kept = Shown(
-            snapshot,
+            opening.snapshot,
             min(changes, default=math.inf),
-            entry_key(position),
-            b"".join(ev.frame for ev in sent),
-            {ev.uri: 1 for ev in sent if ev.uri},
+            max(start, opening.position),
+            b"".join(shown.values()),
+            dict.fromkeys(shown, 1),
         )
         if flt in self._shows or len(self._shows) < SHOWS_KEPT:
             self._shows[flt] = kept

@@ -31,11 +31,12 @@ import structlog
 from starlette.datastructures import QueryParams
 
 from ticker.api import cors_for, stream_filter
+from ticker.channel import ChannelReader
 from ticker.errors import TickerError
 from ticker.events import EVERYTHING
 from ticker.feed import Feed, Wanted
 from ticker.frames import HEARTBEAT, retry_frame
-from ticker.hub import ChannelReader, Hub
+from ticker.hub import Hub
 from ticker.logs import (
     access_log,
     log_access,

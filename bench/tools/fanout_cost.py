@@ -17,8 +17,9 @@ import time
 from datetime import timedelta
 
 from pydantic import SecretStr
+from ticker.channel import ChannelReader
 from ticker.events import Filter
-from ticker.hub import ChannelReader, Hub
+from ticker.hub import Hub
 from ticker.metrics import Metrics
 from ticker.models import Item, utcnow
 from ticker.settings import Settings

@@ -1,0 +1,296 @@
+"""One channel's reader in this process: the single XREAD loop, the fan-out of each batch
+to the channel's subscribers, the current items it can share, and its recent batches.
+
+The loop blocks on ``XREAD`` from a concrete last ID, decodes each batch once
+(``events.decode``) and hands the same ``Batch`` to every subscriber (``subscriber.py``),
+which writes it to its socket or queues it. A subscriber more than ``subscriber_buffer``
+events behind is cut off: its stream ends, the browser comes back with ``Last-Event-ID``,
+and memory never grows with a slow reader (Mercure's rule).
+
+A new reader's opening is a snapshot of the current items plus the batches fanned out
+since it was read (``recent``): so one snapshot read serves every reader that connects
+for the next ``RECENT_MAX`` batches, instead of one read per position (that is, per item
+published) while a storm of readers connects during a busy story.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import random
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ticker import logs
+from ticker.errors import StoreUnavailable
+from ticker.events import Event, Filter, decode
+from ticker.models import Item, utcnow
+from ticker.store import Entry
+from ticker.streamid import entry_key
+from ticker.subscriber import Batch, Subscriber, deliver
+
+if TYPE_CHECKING:
+    from ticker.hub import Hub
+
+log = logging.getLogger("ticker.hub")
+
+# One outage warning per process per 10 s, however many channel readers retry.
+_outage_warnings = logs.Every(10.0)
+# A channel reader's reconnect backoff: doubling from the first to the most, each sleep
+# jittered by ±50 % so that many processes do not reconnect in lockstep.
+BACKOFF_FIRST_S, BACKOFF_MOST_S = 0.1, 5.0
+
+
+def _backoff(previous: float) -> float:
+    return min(BACKOFF_MOST_S, max(BACKOFF_FIRST_S, previous * 2))
+
+
+def _jittered(delay: float) -> float:
+    return delay * random.uniform(0.5, 1.5)
+
+
+# Batches kept for readers that open from a snapshot read a little earlier.
+RECENT_MAX = 64
+
+# A stream position and the items current at it, each with its ``item`` event.
+Snapshot = tuple[str, list[tuple[Item, Event]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What a new reader starts from: a snapshot, the batches fanned out since it was
+    read, and the position the two reach (live batches after it follow)."""
+
+    snapshot: Snapshot
+    since: list[Batch]
+    position: tuple[int, int]
+
+
+class ChannelReader:
+    """The single XREAD loop of one channel in this process."""
+
+    def __init__(self, hub: Hub, channel: str) -> None:
+        self.channel = channel
+        self.subscribers: set[Subscriber] = set()
+        # Subscribers per filter, kept as they come and go (``join``, ``leave``): an item's
+        # reach is then a sum over the few distinct filters, with no per-reader work.
+        self.per_filter: dict[Filter, int] = {}
+        self.ready = asyncio.Event()
+        self._position = "0-0"
+        # The current items as of some position not before ``recent_floor``: with the
+        # batches since, a new reader's opening (``opening``; Hub.current reads it).
+        self.snapshot: Snapshot | None = None
+        # Every batch fanned out after ``recent_floor``, up to RECENT_MAX of them.
+        self.recent: deque[Batch] = deque()
+        self.recent_floor = (0, 0)
+        # A snapshot read under way, for readers that connect meanwhile (Hub.current).
+        self.loading: asyncio.Future[Snapshot] | None = None
+        self.stopped = False
+        self._hub = hub
+        self._delivered = hub.metrics.child(hub.metrics.delivered, channel)
+        self._latency = hub.metrics.child(hub.metrics.latency, channel)
+        # A fresh context: the task outlives the request that started it (and its
+        # request_id in the logs).
+        self.task = asyncio.create_task(
+            self._run(), name=f"ticker-reader:{channel}", context=contextvars.Context()
+        )
+
+    async def _run(self) -> None:
+        settings, store = self._hub.settings, self._hub.store
+        delay = 0.0
+        # The flag backs up cancel(): redis-py can swallow a cancellation mid-command.
+        while not self.stopped:
+            try:
+                async with store.tail(self.channel, block_ms=settings.read_block_ms) as tail:
+                    if not self.ready.is_set():
+                        # Start from a concrete ID, never '$': an entry added between two
+                        # reads would be skipped.
+                        self.restart_at(await store.last_id(self.channel))
+                        self.ready.set()
+                    if delay:
+                        # Back only once a command has gone through (the tail connects
+                        # lazily): a reconnection, not an attempt, is what is counted.
+                        await store.ping()
+                        log.info("reader %s: Redis is back", self.channel)
+                        self._hub.metrics.redis_reconnects.labels(self.channel).inc()
+                        await self._check_position()
+                    delay = 0.0
+                    while not self.stopped:
+                        entries = await tail.read(
+                            self.position,
+                            count=settings.read_batch,
+                            block_ms=settings.read_block_ms,
+                        )
+                        if entries and await self._gap_before(entries):
+                            continue
+                        if entries:
+                            self._fan_out(entries)
+            except StoreUnavailable as exc:
+                delay = _backoff(delay)
+                held = _outage_warnings.due()
+                if held is not None:
+                    log.warning(
+                        "reader %s: %s; retrying (%d similar warnings in the last 10s)",
+                        self.channel,
+                        exc,
+                        held,
+                    )
+                # Jitter, so many processes do not reconnect in lockstep.
+                await asyncio.sleep(_jittered(delay))
+                continue
+            except Exception:
+                # A bug must not silently end a channel's live updates: log it, go on.
+                log.exception("reader %s failed; restarting it", self.channel)
+                delay = _backoff(delay)
+                await asyncio.sleep(_jittered(delay))
+
+    def join(self, sub: Subscriber) -> None:
+        self.subscribers.add(sub)
+        self.per_filter[sub.filter] = self.per_filter.get(sub.filter, 0) + 1
+
+    def leave(self, sub: Subscriber) -> None:
+        if sub in self.subscribers:
+            self.subscribers.discard(sub)
+            left = self.per_filter.get(sub.filter, 1) - 1
+            if left:
+                self.per_filter[sub.filter] = left
+            else:
+                self.per_filter.pop(sub.filter, None)
+
+    def drop_all(self) -> None:
+        for sub in list(self.subscribers):
+            sub.close()
+        self.subscribers.clear()
+        self.per_filter.clear()
+
+    @property
+    def position(self) -> str:
+        """The last stream entry this reader has fanned out (or started from)."""
+        return self._position
+
+    def restart_at(self, entry_id: str) -> None:
+        """Go on from ``entry_id``, which does not follow what was fanned out before (the
+        start, a resync): nothing kept from before it can be built on."""
+        self._position = entry_id
+        self.snapshot = None
+        self.recent.clear()
+        self.recent_floor = entry_key(entry_id)
+
+    def keep(self, snapshot: Snapshot) -> bool:
+        """Keep ``snapshot`` for later readers if the recent batches carry it to the
+        reader's position (it is not from before them, nor from entries not read yet)."""
+        at = entry_key(snapshot[0])
+        if not self.recent_floor <= at <= entry_key(self._position):
+            return False
+        self.snapshot = snapshot
+        return True
+
+    def opening(self) -> Opening | None:
+        """The kept snapshot and the batches since: what a reader that registers now
+        starts from. None when there is no snapshot, or it is older than the batches
+        kept (it is dropped then)."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            return None
+        at = entry_key(snapshot[0])
+        if at < self.recent_floor:
+            self.snapshot = None
+            return None
+        since = [batch for batch in self.recent if batch.last > at]
+        return Opening(snapshot, since, entry_key(self._position))
+
+    async def _check_position(self) -> None:
+        """After an outage: is our position still in the stream? A Redis that lost its
+        data (or a stream trimmed past us) would otherwise leave readers silently stale.
+        Ending every stream sends them back with Last-Event-ID, and the feed decides
+        between an exact resume and a ``reset``."""
+        store = self._hub.store
+        if self.position == "0-0" or await store.knows(self.channel, self.position):
+            return
+        log.warning(
+            "reader %s: position %s is gone from the stream (data lost or "
+            "trimmed); ending %d streams so readers resync",
+            self.channel,
+            self.position,
+            len(self.subscribers),
+        )
+        self.restart_at(await store.last_id(self.channel))
+        self.drop_all()
+        self._hub.metrics.resyncs.labels(self.channel).inc()
+
+    async def _gap_before(self, entries: Sequence[Entry]) -> bool:
+        """A reader that falls further behind than the history can find its position
+        trimmed away: XREAD then silently starts at the oldest entry left. Only a big
+        batch can follow such a gap, so only then do we check; on a gap every stream is
+        ended and its reader comes back to a ``reset``, never to a silent hole."""
+        ch = self._hub.settings.channel(self.channel)
+        limit = min(self._hub.settings.read_batch, ch.history_max_items if ch else 1)
+        if len(entries) < limit or self.position == "0-0":
+            return False
+        if await self._hub.store.knows(self.channel, self.position):
+            return False
+        log.warning(
+            "reader %s: fell behind the history (position %s trimmed); ending %d "
+            "streams so readers resync",
+            self.channel,
+            self.position,
+            len(self.subscribers),
+        )
+        self.restart_at(entries[-1].id)
+        self.drop_all()
+        self._hub.metrics.resyncs.labels(self.channel).inc()
+        return True
+
+    def stop(self) -> None:
+        self.stopped = True
+        # From its own task (its last stream ended inside the fan-out): the loop ends by
+        # itself and closes its connection; a cancel would cut that close short.
+        if asyncio.current_task() is not self.task:
+            self.task.cancel()
+
+    def _fan_out(self, entries: Sequence[Entry]) -> None:
+        now = utcnow()
+        events = [e for e in (_decode(x, self.channel, now) for x in entries) if e]
+        first, last = entry_key(entries[0].id), entry_key(entries[-1].id)
+        self._position = entries[-1].id
+        if not events:
+            return
+        batch = Batch(events, first, last)
+        recent = self.recent
+        recent.append(batch)
+        if len(recent) > RECENT_MAX:
+            self.recent_floor = recent.popleft().last
+        metrics = self._hub.metrics
+        # A copy: a stream that ends during its write leaves the set.
+        for sub in deliver(batch, list(self.subscribers)):
+            self.leave(sub)
+            metrics.cut_off.labels(self.channel).inc()
+            log.info(
+                "reader %s: cut off a subscriber %s events behind",
+                self.channel,
+                self._hub.settings.subscriber_buffer,
+            )
+        reach = self._hub.reach
+        if reach is not None and self.per_filter:
+            # Once per batch, over the distinct filters: never per delivery.
+            filters = self.per_filter.items()
+            counts = {e.uri: sum(n for f, n in filters if e.wanted(f)) for e in events if e.uri}
+            reach.add(self.channel, counts)
+        # Per batch, not per delivery: the cost does not grow with the number of readers.
+        self._delivered.inc(len(events) * len(self.subscribers))
+        now_ms = now.timestamp() * 1000
+        latency = self._latency
+        for event in events:
+            latency.observe(max(0.0, (now_ms - event.key[0]) / 1000))
+
+
+def _decode(entry: Entry, channel: str, now: datetime) -> Event | None:
+    try:
+        return decode(entry.id, entry.fields, channel, now)
+    except Exception:  # one bad entry must never stop a channel's live updates
+        log.exception("reader %s: skipping entry %s", channel, entry.id)
+        return None
