@@ -87,6 +87,7 @@ class ChannelReader:
         # Every batch fanned out after ``recent_floor``, up to RECENT_MAX of them.
         self.recent: deque[Batch] = deque()
         self.recent_floor = (0, 0)
+        self._opening: Opening | None = None  # ``opening()``, until either moves
         # A snapshot read under way, for readers that connect meanwhile (Hub.current).
         self.loading: asyncio.Future[Snapshot] | None = None
         self.stopped = False
@@ -176,7 +177,7 @@ class ChannelReader:
         """Go on from ``entry_id``, which does not follow what was fanned out before (the
         start, a resync): nothing kept from before it can be built on."""
         self._position = entry_id
-        self.snapshot = None
+        self.snapshot = self._opening = None
         self.recent.clear()
         self.recent_floor = entry_key(entry_id)
 
@@ -186,13 +187,15 @@ class ChannelReader:
         at = entry_key(snapshot[0])
         if not self.recent_floor <= at <= entry_key(self._position):
             return False
-        self.snapshot = snapshot
+        self.snapshot, self._opening = snapshot, None
         return True
 
     def opening(self) -> Opening | None:
         """The kept snapshot and the batches since: what a reader that registers now
         starts from. None when there is no snapshot, or it is older than the batches
         kept (it is dropped then)."""
+        if self._opening is not None:
+            return self._opening
         snapshot = self.snapshot
         if snapshot is None:
             return None
@@ -201,7 +204,8 @@ class ChannelReader:
             self.snapshot = None
             return None
         since = [batch for batch in self.recent if batch.last > at]
-        return Opening(snapshot, since, entry_key(self._position))
+        self._opening = Opening(snapshot, since, entry_key(self._position))
+        return self._opening
 
     async def _check_position(self) -> None:
         """After an outage: is our position still in the stream? A Redis that lost its
@@ -256,7 +260,7 @@ class ChannelReader:
         now = utcnow()
         events = [e for e in (_decode(x, self.channel, now) for x in entries) if e]
         first, last = entry_key(entries[0].id), entry_key(entries[-1].id)
-        self._position = entries[-1].id
+        self._position, self._opening = entries[-1].id, None
         if not events:
             return
         batch = Batch(events, first, last)

@@ -150,6 +150,9 @@ class EventStream(Response):
             log.info("ending a stream whose reader stopped reading for %.0fs", self._send_timeout)
             if self._socket is not None:
                 self._socket.abort()
+                # Let the protocol hear of the close before the app returns: uvicorn would
+                # otherwise log an unfinished response as an error.
+                await asyncio.sleep(0)
             return False
         except OSError:
             return False  # the connection is gone

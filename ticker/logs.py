@@ -156,16 +156,19 @@ class _RequestIds:
     kernel's random source each time, a tenth of what a reader's connect cost."""
 
     def __init__(self) -> None:
-        self._pid = 0
         self._prefix = ""
         self._count = itertools.count()
 
     def __call__(self) -> str:
-        pid = os.getpid()
-        if pid != self._pid:  # first use, or a forked child: never share a prefix
-            self._pid, self._prefix = pid, secrets.token_hex(8)
-            self._count = itertools.count()
+        if not self._prefix:
+            self._prefix = secrets.token_hex(8)
+            # A forked child must never share the prefix (and so the IDs) of its parent.
+            os.register_at_fork(after_in_child=self._forget)
         return f"{self._prefix}{next(self._count):016x}"
+
+    def _forget(self) -> None:
+        self._prefix = ""
+        self._count = itertools.count()
 
 
 new_request_id = _RequestIds()
