@@ -68,14 +68,13 @@ def test_a_new_reader_gets_the_stream_head_and_current_items_in_its_first_bytes(
         assert headers[b"cache-control"] == b"no-store"
         assert headers[b"x-content-type-options"] == b"nosniff"
         assert headers[b"x-accel-buffering"] == b"no"
-        assert headers[b"transfer-encoding"] == b"chunked"
+        # The body ends with the connection, as nchan's: no chunks to frame or unframe.
+        assert b"transfer-encoding" not in headers and b"content-length" not in headers
+        assert headers[b"connection"] == b"close"
         assert headers[b"access-control-allow-origin"] == b"*"
         assert len(headers[b"x-request-id"]) == 32
-        # One chunk: the retry hint, then the item, as its SSE frame.
-        size, _, rest = body.partition(b"\r\n")
-        chunk = rest[: int(size, 16)]
-        assert chunk.startswith(b"retry: 500\n\n")
-        assert f"event: item\nid: {item['id']}\n".encode() in chunk
+        # The retry hint, then the item, as its SSE frame, with the head: one write.
+        assert body.startswith(b"retry: 500\n\nevent: item\nid: " + item["id"].encode() + b"\n")
         live = ticker_server.post("en", headline="Then this")
         assert f"id: {live['id']}\n".encode() in _read_until(sock, live["id"].encode())
     finally:

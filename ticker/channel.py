@@ -182,10 +182,10 @@ class ChannelReader:
         self.recent_floor = entry_key(entry_id)
 
     def keep(self, snapshot: Snapshot) -> bool:
-        """Keep ``snapshot`` for later readers if the recent batches carry it to the
-        reader's position (it is not from before them, nor from entries not read yet)."""
-        at = entry_key(snapshot[0])
-        if not self.recent_floor <= at <= entry_key(self._position):
+        """Keep ``snapshot`` for later readers unless it is older than the batches kept.
+        One read a little ahead of this reader (an entry it has not fanned out yet) is
+        kept too: a reader opening from it skips the live batches it already holds."""
+        if entry_key(snapshot[0]) < self.recent_floor:
             return False
         self.snapshot, self._opening = snapshot, None
         return True
@@ -204,7 +204,7 @@ class ChannelReader:
             self.snapshot = None
             return None
         since = [batch for batch in self.recent if batch.last > at]
-        self._opening = Opening(snapshot, since, entry_key(self._position))
+        self._opening = Opening(snapshot, since, max(at, entry_key(self._position)))
         return self._opening
 
     async def _check_position(self) -> None:

@@ -18,12 +18,15 @@ the limit, HTTP/1.0, a method other than GET, a request ``NativeStreams.take`` d
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, cast
 
 import httptools
 
 from ticker.native import Head, NativeStreams, Stream
 from ticker.protocol import DEFAULT_MAX_HEADER_BYTES, MAX_HEADER_BYTES, STREAMS, HttpProtocol
+
+log = logging.getLogger("ticker.front")
 
 
 class Front(asyncio.Protocol):
@@ -116,7 +119,13 @@ class Front(asyncio.Protocol):
         )
         if stream is not None:
             self._stream = stream
-            stream.start()
+            try:
+                stream.start()
+            except Exception:
+                # A bug must cost this one connection, never a reader slot for good.
+                log.exception("a stream failed to start")
+                stream.lost()
+                transport.abort()
 
     def _hand_off(self) -> None:
         transport = self._transport

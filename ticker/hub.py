@@ -144,6 +144,8 @@ class Hub:
         loading.set_result(snapshot)
         if reader.keep(snapshot) and (opening := reader.opening()) is not None:
             return opening
+        # Older than the kept batches (many batches went by during the read): still
+        # good for this caller, registered before the read began.
         return Opening(snapshot, [], entry_key(snapshot[0]))
 
     async def _load(self, channel: str) -> Snapshot:

@@ -44,15 +44,13 @@ from ticker.logs import (
     new_request_id,
     sanitize_request_id,
 )
-from ticker.protocol import Socket, chunk
+from ticker.protocol import Socket, identity
 from ticker.settings import Settings
 from ticker.subscriber import Subscriber
 
 log = logging.getLogger("ticker.native")
 
 _PATH = re.compile(rb"/channels/([a-z0-9][a-z0-9_-]{0,63})/events")
-_END = b"0\r\n\r\n"  # the last chunk of a chunked body
-_BEAT = chunk(HEARTBEAT)
 # What every stream response says besides its request ID and CORS (eventstream.HEADERS).
 _HEAD = (
     b"content-type: text/event-stream; charset=utf-8\r\n"
@@ -178,7 +176,7 @@ class NativeStreams:
         self._beat = None
         for stream in self.live:
             if stream.writable():
-                stream.write(_BEAT)
+                stream.write(HEARTBEAT)
         if self.live:
             self.beat_later()
 
@@ -222,6 +220,9 @@ class Stream(Socket):
         request_id: str,
     ) -> None:
         super().__init__(transport, http_version="1.1")
+        # The body ends with the connection (RFC 9112 section 6.3), as nchan's streams do:
+        # no chunk framing to write, or for every reader to take apart.
+        self.framing = identity
         self._streams = streams
         self.wanted = wanted
         self._head = head  # the response's header lines, but for its framing
@@ -269,7 +270,7 @@ class Stream(Socket):
                 async for part in opening:
                     if self.closed:
                         return
-                    self.transport.write(chunk(part))
+                    self.transport.write(part)
         except TickerError as exc:
             if self.closed:
                 return
@@ -297,8 +298,7 @@ class Stream(Socket):
     def _begin(self, opening: bytes) -> None:
         """The response head and the opening in one write."""
         self.transport.write(
-            b"HTTP/1.1 200 OK\r\n%stransfer-encoding: chunked\r\n\r\n%s"
-            % (self._head, chunk(opening))
+            b"HTTP/1.1 200 OK\r\n%sconnection: close\r\n\r\n%s" % (self._head, opening)
         )
         self.started = True
 
@@ -322,7 +322,7 @@ class Stream(Socket):
             return  # resume_writing calls again
         for batch in sub.take():
             if batch.last > sub.last_sent:
-                data = batch.wire(sub.filter, sub.last_sent, chunk)
+                data = batch.frames(sub.filter, sub.last_sent)
                 if data:
                     self.transport.write(data)
                 sub.last_sent = batch.last
@@ -349,12 +349,12 @@ class Stream(Socket):
         self.transport.abort()
 
     def finish(self) -> None:
-        """End the response from our side: a last ``retry:``, the last chunk, close."""
+        """End the response from our side: a last ``retry:``, then the close."""
         if self.closed:
             return
         if not self.started:
             self._begin(b"")
-        self.transport.write(chunk(self._streams.retry) + _END)
+        self.transport.write(self._streams.retry)
         self._close()
 
     def _refuse(self, status: int, body: dict[str, object]) -> None:

@@ -52,6 +52,8 @@ DEV_TOKEN_NAME = "dev"
 # moment before ticker (systemd, a compose file without a health check), short enough that
 # a wrong host is reported while the person who typed it is still looking.
 REDIS_WAIT_S = 5.0
+# Connections waiting to be accepted: 10,000 browsers reconnecting at once overflowed 2,048.
+ACCEPT_BACKLOG = 16384
 
 
 class StartupError(RuntimeError):
@@ -305,6 +307,9 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
             timeout_graceful_shutdown=5,
             proxy_headers=False,
             http=http_protocol(settings.direct_writes),
+            # A reconnect storm queues in the kernel instead of losing SYNs (uvicorn's
+            # default is 2048; the kernel caps it at net.core.somaxconn).
+            backlog=ACCEPT_BACKLOG,
             # No WebSocket routes: and websockets' legacy module warns on import.
             ws="none",
         )

@@ -16,19 +16,20 @@ import asyncio
 from collections.abc import Callable
 
 from ticker.events import Event, Filter
-from ticker.protocol import Framing, Socket, chunk
+from ticker.protocol import Framing, Socket, chunk, identity
 
 
 class Batch:
     """Events from one XREAD, shared by every subscriber; bytes joined once per filter."""
 
-    __slots__ = ("_joined", "_wire", "chunked", "events", "first", "last")
+    __slots__ = ("_wire", "chunked", "events", "first", "joined", "last")
 
     def __init__(self, events: list[Event], first: tuple[int, int], last: tuple[int, int]) -> None:
         self.events = events
         self.first = first
         self.last = last
-        self._joined: dict[Filter, bytes] = {}
+        # The frames per filter for readers caught up to before ``first`` (``frames``).
+        self.joined: dict[Filter, bytes] = {}
         self._wire: dict[tuple[Filter, Framing], bytes] = {}
         # The chunked bytes per filter for readers caught up to before ``first``.
         self.chunked: dict[Filter, bytes] = {}
@@ -36,9 +37,9 @@ class Batch:
     def frames(self, flt: Filter, after: tuple[int, int]) -> bytes:
         """The SSE bytes for events after ``after`` that ``flt`` wants."""
         if after < self.first:
-            joined = self._joined.get(flt)
+            joined = self.joined.get(flt)
             if joined is None:
-                joined = self._joined[flt] = b"".join(e.frame_for(flt) for e in self.events)
+                joined = self.joined[flt] = b"".join(e.frame_for(flt) for e in self.events)
             return joined
         return b"".join(e.frame_for(flt) for e in self.events if e.key > after)
 
@@ -61,10 +62,11 @@ def deliver(batch: Batch, subscribers: list[Subscriber]) -> list[Subscriber]:
     """Offer ``batch`` to each subscriber; the ones it cut off.
 
     The fan-out's inner loop, per reader per batch: a caught-up reader with an open
-    socket gets the batch's bytes for its filter, chunked once per batch, in one
-    ``transport.write``; every other case takes ``Subscriber.offer``."""
+    socket gets the batch's bytes for its filter, joined (and chunked, where its body is
+    chunked) once per batch, in one ``transport.write``; every other case takes
+    ``Subscriber.offer``."""
     first, last = batch.first, batch.last
-    chunked = batch.chunked
+    joined, chunked = batch.joined, batch.chunked
     cut = []
     for sub in subscribers:
         sock = sub.socket
@@ -78,9 +80,15 @@ def deliver(batch: Batch, subscribers: list[Subscriber]) -> list[Subscriber]:
             and sock.direct
             and not sub.closed
         ):
-            data = chunked.get(sub.filter)
-            if data is None:
-                data = batch.wire(sub.filter, sub.last_sent, chunk)
+            flt = sub.filter
+            if sock.framing is identity:
+                data = joined.get(flt)
+                if data is None:
+                    data = batch.frames(flt, sub.last_sent)
+            else:
+                data = chunked.get(flt)
+                if data is None:
+                    data = batch.wire(flt, sub.last_sent, chunk)
             if data:
                 sock.transport.write(data)
             sub.last_sent = last

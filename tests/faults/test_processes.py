@@ -1,4 +1,4 @@
-"""Faults around ticker processes: one of two killed under 500 readers, SIGTERM with 1,000
+"""Faults around ticker processes: one of two killed under 200 readers, SIGTERM with 1,000
 open streams, a reader that stops reading, a reply lost after the write, and a Redis
 connection that goes mute (half-open)."""
 
@@ -37,7 +37,7 @@ async def test_readers_of_a_killed_process_resume_on_the_other_without_loss(
     try:
         urls = [f"{p.url}/channels/en/events" for p in (ticker_server, other)]
         stop = asyncio.Event()
-        readers = [Follower() for _ in range(500)]
+        readers = [Follower() for _ in range(200)]
         tasks = [
             asyncio.create_task(follow(urls if n % 2 == 0 else urls[::-1], r, stop))
             for n, r in enumerate(readers)
