@@ -23,7 +23,8 @@ from typing import Any, cast
 
 import httptools
 
-from ticker.native import Head, NativeStreams, Stream
+from ticker.native import Head, NativeStreams
+from ticker.native_stream import Stream
 from ticker.protocol import DEFAULT_MAX_HEADER_BYTES, MAX_HEADER_BYTES, STREAMS, HttpProtocol
 
 log = logging.getLogger("ticker.front")

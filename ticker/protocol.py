@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 if TYPE_CHECKING:
-    from ticker.native import NativeStreams, Stream
+    from ticker.native import NativeStreams
+    from ticker.native_stream import Stream
 
 EXTENSION = "ticker.socket"
 # Lifespan state keys (app.py sets them): the app's TICKER_MAX_HEADER_BYTES, and what
