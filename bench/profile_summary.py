@@ -27,6 +27,12 @@ BUCKETS = [
         r"ticker/(sse|events|frames)\.py",
     ),
     (
+        "fan-out inner loop: subscriber.deliver, with transport.write and write() inside it"
+        " (per reader per batch)",
+        r"^deliver$",
+        r"ticker/subscriber\.py",
+    ),
+    (
         "direct write: Socket.write -> transport.write -> write() (per reader per batch)",
         r"^Socket\.write$",
         r"ticker/protocol\.py",
