@@ -70,6 +70,20 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
     raise AssertionError(f"condition not met within {timeout}s")
 
 
+def read_until(sock: socket.socket, marker: bytes, timeout: float = 5) -> bytes:
+    """What a raw socket receives until ``marker`` has come, it closes, or ``timeout``."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    sock.settimeout(0.2)
+    while marker not in data and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            part = sock.recv(65536)
+            if not part:
+                break
+            data += part
+    return data
+
+
 def open_streams(port: int, count: int, *, timeout: float = 10) -> list[socket.socket]:
     """``count`` raw SSE connections, each past its ``200`` status line."""
     socks = []

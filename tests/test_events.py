@@ -91,29 +91,34 @@ async def test_reader_gets_current_items_then_live_ones(
         await reader.close()
 
 
+def count_snapshot_reads(server: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The channels whose current items are read from Redis, one entry per read."""
+    store = server[1].state.services.store
+    reads: list[str] = []
+    read_from_redis = store.snapshot
+
+    async def counting(name: str) -> Any:
+        reads.append(name)
+        return await read_from_redis(name)
+
+    monkeypatch.setattr(store, "snapshot", counting)
+    return reads
+
+
 async def test_readers_connecting_one_after_another_get_the_ticker_as_it_is_then(
-    api: httpx.AsyncClient, server: tuple[str, Any]
+    api: httpx.AsyncClient, server: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The current items are read from Redis once and shared by the readers that connect
     later, brought up to date by what the fan-out sent since: a killed item is never
     shown to a reader that connects after the kill, and a correction is shown as it is."""
-    services = server[1].state.services
-    loads = 0
-    read_from_redis = services.store.snapshot
-
-    async def counting(channel: str) -> Any:
-        nonlocal loads
-        loads += 1
-        return await read_from_redis(channel)
-
-    services.store.snapshot = counting
+    loads = count_snapshot_reads(server, monkeypatch)
     first = await post(api, "Shooter at large")
     keeper = await connected(start_reader(events_url(server)), 1)  # keeps the hub reading
     readers = [keeper]
     try:
         for _ in range(4):
             readers.append(await connected(start_reader(events_url(server)), 1))
-        assert loads == 1
+        assert len(loads) == 1
         assert all([e.id for e in r.events] == [first["id"]] for r in readers)
         second = await post(api, "Shooter arrested")
         assert (await api.delete(f"/channels/en/items/{first['uri']}")).status_code == 200
@@ -122,7 +127,7 @@ async def test_readers_connecting_one_after_another_get_the_ticker_as_it_is_then
         readers.append(late)
         await asyncio.sleep(0.2)
         assert [(e.event, e.id) for e in late.events] == [("item", second["id"])]
-        assert loads == 1
+        assert len(loads) == 1
         fixed = (
             await api.patch(
                 f"/channels/en/items/{second['uri']}", json={"headline": "Arrested: suspect (32)"}
@@ -133,9 +138,8 @@ async def test_readers_connecting_one_after_another_get_the_ticker_as_it_is_then
         readers.append(later)
         assert [(e.event, e.id) for e in later.events] == [("item", fixed["id"])]
         assert json.loads(later.events[0].data)["headline"] == "Arrested: suspect (32)"
-        assert loads == 1
+        assert len(loads) == 1
     finally:
-        services.store.snapshot = read_from_redis
         for reader in readers:
             await reader.close()
 
@@ -144,28 +148,18 @@ async def test_a_reader_opening_past_the_kept_batches_gets_a_fresh_read(
     api: httpx.AsyncClient, server: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(channel, "RECENT_MAX", 2)
-    services = server[1].state.services
-    loads = 0
-    read_from_redis = services.store.snapshot
-
-    async def counting(name: str) -> Any:
-        nonlocal loads
-        loads += 1
-        return await read_from_redis(name)
-
-    services.store.snapshot = counting
+    loads = count_snapshot_reads(server, monkeypatch)
     keeper = await connected(start_reader(events_url(server)))
     readers = [keeper]
     try:
         items = [await post(api, f"Update {n}") for n in range(4)]
         await keeper.wait_for(lambda r: len(r.events) == 4)
-        assert loads == 1  # the keeper's, on an empty ticker
+        assert len(loads) == 1  # the keeper's, on an empty ticker
         late = await connected(start_reader(events_url(server)), 4)
         readers.append(late)
         assert [e.id for e in late.events] == [i["id"] for i in items]
-        assert loads == 2  # four batches since the first read: only two were kept
+        assert len(loads) == 2  # four batches since the first read: only two were kept
     finally:
-        services.store.snapshot = read_from_redis
         for reader in readers:
             await reader.close()
 

@@ -6,15 +6,13 @@ readers connecting at once."""
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import json
 import socket
-import time
 
 import httpx
 import pytest
 
-from tests.helpers import TickerProcess, wait_until
+from tests.helpers import TickerProcess, read_until, wait_until
 
 pytestmark = pytest.mark.server_per_module
 
@@ -23,19 +21,6 @@ def _connect(server: TickerProcess, head: bytes) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     sock.sendall(head)
     return sock
-
-
-def _read_until(sock: socket.socket, marker: bytes, timeout: float = 5) -> bytes:
-    data = b""
-    deadline = time.monotonic() + timeout
-    sock.settimeout(0.2)
-    while marker not in data and time.monotonic() < deadline:
-        with contextlib.suppress(TimeoutError):
-            part = sock.recv(65536)
-            if not part:
-                break
-            data += part
-    return data
 
 
 def _head_and_body(data: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
@@ -61,7 +46,7 @@ def test_a_new_reader_gets_the_stream_head_and_current_items_in_its_first_bytes(
     item = ticker_server.post("en", headline="Already on air")
     sock = _connect(ticker_server, STREAM + b"Origin: https://news.example\r\n\r\n")
     try:
-        data = _read_until(sock, item["id"].encode())
+        data = read_until(sock, item["id"].encode())
         status, headers, body = _head_and_body(data)
         assert status == b"HTTP/1.1 200 OK"
         assert headers[b"content-type"] == b"text/event-stream; charset=utf-8"
@@ -76,7 +61,7 @@ def test_a_new_reader_gets_the_stream_head_and_current_items_in_its_first_bytes(
         # The retry hint, then the item, as its SSE frame, with the head: one write.
         assert body.startswith(b"retry: 500\n\nevent: item\nid: " + item["id"].encode() + b"\n")
         live = ticker_server.post("en", headline="Then this")
-        assert f"id: {live['id']}\n".encode() in _read_until(sock, live["id"].encode())
+        assert f"id: {live['id']}\n".encode() in read_until(sock, live["id"].encode())
     finally:
         sock.close()
     wait_until(lambda: _readers(ticker_server) == 0, timeout=5)
@@ -87,7 +72,7 @@ def test_a_sane_request_id_is_echoed_and_the_stream_is_logged_when_it_ends(
 ) -> None:
     sock = _connect(ticker_server, STREAM + b"X-Request-ID: reader-42\r\n\r\n")
     try:
-        _, headers, _ = _head_and_body(_read_until(sock, b"retry:"))
+        _, headers, _ = _head_and_body(read_until(sock, b"retry:"))
         assert headers[b"x-request-id"] == b"reader-42"
     finally:
         sock.close()
@@ -109,12 +94,12 @@ def test_a_stream_on_a_keep_alive_connection_is_served_after_other_requests(
 ) -> None:
     sock = _connect(ticker_server, b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
     try:
-        assert b'{"status":"ok"}' in _read_until(sock, b'"ok"}')
+        assert b'{"status":"ok"}' in read_until(sock, b'"ok"}')
         sock.sendall(STREAM + b"\r\n")
-        status, _, _ = _head_and_body(_read_until(sock, b"retry:"))
+        status, _, _ = _head_and_body(read_until(sock, b"retry:"))
         assert status == b"HTTP/1.1 200 OK"
         item = ticker_server.post("en", headline="On the same connection")
-        assert item["id"].encode() in _read_until(sock, item["id"].encode())
+        assert item["id"].encode() in read_until(sock, item["id"].encode())
     finally:
         sock.close()
 
@@ -137,12 +122,12 @@ def test_requests_the_stream_path_declines_get_the_apps_own_answer(
 ) -> None:
     sock = _connect(ticker_server, request_head)
     try:
-        data = _read_until(sock, b"\r\n\r\n")
+        data = read_until(sock, b"\r\n\r\n")
         line, headers, body = _head_and_body(data)
         assert line.startswith(b"HTTP/1.1 %d " % status), data[:200]
         if error is not None:
             length = int(headers[b"content-length"])
-            body += _read_until(sock, b"}") if len(body) < length else b""
+            body += read_until(sock, b"}") if len(body) < length else b""
             assert json.loads(body[:length])["error"] == error
     finally:
         sock.close()
@@ -157,7 +142,7 @@ def test_readers_connecting_at_once_each_get_the_ticker_then_the_next_item_once(
 
     def reader() -> socket.socket:
         sock = _connect(ticker_server, STREAM + b"\r\n")
-        assert first["id"].encode() in _read_until(sock, first["id"].encode())
+        assert first["id"].encode() in read_until(sock, first["id"].encode())
         return sock
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
@@ -166,7 +151,7 @@ def test_readers_connecting_at_once_each_get_the_ticker_then_the_next_item_once(
         wait_until(lambda: _readers(ticker_server) == count, timeout=10)
         after = ticker_server.post("en", headline="After the storm")
         for sock in socks:
-            data = _read_until(sock, after["id"].encode())
+            data = read_until(sock, after["id"].encode())
             assert data.count(f"id: {after['id']}\n".encode()) == 1
     finally:
         for sock in socks:

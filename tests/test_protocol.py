@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from tests.helpers import TickerProcess, wait_until
+from tests.helpers import TickerProcess, read_until, wait_until
 from ticker.events import EVERYTHING, Event
 from ticker.eventstream import EventStream
 from ticker.protocol import (
@@ -110,24 +110,11 @@ def test_a_pipelined_stream_is_released_when_the_client_closes_not_at_the_heartb
     assert "without completing response" not in log
 
 
-def _read_until(sock: socket.socket, marker: bytes, timeout: float = 5) -> bytes:
-    data = b""
-    deadline = time.monotonic() + timeout
-    sock.settimeout(0.2)
-    while marker not in data and time.monotonic() < deadline:
-        with contextlib.suppress(TimeoutError):
-            part = sock.recv(65536)
-            if not part:
-                break
-            data += part
-    return data
-
-
 def test_an_http_1_0_stream_has_a_close_delimited_body(ticker_server: TickerProcess) -> None:
     sock = socket.create_connection(("127.0.0.1", ticker_server.port), timeout=5)
     try:
         sock.sendall(b"GET /channels/en/events HTTP/1.0\r\nHost: t\r\n\r\n")
-        head = _read_until(sock, b"\r\n\r\n")
+        head = read_until(sock, b"\r\n\r\n")
         status, _, rest = head.partition(b"\r\n")
         assert status.startswith(b"HTTP/1.1 200")
         headers = rest.split(b"\r\n\r\n")[0].lower()
@@ -135,7 +122,7 @@ def test_an_http_1_0_stream_has_a_close_delimited_body(ticker_server: TickerProc
         assert b"content-length" not in headers
         assert b"connection: close" in headers
         item = ticker_server.post("en", headline="for an old client")
-        body = _read_until(sock, item["id"].encode())
+        body = read_until(sock, item["id"].encode())
         # The frame as it is, with no chunk sizes around it.
         assert f"event: item\nid: {item['id']}\n".encode() in body
         assert b"\r\n" not in body
