@@ -60,10 +60,16 @@ def test_sigterm_ends_open_streams_and_exits_promptly(ticker_server: TickerProce
     print(f"exit after SIGTERM with 50 open streams: {elapsed:.2f}s")
     assert elapsed < 10
     for s in socks:
-        # Each stream was closed by the server (EOF); EventSource reconnects elsewhere.
-        while s.recv(65536):
-            pass
+        # Each stream got a last retry hint, then was closed by the server (EOF);
+        # EventSource reconnects elsewhere.
+        received = b""
+        while part := s.recv(65536):
+            received += part
         s.close()
+        assert received.endswith(b"retry: 500\n\n"), received[-80:]
+    # Every stream ended by the hub, none by an error in the shutdown.
+    log = ticker_server.log.read_text()  # type: ignore[union-attr]
+    assert "Traceback" not in log and '"level": "error"' not in log
 
 
 def test_building_the_app_leaves_the_garbage_collector_alone(settings: Settings) -> None:

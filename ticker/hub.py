@@ -219,7 +219,8 @@ class Hub:
             "shutting down: ending %d streams",
             sum(len(r.subscribers) for r in self._readers.values()),
         )
-        for reader in self._readers.values():
+        # A copy: a stream served natively leaves at once, and its reader with its last.
+        for reader in list(self._readers.values()):
             for sub in list(reader.subscribers):
                 sub.close()
 
