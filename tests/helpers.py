@@ -23,9 +23,9 @@ import redis
 import uvicorn
 from httpx_sse import ServerSentEvent, aconnect_sse
 
-from ticker.app import create_app
 from ticker.auth import Tokens
-from ticker.front import Front
+from ticker.http.app import create_app
+from ticker.http.front import Front
 from ticker.settings import Settings
 from ticker.store import Store
 

@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from tests.helpers import Reader, serve_app, start_reader
-from ticker import channel
-from ticker.front import Front
+from ticker.fanout import channel
+from ticker.http.front import Front
 from ticker.models import DESK_ONLY, utcnow
 from ticker.settings import Channel, Settings
 

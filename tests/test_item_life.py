@@ -14,8 +14,8 @@ import pytest
 from starlette.requests import Request
 
 from tests.helpers import keys_holding, rdb
-from ticker.app import ticker_error
 from ticker.errors import Conflict, Expired, Killed
+from ticker.http.app import ticker_error
 from ticker.models import utcnow
 from ticker.settings import Channel, Settings
 

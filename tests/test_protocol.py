@@ -19,16 +19,13 @@ from uvicorn.server import ServerState
 
 from tests.helpers import TickerProcess, read_until, wait_until
 from ticker.events import EVERYTHING, Event
-from ticker.eventstream import EventStream
-from ticker.protocol import (
-    EXTENSION,
-    MAX_HEADER_BYTES,
-    HttpProtocol,
-    Socket,
-    chunk,
-    compatible,
-)
-from ticker.subscriber import Batch, Subscriber
+from ticker.fanout.socket import Socket, chunk
+from ticker.fanout.subscriber import Batch, Subscriber
+from ticker.http.deadline import HeadDeadlines
+from ticker.http.door import DOOR, SOCKET, Door
+from ticker.http.eventstream import EventStream
+from ticker.http.protocol import HttpProtocol
+from ticker.http.rules import Rules
 
 
 @pytest.fixture
@@ -179,7 +176,7 @@ class StreamApp:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        socket = scope["extensions"][EXTENSION]
+        socket = scope["extensions"][SOCKET]
         self.sockets.append(socket)
         if scope["path"] == "/stream":
             await send(
@@ -207,7 +204,9 @@ def make_protocol(app: Any, *, max_header_bytes: int = 4096) -> tuple[HttpProtoc
     protocol = HttpProtocol(
         config=config,
         server_state=ServerState(),
-        app_state={MAX_HEADER_BYTES: max_header_bytes},
+        app_state={
+            DOOR: Door(Rules(frozenset({"en"}), max_header_bytes), HeadDeadlines(10.0), None)
+        },
         _loop=asyncio.get_running_loop(),
     )
     transport = MockTransport()
@@ -338,10 +337,6 @@ async def test_flow_control_pauses_direct_writes() -> None:
     app.end.set()
     await settle()
     assert socket.done and not socket.writable()
-
-
-def test_uvicorn_still_has_the_shape_the_protocol_relies_on() -> None:
-    assert compatible() is None
 
 
 def _event(n: int) -> Event:

@@ -198,7 +198,7 @@ def tune_gc() -> None:
 def build_app(settings: Settings | None = None, *, metrics: Metrics | None = None) -> ASGIApp:
     """The served app (from ``settings``, else the environment), with request IDs and the
     access line outermost, streams included. No side effects on the process."""
-    from ticker.app import app_from_env, create_app
+    from ticker.http.app import app_from_env, create_app
 
     if settings is None:
         return logs.RequestId(app_from_env())
@@ -214,24 +214,15 @@ def worker_app() -> ASGIApp:
     return app
 
 
-def http_protocol(direct_writes: bool = True) -> type[asyncio.Protocol] | str:
+def http_protocol(direct_writes: bool = True) -> type[asyncio.Protocol]:
     """What accepts connections: ``front.Front``, which serves streams itself and hands
-    everything else to uvicorn's httptools protocol plus the ticker.socket extension and
-    the early header limit (``protocol.HttpProtocol``); that protocol alone when direct
-    writes are off. Passed as a class (import strings for ``http=`` need uvicorn 0.36);
-    plain ``httptools`` if this uvicorn no longer has the shape these rely on."""
-    from ticker.front import Front
-    from ticker.protocol import HttpProtocol, compatible
+    everything else to uvicorn's httptools protocol with ticker's rules
+    (``protocol.HttpProtocol``); that protocol alone when direct writes are off. Passed
+    as a class (import strings for ``http=`` need uvicorn 0.36). What they rely on in
+    uvicorn is tested over the supported range (tests/test_uvicorn_shape.py)."""
+    from ticker.http.front import Front
+    from ticker.http.protocol import HttpProtocol
 
-    missing = compatible()
-    if missing is not None:
-        log.warning(
-            "uvicorn %s has no %s: serving streams through plain ASGI sends "
-            "(slower, no early header limit)",
-            uvicorn.__version__,
-            missing,
-        )
-        return "httptools"
     return Front if direct_writes else HttpProtocol
 
 

@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     direct_writes: bool = True
     # A send that blocks longer than this (client stopped reading) ends the stream.
     send_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # A connection that has not sent a complete request head in this time is closed
+    # (slowloris; idle sockets holding descriptors). Put a proxy with its own header
+    # timeouts in front for the open internet (docs/deploy.md).
+    head_timeout_s: float = Field(default=10.0, gt=0, le=600)
     # The per-channel Redis reader: how long one XREAD blocks and how many entries it takes.
     read_block_ms: int = Field(default=5000, ge=10, le=60_000)
     read_batch: int = Field(default=500, ge=1, le=10_000)

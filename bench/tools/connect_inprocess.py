@@ -54,8 +54,8 @@ class CountingTransport:
 
 
 async def main(count: int) -> None:
-    from ticker.app import create_app
-    from ticker.front import Front
+    from ticker.http.app import create_app
+    from ticker.http.front import Front
     from ticker.settings import Settings
 
     app = create_app(Settings())

@@ -17,14 +17,14 @@ import time
 from datetime import timedelta
 
 from pydantic import SecretStr
-from ticker.channel import ChannelReader
 from ticker.events import Filter
-from ticker.hub import Hub
+from ticker.fanout.channel import ChannelReader
+from ticker.fanout.hub import Hub
+from ticker.fanout.subscriber import Subscriber
 from ticker.metrics import Metrics
 from ticker.models import Item, utcnow
 from ticker.settings import Settings
 from ticker.store import Entry, Store
-from ticker.subscriber import Subscriber
 
 READERS = 1000
 ITEMS_PER_BATCH = 10
@@ -72,10 +72,12 @@ async def main() -> None:
     reader = ChannelReader.__new__(ChannelReader)  # no XREAD task: batches are handed in
     reader.channel, reader.subscribers, reader.ready = "en", set(), asyncio.Event()
     reader.per_filter = {}
-    reader._position, reader.snapshot, reader.stopped, reader._hub = "0-0", None, False, hub
+    reader._position, reader.snapshot, reader.stopped = "0-0", None, False
+    reader._store, reader._settings, reader._metrics = store, settings, hub.metrics
+    reader._reach, reader._filters = hub.reach, {}
     reader._delivered = hub.metrics.child(hub.metrics.delivered, "en")
     reader._latency = hub.metrics.child(hub.metrics.latency, "en")
-    subs = [Subscriber(hub.filter(FILTERS[n % len(FILTERS)]), 10**9) for n in range(READERS)]
+    subs = [Subscriber(FILTERS[n % len(FILTERS)], 10**9) for n in range(READERS)]
     for sub in subs:
         if hasattr(reader, "join"):
             reader.join(sub)

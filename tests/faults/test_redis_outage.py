@@ -314,7 +314,7 @@ async def test_once_ready_again_after_a_redis_restart_no_request_gets_a_503(
         for line in lines
         if line.get("level") == "warning" and at(line) >= killed_at and at(line) < restarted_at + 1
     ]
-    readers = [line for line in outage if line.get("logger") == "ticker.hub"]
+    readers = [line for line in outage if line.get("logger") == "ticker.channel"]
     sweeper = [line for line in outage if line.get("logger") == "ticker.retention"]
     assert 1 <= len(readers) <= 1, readers
     assert len(sweeper) <= 1, sweeper

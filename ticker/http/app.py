@@ -21,16 +21,27 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ticker import api, protocol
 from ticker.archive import Archive
 from ticker.auth import Tokens
 from ticker.desk import Desk
 from ticker.errors import RateLimited, TickerError
-from ticker.feed import Feed
+from ticker.fanout.feed import Feed
+from ticker.fanout.hub import Hub
 from ticker.fleet import Fleet
-from ticker.hub import Hub
+from ticker.http import api
+from ticker.http.deadline import HeadDeadlines
+from ticker.http.door import DOOR, VERDICT, Door
+from ticker.http.rules import (
+    Head,
+    Rules,
+    StreamRequest,
+    head_size,
+    headers_too_large,
+    judge,
+    stream_channel,
+)
+from ticker.http.streams import NativeStreams
 from ticker.metrics import Metrics
-from ticker.native import NativeStreams
 from ticker.reach import Reach
 from ticker.retention import Sweeper
 from ticker.settings import Settings
@@ -38,7 +49,7 @@ from ticker.store import Store
 
 log = logging.getLogger("ticker.app")
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parent.parent / "static"
 
 # Our own pages run no inline script or style (the widget uses constructed stylesheets).
 CSP = (
@@ -58,11 +69,6 @@ _SECURITY_HEADERS = (
 )
 
 
-def header_bytes(scope: Scope) -> int:
-    """What the 431 limit counts: header names and values, and the raw path."""
-    return sum(len(k) + len(v) for k, v in scope["headers"]) + len(scope["raw_path"] or b"")
-
-
 def with_security_headers(send: Send) -> Send:
     """``send``, adding CSP, nosniff and the referrer policy where a response lacks them."""
 
@@ -80,10 +86,10 @@ def with_security_headers(send: Send) -> Send:
 
 
 class SecurityHeaders:
-    """Refuses oversized request headers (431) and adds CSP and nosniff to every response
-    (cheap: once per request, not per event). Under ``ticker serve`` the protocol refuses
-    a huge head before it is buffered (protocol.py); this check is the backstop for any
-    other server."""
+    """Refuses oversized request heads (431, counted as for streams: ``rules.head_size``)
+    and adds CSP and nosniff to every response (cheap: once per request, not per event).
+    Under ``ticker serve`` the protocol also refuses a huge head before it is buffered
+    (``protocol.py``)."""
 
     def __init__(self, app: ASGIApp, max_header_bytes: int = 16384) -> None:
         self.app = app
@@ -93,53 +99,96 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if header_bytes(scope) > self.max_header_bytes:
-            body = {
-                "error": "headers_too_large",
-                "message": f"request headers are larger than {self.max_header_bytes} bytes",
-            }
-            await JSONResponse(body, status_code=431)(scope, receive, send)
+        send = with_security_headers(send)
+        head = Head.of_scope(scope)
+        if head_size(head.target_bytes, head.headers) > self.max_header_bytes:
+            refusal = headers_too_large(self.max_header_bytes)
+            await JSONResponse(refusal.body(), status_code=431)(scope, receive, send)
             return
+        await self.app(scope, receive, send)
 
-        await self.app(scope, receive, with_security_headers(send))
+
+class SlashRedirects:
+    """``/desk/`` to ``/desk``: a relative ``Location``, never one built from the
+    ``Host`` header (a client, or a cache in between, could be sent anywhere). Only to a
+    path that a route serves, and never to one that a browser would read as another
+    host (``//host``, ``/\\host``)."""
+
+    def __init__(self, app: ASGIApp, routes: list[Route | Mount]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if len(path) > 1 and path.endswith("/"):
+            bare = path.rstrip("/")
+            if (
+                bare
+                and not bare.startswith("//")
+                and "\\" not in bare
+                and self._served(scope, bare)
+            ):
+                raw = scope.get("raw_path") or path.encode()
+                location = raw.decode("latin-1").rstrip("/")
+                query = scope.get("query_string", b"")
+                if query:
+                    location += "?" + query.decode("latin-1")
+                headers = {"Location": location, "Cache-Control": "no-store"}
+                await Response(status_code=307, headers=headers)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _served(self, scope: Scope, path: str) -> bool:
+        if stream_channel(path) is not None:
+            return True  # the stream route is served ahead of the router (``Streams``)
+        probe = {**scope, "path": path, "root_path": ""}
+        return any(route.matches(probe)[0] is not Match.NONE for route in self.routes)
 
 
 class Streams:
-    """Serves ``GET /channels/{channel}/events`` ahead of Starlette's stack (the same
-    ``Route`` object the app routes with); everything else goes through the whole app.
+    """The app's door for ``/channels/{channel}/events``, ahead of Starlette's stack:
+    it takes the verdict of the protocol that parsed the request (``door.VERDICT``), or
+    judges the request itself under any other server (``rules.judge``), and answers it;
+    everything that is not a stream request goes through the whole app.
 
-    Why: a stream lives for hours, and each layer of the stack (error middleware, our
-    middleware, exception middleware, router, route wrappers) keeps a coroutine frame and
-    a ``send`` closure per connection, and runs for every send: about a third of a
-    reader's memory (docs/performance.md). The stream's own headers (``eventstream``)
-    stand in for what ``SecurityHeaders`` would add; a refused stream request is answered
-    here by the app's own error handlers, so it looks like any other error.
+    Why ahead of the stack: a stream lives for hours, and each layer (error middleware,
+    our middleware, exception middleware, router, route wrappers) keeps a coroutine frame
+    and a ``send`` closure per connection, and runs for every send: about a third of a
+    reader's memory (docs/performance.md). The stream's own headers (``wire.py``) stand
+    in for what ``SecurityHeaders`` would add; a refusal is answered by the app's own
+    error handlers, so it looks like any other error.
     """
 
-    def __init__(self, app: Starlette, route: Route, max_header_bytes: int) -> None:
+    def __init__(self, app: Starlette, rules: Rules) -> None:
         self.app = app
         self.state = app.state
-        self.route = route
-        self.max_header_bytes = max_header_bytes
+        self.rules = rules
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            match, child = self.route.matches(scope)
-            if match is Match.FULL and header_bytes(scope) <= self.max_header_bytes:
-                scope.update(child)
-                scope["app"] = self.app
-                request = Request(scope, receive)
-                try:
-                    response = await api.channel_events(request)
-                except TickerError as exc:
-                    response = await ticker_error(request, exc)
-                    send = with_security_headers(send)
-                except Exception as exc:
-                    response = await server_error(request, exc)
-                    send = with_security_headers(send)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extensions = scope.get("extensions") or {}
+        if VERDICT in extensions:
+            verdict = extensions[VERDICT]
+        else:
+            verdict = judge(Head.of_scope(scope), self.rules)
+        if verdict is None:
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.app
+        request = Request(scope, receive)
+        try:
+            if not isinstance(verdict, StreamRequest):
+                raise verdict
+            response = api.channel_events(request, verdict)
+        except TickerError as exc:
+            response = await ticker_error(request, exc)
+            send = with_security_headers(send)
+        except Exception as exc:
+            response = await server_error(request, exc)
+            send = with_security_headers(send)
+        await response(scope, receive, send)
 
 
 async def ticker_error(request: Request, exc: Exception) -> Response:
@@ -257,15 +306,15 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         fleet.start()
         reach.start()
         _on_shutdown_signal(hub.begin_shutdown)
-        # Lifespan state reaches the server too: ticker's protocol counts request heads
-        # against this limit before buffering them, and serves streams itself (native.py).
-        state: dict[str, Any] = {protocol.MAX_HEADER_BYTES: settings.max_header_bytes}
+        # Lifespan state reaches the server too: ticker's protocols judge requests by the
+        # same rules, keep the head-read deadline and serve streams themselves.
         native = NativeStreams(feed, hub, settings) if settings.direct_writes else None
-        if native is not None:
-            state[protocol.STREAMS] = native
+        deadlines = HeadDeadlines(settings.head_timeout_s)
+        state: dict[str, Any] = {DOOR: Door(rules, deadlines, native)}
         try:
             yield state
         finally:
+            deadlines.close()
             if native is not None:
                 native.close()
             await sweeper.close()
@@ -275,8 +324,8 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
             await store.close()
             counted.close()
 
-    events = Route("/channels/{channel}/events", api.channel_events, methods=["GET"])
-    routes = [
+    rules = Rules.of(settings)
+    routes: list[Route | Mount] = [
         Route("/", index),
         Route("/widget.js", widget),
         Route("/desk", desk),
@@ -294,7 +343,6 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         Route("/channels/{channel}/items/{uri}", api.patch_item, methods=["PATCH"]),
         Route("/channels/{channel}/items/{uri}", api.delete_item, methods=["DELETE"]),
         Route("/channels/{channel}/items/{uri}/purge", api.purge_item, methods=["POST"]),
-        events,
     ]
     app = Starlette(
         routes=routes,
@@ -305,8 +353,11 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
             Exception: server_error,
         },
     )
+    # Starlette's own trailing-slash redirect builds its Location from the Host header.
+    app.router.redirect_slashes = False
+    app.add_middleware(SlashRedirects, routes=routes)
     app.add_middleware(SecurityHeaders, max_header_bytes=settings.max_header_bytes)
-    return Streams(app, events, settings.max_header_bytes)
+    return Streams(app, rules)
 
 
 def app_from_env() -> Streams:

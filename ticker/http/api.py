@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ticker import protocol
 from ticker.archive import Archive
 from ticker.auth import PIN_ROLE, Principal, Tokens
 from ticker.desk import Desk
@@ -35,11 +33,13 @@ from ticker.errors import (
     TickerError,
     Unauthorized,
 )
-from ticker.events import Filter
-from ticker.feed import Feed, Wanted
+from ticker.fanout.feed import Feed, Wanted
+from ticker.fanout.hub import Hub
 from ticker.fleet import Fleet
-from ticker.hub import Hub
-from ticker.models import SLUG, SLUG_MAX, URGENCY_MAX, URI, ItemIn, ItemPatch, PurgeIn, utcnow
+from ticker.http.door import SOCKET
+from ticker.http.eventstream import stream_response
+from ticker.http.rules import StreamRequest, cors_for, whole_number
+from ticker.models import URI, ItemIn, ItemPatch, PurgeIn, utcnow
 from ticker.retention import Sweeper
 from ticker.settings import Settings
 from ticker.store import Store
@@ -49,14 +49,6 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 # A whole number from a query string or header: ASCII digits only (str.isdigit also takes
 # "²" and "٣"), and few enough of them that int() is cheap and never refuses.
 _DIGITS = re.compile(r"[0-9]{1,20}")
-
-
-def whole_number(raw: str, field: str, low: int, high: int) -> int:
-    """``raw`` as a number from ``low`` to ``high``, or a 422 naming ``field``."""
-    if _DIGITS.fullmatch(raw) is None or not low <= int(raw) <= high:
-        message = f"must be a whole number from {low} to {high}"
-        raise InvalidRequest(f"{field}: {message}", details=[{"field": field, "message": message}])
-    return int(raw)
 
 
 def item_uri(request: Request) -> str:
@@ -89,16 +81,7 @@ def services(request: Request) -> Services:
 
 def cors_headers(request: Request, settings: Settings) -> dict[str, str]:
     """CORS for the public read-only endpoints; the write API never gets any."""
-    return cors_for(request.headers.get("origin"), settings)
-
-
-def cors_for(origin: str | None, settings: Settings) -> dict[str, str]:
-    """``cors_headers`` for a request's ``Origin`` header."""
-    if "*" in settings.cors_origins:
-        return {"Access-Control-Allow-Origin": "*"}
-    if origin and origin in settings.cors_origins:
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-    return {"Vary": "Origin"}
+    return cors_for(request.headers.get("origin"), settings.cors_origins)
 
 
 async def _audience(request: Request, svc: Services, headers: dict[str, str]) -> Principal | None:
@@ -425,47 +408,20 @@ async def purge_item(request: Request) -> Response:
     return JSONResponse({"uri": uri, "purged": True})
 
 
-def stream_filter(query: QueryParams) -> Filter:
-    """A stream's filter from its query string, or a 422 naming the parameter."""
-
-    def slugs(name: str) -> frozenset[str]:
-        values = [v for raw in query.getlist(name) for v in raw.split(",") if v]
-        bad = [v for v in values if len(v) > SLUG_MAX or not SLUG.fullmatch(v)]
-        if bad:
-            raise InvalidRequest(
-                f"{name}: {bad[0][:40]!r} is not a slug",
-                details=[{"field": name, "message": "not a slug"}],
-            )
-        return frozenset(values)
-
-    urgency = whole_number(
-        query.get("max_urgency", str(URGENCY_MAX)), "max_urgency", 1, URGENCY_MAX
-    )
-    return Filter(slugs("region"), slugs("category"), urgency)
-
-
-async def channel_events(request: Request) -> Response:
+def channel_events(request: Request, wanted: StreamRequest) -> Response:
+    """``GET /channels/{channel}/events``, judged a stream request (``rules.judge``)."""
     svc = services(request)
-    channel = request.path_params["channel"]
-    svc.desk.channel(channel)
-    if request.method != "GET":
-        # Starlette adds HEAD to GET routes; a HEAD stream would hold a reader slot with a
-        # response that never ends.
-        raise InvalidRequest("streams answer GET only", status_code=405, code="method_not_allowed")
-    given = request.headers
-    if given.get("transfer-encoding") or given.get("content-length", "0") != "0":
-        # Nobody reads a stream request's body, and an unread body stops the server from
-        # noticing that the client went away.
-        raise InvalidRequest("a stream request has no body", status_code=400, code="bad_body")
-    flt = stream_filter(request.query_params)
-    last_event_id = request.headers.get("last-event-id") or request.query_params.get(
-        "last_event_id"
-    )
     address = request.client.host if request.client else "-"
-    socket = request.scope.get("extensions", {}).get(protocol.EXTENSION)
-    wanted = Wanted(channel, flt, last_event_id)
-    headers = cors_headers(request, svc.settings)
-    return svc.feed.response(wanted, address=address, headers=headers, socket=socket)
+    socket = request.scope.get("extensions", {}).get(SOCKET)
+    return stream_response(
+        svc.feed,
+        svc.hub,
+        svc.settings,
+        Wanted(wanted.channel, wanted.flt, wanted.last_event_id),
+        address=address,
+        headers=cors_for(wanted.origin, svc.settings.cors_origins),
+        socket=socket,
+    )
 
 
 async def livez(request: Request) -> Response:

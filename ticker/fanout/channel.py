@@ -23,20 +23,19 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from ticker import logs
 from ticker.errors import StoreUnavailable
 from ticker.events import Event, Filter, decode
+from ticker.fanout.subscriber import Batch, Subscriber, deliver
+from ticker.metrics import Metrics
 from ticker.models import Item, utcnow
-from ticker.store import Entry
+from ticker.reach import Reach
+from ticker.settings import Settings
+from ticker.store import Entry, Store
 from ticker.streamid import entry_key
-from ticker.subscriber import Batch, Subscriber, deliver
 
-if TYPE_CHECKING:
-    from ticker.hub import Hub
-
-log = logging.getLogger("ticker.hub")
+log = logging.getLogger("ticker.channel")
 
 # One outage warning per process per 10 s, however many channel readers retry.
 _outage_warnings = logs.Every(10.0)
@@ -73,12 +72,24 @@ class Opening:
 class ChannelReader:
     """The single XREAD loop of one channel in this process."""
 
-    def __init__(self, hub: Hub, channel: str) -> None:
+    def __init__(
+        self,
+        channel: str,
+        *,
+        store: Store,
+        settings: Settings,
+        metrics: Metrics,
+        reach: Reach | None = None,
+    ) -> None:
         self.channel = channel
         self.subscribers: set[Subscriber] = set()
         # Subscribers per filter, kept as they come and go (``join``, ``leave``): an item's
         # reach is then a sum over the few distinct filters, with no per-reader work.
         self.per_filter: dict[Filter, int] = {}
+        # One object per distinct filter of a present reader: the fan-out's per-filter
+        # lookups (``Batch``) then hit by identity. It goes with the filter's last reader,
+        # so filters that come and go hold nothing.
+        self._filters: dict[Filter, Filter] = {}
         self.ready = asyncio.Event()
         self._position = "0-0"
         # The current items as of some position not before ``recent_floor``: with the
@@ -91,9 +102,12 @@ class ChannelReader:
         # A snapshot read under way, for readers that connect meanwhile (Hub.current).
         self.loading: asyncio.Future[Snapshot] | None = None
         self.stopped = False
-        self._hub = hub
-        self._delivered = hub.metrics.child(hub.metrics.delivered, channel)
-        self._latency = hub.metrics.child(hub.metrics.latency, channel)
+        self._store = store
+        self._settings = settings
+        self._metrics = metrics
+        self._reach = reach  # where the fan-out counts who was shown what; None: not
+        self._delivered = metrics.child(metrics.delivered, channel)
+        self._latency = metrics.child(metrics.latency, channel)
         # A fresh context: the task outlives the request that started it (and its
         # request_id in the logs).
         self.task = asyncio.create_task(
@@ -101,7 +115,7 @@ class ChannelReader:
         )
 
     async def _run(self) -> None:
-        settings, store = self._hub.settings, self._hub.store
+        settings, store = self._settings, self._store
         delay = 0.0
         # The flag backs up cancel(): redis-py can swallow a cancellation mid-command.
         while not self.stopped:
@@ -117,7 +131,7 @@ class ChannelReader:
                         # lazily): a reconnection, not an attempt, is what is counted.
                         await store.ping()
                         log.info("reader %s: Redis is back", self.channel)
-                        self._hub.metrics.redis_reconnects.labels(self.channel).inc()
+                        self._metrics.redis_reconnects.labels(self.channel).inc()
                         await self._check_position()
                     delay = 0.0
                     while not self.stopped:
@@ -150,8 +164,9 @@ class ChannelReader:
                 await asyncio.sleep(_jittered(delay))
 
     def join(self, sub: Subscriber) -> None:
+        flt = sub.filter = self._filters.setdefault(sub.filter, sub.filter)
         self.subscribers.add(sub)
-        self.per_filter[sub.filter] = self.per_filter.get(sub.filter, 0) + 1
+        self.per_filter[flt] = self.per_filter.get(flt, 0) + 1
 
     def leave(self, sub: Subscriber) -> None:
         if sub in self.subscribers:
@@ -161,12 +176,14 @@ class ChannelReader:
                 self.per_filter[sub.filter] = left
             else:
                 self.per_filter.pop(sub.filter, None)
+                self._filters.pop(sub.filter, None)
 
     def drop_all(self) -> None:
         for sub in list(self.subscribers):
             sub.close()
         self.subscribers.clear()
         self.per_filter.clear()
+        self._filters.clear()
 
     @property
     def position(self) -> str:
@@ -212,7 +229,7 @@ class ChannelReader:
         data (or a stream trimmed past us) would otherwise leave readers silently stale.
         Ending every stream sends them back with Last-Event-ID, and the feed decides
         between an exact resume and a ``reset``."""
-        store = self._hub.store
+        store = self._store
         if self.position == "0-0" or await store.knows(self.channel, self.position):
             return
         log.warning(
@@ -224,18 +241,18 @@ class ChannelReader:
         )
         self.restart_at(await store.last_id(self.channel))
         self.drop_all()
-        self._hub.metrics.resyncs.labels(self.channel).inc()
+        self._metrics.resyncs.labels(self.channel).inc()
 
     async def _gap_before(self, entries: Sequence[Entry]) -> bool:
         """A reader that falls further behind than the history can find its position
         trimmed away: XREAD then silently starts at the oldest entry left. Only a big
         batch can follow such a gap, so only then do we check; on a gap every stream is
         ended and its reader comes back to a ``reset``, never to a silent hole."""
-        ch = self._hub.settings.channel(self.channel)
-        limit = min(self._hub.settings.read_batch, ch.history_max_items if ch else 1)
+        ch = self._settings.channel(self.channel)
+        limit = min(self._settings.read_batch, ch.history_max_items if ch else 1)
         if len(entries) < limit or self.position == "0-0":
             return False
-        if await self._hub.store.knows(self.channel, self.position):
+        if await self._store.knows(self.channel, self.position):
             return False
         log.warning(
             "reader %s: fell behind the history (position %s trimmed); ending %d "
@@ -246,7 +263,7 @@ class ChannelReader:
         )
         self.restart_at(entries[-1].id)
         self.drop_all()
-        self._hub.metrics.resyncs.labels(self.channel).inc()
+        self._metrics.resyncs.labels(self.channel).inc()
         return True
 
     def stop(self) -> None:
@@ -268,7 +285,7 @@ class ChannelReader:
         recent.append(batch)
         if len(recent) > RECENT_MAX:
             self.recent_floor = recent.popleft().last
-        metrics = self._hub.metrics
+        metrics = self._metrics
         # A copy: a stream that ends during its write leaves the set.
         for sub in deliver(batch, list(self.subscribers)):
             self.leave(sub)
@@ -276,9 +293,9 @@ class ChannelReader:
             log.info(
                 "reader %s: cut off a subscriber %s events behind",
                 self.channel,
-                self._hub.settings.subscriber_buffer,
+                self._settings.subscriber_buffer,
             )
-        reach = self._hub.reach
+        reach = self._reach
         if reach is not None and self.per_filter:
             # Once per batch, over the distinct filters: never per delivery.
             filters = self.per_filter.items()

@@ -7,7 +7,7 @@ Deliberate choices (read before "fixing"):
   last send, not the data); that is most of what a delivery costs (docs/performance.md).
   Here a connection is the request's own task; a disconnect ends the feed through
   ``on_disconnect`` (never by cancelling), told by the ``ticker.socket`` extension
-  (``protocol.py``) or, under another server, by a second task waiting for
+  (``fanout/socket.py``) or, under another server, by a second task waiting for
   ``http.disconnect``.
 - The first bytes are taken from the feed before the head is sent: a feed that cannot
   start (Redis unreachable on a resume) is answered 503 with ``Retry-After``, not an
@@ -17,7 +17,7 @@ Deliberate choices (read before "fixing"):
 - A send that blocks longer than ``send_timeout`` (the client stopped reading and its TCP
   window is full) ends the response; uvicorn then closes the connection. With the
   socket extension, live events skip this class entirely while the reader keeps up
-  (``subscriber.py``); what is sent here is the head, heartbeats, a backed-up reader's
+  (``fanout/subscriber.py``); what is sent here is the head, heartbeats, a backed-up reader's
   queue and the last ``retry:``.
 - Shutdown is cooperative: ``Hub.close`` ends every feed, each feed sends a last
   ``retry:`` and the body is completed, so the process drains in well under a second.
@@ -29,22 +29,23 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
+from functools import partial
 
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ticker.errors import TickerError
-from ticker.protocol import Socket
+from ticker.fanout.feed import Feed, Gate, Wanted
+from ticker.fanout.hub import Hub
+from ticker.fanout.socket import Socket
+from ticker.frames import retry_frame
+from ticker.http.wire import STREAM_HEADERS
+from ticker.settings import Settings
 
 log = logging.getLogger("ticker.eventstream")
 
-HEADERS = {
-    "cache-control": "no-store",
-    # nginx and similar proxies must not buffer an endless response.
-    "x-accel-buffering": "no",
-    # Streams are served ahead of the middleware stack (app.py): its headers are here.
-    "x-content-type-options": "nosniff",
-}
+# The native stream's headers (``wire.py``); Starlette adds the content type.
+HEADERS = {k: v for k, v in STREAM_HEADERS.items() if k != "content-type"}
 # Our own framing on HTTP/1.1 (the server frames ASGI sends, ``Socket`` direct writes);
 # HTTP/1.0 has no chunks, its body ends when the connection does.
 CHUNKED = (b"transfer-encoding", b"chunked")
@@ -157,3 +158,35 @@ class EventStream(Response):
         except OSError:
             return False  # the connection is gone
         return True
+
+
+async def _once(chunk: bytes) -> AsyncIterator[bytes]:
+    yield chunk
+
+
+def stream_response(
+    feed: Feed,
+    hub: Hub,
+    settings: Settings,
+    wanted: Wanted,
+    *,
+    address: str,
+    headers: dict[str, str],
+    socket: Socket | None,
+) -> EventStream:
+    """A stream's ASGI response, counted against the connection caps."""
+    if not hub.admit(address):
+        # Over capacity: 200 (EventSource gives up on anything else), a long retry, done.
+        over = _once(retry_frame(settings.over_capacity_retry_ms))
+        return EventStream(over, send_timeout=settings.send_timeout_s, headers=headers)
+    if socket is not None and not settings.direct_writes:
+        socket.direct = False  # every event through ASGI sends; disconnects still told
+    gate = Gate()
+    return EventStream(
+        feed.events(wanted, gate=gate, socket=socket),
+        send_timeout=settings.send_timeout_s,
+        headers=headers,
+        on_close=partial(hub.leave, address),
+        on_disconnect=gate.close,
+        socket=socket,
+    )

@@ -1,10 +1,6 @@
-"""Fan-out: one reader task per channel per process, many subscribers.
-
-The reader blocks on ``XREAD`` from a concrete last ID, decodes each batch once
-(``events.decode``) and offers the same ``Batch`` to every subscriber of the channel, which
-writes it to its socket or queues it (``subscriber.py``). A subscriber more than
-``subscriber_buffer`` events behind is cut off: its stream ends, the browser comes back
-with ``Last-Event-ID``, and memory never grows with a slow reader (Mercure's rule).
+"""The process's registry of channel readers (``channel.py``): one XREAD loop per
+channel with readers, started by the first, stopped with the last; the connection caps
+(total and per address); the shared snapshot read that opens new readers; shutdown.
 """
 
 from __future__ import annotations
@@ -16,25 +12,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from ticker import tasks
-from ticker.channel import ChannelReader, Opening, Snapshot
 from ticker.errors import StoreUnavailable
 from ticker.events import Filter, item_event
+from ticker.fanout.channel import ChannelReader, Opening, Snapshot
+from ticker.fanout.subscriber import Subscriber
 from ticker.metrics import Metrics
 from ticker.models import Item
 from ticker.reach import Reach
 from ticker.settings import Settings
 from ticker.store import Store
 from ticker.streamid import entry_key
-from ticker.subscriber import Subscriber
 
 log = logging.getLogger("ticker.hub")
 
 # How long a new stream waits for its channel's reader to reach Redis before a 503.
 READY_WAIT_S = 5.0
-
-
-# Distinct reader filters kept for sharing (more are served, just not shared).
-FILTERS_MAX = 4096
 
 
 class Hub:
@@ -54,18 +46,9 @@ class Hub:
         # The desk's current items of a channel (``Desk.current``), read through ``current``.
         self._snapshot = snapshot
         self._readers: dict[str, ChannelReader] = {}
-        self._filters: dict[Filter, Filter] = {}
         self._closed = False
         self.connections = 0
         self._by_address: dict[str, int] = {}
-
-    def filter(self, flt: Filter) -> Filter:
-        """One object per distinct filter: the fan-out's per-filter lookups (``Batch``)
-        then hit by identity. Bounded, so odd query strings cannot grow it without end."""
-        shared = self._filters.get(flt)
-        if shared is None and len(self._filters) < FILTERS_MAX:
-            shared = self._filters[flt] = flt
-        return shared or flt
 
     def has_room(self, address: str) -> bool:
         """Whether ``admit`` would take a connection from ``address`` now."""
@@ -167,7 +150,13 @@ class Hub:
             return None
         reader = self._readers.get(channel)
         if reader is None:
-            reader = self._readers[channel] = ChannelReader(self, channel)
+            reader = self._readers[channel] = ChannelReader(
+                channel,
+                store=self.store,
+                settings=self.settings,
+                metrics=self.metrics,
+                reach=self.reach,
+            )
         reader.join(sub)
         self.metrics.child(self.metrics.readers, channel).inc()
         return reader
@@ -196,16 +185,18 @@ class Hub:
             ) from None
 
     @asynccontextmanager
-    async def subscribe(self, channel: str, flt: Filter) -> AsyncIterator[Subscriber]:
-        """Register for live events; waits until the channel's reader has a position."""
+    async def subscribe(
+        self, channel: str, flt: Filter
+    ) -> AsyncIterator[tuple[Subscriber, ChannelReader | None]]:
+        """Registered for live events while inside; the channel's reader is None once
+        the hub is shutting down (``sub`` is closed then). ``Feed.first`` waits for it."""
         sub = Subscriber(flt, self.settings.subscriber_buffer)
         reader = self.join(channel, sub)
         if reader is None:
-            yield sub
+            yield sub, None
             return
         try:
-            await self.ready(reader)
-            yield sub
+            yield sub, reader
         finally:
             self.part(channel, reader, sub)
 

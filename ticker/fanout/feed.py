@@ -4,39 +4,52 @@ The order is what makes it gap-free (Mercure's live queue): register with the hu
 then read the snapshot or the replay (through the archive), then pass on live batches,
 dropping any event at or below the last one already sent.
 
-The way down, one direction: ``api`` → ``Feed`` → ``Hub`` (live) and ``Archive`` (history)
-→ ``Subscriber`` → ``protocol.Socket`` or ``EventStream``. Nothing here speaks to Redis.
+The way down, one direction: the HTTP layer (``ticker/http/``) → ``Feed`` → ``Hub``
+(live) and ``Archive`` (history) → ``Subscriber`` → ``Socket``. Nothing here speaks to
+Redis, and nothing here knows HTTP.
+
+Deliberate choices (read before "fixing"):
+- A stream's opening, up to its first bytes, has one deadline (``OPEN_WAIT_S``), on
+  every way in: a Redis that stalls gets the reader a 503 with ``Retry-After`` in
+  bounded time, not after each read's own timeout in turn.
+- What a filter's new readers are shown (``Shown``) is kept for the next readers with
+  the same filter, in a cache bounded in bytes (``SHOWN_BYTES_MAX``), least recently
+  used first out: query strings are the client's to choose, and filters that come and
+  go must not each keep a copy of the ticker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import NamedTuple
 
 from ticker.archive import Archive
-from ticker.channel import Opening, Snapshot
 from ticker.errors import StoreUnavailable
 from ticker.events import Filter
-from ticker.eventstream import EventStream
+from ticker.fanout.channel import ChannelReader, Opening, Snapshot
+from ticker.fanout.hub import Hub
+from ticker.fanout.socket import Socket
+from ticker.fanout.subscriber import Subscriber
 from ticker.frames import HEARTBEAT, reset_frame, retry_frame
-from ticker.hub import FILTERS_MAX, Hub
 from ticker.models import Item, Status
-from ticker.protocol import Socket
 from ticker.settings import Settings
 from ticker.streamid import entry_key
-from ticker.subscriber import Subscriber
 
 log = logging.getLogger("ticker.feed")
 
-# Filters whose view of the current items is kept (``_shown``); the hub interns as many.
-SHOWS_KEPT = FILTERS_MAX
+# How long a stream may take to open (its channel's reader reaching Redis, a resume's
+# check and first page, a snapshot read) before it is answered 503.
+OPEN_WAIT_S = 8.0
+# Bytes of openings kept for the next reader with the same filter (``_shown``).
+SHOWN_BYTES_MAX = 8 * 1024 * 1024
 # Entries per replay read: a reader away for the whole history is sent it in pages.
 REPLAY_PAGE = 500
 
@@ -91,57 +104,37 @@ class Gate:
             self._sub.close()
 
 
-async def _once(chunk: bytes) -> AsyncIterator[bytes]:
-    yield chunk
-
-
 class Feed:
-    """Opens streams: one ``EventStream`` per connection, over the process's hub."""
+    """Opens streams over the process's hub: a reader's opening, then its live part."""
 
     def __init__(self, hub: Hub, archive: Archive, settings: Settings) -> None:
         self._hub = hub
         self._archive = archive
         self._settings = settings
         self._retry = retry_frame(settings.retry_ms)
-        self._shows: dict[Filter, Shown] = {}
-
-    def response(
-        self, wanted: Wanted, *, address: str, headers: dict[str, str], socket: Socket | None
-    ) -> EventStream:
-        """The stream's response, counted against the connection caps."""
-        settings, hub = self._settings, self._hub
-        wanted = wanted._replace(flt=hub.filter(wanted.flt))
-        leave = partial(hub.leave, address)
-        if not hub.admit(address):
-            # Over capacity: 200 (EventSource gives up on anything else), a long retry, done.
-            over = _once(retry_frame(settings.over_capacity_retry_ms))
-            return EventStream(over, send_timeout=settings.send_timeout_s, headers=headers)
-        if socket is not None and not settings.direct_writes:
-            socket.direct = False  # every event through ASGI sends; disconnects still told
-        gate = Gate()
-        return EventStream(
-            self.events(wanted, gate=gate, socket=socket),
-            send_timeout=settings.send_timeout_s,
-            headers=headers,
-            on_close=leave,
-            on_disconnect=gate.close,
-            socket=socket,
-        )
+        self._shows: OrderedDict[Filter, Shown] = OrderedDict()
+        self._shows_bytes = 0
 
     async def events(
         self, wanted: Wanted, *, gate: Gate | None = None, socket: Socket | None = None
     ) -> AsyncIterator[bytes]:
-        """The stream's bytes. With a ``socket`` (see ``protocol.py``) the live part is
+        """The stream's bytes. With a ``socket`` (``socket.py``) the live part is
         written by the fan-out itself whenever this reader is caught up; this generator
         then only wakes for heartbeats, for a backed-up reader's queue, and at the end."""
         started = False  # the head has been handed to the response
         try:
-            async with self._hub.subscribe(wanted.channel, wanted.flt) as sub:
+            async with self._hub.subscribe(wanted.channel, wanted.flt) as (sub, reader):
                 if gate is not None:
                     gate.attach(sub)
+                if reader is None:  # shutting down: come back later
+                    started = True
+                    yield self._retry
+                    return
                 async with aclosing(self.opening(sub, wanted)) as opening:
+                    first = await self.first(reader, opening)
+                    started = True
+                    yield first
                     async for chunk in opening:
-                        started = True
                         yield chunk
                 async with aclosing(self._live(sub, wanted.flt, socket)) as live:
                     async for chunk in live:
@@ -152,6 +145,18 @@ class Feed:
             # Mid-replay: end the body with a retry hint; the reader resumes from its last ID.
             log.warning("channel %s: ending a stream: %s", wanted.channel, exc.message)
             yield retry_frame(self._settings.retry_ms)
+
+    async def first(self, reader: ChannelReader, opening: AsyncIterator[bytes]) -> bytes:
+        """The opening's first bytes, once the channel's reader has reached Redis; within
+        ``OPEN_WAIT_S`` on every way in, or ``StoreUnavailable`` (a 503)."""
+        try:
+            async with asyncio.timeout(OPEN_WAIT_S):
+                await self._hub.ready(reader)
+                return await anext(opening, b"")
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"Redis is unavailable (the stream could not open within {OPEN_WAIT_S:.0f}s)"
+            ) from None
 
     async def opening(self, sub: Subscriber, wanted: Wanted) -> AsyncGenerator[bytes, None]:
         """Phase 1, once ``sub`` is registered: ``retry:`` and the replay after the
@@ -224,6 +229,7 @@ class Feed:
             and kept.position == opening.position
             and now < kept.until
         ):
+            self._shows.move_to_end(flt)
             return kept
         position, current = opening.snapshot
         start = entry_key(position)
@@ -245,9 +251,24 @@ class Feed:
             b"".join(shown.values()),
             dict.fromkeys(shown, 1),
         )
-        if flt in self._shows or len(self._shows) < SHOWS_KEPT:
-            self._shows[flt] = kept
+        self._keep(flt, kept)
         return kept
+
+    def _keep(self, flt: Filter, shown: Shown) -> None:
+        """Keep ``shown`` for ``flt``'s next readers; the least recently used go first
+        once the kept bytes pass ``SHOWN_BYTES_MAX``."""
+        shows = self._shows
+        old = shows.pop(flt, None)
+        if old is not None:
+            self._shows_bytes -= _size(old)
+        size = _size(shown)
+        if size > SHOWN_BYTES_MAX // 4:
+            return  # one huge view would push out every other: built per reader instead
+        shows[flt] = shown
+        self._shows_bytes += size
+        while self._shows_bytes > SHOWN_BYTES_MAX:
+            _, dropped = shows.popitem(last=False)
+            self._shows_bytes -= _size(dropped)
 
     async def _live(
         self, sub: Subscriber, flt: Filter, socket: Socket | None
@@ -272,3 +293,8 @@ class Feed:
             sub.last_sent = max(sub.last_sent, batches[-1].last)
             if chunk:
                 yield chunk
+
+
+def _size(shown: Shown) -> int:
+    """What a kept view costs beyond the shared snapshot: its bytes and its URIs."""
+    return len(shown.frames) + 100 * len(shown.uris) + 200

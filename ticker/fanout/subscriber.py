@@ -3,7 +3,7 @@
 The hot path, per item per reader, is ``Subscriber.offer``. For a reader that is caught
 up it is one ``transport.write`` of bytes framed once per batch and filter: no task wakes
 up, nothing is queued (the "direct" mode, when the server provides the ``ticker.socket``
-extension, see ``protocol.py``). A reader whose socket is backed up, or a server without
+extension, see ``socket.py``). A reader whose socket is backed up, or a server without
 the extension, gets the queued mode: batches wait in a bounded queue for the connection's
 own task, which sends them through ASGI. A reader more than ``limit`` events behind is cut
 off; it comes back with ``Last-Event-ID`` (Mercure's rule: memory never grows with a slow
@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable
 
 from ticker.events import Event, Filter
-from ticker.protocol import Framing, Socket, chunk, identity
+from ticker.fanout.socket import Framing, Socket, chunk, identity
 
 
 class Batch:
@@ -90,7 +90,11 @@ def deliver(batch: Batch, subscribers: list[Subscriber]) -> list[Subscriber]:
                 if data is None:
                     data = batch.wire(flt, sub.last_sent, chunk)
             if data:
-                sock.transport.write(data)
+                try:
+                    sock.transport.write(data)
+                except Exception as exc:  # this reader's socket failed: it alone ends
+                    sock.broken(exc)
+                    continue
             sub.last_sent = last
             continue
         sub.offer(batch)
@@ -132,7 +136,7 @@ class Subscriber:
         # Set by the connection's task when it is caught up; None means "queue".
         self.socket: Socket | None = None
         # Told of every queued batch and of the end, instead of a task waiting in
-        # ``next`` (a stream served by the protocol itself, ``native.py``).
+        # ``next`` (a stream served by the protocol itself, ``ticker/http/stream.py``).
         self.listener: Callable[[], None] | None = None
 
     def go_direct(self, socket: Socket) -> None:
@@ -149,8 +153,8 @@ class Subscriber:
             if socket.writable():
                 if batch.last > self.last_sent:
                     data = batch.wire(self.filter, self.last_sent, socket.framing)
-                    if data:
-                        socket.write(data)
+                    if data and not socket.send(data):
+                        return  # gone: its owner has been told (``Socket.broken``)
                     self.last_sent = batch.last
                 return
             # Backed up (or going away): queue, and let the task's send wait for the

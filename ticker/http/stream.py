@@ -1,32 +1,38 @@
-"""One stream served by ticker's protocol itself (``native.py`` takes the request): from
-its parsed request head to its close, with no task, coroutine or timer of its own while
-it is live. See ``native.py`` for why."""
+"""One stream served by ticker's protocol itself (``streams.py`` takes the request): from
+its judged request head to its close, with no task, coroutine or timer of its own while
+it is live. See ``streams.py`` for why.
+
+Deliberate choices (read before "fixing"):
+- Every write goes through ``Socket.send``: a transport that fails ends this stream
+  only, and its reader slot is released then, not at the next heartbeat.
+- ``_end`` runs once, however the connection ends (the client's close or reset, an
+  abort for a stalled reader, a refusal, the server's shutdown, a failed write): the
+  slot, the subscription and the access line are let go of there and only there.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 import time
 from contextlib import aclosing
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ticker.channel import ChannelReader
 from ticker.errors import TickerError
-from ticker.feed import Wanted
+from ticker.fanout.channel import ChannelReader
+from ticker.fanout.feed import Wanted
+from ticker.fanout.socket import Socket, identity
+from ticker.fanout.subscriber import Subscriber
+from ticker.http import wire
 from ticker.logs import access_log, log_access, log_path
-from ticker.protocol import Socket, identity
-from ticker.subscriber import Subscriber
 
 if TYPE_CHECKING:
-    from ticker.native import NativeStreams
+    from ticker.http.streams import NativeStreams
 
-log = logging.getLogger("ticker.native")
-
-_STATUS = {500: b"500 Internal Server Error", 503: b"503 Service Unavailable"}
+log = logging.getLogger("ticker.stream")
 
 
 class Stream(Socket):
@@ -66,7 +72,8 @@ class Stream(Socket):
         self.framing = identity
         self._streams = streams
         self.wanted = wanted
-        self._head = head  # the response's header lines, but for its framing
+        # The response's header lines, until its head is written (``_begin``).
+        self._head = head
         self._request_id = request_id
         self._path = path
         self.address = address
@@ -102,16 +109,14 @@ class Stream(Socket):
         streams, wanted = self._streams, self.wanted
         assert self.reader is not None
         try:
-            await streams.hub.ready(self.reader)
             async with aclosing(streams.feed.opening(self.sub, wanted)) as opening:
-                first = await anext(opening, b"")
+                first = await streams.feed.first(self.reader, opening)
                 if self.closed:
                     return
                 self._begin(first)
                 async for part in opening:
-                    if self.closed:
+                    if self.closed or not self.send(part):
                         return
-                    self.transport.write(part)
         except TickerError as exc:
             if self.closed:
                 return
@@ -138,12 +143,13 @@ class Stream(Socket):
 
     def _begin(self, opening: bytes) -> None:
         """The response head and the opening in one write."""
-        self.transport.write(
-            b"HTTP/1.1 200 OK\r\n%sconnection: close\r\n\r\n%s" % (self._head, opening)
-        )
+        head, self._head = self._head, b""
         self.started = True
+        self.send(wire.stream_head(head) + opening)
 
     def _go_live(self) -> None:
+        if self.closed:
+            return  # the opening's write failed
         self.opened = True
         self._streams.live.add(self)
         self._streams.beat_later()
@@ -164,8 +170,8 @@ class Stream(Socket):
         for batch in sub.take():
             if batch.last > sub.last_sent:
                 data = batch.frames(sub.filter, sub.last_sent)
-                if data:
-                    self.transport.write(data)
+                if data and not self.send(data):
+                    return
                 sub.last_sent = batch.last
         sub.go_direct(self)
 
@@ -187,7 +193,7 @@ class Stream(Socket):
         self._stall = None
         timeout = self._streams.settings.send_timeout_s
         log.info("ending a stream whose reader stopped reading for %.0fs", timeout)
-        self.transport.abort()
+        self.abort()
 
     def finish(self) -> None:
         """End the response from our side: a last ``retry:``, then the close."""
@@ -195,35 +201,31 @@ class Stream(Socket):
             return
         if not self.started:
             self._begin(b"")
-        self.transport.write(self._streams.retry)
+        self.send(self._streams.retry)
         self._close()
 
-    def _refuse(self, status: int, body: dict[str, object]) -> None:
-        """An error instead of the stream (its head not sent yet), as JSON."""
+    def _refuse(self, status: int, body: dict[str, Any]) -> None:
+        """An error instead of the stream (its head not sent yet), as JSON: the same
+        status, headers and body as the app's (``app.Streams``)."""
         self._status = status
-        data = json.dumps(body).encode()
-        head = self._head.replace(b"text/event-stream; charset=utf-8", b"application/json")
-        self.transport.write(
-            b"HTTP/1.1 %s\r\n%s%sconnection: close\r\ncontent-length: %d\r\n\r\n%s"
-            % (
-                _STATUS.get(status, b"%d Error" % status),
-                head,
-                b"retry-after: 1\r\n" if status == 503 else b"",
-                len(data),
-                data,
-            )
-        )
+        lines = self._head.replace(wire.STREAM_LINES, b"")
+        if status == 503:
+            lines += b"retry-after: 1\r\n"
+        self.send(wire.error_response(status, body, lines))
         self._close()
 
     def _close(self) -> None:
         self._end()
-        if self.transport.get_write_buffer_size():
-            # Bytes still to go: give the reader the send timeout to take them.
-            loop = asyncio.get_running_loop()
-            self._stall = loop.call_later(
-                self._streams.settings.send_timeout_s, self.transport.abort
-            )
-        self.transport.close()
+        if self.gone:
+            return
+        try:
+            if self.transport.get_write_buffer_size():
+                # Bytes still to go: give the reader the send timeout to take them.
+                loop = asyncio.get_running_loop()
+                self._stall = loop.call_later(self._streams.settings.send_timeout_s, self.abort)
+            self.transport.close()
+        except Exception:  # closed under us: nothing left to close
+            log.debug("closing a closed transport", exc_info=True)
 
     def lost(self) -> None:
         """The connection is gone (from the protocol)."""

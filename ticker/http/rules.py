@@ -1,0 +1,257 @@
+"""What a stream request is: one pure function, ``judge``, that every way in calls.
+
+Three doors take requests: the front protocol (``front.py``, a new connection's first
+request), uvicorn's protocol subclass (``protocol.py``, a keep-alive connection's later
+requests) and the app's route (``app.Streams``, under any ASGI server). Each builds a
+``Head`` from what it parsed and asks ``judge``; nothing else decides. A protocol that
+does not serve a request itself hands its verdict on in the scope (``door.VERDICT``), so
+no request is judged twice.
+
+The rules, in the order they are checked:
+
+1. The path is ``/channels/{channel}/events`` (percent-decoded, one segment, as the
+   app's routes match it); otherwise the request is not a stream request (``None``).
+2. The head, counted by ``head_size``, fits ``TICKER_MAX_HEADER_BYTES`` (else 431).
+3. The channel exists (else 404).
+4. The method is GET (else 405: a HEAD stream would hold a reader slot for nothing).
+5. There is no body, announced by ``Transfer-Encoding`` or a ``Content-Length`` other
+   than 0 (else 400: an unread body hides the client's going away).
+6. The query string is a valid filter (else 422, naming the parameter).
+
+Duplicates: for a header, the first wins (as Starlette's ``Headers.get``); for a
+single-valued query parameter, the first wins too; ``region`` and ``category`` take
+every value given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+from urllib.parse import unquote
+
+import httptools
+from starlette.datastructures import QueryParams
+
+from ticker.errors import InvalidRequest, NotFound, TickerError
+from ticker.events import Filter
+from ticker.logs import sanitize_request_id
+from ticker.models import SLUG, SLUG_MAX, URGENCY_MAX
+from ticker.settings import Settings
+
+# A whole number from a query string or header: ASCII digits only (str.isdigit also takes
+# "²" and "٣"), and few enough of them that int() is cheap and never refuses.
+_DIGITS_MAX = 20
+# Request heads are counted as bytes arrive too (``HeadCount``), before the parser
+# buffers them; that guard is looser than the rule (it allows for the request line and
+# for whitespace ``head_size`` does not count), so it only ever refuses padded heads.
+RAW_SLACK = 1024
+
+
+class Head(NamedTuple):
+    """What a door parsed of a request head."""
+
+    method: str
+    path: str  # percent-decoded, as routes see it
+    query: bytes  # the raw query string
+    target_bytes: int  # the request target's length as sent
+    headers: Sequence[tuple[bytes, bytes]]  # names in lower case, in order
+
+    @classmethod
+    def of_target(
+        cls, method: bytes, target: bytes, headers: Sequence[tuple[bytes, bytes]]
+    ) -> Head | None:
+        """From a raw request line's method and target (a protocol's view); None for a
+        target that is no URL (``*``, junk): never a stream request."""
+        try:
+            url = httptools.parse_url(target)
+        except httptools.HttpParserInvalidURLError:
+            return None
+        raw = url.path or b""
+        return cls(method.decode("latin-1"), _decoded(raw), url.query or b"", len(target), headers)
+
+    @classmethod
+    def of_scope(cls, scope: Mapping[str, Any]) -> Head:
+        """From an ASGI scope (the app's view, under any server)."""
+        path = str(scope["path"])
+        root = str(scope.get("root_path") or "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        raw = scope.get("raw_path")
+        query = scope.get("query_string")
+        query = query if isinstance(query, bytes) else b""
+        size = len(raw) if isinstance(raw, bytes) else len(path.encode())
+        headers = scope["headers"]
+        assert isinstance(headers, list)
+        return cls(
+            str(scope["method"]), path, query, size + (len(query) + 1 if query else 0), headers
+        )
+
+
+def _decoded(raw: bytes) -> str:
+    path = raw.decode("latin-1")
+    return unquote(path) if "%" in path else path
+
+
+def head_size(target_bytes: int, headers: Sequence[tuple[bytes, bytes]]) -> int:
+    """A head's size as the limit counts it: the target, and each header line as
+    ``name: value`` plus its line end. The same for every request and every door."""
+    return target_bytes + sum(len(name) + len(value) + 4 for name, value in headers)
+
+
+class HeadCount:
+    """Counts a request head's raw bytes as they arrive, before any parser buffers
+    them (httptools joins a header's pieces by copying: quadratic in a huge header).
+    Only the part up to the blank line that ends the head is counted."""
+
+    __slots__ = ("_limit", "_tail", "seen")
+
+    def __init__(self, max_header_bytes: int) -> None:
+        self._limit = max_header_bytes + RAW_SLACK
+        self.seen = 0
+        self._tail = b""
+
+    def add(self, data: bytes) -> bool:
+        """Count ``data``; False once the head so far is over the limit."""
+        window = self._tail + data
+        end = window.find(b"\r\n\r\n")
+        self.seen += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+        self._tail = window[-3:]
+        return self.seen <= self._limit
+
+    def reset(self) -> None:
+        self.seen, self._tail = 0, b""
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """The settings the rules read, taken once."""
+
+    channels: frozenset[str]
+    max_header_bytes: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Rules:
+        return cls(frozenset(c.name for c in settings.channels), settings.max_header_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRequest:
+    """The stream a reader asked for."""
+
+    channel: str
+    flt: Filter
+    last_event_id: str | None
+    origin: str | None
+    request_id: str | None  # the caller's ``X-Request-ID``, if it is safe to echo
+
+
+# A stream request, a refusal (status, code and message: ``TickerError.body()``), or
+# None: not a stream request at all, for the app's other routes.
+Verdict = StreamRequest | TickerError | None
+
+_PREFIX, _SUFFIX = "/channels/", "/events"
+
+
+def stream_channel(path: str) -> str | None:
+    """The ``{channel}`` of ``/channels/{channel}/events``, as Starlette's route matches
+    it (one non-empty segment), or None."""
+    if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
+        return None
+    channel = path[len(_PREFIX) : -len(_SUFFIX)]
+    return channel if channel and "/" not in channel else None
+
+
+def judge(head: Head, rules: Rules) -> Verdict:
+    """Whether ``head`` asks for a stream, and which; see the module docstring."""
+    channel = stream_channel(head.path)
+    if channel is None:
+        return None
+    headers = head.headers
+    if head_size(head.target_bytes, headers) > rules.max_header_bytes:
+        return headers_too_large(rules.max_header_bytes)
+    if channel not in rules.channels:
+        return NotFound(f"unknown channel {channel[:64]!r}")
+    if head.method != "GET":
+        return InvalidRequest("streams answer GET only", status_code=405, code="method_not_allowed")
+    last_id = origin = given_id = None
+    for name, value in headers:
+        if name == b"last-event-id":
+            last_id = value if last_id is None else last_id
+        elif name == b"origin":
+            origin = value if origin is None else origin
+        elif name == b"x-request-id":
+            given_id = value if given_id is None else given_id
+        elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            # Nobody reads a stream request's body, and an unread body stops the server
+            # from noticing that the client went away.
+            return InvalidRequest("a stream request has no body", status_code=400, code="bad_body")
+    last_event_id = last_id.decode("latin-1") if last_id else None
+    flt = Filter()
+    if head.query:
+        try:
+            params = QueryParams(head.query)
+            flt = stream_filter(params)
+        except TickerError as exc:
+            return exc
+        if not last_event_id:
+            last_event_id = first(params, "last_event_id") or None
+    return StreamRequest(
+        channel,
+        flt,
+        last_event_id,
+        origin.decode("latin-1") if origin is not None else None,
+        sanitize_request_id(given_id),
+    )
+
+
+def headers_too_large(limit: int) -> InvalidRequest:
+    return InvalidRequest(
+        f"request headers are larger than {limit} bytes",
+        status_code=431,
+        code="headers_too_large",
+    )
+
+
+def first(params: QueryParams, name: str) -> str | None:
+    """A single-valued parameter: the first one given wins (as for headers)."""
+    values = params.getlist(name)
+    return values[0] if values else None
+
+
+def whole_number(raw: str, field: str, low: int, high: int) -> int:
+    """``raw`` as a number from ``low`` to ``high``, or a 422 naming ``field``."""
+    if not (0 < len(raw) <= _DIGITS_MAX and raw.isascii() and raw.isdigit()) or not (
+        low <= int(raw) <= high
+    ):
+        message = f"must be a whole number from {low} to {high}"
+        raise InvalidRequest(f"{field}: {message}", details=[{"field": field, "message": message}])
+    return int(raw)
+
+
+def stream_filter(query: QueryParams) -> Filter:
+    """A stream's filter from its query string, or a 422 naming the parameter."""
+
+    def slugs(name: str) -> frozenset[str]:
+        values = [v for raw in query.getlist(name) for v in raw.split(",") if v]
+        bad = [v for v in values if len(v) > SLUG_MAX or not SLUG.fullmatch(v)]
+        if bad:
+            raise InvalidRequest(
+                f"{name}: {bad[0][:40]!r} is not a slug",
+                details=[{"field": name, "message": "not a slug"}],
+            )
+        return frozenset(values)
+
+    raw = first(query, "max_urgency")
+    urgency = whole_number(str(URGENCY_MAX) if raw is None else raw, "max_urgency", 1, URGENCY_MAX)
+    return Filter(slugs("region"), slugs("category"), urgency)
+
+
+def cors_for(origin: str | None, cors_origins: Sequence[str]) -> dict[str, str]:
+    """CORS for the public read-only endpoints (the write API never gets any), for a
+    request's first ``Origin`` header."""
+    if "*" in cors_origins:
+        return {"Access-Control-Allow-Origin": "*"}
+    if origin and origin in cors_origins:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {"Vary": "Origin"}
