@@ -17,22 +17,34 @@ import contextvars
 import logging
 import time
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
 from ticker.errors import TickerError
 from ticker.fanout.channel import ChannelReader
-from ticker.fanout.feed import Wanted
+from ticker.fanout.feed import Feed, Wanted
+from ticker.fanout.hub import Hub
 from ticker.fanout.socket import Socket, identity
 from ticker.fanout.subscriber import Subscriber
 from ticker.http import wire
 from ticker.logs import access_log, log_access, log_path
-
-if TYPE_CHECKING:
-    from ticker.http.streams import NativeStreams
+from ticker.settings import Settings
 
 log = logging.getLogger("ticker.stream")
+
+
+class Streams(Protocol):
+    """What a stream needs of the process's streams (``streams.NativeStreams``)."""
+
+    feed: Feed
+    hub: Hub
+    settings: Settings
+    retry: bytes  # the last ``retry:`` frame of a stream we end
+    live: set[Stream]  # streams past their opening, for heartbeats
+
+    def beat_later(self) -> None:
+        """Make sure the heartbeat timer runs."""
 
 
 class Stream(Socket):
@@ -58,7 +70,7 @@ class Stream(Socket):
 
     def __init__(
         self,
-        streams: NativeStreams,
+        streams: Streams,
         transport: asyncio.WriteTransport,
         wanted: Wanted,
         head: bytes,
