@@ -33,7 +33,7 @@ import httptools
 
 from ticker.http import protocol
 from ticker.http.door import DOOR, Door
-from ticker.http.rules import Head, HeadCount, StreamRequest, Verdict, judge
+from ticker.http.rules import Head, StreamRequest, Verdict, judge
 from ticker.http.stream import Stream
 
 log = logging.getLogger("ticker.front")
@@ -46,7 +46,6 @@ class Front(asyncio.Protocol):
     __slots__ = (
         "_app_state",
         "_config",
-        "_count",
         "_door",
         "_headers",
         "_judged",
@@ -75,7 +74,6 @@ class Front(asyncio.Protocol):
         self._door = door if door is not None and door.streams is not None else None
         self._transport: asyncio.Transport | None = None
         self._parser: httptools.HttpRequestParser | None = None
-        self._count: HeadCount | None = None
         self._read = b""  # what a hand-off replays
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -91,7 +89,6 @@ class Front(asyncio.Protocol):
             self._hand_off(protocol.UNJUDGED)
             return
         self._parser = httptools.HttpRequestParser(self)
-        self._count = HeadCount(door.rules.max_header_bytes)
         door.deadlines.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -111,10 +108,9 @@ class Front(asyncio.Protocol):
             self._parser, self._read, self._url, self._headers = None, b"", b"", []
         elif self._judged:
             self._hand_off(self._verdict)
-        else:
-            assert self._count is not None
-            if not self._count.add(data):
-                self._hand_off(protocol.UNJUDGED)  # uvicorn's protocol answers 431
+        elif self._door is not None and len(self._read) > self._door.rules.raw_head_limit:
+            # All of it is head so far: the same guard as ``rules.HeadCount``'s.
+            self._hand_off(protocol.UNJUDGED)  # uvicorn's protocol answers 431
 
     # httptools callbacks, for the first request of the connection only
 

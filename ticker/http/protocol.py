@@ -42,7 +42,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from ticker.fanout.socket import Socket
 from ticker.http import wire
 from ticker.http.door import DOOR, SOCKET, VERDICT, Door
-from ticker.http.rules import Head, HeadCount, StreamRequest, Verdict, judge
+from ticker.http.rules import RAW_SLACK, Head, HeadCount, StreamRequest, Verdict, judge
 from ticker.http.stream import Stream
 
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
@@ -80,7 +80,7 @@ class HttpProtocol(HttpToolsProtocol):
         self._door: Door | None = app_state.get(DOOR)
         limit = self._door.rules.max_header_bytes if self._door else DEFAULT_MAX_HEADER_BYTES
         self._max_head = limit
-        self._count = HeadCount(limit)
+        self._count = HeadCount(limit + RAW_SLACK)
         self._in_head = True  # reading a request head
         self._waiting = False  # on the head-read deadline
         # The front protocol's verdict on the first request, which it did not serve.
