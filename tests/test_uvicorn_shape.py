@@ -24,6 +24,7 @@ OVERRIDDEN = (
     "pause_writing",
     "resume_writing",
     "shutdown",
+    "send_400_response",
     "_unsupported_upgrade_warning",
 )
 
@@ -56,8 +57,10 @@ def test_the_protocol_keeps_the_attributes_ticker_reads() -> None:
     assert "root_path" in _names(HttpToolsProtocol.__init__)
 
 
-def test_unsupported_upgrades_go_through_the_warning_ticker_quietens() -> None:
-    assert "_unsupported_upgrade_warning" in _names(HttpToolsProtocol.data_received)
+def test_parse_errors_and_unsupported_upgrades_go_through_the_methods_ticker_overrides() -> None:
+    names = _names(HttpToolsProtocol.data_received)
+    assert "_unsupported_upgrade_warning" in names
+    assert "send_400_response" in names
 
 
 def test_the_request_cycle_keeps_the_fields_ticker_sets() -> None:

@@ -110,7 +110,11 @@ class EventStream(Response):
             chunk = first
             while True:
                 if socket is not None and socket.gone:
-                    return  # nobody to send to (uvicorn knows: see protocol.py)
+                    # Nobody to send to. Let the protocol hear of the close before the
+                    # app returns (a failed write aborts the transport a moment later):
+                    # uvicorn would otherwise log an unfinished response as an error.
+                    await asyncio.sleep(0)
+                    return
                 if chunk and not await self._send(
                     send, {"type": "http.response.body", "body": chunk, "more_body": True}
                 ):

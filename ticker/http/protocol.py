@@ -23,6 +23,9 @@ Deliberate choices (read before "fixing"):
   its first byte (uvicorn cancels its keep-alive timer there) or from its accept.
 - An ``Upgrade`` request is served as HTTP/1.1 and its connection closed after the
   response: the parser reads everything after such a head as the new protocol's bytes.
+- Bytes that do not parse behind a request still being answered end the connection
+  after that answer, never with a 400 written into its middle (as the front protocol
+  drops whatever follows a stream's head).
 - uvicorn stops reading a connection while a pipelined request waits behind a running
   response, so a client that closes goes unnoticed until a write fails. Here reading goes
   on: the bytes are held (bounded) for the parser, and the close is seen at once
@@ -244,6 +247,17 @@ class HttpProtocol(HttpToolsProtocol):
         held, self._held = self._held, None
         if held and not self.transport.is_closing():
             self.data_received(bytes(held))
+
+    def send_400_response(self, msg: str) -> None:
+        if self._native is not None or self._answering:
+            # Junk behind a request still being answered (a stream, say): uvicorn would
+            # write its 400 into the middle of that response. The answer goes on instead,
+            # nothing more is parsed, and the connection closes once it is complete.
+            self._refused = True
+            if self.cycle is not None:
+                self.cycle.keep_alive = False
+            return
+        super().send_400_response(msg)
 
     def _unsupported_upgrade_warning(self) -> None:
         # uvicorn warns, twice, and names WebSocket libraries: an h2c or other upgrade
