@@ -38,6 +38,9 @@ from ticker.http.stream import Stream
 
 log = logging.getLogger("ticker.front")
 
+# Shared by every connection past its head: never appended to (``on_header`` stops there).
+_DONE: list[tuple[bytes, bytes]] = []
+
 
 class Front(asyncio.Protocol):
     """``ticker serve`` passes this class to uvicorn (``http=Front``) when streams are
@@ -105,7 +108,10 @@ class Front(asyncio.Protocol):
                 self._hand_off(protocol.UNJUDGED)  # uvicorn's protocol answers 400
                 return
         if self._stream is not None:
-            self._parser, self._read, self._url, self._headers = None, b"", b"", []
+            # Nothing of the request is kept for the stream's life: an idle reader's
+            # memory is what the stream itself needs.
+            self._parser, self._read, self._url, self._headers = None, b"", b"", _DONE
+            self._verdict = None
         elif self._judged:
             self._hand_off(self._verdict)
         elif self._door is not None and len(self._read) > self._door.rules.raw_head_limit:
@@ -155,7 +161,7 @@ class Front(asyncio.Protocol):
         assert transport is not None and self._stream is None
         if self._door is not None:
             self._door.deadlines.discard(self)
-        read, self._read, self._parser, self._headers = self._read, b"", None, []
+        read, self._read, self._parser, self._headers = self._read, b"", None, _DONE
         self._server_state.connections.discard(self)
         handler = protocol.HttpProtocol(
             config=self._config,
