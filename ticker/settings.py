@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # (slowloris; idle sockets holding descriptors). Put a proxy with its own header
     # timeouts in front for the open internet (docs/deploy.md).
     head_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    # How long a stream may take to open (its channel's reader reaching Redis, a resume's
+    # reads) before it is answered 503 with Retry-After, on every way in.
+    open_timeout_s: float = Field(default=8.0, gt=0, le=60)
     # The per-channel Redis reader: how long one XREAD blocks and how many entries it takes.
     read_block_ms: int = Field(default=5000, ge=10, le=60_000)
     read_batch: int = Field(default=500, ge=1, le=10_000)

@@ -9,7 +9,7 @@ The way down, one direction: the HTTP layer (``ticker/http/``) → ``Feed`` → 
 Redis, and nothing here knows HTTP.
 
 Deliberate choices (read before "fixing"):
-- A stream's opening, up to its first bytes, has one deadline (``OPEN_WAIT_S``), on
+- A stream's opening, up to its first bytes, has one deadline (``open_timeout_s``), on
   every way in: a Redis that stalls gets the reader a 503 with ``Retry-After`` in
   bounded time, not after each read's own timeout in turn.
 - What a filter's new readers are shown (``Shown``) is kept for the next readers with
@@ -45,9 +45,6 @@ from ticker.streamid import entry_key
 
 log = logging.getLogger("ticker.feed")
 
-# How long a stream may take to open (its channel's reader reaching Redis, a resume's
-# check and first page, a snapshot read) before it is answered 503.
-OPEN_WAIT_S = 8.0
 # Bytes of openings kept for the next reader with the same filter (``_shown``).
 SHOWN_BYTES_MAX = 8 * 1024 * 1024
 # Entries per replay read: a reader away for the whole history is sent it in pages.
@@ -149,14 +146,15 @@ class Feed:
 
     async def first(self, reader: ChannelReader, opening: AsyncIterator[bytes]) -> bytes:
         """The opening's first bytes, once the channel's reader has reached Redis; within
-        ``OPEN_WAIT_S`` on every way in, or ``StoreUnavailable`` (a 503)."""
+        ``TICKER_OPEN_TIMEOUT_S`` on every way in, or ``StoreUnavailable`` (a 503)."""
+        timeout = self._settings.open_timeout_s
         try:
-            async with asyncio.timeout(OPEN_WAIT_S):
+            async with asyncio.timeout(timeout):
                 await self._hub.ready(reader)
                 return await anext(opening, b"")
         except TimeoutError:
             raise StoreUnavailable(
-                f"Redis is unavailable (the stream could not open within {OPEN_WAIT_S:.0f}s)"
+                f"Redis is unavailable (the stream could not open within {timeout:g}s)"
             ) from None
 
     async def opening(self, sub: Subscriber, wanted: Wanted) -> AsyncGenerator[bytes, None]:

@@ -33,7 +33,7 @@ import httptools
 
 from ticker.http import protocol
 from ticker.http.door import DOOR, Door
-from ticker.http.rules import Head, StreamRequest, Verdict, judge
+from ticker.http.rules import Head, StreamRequest, Verdict, head_part, judge
 from ticker.http.stream import Stream
 
 log = logging.getLogger("ticker.front")
@@ -99,6 +99,14 @@ class Front(asyncio.Protocol):
         if parser is None:
             return  # a stream's connection has nothing more to say: read, and drop
         self._read += data
+        door = self._door
+        if not self._judged and door is not None:
+            # The raw guard before the parser sees the bytes, as ``HttpProtocol``'s
+            # ``HeadCount``: whitespace the parser drops from a value counts too.
+            seen = head_part(self._read, len(self._read) - len(data))
+            if seen > door.rules.raw_head_limit:
+                self._hand_off(protocol.UNJUDGED)  # uvicorn's protocol answers 431
+                return
         try:
             parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -114,9 +122,6 @@ class Front(asyncio.Protocol):
             self._verdict = None
         elif self._judged:
             self._hand_off(self._verdict)
-        elif self._door is not None and len(self._read) > self._door.rules.raw_head_limit:
-            # All of it is head so far: the same guard as ``rules.HeadCount``'s.
-            self._hand_off(protocol.UNJUDGED)  # uvicorn's protocol answers 431
 
     # httptools callbacks, for the first request of the connection only
 

@@ -104,28 +104,41 @@ def head_size(target_bytes: int, headers: Sequence[tuple[bytes, bytes]]) -> int:
     return target_bytes + 4 * len(headers) + sum(map(len, chain.from_iterable(headers)))
 
 
+def head_part(buffer: bytes, start: int) -> int:
+    """How many bytes of ``buffer`` are request head: up to and with the blank line that
+    ends it, looked for from ``start`` on (the bytes before it are known not to end it)."""
+    end = buffer.find(b"\r\n\r\n", max(0, start - 3))
+    return len(buffer) if end < 0 else end + 4
+
+
 class HeadCount:
     """Counts a request head's raw bytes as they arrive, before any parser buffers
     them (httptools joins a header's pieces by copying: quadratic in a huge header).
-    Only the part up to the blank line that ends the head is counted."""
+    Only the bytes up to the blank line that ends the head are counted; ``reset`` for
+    the next request."""
 
-    __slots__ = ("_limit", "_tail", "seen")
+    __slots__ = ("_limit", "_tail", "ended", "seen")
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self.seen = 0
+        self.ended = False
         self._tail = b""
 
     def add(self, data: bytes) -> bool:
         """Count ``data``; False once the head so far is over the limit."""
-        window = self._tail + data
-        end = window.find(b"\r\n\r\n")
-        self.seen += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+        if self.ended:
+            return True
+        tail = self._tail
+        window = tail + data
+        part = head_part(window, len(tail))
+        self.seen += max(0, part - len(tail))
+        self.ended = part < len(window) or window.endswith(b"\r\n\r\n")
         self._tail = window[-3:]
         return self.seen <= self._limit
 
     def reset(self) -> None:
-        self.seen, self._tail = 0, b""
+        self.seen, self.ended, self._tail = 0, False, b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +198,9 @@ def judge(head: Head, rules: Rules) -> Verdict:
             origin = value if origin is None else origin
         elif name == b"x-request-id":
             given_id = value if given_id is None else given_id
-        elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+        elif name == b"transfer-encoding" or (
+            name == b"content-length" and value.lstrip(b"0") != b""
+        ):
             body = True
     if head_size(head.target_bytes, head.headers) > rules.max_header_bytes:
         return headers_too_large(rules.max_header_bytes)
