@@ -381,3 +381,49 @@ def test_an_event_stream_honours_starlettes_response_contract() -> None:
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["access-control-allow-origin"] == "*"
     assert "content-length" not in response.headers
+
+
+class EchoApp:
+    """Answers with the request body it read (a POST's JSON, say)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+H2C_POST = (
+    b"POST /x HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+    b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 24\r\n\r\n{"headline": "By curl"}\n'
+)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("split", [None, len(H2C_POST) - 24, len(H2C_POST) - 10])
+async def test_an_upgrade_offer_is_ignored_and_its_body_still_reaches_the_app(
+    split: int | None,
+) -> None:
+    """``curl --http2 -d ...``: httptools hands the body over as the new protocol's bytes;
+    the request must still be served as HTTP/1.1, body and all, then the connection ends."""
+    protocol, transport = make_protocol(EchoApp())
+    if split is None:
+        protocol.data_received(H2C_POST)
+    else:
+        protocol.data_received(H2C_POST[:split])
+        await settle()
+        protocol.data_received(H2C_POST[split:])
+    await settle()
+    head, _, body = transport.buffer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert b"connection: close" in head.lower()
+    assert body == b'{"headline": "By curl"}\n'
+    assert transport.closed

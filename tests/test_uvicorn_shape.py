@@ -65,7 +65,16 @@ def test_parse_errors_and_unsupported_upgrades_go_through_the_methods_ticker_ove
 
 def test_the_request_cycle_keeps_the_fields_ticker_sets() -> None:
     names = _names(RequestResponseCycle.__init__)
-    for attr in ("chunked_encoding", "expected_content_length", "disconnected", "keep_alive"):
+    for attr in (
+        "chunked_encoding",
+        "expected_content_length",
+        "disconnected",
+        "keep_alive",
+        "response_complete",
+        "more_body",
+        "body",
+        "message_event",
+    ):
         assert attr in names, attr
     assert callable(getattr(RequestResponseCycle, "send", None))
 

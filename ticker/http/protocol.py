@@ -37,9 +37,12 @@ Deliberate choices (read before "fixing"):
 from __future__ import annotations
 
 import logging
+import sys
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from ticker.fanout.socket import Socket
@@ -96,6 +99,8 @@ class HttpProtocol(HttpToolsProtocol):
         self._answering = 0  # requests parsed and not yet answered in full
         self._refused = False
         self._held: bytearray | None = None  # bytes read while a request waits
+        self._feeding = b""  # the bytes being parsed
+        self._owed = 0  # body bytes still to come behind an ignored upgrade
 
     # -- reading ----------------------------------------------------------------------
 
@@ -104,6 +109,9 @@ class HttpProtocol(HttpToolsProtocol):
         self._wait()
 
     def data_received(self, data: bytes) -> None:
+        if self._owed:
+            self._upgrade_body(data)
+            return
         if self._refused or self._native is not None:
             return  # a stream's connection has nothing more to say: read, and drop
         if self._held is not None:
@@ -115,7 +123,9 @@ class HttpProtocol(HttpToolsProtocol):
             if not self._count.add(data):
                 self._refuse()
                 return
+        self._feeding = data  # for an upgrade that is not taken (``_unsupported_upgrade_warning``)
         super().data_received(data)
+        self._feeding = b""
 
     def _wait(self) -> None:
         if not self._waiting and self._door is not None:
@@ -260,9 +270,37 @@ class HttpProtocol(HttpToolsProtocol):
         super().send_400_response(msg)
 
     def _unsupported_upgrade_warning(self) -> None:
-        # uvicorn warns, twice, and names WebSocket libraries: an h2c or other upgrade
-        # offer is ordinary, and is simply served as HTTP/1.1.
+        # uvicorn's ``data_received`` calls this inside its ``except HttpParserUpgrade``,
+        # for an upgrade it does not take (every one, with ws="none"). It warned, twice,
+        # naming WebSocket libraries; an h2c offer (``curl --http2``) is ordinary. The
+        # request is served as HTTP/1.1; nothing after it is parsed (the parser reads it
+        # as the new protocol's), and the connection closes after the response.
         log.debug("serving an Upgrade request as HTTP/1.1")
+        exc = sys.exception()
+        data, self._feeding = self._feeding, b""
+        self._refused = True
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            return
+        cycle.keep_alive = False
+        # httptools ends the message at the head and hands the body over as upgraded
+        # bytes: give the app its body (a POST over ``curl --http2``).
+        length = _content_length(self.headers or [])
+        if length:
+            at = exc.args[0] if isinstance(exc, httptools.HttpParserUpgrade) and exc.args else 0
+            self._owed = length
+            cycle.more_body = True
+            self._upgrade_body(data[at:] if isinstance(at, int) else b"")
+
+    def _upgrade_body(self, data: bytes) -> None:
+        cycle = self.cycle
+        piece = data[: self._owed]
+        self._owed -= len(piece)
+        cycle.body += piece
+        if not self._owed:
+            cycle.more_body = False
+        if piece or not self._owed:
+            cycle.message_event.set()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._unwait()
@@ -298,6 +336,14 @@ class HttpProtocol(HttpToolsProtocol):
         if self._native is not None:
             self._native.finish()  # a last retry: and the server's close follows
         super().shutdown()
+
+
+def _content_length(headers: Sequence[tuple[bytes, bytes]]) -> int:
+    """The first Content-Length header as a number (0 when absent or not a number)."""
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() and len(value) <= 18 else 0
+    return 0
 
 
 # Larger than any body we could send: an HTTP/1.0 stream's length is "until close".
