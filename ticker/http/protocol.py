@@ -169,6 +169,11 @@ class HttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         if self._native is not None:
             return  # a request pipelined behind a stream, in the same read: dropped
+        if self.parser.get_http_version() not in ("1.0", "1.1"):
+            # llhttp reads a request line without a version as HTTP/0.9, headers after
+            # it; ASGI has no such version. Raised here, feed_data raises a parse error
+            # and uvicorn answers 400.
+            raise ValueError("a request line without an HTTP version")
         self._unwait()
         verdict, self._handed = self._handed, UNJUDGED
         if verdict is UNJUDGED and self._door is not None:
