@@ -5,6 +5,9 @@ the fan-out's own bookkeeping. Run it against two trees to compare them:
     PYTHONPATH=/path/to/tree .venv/bin/python bench/tools/fanout_cost.py
 
 It prints µs per batch and per delivery (median of several rounds) as one JSON line.
+With ``DIRECT=1`` every subscriber is a caught-up reader with a socket (the direct
+writes ``ticker serve`` makes, as in S1): each batch is one write per reader, counted by
+a transport that only counts bytes.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import statistics
 import time
+from collections import deque
 from datetime import timedelta
 
 from pydantic import SecretStr
 from ticker.events import Filter
 from ticker.fanout.channel import ChannelReader
 from ticker.fanout.hub import Hub
+from ticker.fanout.socket import Socket, identity
 from ticker.fanout.subscriber import Subscriber
 from ticker.metrics import Metrics
 from ticker.models import Item, utcnow
@@ -56,6 +62,19 @@ def _entries(start: int) -> list[Entry]:
     return rows
 
 
+class CountingTransport:
+    """A socket's transport that only counts what is written to it."""
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+
 async def main() -> None:
     settings = Settings(redis_url=SecretStr("redis://127.0.0.1:6379/0"), key_prefix="bench-fanout")
     store = Store("redis://127.0.0.1:6379/0", prefix="bench-fanout")
@@ -73,6 +92,7 @@ async def main() -> None:
     reader.channel, reader.subscribers, reader.ready = "en", set(), asyncio.Event()
     reader.per_filter = {}
     reader._position, reader.snapshot, reader.stopped = "0-0", None, False
+    reader.recent, reader.recent_floor, reader._opening = deque(), (0, 0), None
     reader._store, reader._settings, reader._metrics = store, settings, hub.metrics
     reader._reach, reader._filters = hub.reach, {}
     reader._delivered = hub.metrics.child(hub.metrics.delivered, "en")
@@ -83,6 +103,13 @@ async def main() -> None:
             reader.join(sub)
         else:
             reader.subscribers.add(sub)
+    direct = os.environ.get("DIRECT") == "1"
+    if direct:
+        transport = CountingTransport()
+        for sub in subs:
+            socket = Socket(transport, http_version="1.1")  # type: ignore[arg-type]
+            socket.framing, socket.started = identity, True  # close-delimited, as native
+            sub.go_direct(socket)
     batches = [_entries(n * ITEMS_PER_BATCH) for n in range(BATCHES)]
     per_batch = []
     for _ in range(ROUNDS):
@@ -94,6 +121,7 @@ async def main() -> None:
             for sub in subs:  # drain outside the timing, as the readers' tasks would
                 sub._pending.clear()
                 sub._waiting = 0
+                sub.last_sent = (0, 0)
         per_batch.append(spent / BATCHES * 1e6)
     await store.close()
     median = statistics.median(per_batch)
@@ -101,6 +129,7 @@ async def main() -> None:
         json.dumps(
             {
                 "readers": READERS,
+                "direct": direct,
                 "items_per_batch": ITEMS_PER_BATCH,
                 "us_per_batch": round(median, 1),
                 "us_per_delivery": round(median / (READERS * ITEMS_PER_BATCH), 4),
