@@ -283,7 +283,8 @@ function openChannel(channel) {
   sessionStorage.setItem(CHANNEL_KEY, channel);
   for (const id of ["onair", "waiting", "history"]) $(id).replaceChildren();
   $("preview").setAttribute("channel", channel);
-  const source = new EventSource(`/channels/${encodeURIComponent(channel)}/events`);
+  // The desk's own stream is not counted in items' reach.
+  const source = new EventSource(`/channels/${encodeURIComponent(channel)}/events?reach=off`);
   for (const kind of ["item", "remove", "reset"]) {
     source.addEventListener(kind, () => scheduleRefresh());
   }

@@ -137,13 +137,15 @@ function serviceBase(src) {
 }
 
 /** The SSE URL for a channel and the reader's filter. */
-export function eventsUrl(src, channel, { region, category, maxUrgency, lastEventId } = {}) {
+export function eventsUrl(src, channel, { region, category, maxUrgency, lastEventId, reach } = {}) {
   const url = new URL(`channels/${encodeURIComponent(channel)}/events`, serviceBase(src));
   const regions = slugList(region);
   const categories = slugList(category);
   if (regions.length) url.searchParams.set("region", regions.join(","));
   if (categories.length) url.searchParams.set("category", categories.join(","));
   if (urgencyLimit(maxUrgency) < 9) url.searchParams.set("max_urgency", String(urgencyLimit(maxUrgency)));
+  // reach="off": this bar is not counted in items' reach (the desk's own preview).
+  if (reach === "off") url.searchParams.set("reach", "off");
   // Only for our own reconnects; EventSource sends Last-Event-ID itself on its own.
   if (lastEventId) url.searchParams.set("last_event_id", lastEventId);
   return url.href;
@@ -506,6 +508,7 @@ export class BreakingTicker extends HTMLElement {
       category: this.getAttribute("category"),
       maxUrgency: this.getAttribute("max-urgency"),
       lastEventId,
+      reach: this.getAttribute("reach"),
     });
     const source = new EventSource(url);
     this.#source = source;
