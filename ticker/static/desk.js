@@ -125,6 +125,7 @@ function say(node, text, kind = "") {
   node.textContent = text;
   node.classList.toggle("error", kind === "error");
   node.classList.toggle("ok", kind === "ok");
+  node.classList.toggle("warning", kind === "warning");
 }
 
 // -- time -----------------------------------------------------------------------------
@@ -562,15 +563,27 @@ function confirmKill(item) {
     if (dialog.returnValue !== "kill") return;
     const message = $("board-message");
     try {
-      const all = item.story && $("kill-all").checked ? "?all_editions=true" : "";
-      await api("DELETE", `${itemPath(item)}${all}`);
-      say(message, `Killed: ${item.headline}`, "ok");
+      const all = item.story && $("kill-all").checked;
+      const result = await api("DELETE", `${itemPath(item)}${all ? "?all_editions=true" : ""}`);
+      if (all) say(message, ...killReport(item, result));
+      else say(message, `Killed: ${item.headline}`, "ok");
     } catch (error) {
       if (error.status !== 401) say(message, `${item.headline}: ${error.message}`, "error");
     }
     refresh();
   }, { once: true });
   dialog.showModal();
+}
+
+/** A kill in every edition: which editions were killed, which were not, and why. */
+function killReport(item, result) {
+  const killed = (result.killed ?? []).map((edition) => edition.channel);
+  // First-strong isolates: an Arabic headline must not carry the sentence after it along.
+  const done = `Killed in ${killed.join(", ")}: \u2068${item.headline}\u2069`;
+  const refused = result.refused ?? [];
+  if (!refused.length) return [done, "ok"];
+  const why = refused.map((r) => `Not killed in ${r.channel}: ${r.message}.`);
+  return [[`${done}.`, ...why].join(" "), "warning"];
 }
 
 let purging = null;
