@@ -41,13 +41,11 @@ def browser() -> Iterator[Browser]:
 
 @dataclass
 class Watch:
-    """What the page said: console messages, uncaught errors, dialogs (none expected, and
-    dismissed unless a test sets ``accept_dialogs``)."""
+    """What the page said: console messages, uncaught errors, dialogs (none expected)."""
 
     console: list[ConsoleMessage] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
-    accept_dialogs: bool = False
 
     def csp_violations(self) -> list[str]:
         return [m.text for m in self.console if "Content Security Policy" in m.text]
@@ -74,10 +72,7 @@ def page(browser: Browser, watch: Watch, page_options: dict[str, Any]) -> Iterat
 
     def on_dialog(dialog: Dialog) -> None:
         watch.dialogs.append(dialog.message)
-        if watch.accept_dialogs:
-            dialog.accept()
-        else:
-            dialog.dismiss()
+        dialog.dismiss()
 
     opened.on("dialog", on_dialog)
     try:

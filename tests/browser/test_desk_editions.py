@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Watch
 from tests.browser.test_desk import assert_clean, desk_token, row, sign_in
-from tests.helpers import TickerProcess, make_token, wait_until
+from tests.helpers import TickerProcess, make_token
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module
@@ -94,27 +94,30 @@ def test_an_arrow_key_on_the_channel_with_a_draft_asks_first(
     channel = page.get_by_label("Channel")
     channel.focus()
 
-    channel.press("ArrowDown")  # the next edition, ar: asked, and "no" keeps both
-    wait_until(lambda: len(watch.dialogs) == 1, timeout=5)
-    assert "Switch to the ar edition (Arabic)?" in watch.dialogs[0]
+    channel.press("ArrowDown")  # the next edition, ar: asked in the page, "Stay" keeps both
+    dialog = page.get_by_role("dialog", name="Switch to the ar edition (Arabic)?")
+    expect(dialog).to_be_visible()
+    expect(channel).to_have_value("en")
+    dialog.get_by_role("button", name="Stay").click()
+    expect(dialog).to_be_hidden()
     expect(channel).to_have_value("en")
     expect(page.locator("#post")).to_have_text("Post to en")
     expect(page.locator("#preview")).to_have_attribute("channel", "en")
     expect(headline).to_have_value(SPANISH)
 
-    watch.accept_dialogs = True
-    channel.press("ArrowDown")  # "yes": the edition changes, the draft stays
-    wait_until(lambda: len(watch.dialogs) == 2, timeout=5)
+    channel.focus()
+    channel.press("ArrowDown")  # "Switch": the edition changes, the draft stays
+    dialog.get_by_role("button", name="Switch").click()
     expect(page.locator("#post")).to_have_text("Post to ar")
     expect(channel).to_have_value("ar")
     expect(page.locator("#preview")).to_have_attribute("channel", "ar")
     expect(headline).to_have_value(SPANISH)
 
     headline.fill("")
+    channel.focus()
     channel.press("ArrowDown")  # no draft: nothing to ask
     expect(page.locator("#post")).to_have_text("Post to es")
-    assert len(watch.dialogs) == 2
-    watch.dialogs.clear()
+    expect(page.get_by_role("dialog")).to_have_count(0)
     assert_clean(watch)
 
 

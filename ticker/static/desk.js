@@ -18,7 +18,8 @@
  * - A post carries an Idempotency-Key made once per submission of a form's content, so
  *   a double click or a retry after a network error posts once.
  * - The form names the edition it posts to, a switch of edition with a draft typed asks
- *   first (a native confirm: an arrow key on the focused select switches at once), and a
+ *   first (in the page, as every desk dialog: an arrow key on the focused select switches
+ *   at once), and a
  *   headline in a script the edition's language is not written in is posted only on a
  *   second click ("Post to ar anyway"), after a warning that says why.
  */
@@ -840,16 +841,28 @@ function hasDraft() {
 function changeChannel(select) {
   const wanted = select.value;
   if (wanted === state.channel) return;
-  if (state.canWrite && hasDraft()) {
-    const language = languageName(state.languages.get(wanted));
-    const sure = confirm(`Switch to the ${wanted} edition${language ? ` (${language})` : ""}? ` +
-      `Your draft stays in the form, and Post would send it to ${wanted}.`);
-    if (!sure) {
-      select.value = state.channel;
+  if (!(state.canWrite && hasDraft())) {
+    openChannel(wanted);
+    return;
+  }
+  // Asked in the page, as every desk dialog is; until answered, the edition stays.
+  select.value = state.channel;
+  const language = languageName(state.languages.get(wanted));
+  const dialog = $("switch-dialog");
+  $("switch-title").textContent =
+    `Switch to the ${wanted} edition${language ? ` (${language})` : ""}?`;
+  $("switch-text").textContent =
+    `Your draft stays in the form, and Post would send it to ${wanted}.`;
+  dialog.returnValue = "";
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue !== "switch") {
+      select.focus();
       return;
     }
-  }
-  openChannel(wanted);
+    select.value = wanted;
+    openChannel(wanted);
+  }, { once: true });
+  dialog.showModal();
 }
 
 // -- start ------------------------------------------------------------------------------
