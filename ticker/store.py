@@ -233,8 +233,8 @@ class Store:
             raise StoreUnavailable("Redis is unavailable (the channel's slot is moving)")
         for reply in replies[:-1]:
             if isinstance(reply, Exception):
-                async with self._call():
-                    raise reply  # a command failed: its error, as any command's
+                async with _wrapped:
+                    raise reply  # a command failed: StoreUnavailable, as for any command
         self.ack.check(replies[-1])
         return list(replies[: len(commands)])
 
