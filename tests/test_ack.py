@@ -87,13 +87,23 @@ def test_fsync_needs_waitaof_and_the_append_only_file(
 @pytest.fixture
 def lone_redis(tmp_path: Path) -> Iterator[str]:
     """A primary with no replica, AOF off; its URL."""
-    binary = find_redis_server()
+    yield from _lone(tmp_path, appendonly="no")
+
+
+@pytest.fixture
+def aof_redis(tmp_path: Path) -> Iterator[str]:
+    """A primary with no replica, AOF on (fsync every second); its URL."""
+    yield from _lone(tmp_path, appendonly="yes")
+
+
+def _lone(tmp_path: Path, *, appendonly: str) -> Iterator[str]:
+    binary = find_redis_server()  # the locked valkey-server (9.x: it has WAITAOF)
     if binary is None:
         pytest.skip("no redis-server installed")
     port = free_port()
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        + ["--dir", str(tmp_path)],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+        + [appendonly, "--dir", str(tmp_path)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -200,6 +210,24 @@ async def test_every_write_no_replica_confirms_answers_503_not_durable(
     assert [(r.status_code, r.json()["error"]) for r in replies] == [(503, "not_durable")] * 7
     # The retried post was written once (the first item's record went with its purge).
     assert len(probe.hkeys("tkack:{en}:items")) == 1
+
+
+@pytest.mark.anyio
+async def test_with_fsync_asked_every_write_waits_for_the_append_only_file(
+    aof_redis: str, tmp_path: Path
+) -> None:
+    settings = _settings(aof_redis, tmp_path, ack_fsync=True, ack_timeout_ms=2000)
+    token = make_token(settings, "chief", ["*"], "chief")
+    before = _waits(aof_redis)
+    async with (
+        serve_app(settings) as (base, _app),
+        httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http,
+    ):
+        replies = await _every_write(http)
+    assert [r.status_code for r in replies] == [201, 200, 200, 200, 200, 200, 201, 201]
+    stats = redis.Redis.from_url(aof_redis).info("commandstats")
+    assert int(stats["cmdstat_waitaof"]["calls"]) >= len(replies) - 1
+    assert _waits(aof_redis) > before
 
 
 def test_serve_will_not_start_with_ack_fsync_on_a_redis_that_cannot_fsync_writes(
