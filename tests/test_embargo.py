@@ -105,7 +105,7 @@ async def test_an_embargo_can_be_moved_while_the_item_waits(api: httpx.AsyncClie
 
 
 def next_clock(zone: str, ahead: timedelta) -> tuple[str, datetime]:
-    """"HH:MM" some time from now in ``zone``, and the moment it means (independently)."""
+    """``HH:MM`` some time from now in ``zone``, and the moment it means (independently)."""
     local = (datetime.now(ZoneInfo(zone)) + ahead).replace(second=0, microsecond=0)
     return local.strftime("%H:%M"), local.astimezone(UTC)
 
