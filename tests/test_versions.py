@@ -144,7 +144,9 @@ async def test_a_bad_base_version_is_422(api: httpx.AsyncClient, base_version: A
     r = await api.patch(
         f"/channels/en/items/{item['uri']}", json={"headline": "x", "base_version": base_version}
     )
-    assert r.status_code == 422 and r.json()["details"][0]["field"] == "base_version"
+    assert r.status_code == 422
+    (detail,) = r.json()["details"]
+    assert detail["field"] == "base_version" and detail["message"] != "unknown field"
 
 
 async def test_holds_and_kills_made_from_an_older_version_are_refused(
