@@ -41,11 +41,13 @@ def browser() -> Iterator[Browser]:
 
 @dataclass
 class Watch:
-    """What the page said: console messages, uncaught errors, dialogs (none expected)."""
+    """What the page said: console messages, uncaught errors, dialogs (none expected, and
+    dismissed unless a test sets ``accept_dialogs``)."""
 
     console: list[ConsoleMessage] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    accept_dialogs: bool = False
 
     def csp_violations(self) -> list[str]:
         return [m.text for m in self.console if "Content Security Policy" in m.text]
@@ -72,7 +74,10 @@ def page(browser: Browser, watch: Watch, page_options: dict[str, Any]) -> Iterat
 
     def on_dialog(dialog: Dialog) -> None:
         watch.dialogs.append(dialog.message)
-        dialog.dismiss()
+        if watch.accept_dialogs:
+            dialog.accept()
+        else:
+            dialog.dismiss()
 
     opened.on("dialog", on_dialog)
     try:
