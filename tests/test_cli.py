@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -440,3 +441,77 @@ def test_post_with_a_relative_embargo_shows_the_release_time(
     assert f"embargoed until {queued['embargoed_until']} (in " in done.stdout
     bad = run(server_env(ticker_server, tmp_path), "post", HEADLINE, "--embargo", "soon")
     assert bad.returncode == 1 and bad.stderr.startswith("error: embargo")
+
+
+def test_correct_from_an_older_version_is_refused_and_says_what_changed(
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
+    env = server_env(ticker_server, tmp_path)
+    uri = ticker_server.post("en", headline="Death toll rises to three")["uri"]
+    ticker_server.patch("en", uri, headline="Death toll rises to four")
+    stale = run(env, "correct", uri, "Death toll: three, hospital says", "--base-version", "1")
+    assert stale.returncode == 1, stale.stdout + stale.stderr
+    assert stale.stdout == ""
+    assert stale.stderr.startswith(f"error: not corrected: {uri} changed since v1; it is now v2")
+    assert "v1 (yours):   Death toll rises to three" in stale.stderr
+    assert "v2 (now):     Death toll rises to four" in stale.stderr
+    assert [(i["version"], i["headline"]) for i in current(ticker_server)] == [
+        (2, "Death toll rises to four")
+    ]
+    # Without --base-version it corrects the version it has just read.
+    done = run(env, "correct", uri, "Death toll rises to five")
+    assert done.returncode == 0 and done.stdout.startswith(f"corrected {uri} (v3)"), done.stderr
+
+
+def test_hold_of_a_held_item_writes_nothing_and_says_unchanged(
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
+    env = server_env(ticker_server, tmp_path)
+    uri = ticker_server.post("en", headline=HEADLINE)["uri"]
+    first, _ = run_all(env, ("hold", uri), ("correct", uri, HEADLINE))
+    assert first.stdout.startswith(f"held {uri} (v2)"), first.stdout + first.stderr
+    again, same_text = run_all(env, ("hold", uri), ("correct", uri, HEADLINE))
+    assert again.returncode == 0 and again.stdout.startswith(f"unchanged {uri} (v2)")
+    assert same_text.returncode == 0 and same_text.stdout.startswith(f"unchanged {uri} (v2)")
+    desk = httpx.get(
+        f"{ticker_server.url}/channels/en/items",
+        params={"history": "true"},
+        headers={"Authorization": f"Bearer {ticker_server.token}"},
+        timeout=10,
+    ).json()["items"]
+    assert [(e["event"], e["version"]) for e in desk] == [("remove", 2), ("item", 1)]
+
+
+def test_release_puts_an_embargoed_item_on_air_and_queue_says_embargoed(
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
+    env = server_env(ticker_server, tmp_path)
+    posted = run(env, "post", HEADLINE, "--embargo", "10m")
+    uri = uri_from(posted.stdout)
+    queued = run(env, "queue")
+    assert queued.stdout.split("\t")[:2] == [uri, "embargoed"], queued.stdout
+    released = run(env, "release", uri)
+    assert released.returncode == 0 and released.stdout.startswith(f"released {uri} (v2)")
+    assert [i["uri"] for i in current(ticker_server)] == [uri]
+    again = run(env, "release", uri)
+    assert again.stdout.startswith(f"unchanged {uri} (v2)"), again.stdout + again.stderr
+
+
+def test_embargo_takes_a_clock_time_and_errors_name_every_form(
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
+    env = server_env(ticker_server, tmp_path)
+    at = (datetime.now(UTC) + timedelta(hours=2)).strftime("%H:%M")
+    good, bad, on_air = run_all(
+        env,
+        ("post", HEADLINE, "--embargo", at, "--json"),
+        ("post", HEADLINE, "--embargo", "25:00"),
+        ("post", "Already out"),
+    )
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["embargoed_until"][11:16] == at  # the channel is in UTC
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("error: embargo: '25:00' is not a clock time")
+    assert "a duration (30m, 2h), a clock time (18:30) or an RFC 3339 time" in bad.stderr
+    moved = run(env, "correct", uri_from(on_air.stdout), "--embargo", "30m")
+    assert moved.returncode == 1 and "this one is on air" in moved.stderr

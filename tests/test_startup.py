@@ -122,3 +122,10 @@ def test_the_install_hint_follows_the_os(
     monkeypatch.setattr(sys, "platform", platform)
     monkeypatch.setattr(ticker.embedded, "_os_release", lambda: release)
     assert install_hint() == hint
+
+
+def test_an_unknown_channel_time_zone_names_its_setting(tmp_path: Path) -> None:
+    channels = '[{"name": "en", "timezone": "Mars/Olympus_Mons"}]'
+    line = one_line_failure(serve(tmp_path, TICKER_CHANNELS=channels))
+    assert line.startswith("error: invalid settings: TICKER_CHANNELS[0][timezone]: "), line
+    assert "'Mars/Olympus_Mons' is not an IANA time zone name (e.g. UTC" in line

@@ -12,7 +12,7 @@ from typing import Any
 
 from ticker.errors import NotFound
 from ticker.events import BadEntry, Event, decode, entry_item, skipped
-from ticker.models import Item, Status, utcnow
+from ticker.models import Item, utcnow
 from ticker.settings import Channel, Settings
 from ticker.store import Store
 from ticker.streamid import entry_key, valid_entry_id
@@ -143,19 +143,7 @@ class Archive:
         self.channel(channel)
         now = utcnow()
         items = [i for i in map(_parse, await self._store.queue(channel)) if i is not None]
-        waiting = [
-            i
-            for i in items
-            if i.expires_at > now
-            and (
-                i.status is Status.WITHHELD
-                or (
-                    i.status is Status.USABLE
-                    and i.embargoed_until is not None
-                    and i.embargoed_until > now
-                )
-            )
-        ]
+        waiting = [i for i in items if i.waiting_for(now) is not None]
         waiting.sort(key=lambda i: i.created_at, reverse=True)
         return waiting
 

@@ -8,7 +8,6 @@ are the same for every client. Token administration speaks to Redis, like any bo
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -67,6 +66,15 @@ ExpiresAt = Annotated[
     str | None,
     typer.Option(metavar="TIME", help="When it leaves the ticker (RFC 3339, with a zone)."),
 ]
+# Sent as typed: the service reads it (ticker/when.py), so every client means the same.
+Embargo = Annotated[
+    str | None,
+    typer.Option(
+        metavar="WHEN",
+        help="Not shown before then: a duration (30m, 2h), a clock time (18:30, in the"
+        " channel's time zone) or an RFC 3339 time.",
+    ),
+]
 URGENCY_STYLE = {1: "bold white on red", 2: "bold red", 3: "yellow", 4: "yellow"}
 
 
@@ -105,6 +113,8 @@ def _show(item: dict[str, Any], action: str, as_json: bool) -> None:
     if as_json:
         _print_json(item)
         return
+    if item.get("changed") is False:
+        action = "unchanged"  # it already was so: nothing written, nothing sent
     release = item.get("embargoed_until")
     held_back = f", embargoed until {release} ({_relative(release)})" if release else ""
     out.print(
@@ -183,12 +193,7 @@ def post(
     link: Link = None,
     ttl: Ttl = None,
     expires_at: ExpiresAt = None,
-    embargo: Annotated[
-        str | None,
-        typer.Option(
-            metavar="WHEN", help="Not shown before then: a duration (30m, 2h) or RFC 3339 time."
-        ),
-    ] = None,
+    embargo: Embargo = None,
     hold: Annotated[
         bool, typer.Option("--hold", help="Post it withheld: not shown until released.")
     ] = False,
@@ -205,7 +210,7 @@ def post(
         ("link", link),
         ("ttl", ttl),
         ("expires_at", expires_at),
-        (_embargo_field(embargo), embargo),
+        ("embargo", embargo),
         ("story", story),
     ):
         if value is not None:
@@ -218,15 +223,6 @@ def post(
         body["status"] = "withheld"
     item = _call(lambda c: c.request("POST", f"/channels/{channel}/items", json=body))
     _show(item, "posted", as_json)
-
-
-def _embargo_field(value: str | None) -> str:
-    """``--embargo 30m`` is relative (``embargo``); ``--embargo 2026-12-01T18:00Z`` is a
-    time (``embargoed_until``). The API checks either and names the field."""
-    return "embargoed_until" if value and _TIME.match(value.strip()) else "embargo"
-
-
-_TIME = re.compile(r"[0-9]{4}-")
 
 
 @command("import", cls=Command)
@@ -287,9 +283,31 @@ def correct(
         str | None, typer.Option(metavar="DURATION", help="New time on the ticker, from now.")
     ] = None,
     expires_at: ExpiresAt = None,
+    embargo: Annotated[
+        str | None,
+        typer.Option(
+            metavar="WHEN",
+            help="Move the embargo of an item still under one: 30m, 18:30 or RFC 3339.",
+        ),
+    ] = None,
+    base_version: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="The version you are correcting; refused if it has changed since. "
+            "Default: the version read just before the correction.",
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Correct an item: a new version replaces it everywhere."""
+    """Correct an item: a new version replaces it everywhere.
+
+    It reads the item first and corrects that version: if someone changed it meanwhile,
+    nothing is written, and it says what changed (exit 1).
+    """
+    from ticker.client import ClientError
+
     body: dict[str, Any] = {}
     for key, value in (
         ("headline", headline),
@@ -298,13 +316,46 @@ def correct(
         ("link", link),
         ("ttl", ttl),
         ("expires_at", expires_at),
+        ("embargo", embargo),
         ("regions", region),
         ("categories", category),
     ):
         if value is not None:
             body[key] = value
-    item = _call(lambda c: c.request("PATCH", f"/channels/{channel}/items/{uri}", json=body))
-    _show(item, "corrected", as_json)
+    path = f"/channels/{channel}/items/{uri}"
+    seen: dict[str, Any] = {}
+
+    def send(client: Client) -> Any:
+        base = base_version
+        if base is None:
+            seen.update(client.request("GET", path))
+            base = int(seen["version"])
+        try:
+            return client.request("PATCH", path, json=body, headers={"If-Match": f'"v{base}"'})
+        except ClientError as exc:
+            if exc.status == 409 and exc.body.get("error") == "stale":
+                _stale(client, path, base, seen, exc.body.get("item") or {})
+                raise typer.Exit(1) from None
+            raise
+
+    _show(_call(send), "corrected", as_json)
+
+
+def _stale(client: Client, path: str, base: int, seen: dict[str, Any], now: dict[str, Any]) -> None:
+    """What changed since the version a correction was made from."""
+    if not seen:  # --base-version: that version's text is in the item's history
+        versions = client.request("GET", path).get("versions", [])
+        seen.update(next((v for v in versions if v.get("version") == base), {}))
+    err.print(
+        f"[red]error:[/red] not corrected: {escape(now.get('uri', ''))} changed since v{base}; "
+        f"it is now v{now.get('version')} by {escape(str(now.get('author')))} "
+        f"({_relative(str(now.get('updated_at')))}), status {now.get('status')}"
+    )
+    if seen.get("headline"):
+        err.print(f"  v{base} (yours):   {escape(_line(seen))}", soft_wrap=True)
+    if now.get("headline"):
+        err.print(f"  v{now.get('version')} (now):     {escape(_line(now))}", soft_wrap=True)
+    err.print("  nothing was written; correct the new version if you still want to")
 
 
 @command(cls=Command)
@@ -320,9 +371,13 @@ def hold(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
 
 @command(cls=Command)
 def release(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
-    """Release a withheld item."""
+    """Put an item on air now: lift its hold and its embargo."""
     item = _call(
-        lambda c: c.request("PATCH", f"/channels/{channel}/items/{uri}", json={"status": "usable"})
+        lambda c: c.request(
+            "PATCH",
+            f"/channels/{channel}/items/{uri}",
+            json={"status": "usable", "embargoed_until": None},
+        )
     )
     _show(item, "released", as_json)
 
@@ -462,7 +517,7 @@ def queue(channel: Channel = "en", as_json: AsJson = False) -> None:
             [
                 [
                     i["uri"],
-                    i["status"],
+                    i.get("queue_status") or i["status"],
                     i.get("embargoed_until") or "-",
                     i["author"],
                     i["updated_at"],
@@ -481,7 +536,7 @@ def queue(channel: Channel = "en", as_json: AsJson = False) -> None:
         until = item.get("embargoed_until")
         table.add_row(
             item["uri"],
-            item["status"],
+            item.get("queue_status") or item["status"],
             _relative(until) if until else "-",
             Text(item["author"]),
             _relative(item["updated_at"]),

@@ -111,10 +111,17 @@ class Client:
         return {"Authorization": f"Bearer {self._token}"}
 
     def request(
-        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        """The reply's JSON body; a ``ClientError`` for any status >= 400."""
-        reply, _ = self._send(method, path, json=json, params=params, key=None)
+        """The reply's JSON body; a ``ClientError`` for any status >= 400. ``headers``:
+        extra request headers (``If-Match``)."""
+        reply, _ = self._send(method, path, json=json, params=params, key=None, extra=headers)
         return self._result(reply)
 
     def post_item(
@@ -137,9 +144,10 @@ class Client:
         json: Any,
         params: dict[str, Any] | None,
         key: str | None,
+        extra: dict[str, str] | None = None,
     ) -> tuple[httpx.Response, bool]:
         """The last reply, and whether an earlier try may have reached the service."""
-        headers = self._headers(method != "GET")
+        headers = {**self._headers(method != "GET"), **(extra or {})}
         if method == "POST":
             headers["Idempotency-Key"] = key or str(uuid.uuid4())
         # A correction has no key: once it may have reached the service, it is not resent.

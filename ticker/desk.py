@@ -23,12 +23,15 @@ from ticker.errors import (
     InvalidRequest,
     Killed,
     NotFound,
+    Stale,
+    TickerError,
     TooManyPins,
 )
 from ticker.metrics import Metrics
 from ticker.models import PIN_MAX, Item, ItemIn, ItemPatch, Status, utcnow
 from ticker.settings import Channel, Settings
 from ticker.store import Change, EventType, Reason, Schedule, Store
+from ticker.when import When
 
 _RETRIES = 8
 
@@ -55,6 +58,32 @@ def _idempotency(author: str, key: str, data: ItemIn) -> tuple[str, str]:
 
 def _too_many_pins(ch: Channel) -> TooManyPins:
     return TooManyPins(f"channel {ch.name!r} has {PIN_MAX} pinned items already; unpin one first")
+
+
+# What a change may leave as it was and still change nothing (the bookkeeping of a version).
+_BOOKKEEPING = frozenset({"id", "version", "updated_at", "author"})
+
+
+def _same(item: Item, current: Item) -> bool:
+    """A change that changes nothing: every field but the bookkeeping is as it was."""
+    keep = set(_BOOKKEEPING)
+    return item.model_dump(exclude=keep) == current.model_dump(exclude=keep)
+
+
+def _stale(current: Item, base: frozenset[int]) -> Stale:
+    asked = ", ".join(f"v{v}" for v in sorted(base))
+    return Stale(
+        f"item {current.uri!r} changed since {asked}: it is at v{current.version}"
+        f" ({current.author}, {current.updated_at.isoformat()}); nothing was written",
+        item=current.model_dump(mode="json"),
+    )
+
+
+def _stale_or_gone(stored: str, channel: str, uri: str, base: frozenset[int]) -> TickerError:
+    """The commit found another version than the one read (its record, or '' if purged)."""
+    if not stored:
+        return NotFound(f"no item {uri!r} in channel {channel!r}")
+    return _stale(Item.model_validate_json(stored), base)
 
 
 def _field_error(field: str, message: str) -> InvalidRequest:
@@ -117,14 +146,20 @@ class Desk:
             return expires_at
         return default if default is not None else start + ch.item_ttl
 
-    def _embargo(self, ch: Channel, now: datetime, data: ItemIn) -> datetime | None:
-        """The release time: ``embargoed_until``, or ``embargo`` from now (422 naming the
-        field: both at once, in the past, or beyond the channel's history)."""
-        field, value = "embargoed_until", data.embargoed_until
-        if data.embargo is not None:
+    def _embargo(
+        self, ch: Channel, now: datetime, *, until: datetime | None, embargo: When | None
+    ) -> datetime | None:
+        """The release time: ``embargoed_until``, or ``embargo`` as typed (when.py, in the
+        channel's time zone); 422 naming the field: both at once, in the past, or beyond
+        the channel's history."""
+        field, value = "embargoed_until", until
+        if embargo is not None:
             if value is not None:
                 raise _field_error("embargo", "give either embargo or embargoed_until, not both")
-            field, value = "embargo", now + data.embargo
+            try:
+                field, value = "embargo", embargo.resolve(now, ch.zone)
+            except ValueError as exc:
+                raise _field_error("embargo", str(exc)) from None
         if value is None:
             return None
         if value <= now:
@@ -195,7 +230,7 @@ class Desk:
         """Publish a new item. Returns (item, created); a replayed key returns the first."""
         ch = self.channel(channel)
         now = utcnow()
-        embargo = self._embargo(ch, now, data)
+        embargo = self._embargo(ch, now, until=data.embargoed_until, embargo=data.embargo)
         start = embargo or now
         expires = self._expiry(
             ch, now, start=start, ttl=data.ttl, expires_at=data.expires_at, default=None
@@ -270,15 +305,28 @@ class Desk:
         await self._store.settle(channel)  # the first reply may have been 503 not_durable
         return Item.model_validate_json(first)
 
-    async def correct(self, channel: str, uri: str, patch: ItemPatch, *, author: str) -> Item:
-        """A new version: text, attribution, expiry, or hold/release through ``status``."""
+    async def correct(
+        self,
+        channel: str,
+        uri: str,
+        patch: ItemPatch,
+        *,
+        author: str,
+        base: frozenset[int] | None = None,
+    ) -> tuple[Item, bool]:
+        """A new version: text, attribution, expiry, embargo, or hold/release through
+        ``status``. Returns (the item, changed): a change that changes nothing writes
+        nothing. ``base``: the versions the change may be made from (``If-Match``,
+        ``base_version``); a newer one is ``Stale``, without a retry."""
         ch = self.channel(channel)
-        changes = patch.model_dump(exclude_unset=True)
+        changes = patch.model_dump(exclude_unset=True, exclude={"base_version"})
         if not changes:
             raise InvalidRequest("nothing to change: send at least one field")
         for field in ("headline", "urgency", "regions", "categories", "status", "pinned"):
             if field in changes and changes[field] is None:
                 raise _field_error(field, "may not be null")
+        if "embargo" in changes and changes["embargo"] is None:
+            raise _field_error("embargo", 'may not be null (send "embargoed_until": null to lift)')
         for _ in range(_RETRIES):
             current = await self._archive.get(channel, uri)
             now = utcnow()
@@ -286,21 +334,14 @@ class Desk:
                 raise Killed(f"item {uri!r} was killed and can no longer change")
             if current.expires_at <= now:
                 raise Expired(f"item {uri!r} has expired and can no longer change")
-            expires = self._expiry(
-                ch,
-                now,
-                start=now,
-                ttl=patch.ttl,
-                expires_at=patch.expires_at,
-                default=current.expires_at,
-            )
-            update = {k: v for k, v in changes.items() if k not in ("ttl", "expires_at")}
-            update.update(
-                version=current.version + 1, updated_at=now, expires_at=expires, author=author
-            )
-            if "status" in update:
-                update["status"] = Status(update["status"])
-            item = current.model_copy(update=update)
+            item = self._next_version(ch, current, patch, changes, now, author)
+            if _same(item, current):
+                # Perhaps a retry after 503 not_durable: answered once what it rests on
+                # is durable (``TICKER_ACK_*``).
+                await self._store.settle(ch.name)
+                return current, False
+            if base is not None and current.version not in base:
+                raise _stale(current, base)
             was_visible = current.visible_at(now)
             event_type: EventType = "item"
             reason: Reason | Literal[""] = ""
@@ -312,18 +353,90 @@ class Desk:
             if status == "too_many_pins":
                 raise _too_many_pins(ch)
             if status == "ok":
-                return Item.model_validate_json(stored)
+                return Item.model_validate_json(stored), True
+            if base is not None:  # moved on since it was read: no retry over a precondition
+                raise _stale_or_gone(stored, channel, uri, base)
         raise Conflict(f"item {uri!r} is being changed by someone else; try again")
 
-    async def kill(self, channel: str, uri: str, *, author: str) -> Item:
-        """Cancel an item for good. Killing a killed item changes nothing."""
+    def _next_version(
+        self,
+        ch: Channel,
+        current: Item,
+        patch: ItemPatch,
+        changes: dict[str, Any],
+        now: datetime,
+        author: str,
+    ) -> Item:
+        """The version a correction makes (422 naming the field), not yet written."""
+        embargo = self._moved_embargo(ch, current, patch, changes, now)
+        waiting = embargo is not None and embargo > now
+        # A new time on the ticker counts from when the item goes on air.
+        start = embargo if waiting and embargo is not None else now
+        expires = self._expiry(
+            ch,
+            now,
+            start=start,
+            ttl=patch.ttl,
+            expires_at=patch.expires_at,
+            default=current.expires_at,
+        )
+        if waiting and embargo is not None and expires <= embargo:
+            named = [f for f in ("ttl", "expires_at", "embargo", "embargoed_until") if f in changes]
+            raise _field_error(
+                named[0],
+                f"the embargo ({embargo.isoformat()}) must end before the item expires"
+                f" ({expires.isoformat()}); move expires_at or ttl too",
+            )
+        skip = ("ttl", "expires_at", "embargo", "embargoed_until")
+        update = {k: v for k, v in changes.items() if k not in skip}
+        update.update(
+            version=current.version + 1,
+            updated_at=now,
+            expires_at=expires,
+            embargoed_until=embargo,
+            author=author,
+        )
+        if "status" in update:
+            update["status"] = Status(update["status"])
+        return current.model_copy(update=update)
+
+    def _moved_embargo(
+        self, ch: Channel, current: Item, patch: ItemPatch, changes: dict[str, Any], now: datetime
+    ) -> datetime | None:
+        """The embargo after a correction: set or moved (only while the item still waits
+        for it), lifted (``embargoed_until: null``), or as it was."""
+        given = [f for f in ("embargo", "embargoed_until") if f in changes]
+        waiting = current.embargoed_until is not None and current.embargoed_until > now
+        if not given:
+            return current.embargoed_until
+        if len(given) == 2:
+            raise _field_error("embargo", "give either embargo or embargoed_until, not both")
+        if given == ["embargoed_until"] and patch.embargoed_until is None:
+            # Lift it: on air now. An item not waiting has nothing to lift (no new version).
+            return None if waiting else current.embargoed_until
+        if not waiting:
+            state = "is on air" if current.visible_at(now) else "has no embargo to move"
+            raise _field_error(
+                given[0],
+                f"an embargo can only be set or moved while the item waits for it; this one"
+                f" {state}",
+            )
+        return self._embargo(ch, now, until=patch.embargoed_until, embargo=patch.embargo)
+
+    async def kill(
+        self, channel: str, uri: str, *, author: str, base: frozenset[int] | None = None
+    ) -> tuple[Item, bool]:
+        """Cancel an item for good. Returns (the item, changed): killing a killed item
+        changes nothing, whatever version it was asked of (the kill holds either way)."""
         ch = self.channel(channel)
         for _ in range(_RETRIES):
             current = await self._archive.get(channel, uri)
             if current.status is Status.CANCELED:
                 # Perhaps a retry after 503 not_durable: answered once the kill is durable.
                 await self._store.settle(ch.name)
-                return current
+                return current, False
+            if base is not None and current.version not in base:
+                raise _stale(current, base)
             now = utcnow()
             item = current.model_copy(
                 update={
@@ -337,7 +450,9 @@ class Desk:
                 ch, item, expected=current.version, event_type="remove", reason="kill"
             )
             if status == "ok":
-                return Item.model_validate_json(stored)
+                return Item.model_validate_json(stored), True
+            if base is not None:
+                raise _stale_or_gone(stored, channel, uri, base)
         raise Conflict(f"item {uri!r} is being changed by someone else; try again")
 
     # -- the sweeper's actions (retention.py) ----------------------------------------

@@ -56,6 +56,12 @@ def _parse(value: Any) -> timedelta:
     return result
 
 
+def looks_like_duration(text: str) -> bool:
+    """Spelled as a duration (``30m``, ``90``, ``PT1H``), whether or not its value is valid."""
+    text = text.strip().lower()
+    return bool(_WHOLE.fullmatch(text) or _SECONDS.fullmatch(text)) or text.startswith("p")
+
+
 def format_duration(value: timedelta) -> str:
     """The shortest editor-style spelling: ``timedelta(hours=6)`` -> ``6h``."""
     seconds = int(value.total_seconds())

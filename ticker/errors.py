@@ -8,6 +8,7 @@
   |  + Killed             the item was killed: final (409 ``killed``)
   |  + Expired            the item's time is up: it can no longer change (409 ``expired``)
   |  + TooManyPins        the channel has its most pins already (409 ``too_many_pins``)
+  |  + Stale              the item moved on from the change's base version (409 ``stale``)
   + IdempotencyMismatch   an Idempotency-Key reused with a different request (422)
   + Unauthorized          missing, wrong or revoked token (401)
   + Forbidden             the token may not act on this channel, or lacks the role (403)
@@ -68,6 +69,20 @@ class Expired(Conflict):
 
 class TooManyPins(Conflict):
     code = "too_many_pins"
+
+
+class Stale(Conflict):
+    """A change made from an older version (``If-Match``, ``base_version``): nothing was
+    written, and the reply carries the item as it is now (the desk's view) to merge with."""
+
+    code = "stale"
+
+    def __init__(self, message: str, *, item: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.item = item
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "item": self.item}
 
 
 class IdempotencyMismatch(TickerError):

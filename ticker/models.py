@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ticker.duration import Duration
+from ticker.when import WhenField
 
 HEADLINE_MAX = 280
 SOURCE_MAX = 80
@@ -202,8 +203,9 @@ class ItemIn(BaseModel):
     expires_at: Instant | None = None
     ttl: Duration | None = None
     embargoed_until: Instant | None = None
-    # The same as ``embargoed_until``, from now: "30m" (either one, not both).
-    embargo: Duration | None = None
+    # The same as ``embargoed_until`` as an editor types it (when.py): "30m" from now, a
+    # clock time "18:30" in the channel's time zone, or a date and time (either, not both).
+    embargo: WhenField | None = None
     pinned: Annotated[bool, Field(strict=True)] = False
     # Links this item to its editions on other channels (the same slug there).
     story: Story | None = None
@@ -224,6 +226,12 @@ class ItemPatch(BaseModel):
     expires_at: Instant | None = None
     ttl: Duration | None = None
     pinned: Annotated[bool, Field(strict=True)] | None = None
+    # Set or move the embargo of an item that still waits for it; ``embargoed_until: null``
+    # lifts it (the item goes on air now, unless held).
+    embargoed_until: Instant | None = None
+    embargo: WhenField | None = None
+    # The version this change was made from (as ``If-Match: "v3"``): a newer one is 409.
+    base_version: Annotated[int, Field(strict=True, ge=1)] | None = None
 
 
 class PurgeIn(BaseModel):
@@ -264,6 +272,17 @@ class Item(BaseModel):
         if self.status is not Status.USABLE or self.expires_at <= now:
             return False
         return self.embargoed_until is None or self.embargoed_until <= now
+
+    def waiting_for(self, now: datetime) -> Literal["withheld", "embargoed"] | None:
+        """Why an item is in the desk's queue: a hold (an editor must release it, whatever
+        its embargo), or an embargo still to come; ``None``: it is not waiting."""
+        if self.expires_at <= now or self.status is Status.CANCELED:
+            return None
+        if self.status is Status.WITHHELD:
+            return "withheld"
+        if self.embargoed_until is not None and self.embargoed_until > now:
+            return "embargoed"
+        return None
 
     def public_at(self, now: datetime) -> bool:
         """What anonymous readers may read: on the ticker now, or it was and its time

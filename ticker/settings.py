@@ -6,7 +6,7 @@ Built by the CLI (or the app factory) and passed down; no other module reads the
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ticker.duration import Duration
+from ticker.when import time_zone
 
 CHANNEL_NAME = re.compile(r"[a-z0-9-]{1,32}")  # fullmatch: "$" takes a final "\n"
 
@@ -37,6 +38,8 @@ class Channel(BaseModel):
     # The replay buffer kept in the stream for resume and for other services.
     history_max_age: Duration = timedelta(hours=48)
     history_max_items: int = Field(default=1000, ge=10, le=1_000_000)
+    # The IANA time zone an editor's clock time ("--embargo 18:30") is read in.
+    timezone: str = "UTC"
 
     @field_validator("name")
     @classmethod
@@ -44,6 +47,16 @@ class Channel(BaseModel):
         if not CHANNEL_NAME.fullmatch(value):
             raise ValueError("channel names are 1-32 lowercase letters, digits or '-'")
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        time_zone(value)  # a ValueError naming the forms
+        return value
+
+    @property
+    def zone(self) -> tzinfo:
+        return time_zone(self.timezone)
 
     @model_validator(mode="after")
     def _check_rules(self) -> Channel:

@@ -490,3 +490,55 @@ def test_newer_fields_are_used_when_the_service_has_them_and_refusals_show_at_th
     expect(page.locator("#onair")).not_to_contain_text("Results at noon")
     refusals = () if pins and relative_embargo else (("/channels/en/items", 422),)
     assert_clean(watch, *refusals)
+
+
+def test_a_correction_overtaken_by_another_shows_both_texts_and_the_editor_chooses(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    item = ticker_server.post("en", headline="Death toll rises to three")
+    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    on_air = row(page, "onair", "Death toll rises to three")
+    on_air.get_by_role("button", name="Correct").click()
+    on_air.get_by_label("Headline", exact=True).fill("Death toll: three, hospital says")
+    ticker_server.patch("en", item["uri"], headline="Death toll rises to four")  # the chief
+
+    editor = page.locator("#onair form.editor")
+    editor.get_by_role("button", name="Save correction").click()
+    choice = editor.get_by_role("alert")
+    expect(choice).to_contain_text("server-editor changed this item while you were editing")
+    expect(choice.locator(".newer")).to_contain_text("Death toll rises to four")
+    expect(choice.locator(".mine")).to_contain_text("Death toll: three, hospital says")
+    public = httpx.get(f"{ticker_server.url}/channels/en/items/{item['uri']}", timeout=10)
+    assert public.json()["headline"] == "Death toll rises to four"  # nothing saved over it
+
+    choice.get_by_role("button", name="Take the newer text").click()
+    expect(editor.get_by_label("Headline", exact=True)).to_have_value("Death toll rises to four")
+    ticker_server.patch("en", item["uri"], urgency=2)  # overtaken once more
+    editor.get_by_label("Headline", exact=True).fill("Death toll rises to four, police say")
+    editor.get_by_role("button", name="Save correction").click()
+    expect(choice).to_contain_text("now version 3")
+    choice.get_by_role("button", name="Keep my draft").click()
+    expect(page.locator("#board-message")).to_contain_text("Corrected")
+    expect(page.locator("#onair form.editor")).to_have_count(0)
+    saved = httpx.get(f"{ticker_server.url}/channels/en/items/{item['uri']}", timeout=10).json()
+    assert (saved["version"], saved["headline"]) == (4, "Death toll rises to four, police say")
+    assert saved["urgency"] == 2  # the other editor's change stays
+    assert_clean(watch, ("/items/" + item["uri"], 409))
+
+
+def test_an_embargo_typed_as_a_clock_time_waits_and_release_puts_it_on_air(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    at = (datetime.now(UTC) + timedelta(hours=2)).strftime("%H:%M")  # the channel is in UTC
+    post_from_desk(page, "Results at noon", Embargo=at)
+    waiting = row(page, "waiting", "Results at noon")
+    expect(waiting).to_contain_text("releases in 1h 5")
+    waiting.get_by_role("button", name="Release").click()
+    expect(row(page, "onair", "Results at noon")).to_have_count(1)
+    expect(page.locator("#waiting > li")).to_have_count(0)
+    expect(page.locator("#history > li").first).to_contain_text("embargo lifted")
+    expect(page.locator("#post-form").get_by_label("Embargo", exact=True)).to_have_attribute(
+        "placeholder", "30m, 18:30 or a date"
+    )
+    assert_clean(watch)

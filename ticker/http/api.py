@@ -38,6 +38,7 @@ from ticker.fanout.hub import Hub
 from ticker.fleet import Fleet
 from ticker.http.door import SOCKET
 from ticker.http.eventstream import stream_response
+from ticker.http.preconditions import etag, parse_if_match, precondition
 from ticker.http.rules import StreamRequest, cors_for, whole_number
 from ticker.models import URI, ItemIn, ItemPatch, PurgeIn, utcnow
 from ticker.retention import Sweeper
@@ -204,7 +205,25 @@ async def _replay_over_rate(request: Request, svc: Services, limited: RateLimite
 
 def _item_response(item: Any, status_code: int = 200, **headers: str) -> Response:
     # pydantic writes the same compact UTF-8 JSON as JSONResponse, without a dict between.
+    headers["ETag"] = etag(item.version)
     return Response(item.model_dump_json(), status_code, headers, media_type="application/json")
+
+
+def _change_response(item: Any, changed: bool) -> Response:
+    """A change's reply: the item, whether this request changed it, and its ETag."""
+    body = item.model_dump(mode="json")
+    body["changed"] = changed
+    return JSONResponse(body, headers={"ETag": etag(item.version)})
+
+
+def _if_match(request: Request) -> str | None:
+    """The ``If-Match`` header (several are one list), checked for its form (400)."""
+    values = request.headers.getlist("if-match")
+    if not values:
+        return None
+    joined = ", ".join(values)
+    parse_if_match(joined)
+    return joined
 
 
 async def whoami(request: Request) -> Response:
@@ -217,7 +236,10 @@ async def whoami(request: Request) -> Response:
 
 async def list_channels(request: Request) -> Response:
     svc = services(request)
-    body = [{"name": c.name, "language": c.language} for c in svc.settings.channels]
+    body = [
+        {"name": c.name, "language": c.language, "timezone": c.timezone}
+        for c in svc.settings.channels
+    ]
     return JSONResponse(body, headers=cors_headers(request, svc.settings))
 
 
@@ -272,6 +294,7 @@ async def get_item(request: Request) -> Response:
             raise NotFound(f"no item {uri!r} in channel {channel!r}")
         return JSONResponse(item.public(), headers=headers)
     item = await svc.archive.get(channel, uri)
+    headers["ETag"] = etag(item.version)  # the desk's view only (preconditions.py)
     body = item.model_dump(mode="json")
     body["versions"] = [v.model_dump(mode="json") for v in await svc.archive.versions(channel, uri)]
     body["reach"] = (await svc.archive.reach(channel, [uri])).get(uri, 0)
@@ -301,7 +324,13 @@ async def queue(request: Request) -> Response:
     headers: dict[str, str] = {}
     if await _audience(request, svc, headers) is None:
         raise Unauthorized("the queue is the desk's: send Authorization: Bearer <token>")
-    rows = [i.model_dump(mode="json") for i in await svc.archive.queue(channel)]
+    now = utcnow()
+    rows = []
+    for item in await svc.archive.queue(channel):
+        row = item.model_dump(mode="json")
+        # Why it waits (``status`` stays the item's own, as everywhere else).
+        row["queue_status"] = item.waiting_for(now)
+        rows.append(row)
     return JSONResponse({"channel": channel, "items": rows}, headers=headers)
 
 
@@ -331,11 +360,15 @@ async def patch_item(request: Request) -> Response:
     uri = item_uri(request)
     channel, principal = await _writer(request, svc)
     async with _refund_rejected(svc, principal):
+        if_match = _if_match(request)
         patch = await read_body(request, ItemPatch, svc.settings.max_body_bytes)
+        base = precondition(if_match, patch.base_version)
         if patch.pinned is not None:
             principal.require(PIN_ROLE)
-        item = await svc.desk.correct(channel, uri, patch, author=principal.name)
-    return _item_response(item)
+        item, changed = await svc.desk.correct(
+            channel, uri, patch, author=principal.name, base=base
+        )
+    return _change_response(item, changed)
 
 
 async def delete_item(request: Request) -> Response:
@@ -344,9 +377,10 @@ async def delete_item(request: Request) -> Response:
     all_editions = _flag(request, "all_editions")
     channel, principal = await _writer(request, svc)
     async with _refund_rejected(svc, principal):
-        item = await svc.desk.kill(channel, uri, author=principal.name)
+        base = precondition(_if_match(request), None)
+        item, changed = await svc.desk.kill(channel, uri, author=principal.name, base=base)
     if not all_editions:
-        return _item_response(item)
+        return _change_response(item, changed)
     return JSONResponse(await _kill_editions(svc, principal, item))
 
 
@@ -372,7 +406,7 @@ async def _kill_editions(svc: Services, principal: Principal, item: Any) -> dict
                 )
                 continue
             try:
-                done = await svc.desk.kill(edition.channel, edition.uri, author=principal.name)
+                done, _ = await svc.desk.kill(edition.channel, edition.uri, author=principal.name)
             except (NotFound, Conflict) as exc:  # purged or busy meanwhile: say so, go on
                 refused.append(
                     {

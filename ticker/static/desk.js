@@ -17,6 +17,11 @@
  *   Pin buttons appear (for a chief) only once items carry a `pinned` field.
  * - A post carries an Idempotency-Key made once per submission of a form's content, so
  *   a double click or a retry after a network error posts once.
+ * - Every change says which version it was made from (`If-Match: "v3"`, the version the
+ *   desk showed): a change someone else overtook is refused (409 `stale`), never saved
+ *   over theirs. A correction then shows the newer text beside the draft to choose from.
+ * - Embargo times go to the service as typed (30m, 18:30, a date): it reads them in the
+ *   channel's time zone (ticker/when.py), the same rule as the CLI.
  * - The form names the edition it posts to, a switch of edition with a draft typed asks
  *   first (in the page, as every desk dialog: an arrow key on the focused select switches
  *   at once), and a
@@ -73,14 +78,16 @@ class ApiError extends Error {
     this.status = status;
     this.code = body?.error || "";
     this.details = Array.isArray(body?.details) ? body.details : [];
+    this.item = body?.item ?? null; // 409 stale: the item as it is now
   }
 }
 
 /** A request with the token; JSON in and out. A 401 ends the session. */
-async function api(method, path, { body, idempotencyKey, signInAttempt = false } = {}) {
+async function api(method, path, { body, idempotencyKey, version, signInAttempt = false } = {}) {
   const headers = { Authorization: `Bearer ${state.token}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+  if (version) headers["If-Match"] = `"v${version}"`; // the version this change was made from
   let response;
   try {
     response = await fetch(path, {
@@ -465,8 +472,9 @@ function itemRow(item, list) {
       buttons.append(button);
     };
     add("Correct", openEditor);
-    if (held) add("Release", (i) => act(i, { status: "usable" }, "Released"));
-    else add("Hold", (i) => act(i, { status: "withheld" }, "Held"));
+    // Release puts it on air now: the hold and the embargo both go.
+    if (held || embargoed) add("Release", (i) => act(i, RELEASE, "Released"));
+    if (!held) add("Hold", (i) => act(i, { status: "withheld" }, "Held"));
     if (state.pins && state.isChief) { // #14: pinning is a chief's
       if (item.pinned) add("Unpin", (i) => act(i, { pinned: false }, "Unpinned"));
       else add("Pin", (i) => act(i, { pinned: true }, "Pinned"));
@@ -511,6 +519,9 @@ function describe(row, older) {
     }
   }
   if (older.expires_at !== row.expires_at) changes.push(`expires ${clock(Date.parse(row.expires_at))}`);
+  if ((older.embargoed_until ?? null) !== (row.embargoed_until ?? null)) {
+    changes.push(row.embargoed_until ? `embargo moved to ${clock(Date.parse(row.embargoed_until))}` : "embargo lifted");
+  }
   return changes.length ? `corrected: ${changes.join("; ")}` : "changed";
 }
 
@@ -552,13 +563,23 @@ function itemPath(item) {
   return `/channels/${encodeURIComponent(state.channel)}/items/${encodeURIComponent(item.uri)}`;
 }
 
+const RELEASE = { status: "usable", embargoed_until: null };
+
+/** What a refused change says: for a stale one, who changed the item to what. */
+function refusal(item, error) {
+  if (error.code !== "stale" || !error.item) return `${item.headline}: ${error.message}`;
+  const now = error.item;
+  return `Not done: ${now.author} changed it meanwhile (version ${now.version}, now “${now.headline}”, ${now.status}). Look again.`;
+}
+
 async function act(item, patch, done) {
   const message = $("board-message");
   try {
-    const updated = await api("PATCH", itemPath(item), { body: patch });
-    say(message, `${done}: ${updated.headline}`, "ok");
+    const updated = await api("PATCH", itemPath(item), { body: patch, version: item.version });
+    if (updated.changed === false) say(message, `Nothing to do, already so: ${updated.headline}`, "ok");
+    else say(message, `${done}: ${updated.headline}`, "ok");
   } catch (error) {
-    if (error.status !== 401) say(message, `${item.headline}: ${error.message}`, "error");
+    if (error.status !== 401) say(message, refusal(item, error), "error");
   }
   refresh();
 }
@@ -575,11 +596,12 @@ function confirmKill(item) {
     const message = $("board-message");
     try {
       const all = item.story && $("kill-all").checked;
-      const result = await api("DELETE", `${itemPath(item)}${all ? "?all_editions=true" : ""}`);
+      const path = `${itemPath(item)}${all ? "?all_editions=true" : ""}`;
+      const result = await api("DELETE", path, { version: item.version });
       if (all) say(message, ...killReport(item, result));
       else say(message, `Killed: ${item.headline}`, "ok");
     } catch (error) {
-      if (error.status !== 401) say(message, `${item.headline}: ${error.message}`, "error");
+      if (error.status !== 401) say(message, refusal(item, error), "error");
     }
     refresh();
   }, { once: true });
@@ -643,6 +665,10 @@ function openEditor(item) {
   const row = document.querySelector(`#onair [data-uri="${CSS.escape(item.uri)}"], #waiting [data-uri="${CSS.escape(item.uri)}"]`);
   if (!row || row.querySelector(".editor")) return;
   const uri = item.uri;
+  const embargoed = item.embargoed_until && Date.parse(item.embargoed_until) > Date.now();
+  // `started`: the version the form was filled from (what the editor changed is measured
+  // against it); `base`: the version the change is sent for (If-Match).
+  const draft = { started: item, base: item };
   const form = el("form", { class: "editor", novalidate: true, "aria-label": `Correct ${item.headline}` },
     editorField(uri, "headline", "Headline", item.headline, { maxlength: 400 }),
     editorField(uri, "source", "Source", item.source),
@@ -651,13 +677,18 @@ function openEditor(item) {
     editorField(uri, "categories", "Categories", (item.categories || []).join(", ")),
     editorField(uri, "link", "Link", item.link, { type: "url" }),
     editorField(uri, "ttl", "TTL or expires", "", { placeholder: "unchanged" }),
+    embargoed ? editorField(uri, "embargo", "Move embargo", "", { placeholder: "unchanged (30m, 18:30 or a time)" }) : null,
+    el("div", { class: "stale wide", role: "alert", hidden: true }),
     el("div", { class: "actions wide" },
       el("button", { type: "submit" }, "Save correction"),
       el("button", { type: "button", class: "quiet", "data-cancel": "1" }, "Cancel"),
       el("p", { class: "message", role: "status" })),
   );
   form.querySelector("[data-cancel]").addEventListener("click", () => closeEditor(row, uri));
-  form.addEventListener("submit", (event) => saveCorrection(event, form, row, item));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveCorrection(form, row, draft);
+  });
   state.editing.add(uri);
   row.append(form);
   form.querySelector("input").focus();
@@ -669,8 +700,8 @@ function closeEditor(row, uri) {
   refresh();
 }
 
-async function saveCorrection(event, form, row, item) {
-  event.preventDefault();
+/** The fields the editor changed, against the version the correction is made from. */
+function correction(form, item) {
   const value = (name) => form.elements[name].value;
   const patch = {};
   if (value("headline") !== item.headline) patch.headline = value("headline");
@@ -684,16 +715,30 @@ async function saveCorrection(event, form, row, item) {
     if (list.join(",") !== (item[name] || []).join(",")) patch[name] = list;
   }
   Object.assign(patch, whenField(value("ttl"), "ttl", "expires_at"));
+  const embargo = form.elements.embargo?.value.trim();
+  if (embargo) patch.embargo = embargo; // as typed: the service reads it
+  return patch;
+}
+
+async function saveCorrection(form, row, draft) {
+  const item = draft.base;
+  const patch = correction(form, draft.started); // only the fields this editor changed
   const status = form.querySelector(".message");
   for (const node of form.querySelectorAll(".field-error")) say(node, "");
+  form.querySelector(".stale").hidden = true;
   if (!Object.keys(patch).length) {
     say(status, "Nothing changed.");
     return;
   }
+  let saved;
   try {
-    await api("PATCH", itemPath(item), { body: patch });
+    saved = await api("PATCH", itemPath(item), { body: patch, version: item.version });
   } catch (error) {
     if (error.status === 401) return;
+    if (error.code === "stale" && error.item) {
+      showNewer(form, row, draft, error.item);
+      return;
+    }
     let placed = false;
     for (const detail of error.details) {
       const name = FIELD_FOR[String(detail.field).split(".")[0]];
@@ -706,8 +751,38 @@ async function saveCorrection(event, form, row, item) {
     if (!placed) say(status, error.message, "error");
     return;
   }
-  say($("board-message"), `Corrected: ${patch.headline ?? item.headline}`, "ok");
+  const what = saved.changed === false ? "Nothing to do, already so" : "Corrected";
+  say($("board-message"), `${what}: ${saved.headline}`, "ok");
   closeEditor(row, item.uri);
+}
+
+/** Someone corrected the item while this draft was open: their text beside the draft,
+ *  and the editor's choice (nothing is saved until then). */
+function showNewer(form, row, draft, newer) {
+  const box = form.querySelector(".stale");
+  const keep = el("button", { type: "button" }, "Keep my draft");
+  const take = el("button", { type: "button", class: "quiet" }, "Take the newer text");
+  box.replaceChildren(
+    el("p", {}, `${newer.author} changed this item while you were editing (now version ${newer.version}).`),
+    el("div", { class: "newer" }, el("strong", {}, "Newer"), headlineLine(newer)),
+    el("div", { class: "mine" }, el("strong", {}, "Your draft"),
+      el("p", { class: "line" }, el("bdi", { dir: "auto" }, form.elements.headline.value))),
+    el("div", { class: "buttons" }, keep, take),
+  );
+  box.hidden = false;
+  say(form.querySelector(".message"), "Not saved yet: choose.", "error");
+  keep.addEventListener("click", () => {
+    draft.base = newer; // this editor's changes, on the newer version (theirs stay)
+    saveCorrection(form, row, draft);
+  });
+  take.addEventListener("click", () => {
+    draft.started = draft.base = newer;
+    for (const name of ["headline", "source", "link"]) form.elements[name].value = newer[name] ?? "";
+    form.elements.urgency.value = String(newer.urgency);
+    for (const name of ["regions", "categories"]) form.elements[name].value = (newer[name] || []).join(", ");
+    box.hidden = true;
+    say(form.querySelector(".message"), "The newer text is in the form: edit it and save, or cancel.");
+  });
 }
 
 // -- posting ----------------------------------------------------------------------------
@@ -722,8 +797,8 @@ function postBody(form) {
   if (categories.length) body.categories = categories;
   if (value("link").trim()) body.link = value("link").trim();
   Object.assign(body, whenField(value("ttl"), "ttl", "expires_at"));
-  // A duration is a relative embargo (#14); a time is embargoed_until (today's API).
-  Object.assign(body, whenField(value("embargo"), "embargo", "embargoed_until"));
+  // As typed (30m, 18:30, a date): the service reads it in the channel's time zone.
+  if (value("embargo").trim()) body.embargo = value("embargo").trim();
   if (value("story").trim()) body.story = value("story").trim();
   if (form.elements.pinned.checked) body.pinned = true;
   return body;
