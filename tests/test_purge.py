@@ -187,6 +187,8 @@ async def test_ticker_purge_on_the_command_line(
     )
     assert proc.returncode == 0, proc.stderr
     assert f"purged {uri}" in proc.stdout
+    # The test Redis keeps no AOF (the rewrite itself: tests/test_purge_disk.py).
+    assert "Redis keeps no append-only file: nothing on disk to rewrite" in proc.stdout
     assert chief not in proc.stdout + proc.stderr
     assert keys_holding(settings, "From the CLI") == []
 

@@ -6,7 +6,9 @@ its data folder byte by byte."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -155,9 +157,21 @@ async def test_a_purged_headline_leaves_the_append_only_file(
             assert aof_redis.rewrites_asked() == 1
 
             stats = (await api.get("/stats")).json()["_disk"]
+        env = {"TICKER_URL": url, "TICKER_TOKEN": chief, "PATH": "/usr/bin:/bin"}
+        cli = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "ticker", "stats"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert stats["aof"] == "on" and stats["purges_waiting"] == 0
     assert stats["rewrite_due_at"] is None and stats["last_rewrite_status"] == "ok"
     assert before - 1 <= _at(stats["rewrite_asked_at"]) <= time.time()
+    assert cli.returncode == 0, cli.stderr
+    (disk_line,) = [line for line in cli.stdout.splitlines() if line.startswith("disk\t")]
+    assert re.fullmatch(r"disk\ton\t(now|\d+s ago)\tok\t0\t-", disk_line), disk_line
 
 
 async def test_purges_share_one_rewrite_per_interval_across_processes(
