@@ -97,6 +97,21 @@ def test_ticker_waits_for_redis_and_scales(compose: dict[str, Any]) -> None:
         assert ":" not in str(port), f"fixed host port {port!r} breaks --scale"
 
 
+def test_a_replica_is_one_profile_away_and_ticker_can_wait_for_it(
+    compose: dict[str, Any],
+) -> None:
+    replica = compose["services"]["redis-replica"]
+    assert replica["profiles"] == ["replica"]  # `docker compose up` alone is unchanged
+    assert replica["image"] == compose["services"]["redis"]["image"]
+    command = replica["command"]
+    assert command[command.index("--replicaof") + 1 :][:2] == ["redis", "6379"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert replica["volumes"][0].partition(":")[0] in compose["volumes"]
+    # The shell's TICKER_ACK_REPLICAS, 0 (the primary alone) when it is unset.
+    ticker = compose["services"]["ticker"]
+    assert ticker["environment"]["TICKER_ACK_REPLICAS"] == "${TICKER_ACK_REPLICAS:-0}"
+
+
 def test_dockerfile_runs_ticker_serve_as_a_non_root_user() -> None:
     rows = dockerfile_instructions()
     stages = [args for word, args in rows if word == "FROM"]

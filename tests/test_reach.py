@@ -117,3 +117,87 @@ async def test_reach_sums_the_readers_of_every_process(
     }
     history_cli = await anyio.to_thread.run_sync(run, env, "history")
     assert {line.split("\t")[6] for line in history_cli.stdout.splitlines()} == {"5", "4"}
+
+
+async def _settled(http: httpx.AsyncClient, server: TickerProcess, uris: list[str]) -> list[int]:
+    """Reach once every count so far is written: a marker item posted after the rest is
+    counted in a later batch, and written after them (one writer, in order). Only the
+    probe sees the marker, and the probe sees none of the items (urgency 1 only)."""
+    probe = await _connected(start_reader(f"{server.url}/channels/en/events?max_urgency=1"))
+    r = await http.post(
+        f"{server.url}/channels/en/items",
+        json={"headline": "Marker", "urgency": 1, "regions": ["nowhere"]},
+        headers=bearer(server.token),
+    )
+    marker = str(r.json()["uri"])
+    try:
+
+        async def marked() -> bool:
+            return await _reach(http, server.url, server.token, marker) >= 1
+
+        await _until(marked)
+    finally:
+        await probe.close()
+    return [await _reach(http, server.url, server.token, uri) for uri in uris]
+
+
+async def test_an_item_reaches_each_connection_once_however_often_it_is_corrected(
+    ticker_server: TickerProcess,
+) -> None:
+    readers = [
+        await _connected(start_reader(f"{ticker_server.url}/channels/en/events")),
+        await _connected(start_reader(f"{ticker_server.url}/channels/en/events")),
+    ]
+    try:
+        item = ticker_server.post("en", headline="Death toll rises to three")
+        for reader in readers:
+            await reader.wait_for(lambda r: len(r.of("item")) >= 1, timeout=10)
+        for text in ("Death toll rises to four", "Death toll rises to four, police say"):
+            ticker_server.patch("en", item["uri"], headline=text)
+        for reader in readers:
+            await reader.wait_for(lambda r: len(r.of("item")) >= 3, timeout=10)
+        async with httpx.AsyncClient(timeout=10) as http:
+            assert await _settled(http, ticker_server, [item["uri"]]) == [2]
+    finally:
+        for reader in readers:
+            await reader.close()
+
+
+async def test_the_desks_own_stream_and_preview_are_not_counted(
+    ticker_server: TickerProcess,
+) -> None:
+    before = ticker_server.post("en", headline="Already on air")
+    desk = await _connected(start_reader(f"{ticker_server.url}/channels/en/events?reach=off"))
+    reader = await _connected(start_reader(f"{ticker_server.url}/channels/en/events"))
+    try:
+        item = ticker_server.post("en", headline="Roads closed")
+        for each in (desk, reader):
+            await each.wait_for(lambda r: len(r.of("item")) >= 2, timeout=10)
+        async with httpx.AsyncClient(timeout=10) as http:
+            # The desk's stream saw both (its opening and live): neither counts it.
+            assert await _settled(http, ticker_server, [before["uri"], item["uri"]]) == [1, 1]
+    finally:
+        await desk.close()
+        await reader.close()
+
+
+async def test_a_correction_that_brings_an_item_into_a_readers_view_counts_that_reader(
+    ticker_server: TickerProcess,
+) -> None:
+    europe = await _connected(
+        start_reader(f"{ticker_server.url}/channels/en/events", params={"region": "europe"})
+    )
+    everyone = await _connected(start_reader(f"{ticker_server.url}/channels/en/events"))
+    try:
+        item = ticker_server.post("en", headline="Border closed", regions=["asia"])
+        await everyone.wait_for(lambda r: len(r.of("item")) >= 1, timeout=10)
+        async with httpx.AsyncClient(timeout=10) as http:
+            assert await _settled(http, ticker_server, [item["uri"]]) == [1]
+            ticker_server.patch("en", item["uri"], regions=["asia", "europe"])
+            await europe.wait_for(lambda r: len(r.of("item")) >= 1, timeout=10)
+            await everyone.wait_for(lambda r: len(r.of("item")) >= 2, timeout=10)
+            # The europe reader is reached now; the other one was reached already.
+            assert await _settled(http, ticker_server, [item["uri"]]) == [2]
+    finally:
+        await europe.close()
+        await everyone.close()

@@ -136,6 +136,14 @@ def test_an_unsafe_request_id_is_not_kept() -> None:
     assert isinstance(result, StreamRequest) and result.request_id is None
 
 
+def test_reach_off_is_a_reader_that_is_not_counted_and_anything_else_is_a_422() -> None:
+    result = verdict(b"/channels/en/events?reach=off")
+    assert isinstance(result, StreamRequest) and not result.counted
+    result = verdict(b"/channels/en/events?reach=on")
+    assert isinstance(result, StreamRequest) and result.counted
+    assert refusal(b"/channels/en/events?reach=maybe") == (422, "invalid_request")
+
+
 def test_region_and_category_take_every_value() -> None:
     result = verdict(b"/channels/en/events?region=a,b&region=c&category=x")
     assert isinstance(result, StreamRequest)

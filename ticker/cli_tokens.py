@@ -25,6 +25,7 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run a token command against Redis (the configured one, or the local embedded one)."""
     import asyncio
 
+    from ticker.ack import Ack
     from ticker.auth import Tokens
     from ticker.embedded import read_state
     from ticker.errors import TickerError
@@ -41,7 +42,9 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         raise typer.Exit(2)
 
     async def run() -> T:
-        store = Store(url, prefix=settings.key_prefix)
+        # A token change waits for TICKER_ACK_* as the editors' writes do: a revoked
+        # token must not come back in a failover.
+        store = Store(url, prefix=settings.key_prefix, ack=Ack.of(settings))
         try:
             return await coro(Tokens(store))
         finally:

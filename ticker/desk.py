@@ -268,7 +268,10 @@ class Desk:
         if stored is None:
             return None
         first_fingerprint, _, first = stored.partition("\n")
-        return Item.model_validate_json(first) if first_fingerprint == fingerprint else None
+        if first_fingerprint != fingerprint:
+            return None
+        await self._store.settle(channel)  # the first reply may have been 503 not_durable
+        return Item.model_validate_json(first)
 
     async def correct(self, channel: str, uri: str, patch: ItemPatch, *, author: str) -> Item:
         """A new version: text, attribution, expiry, or hold/release through ``status``."""
@@ -321,6 +324,8 @@ class Desk:
         for _ in range(_RETRIES):
             current = await self._archive.get(channel, uri)
             if current.status is Status.CANCELED:
+                # Perhaps a retry after 503 not_durable: answered once the kill is durable.
+                await self._store.settle(ch.name)
                 return current
             now = utcnow()
             item = current.model_copy(

@@ -2,6 +2,7 @@
 
 * TickerError
   + StoreUnavailable      Redis cannot be reached (503, Retry-After)
+  |  + NotDurable         applied, but not on as many replicas as asked (503 ``not_durable``)
   + NotFound              unknown channel or item (404)
   + Conflict              a concurrent change won; retry (409 ``conflict``, Retry-After)
   |  + Killed             the item was killed: final (409 ``killed``)
@@ -38,6 +39,13 @@ class TickerError(Exception):
 class StoreUnavailable(TickerError):
     status_code = 503
     code = "store_unavailable"
+
+
+class NotDurable(StoreUnavailable):
+    """The write was applied on the primary, but fewer copies than ``TICKER_ACK_*`` asks
+    for confirmed it in time: it may be lost in a failover, so it is not acknowledged."""
+
+    code = "not_durable"
 
 
 class NotFound(TickerError):

@@ -1,4 +1,6 @@
-"""Reach: how many readers each item was delivered to, summed over every process.
+"""Reach: how many readers each item was shown to, summed over every process. Who counts
+is decided by the fan-out (``fanout/onair.py``: one connection, once per item); this
+module only carries the counts to Redis.
 
 The fan-out counts in memory, once per batch (``Reach.add``: a dict update per item, never
 a Redis call); a background task adds what has piled up to Redis, one pipelined
@@ -7,9 +9,9 @@ covers. So the count costs the hot path nothing per delivery, and Redis at most 
 trip per batch (fewer when batches come faster than Redis answers).
 
 Deliberate choices:
-- A count is "delivered to a reader of this process": a live batch offered to a
-  subscriber whose filter wants the item, or a new reader's current items. A returning
-  reader's replay is not counted (it is the same reader, resuming).
+- A count is "a connection of this process that was shown the item for the first time":
+  see ``fanout/onair.py``. A returning reader's replay is not counted (it is the same
+  reader, resuming), nor the desk's own stream (``reach=off``).
 - Counts that cannot reach Redis (an outage) are kept and retried, up to ``PENDING_MAX``
   items; past that the oldest are dropped (a denial-of-service guard: reach is a
   newsroom's estimate, never worth unbounded memory). What is pending when the process

@@ -30,6 +30,7 @@ from pydantic import SecretStr
 from starlette.types import ASGIApp
 
 from ticker import logs
+from ticker.ack import Ack
 from ticker.auth import ALL_CHANNELS, Tokens
 from ticker.embedded import EmbeddedRedis, clear_state, write_state
 from ticker.errors import StoreUnavailable
@@ -99,12 +100,17 @@ async def check_redis(settings: Settings) -> None:
     """PING the configured Redis: one clear line if it is not there or refuses us."""
     assert settings.redis_url is not None
     where = redis_location(settings.redis_url.get_secret_value())
-    store = Store(settings.redis_url.get_secret_value(), prefix=settings.key_prefix)
+    store = Store(
+        settings.redis_url.get_secret_value(), prefix=settings.key_prefix, ack=Ack.of(settings)
+    )
     try:
         async with asyncio.timeout(REDIS_WAIT_S):
             while True:
                 try:
                     await store.ping()
+                    problem = await store.ack_problem()
+                    if problem:
+                        raise StartupError(problem)
                     return
                 except StoreUnavailable as exc:
                     if _refused_credentials(exc.__cause__):

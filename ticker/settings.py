@@ -95,6 +95,15 @@ class Settings(BaseSettings):
     # a process that stops reporting drops out after three intervals.
     fleet_report_s: float = Field(default=5.0, gt=0, le=300)
 
+    # Acknowledged means durable, when asked: an editor's write (post, correct, hold,
+    # release, kill, purge, token changes) is answered only once this many replicas have
+    # it (WAIT), and with ack_fsync once the AOF is fsynced on the primary and on them
+    # (WAITAOF, Redis/Valkey 7.2+). Not within ack_timeout_ms: 503 not_durable.
+    # 0 and false: answered once the primary applied it (a failover can lose it).
+    ack_replicas: int = Field(default=0, ge=0, le=100)
+    ack_timeout_ms: int = Field(default=1000, ge=1, le=60_000)
+    ack_fsync: bool = False
+
     # Connections to Redis per process (requests wait for a free one, up to 5 s).
     redis_max_connections: int = Field(default=64, ge=2, le=10_000)
 

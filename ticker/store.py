@@ -21,10 +21,12 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:audit     stream, one entry per kill and purge (who, when, uri, reason)
     {prefix}:{ch}:indexed   string, set once the per-item index covers older data
     {prefix}:{ch}:held-indexed  string, set once ``held`` covers items held before it existed
+    {prefix}:{ch}:ack       string, rewritten before each WAIT (TICKER_ACK_*; see ``_durably``)
     {prefix}:{auth}:tokens  hash name -> token record (JSON, with the SHA-256 of the secret)
     {prefix}:{auth}:hashes  hash sha256 -> name
     {prefix}:{auth}:used    hash name -> ms the token was last used (at most once a minute)
     {prefix}:{auth}:rate:{sha256}  string, the token's write-rate state (GCRA, with a TTL)
+    {prefix}:{auth}:ack     string, as {ch}:ack, for the token writes
     {prefix}:{fleet}:procs  zset process id -> ms of its last report (fleet.py)
     {prefix}:{fleet}:proc:{id}  string, the process's last report (JSON, with a TTL)
     {prefix}:{aof}:wanted   string, purges not yet covered by an AOF rewrite (aof.py)
@@ -44,6 +46,10 @@ Deliberate choices:
 - Redis Cluster and Sentinel (the clients are built in redisconn.py): every script, pipeline
   and XREAD names keys of one slot (``{channel}`` or ``{auth}``; tests/test_cluster_slots.py
   checks each), and nothing lists keys (no SCAN, no KEYS).
+- Acknowledged means durable when ``Ack`` asks (ack.py): an editor's write runs in one
+  pipeline with ``WAIT``/``WAITAOF``, on one connection (they count that connection's
+  writes), on a cluster on the node of the channel's slot. The sweeper's claimed commits
+  do not wait: one lost in a failover left its schedule entry behind, so it is redone.
 """
 
 from __future__ import annotations
@@ -56,9 +62,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from redis.exceptions import RedisClusterException, RedisError, ResponseError
+from redis.exceptions import (
+    AskError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 
 from ticker import lua
+from ticker.ack import APPLIED, Ack, fsync_problem
 from ticker.errors import StoreUnavailable
 from ticker.redisconn import RedisConn, open_redis
 
@@ -127,6 +140,7 @@ class Keys:
     audit: str
     indexed: str
     held_indexed: str
+    ack: str
 
     def of(self, script: lua.Script, **given: str) -> dict[str, str]:
         """The KEYS of a channel script by name: a key named like a field is that field;
@@ -171,9 +185,12 @@ _wrapped = _Call(None)
 class Store:
     """Typed access to a channel's keys; one per process, shared by every request."""
 
-    def __init__(self, url: str, *, prefix: str, max_connections: int = 64) -> None:
+    def __init__(
+        self, url: str, *, prefix: str, max_connections: int = 64, ack: Ack = APPLIED
+    ) -> None:
         self._url = url
         self.prefix = prefix
+        self.ack = ack
         # One server: a client over a blocking pool. A cluster (redis+cluster://): one
         # RedisCluster, max_connections per node. Sentinel: the primary's client.
         self._conn: RedisConn = open_redis(url, max_connections=max_connections)
@@ -186,12 +203,79 @@ class Store:
             setattr(self, f"_{script.name}", self.redis.register_script(script.source))
 
     async def _run(
-        self, script: lua.Script, keys: dict[str, str], args: dict[str, Any] | None = None
+        self,
+        script: lua.Script,
+        keys: dict[str, str],
+        args: dict[str, Any] | None = None,
+        *,
+        barrier: str | None = None,
     ) -> Any:
-        """Run one of lua.py's scripts with named KEYS and ARGV."""
+        """Run one of lua.py's scripts with named KEYS and ARGV. With a ``barrier`` key (of
+        the same slot), a write that is answered only once ``self.ack`` is met."""
         key_list, arg_list = script.call(keys, args)
+        runner = getattr(self, f"_{script.name}")
+        if barrier is None or not self.ack.wanted:
+            async with self._call():
+                return await runner(keys=key_list, args=arg_list)
+        evalsha = ("EVALSHA", runner.sha, len(key_list), *key_list, *arg_list)
+        return (await self._durably(barrier, evalsha, source=script.source))[0]
+
+    async def _durably(
+        self, barrier: str, *commands: tuple[Any, ...], source: str | None = None
+    ) -> list[Any]:
+        """``commands``, then a write of ``barrier`` and ``WAIT``/``WAITAOF`` in one
+        pipeline: one connection, so the wait covers these writes (a cluster pipeline
+        sends a node's commands on one connection; each is sent to the barrier's node).
+        The barrier write makes the wait cover everything the primary had before it,
+        also when ``commands`` wrote nothing (a replayed Idempotency-Key, a kill of a
+        killed item): such an answer is then as durable as the first. Returns their
+        replies; ``NotDurable`` when ``self.ack`` is not met. ``source``: the script
+        that an ``EVALSHA`` among ``commands`` runs, loaded when Redis lacks it."""
+        for _ in range(3):
+            replies = await self._pipeline_and_wait(barrier, commands)
+            # NOSCRIPT, or a cluster redirection (MOVED is an AskError): nothing ran.
+            missing = any(isinstance(r, NoScriptError) for r in replies)
+            moved = any(isinstance(r, AskError) for r in replies)
+            if not (missing or moved):
+                break
+            async with self._call():
+                if missing and source is not None:
+                    await self.redis.script_load(source)
+                if moved:
+                    await self.redis.aclose()  # reconnects and re-reads the slot map
+        else:
+            raise StoreUnavailable("Redis is unavailable (the channel's slot is moving)")
+        for reply in replies[:-1]:
+            if isinstance(reply, Exception):
+                async with _wrapped:
+                    raise reply  # a command failed: StoreUnavailable, as for any command
+        self.ack.check(replies[-1])
+        return list(replies[: len(commands)])
+
+    async def _pipeline_and_wait(
+        self, barrier: str, commands: Sequence[tuple[Any, ...]]
+    ) -> list[Any]:
         async with self._call():
-            return await getattr(self, f"_{script.name}")(keys=key_list, args=arg_list)
+            target: dict[str, Any] = {}
+            if self._conn.cluster:
+                await self.redis.initialize()
+                target = {"target_nodes": self.redis.get_node_from_key(barrier)}
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command, **target)
+                pipe.execute_command("SET", barrier, "1", **target)
+                pipe.execute_command(*self.ack.command(), **target)
+                if self._conn.cluster:
+                    # A redirected command would be sent again on another connection,
+                    # out of the wait's reach: _durably sends them all again instead.
+                    return list(await pipe.execute(raise_on_error=False, allow_redirections=False))
+                return list(await pipe.execute(raise_on_error=False))
+
+    async def settle(self, channel: str) -> None:
+        """Wait until what the primary has now meets ``self.ack`` (nothing when it asks for
+        nothing): for an answer that writes nothing, so rests on an earlier write."""
+        if self.ack.wanted:
+            await self._durably(self.keys(channel).ack)
 
     async def close(self) -> None:
         await self._conn.aclose()
@@ -220,6 +304,7 @@ class Store:
             audit=f"{base}:audit",
             indexed=f"{base}:indexed",
             held_indexed=f"{base}:held-indexed",
+            ack=f"{base}:ack",
         )
 
     def _rate_key(self, sha256: str) -> str:
@@ -233,12 +318,30 @@ class Store:
         base = f"{self.prefix}:{{fleet}}"
         return f"{base}:procs", f"{base}:proc:"
 
+    def _auth_barrier(self) -> str:
+        return f"{self.prefix}:{{auth}}:ack"
+
     def _used_key(self) -> str:
         return f"{self.prefix}:{{auth}}:used"
 
     async def ping(self) -> None:
         async with self._call():
             await self.redis.ping()
+
+    async def ack_problem(self) -> str | None:
+        """Why this Redis cannot give what ``self.ack`` asks for, for a start-up error;
+        None when it can (replicas are counted per write: they may be reconnecting)."""
+        if not self.ack.fsync:
+            return None
+        async with self._call():
+            info = await self.redis.info()
+        # A cluster answers for each node; every primary must have WAITAOF and an AOF.
+        nodes = [info] if "redis_version" in info else list(info.values())
+        for node in nodes:
+            problem = fsync_problem(node)
+            if problem:
+                return problem
+        return None
 
     # -- writes --------------------------------------------------------------------------
 
@@ -291,6 +394,8 @@ class Store:
                 "audited": c.audited,
                 "audit_max": AUDIT_MAX_ITEMS,
             },
+            # A claimed commit (the sweeper's) lost in a failover is redone: no wait.
+            barrier=None if c.claim else k.ack,
         )
         return str(reply[0]), str(reply[1]), int(reply[2]) if len(reply) > 2 else 0
 
@@ -384,6 +489,7 @@ class Store:
                 "maxlen": history_max_items,
                 "audit_max": AUDIT_MAX_ITEMS,
             },
+            barrier=k.ack,
         )
         return str(reply[0]), json.loads(reply[1]) if len(reply) > 1 else None
 
@@ -417,7 +523,11 @@ class Store:
     async def link_story(self, channel: str, story: str, uri: str, *, ttl_ms: int) -> None:
         """Add an item to its story's editions on this channel; the set lasts as long as
         the history (each new edition extends it)."""
-        key = self.keys(channel).story_prefix + story
+        k = self.keys(channel)
+        key = k.story_prefix + story
+        if self.ack.wanted:
+            await self._durably(k.ack, ("SADD", key, uri), ("PEXPIRE", key, ttl_ms))
+            return
         async with self._call(), self.redis.pipeline(transaction=False) as pipe:
             pipe.sadd(key, uri)
             pipe.pexpire(key, ttl_ms)
@@ -636,13 +746,16 @@ class Store:
                 lua.TOKEN_CREATE,
                 {"tokens": tokens, "hashes": hashes},
                 {"name": name, "sha256": sha256, "record": json.dumps(record)},
+                barrier=self._auth_barrier(),
             )
         )
 
     async def token_revoke(self, name: str) -> bool:
         tokens, hashes = self._auth_keys()
         keys = {"tokens": tokens, "hashes": hashes, "used": self._used_key()}
-        return bool(await self._run(lua.TOKEN_REVOKE, keys, {"name": name}))
+        return bool(
+            await self._run(lua.TOKEN_REVOKE, keys, {"name": name}, barrier=self._auth_barrier())
+        )
 
     async def token_rotate(self, name: str, sha256: str, *, now_ms: int, grace_ms: int) -> bool:
         tokens, hashes = self._auth_keys()
@@ -653,7 +766,8 @@ class Store:
             "grace_ms": grace_ms,
             "rotated_at": datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(),
         }
-        return bool(await self._run(lua.TOKEN_ROTATE, {"tokens": tokens, "hashes": hashes}, args))
+        keys = {"tokens": tokens, "hashes": hashes}
+        return bool(await self._run(lua.TOKEN_ROTATE, keys, args, barrier=self._auth_barrier()))
 
     async def tokens(self) -> list[dict[str, Any]]:
         """Every token record, by name, with ``last_used_ms`` (``None``: never used)."""

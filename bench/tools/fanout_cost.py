@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from ticker.events import Filter
 from ticker.fanout.channel import ChannelReader
 from ticker.fanout.hub import Hub
+from ticker.fanout.onair import OnAir
 from ticker.fanout.socket import Socket, identity
 from ticker.fanout.subscriber import Subscriber
 from ticker.metrics import Metrics
@@ -90,7 +91,7 @@ async def main() -> None:
     hub = Hub(store, settings, Metrics(), nothing, **extra)
     reader = ChannelReader.__new__(ChannelReader)  # no XREAD task: batches are handed in
     reader.channel, reader.subscribers, reader.ready = "en", set(), asyncio.Event()
-    reader.per_filter = {}
+    reader._per_filter, reader.on_air, reader._on_air_known = {}, OnAir(), False
     reader._position, reader.snapshot, reader.stopped = "0-0", None, False
     reader.recent, reader.recent_floor, reader._opening = deque(), (0, 0), None
     reader._store, reader._settings, reader._metrics = store, settings, hub.metrics

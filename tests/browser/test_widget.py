@@ -79,7 +79,7 @@ def test_posted_item_appears_within_a_second(
     expect(page.locator(ITEMS).first).to_have_attribute("data-urgency", "2")
 
 
-def test_the_loop_runs_newest_first_and_a_new_item_joins_its_end(
+def test_the_loop_runs_newest_first_and_a_new_item_joins_the_pass_under_way(
     page: Page, embed: Embed, ticker_server: TickerProcess
 ) -> None:
     ticker_server.post("en", headline="First")
@@ -89,9 +89,82 @@ def test_the_loop_runs_newest_first_and_a_new_item_joins_its_end(
     wait_until(lambda: play_states(page) == ["running"], timeout=5)
     before = track_x(page)
     ticker_server.post("en", headline="Third")
-    # It joins the pass under way: the strip goes on from where it was, not from the start.
+    # It joins the pass under way, after both (on screen already): the strip goes on from
+    # where it was, not from the start.
     expect(page.locator(ITEMS)).to_have_text(["Second", "First", "Third"])
     assert track_x(page) <= before
+
+
+# From the frame a headline first is in the track: the order in which headlines come into
+# the bar's viewport, with the milliseconds since then.
+RECORD_NEXT_IN = """headline => {
+  const root = document.querySelector('breaking-ticker').shadowRoot;
+  const log = (window.__next = { arrived: false, entered: [] });
+  let before = new Map();
+  let start = 0;
+  const tick = (now) => {
+    const view = root.querySelector('.viewport').getBoundingClientRect();
+    const shown = new Map([...root.querySelectorAll('.track .item')].map(node => {
+      const box = node.getBoundingClientRect();
+      return [node.textContent, box.left < view.right && box.right > view.left];
+    }));
+    if (!log.arrived && shown.has(headline)) {
+      log.arrived = true;
+      start = now;
+      before.set(headline, false);
+    }
+    if (log.arrived) {
+      for (const [text, visible] of shown) {
+        if (visible && !before.get(text)) log.entered.push({ text, after: now - start });
+      }
+    }
+    before = shown;
+    if (log.entered.length < 2) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+
+@pytest.mark.parametrize(
+    ("channel", "story", "headline"),
+    [
+        ("en", "Story {n:02d}: the council votes on the harbour plan", "Ferry service resumes"),
+        ("ar", "خبر {n:02d}: المجلس البلدي يصوت على خطة الميناء", "استئناف خدمة العبارات"),
+    ],
+    ids=["ltr", "rtl"],
+)
+def test_a_new_item_is_the_next_headline_in_with_fifteen_on_the_bar(
+    page: Page, embed: Embed, ticker_server: TickerProcess, channel: str, story: str, headline: str
+) -> None:
+    for n in range(15):
+        ticker_server.post(channel, headline=story.format(n=n))
+    embed(ticker_server.url, channel=channel)
+    expect(page.locator(ITEMS)).to_have_count(15)
+    speed = 400  # pixels per second: the widget's own setting, for a short dwell
+    page.evaluate(
+        f"document.querySelector('{WIDGET}').style.setProperty('--ticker-speed', '{speed}')"
+    )
+    page.mouse.move(0, 500)  # off the bar: hovering would pause it
+    wait_until(lambda: play_states(page) == ["running"], timeout=5)
+    page.wait_for_timeout(1000)  # well into the pass: some gone by, most still to come
+    widths = shadow(
+        page,
+        "return [...root.querySelectorAll('.track .item')]"
+        ".map(n => n.getBoundingClientRect().width);",
+    )
+    view = shadow(page, "return root.querySelector('.viewport').clientWidth;")
+    assert sum(widths) > 3 * view  # the loop is long: the end of it is far away
+    # The longest a headline takes to come wholly into view: one headline's dwell.
+    dwell_ms = max(widths) / speed * 1000
+
+    page.evaluate(RECORD_NEXT_IN, headline)
+    ticker_server.post(channel, headline=headline, urgency=3)
+    # A frame or two of slack for the frame it arrived in.
+    wait_until(lambda: page.evaluate("window.__next.entered.length") >= 1, timeout=5)
+    first = page.evaluate("window.__next.entered[0]")
+    assert first["text"] == headline, page.evaluate("window.__next")
+    assert first["after"] <= dwell_ms + 50, (first, dwell_ms)
+    assert items(page)[0] != headline  # it did not restart the strip: it came next
 
 
 def test_a_pinned_item_leads_the_loop(
@@ -203,9 +276,10 @@ def test_an_urgent_item_interrupts_and_then_the_loop_goes_on(
     assert in_view(page, "Earthquake strikes")
     # Next in line: what was being read when it came.
     assert items(page)[1] == reading
-    # A routine item does not interrupt: it joins the end.
+    # A routine item does not interrupt: it comes next, after what is on screen.
     ticker_server.post("en", headline="Routine notice", urgency=5)
-    expect(page.locator(ITEMS).last).to_have_text("Routine notice")
+    expect(page.locator(ITEMS)).to_have_count(5)
+    assert items(page)[:3] == ["Earthquake strikes", reading, "Routine notice"]
     assert in_view(page, "Earthquake strikes")
 
 

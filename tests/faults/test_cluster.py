@@ -39,8 +39,11 @@ from tests.helpers import (
     stop_processes,
     wait_until,
 )
+from ticker.ack import Ack
 from ticker.embedded import find_redis_server
+from ticker.errors import NotDurable
 from ticker.settings import Settings
+from ticker.store import Store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
@@ -339,6 +342,40 @@ async def test_readers_on_both_processes_get_every_item_of_channels_on_three_mas
         node = dep.cluster.client(dep.cluster.owner(events_key(dep.prefix, ch)))
         assert node.xlen(events_key(dep.prefix, ch)) == 6
         assert node.hlen(f"{dep.prefix}:{{{ch}}}:items") == 6
+
+
+def _waits(cluster: LocalCluster) -> dict[int, int]:
+    """How many WAITs each node has run."""
+    out = {}
+    for port in cluster.procs:
+        stats = cluster.client(port).info("commandstats")
+        out[port] = int(stats.get("cmdstat_wait", {}).get("calls", 0))
+    return out
+
+
+async def test_a_durable_write_waits_on_the_node_of_its_channels_slot(
+    cluster: LocalCluster,
+) -> None:
+    prefix = f"tkack-{uuid.uuid4().hex[:8]}"
+    channels = spread_channels(cluster, prefix)
+    # No replica in this cluster: every wait falls short, and says so.
+    store = Store(cluster.url, prefix=prefix, ack=Ack(replicas=1, timeout_ms=50))
+    try:
+        for ch in channels:
+            owner = cluster.owner(events_key(prefix, ch))
+            before = _waits(cluster)
+            with pytest.raises(NotDurable):  # a script (loaded on first use), then the wait
+                await store.purge(ch, "no-such-item", audit={}, history_max_items=10)
+            with pytest.raises(NotDurable):  # commands, then the wait
+                await store.link_story(ch, "story", "no-such-item", ttl_ms=60_000)
+            after = _waits(cluster)
+            # Every WAIT went to the node of the channel's slot, and only there.
+            assert {p for p in after if after[p] != before[p]} == {owner}, ch
+            node = cluster.client(owner)
+            assert node.get(f"{prefix}:{{{ch}}}:ack") == "1"
+            assert node.sismember(f"{prefix}:{{{ch}}}:story:story", "no-such-item")
+    finally:
+        await store.close()
 
 
 def run_cli(dep: Deployment, *args: str, token: str = "") -> subprocess.CompletedProcess[str]:

@@ -27,6 +27,7 @@ from datetime import datetime
 from ticker import logs
 from ticker.errors import StoreUnavailable
 from ticker.events import Event, Filter, decode
+from ticker.fanout.onair import OnAir
 from ticker.fanout.subscriber import Batch, Subscriber, deliver
 from ticker.metrics import Metrics
 from ticker.models import Item, utcnow
@@ -83,13 +84,15 @@ class ChannelReader:
     ) -> None:
         self.channel = channel
         self.subscribers: set[Subscriber] = set()
-        # Subscribers per filter, kept as they come and go (``join``, ``leave``): an item's
-        # reach is then a sum over the few distinct filters, with no per-reader work.
-        self.per_filter: dict[Filter, int] = {}
-        # One object per distinct filter of a present reader: the fan-out's per-filter
-        # lookups (``Batch``) then hit by identity. It goes with the filter's last reader,
-        # so filters that come and go hold nothing.
+        # One object per distinct filter of a present reader, and its readers: the
+        # fan-out's per-filter lookups (``Batch``) then hit by identity. A filter goes
+        # with its last reader, so filters that come and go hold nothing.
         self._filters: dict[Filter, Filter] = {}
+        self._per_filter: dict[Filter, int] = {}
+        # What is on air and who is counted, for reach (``onair.py``); built from the
+        # first snapshot this reader keeps (until then, every live item counts).
+        self.on_air = OnAir()
+        self._on_air_known = False
         self.ready = asyncio.Event()
         self._position = "0-0"
         # The current items as of some position not before ``recent_floor``: with the
@@ -166,24 +169,30 @@ class ChannelReader:
     def join(self, sub: Subscriber) -> None:
         flt = sub.filter = self._filters.setdefault(sub.filter, sub.filter)
         self.subscribers.add(sub)
-        self.per_filter[flt] = self.per_filter.get(flt, 0) + 1
+        self._per_filter[flt] = self._per_filter.get(flt, 0) + 1
+        if sub.counted:
+            self.on_air.join(flt)
 
     def leave(self, sub: Subscriber) -> None:
         if sub in self.subscribers:
             self.subscribers.discard(sub)
-            left = self.per_filter.get(sub.filter, 1) - 1
+            flt = sub.filter
+            if sub.counted:
+                self.on_air.leave(flt)
+            left = self._per_filter.get(flt, 1) - 1
             if left:
-                self.per_filter[sub.filter] = left
+                self._per_filter[flt] = left
             else:
-                self.per_filter.pop(sub.filter, None)
-                self._filters.pop(sub.filter, None)
+                self._per_filter.pop(flt, None)
+                self._filters.pop(flt, None)
 
     def drop_all(self) -> None:
         for sub in list(self.subscribers):
             sub.close()
         self.subscribers.clear()
-        self.per_filter.clear()
+        self._per_filter.clear()
         self._filters.clear()
+        self.on_air.clear_readers()
 
     @property
     def position(self) -> str:
@@ -197,14 +206,21 @@ class ChannelReader:
         self.snapshot = self._opening = None
         self.recent.clear()
         self.recent_floor = entry_key(entry_id)
+        self._on_air_known = False
 
     def keep(self, snapshot: Snapshot) -> bool:
         """Keep ``snapshot`` for later readers unless it is older than the batches kept.
         One read a little ahead of this reader (an entry it has not fanned out yet) is
         kept too: a reader opening from it skips the live batches it already holds."""
-        if entry_key(snapshot[0]) < self.recent_floor:
+        at = entry_key(snapshot[0])
+        if at < self.recent_floor:
             return False
         self.snapshot, self._opening = snapshot, None
+        if not self._on_air_known:
+            self._on_air_known = True
+            now = utcnow()
+            since = (ev for batch in self.recent for ev in batch.events if ev.key > at)
+            self.on_air.restart((ev for item, ev in snapshot[1] if item.visible_at(now)), since)
         return True
 
     def opening(self) -> Opening | None:
@@ -296,11 +312,11 @@ class ChannelReader:
                 self._settings.subscriber_buffer,
             )
         reach = self._reach
-        if reach is not None and self.per_filter:
+        if reach is not None:
             # Once per batch, over the distinct filters: never per delivery.
-            filters = self.per_filter.items()
-            counts = {e.uri: sum(n for f, n in filters if e.wanted(f)) for e in events if e.uri}
-            reach.add(self.channel, counts)
+            counts = self.on_air.counts(events)
+            if counts:
+                reach.add(self.channel, counts)
         # Per batch, not per delivery: the cost does not grow with the number of readers.
         self._delivered.inc(len(events) * len(self.subscribers))
         now_ms = now.timestamp() * 1000

@@ -57,6 +57,7 @@ class Wanted(NamedTuple):
     channel: str
     flt: Filter
     last_event_id: str | None = None
+    counted: bool = True  # towards items' reach (not the desk's own stream)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,10 @@ class Feed:
         then only wakes for heartbeats, for a backed-up reader's queue, and at the end."""
         started = False  # the head has been handed to the response
         try:
-            async with self._hub.subscribe(wanted.channel, wanted.flt) as (sub, reader):
+            async with self._hub.subscribe(wanted.channel, wanted.flt, counted=wanted.counted) as (
+                sub,
+                reader,
+            ):
                 if gate is not None:
                     gate.attach(sub)
                 if reader is None:  # shutting down: come back later
@@ -209,7 +213,7 @@ class Feed:
         and the ticker as it is now, in one write."""
         shown = self._shown(wanted.flt, opening)
         sub.last_sent = shown.position
-        if shown.uris and self._hub.reach is not None:
+        if wanted.counted and shown.uris and self._hub.reach is not None:
             self._hub.reach.add(wanted.channel, shown.uris)
         reset = reset_frame() if wanted.last_event_id else b""
         return self._retry + reset + shown.frames

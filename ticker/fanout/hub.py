@@ -186,11 +186,11 @@ class Hub:
 
     @asynccontextmanager
     async def subscribe(
-        self, channel: str, flt: Filter
+        self, channel: str, flt: Filter, *, counted: bool = True
     ) -> AsyncIterator[tuple[Subscriber, ChannelReader | None]]:
         """Registered for live events while inside; the channel's reader is None once
         the hub is shutting down (``sub`` is closed then). ``Feed.first`` waits for it."""
-        sub = Subscriber(flt, self.settings.subscriber_buffer)
+        sub = Subscriber(flt, self.settings.subscriber_buffer, counted=counted)
         reader = self.join(channel, sub)
         if reader is None:
             yield sub, None

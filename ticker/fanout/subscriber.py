@@ -114,6 +114,7 @@ class Subscriber:
         "_waiter",
         "_waiting",
         "closed",
+        "counted",
         "listener",
         "cut_off",
         "filter",
@@ -121,8 +122,10 @@ class Subscriber:
         "socket",
     )
 
-    def __init__(self, flt: Filter, limit: int) -> None:
+    def __init__(self, flt: Filter, limit: int, *, counted: bool = True) -> None:
         self.filter = flt
+        # Whether this reader counts towards items' reach (the desk's own stream does not).
+        self.counted = counted
         self._limit = limit
         self._pending: list[Batch] = []  # a deque is ten times the size of an empty list
         self._waiting = 0

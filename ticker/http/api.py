@@ -441,7 +441,7 @@ def channel_events(request: Request, wanted: StreamRequest) -> Response:
         svc.feed,
         svc.hub,
         svc.settings,
-        Wanted(wanted.channel, wanted.flt, wanted.last_event_id),
+        Wanted(wanted.channel, wanted.flt, wanted.last_event_id, wanted.counted),
         address=address,
         headers=cors_for(wanted.origin, svc.settings.cors_origins),
         socket=socket,

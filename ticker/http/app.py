@@ -21,6 +21,7 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ticker.ack import Ack
 from ticker.archive import Archive
 from ticker.auth import Tokens
 from ticker.desk import Desk
@@ -272,7 +273,10 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         store = Store(
-            redis_url, prefix=settings.key_prefix, max_connections=settings.redis_max_connections
+            redis_url,
+            prefix=settings.key_prefix,
+            max_connections=settings.redis_max_connections,
+            ack=Ack.of(settings),
         )
         counted = metrics or Metrics(
             [c.name for c in settings.channels], multiprocess_dir=settings.metrics_dir

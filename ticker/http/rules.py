@@ -16,7 +16,8 @@ The rules, in the order they are checked:
 4. The method is GET (else 405: a HEAD stream would hold a reader slot for nothing).
 5. There is no body, announced by ``Transfer-Encoding`` or a ``Content-Length`` other
    than 0 (else 400: an unread body hides the client's going away).
-6. The query string is a valid filter (else 422, naming the parameter).
+6. The query string is a valid filter, and ``reach`` is ``on`` or ``off`` (else 422,
+   naming the parameter).
 
 Duplicates: for a header, the first wins (as Starlette's ``Headers.get``); for a
 single-valued query parameter, the first wins too; ``region`` and ``category`` take
@@ -166,6 +167,7 @@ class StreamRequest(NamedTuple):
     last_event_id: str | None
     origin: str | None
     request_id: str | None  # the caller's ``X-Request-ID``, if it is safe to echo
+    counted: bool = True  # towards items' reach: ``reach=off`` (the desk's own views)
 
 
 # A stream request, a refusal (status, code and message: ``TickerError.body()``), or
@@ -213,11 +215,12 @@ def judge(head: Head, rules: Rules) -> Verdict:
         # noticing that the client went away.
         return InvalidRequest("a stream request has no body", status_code=400, code="bad_body")
     last_event_id = last_id.decode("latin-1") if last_id else None
-    flt = EVERYTHING
+    flt, counted = EVERYTHING, True
     if head.query:
         try:
             params = QueryParams(head.query)
             flt = stream_filter(params)
+            counted = reach_counted(params)
         except TickerError as exc:
             return exc
         if not last_event_id:
@@ -228,6 +231,7 @@ def judge(head: Head, rules: Rules) -> Verdict:
         last_event_id,
         origin.decode("latin-1") if origin is not None else None,
         sanitize_request_id(given_id),
+        counted,
     )
 
 
@@ -271,6 +275,18 @@ def stream_filter(query: QueryParams) -> Filter:
     raw = first(query, "max_urgency")
     urgency = whole_number(str(URGENCY_MAX) if raw is None else raw, "max_urgency", 1, URGENCY_MAX)
     return Filter(slugs("region"), slugs("category"), urgency)
+
+
+def reach_counted(query: QueryParams) -> bool:
+    """``reach=off``: this reader is not counted in items' reach (the desk's own stream
+    and preview); ``on``, or absent, it is. Anything else is a 422."""
+    raw = first(query, "reach")
+    if raw is None or raw == "on":
+        return True
+    if raw == "off":
+        return False
+    message = "must be on or off"
+    raise InvalidRequest(f"reach: {message}", details=[{"field": "reach", "message": message}])
 
 
 def cors_for(origin: str | None, cors_origins: Sequence[str]) -> dict[str, str]:

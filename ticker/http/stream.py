@@ -93,7 +93,9 @@ class Stream(Socket):
         self._status = 200
         self._stall: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
-        self.sub = Subscriber(wanted.flt, streams.settings.subscriber_buffer)
+        self.sub = Subscriber(
+            wanted.flt, streams.settings.subscriber_buffer, counted=wanted.counted
+        )
         self.reader: ChannelReader | None = None
         self.opened = False  # the opening has been written: live batches may follow
         self.closed = False  # let go of: no longer counted or registered

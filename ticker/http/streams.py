@@ -69,7 +69,7 @@ class NativeStreams:
             request_id.encode(),
         )
         path = target.partition(b"?")[0]
-        feed_wanted = Wanted(wanted.channel, wanted.flt, wanted.last_event_id)
+        feed_wanted = Wanted(wanted.channel, wanted.flt, wanted.last_event_id, wanted.counted)
         return Stream(self, transport, feed_wanted, lines, path, address, request_id)
 
     def _defaults(self, headers: list[tuple[bytes, bytes]]) -> bytes:

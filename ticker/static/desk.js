@@ -17,9 +17,15 @@
  *   Pin buttons appear (for a chief) only once items carry a `pinned` field.
  * - A post carries an Idempotency-Key made once per submission of a form's content, so
  *   a double click or a retry after a network error posts once.
+ * - The form names the edition it posts to, a switch of edition with a draft typed asks
+ *   first (in the page, as every desk dialog: an arrow key on the focused select switches
+ *   at once), and a
+ *   headline in a script the edition's language is not written in is posted only on a
+ *   second click ("Post to ar anyway"), after a warning that says why.
  */
 
 import { isRtlLanguage, safeHref } from "/widget.js";
+import { scriptMismatch } from "/static/writing.js";
 
 const TOKEN_KEY = "ticker.desk.token";
 const CHANNEL_KEY = "ticker.desk.channel";
@@ -56,6 +62,8 @@ const state = {
   postKey: null,
   posting: false,
   items: new Map(), // uri -> the newest known version, for the dialogs
+  languages: new Map(), // channel -> its language (GET /channels)
+  warned: "", // the channel and headline a script warning was shown for
   editing: new Set(), // uris with an open correction form
   audit: { open: false, before: null }, // the Audit view: shown, and its next page
 };
@@ -126,6 +134,7 @@ function say(node, text, kind = "") {
   node.textContent = text;
   node.classList.toggle("error", kind === "error");
   node.classList.toggle("ok", kind === "ok");
+  node.classList.toggle("warning", kind === "warning");
 }
 
 // -- time -----------------------------------------------------------------------------
@@ -253,6 +262,7 @@ function signOut(text = "") {
 async function loadChannels() {
   const response = await fetch("/channels", { credentials: "omit" });
   const declared = response.ok ? await response.json() : [];
+  state.languages = new Map(declared.map((c) => [c.name, c.language]));
   const mine = state.me.channels.includes("*")
     ? declared
     : declared.filter((c) => state.me.channels.includes(c.name));
@@ -287,7 +297,9 @@ function openChannel(channel) {
   for (const id of ["onair", "waiting", "history"]) $(id).replaceChildren();
   closeAudit();
   $("preview").setAttribute("channel", channel);
-  const source = new EventSource(`/channels/${encodeURIComponent(channel)}/events`);
+  warnScript(null);
+  // The desk's own stream is not counted in items' reach.
+  const source = new EventSource(`/channels/${encodeURIComponent(channel)}/events?reach=off`);
   for (const kind of ["item", "remove", "reset"]) {
     source.addEventListener(kind, () => scheduleRefresh());
   }
@@ -567,15 +579,27 @@ function confirmKill(item) {
     if (dialog.returnValue !== "kill") return;
     const message = $("board-message");
     try {
-      const all = item.story && $("kill-all").checked ? "?all_editions=true" : "";
-      await api("DELETE", `${itemPath(item)}${all}`);
-      say(message, `Killed: ${item.headline}`, "ok");
+      const all = item.story && $("kill-all").checked;
+      const result = await api("DELETE", `${itemPath(item)}${all ? "?all_editions=true" : ""}`);
+      if (all) say(message, ...killReport(item, result));
+      else say(message, `Killed: ${item.headline}`, "ok");
     } catch (error) {
       if (error.status !== 401) say(message, `${item.headline}: ${error.message}`, "error");
     }
     refresh();
   }, { once: true });
   dialog.showModal();
+}
+
+/** A kill in every edition: which editions were killed, which were not, and why. */
+function killReport(item, result) {
+  const killed = (result.killed ?? []).map((edition) => edition.channel);
+  // First-strong isolates: an Arabic headline must not carry the sentence after it along.
+  const done = `Killed in ${killed.join(", ")}: \u2068${item.headline}\u2069`;
+  const refused = result.refused ?? [];
+  if (!refused.length) return [done, "ok"];
+  const why = refused.map((r) => `Not killed in ${r.channel}: ${r.message}.`);
+  return [[`${done}.`, ...why].join(" "), "warning"];
 }
 
 let purging = null;
@@ -783,6 +807,7 @@ async function submitPost(event) {
   const form = $("post-form");
   const message = $("post-message");
   clearFieldErrors();
+  if (!scriptChecked(form.elements.headline.value)) return;
   state.postKey ??= newKey();
   state.posting = true;
   $("post").disabled = true;
@@ -794,6 +819,7 @@ async function submitPost(event) {
     });
     state.postKey = null;
     form.reset();
+    warnScript(null);
     $("f-urgency").value = "5";
     updateCount();
     say(message, `Posted: ${item.headline}`, "ok");
@@ -827,6 +853,85 @@ function updateCount() {
   count.classList.toggle("over", length > HEADLINE_MAX);
 }
 
+// -- the edition: named on the form, asked before a switch, its script checked -----------
+
+function languageName(language) {
+  if (!language) return "";
+  try {
+    return new Intl.DisplayNames(["en"], { type: "language" }).of(language) ?? language;
+  } catch {
+    return language; // not a tag Intl knows
+  }
+}
+
+/** The heading and the button name the edition a post goes to. */
+function nameEdition() {
+  const channel = state.channel ?? "";
+  const language = state.languages.get(channel);
+  $("compose-title").replaceChildren(`Post to ${channel}`,
+    ...(language ? [" ", el("span", { class: "muted" }, `(${languageName(language)})`)] : []));
+  $("post").textContent = state.warned ? `Post to ${channel} anyway` : `Post to ${channel}`;
+}
+
+/** Show (or, with null, take away) the warning that the headline's script is not the
+ * edition's; while it shows, the button posts anyway. */
+function warnScript(mismatch, headline = "") {
+  const node = $("post-warning");
+  state.warned = mismatch ? `${state.channel}\n${headline}` : "";
+  node.hidden = !mismatch;
+  if (mismatch) {
+    const language = state.languages.get(state.channel);
+    say(node, `This headline is in ${mismatch.found} script, but ${state.channel} is the ` +
+      `${languageName(language)} edition (${mismatch.expected.join(" or ")} script). ` +
+      "Check the channel, or post anyway.", "warning");
+  } else {
+    say(node, "");
+  }
+  nameEdition();
+}
+
+/** May this headline be posted to this edition now? The first try of a headline in a script
+ * the edition's language is not written in only warns. */
+function scriptChecked(headline) {
+  if (state.warned === `${state.channel}\n${headline}`) return true; // "anyway"
+  const mismatch = scriptMismatch(headline, state.languages.get(state.channel));
+  warnScript(mismatch, headline);
+  return !mismatch;
+}
+
+function hasDraft() {
+  return [...$("post-form").elements].some((field) =>
+    field.type === "checkbox" ? field.checked : field.tagName === "INPUT" && field.value.trim() !== "");
+}
+
+/** A switch of edition with a draft typed asks first; "no" keeps the edition and the draft. */
+function changeChannel(select) {
+  const wanted = select.value;
+  if (wanted === state.channel) return;
+  if (!(state.canWrite && hasDraft())) {
+    openChannel(wanted);
+    return;
+  }
+  // Asked in the page, as every desk dialog is; until answered, the edition stays.
+  select.value = state.channel;
+  const language = languageName(state.languages.get(wanted));
+  const dialog = $("switch-dialog");
+  $("switch-title").textContent =
+    `Switch to the ${wanted} edition${language ? ` (${language})` : ""}?`;
+  $("switch-text").textContent =
+    `Your draft stays in the form, and Post would send it to ${wanted}.`;
+  dialog.returnValue = "";
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue !== "switch") {
+      select.focus();
+      return;
+    }
+    select.value = wanted;
+    openChannel(wanted);
+  }, { once: true });
+  dialog.showModal();
+}
+
 // -- start ------------------------------------------------------------------------------
 
 function start() {
@@ -835,7 +940,10 @@ function start() {
     urgency.append(el("option", { value: n }, n === 1 ? "1 (flash)" : n === 5 ? "5 (default)" : n));
   }
   urgency.value = "5";
-  $("f-headline").addEventListener("input", updateCount);
+  $("f-headline").addEventListener("input", () => {
+    updateCount();
+    if (state.warned) warnScript(null); // another headline: checked again on Post
+  });
   $("post-form").addEventListener("input", () => {
     state.postKey = null; // other content: another submission
   });
@@ -850,7 +958,7 @@ function start() {
     signIn(token);
   });
   $("sign-out").addEventListener("click", () => signOut());
-  $("channel").addEventListener("change", (event) => openChannel(event.target.value));
+  $("channel").addEventListener("change", (event) => changeChannel(event.target));
   $("purge-form").addEventListener("submit", submitPurge);
   $("purge-cancel").addEventListener("click", () => $("purge-dialog").close());
   $("audit-show").addEventListener("click", () => (state.audit.open ? closeAudit() : showAudit()));

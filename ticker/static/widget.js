@@ -35,11 +35,13 @@
  *   horizontally scrollable) until focus leaves; hover and focus elsewhere only pause it.
  * - `reset` does not blank the bar: items are marked stale and those not re-sent within
  *   RESET_GRACE_MS are dropped, so a resync neither flickers nor re-announces.
- * - The strip is a loop, and every headline gets its full pass: a new item joins the end
- *   of the pass under way (the pass is stretched, nothing jumps), and each pass starts
- *   again newest first. Only an item of urgency 1-2 interrupts: the strip starts again
- *   with it in view, followed by what was being read. Restarting for every item would
- *   leave nothing but the newest one or two readable at a brisk pace.
+ * - The strip is a loop, and every headline gets its full pass: a new item goes right
+ *   after the headlines that have come into view, so it is the next one in (within the
+ *   time one headline takes to come in, however long the loop), nothing on screen moves,
+ *   and each pass starts again newest first. Joining the end of the pass made a new item
+ *   wait a whole loop (81 s with 15 items). Only an item of urgency 1-2 interrupts: the
+ *   strip starts again with it in view, followed by what was being read. Restarting for
+ *   every item would leave nothing but the newest one or two readable at a brisk pace.
  * - Items are also dropped locally at expires_at, so a reader that went offline does not
  *   keep stale headlines. The local clock is corrected only when events prove it is behind
  *   the server's (an item updated "in the future").
@@ -59,7 +61,7 @@ const RECONNECTING_DELAY_MS = 1000;
 // When the browser gives up (EventSource CLOSED), we retry ourselves with backoff.
 const BACKOFF_MS = [1000, 2000, 5000, 10000, 30000, 60000];
 const DEFAULT_SPEED = 80; // pixels per second
-// Items at least this urgent (1 is the most) interrupt the loop; others join its end.
+// Items at least this urgent (1 is the most) interrupt the loop; others come next.
 const INTERRUPT_URGENCY = 2;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
@@ -137,13 +139,15 @@ function serviceBase(src) {
 }
 
 /** The SSE URL for a channel and the reader's filter. */
-export function eventsUrl(src, channel, { region, category, maxUrgency, lastEventId } = {}) {
+export function eventsUrl(src, channel, { region, category, maxUrgency, lastEventId, reach } = {}) {
   const url = new URL(`channels/${encodeURIComponent(channel)}/events`, serviceBase(src));
   const regions = slugList(region);
   const categories = slugList(category);
   if (regions.length) url.searchParams.set("region", regions.join(","));
   if (categories.length) url.searchParams.set("category", categories.join(","));
   if (urgencyLimit(maxUrgency) < 9) url.searchParams.set("max_urgency", String(urgencyLimit(maxUrgency)));
+  // reach="off": this bar is not counted in items' reach (the desk's own preview).
+  if (reach === "off") url.searchParams.set("reach", "off");
   // Only for our own reconnects; EventSource sends Last-Event-ID itself on its own.
   if (lastEventId) url.searchParams.set("last_event_id", lastEventId);
   return url.href;
@@ -506,6 +510,7 @@ export class BreakingTicker extends HTMLElement {
       category: this.getAttribute("category"),
       maxUrgency: this.getAttribute("max-urgency"),
       lastEventId,
+      reach: this.getAttribute("reach"),
     });
     const source = new EventSource(url);
     this.#source = source;
@@ -644,9 +649,7 @@ export class BreakingTicker extends HTMLElement {
       } else if (item.urgency <= INTERRUPT_URGENCY || item.pinned) {
         this.#interrupt(record.node);
       } else {
-        this.#track.append(record.node); // joins the end of this pass
-        this.#setState("empty", false);
-        this.#stretch(0);
+        this.#queueNext(record.node);
       }
       this.#trim();
     }
@@ -952,6 +955,22 @@ export class BreakingTicker extends HTMLElement {
     const rtl = this.#rtl();
     const length = this.#track.scrollWidth;
     this.#run(position + (rtl ? -shift : shift), rtl ? length : -length);
+  }
+
+  /** Has this node's leading edge come into the viewport (it is on screen, or gone by)? */
+  #entered(node) {
+    const box = node.getBoundingClientRect();
+    const view = this.#viewport.getBoundingClientRect();
+    return this.#rtl() ? box.right > view.left : box.left < view.right;
+  }
+
+  /** A new item: next in, right after the headlines on screen. Only what is still beyond
+   * the far edge moves back, so nothing being read jumps. */
+  #queueNext(node) {
+    const next = [...this.#track.children].find((n) => !this.#entered(n)) ?? null;
+    this.#track.insertBefore(node, next);
+    this.#setState("empty", false);
+    this.#stretch(0);
   }
 
   /** An urgent item: shown at once, then the loop goes on from what was being read. */
