@@ -353,6 +353,9 @@ def keys_holding(settings: Settings, text: str) -> list[str]:
                 values = client.zrange(key, 0, -1)
             elif kind == "stream":
                 values = [b" ".join(k + v for k, v in f.items()) for _, f in client.xrange(key)]
+                # XDEL leaves deleted entries' bytes in the stream's nodes: look there too
+                # (DUMP may compress them, so a miss here proves less than a hit).
+                values.append(client.dump(key) or b"")
             else:
                 values = [client.dump(key) or b""]
             if any(needle in v for v in values):

@@ -136,6 +136,8 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
                 k.pinned,
                 k.reach,
                 k.story_prefix + "any{story}",
+                k.purged,
+                k.audit,
             ]
             assert {slot(n) for n in names} == {slot(ch)}
         await store.token_create("desk", "ab" * 32, {"name": "desk"})
@@ -156,6 +158,8 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
         assert [len(c) for c in auth_calls] == [2, 3, 4, 1, 3, 2]
         for keys in auth_calls:
             assert {slot(k) for k in keys} == {slot("auth")}, keys
+        # The AOF rewrite's keys (aof.py) share one slot: their pipelines stay on one node.
+        assert {slot(k) for k in store._aof_keys()} == {slot("aof")}
     finally:
         await store.close()
 

@@ -77,6 +77,26 @@ class Archive:
         more = len(entries) > limit and entry_key(entries[limit].id) >= oldest
         return page, entries[limit - 1].id if more else None
 
+    async def audit(
+        self, channel: str, *, before: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Kills and purges, newest first: who, when, which uri, and a purge's reason;
+        never text. The cursor for the next page, or ``None`` where the list ends."""
+        self.channel(channel)
+        entries = await self._store.audit(channel, before=before, count=limit + 1)
+        rows = [
+            {
+                "id": e.id,
+                "action": e.fields.get("action", ""),
+                "uri": e.fields.get("uri", ""),
+                "by": e.fields.get("by", ""),
+                "at": e.fields.get("at", ""),
+                "reason": e.fields.get("reason"),
+            }
+            for e in entries[:limit]
+        ]
+        return rows, entries[limit - 1].id if len(entries) > limit else None
+
     async def resumable(self, channel: str, last_event_id: str) -> bool:
         """Can a reader be sent exactly the events after this ID? (Else: ``reset``.)"""
         ch = self.channel(channel)

@@ -68,9 +68,12 @@ class Principal:
 
     def require(self, role: Role) -> None:
         if ROLES.index(self.role) < ROLES.index(role):
-            article = "an" if self.role[0] in "aeiou" else "a"
+
+            def article(word: str) -> str:
+                return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
             raise Forbidden(
-                f"token {self.name!r} is {article} {self.role}; this needs a {role} token"
+                f"token {self.name!r} is {article(self.role)}; this needs {article(role)} token"
             )
 
 

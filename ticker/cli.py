@@ -1,5 +1,5 @@
 """The ``ticker`` command: serve, and the editor's desk (post, import, correct, hold, kill, pin,
-ls, queue, history, tail).
+ls, queue, history, audit, tail).
 
 Editor commands talk to the HTTP API (TICKER_URL, TICKER_TOKEN), so validation and auth
 are the same for every client. Token administration speaks to Redis, like any bootstrap.
@@ -455,6 +455,12 @@ def purge(
         _print_json(body)
         return
     out.print(f"[green]purged[/green] {body['uri']} on [bold]{channel}[/bold]")
+    disk = body.get("disk") or {}
+    if disk.get("rewrite_due_at"):
+        due = disk["rewrite_due_at"]
+        out.print(f"its text leaves Redis's append-only file: rewrite due {_relative(due)}")
+    elif disk.get("aof") == "off":
+        out.print("Redis keeps no append-only file: nothing on disk to rewrite")
 
 
 @command("ls", cls=Command)
@@ -599,6 +605,50 @@ def history(
 
 
 @command(cls=Command)
+def audit(
+    channel_name: Annotated[
+        str | None, typer.Argument(metavar="CHANNEL", help="Channel (edition); or --channel.")
+    ] = None,
+    channel: Channel = "en",
+    limit: Annotated[int, typer.Option(metavar="N", help="Records per page (1-500).")] = 50,
+    before: Annotated[
+        str | None, typer.Option(metavar="ID", help="The page before this record id.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Kills and purges, newest first: who, when, which item, why (never the text).
+
+    Needs an editor or a chief token.
+    """
+    channel = channel_name or channel
+    params: dict[str, Any] = {"limit": limit}
+    if before:
+        params["before"] = before
+    body = _call(lambda c: c.request("GET", f"/channels/{channel}/audit", params=params))
+    if as_json:
+        _print_json(body)
+        return
+    records = body["records"]
+    rows = [
+        [r["id"], r["action"], r["uri"], r["by"], r["at"], r.get("reason") or "-"] for r in records
+    ]
+    if piped():
+        _rows(rows)
+    else:
+        table = Table(title=f"{channel}: {len(records)} kills and purges")
+        table.add_column("when", no_wrap=True)
+        table.add_column("action")
+        table.add_column("uri", no_wrap=True, min_width=_widest(records, "uri"))
+        table.add_column("by")
+        table.add_column("reason", ratio=1)
+        for row in rows:
+            table.add_row(_relative(row[4]), row[1], row[2], Text(row[3]), Text(row[5]))
+        out.print(table)
+    if body.get("next_before"):
+        err.print(f"more: ticker audit {channel} --before {body['next_before']}")
+
+
+@command(cls=Command)
 def stats(as_json: AsJson = False) -> None:
     """Per channel: readers (every process), items live, history, last publish; then each
     process of the fleet: id, host, pid, readers, uptime."""
@@ -607,6 +657,7 @@ def stats(as_json: AsJson = False) -> None:
         _print_json(body)
         return
     fleet = body.pop("_fleet", None)
+    disk = body.pop("_disk", None)
     rows = [
         [
             name,
@@ -622,9 +673,11 @@ def stats(as_json: AsJson = False) -> None:
         [p["id"], p["host"], str(p["pid"]), str(p["readers"]), _uptime(p["uptime_s"])]
         for p in (fleet or {}).get("processes", [])
     ]
+    disk_row = _disk_row(disk) if disk else []
     if piped():
-        # Channels, then one "process" line per process (a first column tells them apart).
-        _rows(rows + [["process", *proc] for proc in procs])
+        # Channels, then one "process" line per process (a first column tells them apart),
+        # then the "disk" line.
+        _rows(rows + [["process", *proc] for proc in procs] + ([disk_row] if disk_row else []))
         return
     table = Table(title="ticker stats")
     for column in ("channel", "readers", "live", "history", "oldest", "last publish"):
@@ -640,6 +693,26 @@ def stats(as_json: AsJson = False) -> None:
     for proc in procs:
         processes.add_row(*(Text(cell) for cell in proc))
     out.print(processes)
+    if disk:
+        _, aof, asked, status, waiting, due = disk_row
+        out.print(
+            f"disk: AOF {aof}; last rewrite asked {asked} ({status}); {waiting} purges "
+            f"waiting" + (f", rewrite due {due}" if due != "-" else "")
+        )
+
+
+def _disk_row(disk: dict[str, Any]) -> list[str]:
+    """The AOF line of ``ticker stats``: state, last rewrite asked, its status, purges
+    waiting for one, when it is due."""
+    asked, due = disk.get("rewrite_asked_at"), disk.get("rewrite_due_at")
+    return [
+        "disk",
+        str(disk.get("aof")),
+        _relative(asked) if asked else "never",
+        str(disk.get("last_rewrite_status") or "-"),
+        str(disk.get("purges_waiting", 0)),
+        _relative(due) if due else "-",
+    ]
 
 
 def _uptime(seconds: float) -> str:

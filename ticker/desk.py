@@ -14,6 +14,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from ticker.aof import AofRewrites
 from ticker.archive import Archive
 from ticker.duration import format_duration
 from ticker.errors import (
@@ -103,6 +104,7 @@ class Desk:
         self._metrics = metrics or Metrics()
         # Reads of the record (the version a change starts from): archive.py.
         self._archive = archive or Archive(store, settings)
+        self._rewrites = AofRewrites(store, settings)
 
     def channel(self, name: str) -> Channel:
         ch = self._settings.channel(name)
@@ -211,6 +213,7 @@ class Desk:
             versions_ttl_ms=_ms_delta(ch.history_max_age),
             claim=claim,
             keep_state=keep_state,
+            audited="kill" if reason == "kill" else "",
         )
         status, stored, pushed_out = await self._store.commit(ch.name, change)
         if status == "ok":
@@ -499,9 +502,13 @@ class Desk:
 
     # -- reads -------------------------------------------------------------------------
 
-    async def purge(self, channel: str, uri: str, *, reason: str, author: str) -> dict[str, Any]:
+    async def purge(
+        self, channel: str, uri: str, *, reason: str, author: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """A legal takedown: every text of the item leaves Redis; an audit record without
-        text stays. Purging a purged item answers the same and writes nothing."""
+        text stays. Purging a purged item answers the same and writes nothing to the
+        channel. Returns (the audit record, ``disk``: when the text leaves the AOF; every
+        purge, a repeated one too, makes sure a rewrite is due, see aof.py)."""
         ch = self.channel(channel)
         audit = {
             "uri": uri,
@@ -516,7 +523,7 @@ class Desk:
             raise NotFound(f"no item {uri!r} in channel {channel!r}")
         if status == "ok":
             self._metrics.child(self._metrics.published, ch.name, "remove").inc()
-        return record or audit
+        return record or audit, await self._rewrites.after_purge()
 
     async def prune(self, channel: str) -> int:
         """Forget the items whose whole history has aged out (the sweeper's last step)."""

@@ -53,6 +53,33 @@ local function append(item_uri, entry_fields)
 end
 """
 
+# The channel's audit list: one entry per kill and purge (who, when, uri; a purge's reason),
+# never text. Purges recorded before the list existed (only in ``purged``) go in first,
+# oldest first, the first time the list is written or read, so it stays newest-last.
+_AUDIT = """
+local function audit_backfill()
+  if redis.call('EXISTS', audit) == 1 then return end
+  local old = {}
+  local all = redis.call('HGETALL', purged)
+  for i = 2, #all, 2 do
+    local ok, rec = pcall(cjson.decode, all[i])
+    if ok and type(rec) == 'table' then old[#old + 1] = rec end
+  end
+  table.sort(old, function(a, b) return tostring(a['purged_at']) < tostring(b['purged_at']) end)
+  for _, rec in ipairs(old) do
+    redis.call('XADD', audit, 'MAXLEN', audit_max, '*', 'action', 'purge',
+      'uri', tostring(rec['uri']), 'by', tostring(rec['purged_by']),
+      'at', tostring(rec['purged_at']), 'reason', tostring(rec['reason']))
+  end
+end
+local function audit_add(action, item_uri, by, at, why)
+  audit_backfill()
+  local f = {'action', action, 'uri', item_uri, 'by', tostring(by), 'at', tostring(at)}
+  if why then f[#f + 1] = 'reason'; f[#f + 1] = tostring(why) end
+  redis.call('XADD', audit, 'MAXLEN', audit_max, '*', unpack(f))
+end
+"""
+
 # One editorial change: the event, the item's state, its schedules, in one step.
 COMMIT = Script(
     "commit",
@@ -70,6 +97,8 @@ COMMIT = Script(
         "idem_of",
         "held",
         "pinned",
+        "audit",
+        "purged",
     ),
     args=(
         "uri",
@@ -92,8 +121,11 @@ COMMIT = Script(
         "held_ms",
         "pin",
         "pin_max",
+        "audited",
+        "audit_max",
     ),
     body=_APPEND
+    + _AUDIT
     + """
 if idempotent == '1' then
   local prior = redis.call('GET', idem)
@@ -151,6 +183,11 @@ if redis.call('ZCARD', live) > tonumber(live_max) then
     pushed = pushed + 1
   end
 end
+-- A kill is audited: who and when are the killed version's author and time.
+if audited ~= '' then
+  local killed = cjson.decode(body)
+  audit_add(audited, uri, killed['author'], killed['updated_at'], nil)
+end
 if idempotent == '1' then
   redis.call('SET', idem, fingerprint .. '\\n' .. state, 'EX', idempotency_ttl_s)
   redis.call('HSET', idem_of, uri, idem)
@@ -159,11 +196,66 @@ return {'ok', state, pushed}
 """,
 )
 
+# XDEL only flags an entry as deleted: its bytes stay in the stream's listpack node until
+# every entry of that node is gone, and RDB files and AOF rewrites copy nodes whole. So a
+# purge rebuilds the stream from its live entries into ``scratch`` (the same IDs, last ID
+# and counters; the consumer groups with their positions, consumers and pending entries)
+# and renames it over the old one. Blocked XREAD readers stay blocked, at the same IDs.
+_REBUILD = """
+local function fields_of(flat)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+local function rebuild_events()
+  if redis.call('XLEN', events) == 0 then return end  -- no node left, no bytes left
+  redis.call('DEL', scratch)
+  local from = '-'
+  while true do
+    local batch = redis.call('XRANGE', events, from, '+', 'COUNT', 500)
+    for _, e in ipairs(batch) do redis.call('XADD', scratch, e[1], unpack(e[2])) end
+    if #batch < 500 then break end
+    from = '(' .. batch[#batch][1]
+  end
+  local info = fields_of(redis.call('XINFO', 'STREAM', events))
+  if info['entries-added'] then
+    redis.call('XSETID', scratch, info['last-generated-id'], 'ENTRIESADDED',
+      info['entries-added'], 'MAXDELETEDID', info['max-deleted-entry-id'])
+  else
+    redis.call('XSETID', scratch, info['last-generated-id'])
+  end
+  for _, raw in ipairs(redis.call('XINFO', 'GROUPS', events)) do
+    local g = fields_of(raw)
+    if g['entries-read'] then
+      redis.call('XGROUP', 'CREATE', scratch, g['name'], g['last-delivered-id'],
+        'ENTRIESREAD', g['entries-read'])
+    else
+      redis.call('XGROUP', 'CREATE', scratch, g['name'], g['last-delivered-id'])
+    end
+    for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', events, g['name'])) do
+      redis.call('XGROUP', 'CREATECONSUMER', scratch, g['name'], fields_of(c)['name'])
+    end
+    local start = '-'
+    while true do
+      local pending = redis.call('XPENDING', events, g['name'], start, '+', 500)
+      for _, p in ipairs(pending) do  -- the purged IDs are no longer there: dropped
+        redis.call('XCLAIM', scratch, g['name'], p[2], 0, p[1], 'IDLE', p[3],
+          'RETRYCOUNT', p[4], 'FORCE', 'JUSTID')
+      end
+      if #pending < 500 then break end
+      start = '(' .. pending[#pending][1]
+    end
+  end
+  redis.call('RENAME', scratch, events)
+end
+"""
+
 # A legal takedown: every text of the item leaves every key (its stream entries, its
 # record, its versions, its idempotency reply); one record without text stays in
-# ``purged``, and a ``remove`` (kill) entry with no text tells readers and other
-# services to drop their copy. ``idem`` is the key named in ``idem_of`` (or any key of
-# the slot when there is none). Returns {'ok', audit} | {'gone', audit} | {'unknown'}.
+# ``purged`` and in the audit list, and a ``remove`` (kill) entry with no text tells
+# readers and other services to drop their copy. ``idem`` is the key named in ``idem_of``
+# (or any key of the slot when there is none); the stream is rebuilt (``_REBUILD``).
+# Returns {'ok', record} | {'gone', record} | {'unknown'}.
 PURGE = Script(
     "purge",
     keys=(
@@ -181,9 +273,13 @@ PURGE = Script(
         "held",
         "pinned",
         "reach",
+        "audit",
+        "scratch",
     ),
-    args=("uri", "audit", "notice", "schema", "maxlen"),
-    body="""
+    args=("uri", "record", "notice", "schema", "maxlen", "audit_max"),
+    body=_AUDIT
+    + _REBUILD
+    + """
 if redis.call('HEXISTS', items, uri) == 0 then
   local done = redis.call('HGET', purged, uri)
   if done then return {'gone', done} end
@@ -194,6 +290,7 @@ for id in string.gmatch(redis.call('HGET', log, uri) or '', '%S+') do ids[#ids +
 for i = 1, #ids, 1000 do
   redis.call('XDEL', events, unpack(ids, i, math.min(i + 999, #ids)))
 end
+rebuild_events()
 if redis.call('HGET', idem_of, uri) == idem then redis.call('DEL', idem) end
 redis.call('HDEL', items, uri)
 redis.call('HDEL', log, uri)
@@ -202,10 +299,12 @@ redis.call('DEL', versions)
 for _, key in ipairs({live, expiry, embargo, last, held}) do redis.call('ZREM', key, uri) end
 redis.call('SREM', pinned, uri)
 redis.call('HDEL', reach, uri)
-redis.call('HSET', purged, uri, audit)
+local rec = cjson.decode(record)
+audit_add('purge', uri, rec['purged_by'], rec['purged_at'], rec['reason'])
+redis.call('HSET', purged, uri, record)
 redis.call('XADD', events, 'MAXLEN', maxlen, '*', 'v', schema, 'type', 'remove', 'uri', uri,
   'reason', 'kill', 'item', notice)
-return {'ok', audit}
+return {'ok', record}
 """,
 )
 
@@ -328,6 +427,19 @@ for i = 1, #all, 2 do
   end
 end
 redis.call('SET', marker, '1')
+return 1
+""",
+)
+
+# Before the audit list is read: purges recorded before it existed go in (once).
+AUDIT_INDEX = Script(
+    "audit_index",
+    keys=("audit", "purged"),
+    args=("audit_max",),
+    body=_AUDIT
+    + """
+if redis.call('EXISTS', audit) == 1 or redis.call('HLEN', purged) == 0 then return 0 end
+audit_backfill()
 return 1
 """,
 )
@@ -510,6 +622,7 @@ SCRIPTS = (
     FORGET,
     INDEX,
     HELD_INDEX,
+    AUDIT_INDEX,
     SNAPSHOT,
     KNOWS,
     AUTHORIZE,

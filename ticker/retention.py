@@ -1,5 +1,6 @@
-"""Retention: expiry of single items, embargo release, the history age rule, and the end
-of an item's data (its record, versions and idempotency reply go with its last entry).
+"""Retention: expiry of single items, embargo release, the history age rule, the end
+of an item's data (its record, versions and idempotency reply go with its last entry), and
+the AOF rewrite a purge wants (aof.py).
 
 Every ticker process runs one ``Sweeper``. The schedules live in Redis (``expiry`` and
 ``embargo`` sorted sets), so a restart loses nothing, and each due item is claimed
@@ -15,6 +16,7 @@ import random
 from datetime import timedelta
 
 from ticker import logs, tasks
+from ticker.aof import AofRewrites
 from ticker.desk import Desk
 from ticker.errors import StoreUnavailable
 from ticker.models import utcnow
@@ -37,6 +39,7 @@ class Sweeper:
         self._store = store
         self._desk = desk
         self._settings = settings
+        self.rewrites = AofRewrites(store, settings)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -60,7 +63,8 @@ class Sweeper:
             rounds += 1
 
     async def sweep(self, *, trim: bool = True) -> None:
-        """One pass over every channel: expire, release, and (now and then) trim."""
+        """One pass over every channel: expire, release, and (now and then) trim; then the
+        AOF rewrite, when a purge wants one and it is due."""
         now_ms = int(utcnow().timestamp() * 1000)
         for ch in self._settings.channels:
             for uri in await self._store.due(ch.name, "embargo", now_ms):
@@ -71,3 +75,4 @@ class Sweeper:
                 await self._store.trim_before(ch.name, min_id(ch.history_max_age))
                 # An item whose whole history is gone (by age or by count) leaves too.
                 await self._desk.prune(ch.name)
+        await self.rewrites.step()

@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+    # After a purge, the text leaves Redis's append-only file within this long: ticker asks
+    # for one BGREWRITEAOF per interval at most, across every process (aof.py).
+    purge_rewrite_s: float = Field(default=60.0, gt=0, le=86_400)
 
     # The CLI's side: where the service is and which editor token to send. When unset, the
     # CLI looks for a running embedded service and its dev token under state_dir.

@@ -18,6 +18,7 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:last      zset uri -> ms of the item's newest entry (for pruning)
     {prefix}:{ch}:idem-of   hash uri -> the Idempotency-Key entry that holds its reply
     {prefix}:{ch}:purged    hash uri -> the audit record of a purge (no text)
+    {prefix}:{ch}:audit     stream, one entry per kill and purge (who, when, uri, reason)
     {prefix}:{ch}:indexed   string, set once the per-item index covers older data
     {prefix}:{ch}:held-indexed  string, set once ``held`` covers items held before it existed
     {prefix}:{ch}:ack       string, rewritten before each WAIT (TICKER_ACK_*; see ``_durably``)
@@ -28,6 +29,9 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{auth}:ack     string, as {ch}:ack, for the token writes
     {prefix}:{fleet}:procs  zset process id -> ms of its last report (fleet.py)
     {prefix}:{fleet}:proc:{id}  string, the process's last report (JSON, with a TTL)
+    {prefix}:{aof}:wanted   string, purges not yet covered by an AOF rewrite (aof.py)
+    {prefix}:{aof}:lock     string, ms of the last rewrite asked, for one interval (PX)
+    {prefix}:{aof}:asked    string, ms of the last rewrite ticker asked for
 
 Deliberate choices:
 - Redis errors become ``StoreUnavailable`` here; nothing above sees ``redis.RedisError``.
@@ -58,7 +62,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from redis.exceptions import AskError, NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import (
+    AskError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 
 from ticker import lua
 from ticker.ack import APPLIED, Ack, fsync_problem
@@ -71,6 +81,8 @@ EventType = Literal["item", "remove"]
 Reason = Literal["kill", "withhold", "expire"]
 # The two schedules a sweeper claims from.
 Schedule = Literal["expiry", "embargo"]
+# The audit list keeps this many records per channel (kills and purges are rare: years).
+AUDIT_MAX_ITEMS = 100_000
 # The largest stream ID Redis can hold (each part is an unsigned 64-bit number).
 _LAST_ID = f"{2**64 - 1}-{2**64 - 1}"
 
@@ -105,6 +117,7 @@ class Change:
     idempotency_ttl_s: int = 86400
     claim: Schedule | Literal[""] = ""  # only commit if this process wins the claim
     keep_state: bool = False  # an event about the item that makes no new version
+    audited: Literal["", "kill"] = ""  # recorded in the channel's audit list
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +137,7 @@ class Keys:
     last: str
     idem_of: str
     purged: str
+    audit: str
     indexed: str
     held_indexed: str
     ack: str
@@ -287,6 +301,7 @@ class Store:
             last=f"{base}:last",
             idem_of=f"{base}:idem-of",
             purged=f"{base}:purged",
+            audit=f"{base}:audit",
             indexed=f"{base}:indexed",
             held_indexed=f"{base}:held-indexed",
             ack=f"{base}:ack",
@@ -376,6 +391,8 @@ class Store:
                 "held_ms": opt(c.held_ms),
                 "pin": "1" if c.pinned else "0",
                 "pin_max": c.pin_max,
+                "audited": c.audited,
+                "audit_max": AUDIT_MAX_ITEMS,
             },
             # A claimed commit (the sweeper's) lost in a failover is redone: no wait.
             barrier=None if c.claim else k.ack,
@@ -418,6 +435,18 @@ class Store:
             "last_id": last[0][0] if last else None,
         }
 
+    async def audit(self, channel: str, *, before: str | None, count: int) -> list[Entry]:
+        """The audit list (kills and purges), newest first, strictly before ``before``."""
+        if before == "0-0":
+            return []
+        k = self.keys(channel)
+        await self._run(lua.AUDIT_INDEX, k.of(lua.AUDIT_INDEX), {"audit_max": AUDIT_MAX_ITEMS})
+        async with self._call():
+            rows = await self.redis.xrevrange(
+                k.audit, max=f"({before}" if before else "+", count=count
+            )
+        return [Entry(i, f) for i, f in rows]
+
     async def versions(self, channel: str, uri: str) -> list[str]:
         async with self._call():
             rows: list[str] = await self.redis.lrange(
@@ -446,13 +475,19 @@ class Store:
         notice = json.dumps({"uri": uri, "channel": channel, "status": "canceled", "purged": True})
         reply = await self._run(
             lua.PURGE,
-            k.of(lua.PURGE, versions=k.versions_prefix + uri, idem=idem or k.idem_prefix + "-"),
+            k.of(
+                lua.PURGE,
+                versions=k.versions_prefix + uri,
+                idem=idem or k.idem_prefix + "-",
+                scratch=k.events + ":rebuild",
+            ),
             {
                 "uri": uri,
-                "audit": json.dumps(audit),
+                "record": json.dumps(audit),
                 "notice": notice,
                 "schema": SCHEMA_VERSION,
                 "maxlen": history_max_items,
+                "audit_max": AUDIT_MAX_ITEMS,
             },
             barrier=k.ack,
         )
@@ -621,6 +656,85 @@ class Store:
         async with self._call(), self.redis.pipeline(transaction=False) as pipe:
             pipe.delete(proc + member)
             pipe.zrem(procs, member)
+            await pipe.execute()
+
+    # -- the append-only file (aof.py) ----------------------------------------------------
+
+    def _aof_keys(self) -> tuple[str, str, str]:
+        base = f"{self.prefix}:{{aof}}"
+        return f"{base}:wanted", f"{base}:lock", f"{base}:asked"
+
+    def _every_primary(self) -> dict[str, Any]:
+        # Each primary of a cluster has its own AOF; one server or Sentinel: the primary.
+        return {"target_nodes": "primaries"} if self._conn.cluster else {}
+
+    async def aof_info(self) -> list[dict[str, Any]] | None:
+        """``INFO persistence`` of the server (of each primary, on a cluster), or ``None``
+        where Redis refuses INFO (some managed services)."""
+        try:
+            async with self._call():
+                reply: dict[str, Any] = await self.redis.info(
+                    "persistence", **self._every_primary()
+                )
+        except StoreUnavailable as exc:
+            if isinstance(exc.__cause__, ResponseError):
+                return None
+            raise
+        # A cluster answers one reply per node, by node name.
+        if reply and all(isinstance(v, dict) for v in reply.values()):
+            return list(reply.values())
+        return [reply]
+
+    async def rewrite_request(self, now_ms: int) -> int:
+        """Count one more purge waiting for a rewrite; the ms when it is due (now, or when
+        the current interval's lock ends)."""
+        wanted, lock, _ = self._aof_keys()
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(wanted)
+            pipe.pttl(lock)
+            _, left = await pipe.execute()
+        return now_ms + max(0, int(left))
+
+    async def rewrite_state(self) -> tuple[int, int, int | None]:
+        """(purges waiting, ms left on the interval's lock (0: none), ms of the last
+        rewrite asked for or ``None``)."""
+        wanted, lock, asked = self._aof_keys()
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(wanted)
+            pipe.pttl(lock)
+            pipe.get(asked)
+            count, left, when = await pipe.execute()
+        return int(count or 0), max(0, int(left)), int(when) if when else None
+
+    async def rewrite_lock(self, now_ms: int, ttl_ms: int) -> bool:
+        """Take the interval's lock (one rewrite per interval, across the fleet)."""
+        async with self._call():
+            return bool(await self.redis.set(self._aof_keys()[1], now_ms, nx=True, px=ttl_ms))
+
+    async def rewrite_unlock(self) -> None:
+        async with self._call():
+            await self.redis.delete(self._aof_keys()[1])
+
+    async def bgrewriteaof(self) -> str:
+        """``started``, ``busy`` (a rewrite already runs), or why Redis refused."""
+        try:
+            async with self._call():
+                await self.redis.bgrewriteaof(**self._every_primary())
+        except StoreUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ResponseError):
+                return "busy" if "in progress" in str(cause) else f"refused: {cause}"
+            raise
+        return "started"
+
+    async def rewrite_covered(self, count: int, *, asked_ms: int | None) -> None:
+        """``count`` purges are covered (by a rewrite asked at ``asked_ms``, or by none
+        being needed); purges counted since stay waiting."""
+        wanted, _, asked = self._aof_keys()
+        async with self._call(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.decrby(wanted, count)
+            if asked_ms is not None:
+                pipe.set(asked, asked_ms)
             await pipe.execute()
 
     # -- tokens --------------------------------------------------------------------------

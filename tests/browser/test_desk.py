@@ -542,3 +542,51 @@ def test_an_embargo_typed_as_a_clock_time_waits_and_release_puts_it_on_air(
         "placeholder", "30m, 18:30 or a date"
     )
     assert_clean(watch)
+
+
+def test_the_audit_view_lists_kills_and_purges_and_is_not_a_viewers(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    killed = ticker_server.post("en", headline="Killed story")
+    purged = ticker_server.post("en", headline="Purged libel")
+    ticker_server.kill("en", killed["uri"])
+    chief = desk_token(settings, "audit-chief", role="chief")
+    r = httpx.post(
+        f"{ticker_server.url}/channels/en/items/{purged['uri']}/purge",
+        json={"reason": "court order 2026/18"},
+        headers={"Authorization": f"Bearer {chief}"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    sign_in(page, ticker_server, chief)
+    show = page.get_by_role("button", name="Show the audit")
+    show.click()
+    records = page.locator("#audit > li")
+    expect(records).to_have_count(2)
+    for n, words in enumerate(
+        (
+            ("audit-chief", "purged", purged["uri"], "Reason: court order 2026/18"),
+            ("server-editor", "killed", killed["uri"]),
+        )
+    ):
+        for word in words:
+            expect(records.nth(n)).to_contain_text(word)
+    card = page.locator("#audit-card")
+    expect(card).not_to_contain_text("Killed story")
+    expect(card).not_to_contain_text("Purged libel")
+
+    # A kill made while the view is open shows up at the top.
+    ticker_server.post("en", headline="Killed from the desk")
+    row(page, "onair", "Killed from the desk").get_by_role("button", name="Kill").click()
+    page.get_by_role("dialog").get_by_role("button", name="Kill").click()
+    expect(records).to_have_count(3)
+    expect(records.nth(0)).to_contain_text("audit-chief")
+    expect(records.nth(0)).to_contain_text("killed")
+    page.get_by_role("button", name="Hide the audit").click()
+    expect(records).to_have_count(0)
+    assert_clean(watch)
+
+    # A viewer's desk has no audit at all.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, ticker_server, desk_token(settings, "audit-viewer", role="viewer"))
+    expect(card).to_be_hidden()

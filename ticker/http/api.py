@@ -257,13 +257,7 @@ async def list_items(request: Request) -> Response:
     headers = cors_headers(request, svc.settings)
     desk_view = await _audience(request, svc, headers) is not None
     if history in ("true", "1"):
-        limit = whole_number(query.get("limit", "50"), "limit", 1, 500)
-        before = query.get("before")
-        if before is not None and not valid_entry_id(before):
-            message = "must be an event id such as 1732640000000-0 (each part below 2**64)"
-            raise InvalidRequest(
-                f"before: {message}", details=[{"field": "before", "message": message}]
-            )
+        limit, before = _page(query)
         page, cursor = await svc.archive.history(
             channel, before=before, limit=limit, desk_view=desk_view
         )
@@ -307,6 +301,36 @@ async def get_item(request: Request) -> Response:
             if (e.channel, e.uri) != (channel, uri)
         ]
     return JSONResponse(body, headers=headers)
+
+
+def _page(query: Any) -> tuple[int, str | None]:
+    """A page's ``limit`` (1-500, default 50) and ``before`` cursor, or a 422 naming it."""
+    limit = whole_number(query.get("limit", "50"), "limit", 1, 500)
+    before = query.get("before")
+    if before is not None and not valid_entry_id(before):
+        message = "must be an id such as 1732640000000-0 (each part below 2**64)"
+        raise InvalidRequest(
+            f"before: {message}", details=[{"field": "before", "message": message}]
+        )
+    return limit, before
+
+
+async def audit(request: Request) -> Response:
+    """Kills and purges, newest first: who, when, uri, a purge's reason, never text. An
+    editor or a chief token reads it (a viewer's is refused: reasons can be legal matters)."""
+    svc = services(request)
+    channel = request.path_params["channel"]
+    svc.desk.channel(channel)
+    principal = await svc.tokens.reader(request.headers.get("authorization"), channel)
+    if principal is None:
+        raise Unauthorized("the audit is the desk's: send Authorization: Bearer <token>")
+    principal.require("editor")
+    limit, before = _page(request.query_params)
+    rows, cursor = await svc.archive.audit(channel, before=before, limit=limit)
+    headers = {"Cache-Control": "private, no-store", "Vary": "Authorization"}
+    return JSONResponse(
+        {"channel": channel, "records": rows, "next_before": cursor}, headers=headers
+    )
 
 
 def _edition(item: Any) -> dict[str, Any]:
@@ -438,8 +462,8 @@ async def purge_item(request: Request) -> Response:
     principal.require("chief")
     data = await read_body(request, PurgeIn, svc.settings.max_body_bytes)
     uri = request.path_params["uri"]
-    await svc.desk.purge(channel, uri, reason=data.reason, author=principal.name)
-    return JSONResponse({"uri": uri, "purged": True})
+    _, disk = await svc.desk.purge(channel, uri, reason=data.reason, author=principal.name)
+    return JSONResponse({"uri": uri, "purged": True, "disk": disk})
 
 
 def channel_events(request: Request, wanted: StreamRequest) -> Response:
@@ -474,7 +498,8 @@ async def metrics(request: Request) -> Response:
 
 async def stats(request: Request) -> Response:
     """Per channel: readers across the fleet, items live, history length, its two ends;
-    under ``_fleet`` (no channel name has a ``_``), the total and one entry per process."""
+    under ``_fleet`` (no channel name has a ``_``), the total and one entry per process;
+    under ``_disk``, the AOF and its rewrites (aof.py)."""
     svc = services(request)
     members = await svc.fleet.members()
     body: dict[str, Any] = {}
@@ -487,4 +512,5 @@ async def stats(request: Request) -> Response:
         "readers": sum(m.total for m in members),
         "processes": [m.view(now) for m in members],
     }
+    body["_disk"] = await svc.sweeper.rewrites.status()
     return JSONResponse(body)

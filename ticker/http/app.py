@@ -343,6 +343,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         Route("/channels/{channel}/items", api.list_items, methods=["GET"]),
         Route("/channels/{channel}/items", api.post_item, methods=["POST"]),
         Route("/channels/{channel}/queue", api.queue, methods=["GET"]),
+        Route("/channels/{channel}/audit", api.audit, methods=["GET"]),
         Route("/channels/{channel}/items/{uri}", api.get_item, methods=["GET"]),
         Route("/channels/{channel}/items/{uri}", api.patch_item, methods=["PATCH"]),
         Route("/channels/{channel}/items/{uri}", api.delete_item, methods=["DELETE"]),

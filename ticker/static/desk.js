@@ -70,6 +70,7 @@ const state = {
   languages: new Map(), // channel -> its language (GET /channels)
   warned: "", // the channel and headline a script warning was shown for
   editing: new Set(), // uris with an open correction form
+  audit: { open: false, before: null }, // the Audit view: shown, and its next page
 };
 
 class ApiError extends Error {
@@ -240,6 +241,7 @@ async function signIn(token, { remembered = false } = {}) {
   $("desk").hidden = false;
   $("post-form").hidden = !state.canWrite;
   $("read-only").hidden = state.canWrite;
+  $("audit-card").hidden = !state.canWrite; // an editor's or a chief's (not a viewer's)
   await loadChannels();
 }
 
@@ -255,6 +257,7 @@ function signOut(text = "") {
   clearTimeout(state.refreshTimer);
   clearInterval(state.pollTimer);
   for (const id of ["onair", "waiting", "history"]) $(id).replaceChildren();
+  closeAudit();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   $("whoami").hidden = true;
   $("desk").hidden = true;
@@ -299,6 +302,7 @@ function openChannel(channel) {
   state.editing.clear();
   sessionStorage.setItem(CHANNEL_KEY, channel);
   for (const id of ["onair", "waiting", "history"]) $(id).replaceChildren();
+  closeAudit();
   $("preview").setAttribute("channel", channel);
   warnScript(null);
   // The desk's own stream is not counted in items' reach.
@@ -335,6 +339,7 @@ async function refresh() {
     if (generation !== state.generation) return;
     render(current.items, queue?.items ?? waitingFromHistory(history.items), history.items);
     $("waiting-note").hidden = queue !== null;
+    if (state.audit.open) showAudit(); // a kill or a purge shows up there too
   } catch (error) {
     if (generation === state.generation && error.status !== 401) {
       say($("board-message"), `Could not refresh: ${error.message}`, "error");
@@ -643,6 +648,68 @@ async function submitPurge(event) {
   $("purge-dialog").close();
   say($("board-message"), `Purged: ${item.uri}`, "ok");
   refresh();
+}
+
+// -- the audit: kills and purges, read back ---------------------------------------------
+
+const AUDIT_LIMIT = 20;
+
+/** The newest page of the channel's audit, or (`more`) the page after those shown. */
+async function showAudit({ more = false } = {}) {
+  if (!state.token || !state.channel) return;
+  const generation = state.generation;
+  const query = new URLSearchParams({ limit: String(AUDIT_LIMIT) });
+  if (more && state.audit.before) query.set("before", state.audit.before);
+  let page;
+  try {
+    page = await api("GET", `/channels/${encodeURIComponent(state.channel)}/audit?${query}`);
+  } catch (error) {
+    if (generation === state.generation && error.status !== 401) {
+      say($("audit-message"), `Could not read the audit: ${error.message}`, "error");
+    }
+    return;
+  }
+  if (generation !== state.generation) return;
+  const list = $("audit");
+  const rows = page.records.map(auditRow);
+  if (more) list.append(...rows);
+  else list.replaceChildren(...rows);
+  state.audit = { open: true, before: page.next_before };
+  list.hidden = false;
+  $("audit-empty").hidden = list.children.length > 0;
+  $("audit-more").hidden = !page.next_before;
+  $("audit-show").textContent = "Hide the audit";
+  $("audit-show").setAttribute("aria-expanded", "true");
+  say($("audit-message"), "");
+}
+
+function closeAudit() {
+  state.audit = { open: false, before: null };
+  $("audit").replaceChildren();
+  $("audit").hidden = true;
+  $("audit-empty").hidden = true;
+  $("audit-more").hidden = true;
+  $("audit-show").textContent = "Show the audit";
+  $("audit-show").setAttribute("aria-expanded", "false");
+  say($("audit-message"), "");
+}
+
+/** Who, when, what, which item and why; never the text (the API has none). */
+function auditRow(record) {
+  const at = Date.parse(record.at);
+  const when = Number.isNaN(at)
+    ? record.at
+    : `${new Date(at).toLocaleDateString([], { dateStyle: "medium" })} ${clock(at)}`;
+  return el("li", { class: `row ${record.action}`, "data-uri": record.uri },
+    el("div", { class: "summary" },
+      meta(
+        el("time", { datetime: record.at }, when),
+        el("strong", {}, record.by),
+        el("span", { class: "what" }, record.action === "purge" ? "purged" : "killed"),
+        el("code", {}, record.uri),
+      ),
+      record.reason ? el("p", { class: "meta reason", dir: "auto" }, `Reason: ${record.reason}`) : null,
+    ));
 }
 
 // -- correcting in place ----------------------------------------------------------------
@@ -969,6 +1036,8 @@ function start() {
   $("channel").addEventListener("change", (event) => changeChannel(event.target));
   $("purge-form").addEventListener("submit", submitPurge);
   $("purge-cancel").addEventListener("click", () => $("purge-dialog").close());
+  $("audit-show").addEventListener("click", () => (state.audit.open ? closeAudit() : showAudit()));
+  $("audit-more").addEventListener("click", () => showAudit({ more: true }));
   setInterval(tick, 1000);
   const remembered = sessionStorage.getItem(TOKEN_KEY);
   if (remembered) signIn(remembered, { remembered: true });
