@@ -658,18 +658,20 @@ const AUDIT_LIMIT = 20;
 async function showAudit({ more = false } = {}) {
   if (!state.token || !state.channel) return;
   const generation = state.generation;
+  // A later ask, or a close, makes this answer stale: it must not reopen the view.
+  const ask = (state.auditAsk = (state.auditAsk ?? 0) + 1);
   const query = new URLSearchParams({ limit: String(AUDIT_LIMIT) });
   if (more && state.audit.before) query.set("before", state.audit.before);
   let page;
   try {
     page = await api("GET", `/channels/${encodeURIComponent(state.channel)}/audit?${query}`);
   } catch (error) {
-    if (generation === state.generation && error.status !== 401) {
+    if (generation === state.generation && ask === state.auditAsk && error.status !== 401) {
       say($("audit-message"), `Could not read the audit: ${error.message}`, "error");
     }
     return;
   }
-  if (generation !== state.generation) return;
+  if (generation !== state.generation || ask !== state.auditAsk) return;
   const list = $("audit");
   const rows = page.records.map(auditRow);
   if (more) list.append(...rows);
@@ -684,6 +686,7 @@ async function showAudit({ more = false } = {}) {
 }
 
 function closeAudit() {
+  state.auditAsk = (state.auditAsk ?? 0) + 1; // an answer still on its way is dropped
   state.audit = { open: false, before: null };
   $("audit").replaceChildren();
   $("audit").hidden = true;
