@@ -94,7 +94,7 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
         "_token_revoke": Recorder(1),
         "_authorize": Recorder([0]),
         "_refund": Recorder(1),
-        "_token_lookup": Recorder(None),
+        "_token_lookup": Recorder([0]),
         "_token_rotate": Recorder(1),
     }
     for name, recorder in scripts.items():

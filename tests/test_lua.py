@@ -52,7 +52,7 @@ async def test_every_store_call_passes_the_names_its_script_declares(settings: S
         await store.audit("en", before=None, count=10)
         await store.authorize("ab" * 32, "en", now_ms=1, interval_ms=1.0, burst=1)
         await store.refund("ab" * 32, interval_ms=1.0)
-        assert await store.token_by_hash("ab" * 32, now_ms=1) is None
+        assert await store.token_by_hash("ab" * 32, now_ms=1) == (0, None)
         assert await store.token_create("n", "cd" * 32, {"name": "n", "sha256": "cd" * 32})
         assert await store.token_rotate("n", "ef" * 32, now_ms=1, grace_ms=1000)
         assert await store.token_revoke("n")

@@ -6,6 +6,17 @@ constant-time. A token names the channels it may act on (``*`` for all) and its 
 a ``viewer`` only reads; an ``editor`` also posts, corrects, holds, releases and kills; a
 ``chief`` also purges and pins. Any token for a channel reads the desk's view of it
 (authors, versions, held items, the queue).
+
+Deliberate choices (read before fixing):
+
+* A token past its expiry is told so, with its name and the time ("token 'desk' expired
+  at 2026-12-06T18:00:00Z"), not "unknown". Only the holder of a secret the token once
+  had learns that name, and the secrets are 256 random bits: nobody else can ask.
+* A secret replaced by a rotation is told "rotated", with when it stopped working (the
+  grace's end): its holder needs the new secret, not a new token. The record keeps the
+  one secret before the current one; an older one is forgotten and is "unknown".
+* An expired token's record stays (listed as expired by ``token ls``) until it is
+  revoked: that is what lets it be told "expired". Revoking forgets every secret.
 """
 
 from __future__ import annotations
@@ -16,7 +27,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from ticker.errors import (
@@ -25,13 +36,14 @@ from ticker.errors import (
     InvalidRequest,
     NotFound,
     RateLimited,
+    TokenLapsed,
     Unauthorized,
 )
 from ticker.models import utcnow
 from ticker.store import Store
 
-# Statuses of Store.authorize.
-_FORBIDDEN, _LIMITED = 2, 3
+# Statuses of Store.authorize and Store.token_by_hash (see lua._TOKEN_RULES).
+_UNKNOWN, _GOOD, _FORBIDDEN, _LIMITED, _LAPSED = 0, 1, 2, 3, 4
 
 TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")  # fullmatch: "$" takes a final "\n"
 ALL_CHANNELS = "*"
@@ -75,6 +87,55 @@ class Principal:
             raise Forbidden(
                 f"token {self.name!r} is {article(self.role)}; this needs {article(role)} token"
             )
+
+
+# The two rules lua._TOKEN_RULES applies in Redis, for telling and listing (never for
+# letting a secret in: that is the script's).
+def expired(record: dict[str, Any], now_ms: int) -> bool:
+    """Is the token past its ``--expires``? Then none of its secrets works."""
+    return "expires_ms" in record and now_ms >= int(record["expires_ms"])
+
+
+def in_grace(record: dict[str, Any], now_ms: int) -> bool:
+    """Does the secret a rotation replaced still work?"""
+    return bool(record.get("previous_sha256")) and now_ms < int(record["previous_until_ms"])
+
+
+def lapsed(record: dict[str, Any], now_ms: int) -> TokenLapsed:
+    """Why and since when a secret the record knows (``status 4``) is refused."""
+    name = str(record["name"])
+    if expired(record, now_ms):
+        at = _z(int(record["expires_ms"]))
+        return TokenLapsed(
+            f"token {name!r} expired at {at}", code="token_expired", token=name, expired_at=at
+        )
+    # The replaced secret, past its grace (no grace: it stopped when it was rotated).
+    rotated_ms = int(datetime.fromisoformat(str(record["rotated_at"])).timestamp() * 1000)
+    rotated, stopped = _z(rotated_ms), _z(int(record["previous_until_ms"]) or rotated_ms)
+    return TokenLapsed(
+        f"token {name!r} was rotated at {rotated}; this secret stopped working at {stopped}",
+        code="token_rotated",
+        token=name,
+        expired_at=stopped,
+        rotated_at=rotated,
+    )
+
+
+def standing(record: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    """What ``token ls`` shows of a token's life: ``status`` (``active`` | ``expired``)
+    and, while a rotation's grace lasts, ``old_secret_until`` (RFC 3339 UTC)."""
+    if expired(record, now_ms):
+        return {"status": "expired", "old_secret_until": None}
+    grace = in_grace(record, now_ms)
+    return {
+        "status": "active",
+        "old_secret_until": _z(int(record["previous_until_ms"])) if grace else None,
+    }
+
+
+def _z(ms: int) -> str:
+    """``2026-12-06T18:00:00Z``: to the second, as people read and type it."""
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _principal(record: dict[str, Any] | None, sha: str) -> Principal | None:
@@ -152,13 +213,27 @@ class Tokens:
         return secret
 
     async def list(self) -> list[dict[str, Any]]:
+        """Every token with its ``standing``; never a secret or its digest."""
         hidden = {"sha256", "previous_sha256"}
-        return [{k: v for k, v in t.items() if k not in hidden} for t in await self._store.tokens()]
+        now_ms = int(time.time() * 1000)
+        return [
+            {k: v for k, v in t.items() if k not in hidden} | standing(t, now_ms)
+            for t in await self._store.tokens()
+        ]
 
     async def verify(self, secret: str) -> Principal | None:
+        """The token behind a secret, or ``None`` (unknown, revoked or lapsed)."""
+        try:
+            return await self._known(secret)
+        except Unauthorized:
+            return None
+
+    async def _known(self, secret: str) -> Principal:
+        """The token behind a secret; ``401`` saying why not."""
         sha = digest(secret)
-        record = await self._store.token_by_hash(sha, now_ms=int(time.time() * 1000))
-        return _principal(record, sha)
+        now_ms = int(time.time() * 1000)
+        status, record = await self._store.token_by_hash(sha, now_ms=now_ms)
+        return _checked(status, record, sha, now_ms)
 
     async def reader(self, authorization: str | None, channel: str) -> Principal | None:
         """Who is reading: ``None`` for anonymous readers (no Authorization header), the
@@ -166,36 +241,26 @@ class Tokens:
         refused rather than quietly served the public view."""
         if authorization is None:
             return None
-        principal = await self.verify(_secret(authorization))
-        if principal is None:
-            raise Unauthorized("unknown or revoked token")
+        principal = await self._known(_secret(authorization))
         if not principal.may(channel):
             raise Forbidden(f"token {principal.name!r} may not read channel {channel!r}")
         return principal
 
     async def identify(self, authorization: str | None) -> Principal:
         """The token behind an ``Authorization`` header, whatever its channels (``401``
-        when missing, wrong or revoked). A read: nothing is counted."""
-        principal = await self.verify(_secret(authorization))
-        if principal is None:
-            raise Unauthorized("unknown or revoked token")
-        return principal
+        when missing, wrong, revoked or lapsed). A read: nothing is counted."""
+        return await self._known(_secret(authorization))
 
     async def authorize(self, authorization: str | None, channel: str) -> Principal:
         """Check an ``Authorization`` header for a write to ``channel`` and count the write
         against the token's rate (shared by every process): one Redis round trip. A
         forbidden write is not counted. Never echoes the token back."""
         sha = digest(_secret(authorization))
+        now_ms = int(time.time() * 1000)
         status, record, wait = await self._store.authorize(
-            sha,
-            channel,
-            now_ms=int(time.time() * 1000),
-            interval_ms=self._interval_ms,
-            burst=self._burst,
+            sha, channel, now_ms=now_ms, interval_ms=self._interval_ms, burst=self._burst
         )
-        principal = _principal(record, sha)
-        if principal is None:
-            raise Unauthorized("unknown or revoked token")
+        principal = _checked(status, record, sha, now_ms)
         if status == _FORBIDDEN:
             principal.check(channel)
             principal.require("editor")
@@ -213,6 +278,17 @@ class Tokens:
         refused write wrote nothing, so neither a re-run import nor a typo is throttled."""
         if principal.digest:
             await self._store.refund(principal.digest, interval_ms=self._interval_ms)
+
+
+def _checked(status: int, record: dict[str, Any] | None, sha: str, now_ms: int) -> Principal:
+    """The token a lookup found, or the ``401`` every path answers: "expired at", "rotated
+    at", or "unknown or revoked" (a secret the store never had, or no longer knows)."""
+    principal = _principal(record, sha)
+    if principal is None or record is None or status == _UNKNOWN:
+        raise Unauthorized("unknown or revoked token")
+    if status == _LAPSED:
+        raise lapsed(record, now_ms)
+    return principal
 
 
 def _field_error(field: str, message: str) -> InvalidRequest:

@@ -139,7 +139,9 @@ def _short(stamp: str) -> str:
 
 @token_app.command("ls", cls=Command)
 def token_ls() -> None:
-    """List tokens: role, channels, created, last used, expiry (never secrets)."""
+    """List tokens: role, channels, created, last used, expiry, status (active or
+    expired) and, during a rotation's grace, until when the old secret works. Never
+    secrets."""
     rows = _admin(lambda tokens: tokens.list())
     lines = [
         [
@@ -149,17 +151,21 @@ def token_ls() -> None:
             row["created_at"],
             _utc(row.get("last_used_ms")),
             row.get("expires_at") or "-",
+            row["status"],
+            row["old_secret_until"] or "-",
         ]
         for row in rows
     ]
     if piped():
+        # Columns are only ever added at the end: scripts cut by position.
         for line in lines:
             print("\t".join(line))
         return
     table = Table()
-    for column in ("name", "role", "channels", "created", "last used", "expires"):
+    columns = ("name", "role", "channels", "created", "last used", "expires", "status")
+    for column in (*columns, "old secret until"):
         table.add_column(column)
-    for name, role, channels, created, used, expires in lines:
+    for name, role, channels, created, used, expires, status, grace in lines:
         table.add_row(
             Text(name),
             role,
@@ -167,6 +173,8 @@ def token_ls() -> None:
             _short(created),
             _short(used),
             _short(expires),
+            Text(status, style="red" if status == "expired" else ""),
+            _short(grace),
         )
     out.print(table)
 

@@ -204,6 +204,8 @@ class Client:
             body = {}
         if reply.status_code >= 400:
             message = body.get("message") if isinstance(body, dict) else None
+            if reply.status_code == 401 and isinstance(body, dict):
+                message = lapsed_token(body) or message
             raise ClientError(
                 message or f"HTTP {reply.status_code}",
                 status=reply.status_code,
@@ -235,6 +237,24 @@ class Client:
                 # httpx-sse yields heartbeat comments after an id as empty events (#35).
                 if event.data:
                     yield event
+
+
+def lapsed_token(body: dict[str, Any]) -> str | None:
+    """What an editor reads when the service says their token lapsed (``401``
+    ``token_expired`` / ``token_rotated``), and what to do about it; ``None`` otherwise."""
+    name, at = body.get("token"), body.get("expired_at")
+    if body.get("error") == "token_expired":
+        return (
+            f"the token in TICKER_TOKEN ({name!r}) expired at {at}; ask a chief for a new "
+            "one: ticker token create NAME --channel CH"
+        )
+    if body.get("error") == "token_rotated":
+        return (
+            f"the token in TICKER_TOKEN ({name!r}) was rotated at {body.get('rotated_at')}; "
+            f"this secret stopped working at {at}. Set TICKER_TOKEN to the new secret "
+            "(`ticker token rotate` printed it once), or ask a chief for it"
+        )
+    return None
 
 
 def unreachable(url: str, exc: Exception) -> str:

@@ -11,6 +11,8 @@
   |  + Stale              the item moved on from the change's base version (409 ``stale``)
   + IdempotencyMismatch   an Idempotency-Key reused with a different request (422)
   + Unauthorized          missing, wrong or revoked token (401)
+  |  + TokenLapsed        a token past its expiry (``token_expired``), or a secret past its
+  |                       rotation's grace (``token_rotated``): says when (401)
   + Forbidden             the token may not act on this channel, or lacks the role (403)
   + RateLimited           too many writes for one token (429, Retry-After)
   + InvalidRequest        a request that fails validation (422, or the status given)
@@ -93,6 +95,32 @@ class IdempotencyMismatch(TickerError):
 class Unauthorized(TickerError):
     status_code = 401
     code = "unauthorized"
+
+
+class TokenLapsed(Unauthorized):
+    """A secret the token once had, no longer taken. The body names the token and the
+    time, so its holder knows what to ask for; never the secret."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        token: str,
+        expired_at: str,
+        rotated_at: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.token = token
+        self.expired_at = expired_at
+        self.rotated_at = rotated_at
+
+    def body(self) -> dict[str, Any]:
+        body = super().body() | {"token": self.token, "expired_at": self.expired_at}
+        if self.rotated_at is not None:
+            body["rotated_at"] = self.rotated_at
+        return body
 
 
 class Forbidden(TickerError):

@@ -482,22 +482,28 @@ return 0
 # minute per token, inside the script that looked the token up anyway. And whether a
 # secret is still good: the token has not expired, and the secret is the current one, or
 # the one a rotation replaced while its grace lasts. Checked here, in Redis, so an expiry
-# or a rotation holds on every process at once.
+# or a rotation holds on every process at once. A secret the record still knows but no
+# longer takes is "lapsed" (status 4, with the record): ``auth.lapsed`` says why and when,
+# by the same two rules (``auth.expired``, ``auth.in_grace``).
 _TOKEN_RULES = """
 local function touch(token_name, now)
   local seen = tonumber(redis.call('HGET', used, token_name) or '0')
   if now - seen >= 60000 then redis.call('HSET', used, token_name, tostring(now)) end
 end
-local function good(rec, secret_sha, now)
-  if rec['expires_ms'] and now >= tonumber(rec['expires_ms']) then return false end
-  if rec['sha256'] == secret_sha then return true end
-  return rec['previous_sha256'] == secret_sha and now < tonumber(rec['previous_until_ms'])
+-- 0: not this record's secret; 1: good; 4: this record's secret, lapsed.
+local function standing(rec, secret_sha, now)
+  local current = rec['sha256'] == secret_sha
+  if not (current or rec['previous_sha256'] == secret_sha) then return 0 end
+  if rec['expires_ms'] and now >= tonumber(rec['expires_ms']) then return 4 end
+  if current or now < tonumber(rec['previous_until_ms']) then return 1 end
+  return 4
 end
 """
 
 # One round trip per write for "who is this, may they write here, and is it within their
 # rate" (GCRA). Returns {0} unknown token, {1, record} allowed, {2, record} not this
-# channel or not a writing role (not counted), {3, record, ms to wait}.
+# channel or not a writing role (not counted), {3, record, ms to wait}, {4, record} lapsed
+# (expired, or rotated out and past its grace; not counted).
 AUTHORIZE = Script(
     "authorize",
     keys=("tokens", "hashes", "rate", "used"),
@@ -510,7 +516,8 @@ local record = redis.call('HGET', tokens, name)
 if not record then return {0} end
 local rec = cjson.decode(record)
 local now = tonumber(now_ms)
-if not good(rec, sha256, now) then return {0} end
+local status = standing(rec, sha256, now)
+if status ~= 1 then return status == 4 and {4, record} or {0} end
 touch(name, now)
 local allowed = false
 for _, ch in ipairs(rec['channels']) do
@@ -528,8 +535,8 @@ return {1, record}
 """,
 )
 
-# The token behind a digest, for the desk's reads (and "last used"). Returns the record
-# or false.
+# The token behind a digest, for the desk's reads (and "last used"). Returns {0} unknown,
+# {1, record} good, {4, record} lapsed.
 TOKEN_LOOKUP = Script(
     "token_lookup",
     keys=("tokens", "hashes", "used"),
@@ -537,13 +544,14 @@ TOKEN_LOOKUP = Script(
     body=_TOKEN_RULES
     + """
 local name = redis.call('HGET', hashes, sha256)
-if not name then return false end
+if not name then return {0} end
 local record = redis.call('HGET', tokens, name)
-if not record then return false end
+if not record then return {0} end
 local now = tonumber(now_ms)
-if not good(cjson.decode(record), sha256, now) then return false end
+local status = standing(cjson.decode(record), sha256, now)
+if status ~= 1 then return status == 4 and {4, record} or {0} end
 touch(name, now)
-return record
+return {1, record}
 """,
 )
 
@@ -576,7 +584,8 @@ return 1
 )
 
 # A new secret for a token. The one it replaces keeps working for ``grace_ms`` (0: not at
-# all); a secret replaced before that is dropped now. Returns 0 when there is no token.
+# all), and is remembered after that, so that it is told "rotated" rather than "unknown";
+# the secret before it is dropped now (then it is unknown). Returns 0 when there is no token.
 TOKEN_ROTATE = Script(
     "token_rotate",
     keys=("tokens", "hashes"),
@@ -586,14 +595,10 @@ local raw = redis.call('HGET', tokens, name)
 if not raw then return 0 end
 local rec = cjson.decode(raw)
 if rec['previous_sha256'] then redis.call('HDEL', hashes, rec['previous_sha256']) end
-if tonumber(grace_ms) > 0 then
-  rec['previous_sha256'] = rec['sha256']
-  rec['previous_until_ms'] = tonumber(now_ms) + tonumber(grace_ms)
-else
-  redis.call('HDEL', hashes, rec['sha256'])
-  rec['previous_sha256'] = nil
-  rec['previous_until_ms'] = nil
-end
+rec['previous_sha256'] = rec['sha256']
+-- No grace is 0, not "now": a process whose clock runs late must not take it either.
+rec['previous_until_ms'] = 0
+if tonumber(grace_ms) > 0 then rec['previous_until_ms'] = tonumber(now_ms) + tonumber(grace_ms) end
 rec['sha256'] = sha256
 rec['rotated_at'] = rotated_at
 redis.call('HSET', tokens, name, cjson.encode(rec))

@@ -806,15 +806,16 @@ class Store:
         """Undo one write's worth of ``authorize``'s rate accounting."""
         await self._run(lua.REFUND, {"rate": self._rate_key(sha256)}, {"interval_ms": interval_ms})
 
-    async def token_by_hash(self, sha256: str, *, now_ms: int) -> dict[str, Any] | None:
-        """The token record behind a digest (a desk read: it counts as "last used")."""
+    async def token_by_hash(self, sha256: str, *, now_ms: int) -> tuple[int, dict[str, Any] | None]:
+        """(status, the token record behind a digest): see ``lua.TOKEN_LOOKUP``. A desk
+        read: a good secret counts as "last used"."""
         tokens, hashes = self._auth_keys()
-        raw = await self._run(
+        reply = await self._run(
             lua.TOKEN_LOOKUP,
             {"tokens": tokens, "hashes": hashes, "used": self._used_key()},
             {"sha256": sha256, "now_ms": now_ms},
         )
-        return json.loads(raw) if raw else None
+        return int(reply[0]), json.loads(reply[1]) if len(reply) > 1 else None
 
 
 class Tail:
