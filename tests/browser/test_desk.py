@@ -288,6 +288,23 @@ def test_an_arabic_post_runs_right_to_left_in_the_preview(
     assert_clean(watch)
 
 
+def test_an_expired_token_is_told_when_it_expired(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    from tests.test_token_messages import expire
+
+    token = desk_token(settings, "night-desk")
+    sign_in(page, ticker_server, token)
+    expire(settings, "night-desk")  # its time comes while the desk is open
+    page.get_by_role("button", name="Show the audit").click()
+    expect(page.locator("#signin-message")).to_contain_text("token 'night-desk' expired at ")
+    expect(page.locator("#signin-message")).to_contain_text("Sign in again.")
+    page.get_by_label("Token", exact=True).fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#signin-message")).to_contain_text("token 'night-desk' expired at ")
+    expect(page.locator("#desk")).to_be_hidden()
+
+
 def test_a_wrong_token_gets_a_message_and_no_board(
     page: Page, watch: Watch, ticker_server: TickerProcess
 ) -> None:

@@ -110,11 +110,17 @@ async function api(method, path, { body, idempotencyKey, version, signInAttempt 
   if (!response.ok) {
     const error = new ApiError(response.status, data);
     if (response.status === 401 && !signInAttempt) {
-      signOut("Your token is no longer accepted (wrong, expired or revoked). Sign in again.");
+      signOut(`${lapsed(error) ?? "Your token is no longer accepted (wrong, expired or revoked)."} ` +
+        "Sign in again.");
     }
     throw error;
   }
   return data;
+}
+
+/** What the service says of an expired token or a rotated-out secret (it names when). */
+function lapsed(error) {
+  return ["token_expired", "token_rotated"].includes(error.code) ? `${error.message}.` : null;
 }
 
 function newKey() {
@@ -218,9 +224,9 @@ async function signIn(token, { remembered = false } = {}) {
     state.token = null;
     sessionStorage.removeItem(TOKEN_KEY);
     const text = error.status === 401
-      ? (remembered
+      ? (lapsed(error) ?? (remembered
         ? "Your token is no longer accepted (expired or revoked). Sign in again."
-        : "That token was not accepted: it is wrong, expired or revoked.")
+        : "That token was not accepted: it is wrong, expired or revoked."))
       : `Could not sign in: ${error.message}`;
     say(message, text, "error");
     $("token").setAttribute("aria-invalid", "true");
