@@ -193,7 +193,7 @@ async def test_every_write_no_replica_confirms_answers_503_not_durable(
         assert 0.1 <= took < 2
         # It was applied on the primary, as the answer warns.
         (uri,) = probe.hkeys("tkack:{en}:items")
-        item = f"/channels/en/items/{uri}"
+        item = f"/channels/en/items/{uri!s}"
         replies = [
             await http.patch(item, json={"headline": "one, corrected"}),
             await http.patch(item, json={"status": "withheld"}),
