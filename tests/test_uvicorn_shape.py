@@ -71,6 +71,7 @@ def test_the_request_cycle_keeps_the_fields_ticker_sets() -> None:
         "disconnected",
         "keep_alive",
         "response_complete",
+        "response_started",
         "more_body",
         "body",
         "message_event",

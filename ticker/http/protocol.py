@@ -193,7 +193,7 @@ class HttpProtocol(HttpToolsProtocol):
         if self.parser.should_upgrade():
             # Served as HTTP/1.1; whatever follows the head is not HTTP, so the
             # connection closes after the response.
-            cycle.keep_alive = False
+            _closing(cycle)
         self._answering += 1
         http_version = self.scope.get("http_version", "1.1")
         if http_version == "1.0":
@@ -269,8 +269,8 @@ class HttpProtocol(HttpToolsProtocol):
             # write its 400 into the middle of that response. The answer goes on instead,
             # nothing more is parsed, and the connection closes once it is complete.
             self._refused = True
-            if self.cycle is not None:
-                self.cycle.keep_alive = False
+            if self.cycle is not None and not self.cycle.response_complete:
+                _closing(self.cycle)
             return
         super().send_400_response(msg)
 
@@ -287,7 +287,7 @@ class HttpProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
             return
-        cycle.keep_alive = False
+        _closing(cycle)
         # httptools ends the message at the head and hands the body over as upgraded
         # bytes: give the app its body (a POST over ``curl --http2``).
         length = _content_length(self.headers or [])
@@ -353,6 +353,26 @@ def _content_length(headers: Sequence[tuple[bytes, bytes]]) -> int:
 
 # Larger than any body we could send: an HTTP/1.0 stream's length is "until close".
 _UNBOUNDED = 1 << 62
+
+
+def _closing(cycle: RequestResponseCycle) -> None:
+    """The connection closes after this response, and the response says so (uvicorn
+    0.34 closes without the header; later versions add it)."""
+    if not cycle.keep_alive:
+        return  # already closing: said by the request, or by an earlier call
+    cycle.keep_alive = False
+    if cycle.response_started:
+        return
+    send = cycle.send
+
+    async def closing(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if not any(name.lower() == b"connection" for name, _ in headers):
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await send(message)
+
+    cycle.send = closing  # type: ignore[method-assign]
 
 
 def _close_delimited(cycle: RequestResponseCycle) -> None:
