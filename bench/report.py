@@ -1119,7 +1119,7 @@ def section_reproduce(rep: Report) -> None:
     add("")
     add("```sh")
     add("apt-get install -y redis-server nginx-light libnginx-mod-nchan   # Debian 12")
-    add("uv sync && uv pip install py-spy     # or PYSPY=/path/to/py-spy")
+    add("uv sync --dev && uv pip install py-spy     # or PYSPY=/path/to/py-spy")
     add(f"{' '.join(meta['argv'])}      # this run")
     add("bench/run                # full matrix + ticker extras")
     add("bench/run --quick        # S3-2000 + S1-1000, ticker and nchan, short profile")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -77,11 +78,15 @@ def test_the_schema_check_catches_mistakes(compose: dict[str, Any]) -> None:
 
 def test_redis_keeps_its_data_and_reports_health(compose: dict[str, Any]) -> None:
     redis = compose["services"]["redis"]
-    assert redis["image"].startswith("redis:7.4")
+    # Valkey (BSD), pinned: Redis 7.4+ is under a licence docs/decisions/0002 rules out.
+    assert re.fullmatch(r"valkey/valkey:(8|9)\.\d+\.\d+-alpine", redis["image"])
     command = redis["command"]
     command = shlex.split(command) if isinstance(command, str) else command
     assert command[command.index("--appendonly") + 1] == "yes"
-    assert "redis-cli ping" in " ".join(redis["healthcheck"]["test"])
+    # A password, required from the shell (no default in the file), and the check uses it.
+    assert command[command.index("--requirepass") + 1].startswith("${VALKEY_ADMIN_PASSWORD:?")
+    assert redis["environment"]["REDISCLI_AUTH"] == "${VALKEY_ADMIN_PASSWORD}"
+    assert "valkey-cli ping" in " ".join(redis["healthcheck"]["test"])
     volume, _, target = redis["volumes"][0].partition(":")
     assert target == "/data"  # the image's working directory, where the AOF goes
     assert volume in compose["volumes"]  # a named volume: the data outlives the container
@@ -90,7 +95,9 @@ def test_redis_keeps_its_data_and_reports_health(compose: dict[str, Any]) -> Non
 def test_ticker_waits_for_redis_and_scales(compose: dict[str, Any]) -> None:
     ticker = compose["services"]["ticker"]
     assert ticker["build"] in (".", {"context": "."})
-    assert ticker["environment"]["TICKER_REDIS_URL"] == "redis://redis:6379/0"
+    # As the ticker ACL user (tests/test_compose_acl.py checks what it may do).
+    url = "redis://ticker:${VALKEY_TICKER_PASSWORD}@redis:6379/0"
+    assert ticker["environment"]["TICKER_REDIS_URL"] == url
     assert ticker["depends_on"]["redis"]["condition"] == "service_healthy"
     # No fixed host port: `docker compose up --scale ticker=2` must not collide.
     for port in ticker.get("ports", []):
@@ -107,6 +114,16 @@ def test_a_replica_is_one_profile_away_and_ticker_can_wait_for_it(
     assert command[command.index("--replicaof") + 1 :][:2] == ["redis", "6379"]
     assert command[command.index("--appendonly") + 1] == "yes"
     assert replica["volumes"][0].partition(":")[0] in compose["volumes"]
+    # The same users and passwords as the primary (a promoted replica lets the same clients
+    # in), and it authenticates to the primary.
+    assert command[command.index("--masterauth") + 1] == "${VALKEY_ADMIN_PASSWORD}"
+
+    def users(args: list[str]) -> list[str]:
+        plain = [re.sub(r"(\$\{\w+)(:\?[^}]*)?\}", r"\1}", a) for a in args]
+        return plain[plain.index("--requirepass") :]
+
+    assert users(command) == users(compose["services"]["redis"]["command"])
+    assert replica["environment"] == compose["services"]["redis"]["environment"]
     # The shell's TICKER_ACK_REPLICAS, 0 (the primary alone) when it is unset.
     ticker = compose["services"]["ticker"]
     assert ticker["environment"]["TICKER_ACK_REPLICAS"] == "${TICKER_ACK_REPLICAS:-0}"
