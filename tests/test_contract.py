@@ -166,3 +166,41 @@ def test_a_remove_is_delivered_whatever_its_item_holds(item: str | None) -> None
 )
 def test_a_remove_without_a_uri_or_a_removal_reason_is_skipped(fields: dict[str, str]) -> None:
     assert decode("1-0", fields, "en", utcnow()) is None
+
+
+async def test_the_documented_bootstrap_misses_nothing_between_snapshot_and_stream(
+    server: tuple[str, Any], token: str, settings: Settings
+) -> None:
+    """docs/streams.md "Building the current state": one MULTI gives the items hash and
+    the point to read on from (here a group created with MKSTREAM on a channel that has
+    no stream yet); the snapshot plus what follows is the state."""
+    events = f"{settings.key_prefix}:{{es}}:events"
+    items = f"{settings.key_prefix}:{{es}}:items"
+    auth = {"Authorization": f"Bearer {token}"}
+    client = rdb(settings)
+    try:
+        assert not client.exists(events)  # a fresh channel: the group needs MKSTREAM
+        async with httpx.AsyncClient(base_url=server[0], headers=auth, timeout=10) as api:
+            path = "/channels/es/items"
+            first = (await api.post(path, json={"headline": "Uno"})).json()
+            pipe = client.pipeline(transaction=True)
+            pipe.xgroup_create(events, "copy", id="$", mkstream=True)
+            pipe.hgetall(items)
+            _, snapshot = pipe.execute()
+            state = {k.decode(): json.loads(v) for k, v in snapshot.items()}
+            second = (await api.post(path, json={"headline": "Dos"})).json()
+            await api.patch(f"{path}/{first['uri']}", json={"headline": "Uno, corregido"})
+            await api.delete(f"{path}/{second['uri']}")
+        rows = client.xreadgroup("copy", "c1", {events: ">"}, count=100)
+        for _, fields in rows[0][1] if rows else []:
+            item = json.loads(fields[b"item"])
+            uri = fields[b"uri"].decode()
+            if item.get("version", 0) >= state.get(uri, {}).get("version", 0):
+                state[uri] = {**state.get(uri, {}), **item}
+        now = {k.decode(): json.loads(v) for k, v in client.hgetall(items).items()}
+    finally:
+        client.close()
+    assert {u: (i["version"], i["headline"], i["status"]) for u, i in state.items()} == {
+        u: (i["version"], i["headline"], i["status"]) for u, i in now.items()
+    }
+    assert len(state) == 2
