@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -99,7 +100,7 @@ def test_reader_decodes_what_editors_post(ticker_server: TickerProcess, settings
     assert all(e.v == "1" and e.item["channel"] == "en" for e in events)
 
 
-def test_unknown_schema_version_is_skipped_not_fatal(
+def test_an_unknown_schema_version_stops_the_reader_unacknowledged(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A channel no ticker reads, so the test may write entries of its own.
@@ -107,23 +108,94 @@ def test_unknown_schema_version_is_skipped_not_fatal(
     key = reader.stream_key("readertest", settings.key_prefix)
     try:
         item = json.dumps({"uri": "u1", "headline": "Hello", "version": 1, "status": "usable"})
-        future = client.xadd(key, {"v": "2", "type": "item", "uri": "u0", "item": "{}"})
         broken = client.xadd(key, {"v": "1", "type": "item", "uri": "u0", "item": "{not json"})
         good = client.xadd(key, {"v": "1", "type": "item", "uri": "u1", "item": item})
+        future = client.xadd(key, {"v": "2", "type": "item", "uri": "u0", "item": "{}"})
+        client.xadd(key, {"v": "1", "type": "item", "uri": "u1", "item": item})
         r = reader.GroupReader(client, key, "g", "c1", start="0", block_ms=100)
         r.ensure_group()
         r.ensure_group()  # a second start keeps the group (BUSYGROUP is not an error)
         seen: list[Any] = []
-        with caplog.at_level(logging.WARNING, logger="ticker.reader"):
-            assert r.poll(seen.append) == 3
+        with (
+            caplog.at_level(logging.WARNING, logger="ticker.reader"),
+            pytest.raises(reader.UnknownSchema, match=f"entry {future} has schema version v='2'"),
+        ):
+            r.poll(seen.append)
         assert [(e.id, e.uri, e.headline, e.item["id"]) for e in seen] == [
             (good, "u1", "Hello", good)
         ]
-        assert future in caplog.text and "unknown schema version" in caplog.text
-        assert broken in caplog.text
-        assert client.xpending(key, "g")["pending"] == 0  # skipped entries are not retried
+        assert broken in caplog.text  # a known v that does not decode: logged, acked
+        # The unknown entry and the rest of its batch wait for an upgraded reader.
+        assert client.xpending(key, "g")["pending"] == 2
     finally:
         client.close()
+
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+LATER, EARLIER = "2026-12-06T13:00:00Z", "2026-12-06T11:00:00Z"
+USABLE = {"status": "usable", "expires_at": LATER}
+ON_AIR_CASES: list[tuple[dict[str, Any], bool]] = [
+    (USABLE, True),
+    ({**USABLE, "expires_at": "2026-12-06T13:00:00+00:00", "embargoed_until": None}, True),
+    ({**USABLE, "embargoed_until": EARLIER}, True),
+    ({**USABLE, "embargoed_until": "2026-12-06T12:30:00Z"}, False),  # still embargoed
+    ({**USABLE, "expires_at": "2026-12-06T12:00:00Z"}, False),  # expires now: gone
+    ({**USABLE, "expires_at": EARLIER}, False),
+    ({**USABLE, "status": "withheld"}, False),
+    ({**USABLE, "status": "canceled"}, False),
+    ({"uri": "u", "channel": "en", "status": "canceled", "purged": True}, False),
+]
+
+
+@pytest.mark.parametrize(("item", "expected"), ON_AIR_CASES)
+def test_on_air_is_the_documented_rule(item: dict[str, Any], expected: bool) -> None:
+    assert reader.on_air(item, NOW) is expected
+
+
+def test_the_consumer_example_in_the_readme_publishes_no_embargoed_item(
+    ticker_server: TickerProcess, settings: Settings
+) -> None:
+    """Run the README's handler on what a real ticker writes."""
+    readme = (PY_READER.parent / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    handler_code = block.split("\nclient = ", 1)[0]
+    published: dict[str, str] = {}
+
+    class Search:
+        def upsert(self, uri: str, headline: str, item: dict[str, Any]) -> None:
+            published[uri] = headline
+
+        def delete(self, uri: str) -> None:
+            published.pop(uri, None)
+
+    scope: dict[str, Any] = {"search": Search()}
+    sys.modules["reader"] = reader  # the example imports the copied file as ``reader``
+    try:
+        exec(compile(handler_code, "README.md", "exec"), scope)
+    finally:
+        del sys.modules["reader"]
+    later = ticker_server.post("en", headline="Results at noon", embargo="1h")
+    now = ticker_server.post("en", headline="Storm on the coast")
+    held = ticker_server.post("en", headline="Not yet", status="withheld")
+    client = reader.connect(_url(settings), block_ms=100)
+    r = reader.GroupReader(client, reader.stream_key("en", settings.key_prefix), "example", "c1")
+    r.start, r.block_ms = "0", 100
+    r.ensure_group()
+    try:
+        for event in _all(r):
+            scope["index"](event)
+    finally:
+        r.client.close()
+    assert now["uri"] in published
+    assert later["uri"] not in published and held["uri"] not in published
+
+
+def _all(r: Any) -> list[Any]:
+    """Every entry the group has left to give, handled by ``list.append``."""
+    got: list[Any] = []
+    while r.poll(got.append):
+        pass
+    return got
 
 
 def test_two_consumers_in_a_group_share_the_work(
@@ -247,6 +319,7 @@ def test_python_reader_command_prints_events(
             "headline": "Storm warning for the coast",
             "version": 1,
             "status": "usable",
+            "embargoed_until": None,
         },
         {
             "id": killed["id"],
@@ -256,8 +329,30 @@ def test_python_reader_command_prints_events(
             "headline": "Storm warning for the coast",
             "version": killed["version"],
             "status": "canceled",
+            "embargoed_until": None,
         },
     ]
+
+
+def test_python_reader_command_stops_on_an_unknown_schema_version(settings: Settings) -> None:
+    client = reader.connect(_url(settings), block_ms=100)
+    key = reader.stream_key("readercli", settings.key_prefix)
+    try:
+        future = client.xadd(key, {"v": "2", "type": "item", "uri": "u0", "item": "{}"})
+        out = subprocess.run(
+            [sys.executable, str(PY_READER), "--redis", _url(settings)]
+            + ["--prefix", settings.key_prefix, "--channel", "readercli", "--group", "cli"]
+            + ["--start", "0", "--block-ms", "200", "--limit", "1"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert out.returncode == 3, out.stderr
+        assert f"entry {future} has schema version v='2'" in out.stderr
+        assert out.stdout == ""
+        assert client.xpending(key, "cli")["pending"] == 1  # not acknowledged
+    finally:
+        client.close()
 
 
 # -- the Node.js reader ------------------------------------------------------------------
@@ -309,6 +404,8 @@ def test_node_reader_decodes_what_editors_post(
             "reason": None,
             "headline": "Rotterdam shooter arrested",
             "version": 1,
+            "status": "usable",
+            "embargoed_until": None,
         },
         {
             "id": second["id"],
@@ -317,6 +414,8 @@ def test_node_reader_decodes_what_editors_post(
             "reason": None,
             "headline": "مرحبا: Markets fall",
             "version": 1,
+            "status": "usable",
+            "embargoed_until": None,
         },
         {
             "id": killed["id"],
@@ -325,6 +424,8 @@ def test_node_reader_decodes_what_editors_post(
             "reason": "kill",
             "headline": "Rotterdam shooter arrested",
             "version": killed["version"],
+            "status": "canceled",
+            "embargoed_until": None,
         },
     ]
 
@@ -371,3 +472,42 @@ def test_node_group_reader_claims_a_dead_consumers_entries(
         dead.client.close()
     assert [e["id"] for e in lines] == posted
     assert pending["pending"] == 0
+
+
+def test_node_reader_stops_on_an_unknown_schema_version(settings: Settings) -> None:
+    client = reader.connect(_url(settings), block_ms=100)
+    key = reader.stream_key("nodecli", settings.key_prefix)
+    try:
+        future = client.xadd(key, {"v": "2", "type": "item", "uri": "u0", "item": "{}"})
+        proc = subprocess.run(
+            [_node(), "reader.mjs", "--url", _url(settings), "--key", key]
+            + ["--group", "g", "--start", "0", "--count", "1", "--timeout", "5"],
+            cwd=NODE_CLIENT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert proc.returncode == 3, proc.stderr
+        assert f'entry {future} has schema version v="2"' in proc.stderr
+        assert proc.stdout == ""
+        assert client.xpending(key, "g")["pending"] == 1  # not acknowledged
+    finally:
+        client.close()
+
+
+def test_node_on_air_agrees_with_the_python_one() -> None:
+    script = (
+        "import { onAir } from './reader.mjs';"
+        "const [now, cases] = JSON.parse(process.argv[1]);"
+        "console.log(JSON.stringify(cases.map((c) => onAir(c, new Date(now)))));"
+    )
+    cases = [item for item, _ in ON_AIR_CASES]
+    out = subprocess.run(
+        [_node(), "--input-type=module", "-e", script, json.dumps([NOW.isoformat(), cases])],
+        cwd=NODE_CLIENT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert json.loads(out.stdout) == [expected for _, expected in ON_AIR_CASES]

@@ -487,6 +487,8 @@ class Desk:
                 event_type, reason = "remove", "expire"
             elif current.embargoed_until is None or current.embargoed_until > now:
                 return False
+            else:
+                reason = "release"  # the same version as the post: consumers key on this
             status, _ = await self._commit(
                 ch,
                 current,

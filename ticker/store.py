@@ -76,9 +76,10 @@ from ticker.errors import StoreUnavailable
 from ticker.redisconn import RedisConn, open_redis
 
 SCHEMA_VERSION = "1"
-# A stream entry's ``type`` and a removal's ``reason`` (docs/streams.md).
+# A stream entry's ``type`` and its ``reason`` (docs/streams.md): a removal's, or
+# ``release`` on the ``item`` entry of an embargo release (the same version, told apart).
 EventType = Literal["item", "remove"]
-Reason = Literal["kill", "withhold", "expire"]
+Reason = Literal["kill", "withhold", "expire", "release"]
 # The two schedules a sweeper claims from.
 Schedule = Literal["expiry", "embargo"]
 # The audit list keeps this many records per channel (kills and purges are rare: years).

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Read a ticker channel's Redis stream and print one JSON line per event:
-// {"id","type","uri","reason","headline","version"}. No npm dependency: it speaks Redis's
+// {"id","type","uri","reason","headline","version","status","embargoed_until"}. No npm dependency: it speaks Redis's
 // protocol (RESP2) itself, over TCP, TLS (rediss://) or a unix socket. Copy this file.
 // docs/streams.md in the ticker repository is the contract this reads against.
 //
@@ -16,9 +16,10 @@
 //   node reader.mjs --url redis://localhost:6379/0 --key 'ticker:{en}:events' --timeout 0
 //
 // Exits after --count events (0: never) or --timeout seconds (0: never); status 1 when the
-// timeout came before --count events did. An entry of an unknown schema version (`v`) is
-// skipped with a warning on stderr (and acknowledged), never a crash: the contract only
-// ever adds fields, and no retry of this code could read it.
+// timeout came before --count events did. An entry of an unknown schema version (`v`)
+// stops the reader with status 3 and the reason on stderr, not acknowledged: skipping it
+// would lose events for good (a kill never applied); it stays pending for an upgraded
+// reader. An entry of a known version that does not decode is skipped with a warning.
 import net from "node:net";
 import os from "node:os";
 import tls from "node:tls";
@@ -31,11 +32,25 @@ export function streamKey(channel, prefix = "ticker") {
   return `${prefix}:{${channel}}:events`;
 }
 
-// One stream entry as {id, type, uri, reason, item}, or null when this reader cannot read it.
+// An entry of a schema version this reader cannot read: stop and upgrade.
+export class UnknownSchemaError extends Error {}
+
+// On the ticker at `now` (a Date), as docs/streams.md says: "usable", its embargo absent,
+// null or past, and expires_at in the future.
+export function onAir(item, now) {
+  if (item.status !== "usable" || !item.expires_at) return false;
+  if (item.embargoed_until && Date.parse(item.embargoed_until) > now.getTime()) return false;
+  return Date.parse(item.expires_at) > now.getTime();
+}
+
+// One stream entry as {id, type, uri, reason, item}, or null when it does not decode;
+// throws UnknownSchemaError for a `v` this reader does not know.
 export function decode(id, fields) {
   if (!SCHEMA_VERSIONS.has(fields.v)) {
-    console.error(`skipping entry ${id}: unknown schema version v=${JSON.stringify(fields.v)}`);
-    return null;
+    throw new UnknownSchemaError(
+      `entry ${id} has schema version v=${JSON.stringify(fields.v ?? null)}; this reader ` +
+      `reads v=${[...SCHEMA_VERSIONS].join(", ")}. Stopped without acknowledging it: ` +
+      "upgrade the reader (docs/streams.md)");
   }
   let item;
   try {
@@ -247,7 +262,8 @@ export class GroupReader {
 function show(event) {
   const { id, type, uri, reason, item } = event;
   const line = { id, type, uri, reason, headline: item.headline ?? null,
-                 version: item.version ?? null };
+                 version: item.version ?? null, status: item.status ?? null,
+                 embargoed_until: item.embargoed_until ?? null };
   process.stdout.write(JSON.stringify(line) + "\n");
 }
 
@@ -317,6 +333,9 @@ export async function main(argv = process.argv.slice(2)) {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().then(
     (code) => { process.exitCode = code; },
-    (err) => { console.error(`error: ${err.message}`); process.exitCode = 2; },
+    (err) => {
+      console.error(`error: ${err.message}`);
+      process.exitCode = err instanceof UnknownSchemaError ? 3 : 2;
+    },
   );
 }

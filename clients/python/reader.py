@@ -7,12 +7,14 @@ Each entry is delivered to one consumer of a group, and acknowledged (XACK) only
 the handler returned: a consumer that dies mid-batch leaves its entries pending, and any
 consumer of the group takes them over (XAUTOCLAIM) once they have been idle ``min_idle_ms``.
 So every entry is handled at least once; make the handler idempotent (an entry's ``id`` is
-unique, and ``uri`` + ``item["version"]`` names a version).
+unique; ``uri`` + ``item["version"]`` + ``reason`` names an entry too: an embargo
+release repeats its version with reason ``release``).
 
 Deliberate choices:
-- An entry of an unknown schema version (``v``) or that does not decode is logged and
-  acknowledged, not retried: no later attempt by this code can read it. The stream still
-  holds it (until trimming) for a newer reader to fetch with XRANGE.
+- An entry of an unknown schema version (``v``) stops the reader (``UnknownSchema``), not
+  acknowledged: skipping it would lose events for good (a kill never applied). It stays
+  pending for an upgraded reader. An entry of a known version that does not decode is
+  logged and acknowledged: no later attempt by this code can read it.
 - A handler that raises leaves that entry pending (it is retried after ``min_idle_ms``);
   the rest of the batch goes on.
 """
@@ -24,15 +26,36 @@ import json
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
 SCHEMA_VERSIONS = frozenset({"1"})  # the ``v`` values this reader understands
 log = logging.getLogger("ticker.reader")
+
+
+class UnknownSchema(Exception):
+    """An entry of a schema version this reader cannot read: stop and upgrade."""
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def on_air(item: Mapping[str, Any], now: datetime) -> bool:
+    """On the ticker at ``now`` (docs/streams.md): ``usable``, its embargo absent or past,
+    and ``expires_at`` in the future. ``now`` must be timezone-aware."""
+    if item.get("status") != "usable" or not item.get("expires_at"):
+        return False
+    embargo = item.get("embargoed_until")
+    if embargo and _time(embargo) > now:
+        return False
+    return _time(item["expires_at"]) > now
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +65,9 @@ class Event:
     id: str  # the stream entry ID (also the SSE ``id:``)
     type: str  # "item" | "remove"
     uri: str  # the item's stable identifier
-    reason: str | None  # for "remove": "kill" | "withhold" | "expire"; else None
+    # for "remove": "kill" | "withhold" | "expire"; for "item": "release" (an embargo
+    # released: the same version as before) or None
+    reason: str | None
     item: dict[str, Any]  # the item JSON; ``id`` filled in from the entry ID when absent
     v: str  # schema version
 
@@ -58,17 +83,29 @@ class Event:
     def status(self) -> str | None:
         return self.item.get("status")
 
+    @property
+    def embargoed_until(self) -> str | None:
+        return self.item.get("embargoed_until")
+
+    def on_air(self, now: datetime | None = None) -> bool:
+        """An ``item`` event whose item is on the ticker at ``now`` (default: the clock)."""
+        return self.type == "item" and on_air(self.item, now or datetime.now(UTC))
+
 
 def stream_key(channel: str, prefix: str = "ticker") -> str:
     return f"{prefix}:{{{channel}}}:events"
 
 
 def decode(entry_id: str, fields: Mapping[str, str]) -> Event | None:
-    """An entry as an ``Event``; None (with a warning) when this reader cannot read it."""
+    """An entry as an ``Event``; None (with a warning) when it does not decode.
+    ``UnknownSchema`` for a ``v`` this reader does not know."""
     v = fields.get("v")
     if v not in SCHEMA_VERSIONS:
-        log.warning("skipping entry %s: unknown schema version v=%r", entry_id, v)
-        return None
+        known = ", ".join(sorted(SCHEMA_VERSIONS))
+        raise UnknownSchema(
+            f"entry {entry_id} has schema version v={v!r}; this reader reads v={known}. "
+            "Stopped without acknowledging it: upgrade the reader (docs/streams.md)"
+        )
     try:
         item = json.loads(fields["item"])
         if not isinstance(item, dict):
@@ -138,7 +175,9 @@ class GroupReader:
         return list(reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))[0])
 
     def handle(self, rows: Rows, handler: Handler) -> int:
-        """Decode, handle and XACK each entry; returns how many were acknowledged."""
+        """Decode, handle and XACK each entry; returns how many were acknowledged.
+        An entry of an unknown ``v`` raises ``UnknownSchema``: it and the rest of the
+        batch stay pending."""
         done = 0
         for entry_id, fields in rows:
             event = decode(entry_id, fields or {})
@@ -202,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     def show(e: Event) -> None:
         out: dict[str, Any] = {"id": e.id, "type": e.type, "uri": e.uri, "reason": e.reason}
         out |= {"headline": e.headline, "version": e.version, "status": e.status}
+        out["embargoed_until"] = e.embargoed_until
         print(json.dumps(out, ensure_ascii=False), flush=True)
 
     client = connect(args.redis, block_ms=args.block_ms)
@@ -219,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         reader.run(show, limit=args.limit)
     except KeyboardInterrupt:
         pass
+    except UnknownSchema as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(3)  # as the Node.js reader: 3, a schema this reader cannot read
     finally:
         client.close()
 

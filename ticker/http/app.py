@@ -32,6 +32,7 @@ from ticker.fleet import Fleet
 from ticker.http import api
 from ticker.http.deadline import HeadDeadlines
 from ticker.http.door import DOOR, VERDICT, Door
+from ticker.http.openapi import openapi_route
 from ticker.http.rules import (
     Head,
     Rules,
@@ -349,6 +350,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         Route("/channels/{channel}/items/{uri}", api.delete_item, methods=["DELETE"]),
         Route("/channels/{channel}/items/{uri}/purge", api.purge_item, methods=["POST"]),
     ]
+    routes.append(openapi_route(list(routes)))  # described from the routes themselves
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
