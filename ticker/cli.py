@@ -19,7 +19,18 @@ from rich.table import Table
 from rich.text import Text
 
 from ticker.cli_tokens import token_app
-from ticker.console import Command, Group, err, load_settings, out, piped
+from ticker.console import (
+    HELP,
+    Command,
+    Group,
+    err,
+    install_completion_callback,
+    load_settings,
+    out,
+    piped,
+    show_completion_callback,
+    show_version,
+)
 
 if TYPE_CHECKING:
     from ticker.client import Client
@@ -30,13 +41,51 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="A breaking-news ticker: Redis Streams in, server-sent events out.",
     no_args_is_help=True,
+    # Our own --install-completion/--show-completion (ticker.console) take the shell's name,
+    # as `uv generate-shell-completion bash` does; Typer's guess it when shellingham is
+    # installed, and cannot be told.
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     cls=Group,
+    # Inherited by every subcommand's context: `ticker post -h` as `ticker -h`.
+    context_settings=HELP,
 )
 app.add_typer(token_app, name="token")
 command = app.command
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", "-V", callback=show_version, is_eager=True, help="Print the version."
+        ),
+    ] = None,
+    install_completion: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SHELL",
+            callback=install_completion_callback,
+            is_eager=True,
+            expose_value=False,
+            help="Install completion for SHELL: bash, zsh or fish.",
+        ),
+    ] = None,
+    show_completion: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SHELL",
+            callback=show_completion_callback,
+            is_eager=True,
+            expose_value=False,
+            help="Print the completion script for SHELL: bash, zsh or fish.",
+        ),
+    ] = None,
+) -> None:
+    """A breaking-news ticker: Redis Streams in, server-sent events out."""
+
 
 T = TypeVar("T")
 
@@ -839,6 +888,12 @@ def _print_event(kind: str, data: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    # Typer registers its bash, zsh and fish completers only with add_completion=True;
+    # without this, a shell's TAB gets "Shell bash not supported". A private module, so
+    # tests/test_cli_terminal.py drives a real bash through it.
+    from typer._completion_classes import completion_init
+
+    completion_init()
     app(prog_name="ticker")
 
 

@@ -50,6 +50,42 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+HELP: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+SHELLS = ("bash", "zsh", "fish")
+
+
+def show_version(value: bool | None) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"ticker {version('ticker')}")
+        raise typer.Exit(0)
+
+
+def _shell(value: str) -> str:
+    """A shell we complete for, or exit 2 naming them."""
+    if value not in SHELLS:
+        err.print(f"error: unknown shell {value!r}; one of: {', '.join(SHELLS)}", markup=False)
+        raise typer.Exit(2)
+    return value
+
+
+def show_completion_callback(ctx: Any, param: Any, value: str | None) -> None:
+    if value is None or ctx.resilient_parsing:
+        return
+    from typer.completion import show_callback
+
+    show_callback(ctx, param, _shell(value))  # prints the script, exits 0
+
+
+def install_completion_callback(ctx: Any, param: Any, value: str | None) -> None:
+    if value is None or ctx.resilient_parsing:
+        return
+    from typer.completion import install_callback
+
+    install_callback(ctx, param, _shell(value))  # says where, exits 0
+
+
 class Command(typer.core.TyperCommand):
     """Help that reads like git's or uv's: ``ticker post [OPTIONS] HEADLINE``, ``--channel
     CHANNEL``, and flags (``--json``, ``--help``) that do not look as if they took a value.

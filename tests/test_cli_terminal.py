@@ -1,0 +1,98 @@
+"""The ``ticker`` command as git, gh and uv users expect it: ``--version``, ``-h``, shell
+completion, exit codes, and errors that name the valid choices. Real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import cli_env, run, run_all
+
+pytestmark = pytest.mark.server_per_module
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path: Path) -> None:
+    (tmp_path / "cli-state").mkdir(exist_ok=True)
+
+
+def _commands(help_text: str) -> list[str]:
+    """The command names in a ``--help``'s "Commands:" section."""
+    names, inside = [], False
+    for line in help_text.splitlines():
+        if line.startswith("Commands:"):
+            inside = True
+        elif inside and line.startswith("  ") and line.strip():
+            if not line.startswith("   "):
+                names.append(line.split()[0])
+        elif inside and line.strip():
+            break
+    return names
+
+
+def test_version_prints_the_installed_package_version(tmp_path: Path) -> None:
+    long, short = run_all(cli_env(tmp_path), ("--version",), ("-V",))
+    for done in (long, short):
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"ticker {version('ticker')}\n"
+
+
+def test_dash_h_is_help_on_every_command(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    top = run(env, "-h")
+    assert top.returncode == 0, top.stderr
+    assert top.stdout.startswith("Usage: ticker [OPTIONS] COMMAND")
+    commands = _commands(top.stdout)
+    assert {"serve", "post", "ls", "tail", "token"} <= set(commands), commands
+    tokens = _commands(run(env, "token", "-h").stdout)
+    assert {"create", "ls", "rotate", "revoke"} <= set(tokens), tokens
+    asked = [(name, "-h") for name in commands] + [("token", name, "-h") for name in tokens]
+    for args, done in zip(asked, run_all(env, *asked), strict=True):
+        assert done.returncode == 0, (args, done.stderr)
+        assert done.stdout.startswith(f"Usage: ticker {' '.join(args[:-1])} "), (args, done.stdout)
+
+
+def test_show_completion_prints_a_script_for_bash_zsh_and_fish(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    bash, zsh, fish, other = run_all(
+        env,
+        ("--show-completion", "bash"),
+        ("--show-completion", "zsh"),
+        ("--show-completion", "fish"),
+        ("--show-completion", "tcsh"),
+    )
+    for done in (bash, zsh, fish):
+        assert done.returncode == 0, done.stderr
+        assert "_TICKER_COMPLETE=complete_" in done.stdout, done.stdout
+    assert "complete -o default -F _ticker_completion ticker" in bash.stdout
+    assert zsh.stdout.startswith("#compdef ticker")
+    assert other.returncode == 2 and "bash, zsh, fish" in other.stderr, other.stderr
+
+
+def test_bash_completes_a_command_with_the_script_it_was_given(tmp_path: Path) -> None:
+    """The script sourced into a real bash, TAB after `ticker to` and `ticker post --ch`."""
+    env = cli_env(tmp_path)
+    # The script runs `ticker`: a shim on PATH that is this interpreter's ticker.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "ticker"
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m ticker "$@"\n')
+    shim.chmod(0o755)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    script = (
+        "source <(ticker --show-completion bash)\n"
+        "COMP_WORDS=(ticker to); COMP_CWORD=1; _ticker_completion ticker\n"
+        'echo "${COMPREPLY[*]}"\n'
+        "COMP_WORDS=(ticker post --ch); COMP_CWORD=2; _ticker_completion ticker\n"
+        'echo "${COMPREPLY[*]}"\n'
+    )
+    done = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["token", "--channel"], done.stdout + done.stderr
