@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import cli_env, run, run_all
+from tests.cli_helpers import cli_env, history, run, run_all, run_each, server_env
+from tests.helpers import TickerProcess, free_port, make_token
+from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module
 
@@ -96,3 +98,69 @@ def test_bash_completes_a_command_with_the_script_it_was_given(tmp_path: Path) -
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["token", "--channel"], done.stdout + done.stderr
+
+
+# -- exit codes and errors ---------------------------------------------------------------
+
+
+def test_exit_code_names_the_kind_of_refusal() -> None:
+    from ticker.console import exit_code
+
+    assert [exit_code(s) for s in (0, 500, 502, 503, 401, 403, 400, 404, 409, 422, 429)] == [
+        3, 3, 3, 3, 4, 4, 1, 1, 1, 1, 1,
+    ]  # fmt: skip
+
+
+def test_exit_codes_tell_usage_auth_refusal_and_no_service_apart(
+    ticker_server: TickerProcess, settings: Settings, tmp_path: Path
+) -> None:
+    viewer = make_token(settings, "viewer", ["en"], role="viewer")
+    env = server_env(ticker_server, tmp_path)
+    away = cli_env(tmp_path, TICKER_URL=f"http://127.0.0.1:{free_port()}", TICKER_TOKEN="tk_x")
+    cases = [
+        (0, env, ("ls",)),
+        (2, env, ("post",)),  # no headline
+        (2, env, ("ls", "--bogus")),
+        (2, cli_env(tmp_path, TICKER_CHANNELS="fr"), ("ls",)),
+        (3, away, ("ls",)),
+        (4, server_env(ticker_server, tmp_path, TICKER_TOKEN="tk_" + "x" * 43), ("post", "x")),
+        (4, server_env(ticker_server, tmp_path, TICKER_TOKEN=viewer), ("post", "x")),
+        (1, env, ("post", "x", "--urgency", "10")),  # 422
+        (1, env, ("ls", "--channel", "fr")),  # 404
+        (1, env, ("hold", "no-such-item")),  # 404
+    ]
+    results = run_each([(e, args) for _, e, args in cases])
+    got = [(args, done.returncode) for (_, _, args), done in zip(cases, results, strict=True)]
+    assert got == [(args, code) for code, _, args in cases], [r.stderr for r in results]
+    assert history(ticker_server) == []
+
+
+def test_errors_name_the_channels_and_where_the_token_came_from(
+    ticker_server: TickerProcess, settings: Settings, tmp_path: Path
+) -> None:
+    viewer = make_token(settings, "viewer", ["en"], role="viewer")
+    unknown, refused, bad = run_each(
+        [
+            (server_env(ticker_server, tmp_path), ("ls", "--channel", "fr")),
+            (server_env(ticker_server, tmp_path, TICKER_TOKEN=viewer), ("post", "x")),
+            (cli_env(tmp_path, TICKER_CHANNELS='[{"name": "en"'), ("ls",)),
+        ]
+    )
+    names = ", ".join(c.name for c in settings.channels)
+    assert unknown.stderr == f"error: unknown channel 'fr'; channels: {names}\n"
+    assert refused.stderr.rstrip().endswith("(the token in TICKER_TOKEN)"), refused.stderr
+    assert viewer not in refused.stderr
+    assert bad.stderr == (
+        "error: invalid settings: TICKER_CHANNELS: not valid JSON "
+        "(Expecting ',' delimiter: line 1 column 15 (char 14))\n"
+    )
+
+
+def test_errors_into_a_pipe_are_not_wrapped_at_80_columns(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, TICKER_URL=f"http://127.0.0.1:{free_port()}")
+    del env["COLUMNS"]  # as a CI job or a cron mail has it
+    done = run(env, "ls")
+    assert done.returncode == 3
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and len(lines[0]) > 80, done.stderr
+    assert "`ticker serve`" in lines[0]

@@ -24,6 +24,7 @@ from ticker.console import (
     Command,
     Group,
     err,
+    exit_code,
     install_completion_callback,
     load_settings,
     out,
@@ -148,7 +149,7 @@ def _call(fn: Callable[[Client], T]) -> T:
         problems = [f"{d.get('field')}: {d.get('message')}" for d in exc.body.get("details", [])]
         for problem in problems or [str(exc)]:
             err.print(f"[red]error:[/red] {escape(problem)}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(exit_code(exc.status)) from None
 
 
 def _print_json(body: Any) -> None:
@@ -481,7 +482,7 @@ def kill(
             f"({miss['status']} {escape(miss['error'])})"
         )
     if body["refused"]:
-        raise typer.Exit(1)
+        raise typer.Exit(exit_code(int(body["refused"][0]["status"])))
 
 
 @command(cls=Command)
@@ -846,7 +847,7 @@ def tail(
             except ClientError as exc:
                 err.print(f"[red]error:[/red] {escape(str(exc))}")
                 if exc.status:
-                    raise typer.Exit(1) from None
+                    raise typer.Exit(exit_code(exc.status)) from None
             except KeyboardInterrupt:
                 raise typer.Exit(0) from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

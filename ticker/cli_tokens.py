@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ticker.console import Command, Group, err, load_settings, out, piped
+from ticker.console import USAGE, Command, Group, err, exit_code, load_settings, out, piped
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     )
     if not url:
         err.print("[red]error:[/red] set TICKER_REDIS_URL, or start `ticker serve` here first")
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
 
     async def run() -> T:
         # A token change waits for TICKER_ACK_* as the editors' writes do: a revoked
@@ -54,7 +54,7 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(run())
     except TickerError as exc:
         err.print(f"[red]error:[/red] {escape(exc.message)}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(exit_code(exc.status_code)) from None
 
 
 @token_app.command("create", cls=Command)

@@ -3,6 +3,8 @@ shape of ``--help``."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -15,8 +17,23 @@ if TYPE_CHECKING:
 
 out = Console()
 err = Console(stderr=True)
-# Into a pipe or a file, a line is a line: never hard-wrapped at 80 columns.
+# Into a pipe or a file (a log, a CI job), a line is a line: never hard-wrapped at 80
+# columns, in the middle of a command to copy.
 out.soft_wrap = not out.is_terminal
+err.soft_wrap = not err.is_terminal
+
+
+# Exit codes (README, "Exit codes"): a script can tell "try later" from "fix the token".
+OK, REFUSED, USAGE, UNREACHABLE, AUTH = 0, 1, 2, 3, 4
+
+
+def exit_code(status: int) -> int:
+    """The exit code for a refusal with this HTTP status (0: no service answered)."""
+    if status == 0 or status >= 500:
+        return UNREACHABLE  # nothing answered, or the service (or its Redis) is away
+    if status in (401, 403):
+        return AUTH
+    return REFUSED
 
 
 def piped() -> bool:
@@ -29,8 +46,14 @@ def settings_error(exc: ValueError) -> str:
     words without its links and without the input (TICKER_REDIS_URL may hold a password)."""
     from pydantic import ValidationError
 
-    if not isinstance(exc, ValidationError):  # e.g. pydantic-settings' JSON parse errors
-        return "invalid settings: " + " ".join(str(exc).split())
+    if not isinstance(exc, ValidationError):
+        # pydantic-settings' JSON parse error names its "EnvSettingsSource"; say ours.
+        field = re.search(r'field "(\w+)"', str(exc))
+        if field is None:
+            return "invalid settings: " + " ".join(str(exc).split())
+        cause = exc.__cause__
+        why = f" ({cause})" if isinstance(cause, json.JSONDecodeError) else ""
+        return f"invalid settings: TICKER_{field[1].upper()}: not valid JSON{why}"
     parts = []
     for error in exc.errors(include_url=False, include_input=False, include_context=False):
         field, *inner = error["loc"] or ("settings",)
@@ -47,7 +70,7 @@ def load_settings() -> Settings:
         return Settings()
     except ValueError as exc:
         err.print(f"[red]error:[/red] {escape(settings_error(exc))}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(USAGE) from None
 
 
 HELP: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
@@ -66,7 +89,7 @@ def _shell(value: str) -> str:
     """A shell we complete for, or exit 2 naming them."""
     if value not in SHELLS:
         err.print(f"error: unknown shell {value!r}; one of: {', '.join(SHELLS)}", markup=False)
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
     return value
 
 
