@@ -48,12 +48,12 @@ def settings_error(exc: ValueError) -> str:
 
     if not isinstance(exc, ValidationError):
         # pydantic-settings' JSON parse error names its "EnvSettingsSource"; say ours.
-        field = re.search(r'field "(\w+)"', str(exc))
-        if field is None:
+        named = re.search(r'field "(\w+)"', str(exc))
+        if named is None:
             return "invalid settings: " + " ".join(str(exc).split())
         cause = exc.__cause__
         why = f" ({cause})" if isinstance(cause, json.JSONDecodeError) else ""
-        return f"invalid settings: TICKER_{field[1].upper()}: not valid JSON{why}"
+        return f"invalid settings: TICKER_{named[1].upper()}: not valid JSON{why}"
     parts = []
     for error in exc.errors(include_url=False, include_input=False, include_context=False):
         field, *inner = error["loc"] or ("settings",)
