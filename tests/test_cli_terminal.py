@@ -164,3 +164,13 @@ def test_errors_into_a_pipe_are_not_wrapped_at_80_columns(tmp_path: Path) -> Non
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and len(lines[0]) > 80, done.stderr
     assert "`ticker serve`" in lines[0]
+
+
+def test_a_kill_prints_no_expiry(ticker_server: TickerProcess, tmp_path: Path) -> None:
+    env = server_env(ticker_server, tmp_path)
+    posted = run(env, "post", "Bridge closed")
+    assert posted.returncode == 0 and "expires in" in posted.stdout, posted.stderr
+    uri = posted.stdout.split()[1]
+    killed = run(env, "kill", uri)
+    assert killed.returncode == 0, killed.stderr
+    assert killed.stdout == f"killed {uri} (v2) on en, status canceled\n"

@@ -167,10 +167,11 @@ def _show(item: dict[str, Any], action: str, as_json: bool) -> None:
         action = "unchanged"  # it already was so: nothing written, nothing sent
     release = item.get("embargoed_until")
     held_back = f", embargoed until {release} ({_relative(release)})" if release else ""
+    # A killed item never shows again: its expiry means nothing to the editor.
+    ends = "" if item["status"] == "canceled" else f", expires {_relative(item['expires_at'])}"
     out.print(
         f"[green]{action}[/green] {item['uri']} (v{item['version']}) on "
-        f"[bold]{item['channel']}[/bold], status {item['status']}{held_back}, "
-        f"expires {_relative(item['expires_at'])}"
+        f"[bold]{item['channel']}[/bold], status {item['status']}{held_back}{ends}"
     )
 
 
