@@ -4,15 +4,27 @@ completion, exit codes, and errors that name the valid choices. Real subprocesse
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
+import threading
+import time
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import cli_env, history, run, run_all, run_each, server_env
-from tests.helpers import TickerProcess, free_port, make_token
+from tests.cli_helpers import (
+    CLI_TIMEOUT,
+    cli_env,
+    history,
+    run,
+    run_all,
+    run_each,
+    server_env,
+    spawn,
+)
+from tests.helpers import TickerProcess, free_port, make_token, wait_until
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module
@@ -174,3 +186,58 @@ def test_a_kill_prints_no_expiry(ticker_server: TickerProcess, tmp_path: Path) -
     killed = run(env, "kill", uri)
     assert killed.returncode == 0, killed.stderr
     assert killed.stdout == f"killed {uri} (v2) on en, status canceled\n"
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+
+def _lines(proc: subprocess.Popen[str], count: int, *, within: float) -> list[str]:
+    """Up to ``count`` lines of a process's stdout, waiting ``within`` seconds at most
+    (a reader thread: a select on a buffered pipe misses lines already buffered)."""
+    assert proc.stdout is not None
+    got: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [got.put(line) for line in proc.stdout], daemon=True).start()
+    lines: list[str] = []
+    deadline = time.monotonic() + within
+    while len(lines) < count and (left := deadline - time.monotonic()) > 0:
+        try:
+            lines.append(got.get(timeout=left))
+        except queue.Empty:
+            break
+    return lines
+
+
+def test_serve_on_its_own_redis_prints_the_bar_the_desk_and_the_token_file(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = cli_env(tmp_path)
+    proc = spawn(env, "serve", "--port", str(port))
+    try:
+        lines = _lines(proc, 4, within=20.0)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=CLI_TIMEOUT)
+    token_file = Path(env["TICKER_STATE_DIR"]) / "dev-token"
+    assert lines == [
+        "ticker is ready:\n",
+        f"  the bar   http://127.0.0.1:{port}/\n",
+        f"  the desk  http://127.0.0.1:{port}/desk\n",
+        f"  token     {token_file} (the desk's and the CLI's; keep it private)\n",
+    ]
+
+
+def test_serve_on_a_configured_redis_prints_no_token_line(ticker_server: TickerProcess) -> None:
+    log = ticker_server.log
+    assert log is not None
+    desk = f"  the desk  {ticker_server.url}/desk\n"
+    wait_until(lambda: desk in log.read_text(), 10)  # printed just after its first 200
+    assert "  token " not in log.read_text()
+
+
+def test_the_ready_message_reaches_a_wildcard_bind_on_loopback() -> None:
+    from ticker.announce import local_base
+
+    assert local_base("0.0.0.0", 80) == "http://127.0.0.1:80"
+    assert local_base("::", 80) == "http://[::1]:80"
+    assert local_base("192.0.2.7", 8000) == "http://192.0.2.7:8000"
