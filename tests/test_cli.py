@@ -30,6 +30,7 @@ from tests.cli_helpers import (
     spawn,
 )
 from tests.helpers import TickerProcess, free_port
+from ticker.console import utc
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module
@@ -129,7 +130,7 @@ def test_ls_shows_the_current_headlines(ticker_server: TickerProcess, tmp_path: 
     done = run(server_env(ticker_server, tmp_path), "ls", "--channel", "en")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        f"{item['uri']}\t2\tDutch Police: {HEADLINE}\teurope\t{item['expires_at']}\t-\t0"
+        f"{item['uri']}\t2\tDutch Police: {HEADLINE}\teurope\t{utc(item['expires_at'])}\t-\t0"
     ]
 
 

@@ -3,8 +3,10 @@ completion, exit codes, and errors that name the valid choices. Real subprocesse
 
 from __future__ import annotations
 
+import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -16,6 +18,7 @@ import pytest
 
 from tests.cli_helpers import (
     CLI_TIMEOUT,
+    admin_env,
     cli_env,
     history,
     run,
@@ -241,3 +244,88 @@ def test_the_ready_message_reaches_a_wildcard_bind_on_loopback() -> None:
     assert local_base("0.0.0.0", 80) == "http://127.0.0.1:80"
     assert local_base("::", 80) == "http://[::1]:80"
     assert local_base("192.0.2.7", 8000) == "http://192.0.2.7:8000"
+
+
+# -- piped output and --json -----------------------------------------------------------------
+
+UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def test_piped_listings_have_a_header_on_request_and_one_time_format(
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
+    from ticker.cli import (
+        AUDIT_COLUMNS,
+        HISTORY_COLUMNS,
+        LS_COLUMNS,
+        QUEUE_COLUMNS,
+        STATS_COLUMNS,
+    )
+
+    env = server_env(ticker_server, tmp_path)
+    assert run(env, "post", "On air", "--urgency", "2").returncode == 0
+    assert run(env, "post", "Later", "--embargo", "2h").returncode == 0
+    ls, queue_, history_, audit, stats = run_all(
+        env,
+        ("ls", "--header"),
+        ("queue", "--header"),
+        ("history", "--header"),
+        ("audit", "en", "--header"),
+        ("stats", "--header"),
+    )
+    for done, columns in (
+        (ls, LS_COLUMNS),
+        (queue_, QUEUE_COLUMNS),
+        (history_, HISTORY_COLUMNS),
+        (audit, AUDIT_COLUMNS),
+        (stats, STATS_COLUMNS),
+    ):
+        assert done.returncode == 0, done.stderr
+        first, *rest = done.stdout.splitlines()
+        assert first.split("\t") == list(columns)
+        for line in rest:
+            if not line.startswith(("process\t", "disk\t")):
+                assert len(line.split("\t")) == len(columns), line
+    (item,) = [line.split("\t") for line in ls.stdout.splitlines()[1:]]
+    assert UTC_TIME.fullmatch(item[LS_COLUMNS.index("expires_at")]), item
+    (waiting,) = [line.split("\t") for line in queue_.stdout.splitlines()[1:]]
+    for column in ("embargoed_until", "updated_at"):
+        assert UTC_TIME.fullmatch(waiting[QUEUE_COLUMNS.index(column)]), waiting
+    en = next(line.split("\t") for line in stats.stdout.splitlines() if line.startswith("en\t"))
+    assert UTC_TIME.fullmatch(en[STATS_COLUMNS.index("last_publish_at")]), en
+    assert "ago" not in stats.stdout
+    headerless = run(env, "ls")
+    assert headerless.stdout.splitlines() == ls.stdout.splitlines()[1:]
+
+
+def test_token_ls_takes_json_and_header_and_prints_utc_times(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from ticker.cli_tokens import TOKEN_COLUMNS
+
+    make_token(settings, "desk-json", ["en", "es"])
+    env = admin_env(settings, tmp_path)
+    as_json, piped = run_all(env, ("token", "ls", "--json"), ("token", "ls", "--header"))
+    assert as_json.returncode == 0 and piped.returncode == 0, as_json.stderr + piped.stderr
+    (token,) = [t for t in json.loads(as_json.stdout)["tokens"] if t["name"] == "desk-json"]
+    assert token["channels"] == ["en", "es"] and token["role"] == "editor"
+    assert UTC_TIME.fullmatch(token["created_at"]) and token["expires_at"] is None
+    assert set(token) == set(TOKEN_COLUMNS)
+    first, *rest = piped.stdout.splitlines()
+    assert first.split("\t") == list(TOKEN_COLUMNS)
+    row = next(line.split("\t") for line in rest if line.startswith("desk-json\t"))
+    assert UTC_TIME.fullmatch(row[TOKEN_COLUMNS.index("created_at")]), row
+
+
+def test_tail_json_prints_json_lines(ticker_server: TickerProcess, tmp_path: Path) -> None:
+    env = server_env(ticker_server, tmp_path)
+    assert run(env, "post", "Live now").returncode == 0
+    proc = spawn(env, "tail", "--json")
+    try:
+        lines = _lines(proc, 1, within=15.0)  # the current items first
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=CLI_TIMEOUT)
+    events = [json.loads(line) for line in lines]
+    assert [e["event"] for e in events] == ["item"], events
+    assert events[0]["data"]["headline"] == "Live now" and events[0]["id"]
