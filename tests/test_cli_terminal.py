@@ -329,3 +329,26 @@ def test_tail_json_prints_json_lines(ticker_server: TickerProcess, tmp_path: Pat
     events = [json.loads(line) for line in lines]
     assert [e["event"] for e in events] == ["item"], events
     assert events[0]["data"]["headline"] == "Live now" and events[0]["id"]
+
+
+def test_the_readme_lists_each_commands_piped_columns_as_the_code_prints_them() -> None:
+    from ticker.cli import AUDIT_COLUMNS, HISTORY_COLUMNS, LS_COLUMNS, QUEUE_COLUMNS, STATS_COLUMNS
+    from ticker.cli_tokens import TOKEN_COLUMNS
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    documented = {
+        cells[0].strip("` "): cells[1].split("`")[1]
+        for line in readme.splitlines()
+        if line.startswith("| `")
+        and len(cells := line.strip("|").split("|")) >= 2
+        and cells[1].strip().startswith("`")
+    }
+    for command, columns in (
+        ("ls", LS_COLUMNS),
+        ("queue", QUEUE_COLUMNS),
+        ("history", HISTORY_COLUMNS),
+        ("audit", AUDIT_COLUMNS),
+        ("stats", STATS_COLUMNS),
+        ("token ls", TOKEN_COLUMNS),
+    ):
+        assert documented.get(command) == " ".join(columns), command
