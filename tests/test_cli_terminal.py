@@ -317,7 +317,18 @@ def test_token_ls_takes_json_and_header_and_prints_utc_times(
     assert UTC_TIME.fullmatch(row[TOKEN_COLUMNS.index("created_at")]), row
 
 
-def test_tail_json_prints_json_lines(ticker_server: TickerProcess, tmp_path: Path) -> None:
+def _tail_first_line(env: dict[str, str]) -> str:
+    proc = spawn(env, "tail")
+    try:
+        return "".join(_lines(proc, 1, within=15.0))
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=CLI_TIMEOUT)
+
+
+def test_tail_json_prints_json_lines_and_piped_tail_utc_times(
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
     env = server_env(ticker_server, tmp_path)
     assert run(env, "post", "Live now").returncode == 0
     proc = spawn(env, "tail", "--json")
@@ -326,6 +337,8 @@ def test_tail_json_prints_json_lines(ticker_server: TickerProcess, tmp_path: Pat
     finally:
         proc.terminate()
         proc.communicate(timeout=CLI_TIMEOUT)
+    plain = _tail_first_line(env)
+    assert UTC_TIME.fullmatch(plain.split()[0]) and " ITEM u5 Live now " in plain, plain
     events = [json.loads(line) for line in lines]
     assert [e["event"] for e in events] == ["item"], events
     assert events[0]["data"]["headline"] == "Live now" and events[0]["id"]

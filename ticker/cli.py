@@ -929,7 +929,8 @@ TAIL_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 def _print_event(kind: str, data: dict[str, Any]) -> None:
-    stamp = datetime.now().strftime("%H:%M:%S")
+    # A clock time for the eye; into a pipe or a log, the one piped time format.
+    stamp = utc(datetime.now(UTC).isoformat()) if piped() else datetime.now().strftime("%H:%M:%S")
     if kind == "item":
         style = URGENCY_STYLE.get(data["urgency"], "")
         text = f"[{style}]{escape(_line(data))}[/{style}]" if style else escape(_line(data))
