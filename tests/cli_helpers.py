@@ -78,6 +78,14 @@ def run_all(
     return [finish(p) for p in procs]
 
 
+def run_each(
+    runs: list[tuple[dict[str, str], tuple[str, ...]]],
+) -> list[subprocess.CompletedProcess[str]]:
+    """Like ``run_all``, each invocation with its own environment."""
+    procs = [spawn(env, *args) for env, args in runs]
+    return [finish(p) for p in procs]
+
+
 def current(server: TickerProcess, channel: str = "en") -> list[dict[str, Any]]:
     """The desk's view (with authors): the server's token reads it."""
     r = httpx.get(

@@ -181,10 +181,10 @@ def test_ticker_audit_lists_rows_json_and_a_table(
     assert len(paged.stdout.splitlines()) == 1
     assert f"more: ticker audit en --before {rows[0][0]}" in paged.stderr
 
-    # A terminal gets a table; a viewer's token is refused with the API's words, exit 1.
+    # A terminal gets a table; a viewer's token is refused with the API's words, exit 4.
     shown, refused = finish(terminal), finish(as_viewer)
     assert "kills and purges" in shown.stdout and c["uri"] in shown.stdout
     assert "court order 7/2026" in shown.stdout and "ago" in shown.stdout
-    assert refused.returncode == 1
+    assert refused.returncode == 4
     assert "is a viewer; this needs an editor token" in refused.stderr
     assert viewer not in refused.stdout + refused.stderr

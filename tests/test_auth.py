@@ -130,7 +130,7 @@ def test_token_ls_shows_role_channels_created_and_last_used(
     assert rows["desk-viewer"][1:3] == ["viewer", "en"]
     assert rows["desk-viewer"][4] == "-"  # never used
     assert rows["desk-chief"][1:3] == ["chief", "*"]
-    assert rows["desk-chief"][4] == "2025-12-01T00:00:00+00:00"
+    assert rows["desk-chief"][4] == "2025-12-01T00:00:00Z"
     assert made.stdout.strip() not in listed.stdout
 
 

@@ -113,7 +113,7 @@ def test_bad_lines_are_reported_with_their_numbers_and_the_rest_is_imported(
     assert errors == [
         "line 2: not JSON: Unterminated string starting at (column 14)",
         "line 4: rejected (422): headline: must be at most 280 characters (got 300)",
-        "line 5: rejected (404): unknown channel 'xx'",
+        "line 5: rejected (404): unknown channel 'xx'; channels: en, ar, es",
         "line 6: not a JSON object",
         "line 7: rejected (422): urgency: must be 1 (most urgent) to 9",
     ], done.stderr
@@ -235,7 +235,8 @@ def test_a_wrong_token_stops_the_import_at_once(
     # Both lines in flight fail; the other three are not even tried.
     assert done.returncode == 1
     assert done.stdout.startswith("imported 0, failed 2, not attempted 3 in "), done.stdout
-    assert ": HTTP 401: unknown or revoked token\nfix that, then run" in done.stderr
+    told = ": HTTP 401: unknown or revoked token (the token in TICKER_TOKEN)\nfix that, then run"
+    assert told in done.stderr
     assert wrong not in done.stdout + done.stderr
     assert history(ticker_server, "en") == []
 

@@ -175,4 +175,4 @@ async def test_ticker_pin_and_unpin(
     assert unpinned.returncode == 0 and unpinned.stdout.startswith("unpinned")
     editor = cli_env(tmp_path, TICKER_URL=server[0], TICKER_TOKEN=token)
     refused = await anyio.to_thread.run_sync(run, editor, "pin", item["uri"])
-    assert refused.returncode == 1 and "needs a chief token" in refused.stderr
+    assert refused.returncode == 4 and "needs a chief token" in refused.stderr

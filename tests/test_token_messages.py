@@ -172,8 +172,8 @@ def test_the_cli_says_its_token_lapsed_and_what_to_do(
         "ask a chief for a new one: ticker token create NAME --channel CH\n"
     )
     for done in (post, ls):
-        assert (done.returncode, done.stderr, done.stdout) == (1, told, "")
-    assert (rotated.returncode, rotated.stdout) == (1, "")
+        assert (done.returncode, done.stderr, done.stdout) == (4, told, "")
+    assert (rotated.returncode, rotated.stdout) == (4, "")
     assert rotated.stderr == (
         f"error: the token in TICKER_TOKEN ('desk') was rotated at {at_z}; this secret "
         f"stopped working at {at_z}. Set TICKER_TOKEN to the new secret (`ticker token "
@@ -205,7 +205,7 @@ def test_token_ls_marks_expired_tokens_and_a_rotations_grace(
         "gone": ["expired", "-"],
         "rotated": ["active", "-"],  # no grace: no old secret that still works
     }
-    assert rows["gone"][5] == EXPIRED.isoformat()
+    assert rows["gone"][5] == EXPIRED.isoformat().replace("+00:00", "Z")
     status, until = rows["rotating"][6:]
     assert status == "active"
     left = datetime.fromisoformat(until) - datetime.now(UTC)

@@ -251,7 +251,7 @@ def command(
     channel: str,
     concurrency: int,
     stop_on_error: bool,
-    server: tuple[str, str | None],
+    server: tuple[str, str | None, str],
     out: Console,
     err: Console,
 ) -> int:

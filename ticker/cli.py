@@ -19,7 +19,22 @@ from rich.table import Table
 from rich.text import Text
 
 from ticker.cli_tokens import token_app
-from ticker.console import Command, Group, err, load_settings, out, piped
+from ticker.console import (
+    HELP,
+    Command,
+    Group,
+    Header,
+    err,
+    exit_code,
+    install_completion_callback,
+    load_settings,
+    out,
+    piped,
+    rows,
+    show_completion_callback,
+    show_version,
+    utc,
+)
 
 if TYPE_CHECKING:
     from ticker.client import Client
@@ -30,13 +45,51 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="A breaking-news ticker: Redis Streams in, server-sent events out.",
     no_args_is_help=True,
+    # Our own --install-completion/--show-completion (ticker.console) take the shell's name,
+    # as `uv generate-shell-completion bash` does; Typer's guess it when shellingham is
+    # installed, and cannot be told.
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     cls=Group,
+    # Inherited by every subcommand's context: `ticker post -h` as `ticker -h`.
+    context_settings=HELP,
 )
 app.add_typer(token_app, name="token")
 command = app.command
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", "-V", callback=show_version, is_eager=True, help="Print the version."
+        ),
+    ] = None,
+    install_completion: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SHELL",
+            callback=install_completion_callback,
+            is_eager=True,
+            expose_value=False,
+            help="Install completion for SHELL: bash, zsh or fish.",
+        ),
+    ] = None,
+    show_completion: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SHELL",
+            callback=show_completion_callback,
+            is_eager=True,
+            expose_value=False,
+            help="Print the completion script for SHELL: bash, zsh or fish.",
+        ),
+    ] = None,
+) -> None:
+    """A breaking-news ticker: Redis Streams in, server-sent events out."""
+
 
 T = TypeVar("T")
 
@@ -99,7 +152,7 @@ def _call(fn: Callable[[Client], T]) -> T:
         problems = [f"{d.get('field')}: {d.get('message')}" for d in exc.body.get("details", [])]
         for problem in problems or [str(exc)]:
             err.print(f"[red]error:[/red] {escape(problem)}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(exit_code(exc.status)) from None
 
 
 def _print_json(body: Any) -> None:
@@ -117,17 +170,21 @@ def _show(item: dict[str, Any], action: str, as_json: bool) -> None:
         action = "unchanged"  # it already was so: nothing written, nothing sent
     release = item.get("embargoed_until")
     held_back = f", embargoed until {release} ({_relative(release)})" if release else ""
+    # A killed item never shows again: its expiry means nothing to the editor.
+    ends = "" if item["status"] == "canceled" else f", expires {_relative(item['expires_at'])}"
     out.print(
         f"[green]{action}[/green] {item['uri']} (v{item['version']}) on "
-        f"[bold]{item['channel']}[/bold], status {item['status']}{held_back}, "
-        f"expires {_relative(item['expires_at'])}"
+        f"[bold]{item['channel']}[/bold], status {item['status']}{held_back}{ends}"
     )
 
 
-def _rows(rows: list[list[str]]) -> None:
-    """Into a pipe: one line per item, tab-separated, nothing cut (no header, like gh)."""
-    for row in rows:
-        print("\t".join(row))
+# Piped output's columns, in order (README, "Piped output"). `ls` has one more than its
+# table: "pinned" is its own column, where the table marks the uri "(pinned)".
+LS_COLUMNS = ("uri", "urgency", "headline", "regions", "expires_at", "pinned", "reach")
+QUEUE_COLUMNS = ("uri", "status", "embargoed_until", "author", "updated_at", "headline")
+HISTORY_COLUMNS = ("id", "event", "uri", "version", "status", "author", "reach", "headline")
+AUDIT_COLUMNS = ("id", "action", "uri", "by", "at", "reason")
+STATS_COLUMNS = ("channel", "readers", "live", "history", "oldest_at", "last_publish_at")
 
 
 def _line(item: dict[str, Any]) -> str:
@@ -432,7 +489,7 @@ def kill(
             f"({miss['status']} {escape(miss['error'])})"
         )
     if body["refused"]:
-        raise typer.Exit(1)
+        raise typer.Exit(exit_code(int(body["refused"][0]["status"])))
 
 
 @command(cls=Command)
@@ -464,7 +521,7 @@ def purge(
 
 
 @command("ls", cls=Command)
-def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
+def list_items(channel: Channel = "en", as_json: AsJson = False, header: Header = False) -> None:
     """The items on the ticker now, newest first."""
     body = _call(lambda c: c.request("GET", f"/channels/{channel}/items"))
     if as_json:
@@ -472,19 +529,21 @@ def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
         return
     items = body["items"]
     if piped():
-        _rows(
+        rows(
             [
                 [
                     i["uri"],
                     str(i["urgency"]),
                     _line(i),
                     ",".join(i["regions"]),
-                    i["expires_at"],
+                    utc(i["expires_at"]),
                     "pinned" if i.get("pinned") else "-",
                     str(i.get("reach", "-")),
                 ]
                 for i in items
-            ]
+            ],
+            LS_COLUMNS,
+            header=header,
         )
         return
     table = Table(title=f"{channel}: {len(items)} on the ticker")
@@ -508,7 +567,7 @@ def list_items(channel: Channel = "en", as_json: AsJson = False) -> None:
 
 
 @command(cls=Command)
-def queue(channel: Channel = "en", as_json: AsJson = False) -> None:
+def queue(channel: Channel = "en", as_json: AsJson = False, header: Header = False) -> None:
     """What waits: held and embargoed items, newest first.
 
     The desk's view: needs a token (any role).
@@ -519,18 +578,20 @@ def queue(channel: Channel = "en", as_json: AsJson = False) -> None:
         return
     items = body["items"]
     if piped():
-        _rows(
+        rows(
             [
                 [
                     i["uri"],
                     i.get("queue_status") or i["status"],
-                    i.get("embargoed_until") or "-",
+                    utc(i.get("embargoed_until")),
                     i["author"],
-                    i["updated_at"],
+                    utc(i["updated_at"]),
                     _line(i),
                 ]
                 for i in items
-            ]
+            ],
+            QUEUE_COLUMNS,
+            header=header,
         )
         return
     table = Table(title=f"{channel}: {len(items)} waiting")
@@ -559,6 +620,7 @@ def history(
         str | None, typer.Option(metavar="ID", help="The page before this event id.")
     ] = None,
     as_json: AsJson = False,
+    header: Header = False,
 ) -> None:
     """The recent history, newest first: edits, kills, expiries.
 
@@ -573,7 +635,7 @@ def history(
         _print_json(body)
         return
     entries = body["items"]
-    rows = [
+    lines = [
         [
             entry["id"],
             entry["event"] + (f" ({entry['reason']})" if entry.get("reason") else ""),
@@ -587,7 +649,7 @@ def history(
         for entry in entries
     ]
     if piped():
-        _rows(rows)
+        rows(lines, HISTORY_COLUMNS, header=header)
     else:
         table = Table(title=f"{channel}: history")
         table.add_column("id", no_wrap=True, min_width=_widest(entries, "id"))
@@ -597,7 +659,7 @@ def history(
             table.add_column(column)
         table.add_column("reach", justify="right")
         table.add_column("headline", ratio=1)
-        for row in rows:
+        for row in lines:
             table.add_row(*row[:5], Text(row[5]), row[6], Text(row[7]))
         out.print(table)
     if body.get("next_before"):
@@ -615,6 +677,7 @@ def audit(
         str | None, typer.Option(metavar="ID", help="The page before this record id.")
     ] = None,
     as_json: AsJson = False,
+    header: Header = False,
 ) -> None:
     """Kills and purges, newest first: who, when, which item, why (never the text).
 
@@ -629,11 +692,12 @@ def audit(
         _print_json(body)
         return
     records = body["records"]
-    rows = [
-        [r["id"], r["action"], r["uri"], r["by"], r["at"], r.get("reason") or "-"] for r in records
+    lines = [
+        [r["id"], r["action"], r["uri"], r["by"], utc(r["at"]), r.get("reason") or "-"]
+        for r in records
     ]
     if piped():
-        _rows(rows)
+        rows(lines, AUDIT_COLUMNS, header=header)
     else:
         table = Table(title=f"{channel}: {len(records)} kills and purges")
         table.add_column("when", no_wrap=True)
@@ -641,7 +705,7 @@ def audit(
         table.add_column("uri", no_wrap=True, min_width=_widest(records, "uri"))
         table.add_column("by")
         table.add_column("reason", ratio=1)
-        for row in rows:
+        for row in lines:
             table.add_row(_relative(row[4]), row[1], row[2], Text(row[3]), Text(row[5]))
         out.print(table)
     if body.get("next_before"):
@@ -649,7 +713,7 @@ def audit(
 
 
 @command(cls=Command)
-def stats(as_json: AsJson = False) -> None:
+def stats(as_json: AsJson = False, header: Header = False) -> None:
     """Per channel: readers (every process), items live, history, last publish; then each
     process of the fleet: id, host, pid, readers, uptime."""
     body = _call(lambda c: c.request("GET", "/stats"))
@@ -658,7 +722,7 @@ def stats(as_json: AsJson = False) -> None:
         return
     fleet = body.pop("_fleet", None)
     disk = body.pop("_disk", None)
-    rows = [
+    table_rows = [
         [
             name,
             str(info["readers"]),
@@ -676,13 +740,43 @@ def stats(as_json: AsJson = False) -> None:
     disk_row = _disk_row(disk) if disk else []
     if piped():
         # Channels, then one "process" line per process (a first column tells them apart),
-        # then the "disk" line.
-        _rows(rows + [["process", *proc] for proc in procs] + ([disk_row] if disk_row else []))
+        # then the "disk" line; times in UTC, uptime in seconds.
+        channels = [
+            [*row[:4], _id_utc(info["oldest_id"]), _id_utc(info["last_id"])]
+            for row, info in zip(table_rows, body.values(), strict=True)
+        ]
+        fleet_rows = [
+            [
+                "process",
+                p["id"],
+                p["host"],
+                str(p["pid"]),
+                str(p["readers"]),
+                str(int(p["uptime_s"])),
+            ]
+            for p in (fleet or {}).get("processes", [])
+        ]
+        disk_rows = (
+            [
+                [
+                    "disk",
+                    str(disk.get("aof")),
+                    utc(disk.get("rewrite_asked_at")),
+                    str(disk.get("last_rewrite_status") or "-"),
+                    str(disk.get("purges_waiting", 0)),
+                    utc(disk.get("rewrite_due_at")),
+                ]
+            ]
+            if disk
+            else []
+        )
+        rows_out = channels + fleet_rows + disk_rows
+        rows(rows_out, STATS_COLUMNS, header=header)
         return
     table = Table(title="ticker stats")
     for column in ("channel", "readers", "live", "history", "oldest", "last publish"):
         table.add_column(column)
-    for row in rows:
+    for row in table_rows:
         table.add_row(*row)
     out.print(table)
     if fleet is None:
@@ -726,6 +820,11 @@ def _widest(rows: list[dict[str, Any]], key: str) -> int:
     return max((len(str(row.get(key, ""))) for row in rows), default=0)
 
 
+def _id_utc(entry_id: str | None) -> str:
+    """A stream ID's time (milliseconds since the epoch) in UTC."""
+    return utc(int(entry_id.split("-")[0])) if entry_id else "-"
+
+
 def _when(entry_id: str | None) -> str:
     """A stream ID's time, relative to now (IDs are milliseconds since the epoch)."""
     if not entry_id:
@@ -767,6 +866,10 @@ def tail(
         int | None,
         typer.Option(metavar="1-9", help="Only items at least this urgent (1 is the most)."),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help='JSON Lines: {"event", "id", "data"} per event.'),
+    ] = False,
 ) -> None:
     """Follow the live stream; Ctrl-C to stop.
 
@@ -792,12 +895,17 @@ def tail(
                 for event in client.events(channel, params=params, last_event_id=last_id):
                     last_id = event.id or None
                     delay, told = TAIL_RETRY_S[0], False
-                    _print_event(event.event, json.loads(event.data))
+                    data = json.loads(event.data)
+                    if as_json:
+                        line = {"event": event.event, "id": event.id or None, "data": data}
+                        print(json.dumps(line, ensure_ascii=False), flush=True)
+                    else:
+                        _print_event(event.event, data)
                 err.print("[dim]stream ended; reconnecting[/dim]")
             except ClientError as exc:
                 err.print(f"[red]error:[/red] {escape(str(exc))}")
                 if exc.status:
-                    raise typer.Exit(1) from None
+                    raise typer.Exit(exit_code(exc.status)) from None
             except KeyboardInterrupt:
                 raise typer.Exit(0) from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -821,7 +929,8 @@ TAIL_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 def _print_event(kind: str, data: dict[str, Any]) -> None:
-    stamp = datetime.now().strftime("%H:%M:%S")
+    # A clock time for the eye; into a pipe or a log, the one piped time format.
+    stamp = utc(datetime.now(UTC).isoformat()) if piped() else datetime.now().strftime("%H:%M:%S")
     if kind == "item":
         style = URGENCY_STYLE.get(data["urgency"], "")
         text = f"[{style}]{escape(_line(data))}[/{style}]" if style else escape(_line(data))
@@ -839,6 +948,12 @@ def _print_event(kind: str, data: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    # Typer registers its bash, zsh and fish completers only with add_completion=True;
+    # without this, a shell's TAB gets "Shell bash not supported". A private module, so
+    # tests/test_cli_terminal.py drives a real bash through it.
+    from typer._completion_classes import completion_init
+
+    completion_init()
     app(prog_name="ticker")
 
 

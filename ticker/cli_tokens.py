@@ -3,6 +3,7 @@ first token cannot come from an API that needs one)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
@@ -12,7 +13,19 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ticker.console import Command, Group, err, load_settings, out, piped
+from ticker.console import (
+    USAGE,
+    Command,
+    Group,
+    Header,
+    err,
+    exit_code,
+    load_settings,
+    out,
+    piped,
+    utc,
+)
+from ticker.console import rows as print_rows
 
 T = TypeVar("T")
 
@@ -39,7 +52,7 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     )
     if not url:
         err.print("[red]error:[/red] set TICKER_REDIS_URL, or start `ticker serve` here first")
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
 
     async def run() -> T:
         # A token change waits for TICKER_ACK_* as the editors' writes do: a revoked
@@ -54,7 +67,7 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(run())
     except TickerError as exc:
         err.print(f"[red]error:[/red] {escape(exc.message)}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(exit_code(exc.status_code)) from None
 
 
 @token_app.command("create", cls=Command)
@@ -124,13 +137,16 @@ def _duration(field: str, text: str, *, zero: bool = False) -> timedelta:
         raise typer.Exit(1) from None
 
 
-def _utc(ms: int | None) -> str:
-    """A time in ms as RFC 3339 UTC, or ``-``."""
-    from datetime import UTC, datetime
-
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+TOKEN_COLUMNS = (
+    "name",
+    "role",
+    "channels",
+    "created_at",
+    "last_used_at",
+    "expires_at",
+    "status",
+    "old_secret_until",
+)
 
 
 def _short(stamp: str) -> str:
@@ -138,28 +154,41 @@ def _short(stamp: str) -> str:
 
 
 @token_app.command("ls", cls=Command)
-def token_ls() -> None:
+def token_ls(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the tokens as JSON.")] = False,
+    header: Header = False,
+) -> None:
     """List tokens: role, channels, created, last used, expiry, status (active or
     expired) and, during a rotation's grace, until when the old secret works. Never
     secrets."""
-    rows = _admin(lambda tokens: tokens.list())
+    tokens = _admin(lambda store: store.list())
     lines = [
         [
             row["name"],
             row.get("role", "editor"),
             ",".join(row["channels"]),
-            row["created_at"],
-            _utc(row.get("last_used_ms")),
-            row.get("expires_at") or "-",
+            utc(row["created_at"]),
+            utc(row.get("last_used_ms")),
+            utc(row.get("expires_at")),
             row["status"],
-            row["old_secret_until"] or "-",
+            utc(row["old_secret_until"]),
         ]
-        for row in rows
+        for row in tokens
     ]
+    if as_json:
+        # The piped columns as objects; null for "-". Never a secret or its hash.
+        objects = [
+            {
+                column: (None if value == "-" else value)
+                for column, value in zip(TOKEN_COLUMNS, line, strict=True)
+            }
+            | {"channels": row["channels"]}
+            for line, row in zip(lines, tokens, strict=True)
+        ]
+        print(json.dumps({"tokens": objects}, ensure_ascii=False))
+        return
     if piped():
-        # Columns are only ever added at the end: scripts cut by position.
-        for line in lines:
-            print("\t".join(line))
+        print_rows(lines, TOKEN_COLUMNS, header=header)
         return
     table = Table()
     columns = ("name", "role", "channels", "created", "last used", "expires", "status")

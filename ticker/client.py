@@ -43,16 +43,18 @@ class ClientError(Exception):
         self.body = body or {}
 
 
-def resolve(settings: Settings) -> tuple[str, str | None]:
-    """The service URL and token: settings first, then the local embedded service."""
+def resolve(settings: Settings) -> tuple[str, str | None, str]:
+    """The service URL, the token and where the token came from (for error messages):
+    settings first, then the local embedded service's dev token."""
     state = read_state(settings.state_dir)
     url = settings.url or state.get("url") or DEFAULT_URL
     token = settings.token.get_secret_value() if settings.token else None
+    source = "TICKER_TOKEN"
     if token is None and (settings.url is None or settings.url == state.get("url")):
         path: Path = settings.state_dir / "dev-token"
         if path.exists():
-            token = path.read_text().strip() or None
-    return url.rstrip("/"), token
+            token, source = path.read_text().strip() or None, str(path)
+    return url.rstrip("/"), token, source
 
 
 class Client:
@@ -68,6 +70,7 @@ class Client:
         self,
         url: str,
         token: str | None,
+        token_from: str = "TICKER_TOKEN",
         *,
         timeout: float = 10.0,
         retries: int = 5,
@@ -77,6 +80,7 @@ class Client:
     ) -> None:
         self.url = url
         self._token = token
+        self._token_from = token_from  # named when the token is refused
         self._retries = retries
         self._connect_budget = connect_budget
         self._rate_retries = rate_retries
@@ -104,9 +108,11 @@ class Client:
             # the public one.
             return {"Authorization": f"Bearer {self._token}"} if self._token else {}
         if not self._token:
+            # Told before asking, as the service would answer: 401 (exit code 4).
             raise ClientError(
                 "no editor token: set TICKER_TOKEN (make one with "
-                "`ticker token create NAME --channel CH`)"
+                "`ticker token create NAME --channel CH`)",
+                status=401,
             )
         return {"Authorization": f"Bearer {self._token}"}
 
@@ -196,22 +202,41 @@ class Client:
         if left > 0:
             time.sleep(left)
 
-    @staticmethod
-    def _result(reply: httpx.Response) -> Any:
+    def _result(self, reply: httpx.Response) -> Any:
         try:
             body = reply.json()
         except ValueError:
             body = {}
         if reply.status_code >= 400:
-            message = body.get("message") if isinstance(body, dict) else None
-            if reply.status_code == 401 and isinstance(body, dict):
-                message = lapsed_token(body) or message
+            body = body if isinstance(body, dict) else {}
             raise ClientError(
-                message or f"HTTP {reply.status_code}",
+                self._refusal(reply.status_code, body),
                 status=reply.status_code,
-                body=body if isinstance(body, dict) else {},
+                body=body,
             )
         return body
+
+    def _refusal(self, status: int, body: dict[str, Any]) -> str:
+        """The service's words, plus what it cannot know: where our token came from, and
+        which channels there are."""
+        message = str(body.get("message") or f"HTTP {status}")
+        if status == 401:
+            lapsed = lapsed_token(body, self._token_from)
+            return lapsed or f"{message} (the token in {self._token_from})"
+        if status == 403:
+            return f"{message} (the token in {self._token_from})"
+        if status == 404 and message.startswith("unknown channel"):
+            names = self._channels()
+            return f"{message}; channels: {', '.join(names)}" if names else message
+        return message
+
+    def _channels(self) -> list[str]:
+        """The service's channel names, or none if it will not say (best effort)."""
+        try:
+            reply = self._http.get("/channels")
+            return [str(c["name"]) for c in reply.json()] if reply.status_code == 200 else []
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return []
 
     def events(
         self,
@@ -239,18 +264,19 @@ class Client:
                     yield event
 
 
-def lapsed_token(body: dict[str, Any]) -> str | None:
+def lapsed_token(body: dict[str, Any], source: str = "TICKER_TOKEN") -> str | None:
     """What an editor reads when the service says their token lapsed (``401``
-    ``token_expired`` / ``token_rotated``), and what to do about it; ``None`` otherwise."""
+    ``token_expired`` / ``token_rotated``), and what to do about it; ``None`` otherwise.
+    ``source``: where the token came from (a variable's name or a file)."""
     name, at = body.get("token"), body.get("expired_at")
     if body.get("error") == "token_expired":
         return (
-            f"the token in TICKER_TOKEN ({name!r}) expired at {at}; ask a chief for a new "
+            f"the token in {source} ({name!r}) expired at {at}; ask a chief for a new "
             "one: ticker token create NAME --channel CH"
         )
     if body.get("error") == "token_rotated":
         return (
-            f"the token in TICKER_TOKEN ({name!r}) was rotated at {body.get('rotated_at')}; "
+            f"the token in {source} ({name!r}) was rotated at {body.get('rotated_at')}; "
             f"this secret stopped working at {at}. Set TICKER_TOKEN to the new secret "
             "(`ticker token rotate` printed it once), or ask a chief for it"
         )

@@ -3,7 +3,11 @@ shape of ``--help``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.core
@@ -15,8 +19,23 @@ if TYPE_CHECKING:
 
 out = Console()
 err = Console(stderr=True)
-# Into a pipe or a file, a line is a line: never hard-wrapped at 80 columns.
+# Into a pipe or a file (a log, a CI job), a line is a line: never hard-wrapped at 80
+# columns, in the middle of a command to copy.
 out.soft_wrap = not out.is_terminal
+err.soft_wrap = not err.is_terminal
+
+
+# Exit codes (README, "Exit codes"): a script can tell "try later" from "fix the token".
+OK, REFUSED, USAGE, UNREACHABLE, AUTH = 0, 1, 2, 3, 4
+
+
+def exit_code(status: int) -> int:
+    """The exit code for a refusal with this HTTP status (0: no service answered)."""
+    if status == 0 or status >= 500:
+        return UNREACHABLE  # nothing answered, or the service (or its Redis) is away
+    if status in (401, 403):
+        return AUTH
+    return REFUSED
 
 
 def piped() -> bool:
@@ -24,13 +43,50 @@ def piped() -> bool:
     return not out.is_terminal
 
 
+Header = Annotated[
+    bool,
+    typer.Option("--header", help="Into a pipe: first, a line naming the columns (see README)."),
+]
+
+
+def utc(value: str | int | None) -> str:
+    """The one time format of piped output: RFC 3339 in UTC with ``Z``, whole seconds
+    (``-`` for none). ``value``: an RFC 3339 time in any zone and precision, or
+    milliseconds since the epoch (token times, stream ids)."""
+    if value is None or value in ("", "-"):
+        return "-"
+    if isinstance(value, int):
+        moment = datetime.fromtimestamp(value / 1000, UTC)
+    else:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rows(lines: Sequence[Sequence[str]], columns: Sequence[str], *, header: bool) -> None:
+    """Into a pipe: one line per item, tab-separated, nothing cut; ``header``: the column
+    names first. Columns are only ever added at the end: scripts cut by position."""
+    if header:
+        print("\t".join(columns))
+    for line in lines:
+        print("\t".join(line))
+
+
 def settings_error(exc: ValueError) -> str:
     """Invalid settings as one line: each field named as its TICKER_* variable, in pydantic's
     words without its links and without the input (TICKER_REDIS_URL may hold a password)."""
     from pydantic import ValidationError
 
-    if not isinstance(exc, ValidationError):  # e.g. pydantic-settings' JSON parse errors
-        return "invalid settings: " + " ".join(str(exc).split())
+    if not isinstance(exc, ValidationError):
+        # pydantic-settings' JSON parse error names its "EnvSettingsSource"; say ours.
+        named = re.search(r'field "(\w+)"', str(exc))
+        if named is None:
+            return "invalid settings: " + " ".join(str(exc).split())
+        cause = exc.__cause__
+        why = f" ({cause})" if isinstance(cause, json.JSONDecodeError) else ""
+        return f"invalid settings: TICKER_{named[1].upper()}: not valid JSON{why}"
     parts = []
     for error in exc.errors(include_url=False, include_input=False, include_context=False):
         field, *inner = error["loc"] or ("settings",)
@@ -47,7 +103,43 @@ def load_settings() -> Settings:
         return Settings()
     except ValueError as exc:
         err.print(f"[red]error:[/red] {escape(settings_error(exc))}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(USAGE) from None
+
+
+HELP: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+SHELLS = ("bash", "zsh", "fish")
+
+
+def show_version(value: bool | None) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"ticker {version('ticker')}")
+        raise typer.Exit(0)
+
+
+def _shell(value: str) -> str:
+    """A shell we complete for, or exit 2 naming them."""
+    if value not in SHELLS:
+        err.print(f"error: unknown shell {value!r}; one of: {', '.join(SHELLS)}", markup=False)
+        raise typer.Exit(USAGE)
+    return value
+
+
+def show_completion_callback(ctx: Any, param: Any, value: str | None) -> None:
+    if value is None or ctx.resilient_parsing:
+        return
+    from typer.completion import show_callback
+
+    show_callback(ctx, param, _shell(value))  # prints the script, exits 0
+
+
+def install_completion_callback(ctx: Any, param: Any, value: str | None) -> None:
+    if value is None or ctx.resilient_parsing:
+        return
+    from typer.completion import install_callback
+
+    install_callback(ctx, param, _shell(value))  # says where, exits 0
 
 
 class Command(typer.core.TyperCommand):

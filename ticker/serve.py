@@ -31,6 +31,7 @@ from starlette.types import ASGIApp
 
 from ticker import logs
 from ticker.ack import Ack
+from ticker.announce import announce_when_ready, local_base
 from ticker.auth import ALL_CHANNELS, Tokens
 from ticker.embedded import EmbeddedRedis, clear_state, write_state
 from ticker.errors import StoreUnavailable
@@ -293,6 +294,8 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
         stop = threading.Event()
         if demo:
             _demo_thread(settings, stop, metrics)
+        token_file = settings.state_dir / "dev-token" if embedded else None
+        announce_when_ready(local_base(settings.host, settings.port), token_file, stop)
         config: dict[str, Any] = dict(
             host=settings.host,
             port=settings.port,
