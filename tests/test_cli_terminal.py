@@ -197,9 +197,15 @@ def test_a_kill_prints_no_expiry(ticker_server: TickerProcess, tmp_path: Path) -
 def _lines(proc: subprocess.Popen[str], count: int, *, within: float) -> list[str]:
     """Up to ``count`` lines of a process's stdout, waiting ``within`` seconds at most
     (a reader thread: a select on a buffered pipe misses lines already buffered)."""
-    assert proc.stdout is not None
+    stdout = proc.stdout
+    assert stdout is not None
     got: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [got.put(line) for line in proc.stdout], daemon=True).start()
+
+    def pump() -> None:
+        for line in stdout:
+            got.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     lines: list[str] = []
     deadline = time.monotonic() + within
     while len(lines) < count and (left := deadline - time.monotonic()) > 0:
