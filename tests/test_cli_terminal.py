@@ -220,7 +220,7 @@ def test_serve_on_its_own_redis_prints_the_bar_the_desk_and_the_token_file(
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    env = cli_env(tmp_path)
+    env = cli_env(tmp_path, TICKER_LOG_FORMAT="console")  # a person at a terminal
     proc = spawn(env, "serve", "--port", str(port))
     try:
         lines = _lines(proc, 4, within=20.0)
@@ -236,12 +236,30 @@ def test_serve_on_its_own_redis_prints_the_bar_the_desk_and_the_token_file(
     ]
 
 
-def test_serve_on_a_configured_redis_prints_no_token_line(ticker_server: TickerProcess) -> None:
+def test_with_json_logs_ready_is_one_log_line_and_a_configured_redis_has_no_token(
+    ticker_server: TickerProcess,
+) -> None:
+    """``ticker_server`` logs JSON (its output is no terminal): a log shipper reads every
+    line, so the ready message is a log record with the addresses as fields."""
     log = ticker_server.log
     assert log is not None
-    desk = f"  the desk  {ticker_server.url}/desk\n"
-    wait_until(lambda: desk in log.read_text(), 10)  # printed just after its first 200
-    assert "  token " not in log.read_text()
+
+    def ready() -> list[dict[str, object]]:
+        found = []
+        for line in log.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise AssertionError(f"not a JSON line: {line!r}") from None
+            if str(record.get("event", record.get("message", ""))).startswith("ticker is ready"):
+                found.append(record)
+        return found
+
+    wait_until(lambda: bool(ready()), 10)  # logged just after its first 200
+    [record] = ready()
+    assert record["bar"] == f"{ticker_server.url}/"
+    assert record["desk"] == f"{ticker_server.url}/desk"
+    assert record["token_file"] is None
 
 
 def test_the_ready_message_reaches_a_wildcard_bind_on_loopback() -> None:

@@ -41,8 +41,9 @@ Format = Literal["json", "console"]
 
 LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
 
-# The ``extra=`` fields that reach the output (the access line's).
-FIELDS = ("method", "path", "status", "duration_ms", "client")
+# The ``extra=`` fields that reach the output (the access line's, and where a ready
+# ``ticker serve`` is: ``announce.py``).
+FIELDS = ("method", "path", "status", "duration_ms", "client", "bar", "desk", "token_file")
 
 # A path longer than this is cut: a log line stays a line whatever the client sends.
 MAX_PATH = 512

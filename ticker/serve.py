@@ -295,7 +295,12 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
         if demo:
             _demo_thread(settings, stop, metrics)
         token_file = settings.state_dir / "dev-token" if embedded else None
-        announce_when_ready(local_base(settings.host, settings.port), token_file, stop)
+        announce_when_ready(
+            local_base(settings.host, settings.port),
+            token_file,
+            stop,
+            as_log=log_format == "json",
+        )
         config: dict[str, Any] = dict(
             host=settings.host,
             port=settings.port,
