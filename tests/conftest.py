@@ -163,6 +163,7 @@ def ticker_server(
         if proc.proc is None or proc.proc.poll() is not None:
             proc.start()  # a failed test may have left it down; the next one still runs
         proc.token = make_token(settings, "server-editor", [ALL_CHANNELS])
+        proc.ops_token = ""  # the last test's keys, and its ops token, are gone
         yield proc
         return
     env = {

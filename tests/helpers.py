@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,8 +23,9 @@ import httpx
 import redis
 import uvicorn
 from httpx_sse import ServerSentEvent, aconnect_sse
+from pydantic import SecretStr
 
-from ticker.auth import Tokens
+from ticker.auth import ALL_CHANNELS, Tokens
 from ticker.http.app import create_app
 from ticker.http.front import Front
 from ticker.settings import Settings
@@ -58,6 +60,12 @@ def make_token(
     # A thread of its own, so this works from sync fixtures and inside async tests alike.
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, create()).result()
+
+
+def ops_headers(settings: Settings) -> dict[str, str]:
+    """An ``Authorization`` header for a new ``ops`` token: /metrics and /stats need one."""
+    secret = make_token(settings, f"ops-{secrets.token_hex(4)}", [ALL_CHANNELS], "ops")
+    return {"Authorization": f"Bearer {secret}"}
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
@@ -122,6 +130,7 @@ class TickerProcess:
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
         self.token = ""
+        self.ops_token = ""  # made on first use by ``ops_get``; reset when keys are deleted
 
     def start(self, timeout: float = 20.0) -> None:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
@@ -180,6 +189,24 @@ class TickerProcess:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def ops_secret(self) -> str:
+        """An ``ops`` token's secret, made in the process's Redis (under its key prefix) on
+        first use: /metrics and /stats need one."""
+        if not self.ops_token:
+            settings = Settings(
+                redis_url=SecretStr(self.env["TICKER_REDIS_URL"]),
+                key_prefix=self.env.get("TICKER_KEY_PREFIX", "ticker"),
+            )
+            self.ops_token = ops_headers(settings)["Authorization"].removeprefix("Bearer ")
+        return self.ops_token
+
+    def ops_get(self, path: str, timeout: float = 5) -> httpx.Response:
+        """``GET /metrics`` or ``/stats`` with the ``ops`` token."""
+        headers = {"Authorization": f"Bearer {self.ops_secret()}"}
+        response = httpx.get(f"{self.url}{path}", headers=headers, timeout=timeout)
+        response.raise_for_status()
+        return response
 
     # -- editor calls through the real API -----------------------------------------------
 

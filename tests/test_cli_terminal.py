@@ -289,14 +289,14 @@ def test_piped_listings_have_a_header_on_request_and_one_time_format(
     env = server_env(ticker_server, tmp_path)
     assert run(env, "post", "On air", "--urgency", "2").returncode == 0
     assert run(env, "post", "Later", "--embargo", "2h").returncode == 0
-    ls, queue_, history_, audit, stats = run_all(
+    ls, queue_, history_, audit = run_all(
         env,
         ("ls", "--header"),
         ("queue", "--header"),
         ("history", "--header"),
         ("audit", "en", "--header"),
-        ("stats", "--header"),
     )
+    stats = run({**env, "TICKER_TOKEN": ticker_server.ops_secret()}, "stats", "--header")
     for done, columns in (
         (ls, LS_COLUMNS),
         (queue_, QUEUE_COLUMNS),

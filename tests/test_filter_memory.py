@@ -48,7 +48,7 @@ def _rss_kb(pid: int) -> int:
 
 
 def _readers(server: TickerProcess) -> float:
-    text = httpx.get(f"{server.url}/metrics", timeout=5).text
+    text = server.ops_get("/metrics").text
     line = next(ln for ln in text.splitlines() if ln.startswith('ticker_readers{channel="en"}'))
     return float(line.split()[-1])
 

@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.cli_helpers import run, server_env
@@ -29,7 +28,7 @@ def ticker_server_env() -> dict[str, str]:
 
 
 def _stats(proc: TickerProcess) -> dict[str, Any]:
-    return dict(httpx.get(f"{proc.url}/stats", timeout=5).json())
+    return dict(proc.ops_get("/stats").json())
 
 
 def _counters(text: str) -> dict[str, float]:
@@ -73,7 +72,7 @@ def test_workers_answer_the_same_growing_totals_under_load(
         publisher.start()
         previous: dict[str, float] = {}
         for _ in range(12):
-            counters = _counters(httpx.get(f"{ticker_server.url}/metrics", timeout=5).text)
+            counters = _counters(ticker_server.ops_get("/metrics").text)
             for name, value in previous.items():
                 assert counters[name] >= value, f"{name} went from {value} to {counters[name]}"
             previous = counters
@@ -85,10 +84,7 @@ def test_workers_answer_the_same_growing_totals_under_load(
         publisher.join(10)
         published = 'ticker_events_published_total{channel="en",type="item"}'
         wait_until(
-            lambda: (
-                metric_samples(httpx.get(f"{ticker_server.url}/metrics", timeout=5).text)[published]
-                == posted
-            )
+            lambda: metric_samples(ticker_server.ops_get("/metrics").text)[published] == posted
         )
     finally:
         stop.set()
@@ -105,7 +101,7 @@ def test_a_killed_process_leaves_ticker_stats(
     second.start()
     try:
         pids = {ticker_server.proc.pid, second.proc.pid}  # type: ignore[union-attr]
-        env = server_env(ticker_server, tmp_path)
+        env = server_env(ticker_server, tmp_path, TICKER_TOKEN=ticker_server.ops_secret())
 
         def listed() -> set[int]:
             out = run(env, "stats", "--json")
@@ -137,7 +133,7 @@ def test_demo_posts_are_counted_by_the_workers(
     ticker_server.start()
 
     def demo_posts() -> float:
-        text = httpx.get(f"{ticker_server.url}/metrics", timeout=5).text
+        text = ticker_server.ops_get("/metrics").text
         samples = metric_samples(text)
         return sum(
             samples[f'ticker_events_published_total{{channel="{c.name}",type="item"}}']

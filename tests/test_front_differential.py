@@ -432,11 +432,11 @@ def _check_first(frames: list[bytes], first: str | None, item_id: str, shown: st
 
 
 def _readers(server: TickerProcess) -> int:
-    return int(httpx.get(f"{server.url}/stats", timeout=5).json()["en"]["readers"])
+    return int(server.ops_get("/stats").json()["en"]["readers"])
 
 
 def _metric_readers(server: TickerProcess) -> float:
-    text = httpx.get(f"{server.url}/metrics", timeout=5).text
+    text = server.ops_get("/metrics").text
     return metric_samples(text)['ticker_readers{channel="en"}']
 
 

@@ -159,7 +159,7 @@ def _response(data: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
 
 
 def _readers(server: TickerProcess, channel: str = "en") -> float:
-    text = httpx.get(f"{server.url}/metrics", timeout=5).text
+    text = server.ops_get("/metrics").text
     return metric_samples(text)[f'ticker_readers{{channel="{channel}"}}']
 
 
@@ -232,9 +232,7 @@ def test_junk_behind_a_stream_request_does_not_silence_its_channel(door: TickerP
     door.post("en", headline="After the second junk")
     _next_item_arrives(door)
     assert httpx.get(f"{door.url}/readyz", timeout=5).status_code == 200
-    wait_until(
-        lambda: httpx.get(f"{door.url}/stats", timeout=5).json()["en"]["readers"] == 0, timeout=5
-    )
+    wait_until(lambda: door.ops_get("/stats").json()["en"]["readers"] == 0, timeout=5)
     assert _log_problems(door.log) == []
 
 

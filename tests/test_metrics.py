@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import metric_samples, start_reader
+from tests.helpers import metric_samples, ops_headers, start_reader
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
@@ -25,7 +25,7 @@ def sample(text: str, name: str) -> float:
 
 
 async def test_metrics_count_readers_publishes_and_deliveries(
-    server: tuple[str, Any], token: str
+    server: tuple[str, Any], token: str, settings: Settings
 ) -> None:
     url = server[0]
     readers = [start_reader(f"{url}/channels/en/events") for _ in range(2)]
@@ -44,7 +44,7 @@ async def test_metrics_count_readers_publishes_and_deliveries(
             )
             for reader in readers:
                 await reader.wait_for(lambda r: len(r.events) == 2)
-            response = await client.get("/metrics")
+            response = await client.get("/metrics", headers=ops_headers(settings))
         assert response.headers["content-type"].startswith("text/plain")
         text = response.text
         assert sample(text, 'ticker_readers{channel="en"}') == 2
@@ -57,7 +57,9 @@ async def test_metrics_count_readers_publishes_and_deliveries(
             await reader.close()
 
 
-async def test_stats_report_each_channel(server: tuple[str, Any], token: str) -> None:
+async def test_stats_report_each_channel(
+    server: tuple[str, Any], token: str, settings: Settings
+) -> None:
     async with httpx.AsyncClient(base_url=server[0], timeout=5) as client:
         first = (
             await client.post(
@@ -73,7 +75,7 @@ async def test_stats_report_each_channel(server: tuple[str, Any], token: str) ->
                 headers={"Authorization": f"Bearer {token}"},
             )
         ).json()
-        body = (await client.get("/stats")).json()
+        body = (await client.get("/stats", headers=ops_headers(settings))).json()
     assert body["en"] == {
         "live": 2,
         "history": 2,
@@ -91,7 +93,7 @@ async def test_every_metric_is_there_at_zero_from_start_up(
     server: tuple[str, Any], settings: Settings
 ) -> None:
     async with httpx.AsyncClient(base_url=server[0], timeout=5) as client:
-        samples = metric_samples((await client.get("/metrics")).text)
+        samples = metric_samples((await client.get("/metrics", headers=ops_headers(settings))).text)
     expected = ["ticker_readers_refused_total", "ticker_redis_errors_total"]
     for ch in settings.channels:
         label = f'{{channel="{ch.name}"}}'
@@ -112,7 +114,7 @@ async def test_every_metric_is_there_at_zero_from_start_up(
     "settings_overrides", [{"channels": (Channel(name="en", live_max_items=1),)}]
 )
 async def test_items_pushed_off_the_ticker_count_as_published_removes(
-    server: tuple[str, Any], token: str
+    server: tuple[str, Any], token: str, settings: Settings
 ) -> None:
     async with httpx.AsyncClient(base_url=server[0], timeout=5) as client:
         for n in range(3):
@@ -122,8 +124,9 @@ async def test_items_pushed_off_the_ticker_count_as_published_removes(
                 headers={"Authorization": f"Bearer {token}"},
             )
             assert r.status_code == 201
-        history = (await client.get("/stats")).json()["en"]["history"]
-        text = (await client.get("/metrics")).text
+        ops = ops_headers(settings)
+        history = (await client.get("/stats", headers=ops)).json()["en"]["history"]
+        text = (await client.get("/metrics", headers=ops)).text
     assert history == 5  # three items, two of them pushed out by the next
     assert sample(text, 'ticker_events_published_total{channel="en",type="item"}') == 3
     assert sample(text, 'ticker_events_published_total{channel="en",type="remove"}') == 2

@@ -9,7 +9,6 @@ import concurrent.futures
 import json
 import socket
 
-import httpx
 import pytest
 
 from tests.helpers import TickerProcess, read_until, wait_until
@@ -34,7 +33,7 @@ def _head_and_body(data: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
 
 
 def _readers(server: TickerProcess) -> int:
-    return int(httpx.get(f"{server.url}/stats", timeout=5).json()["en"]["readers"])
+    return int(server.ops_get("/stats").json()["en"]["readers"])
 
 
 STREAM = b"GET /channels/en/events HTTP/1.1\r\nHost: t\r\n"

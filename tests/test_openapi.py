@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from starlette.routing import Mount, Route
 
-from tests.helpers import make_token
+from tests.helpers import make_token, ops_headers
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -85,8 +85,12 @@ async def test_every_status_a_real_request_gets_is_listed(
             seen.add((template, method, r.status_code))
             return r
 
-        for page in ("/", "/widget.js", "/desk", "/livez", "/readyz", "/metrics", "/stats"):
+        for page in ("/", "/widget.js", "/desk", "/livez", "/readyz"):
             r = await call(page, "GET")
+        ops = ops_headers(settings)
+        for page in ("/metrics", "/stats"):  # an ops token; none (404); another role (403)
+            for headers in (ops, {}, ed):
+                await call(page, "GET", headers=headers)
         r = await call("/static/{path}", "GET", "/static/desk.js")
         tag = {"If-None-Match": r.headers["etag"]}
         await call("/static/{path}", "GET", "/static/desk.js", headers=tag)

@@ -61,7 +61,7 @@ def test_idle_streams_get_every_heartbeat(ticker_server: TickerProcess) -> None:
 
 
 def _readers(server: TickerProcess) -> int:
-    return int(httpx.get(f"{server.url}/stats", timeout=5).json()["en"]["readers"])
+    return int(server.ops_get("/stats").json()["en"]["readers"])
 
 
 def test_a_stream_with_a_pipelined_request_behind_it_frees_its_slot_on_close(

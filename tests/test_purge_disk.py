@@ -22,7 +22,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from tests.helpers import free_port, make_token, serve_app, stop_processes, wait_until
+from tests.helpers import free_port, make_token, ops_headers, serve_app, stop_processes, wait_until
 from ticker.aof import AofRewrites
 from ticker.desk import Desk
 from ticker.embedded import find_redis_server
@@ -156,7 +156,7 @@ async def test_a_purged_headline_leaves_the_append_only_file(
             assert aof_redis.files_holding(keeper)  # the search still sees text
             assert aof_redis.rewrites_asked() == 1
 
-            stats = (await api.get("/stats")).json()["_disk"]
+            stats = (await api.get("/stats", headers=ops_headers(settings))).json()["_disk"]
         env = {"TICKER_URL": url, "TICKER_TOKEN": chief, "PATH": "/usr/bin:/bin"}
         cli = await asyncio.to_thread(
             subprocess.run,

@@ -4,8 +4,10 @@ Tokens are 256-bit random secrets, so a plain SHA-256 digest is enough to store 
 (there is nothing to brute-force); lookups go by digest, and the final comparison is
 constant-time. A token names the channels it may act on (``*`` for all) and its role:
 a ``viewer`` only reads; an ``editor`` also posts, corrects, holds, releases and kills; a
-``chief`` also purges and pins. Any token for a channel reads the desk's view of it
-(authors, versions, held items, the queue).
+``chief`` also purges and pins, and reads ``/metrics`` and ``/stats``. Any of these three
+for a channel reads the desk's view of it (authors, versions, held items, the queue). An
+``ops`` token reads ``/metrics`` and ``/stats`` and nothing else: not the desk, not a
+write (its channels do not matter).
 
 Deliberate choices (read before fixing):
 
@@ -15,6 +17,12 @@ Deliberate choices (read before fixing):
 * A secret replaced by a rotation is told "rotated", with when it stopped working (the
   grace's end): its holder needs the new secret, not a new token. The record keeps the
   one secret before the current one; an older one is forgotten and is "unknown".
+* ``/metrics`` and ``/stats`` name hosts and PIDs: an ``ops`` token (a scraper's, kept in
+  a file on the Prometheus host, that can do nothing else) or a ``chief`` reads them. The
+  chief already may purge anything, and the local token ``ticker serve`` makes is one,
+  so ``ticker stats`` works out of the box. Without a token, or with one that is unknown,
+  lapsed or revoked, they answer ``404`` as if absent; a viewer or an editor gets ``403``
+  (its holder already knows the service is there).
 * An expired token's record stays (listed as expired by ``token ls``) until it is
   revoked: that is what lets it be told "expired". Revoking forgets every secret.
 """
@@ -50,9 +58,13 @@ ALL_CHANNELS = "*"
 # The longest a token may live (``--expires``), and a rotated-out secret's longest grace.
 EXPIRES_MAX = timedelta(days=3650)
 GRACE_MAX = timedelta(days=30)
-# In order of what they may do: each role may do everything the one before it may.
-ROLES = ("viewer", "editor", "chief")
-Role = Literal["viewer", "editor", "chief"]
+# The desk's roles, in order of what they may do: each may do all the one before it may.
+DESK_ROLES = ("viewer", "editor", "chief")
+# Outside that order: reads /metrics and /stats only (see above).
+OPS_ROLE: Literal["ops"] = "ops"
+ROLES = (*DESK_ROLES, OPS_ROLE)
+OPS_READERS = (OPS_ROLE, "chief")  # who reads /metrics and /stats (see above)
+Role = Literal["viewer", "editor", "chief", "ops"]
 # Who may pin and unpin (README, "Pins"): a pin outlasts every other item on the bar.
 PIN_ROLE: Role = "chief"
 
@@ -79,7 +91,15 @@ class Principal:
             raise Forbidden(f"token {self.name!r} may not write to channel {channel!r}")
 
     def require(self, role: Role) -> None:
-        if ROLES.index(self.role) < ROLES.index(role):
+        """``403`` unless the token's role covers ``role``: a desk role covers the ones
+        before it; ``ops`` is covered by ``ops`` and ``chief``, and covers nothing else."""
+        if role == OPS_ROLE:
+            allowed = self.role in OPS_READERS
+        elif self.role == OPS_ROLE:
+            allowed = False
+        else:
+            allowed = DESK_ROLES.index(self.role) >= DESK_ROLES.index(role)
+        if not allowed:
 
             def article(word: str) -> str:
                 return f"an {word}" if word[0] in "aeiou" else f"a {word}"
@@ -242,8 +262,20 @@ class Tokens:
         if authorization is None:
             return None
         principal = await self._known(_secret(authorization))
+        principal.require("viewer")  # an ops token reads no channel
         if not principal.may(channel):
             raise Forbidden(f"token {principal.name!r} may not read channel {channel!r}")
+        return principal
+
+    async def operator(self, authorization: str | None) -> Principal:
+        """The ``ops`` token behind an ``Authorization`` header, for ``/metrics`` and
+        ``/stats`` (or a ``chief``'s): ``404`` (as if absent) without a working token,
+        ``403`` for a viewer or an editor."""
+        try:
+            principal = await self._known(_secret(authorization))
+        except Unauthorized:
+            raise NotFound("Not Found") from None
+        principal.require(OPS_ROLE)
         return principal
 
     async def identify(self, authorization: str | None) -> Principal:

@@ -83,7 +83,8 @@ def token_create(
         str,
         typer.Option(
             help="viewer (reads the desk's view), editor (also posts, corrects, holds, "
-            "kills) or chief (also purges and pins)."
+            "kills), chief (also purges and pins, and reads /metrics and /stats) or ops "
+            "(reads /metrics and /stats, nothing else; give it --channel '*')."
         ),
     ] = "editor",
     expires: Annotated[

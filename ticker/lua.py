@@ -523,8 +523,9 @@ local allowed = false
 for _, ch in ipairs(rec['channels']) do
   if ch == '*' or ch == channel then allowed = true end
 end
--- A viewer reads and never writes: refused before its rate is counted.
-if not allowed or rec['role'] == 'viewer' then return {2, record} end
+-- Only editors and chiefs write (a viewer reads, an ops token reads /metrics and /stats):
+-- others are refused before their rate is counted.
+if not allowed or (rec['role'] ~= 'editor' and rec['role'] ~= 'chief') then return {2, record} end
 local tat = tonumber(redis.call('GET', rate) or now_ms)
 if tat < now then tat = now end
 local new_tat = tat + tonumber(interval_ms)

@@ -421,7 +421,7 @@ def test_api_cli_and_tokens_work_on_the_cluster(deployment: Deployment) -> None:
         f"{b.url}/channels/{ch}/items", params={"history": "true"}, timeout=10
     ).json()
     assert [e["headline"] for e in history["items"][:2]] == ["cli corrected", "cli headline"]
-    stats = httpx.get(f"{a.url}/stats", timeout=10).json()
+    stats = a.ops_get("/stats", timeout=10).json()
     assert stats[ch]["history"] >= 2 and stats[ch]["last_id"] == history["items"][0]["id"]
     assert httpx.get(f"{b.url}/readyz", timeout=10).status_code == 200
     # An idempotent retry answers the first item; a kill goes through the other process.

@@ -71,7 +71,7 @@ async def test_a_reader_that_stops_reading_is_cut_off_and_others_keep_up(
 
 
 def readers_gauge(proc: TickerProcess) -> float:
-    text = httpx.get(f"{proc.url}/metrics", timeout=5).text
+    text = proc.ops_get("/metrics").text
     line = next(ln for ln in text.splitlines() if ln.startswith('ticker_readers{channel="en"}'))
     return float(line.split()[-1])
 
@@ -156,7 +156,7 @@ async def test_a_mute_redis_connection_is_noticed_and_recovered(
             while time.monotonic() < deadline and 1 not in reader.seen:
                 await asyncio.sleep(0.1)
             assert reader.seen == [1]
-            metrics = (await asyncio.to_thread(httpx.get, f"{proc.url}/metrics")).text
+            metrics = (await asyncio.to_thread(proc.ops_get, "/metrics")).text
             assert (
                 'ticker_redis_reconnects_total{channel="en"} 1.0' in metrics
                 or 'ticker_redis_reconnects_total{channel="en"} 2.0' in metrics

@@ -252,6 +252,7 @@ async def test_once_ready_again_after_a_redis_restart_no_request_gets_a_503(
     ticker.env["TICKER_WRITE_BURST"] = "1000"  # 48 writes at once, three times
     ticker.restart()
     headers = {"Authorization": f"Bearer {ticker.token}"}
+    ops = {"Authorization": f"Bearer {ticker.ops_secret()}"}
     metrics_line = 'ticker_redis_reconnects_total{channel="en"}'
 
     async def burst(client: httpx.AsyncClient, label: str) -> list[int]:
@@ -293,7 +294,8 @@ async def test_once_ready_again_after_a_redis_restart_no_request_gets_a_503(
         # (the series is there from start-up, at 0).
         deadline = time.monotonic() + 15
         while (
-            f"{metrics_line} 1.0" not in (metrics := (await client.get("/metrics")).text)
+            f"{metrics_line} 1.0"
+            not in (metrics := (await client.get("/metrics", headers=ops)).text)
             and time.monotonic() < deadline
         ):
             await asyncio.sleep(0.2)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 
-from tests.helpers import start_reader
+from tests.helpers import ops_headers, start_reader
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -161,7 +161,9 @@ async def test_an_item_uri_no_item_can_have_is_404_for_reads_and_writes(
     assert stream_len(settings) == before
 
 
-async def test_out_of_range_ids_are_not_redis_errors(server: tuple[str, Any]) -> None:
+async def test_out_of_range_ids_are_not_redis_errors(
+    server: tuple[str, Any], settings: Settings
+) -> None:
     """Nothing here is an outage: /metrics counts no Redis error."""
     async with httpx.AsyncClient(base_url=server[0], timeout=5) as http:
         await asyncio.gather(
@@ -170,6 +172,6 @@ async def test_out_of_range_ids_are_not_redis_errors(server: tuple[str, Any]) ->
                 for entry_id in TOO_BIG_IDS
             )
         )
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get("/metrics", headers=ops_headers(settings))).text
     errors = [line for line in metrics.splitlines() if line.startswith("ticker_redis_errors_total")]
     assert errors == ["ticker_redis_errors_total 0.0"], errors

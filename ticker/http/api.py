@@ -492,6 +492,8 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Prometheus metrics, for an ``ops`` token only (auth.py): ``404`` without one."""
+    await services(request).tokens.operator(request.headers.get("authorization"))
     body, content_type = services(request).hub.metrics.render()
     return Response(body, media_type=content_type)
 
@@ -499,8 +501,10 @@ async def metrics(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     """Per channel: readers across the fleet, items live, history length, its two ends;
     under ``_fleet`` (no channel name has a ``_``), the total and one entry per process;
-    under ``_disk``, the AOF and its rewrites (aof.py)."""
+    under ``_disk``, the AOF and its rewrites (aof.py). For an ``ops`` token only: it
+    names hosts and PIDs (``404`` without one)."""
     svc = services(request)
+    await svc.tokens.operator(request.headers.get("authorization"))
     members = await svc.fleet.members()
     body: dict[str, Any] = {}
     for ch in svc.settings.channels:

@@ -59,8 +59,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("/livez", "GET"): Operation("The process is alive", (200, *_HEAD)),
     ("/readyz", "GET"): Operation("Redis answers: ready for traffic", (200, *_HEAD, 503)),
-    ("/metrics", "GET"): Operation("Prometheus metrics", (200, *_HEAD), content="text/plain"),
-    ("/stats", "GET"): Operation("Readers, items and history per channel", (200, *_HEAD, 503)),
+    # For an ops token only: 404 as if absent without one, 403 for another role.
+    ("/metrics", "GET"): Operation(
+        "Prometheus metrics (an ops token)",
+        (200, 403, 404, *_HEAD, 503),
+        auth="required",
+        content="text/plain",
+    ),
+    ("/stats", "GET"): Operation(
+        "Readers, items and history per channel (an ops token)",
+        (200, 403, 404, *_HEAD, 503),
+        auth="required",
+    ),
     ("/whoami", "GET"): Operation("The token's name, role and channels", (200, 401, *_HEAD, 503)),
     ("/channels", "GET"): Operation("The channels, their language and time zone", (200, *_HEAD)),
     ("/channels/{channel}/items", "GET"): Operation(
