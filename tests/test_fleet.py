@@ -14,6 +14,7 @@ import pytest
 
 from tests.cli_helpers import run, server_env
 from tests.helpers import TickerProcess, metric_samples, open_streams, wait_until
+from ticker import __version__
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.own_server
@@ -86,6 +87,13 @@ def test_workers_answer_the_same_growing_totals_under_load(
         wait_until(
             lambda: metric_samples(ticker_server.ops_get("/metrics").text)[published] == posted
         )
+        # One build_info series for the service, and no process metrics: they would
+        # describe whichever worker answered (metrics.py).
+        samples = metric_samples(ticker_server.ops_get("/metrics").text)
+        assert [n for n in samples if n.startswith("ticker_build_info")] == [
+            f'ticker_build_info{{version="{__version__}"}}'
+        ]
+        assert not [n for n in samples if n.startswith("process_")]
     finally:
         stop.set()
         for s in streams:

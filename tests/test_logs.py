@@ -309,7 +309,7 @@ def test_json_logs_carry_request_ids_and_no_secret(ticker_server: TickerProcess)
         generated = refused.headers["x-request-id"]
         assert sanitize_request_id(generated) == generated
         insane = "bad id;" + "x" * 80
-        replaced = client.get(f"{url}/livez", headers={"X-Request-ID": insane})
+        replaced = client.get(f"{url}/channels", headers={"X-Request-ID": insane})
         assert replaced.headers["x-request-id"] not in (insane, generated)
 
     line = wait_until(lambda: _access(ticker_server.log, "req-post-1"))
@@ -364,7 +364,7 @@ def test_every_worker_logs_json(ticker_server: TickerProcess, tmp_path: Path) ->
     try:
         ids = [f"req-w-{i}" for i in range(6)]
         for request_id in ids:
-            r = httpx.get(f"{two.url}/livez", headers={"X-Request-ID": request_id}, timeout=5)
+            r = httpx.get(f"{two.url}/channels", headers={"X-Request-ID": request_id}, timeout=5)
             assert r.headers["x-request-id"] == request_id
         for request_id in ids:
             wait_until(lambda request_id=request_id: _access(two.log, request_id))
@@ -373,3 +373,29 @@ def test_every_worker_logs_json(ticker_server: TickerProcess, tmp_path: Path) ->
     lines = _lines(two.log)
     started = {x["message"] for x in lines if x["message"].startswith("Started server process")}
     assert len(started) == 2  # both workers' own lines, as JSON
+
+
+async def _ok(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok", "more_body": False})
+
+
+@pytest.mark.anyio
+async def test_health_probes_and_scrapes_are_logged_at_debug_only(
+    access_lines: io.StringIO,
+) -> None:
+    paths = ["/livez", "/readyz", "/metrics", "/channels", "/livez/x"]
+    for path in paths:
+        await _call(_ok, _scope(path=path, raw_path=path.encode()))
+    at_info = [json.loads(x) for x in access_lines.getvalue().splitlines()]
+    assert [(x["path"], x["level"]) for x in at_info] == [
+        ("/channels", "info"),
+        ("/livez/x", "info"),
+    ]
+    logging.getLogger("ticker.access").setLevel(logging.DEBUG)  # the fixture restores it
+    access_lines.truncate(0)
+    access_lines.seek(0)
+    for path in paths[:3]:
+        await _call(_ok, _scope(path=path, raw_path=path.encode()))
+    at_debug = [json.loads(x) for x in access_lines.getvalue().splitlines()]
+    assert [(x["path"], x["level"]) for x in at_debug] == [(p, "debug") for p in paths[:3]]

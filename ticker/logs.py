@@ -52,6 +52,10 @@ HEADER = b"x-request-id"
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 access_log = logging.getLogger("ticker.access")
+# Asked every few seconds by load balancers and Prometheus: their lines are at debug, so
+# the info log shows what people and clients do. Whatever the status: a probe failing
+# every second during an outage would bury the one line that says why.
+QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
 
 
 def resolve_format(
@@ -215,7 +219,7 @@ class RequestId:
 
 
 def _log_access(scope: Scope, status: int, started: float) -> None:
-    if not access_log.isEnabledFor(logging.INFO):
+    if not access_log.isEnabledFor(logging.INFO):  # nor, then, at debug
         return
     client = scope.get("client")
     raw = scope.get("raw_path")
@@ -229,13 +233,16 @@ def log_path(raw_path: bytes) -> str:
 
 
 def log_access(method: str, path: str, status: int, started: float, host: str) -> None:
-    """The one ``ticker.access`` line of a request (``started``: its ``perf_counter``)."""
-    if not access_log.isEnabledFor(logging.INFO):
+    """The one ``ticker.access`` line of a request (``started``: its ``perf_counter``); at
+    debug for health probes and scrapes (``QUIET_PATHS``), at info for the rest."""
+    level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
+    if not access_log.isEnabledFor(level):
         return
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
     if len(path) > MAX_PATH:
         path = path[:MAX_PATH] + "..."
-    access_log.info(
+    access_log.log(
+        level,
         "%s %s %d %.1fms %s",
         method,
         path,

@@ -15,6 +15,14 @@ Deliberate choices:
   the variable before any worker starts; ``Metrics`` checks that the mode took.
 - Separate processes on their own ports (or hosts) are separate scrape targets: Prometheus
   gives each its ``instance`` label, and ``sum by (channel)`` adds them up.
+- Process metrics (``process_resident_memory_bytes``, ``process_open_fds``, CPU...) come
+  from prometheus-client's process collector, for a single process only. With
+  ``--workers N`` a scrape reaches any one worker, so they would describe a different
+  process from one scrape to the next (the flip-flop the shared files avoid); there,
+  read them from the host or the container (node exporter, cAdvisor) instead.
+- Refusals are counted by channel (``-`` for routes without one, such as ``/whoami``):
+  ``ticker_auth_refused_total{status="401"|"403"}`` and ``ticker_rate_limited_total``.
+  Channels are the declared ones only, so a request cannot add a series.
 """
 
 from __future__ import annotations
@@ -24,14 +32,26 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client import values as _values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from ticker import __version__
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # The ``type`` of a stream entry (docs/streams.md): a version of an item, or its removal.
 EVENT_TYPES = ("item", "remove")
+# The statuses ``ticker_auth_refused_total`` counts, and its channel for other routes.
+AUTH_STATUSES = ("401", "403")
+NO_CHANNEL = "-"
 
 
 class Metrics:
@@ -44,7 +64,31 @@ class Metrics:
             )
         self.registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._channels = frozenset(channels)
         r = self.registry
+        if multiprocess_dir is None:
+            ProcessCollector(registry=r)  # see above: one process only
+        build = Gauge(
+            "ticker_build_info",
+            "The running ticker's version (always 1)",
+            ["version"],
+            registry=r,
+            multiprocess_mode="max",  # one series for all workers, not one per pid
+        )
+        build.labels(__version__).set(1)
+        self.auth_refused = Counter(
+            "ticker_auth_refused_total",
+            "Requests refused for their token: 401 (missing, unknown, lapsed) or 403 (not "
+            "this channel, or not this role)",
+            ["channel", "status"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "ticker_rate_limited_total",
+            "Writes refused with 429: too many for one token",
+            ["channel"],
+            registry=r,
+        )
         self.readers = Gauge(
             "ticker_readers",
             "Connected SSE readers",
@@ -105,7 +149,11 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        for channel in channels:
+        for channel in (*self._channels, NO_CHANNEL):
+            for status in AUTH_STATUSES:
+                self.child(self.auth_refused, channel, status)
+            self.child(self.rate_limited, channel)
+        for channel in self._channels:
             for metric in (
                 self.readers,
                 self.delivered,
@@ -128,6 +176,14 @@ class Metrics:
         if found is None:
             found = self._children[key] = metric.labels(*labels)
         return found
+
+    def count_refusal(self, status: int, channel: str | None) -> None:
+        """Count a 401, 403 or 429 answer (any other status is not counted here)."""
+        label = channel if channel in self._channels else NO_CHANNEL
+        if status == 429:
+            self.child(self.rate_limited, label).inc()
+        elif str(status) in AUTH_STATUSES:
+            self.child(self.auth_refused, label, str(status)).inc()
 
     def render(self) -> tuple[bytes, str]:
         if self.multiprocess_dir is None:

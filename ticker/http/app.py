@@ -196,11 +196,13 @@ class Streams:
 async def ticker_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TickerError)
     headers = {}
+    services = getattr(request.app.state, "services", None)
     if exc.status_code == 503:
         headers["Retry-After"] = "1"
-        services = getattr(request.app.state, "services", None)
         if services is not None:
             services.hub.metrics.redis_errors.inc()
+    if services is not None:  # 401, 403 and 429, by channel (metrics.py)
+        services.hub.metrics.count_refusal(exc.status_code, request.path_params.get("channel"))
     if exc.code == "conflict":
         headers["Retry-After"] = "1"  # a concurrent change won: try again
     if isinstance(exc, RateLimited):

@@ -1,0 +1,68 @@
+"""What an operator reads at /metrics besides the stream's figures: the build, the
+process, and the requests refused for their token or their rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import make_token, metric_samples, ops_headers
+from ticker import __version__
+from ticker.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def refused(samples: dict[str, float], channel: str, status: str) -> float:
+    return samples[f'ticker_auth_refused_total{{channel="{channel}",status="{status}"}}']
+
+
+async def test_build_info_and_the_process_are_on_the_page(
+    server: tuple[str, Any], settings: Settings
+) -> None:
+    async with httpx.AsyncClient(base_url=server[0], timeout=5) as http:
+        samples = metric_samples((await http.get("/metrics", headers=ops_headers(settings))).text)
+    assert samples[f'ticker_build_info{{version="{__version__}"}}'] == 1
+    assert samples["process_resident_memory_bytes"] > 1_000_000
+    assert samples["process_open_fds"] > 0
+    assert samples["process_start_time_seconds"] > 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"write_burst": 1, "write_rate_per_minute": 1}])
+async def test_refused_tokens_and_rate_limits_are_counted_by_channel(
+    server: tuple[str, Any], settings: Settings, token: str
+) -> None:
+    viewer = make_token(settings, "viewer", ["en"], role="viewer")
+    ops = ops_headers(settings)
+    async with httpx.AsyncClient(base_url=server[0], timeout=5) as http:
+
+        async def samples() -> dict[str, float]:
+            return metric_samples((await http.get("/metrics", headers=ops)).text)
+
+        before = await samples()
+        # Every series is there from start-up, at 0.
+        for channel in (*(c.name for c in settings.channels), "-"):
+            assert refused(before, channel, "401") == refused(before, channel, "403") == 0
+            assert before[f'ticker_rate_limited_total{{channel="{channel}"}}'] == 0
+        answers = [
+            await http.post("/channels/en/items", json={"headline": "a"}),  # no token
+            await http.post("/channels/en/items", json={"headline": "a"}, headers=bearer("x")),
+            await http.post("/channels/en/items", json={"headline": "a"}, headers=bearer(viewer)),
+            await http.get("/channels/ar/queue", headers=bearer(viewer)),  # not its channel
+            await http.get("/whoami"),  # no channel
+            await http.post("/channels/en/items", json={"headline": "a"}, headers=bearer(token)),
+            await http.post("/channels/en/items", json={"headline": "b"}, headers=bearer(token)),
+        ]
+        assert [r.status_code for r in answers] == [401, 401, 403, 403, 401, 201, 429]
+        after = await samples()
+    assert refused(after, "en", "401") == 2 and refused(after, "en", "403") == 1
+    assert refused(after, "ar", "403") == 1 and refused(after, "ar", "401") == 0
+    assert refused(after, "-", "401") == 1
+    assert after['ticker_rate_limited_total{channel="en"}'] == 1
+    assert after['ticker_rate_limited_total{channel="ar"}'] == 0
