@@ -116,6 +116,18 @@ def test_a_second_signal_during_the_drain_stops_at_once(ticker_server: TickerPro
     assert all(RETRY_MS <= r <= RETRY_MS + JITTER_MS for r in last_retries(socks))
 
 
+@pytest.mark.parametrize("ticker_server_env", [drain_env(TICKER_DRAIN_S="30")])
+def test_ctrl_c_at_a_terminal_stops_at_once_without_the_drain(
+    ticker_server: TickerProcess,
+) -> None:
+    socks = open_streams(ticker_server.port, 2)
+    started = time.monotonic()
+    signal_server(ticker_server, signal.SIGINT)
+    assert wait_exit(ticker_server, 10) == 0
+    assert time.monotonic() - started < 5  # the drain here is 30 s
+    assert all(RETRY_MS <= r <= RETRY_MS + JITTER_MS for r in last_retries(socks))
+
+
 @pytest.mark.parametrize("ticker_server_env", [{"TICKER_DRAIN_S": "0"}])
 def test_with_no_drain_sigterm_ends_streams_at_once(ticker_server: TickerProcess) -> None:
     socks = open_streams(ticker_server.port, 3)

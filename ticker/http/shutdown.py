@@ -1,6 +1,7 @@
-"""The stop signal (SIGTERM, SIGINT): a drain, then the server's own shutdown.
+"""The stop signal: on SIGTERM a drain, then the server's own shutdown; on SIGINT (Ctrl-C
+at a terminal) the shutdown at once.
 
-On the first signal ``/readyz`` turns 503 (``Hub.begin_drain``) while everything else
+On the first SIGTERM ``/readyz`` turns 503 (``Hub.begin_drain``) while everything else
 still works, so a load balancer's probes take this process out before it goes away. After
 ``TICKER_DRAIN_S`` the streams end (``Hub.begin_shutdown``: each with a jittered last
 ``retry:``) and the server's handler runs, which starts uvicorn's shutdown: uvicorn waits
@@ -60,7 +61,8 @@ def on_shutdown_signal(
             stop: Callable[[int, FrameType | None], None] = stop,
             drained: Callable[[int], None] = drained,
         ) -> None:
-            if drain_s <= 0 or state["draining"]:
+            # Ctrl-C (SIGINT) is a person at a terminal: no drain. Orchestrators send SIGTERM.
+            if drain_s <= 0 or state["draining"] or num == signal.SIGINT:
                 stop(num, frame)
                 return
             state["draining"] = True
