@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import TickerProcess
+from tests.helpers import QUICK_STOP, TickerProcess
 from ticker.settings import Settings
 
 CLI_TIMEOUT = 30
@@ -25,6 +25,7 @@ def cli_env(tmp_path: Path, **values: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         NO_COLOR="1",
         TICKER_STATE_DIR=str(tmp_path / "cli-state"),
+        **QUICK_STOP,  # for `ticker serve`
     )
     env.update(values)
     return env

@@ -13,7 +13,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from tests.helpers import TickerProcess, make_token, serve_app
+from tests.helpers import QUICK_STOP, TickerProcess, make_token, serve_app
 from ticker.auth import ALL_CHANNELS
 from ticker.embedded import EmbeddedRedis
 from ticker.settings import Settings
@@ -93,6 +93,8 @@ def settings(
         "retry_ms": 500,
         "read_block_ms": 1000,
         "write_rate_per_minute": 60_000,  # the rate limit has tests of its own
+        "drain_s": 0,  # test_drain.py has the drain's tests
+        "retry_jitter_ms": 0,  # and the last retry's jitter
         **settings_overrides,
     }
     return Settings(**values)
@@ -126,6 +128,7 @@ def _server_env(redis_url: str, prefix: str, state_dir: Path) -> dict[str, str]:
         "TICKER_RETRY_MS": "500",
         "TICKER_READ_BLOCK_MS": "1000",
         "TICKER_WRITE_RATE_PER_MINUTE": "60000",
+        **QUICK_STOP,
     }
 
 

@@ -31,6 +31,10 @@ from ticker.http.front import Front
 from ticker.settings import Settings
 from ticker.store import Store
 
+# Tests stop servers with SIGTERM all the time: no drain, and an exact last ``retry:``,
+# unless a test sets these itself (test_drain.py).
+QUICK_STOP = {"TICKER_DRAIN_S": "0", "TICKER_RETRY_JITTER_MS": "0"}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -149,7 +153,7 @@ class TickerProcess:
                     "info",
                     *self.args,
                 ],
-                env=self.env,
+                env={**QUICK_STOP, **self.env},
                 stdout=out,
                 stderr=out,
                 stdin=subprocess.DEVNULL,

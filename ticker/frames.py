@@ -12,6 +12,7 @@ Deliberate choices:
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 from ticker.streamid import valid_entry_id
@@ -41,6 +42,12 @@ def frame(event: str, entry_id: str, data: Any) -> bytes:
 
 def retry_frame(ms: int) -> bytes:
     return f"retry: {int(ms)}\n\n".encode()
+
+
+def last_retry_frame(ms: int, jitter_ms: int) -> bytes:
+    """The ``retry:`` that ends a stream: ``ms`` plus up to ``jitter_ms`` at random, so
+    the readers of a server that stops do not all come back at once."""
+    return retry_frame(ms + random.randint(0, jitter_ms))
 
 
 def reset_frame() -> bytes:

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
 
     # SSE: reconnection delay told to browsers, and the comment heartbeat for proxies.
     retry_ms: int = Field(default=3000, ge=100, le=600_000)
+    # A stream we end gets ``retry_ms`` plus up to this much at random, so a fleet's
+    # readers do not all come back in the same instant (frames.last_retry_frame).
+    retry_jitter_ms: int = Field(default=2000, ge=0, le=600_000)
+    # On SIGTERM/SIGINT, /readyz answers 503 this long while everything else still works
+    # (a load balancer stops sending new readers first); then streams end. 0: no drain.
+    drain_s: float = Field(default=5.0, ge=0, le=600)
     heartbeat_s: float = Field(default=15.0, gt=0, le=300)
     # A subscriber that has this many undelivered events is cut off (it resumes with
     # Last-Event-ID); this bounds memory per reader whatever the client does.

@@ -38,7 +38,7 @@ from ticker.fanout.channel import ChannelReader, Opening, Snapshot
 from ticker.fanout.hub import Hub
 from ticker.fanout.socket import Socket
 from ticker.fanout.subscriber import Subscriber
-from ticker.frames import HEARTBEAT, reset_frame, retry_frame
+from ticker.frames import HEARTBEAT, last_retry_frame, reset_frame, retry_frame
 from ticker.models import Item, Status
 from ticker.settings import Settings
 from ticker.streamid import entry_key
@@ -114,6 +114,9 @@ class Feed:
         self._shows_bytes = 0
         self._next: tuple[Snapshot, float] | None = None  # ``_next_change``
 
+    def _last_retry(self) -> bytes:
+        return last_retry_frame(self._settings.retry_ms, self._settings.retry_jitter_ms)
+
     async def events(
         self, wanted: Wanted, *, gate: Gate | None = None, socket: Socket | None = None
     ) -> AsyncIterator[bytes]:
@@ -130,7 +133,7 @@ class Feed:
                     gate.attach(sub)
                 if reader is None:  # shutting down: come back later
                     started = True
-                    yield self._retry
+                    yield self._last_retry()
                     return
                 async with aclosing(self.opening(sub, wanted)) as opening:
                     first = await self.first(reader, opening)
@@ -146,7 +149,7 @@ class Feed:
                 raise  # before the head: the response answers 503 (eventstream.py)
             # Mid-replay: end the body with a retry hint; the reader resumes from its last ID.
             log.warning("channel %s: ending a stream: %s", wanted.channel, exc.message)
-            yield retry_frame(self._settings.retry_ms)
+            yield self._last_retry()
 
     async def first(self, reader: ChannelReader, opening: AsyncIterator[bytes]) -> bytes:
         """The opening's first bytes, once the channel's reader has reached Redis; within
@@ -297,7 +300,7 @@ class Feed:
             if batches is None:
                 # Cut off (too far behind) or shutting down: a last retry hint, then the
                 # end of the body; the reader comes back with Last-Event-ID.
-                yield retry_frame(self._settings.retry_ms)
+                yield self._last_retry()
                 return
             if not batches:
                 yield HEARTBEAT

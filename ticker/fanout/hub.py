@@ -47,6 +47,7 @@ class Hub:
         self._snapshot = snapshot
         self._readers: dict[str, ChannelReader] = {}
         self._closed = False
+        self._draining = False
         self.connections = 0
         self._by_address: dict[str, int] = {}
 
@@ -199,6 +200,15 @@ class Hub:
             yield sub, reader
         finally:
             self.part(channel, reader, sub)
+
+    @property
+    def draining(self) -> bool:
+        """True from the stop signal on: ``/readyz`` answers 503 (the drain, then the end)."""
+        return self._draining or self._closed
+
+    def begin_drain(self) -> None:
+        """The stop signal came: everything still works, but ``/readyz`` says not ready."""
+        self._draining = True
 
     def begin_shutdown(self) -> None:
         """End every subscription now (on SIGTERM, before the server drains connections):

@@ -487,7 +487,11 @@ async def livez(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    await services(request).store.ping()
+    svc = services(request)
+    if svc.hub.draining:  # stopping: a load balancer sends new readers elsewhere first
+        body = {"error": "draining", "message": "this process is shutting down"}
+        return JSONResponse(body, status_code=503)
+    await svc.store.ping()
     return JSONResponse({"status": "ready"})
 
 

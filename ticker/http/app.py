@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
-import signal
-import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -42,6 +37,7 @@ from ticker.http.rules import (
     judge,
     stream_channel,
 )
+from ticker.http.shutdown import on_shutdown_signal
 from ticker.http.streams import NativeStreams
 from ticker.metrics import Metrics
 from ticker.reach import Reach
@@ -246,26 +242,6 @@ async def widget(request: Request) -> Response:
     )
 
 
-def _on_shutdown_signal(callback: Callable[[], None]) -> None:
-    """Run ``callback`` on SIGTERM/SIGINT, then the server's own handler.
-
-    uvicorn waits for open responses before it shuts the app down; endless streams must
-    end first. Chaining the handler (instead of patching uvicorn) keeps that explicit.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(signum)
-
-        def handler(num: int, frame: FrameType | None, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(callback, context=contextvars.Context())
-            if callable(previous):
-                previous(num, frame)
-
-        signal.signal(signum, handler)
-
-
 def create_app(settings: Settings | None = None, *, metrics: Metrics | None = None) -> Streams:
     """The app; ``metrics`` when something else in the process counts too (the demo)."""
     settings = settings or Settings()
@@ -312,7 +288,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         sweeper.start()
         fleet.start()
         reach.start()
-        _on_shutdown_signal(hub.begin_shutdown)
+        on_shutdown_signal(hub.begin_shutdown, drain=hub.begin_drain, drain_s=settings.drain_s)
         # Lifespan state reaches the server too: ticker's protocols judge requests by the
         # same rules, keep the head-read deadline and serve streams themselves.
         native = NativeStreams(feed, hub, settings) if settings.direct_writes else None

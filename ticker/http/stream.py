@@ -40,8 +40,10 @@ class Streams(Protocol):
     feed: Feed
     hub: Hub
     settings: Settings
-    retry: bytes  # the last ``retry:`` frame of a stream we end
     live: set[Stream]  # streams past their opening, for heartbeats
+
+    def last_retry(self) -> bytes:
+        """The last ``retry:`` frame of a stream we end."""
 
     def beat_later(self) -> None:
         """Make sure the heartbeat timer runs."""
@@ -215,7 +217,7 @@ class Stream(Socket):
             return
         if not self.started:
             self._begin(b"")
-        self.send(self._streams.retry)
+        self.send(self._streams.last_retry())
         self._close()
 
     def _refuse(self, status: int, body: dict[str, Any]) -> None:

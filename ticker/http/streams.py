@@ -23,7 +23,7 @@ import asyncio
 
 from ticker.fanout.feed import Feed, Wanted
 from ticker.fanout.hub import Hub
-from ticker.frames import HEARTBEAT, retry_frame
+from ticker.frames import HEARTBEAT, last_retry_frame
 from ticker.http import wire
 from ticker.http.rules import StreamRequest, cors_for
 from ticker.http.stream import Stream
@@ -40,12 +40,15 @@ class NativeStreams:
         self.feed = feed
         self.hub = hub
         self.settings = settings
-        self.retry = retry_frame(settings.retry_ms)
         self.live: set[Stream] = set()  # streams past their opening, for heartbeats
         self._beat: asyncio.TimerHandle | None = None
         self._defaults_from: list[tuple[bytes, bytes]] | None = None
         self._defaults_bytes = b""
         self._cors_lines: dict[str | None, bytes] = {}
+
+    def last_retry(self) -> bytes:
+        """The ``retry:`` a stream ends with (jittered: ``frames.last_retry_frame``)."""
+        return last_retry_frame(self.settings.retry_ms, self.settings.retry_jitter_ms)
 
     def take(
         self,
