@@ -66,3 +66,34 @@ async def test_refused_tokens_and_rate_limits_are_counted_by_channel(
     assert refused(after, "-", "401") == 1
     assert after['ticker_rate_limited_total{channel="en"}'] == 1
     assert after['ticker_rate_limited_total{channel="ar"}'] == 0
+
+
+async def test_requests_are_counted_by_route_template_method_and_status(
+    server: tuple[str, Any], settings: Settings, token: str
+) -> None:
+    ops = ops_headers(settings)
+    async with httpx.AsyncClient(base_url=server[0], timeout=5) as http:
+        posted = await http.post(
+            "/channels/en/items", json={"headline": "a"}, headers=bearer(token)
+        )
+        uri = posted.json()["uri"]
+        await http.get(f"/channels/en/items/{uri}")
+        await http.get("/channels/en/items/nope-1")
+        await http.get("/channels/ar/items")
+        await http.get("/no/such/page/42")
+        await http.delete("/channels")
+        await http.get("/static/desk.js")
+        samples = metric_samples((await http.get("/metrics", headers=ops)).text)
+
+    def count(route: str, method: str, status: int) -> float:
+        key = f'ticker_http_requests_total{{method="{method}",route="{route}",status="{status}"}}'
+        return samples.get(key, 0)
+
+    one = "/channels/{channel}/items/{uri}"
+    assert count("/channels/{channel}/items", "POST", 201) == 1
+    assert count(one, "GET", 200) == 1 and count(one, "GET", 404) == 1
+    assert count("/channels/{channel}/items", "GET", 200) == 1
+    assert count("-", "GET", 404) == 1  # the path itself is never a label
+    assert count("/channels", "DELETE", 405) == 1
+    assert count("/static/{path}", "GET", 200) == 1
+    assert not [k for k in samples if "nope" in k or "/42" in k or uri in k]

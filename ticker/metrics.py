@@ -83,6 +83,12 @@ class Metrics:
             ["channel", "status"],
             registry=r,
         )
+        self.http_requests = Counter(
+            "ticker_http_requests_total",
+            "Requests answered, by route template, method and status (not streams)",
+            ["route", "method", "status"],
+            registry=r,
+        )
         self.rate_limited = Counter(
             "ticker_rate_limited_total",
             "Writes refused with 429: too many for one token",
@@ -184,6 +190,10 @@ class Metrics:
             self.child(self.rate_limited, label).inc()
         elif str(status) in AUTH_STATUSES:
             self.child(self.auth_refused, label, str(status)).inc()
+
+    def count_request(self, route: str, method: str, status: int) -> None:
+        """One request answered (http/counted.py keeps the labels bounded)."""
+        self.child(self.http_requests, route, method, str(status)).inc()
 
     def render(self) -> tuple[bytes, str]:
         if self.multiprocess_dir is None:

@@ -25,6 +25,7 @@ from ticker.fanout.feed import Feed
 from ticker.fanout.hub import Hub
 from ticker.fleet import Fleet
 from ticker.http import api
+from ticker.http.counted import CountRequests
 from ticker.http.deadline import HeadDeadlines
 from ticker.http.door import DOOR, VERDICT, Door
 from ticker.http.openapi import openapi_route
@@ -341,6 +342,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
     # Starlette's own trailing-slash redirect builds its Location from the Host header.
     app.router.redirect_slashes = False
     app.add_middleware(SlashRedirects, routes=routes)
+    app.add_middleware(CountRequests, routes=routes)
     app.add_middleware(SecurityHeaders, max_header_bytes=settings.max_header_bytes)
     return Streams(app, rules)
 
