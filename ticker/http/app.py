@@ -193,7 +193,8 @@ class Streams:
 async def ticker_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TickerError)
     headers = {}
-    services = getattr(request.app.state, "services", None)
+    # The app's services, when the request came through it (a bare Request has none).
+    services = getattr(getattr(request.scope.get("app"), "state", None), "services", None)
     if exc.status_code == 503:
         headers["Retry-After"] = "1"
         if services is not None:
