@@ -153,13 +153,7 @@ class Front(asyncio.Protocol):
         if stream is None:
             return  # over capacity: handed on, the app answers
         self._stream = stream
-        try:
-            stream.start()
-        except Exception:
-            # A bug must cost this one connection, never a reader slot for good.
-            log.exception("a stream failed to start")
-            stream.lost()
-            stream.abort()
+        stream.start()
 
     def _hand_off(self, verdict: Verdict | Any) -> None:
         transport = self._transport

@@ -48,7 +48,15 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from ticker.fanout.socket import Socket
 from ticker.http import wire
 from ticker.http.door import DOOR, SOCKET, VERDICT, Door
-from ticker.http.rules import RAW_SLACK, Head, HeadCount, StreamRequest, Verdict, judge
+from ticker.http.rules import (
+    RAW_SLACK,
+    Head,
+    HeadCount,
+    StreamRequest,
+    Verdict,
+    headers_too_large,
+    judge,
+)
 from ticker.http.stream import Stream
 
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
@@ -64,11 +72,7 @@ UNJUDGED = _Unjudged()
 
 
 def head_too_large(limit: int) -> bytes:
-    body = {
-        "error": "headers_too_large",
-        "message": f"request headers are larger than {limit} bytes",
-    }
-    return wire.error_response(431, body)
+    return wire.error_response(431, headers_too_large(limit).body())
 
 
 def head_timed_out(timeout: float) -> bytes:
@@ -232,13 +236,7 @@ class HttpProtocol(HttpToolsProtocol):
         # Nothing of the request is needed again: keep no scope per idle reader.
         self.scope = self.headers = None  # type: ignore[assignment]
         self.url = b""
-        try:
-            stream.start()
-        except Exception:
-            # A bug must cost this one connection, never a reader slot for good.
-            log.exception("a stream failed to start")
-            stream.lost()
-            stream.abort()
+        stream.start()
         return True
 
     def on_body(self, body: bytes) -> None:

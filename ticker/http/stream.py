@@ -103,6 +103,16 @@ class Stream(Socket):
         self.closed = False  # let go of: no longer counted or registered
 
     def start(self) -> None:
+        """Register the reader and send its opening (now, or from a short task)."""
+        try:
+            self._start()
+        except Exception:
+            # A bug must cost this one connection, never a reader slot for good.
+            log.exception("a stream failed to start")
+            self.lost()
+            self.abort()
+
+    def _start(self) -> None:
         streams, sub = self._streams, self.sub
         self.reader = streams.hub.join(self.wanted.channel, sub)
         if self.reader is None:  # shutting down: come back later
