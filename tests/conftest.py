@@ -13,7 +13,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from tests.helpers import QUICK_STOP, TickerProcess, make_token, serve_app
+from tests.helpers import TickerProcess, make_token, serve_app, server_env
 from ticker.auth import ALL_CHANNELS
 from ticker.embedded import EmbeddedRedis
 from ticker.settings import Settings
@@ -119,19 +119,6 @@ def ticker_server_env() -> dict[str, str]:
     return {}
 
 
-def _server_env(redis_url: str, prefix: str, state_dir: Path) -> dict[str, str]:
-    return {
-        "TICKER_REDIS_URL": redis_url,
-        "TICKER_KEY_PREFIX": prefix,
-        "TICKER_STATE_DIR": str(state_dir),
-        "TICKER_HEARTBEAT_S": "1",
-        "TICKER_RETRY_MS": "500",
-        "TICKER_READ_BLOCK_MS": "1000",
-        "TICKER_WRITE_RATE_PER_MINUTE": "60000",
-        **QUICK_STOP,
-    }
-
-
 @pytest.fixture(scope="module")
 def module_ticker_server(
     redis_url: str, module_prefix: str, tmp_path_factory: pytest.TempPathFactory
@@ -139,7 +126,7 @@ def module_ticker_server(
     """One ``ticker serve`` for every test of a ``server_per_module`` module."""
     folder = tmp_path_factory.mktemp("module-ticker")
     proc = TickerProcess(
-        _server_env(redis_url, module_prefix, folder / "server-state"), log=folder / "ticker.log"
+        server_env(redis_url, module_prefix, folder / "server-state"), log=folder / "ticker.log"
     )
     proc.start()
     try:
@@ -170,7 +157,7 @@ def ticker_server(
         yield proc
         return
     env = {
-        **_server_env(
+        **server_env(
             settings.redis_url.get_secret_value(), settings.key_prefix, tmp_path / "server-state"
         ),
         **ticker_server_env,

@@ -36,6 +36,20 @@ from ticker.store import Store
 QUICK_STOP = {"TICKER_DRAIN_S": "0", "TICKER_RETRY_JITTER_MS": "0"}
 
 
+def server_env(redis_url: str, prefix: str, state_dir: Path) -> dict[str, str]:
+    """A test ``ticker serve``'s environment: short intervals, a generous write rate."""
+    return {
+        "TICKER_REDIS_URL": redis_url,
+        "TICKER_KEY_PREFIX": prefix,
+        "TICKER_STATE_DIR": str(state_dir),
+        "TICKER_HEARTBEAT_S": "1",
+        "TICKER_RETRY_MS": "500",
+        "TICKER_READ_BLOCK_MS": "1000",
+        "TICKER_WRITE_RATE_PER_MINUTE": "60000",
+        **QUICK_STOP,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -37,7 +37,14 @@ from pydantic import SecretStr
 
 from tests.faults.proxy import Proxy
 from tests.faults.test_processes import big_entry
-from tests.helpers import TickerProcess, make_token, metric_samples, read_until, wait_until
+from tests.helpers import (
+    TickerProcess,
+    make_token,
+    metric_samples,
+    read_until,
+    server_env,
+    wait_until,
+)
 from ticker.auth import ALL_CHANNELS
 from ticker.settings import Settings
 
@@ -65,18 +72,6 @@ OPENED = b"retry: 500\n"  # a stream's opening (TICKER_RETRY_MS=500)
 OVER_CAPACITY = b"retry: 30000\n"  # the over-capacity answer's long retry
 
 
-def _env(redis_url: str, prefix: str, state_dir: Path) -> dict[str, str]:
-    return {
-        "TICKER_REDIS_URL": redis_url,
-        "TICKER_KEY_PREFIX": prefix,
-        "TICKER_STATE_DIR": str(state_dir),
-        "TICKER_HEARTBEAT_S": "1",
-        "TICKER_RETRY_MS": "500",
-        "TICKER_READ_BLOCK_MS": "1000",
-        "TICKER_WRITE_RATE_PER_MINUTE": "60000",
-    }
-
-
 def _token(redis_url: str, prefix: str, state_dir: Path) -> str:
     settings = Settings(redis_url=SecretStr(redis_url), key_prefix=prefix, state_dir=state_dir)
     return make_token(settings, "front-door-editor", [ALL_CHANNELS])
@@ -99,7 +94,7 @@ def door(
     """One ``ticker serve`` per door, shared by this module's tests (their keys too)."""
     prefix = f"tktest-{uuid.uuid4().hex[:10]}"
     folder = tmp_path_factory.mktemp("front-door")
-    env = {**_env(redis_url, prefix, folder / "state"), **SHARED, **request.param}
+    env = {**server_env(redis_url, prefix, folder / "state"), **SHARED, **request.param}
     proc = TickerProcess(env, log=folder / "ticker.log")
     proc.token = _token(redis_url, prefix, folder / "state")
     proc.start()
@@ -635,7 +630,7 @@ async def test_a_resume_while_redis_stalls_gets_a_503_with_retry_after_in_bounde
         procs = {
             name: TickerProcess(
                 {
-                    **_env(
+                    **server_env(
                         f"redis://127.0.0.1:{proxy.port}/0",
                         settings.key_prefix,
                         tmp_path / f"state-{name}",
