@@ -93,7 +93,9 @@ class Socket:
 
     def broken(self, exc: BaseException) -> None:
         """A write failed: this reader is gone, and only this one."""
-        log.debug("a reader's write failed: %r", exc)
+        # At info, not debug: a reader that ends here, and not through its protocol's
+        # connection_lost, should leave a trace (a bug would otherwise pass for a reset).
+        log.info("ending a reader whose write failed: %r", exc)
         self.lost()
         self.abort()
 
