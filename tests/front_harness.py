@@ -22,6 +22,7 @@ from ticker.http.app import Streams, create_app
 from ticker.http.door import DOOR, Door
 from ticker.http.front import Front
 from ticker.http.streams import NativeStreams
+from ticker.logs import RequestId
 from ticker.models import ItemIn
 from ticker.settings import Settings
 
@@ -33,7 +34,8 @@ class MockTransport:
     reads, as asyncio's transports stop reading at ``close``; writes after the close are
     kept apart (``late``), or raise with ``raise_when_closed`` (uvloop's behaviour)."""
 
-    def __init__(self, *, raise_when_closed: bool = False) -> None:
+    def __init__(self, *, raise_when_closed: bool = False, peer: tuple[str, int] = PEER) -> None:
+        self.peer = peer
         self.buffer = bytearray()
         self.late = bytearray()  # written after the close
         self.closed = False
@@ -44,7 +46,7 @@ class MockTransport:
         self._protocol: Any = None
 
     def get_extra_info(self, key: str, default: Any = None) -> Any:
-        return {"peername": PEER, "sockname": ("127.0.0.1", 8000)}.get(key, default)
+        return {"peername": self.peer, "sockname": ("127.0.0.1", 8000)}.get(key, default)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.closed:
@@ -260,13 +262,18 @@ class Conn:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Harness]:
+async def running(settings: Settings, *, logged: bool = False) -> AsyncIterator[Harness]:
     """The app built from ``settings``, inside its lifespan, with a uvicorn config and
-    server state for its protocols."""
+    server state for its protocols; ``logged``: served as ``ticker serve`` serves it,
+    with request IDs and the access line (``logs.RequestId``)."""
     app = create_app(settings)
     async with app.app.router.lifespan_context(app.app) as state:
         assert isinstance(state, dict)
-        config = uvicorn.Config(app=app, ws="none", lifespan="off", log_level="warning")
+        served = RequestId(app) if logged else app
+        # As `ticker serve`: X-Forwarded-For is ticker's to read (forwarded.py), not uvicorn's.
+        config = uvicorn.Config(
+            app=served, ws="none", lifespan="off", log_level="warning", proxy_headers=False
+        )
         config.load()
         # The fleet's first report, cancelled in flight by a quick exit, would hold the
         # lifespan's end for half a second (``tasks.stop``): let it land first.

@@ -274,6 +274,7 @@ async def serve_app(settings: Settings, *, http: Any = Front) -> AsyncIterator[t
         timeout_graceful_shutdown=2,
         http=http,
         ws="none",
+        proxy_headers=False,  # as `ticker serve`: X-Forwarded-For is ticker's (forwarded.py)
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

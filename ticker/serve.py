@@ -310,6 +310,8 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
             # ticker.access (logs.RequestId) instead: uvicorn's line has the query string.
             access_log=False,
             timeout_graceful_shutdown=5,
+            # Off: ticker reads X-Forwarded-For itself, by one rule on every door
+            # (TICKER_FORWARDED_ALLOW_IPS, ticker/http/forwarded.py).
             proxy_headers=False,
             http=http_protocol(settings.direct_writes),
             # A reconnect storm queues in the kernel instead of losing SYNs (uvicorn's

@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     # body (EventStream gives up for good on any non-200, so no 429/503 here).
     max_readers: int = Field(default=20_000, ge=1)
     max_readers_per_ip: int = Field(default=0, ge=0)  # 0: no per-address cap (proxies, NAT)
+    # Peers whose X-Forwarded-For names the client (uvicorn's --forwarded-allow-ips):
+    # addresses and CIDR networks, comma-separated, or "*" for every peer. Empty: none,
+    # and every connection's client is its peer (ticker/http/forwarded.py).
+    forwarded_allow_ips: Annotated[tuple[str, ...], NoDecode] = ()
     over_capacity_retry_ms: int = Field(default=30_000, ge=1000)
     # Writes per token: a sustained rate with a burst allowance (GCRA), then 429.
     write_rate_per_minute: int = Field(default=300, ge=1)
@@ -196,6 +200,21 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from ticker.http.forwarded import Proxies  # the standard library only
+
+        Proxies.parse(value)  # a ValueError naming the entry
         return value
 
     @field_validator("channels")

@@ -58,6 +58,10 @@ class Hub:
             cap and self._by_address.get(address, 0) >= cap
         )
 
+    def readers_from(self, address: str) -> int:
+        """Readers counted against ``address`` (``TICKER_MAX_READERS_PER_IP``)."""
+        return self._by_address.get(address, 0)
+
     def admit(self, address: str) -> bool:
         """Count a new SSE connection against the caps; False when over one."""
         if not self.has_room(address):

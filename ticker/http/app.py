@@ -28,6 +28,7 @@ from ticker.http import api
 from ticker.http.counted import CountRequests
 from ticker.http.deadline import HeadDeadlines
 from ticker.http.door import DOOR, VERDICT, Door
+from ticker.http.forwarded import forward
 from ticker.http.openapi import openapi_route
 from ticker.http.rules import (
     Head,
@@ -156,6 +157,9 @@ class Streams:
     reader's memory (docs/performance.md). The stream's own headers (``wire.py``) stand
     in for what ``SecurityHeaders`` would add; a refusal is answered by the app's own
     error handlers, so it looks like any other error.
+
+    Being first, it is also where every request's client is set, behind a trusted
+    proxy (``forwarded.forward``): under any server, with no layer of its own.
     """
 
     def __init__(self, app: Starlette, rules: Rules) -> None:
@@ -167,6 +171,9 @@ class Streams:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # The client behind a trusted proxy, for every request and for everything that
+        # reads the scope after this: routes, the reader cap, the access line.
+        forward(scope, self.rules.proxies)
         extensions = scope.get("extensions") or {}
         if VERDICT in extensions:
             verdict = extensions[VERDICT]

@@ -33,6 +33,7 @@ import httptools
 
 from ticker.http import protocol
 from ticker.http.door import DOOR, Door
+from ticker.http.forwarded import client_address
 from ticker.http.rules import Head, StreamRequest, Verdict, head_part, judge
 from ticker.http.stream import Stream
 
@@ -147,6 +148,7 @@ class Front(asyncio.Protocol):
         assert door.streams is not None
         peer = transport.get_extra_info("peername")
         client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+        client = client_address(client, self._headers, door.rules.proxies)
         stream = door.streams.take(
             verdict, self._url, client, transport, self._server_state.default_headers
         )

@@ -48,6 +48,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from ticker.fanout.socket import Socket
 from ticker.http import wire
 from ticker.http.door import DOOR, SOCKET, VERDICT, Door
+from ticker.http.forwarded import client_address
 from ticker.http.rules import (
     RAW_SLACK,
     Head,
@@ -226,8 +227,9 @@ class HttpProtocol(HttpToolsProtocol):
             or (self.cycle is not None and not self.cycle.response_complete)
         ):
             return False
+        client = client_address(self.client, self.headers, door.rules.proxies)
         stream = door.streams.take(
-            wanted, self.url, self.client, self.transport, self.server_state.default_headers
+            wanted, self.url, client, self.transport, self.server_state.default_headers
         )
         if stream is None:
             return False  # over capacity: the app answers

@@ -37,6 +37,7 @@ from starlette.datastructures import QueryParams
 
 from ticker.errors import InvalidRequest, NotFound, TickerError
 from ticker.events import EVERYTHING, Filter
+from ticker.http.forwarded import NOBODY, Proxies
 from ticker.logs import sanitize_request_id
 from ticker.models import SLUG, SLUG_MAX, URGENCY_MAX
 from ticker.settings import Settings
@@ -148,6 +149,7 @@ class Rules:
 
     channels: frozenset[str]
     max_header_bytes: int
+    proxies: Proxies = NOBODY  # whose X-Forwarded-For to believe (``forwarded.py``)
 
     @property
     def raw_head_limit(self) -> int:
@@ -156,7 +158,11 @@ class Rules:
 
     @classmethod
     def of(cls, settings: Settings) -> Rules:
-        return cls(frozenset(c.name for c in settings.channels), settings.max_header_bytes)
+        return cls(
+            frozenset(c.name for c in settings.channels),
+            settings.max_header_bytes,
+            Proxies.parse(settings.forwarded_allow_ips),
+        )
 
 
 class StreamRequest(NamedTuple):
