@@ -129,6 +129,44 @@ def test_a_replica_is_one_profile_away_and_ticker_can_wait_for_it(
     assert ticker["environment"]["TICKER_ACK_REPLICAS"] == "${TICKER_ACK_REPLICAS:-0}"
 
 
+def test_prometheus_scrapes_every_ticker_with_an_ops_token_from_a_file(
+    compose: dict[str, Any],
+) -> None:
+    prometheus = compose["services"]["prometheus"]
+    assert re.fullmatch(r"prom/prometheus:v3\.\d+\.\d+", prometheus["image"])  # pinned
+    assert prometheus["profiles"] == ["monitoring"]  # `docker compose up` alone is unchanged
+    # Its config is the repository's file, where the server reads it.
+    config_path = next(a for a in prometheus["command"] if a.startswith("--config.file="))
+    mounted = {
+        target: source for source, target, *_ in (v.split(":") for v in prometheus["volumes"])
+    }
+    source = mounted[config_path.partition("=")[2]]
+    config = yaml.safe_load((ROOT / source).read_text())
+    [job] = config["scrape_configs"]
+    # The token from a Compose secret, mounted where the config looks for it; no secret in
+    # the config itself.
+    [secret] = prometheus["secrets"]
+    assert job["authorization"]["credentials_file"] == f"/run/secrets/{secret}"
+    assert job["authorization"].get("type", "Bearer") == "Bearer"
+    assert "credentials" not in job["authorization"]
+    token_file = compose["secrets"][secret]["file"]
+    for ignored in (".gitignore", ".dockerignore"):
+        assert token_file.removeprefix("./") in (ROOT / ignored).read_text().split(), ignored
+    # Every replica of the ticker service, on the port it listens on, at /metrics.
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    [sd] = job["dns_sd_configs"]
+    assert sd["names"] == ["ticker"] and sd.get("type", "A") == "A"
+    assert "ticker" in compose["services"]
+    env = " ".join(args for word, args in dockerfile_instructions() if word == "ENV")
+    port = int(re.search(r"TICKER_PORT=(\d+)", env)[1])  # type: ignore[index]
+    assert sd["port"] == port
+    assert [str(p) for p in compose["services"]["ticker"]["ports"]] == [str(port)]
+    assert prometheus["depends_on"]["ticker"]["condition"] == "service_healthy"
+    # Its UI has no login: loopback only. Its data outlives the container.
+    assert all(str(p).startswith("127.0.0.1:") for p in prometheus["ports"])
+    assert mounted["/prometheus"] in compose["volumes"]
+
+
 def test_dockerfile_runs_ticker_serve_as_a_non_root_user() -> None:
     rows = dockerfile_instructions()
     stages = [args for word, args in rows if word == "FROM"]
