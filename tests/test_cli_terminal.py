@@ -14,6 +14,7 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.cli_helpers import (
@@ -339,6 +340,52 @@ def test_token_ls_takes_json_and_header_and_prints_utc_times(
     assert first.split("\t") == list(TOKEN_COLUMNS)
     row = next(line.split("\t") for line in rest if line.startswith("desk-json\t"))
     assert UTC_TIME.fullmatch(row[TOKEN_COLUMNS.index("created_at")]), row
+
+
+def test_token_create_rotate_and_revoke_print_json_with_the_secret_once(
+    ticker_server: TickerProcess, settings: Settings, tmp_path: Path
+) -> None:
+    from ticker.cli_tokens import TOKEN_COLUMNS
+
+    env = admin_env(settings, tmp_path)
+    old = make_token(settings, "rotated-json", ["*"], "ops")
+    make_token(settings, "gone-json", ["en"])
+    created, rotated, revoked, missing = run_all(
+        env,
+        ("token", "create", "scraper-json", "--role", "ops", "--channel", "*", "--json"),
+        ("token", "rotate", "rotated-json", "--grace", "1h", "--json"),
+        ("token", "revoke", "gone-json", "--json"),
+        ("token", "revoke", "nobody-json", "--json"),
+    )
+    assert created.returncode == 0, created.stderr
+    token = json.loads(created.stdout)
+    secret = token.pop("secret")
+    assert set(token) == set(TOKEN_COLUMNS)
+    assert (token["name"], token["role"], token["channels"]) == ("scraper-json", "ops", ["*"])
+    assert UTC_TIME.fullmatch(token["created_at"]) and token["status"] == "active"
+    assert secret not in created.stderr and "not shown again" in created.stderr
+
+    assert rotated.returncode == 0, rotated.stderr
+    after = json.loads(rotated.stdout)
+    new = after.pop("secret")
+    assert new != old and new not in rotated.stderr and set(after) == set(TOKEN_COLUMNS)
+    assert after["name"] == "rotated-json" and UTC_TIME.fullmatch(after["old_secret_until"])
+    # What Prometheus sends from its credentials file: each secret works on /metrics, the
+    # rotated-out one through its grace.
+    for works in (secret, new, old):
+        reply = httpx.get(f"{ticker_server.url}/metrics", headers=bearer(works), timeout=10)
+        assert reply.status_code == 200 and "ticker_build_info" in reply.text
+
+    assert (revoked.returncode, json.loads(revoked.stdout)) == (
+        0,
+        {"name": "gone-json", "revoked": True},
+    )
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert "no token named 'nobody-json'" in missing.stderr
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
 
 
 def _tail_first_line(env: dict[str, str]) -> str:

@@ -14,9 +14,19 @@ from typing import Any
 
 import pytest
 
-from tests.cli_helpers import CLI_TIMEOUT, cli_env, current, history, run, run_all, server_env
+from tests.cli_helpers import (
+    CLI_TIMEOUT,
+    cli_env,
+    current,
+    history,
+    run,
+    run_all,
+    run_each,
+    server_env,
+)
 from tests.faults.proxy import Proxy
-from tests.helpers import TickerProcess, free_port
+from tests.helpers import TickerProcess, free_port, make_token
+from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module
 
@@ -153,9 +163,29 @@ def test_running_the_same_file_again_posts_nothing_twice(
     assert first.returncode == 1 and "line 2: rejected (422): urgency" in first.stderr
     assert first.stdout.startswith("imported 4, failed 1 "), first.stdout
 
-    again = run(env, "import", str(path), "--concurrency", "3")
+    again = run(env, "import", str(path), "--concurrency", "3", "--json")
     assert again.returncode == 1
-    assert again.stdout.startswith("imported 0, already imported 4, failed 1 "), again.stdout
+    told = json.loads(again.stdout)  # one document: what each line became
+    counts = {k: told[k] for k in ("imported", "already_imported", "failed", "not_attempted")}
+    assert counts == {"imported": 0, "already_imported": 4, "failed": 1, "not_attempted": 0}
+    assert [(ln["line"], ln["outcome"]) for ln in told["lines"]] == [
+        (1, "already_imported"),
+        (2, "failed"),
+        (3, "already_imported"),
+        (4, "already_imported"),
+        (5, "already_imported"),
+    ]
+    assert told["lines"][1]["status"] == 422 and "urgency" in told["lines"][1]["message"]
+    on_air = {
+        (i["channel"], i["uri"], i["version"])
+        for ch in ("en", "es")
+        for i in current(ticker_server, ch)
+    }
+    assert {
+        (ln["channel"], ln["uri"], ln["version"])
+        for ln in told["lines"]
+        if ln["outcome"] != "failed"
+    } == on_air
 
     # The desk fixes the bad line and drops the first: the rest are still recognised.
     path = jsonl(tmp_path, {"headline": "Turnout high", "urgency": 2}, *lines[2:])
@@ -232,8 +262,8 @@ def test_a_wrong_token_stops_the_import_at_once(
         "--concurrency",
         "2",
     )
-    # Both lines in flight fail; the other three are not even tried.
-    assert done.returncode == 1
+    # Both lines in flight fail; the other three are not even tried. Exit 4: the token.
+    assert done.returncode == 4
     assert done.stdout.startswith("imported 0, failed 2, not attempted 3 in "), done.stdout
     told = ": HTTP 401: unknown or revoked token (the token in TICKER_TOKEN)\nfix that, then run"
     assert told in done.stderr
@@ -246,17 +276,66 @@ def test_no_input_is_an_error_and_an_empty_one_is_nothing_to_do(tmp_path: Path) 
     empty = jsonl(tmp_path, name="empty.jsonl")
     empty.write_bytes(b"")
     blank = jsonl(tmp_path, "", "   ", name="blank.jsonl")
-    missing, nothing, only_blank = run_all(
+    missing, nothing, only_blank, blank_json = run_all(
         env,
         ("import", str(tmp_path / "missing.jsonl")),
         ("import", str(empty)),
         ("import", str(blank)),
+        ("import", str(blank), "--json"),
     )
     assert missing.returncode == 2
     assert missing.stderr.startswith(f"error: cannot read {tmp_path / 'missing.jsonl'}: ")
     assert "Traceback" not in missing.stderr
     assert (nothing.returncode, nothing.stdout) == (0, "nothing to import\n")
     assert (only_blank.returncode, only_blank.stdout) == (0, "nothing to import (2 blank lines)\n")
+    assert blank_json.returncode == 0
+    assert json.loads(blank_json.stdout) | {"elapsed_s": 0} == {
+        "imported": 0,
+        "already_imported": 0,
+        "failed": 0,
+        "not_attempted": 0,
+        "blank": 2,
+        "rate_limited": 0,
+        "stopped": None,
+        "elapsed_s": 0,
+        "lines": [],
+    }
+
+
+def test_the_exit_code_says_which_failure_matters_most(
+    ticker_server: TickerProcess, settings: Settings, tmp_path: Path
+) -> None:
+    en_only = make_token(settings, "import-en-only", ["en"])
+    path = jsonl(
+        tmp_path,
+        {"headline": "In English"},
+        {"headline": "En español", "channel": "es"},  # 403: not this token's channel
+        {"headline": "Too urgent", "urgency": 0},  # 422
+    )
+    bad = jsonl(tmp_path, {"headline": "fine"}, "not json", name="bad.jsonl")
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    refused, bad_lines, unreachable = run_each(
+        [
+            (server_env(ticker_server, tmp_path, TICKER_TOKEN=en_only), ("import", str(path))),
+            (server_env(ticker_server, tmp_path), ("import", str(bad), "--json")),
+            (server_env(ticker_server, tmp_path, TICKER_URL=nowhere), ("import", str(path))),
+        ]
+    )
+    # Some lines refused, one of them for the token: 4, and the rest went in.
+    assert refused.returncode == 4, refused.stderr
+    assert "line 2: rejected (403)" in refused.stderr and "line 3: rejected (422)" in refused.stderr
+    assert refused.stdout.startswith("imported 1, failed 2 in "), refused.stdout
+    # A line refused here, never sent: 1; its status is null.
+    assert bad_lines.returncode == 1, bad_lines.stderr
+    failed = [ln for ln in json.loads(bad_lines.stdout)["lines"] if ln["outcome"] == "failed"]
+    assert failed == [
+        {"line": 2, "outcome": "failed", "status": None, "message": failed[0]["message"]}
+    ]
+    assert failed[0]["message"].startswith("not JSON")
+    # No service: the run stops at once, 3 (try again later).
+    assert unreachable.returncode == 3, unreachable.stderr
+    assert "not attempted 2" in unreachable.stdout
+    assert sorted(headlines(ticker_server, "en")) == ["In English", "fine"]  # two runs at once
 
 
 def test_a_terminal_gets_a_progress_bar(ticker_server: TickerProcess, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """``ticker import``: items from JSON Lines, posted through the HTTP API like ``ticker post``.
 
 A line is one ``POST /channels/{ch}/items`` body, plus an optional ``"channel"``. ``read``
-and ``parse`` turn the input into lines, ``run`` posts them, ``command`` shows it all.
+and ``parse`` turn the input into lines, ``run`` posts them; ``cli_import.py`` shows it
+all and says how the run ends (its exit code).
 
 Deliberate choices:
 - A line's Idempotency-Key is a SHA-256 of its channel, its canonical JSON and how many
@@ -30,17 +31,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from ticker.client import Client, ClientError
 
@@ -76,6 +66,9 @@ class Result:
     outcome: Literal["imported", "replayed", "failed"]
     message: str = ""  # failed: why, as the service said it
     fatal: bool = False  # failed in a way every further line would too
+    # failed: the service's HTTP status (0: no answer); None: refused here, never sent
+    status: int | None = None
+    item: dict[str, Any] | None = None  # imported or replayed: the item, as the API sent it
 
 
 @dataclass
@@ -87,6 +80,7 @@ class Summary:
     failed: int = 0
     rate_limited: int = 0  # 429s waited out
     stopped: str = ""  # why the run ended before the last line, if it did
+    fatal: Result | None = None  # the failure that stopped the run, if one did
     elapsed_s: float = 0.0
 
     @property
@@ -109,13 +103,13 @@ class Summary:
         if self.not_attempted:
             parts.append(f"not attempted {self.not_attempted}")
         if self.blank:
-            parts.append(f"skipped {_plural(self.blank, 'blank line')}")
+            parts.append(f"skipped {plural(self.blank, 'blank line')}")
         if self.rate_limited:
-            parts.append(f"rate-limited {_plural(self.rate_limited, 'time')}")
+            parts.append(f"rate-limited {plural(self.rate_limited, 'time')}")
         return ", ".join(parts) + f" in {self.elapsed_s:.1f} s"
 
 
-def _plural(n: int, noun: str) -> str:
+def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
@@ -181,7 +175,7 @@ def _no_constant(name: str) -> Any:
 
 def _post(client: Client, line: Line) -> Result:
     try:
-        _, created = client.post_item(line.channel, line.body, idempotency_key=line.key)
+        item, created = client.post_item(line.channel, line.body, idempotency_key=line.key)
     except ClientError as exc:
         fatal = exc.status in (0, 401, 429) or exc.status >= 500
         if not exc.status:
@@ -190,8 +184,8 @@ def _post(client: Client, line: Line) -> Result:
             message = f"HTTP {exc.status}: {exc}"
         else:
             message = f"rejected ({exc.status}): {exc}"
-        return Result(line.number, "failed", message, fatal=fatal)
-    return Result(line.number, "imported" if created else "replayed")
+        return Result(line.number, "failed", message, fatal=fatal, status=exc.status)
+    return Result(line.number, "imported" if created else "replayed", item=item)
 
 
 def run(
@@ -215,6 +209,7 @@ def run(
         if result.outcome == "failed" and not summary.stopped:
             if result.fatal:
                 summary.stopped = f"at line {result.number}: {result.message}"
+                summary.fatal = result
             elif stop_on_error:
                 summary.stopped = f"at line {result.number} (--stop-on-error)"
 
@@ -243,66 +238,3 @@ def run(
     summary.rate_limited = client.rate_limited - limited
     summary.elapsed_s = time.monotonic() - started
     return summary
-
-
-def command(
-    source: str,
-    *,
-    channel: str,
-    concurrency: int,
-    stop_on_error: bool,
-    server: tuple[str, str | None, str],
-    out: Console,
-    err: Console,
-) -> int:
-    """``ticker import``: a progress bar on a terminal, failures as they come, a summary.
-
-    Returns the exit code: 0, 1 if any line failed, 2 if the input cannot be read.
-    """
-    try:
-        entries, blank = parse(read(source), channel=channel)
-    except InputError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-        return 2
-    if not entries:
-        out.print("nothing to import" + (f" ({_plural(blank, 'blank line')})" if blank else ""))
-        return 0
-    bar = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not err.is_terminal,
-    )
-    task = bar.add_task("importing", total=len(entries))
-
-    def on_result(result: Result) -> None:
-        bar.update(task, advance=1, description="importing")
-        if result.outcome == "failed":
-            line = f"[red]line {result.number}:[/red] {escape(result.message)}"
-            bar.console.print(line, soft_wrap=True)
-
-    def on_wait(seconds: float) -> None:
-        bar.update(task, description=f"rate-limited, waiting {seconds:.0f} s")
-
-    with bar, Client(*server, on_wait=on_wait) as client:
-        summary = run(
-            client,
-            entries,
-            blank=blank,
-            concurrency=concurrency,
-            stop_on_error=stop_on_error,
-            on_result=on_result,
-        )
-    style = "red" if summary.failed or summary.stopped else "green"
-    out.print(f"[{style}]{escape(summary.text())}[/{style}]", soft_wrap=True)
-    again = "the same import again; lines already imported are not posted twice."
-    if summary.stopped == "interrupted":
-        err.print(f"interrupted: to finish, run {again}", soft_wrap=True)
-        return 130
-    if summary.stopped:
-        err.print(f"stopped {escape(summary.stopped)}", soft_wrap=True)
-        err.print(f"fix that, then run {again}", soft_wrap=True)
-    return 1 if summary.failed or summary.stopped else 0

@@ -297,12 +297,16 @@ def import_items(
     stop_on_error: Annotated[
         bool, typer.Option("--stop-on-error", help="Stop at the first failed line.")
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print each line's item (uri, version) or error as JSON."),
+    ] = False,
 ) -> None:
     """Post items from a JSON Lines file; a re-run posts nothing twice.
 
     Lines go in file order (with --concurrency 1), so the last line is the newest item.
     """
-    from ticker.bulk import command
+    from ticker.cli_import import command
     from ticker.client import resolve
 
     code = command(
@@ -313,6 +317,7 @@ def import_items(
         server=resolve(load_settings()),
         out=out,
         err=err,
+        json_out=as_json,
     )
     if code:
         raise typer.Exit(code)

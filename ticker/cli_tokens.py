@@ -29,6 +29,13 @@ from ticker.console import rows as print_rows
 
 T = TypeVar("T")
 
+AsJson = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print the token as JSON (with the new secret, for create and rotate)."
+    ),
+]
+
 token_app = typer.Typer(
     help="Editor tokens (stored hashed in Redis, shown once).", no_args_is_help=True, cls=Group
 )
@@ -91,16 +98,22 @@ def token_create(
         str | None,
         typer.Option(metavar="DURATION", help="Refused after this long: 30d, 12h (at most 10y)."),
     ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Make a token. The secret is printed once; only its hash is kept."""
     lifetime = _duration("expires", expires) if expires is not None else None
-    secret = _admin(lambda tokens: tokens.create(name, channel, role, expires=lifetime))
+
+    async def create(tokens: Any) -> tuple[str, dict[str, Any] | None]:
+        secret = await tokens.create(name, channel, role, expires=lifetime)
+        return secret, await _record(tokens, name) if as_json else None
+
+    secret, record = _admin(create)
     until = f", expires in {escape(expires)}" if expires else ""
     err.print(
         f"[green]created[/green] {role} token {name!r} for {escape(', '.join(channel))}"
         f"{until}; store it now, it is not shown again:"
     )
-    print(secret)
+    _print_secret(secret, record)
 
 
 @token_app.command("rotate", cls=Command)
@@ -113,16 +126,36 @@ def token_rotate(
             help="How long the old secret keeps working (0s: it stops now; at most 30d).",
         ),
     ] = "1h",
+    as_json: AsJson = False,
 ) -> None:
     """Give a token a new secret, printed once; the old one works until the grace ends."""
     overlap = _duration("grace", grace, zero=True)
-    secret = _admin(lambda tokens: tokens.rotate(name, grace=overlap))
+
+    async def rotate(tokens: Any) -> tuple[str, dict[str, Any] | None]:
+        secret = await tokens.rotate(name, grace=overlap)
+        return secret, await _record(tokens, name) if as_json else None
+
+    secret, record = _admin(rotate)
     ends = "now" if not overlap else f"in {escape(grace)}"
     err.print(
         f"[green]rotated[/green] {escape(repr(name))}; the old secret stops working {ends}. "
         "Store the new one now, it is not shown again:"
     )
-    print(secret)
+    _print_secret(secret, record)
+
+
+async def _record(tokens: Any, name: str) -> dict[str, Any] | None:
+    """The token ``name`` as ``token ls`` lists it, after a change."""
+    return next((row for row in await tokens.list() if row["name"] == name), None)
+
+
+def _print_secret(secret: str, record: dict[str, Any] | None) -> None:
+    """The one output of a new secret, on stdout alone (never logged): the bare line, or
+    with ``--json`` the token as ``token ls --json`` shows it plus ``secret``."""
+    if record is None:
+        print(secret)
+    else:
+        print(json.dumps(_as_object(record) | {"secret": secret}, ensure_ascii=False))
 
 
 def _duration(field: str, text: str, *, zero: bool = False) -> timedelta:
@@ -150,6 +183,29 @@ TOKEN_COLUMNS = (
 )
 
 
+def _columns(row: dict[str, Any]) -> list[str]:
+    """A token's piped columns (``TOKEN_COLUMNS``)."""
+    return [
+        row["name"],
+        row.get("role", "editor"),
+        ",".join(row["channels"]),
+        utc(row["created_at"]),
+        utc(row.get("last_used_ms")),
+        utc(row.get("expires_at")),
+        row["status"],
+        utc(row["old_secret_until"]),
+    ]
+
+
+def _as_object(row: dict[str, Any]) -> dict[str, Any]:
+    """A token as ``--json`` shows it: the piped columns as keys, null for "-", channels a
+    list. Never a secret or its hash (``Tokens.list`` has neither)."""
+    columns = zip(TOKEN_COLUMNS, _columns(row), strict=True)
+    return {column: (None if value == "-" else value) for column, value in columns} | {
+        "channels": row["channels"]
+    }
+
+
 def _short(stamp: str) -> str:
     return stamp if stamp == "-" else stamp[:16].replace("T", " ") + " UTC"
 
@@ -163,29 +219,9 @@ def token_ls(
     expired) and, during a rotation's grace, until when the old secret works. Never
     secrets."""
     tokens = _admin(lambda store: store.list())
-    lines = [
-        [
-            row["name"],
-            row.get("role", "editor"),
-            ",".join(row["channels"]),
-            utc(row["created_at"]),
-            utc(row.get("last_used_ms")),
-            utc(row.get("expires_at")),
-            row["status"],
-            utc(row["old_secret_until"]),
-        ]
-        for row in tokens
-    ]
+    lines = [_columns(row) for row in tokens]
     if as_json:
-        # The piped columns as objects; null for "-". Never a secret or its hash.
-        objects = [
-            {
-                column: (None if value == "-" else value)
-                for column, value in zip(TOKEN_COLUMNS, line, strict=True)
-            }
-            | {"channels": row["channels"]}
-            for line, row in zip(lines, tokens, strict=True)
-        ]
+        objects = [_as_object(row) for row in tokens]
         print(json.dumps({"tokens": objects}, ensure_ascii=False))
         return
     if piped():
@@ -210,9 +246,12 @@ def token_ls(
 
 
 @token_app.command("revoke", cls=Command)
-def token_revoke(name: str) -> None:
+def token_revoke(name: str, as_json: AsJson = False) -> None:
     """Revoke a token; writes with it fail from now on."""
     if not _admin(lambda tokens: tokens.revoke(name)):
         err.print(f"[red]error:[/red] no token named {escape(repr(name))}")
-        raise typer.Exit(1)
-    out.print(f"revoked {escape(repr(name))}")
+        raise typer.Exit(exit_code(404))
+    if as_json:
+        print(json.dumps({"name": name, "revoked": True}, ensure_ascii=False))
+    else:
+        out.print(f"revoked {escape(repr(name))}")
