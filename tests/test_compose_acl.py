@@ -1,15 +1,22 @@
 """The compose file's Valkey users, against a real server started with the compose file's
 own arguments: ticker serves as its `ticker` user, and the `reader` user can read the
-streams and run a consumer group but write nothing else (docs/deploy.md#valkey-users)."""
+streams and run a consumer group but write nothing else, nor list keys
+(docs/deploy.md#valkey-users). As `reader`, both readers in clients/ and the first-read
+recipe of docs/streams.md run as documented (docs/streams.md#connecting-as-the-reader-user)."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
 import secrets
+import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -23,6 +30,7 @@ from ticker.embedded import find_redis_server
 from ticker.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+PY_READER = ROOT / "clients" / "python" / "reader.py"
 PASSWORDS = {
     name: secrets.token_hex(12)
     for name in ("VALKEY_ADMIN_PASSWORD", "VALKEY_TICKER_PASSWORD", "VALKEY_READER_PASSWORD")
@@ -139,9 +147,91 @@ def test_reader_reads_and_runs_a_group_but_writes_nothing_else(valkey: int) -> N
             lambda: reader.hset(items, "u2", "{}"),
             lambda: reader.hgetall("ticker:{auth}:hashes"),
             lambda: reader.keys("*"),
+            lambda: reader.scan(),
+            lambda: reader.randomkey(),
+            lambda: reader.xgroup_setid(events, "g", "0"),
+            lambda: reader.xgroup_delconsumer(events, "g", "c1"),
         ]
         for call in refused:
             with pytest.raises(redis.exceptions.NoPermissionError):
                 call()
+        # A write inside a transaction aborts all of it: nothing is written.
+        with pytest.raises(redis.exceptions.ResponseError):
+            reader.pipeline(transaction=True).xlen(events).xadd(events, {"x": "1"}).execute()
+        assert ticker.xlen(events) == 1
     finally:
         ticker.delete(events, items, "ticker:{acl2}:events", "ticker:{auth}:hashes")
+
+
+def entry(n: int) -> dict[str, str]:
+    """A stream entry as ticker writes one (docs/streams.md)."""
+    uri = f"urn:acl:{n}"
+    item = {"uri": uri, "headline": f"Read as reader {n}", "version": 1, "status": "usable"}
+    return {"v": "1", "type": "item", "uri": uri, "reason": "", "item": json.dumps(item)}
+
+
+def reader_url(port: int) -> str:
+    return f"redis://reader:{PASSWORDS['VALKEY_READER_PASSWORD']}@127.0.0.1:{port}/0"
+
+
+def _load_python_reader() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("acl_stream_reader", PY_READER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_python_reader_and_the_first_read_recipe_run_as_reader(valkey: int) -> None:
+    ticker, client = user(valkey, "ticker"), user(valkey, "reader")
+    key, items, live = "ticker:{acl3}:events", "ticker:{acl3}:items", "ticker:{acl3}:live"
+    try:
+        ids = [ticker.xadd(key, entry(n)) for n in (1, 2)]
+        ticker.hset(items, "urn:acl:1", "{}")
+        ticker.zadd(live, {"urn:acl:1": 1})
+        # The first read of docs/streams.md, both ways: one MULTI/EXEC each.
+        first = client.pipeline(transaction=True)
+        newest, state = first.xrevrange(key, count=1).hgetall(items).execute()
+        assert newest[0][0] == ids[-1] and state == {"urn:acl:1": "{}"}
+        grouped = client.pipeline(transaction=True)
+        grouped.xgroup_create(key, "boot", id="$", mkstream=True).hgetall(items)
+        assert grouped.execute() == [True, {"urn:acl:1": "{}"}]
+        assert client.zrange(live, 0, -1) == ["urn:acl:1"]
+        # clients/python/reader.py, as its README runs it: a group from the start.
+        module = _load_python_reader()
+        connection = module.connect(reader_url(valkey), block_ms=100)
+        try:
+            seen: list[Any] = []
+            group = module.GroupReader(connection, key, "py", "c1", start="0", block_ms=100)
+            group.run(seen.append, limit=2)
+        finally:
+            connection.close()
+        assert [(e.id, e.uri) for e in seen] == [(ids[0], "urn:acl:1"), (ids[1], "urn:acl:2")]
+        assert client.xpending(key, "py")["pending"] == 0  # each one acknowledged
+    finally:
+        ticker.delete(key, items, live)
+
+
+def test_the_node_reader_runs_its_group_as_reader(valkey: int) -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node")
+    ticker = user(valkey, "ticker")
+    key = "ticker:{acl4}:events"
+    try:
+        ids = [ticker.xadd(key, entry(n)) for n in (1, 2)]
+        args = ["--url", reader_url(valkey), "--key", key, "--group", "node", "--consumer", "c1"]
+        done = subprocess.run(
+            [node, "reader.mjs", *args, "--start", "0", "--count", "2", "--timeout", "10"],
+            cwd=ROOT / "clients" / "node",
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert [json.loads(line)["id"] for line in done.stdout.splitlines()] == ids
+        assert ticker.xpending(key, "node")["pending"] == 0
+    finally:
+        ticker.delete(key)
