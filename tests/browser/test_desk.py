@@ -456,7 +456,7 @@ def api_knows(server: TickerProcess, token: str, field: str, value: Any) -> bool
     """Does this service take ``field`` on a post (issue #14), or refuse it as unknown?"""
     r = httpx.post(
         f"{server.url}/channels/es/items",
-        json={"headline": "probe", field: value},
+        json={"headline": f"probe of {field}", field: value},  # not a duplicate of another
         headers={"Authorization": f"Bearer {token}"},
         timeout=10,
     )
