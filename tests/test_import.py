@@ -151,11 +151,15 @@ def test_running_the_same_file_again_posts_nothing_twice(
     path = jsonl(tmp_path, *lines)
     first = run(env, "import", str(path))
     assert first.returncode == 1 and "line 2: rejected (422): urgency" in first.stderr
-    assert first.stdout.startswith("imported 4, failed 1 "), first.stdout
+    # ... and the second "Polls close" has the headline just posted (dupes.py).
+    assert "line 4: rejected (409): server-editor posted the same headline" in first.stderr
+    assert '"force": true' in first.stderr
+    assert first.stdout.startswith("imported 3, failed 2 "), first.stdout
 
-    again = run(env, "import", str(path), "--concurrency", "3")
+    # --force posts it; what the first run imported is replayed, not posted again.
+    again = run(env, "import", str(path), "--concurrency", "3", "--force")
     assert again.returncode == 1
-    assert again.stdout.startswith("imported 0, already imported 4, failed 1 "), again.stdout
+    assert again.stdout.startswith("imported 1, already imported 3, failed 1 "), again.stdout
 
     # The desk fixes the bad line and drops the first: the rest are still recognised.
     path = jsonl(tmp_path, {"headline": "Turnout high", "urgency": 2}, *lines[2:])
