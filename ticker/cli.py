@@ -21,7 +21,6 @@ from rich.text import Text
 from ticker.cli_tokens import token_app
 from ticker.console import (
     HELP,
-    REFUSED,
     Command,
     Group,
     Header,
@@ -298,7 +297,7 @@ def post(
         except ClientError as exc:
             if exc.status == 409 and exc.body.get("error") == "duplicate":
                 _duplicate(exc.body.get("item") or {})
-                raise typer.Exit(REFUSED) from None
+                raise typer.Exit(exit_code(exc.status)) from None  # 1: refused
             raise
 
     _show(_call(send), "posted", as_json)
