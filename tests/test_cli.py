@@ -95,6 +95,30 @@ def test_post_publishes_the_item_with_every_option(
     assert listed[posted["uri"]] == {**posted, "reach": 0}  # the desk's view counts readers
 
 
+def test_a_duplicate_post_names_the_other_item_and_force_posts_it(
+    ticker_server: TickerProcess, tmp_path: Path
+) -> None:
+    first = ticker_server.post("en", headline=HEADLINE, source="Dutch Police")
+    refused, forced = run_all(
+        server_env(ticker_server, tmp_path),
+        ("post", "rotterdam  shooter arrested."),
+        ("post", "ROTTERDAM SHOOTER ARRESTED", "--force", "--json"),
+    )
+    assert forced.returncode == 0, forced.stderr
+    newest = json.loads(forced.stdout)["uri"]
+    assert refused.returncode == 1 and refused.stdout == ""
+    lines = refused.stderr.splitlines()
+    assert lines[0].startswith("error: not posted: server-editor posted the same headline ")
+    # The newest item with that headline: the first, or the forced one if it won the race.
+    if first["uri"] in lines[0]:
+        assert lines[1] == f"  Dutch Police: {HEADLINE}"
+    else:
+        assert newest in lines[0] and lines[1] == "  ROTTERDAM SHOOTER ARRESTED"
+    assert "on en, status usable" in lines[0]
+    assert "--force" in lines[-1] and len(lines) == 3
+    assert {i["uri"] for i in current(ticker_server)} == {first["uri"], newest}
+
+
 def test_correct_hold_release_and_kill(ticker_server: TickerProcess, tmp_path: Path) -> None:
     env = server_env(ticker_server, tmp_path)
     uri = ticker_server.post("en", headline="Shooter at large in Rotterdam")["uri"]

@@ -4,6 +4,7 @@ the queue says "embargoed". Real Redis, a real uvicorn; the parsing also as unit
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,10 +42,13 @@ def stream_len(settings: Settings) -> int:
         client.close()
 
 
+_EDITION = itertools.count(1)
+
+
 async def embargoed(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    r = await api.post(
-        "/channels/en/items", json={"headline": "Results at noon", "embargo": "10m", **body}
-    )
+    # Each its own headline: one posted a moment ago would be a duplicate (dupes.py).
+    headline = f"Results at noon, edition {next(_EDITION)}"
+    r = await api.post("/channels/en/items", json={"headline": headline, "embargo": "10m", **body})
     assert r.status_code == 201, r.text
     return dict(r.json())
 

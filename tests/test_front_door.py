@@ -166,7 +166,8 @@ def _next_item_arrives(server: TickerProcess, channel: str = "en") -> None:
     """A fresh reader gets the next item posted, within a few seconds."""
     sock = _stream(server, channel)
     try:
-        item = server.post(channel, headline="The next item")
+        # Each its own headline: one posted a moment ago would be a duplicate (dupes.py).
+        item = server.post(channel, headline=f"The next item, {uuid.uuid4().hex[:8]}")
         marker = f"id: {item['id']}\n".encode()
         assert marker in read_until(sock, marker, timeout=5)
     finally:

@@ -161,18 +161,22 @@ def test_running_the_same_file_again_posts_nothing_twice(
     path = jsonl(tmp_path, *lines)
     first = run(env, "import", str(path))
     assert first.returncode == 1 and "line 2: rejected (422): urgency" in first.stderr
-    assert first.stdout.startswith("imported 4, failed 1 "), first.stdout
+    # ... and the second "Polls close" has the headline just posted (dupes.py).
+    assert "line 4: rejected (409): server-editor posted the same headline" in first.stderr
+    assert '"force": true' in first.stderr
+    assert first.stdout.startswith("imported 3, failed 2 "), first.stdout
 
-    again = run(env, "import", str(path), "--concurrency", "3", "--json")
+    # --force posts it; what the first run imported is replayed, not posted again.
+    again = run(env, "import", str(path), "--concurrency", "3", "--force", "--json")
     assert again.returncode == 1
     told = json.loads(again.stdout)  # one document: what each line became
     counts = {k: told[k] for k in ("imported", "already_imported", "failed", "not_attempted")}
-    assert counts == {"imported": 0, "already_imported": 4, "failed": 1, "not_attempted": 0}
+    assert counts == {"imported": 1, "already_imported": 3, "failed": 1, "not_attempted": 0}
     assert [(ln["line"], ln["outcome"]) for ln in told["lines"]] == [
         (1, "already_imported"),
         (2, "failed"),
         (3, "already_imported"),
-        (4, "already_imported"),
+        (4, "imported"),
         (5, "already_imported"),
     ]
     assert told["lines"][1]["status"] == 422 and "urgency" in told["lines"][1]["message"]

@@ -182,3 +182,22 @@ async def test_every_status_a_real_request_gets_is_listed(
         422,
         431,
     } <= statuses
+
+
+async def test_a_duplicate_post_is_the_documented_409_with_the_other_item(
+    server: tuple[str, Any], spec: dict[str, Any], token: str
+) -> None:
+    post = spec["paths"]["/channels/{channel}/items"]["post"]
+    assert "duplicate" in post["responses"]["409"]["description"]
+    force = spec["components"]["schemas"]["ItemIn"]["properties"]["force"]
+    assert force["type"] == "boolean" and force["default"] is False
+    ed = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server[0], headers=ed, timeout=10) as http:
+        first = await http.post("/channels/en/items", json={"headline": "Port closed"})
+        again = await http.post("/channels/en/items", json={"headline": "PORT CLOSED."})
+    assert again.status_code == 409 and again.json()["error"] == "duplicate"
+    # The reply is the documented Error, its item the documented Item (the schemas' refs
+    # resolve in the document itself).
+    error = post["responses"]["409"]["content"]["application/json"]["schema"]
+    Draft202012Validator({**error, "components": spec["components"]}).validate(again.json())
+    assert again.json()["item"] == first.json()

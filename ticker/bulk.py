@@ -16,6 +16,10 @@ Deliberate choices:
 - The client waits out 429s and retries transient failures with the same key. A failure
   it still reports is about one line (4xx: say so, go on) or about the run (401, service
   unreachable, 5xx, still rate-limited: stop, every further line would fail the same way).
+- A line whose headline an item posted a moment ago has (the duplicate rule, dupes.py)
+  fails like any refused line, with the service's words; the run goes on. ``--force`` (or
+  ``"force": true`` on the line) posts it. ``force`` is not part of a line's key, so a run
+  with ``--force`` after one without replays what that one imported.
 """
 
 from __future__ import annotations
@@ -173,9 +177,10 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _post(client: Client, line: Line) -> Result:
+def _post(client: Client, line: Line, force: bool = False) -> Result:
+    body = {**line.body, "force": True} if force else line.body
     try:
-        item, created = client.post_item(line.channel, line.body, idempotency_key=line.key)
+        item, created = client.post_item(line.channel, body, idempotency_key=line.key)
     except ClientError as exc:
         fatal = exc.status in (0, 401, 429) or exc.status >= 500
         if not exc.status:
@@ -195,6 +200,7 @@ def run(
     blank: int = 0,
     concurrency: int = 1,
     stop_on_error: bool = False,
+    force: bool = False,
     on_result: Callable[[Result], None] | None = None,
 ) -> Summary:
     """Post every line with at most ``concurrency`` requests in flight."""
@@ -228,7 +234,7 @@ def run(
             if isinstance(entry, Bad):
                 settle(Result(entry.number, "failed", entry.message))
             else:
-                pending.add(pool.submit(_post, client, entry))
+                pending.add(pool.submit(_post, client, entry, force))
         settle_some(wait(pending).done)
         pool.shutdown()
     except KeyboardInterrupt:

@@ -258,9 +258,19 @@ def post(
         str | None,
         typer.Option(metavar="SLUG", help="Link it to its editions on other channels."),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Post it even if the same headline was just posted."),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Publish a new item."""
+    """Publish a new item.
+
+    A headline that an item posted on the channel a moment ago already has (the same
+    words and digits) is refused, naming that item (exit 1); --force posts it anyway.
+    """
+    from ticker.client import ClientError
+
     body: dict[str, Any] = {"headline": headline, "urgency": urgency}
     for key, value in (
         ("source", source),
@@ -278,8 +288,32 @@ def post(
         body["categories"] = category
     if hold:
         body["status"] = "withheld"
-    item = _call(lambda c: c.request("POST", f"/channels/{channel}/items", json=body))
-    _show(item, "posted", as_json)
+    if force:
+        body["force"] = True
+
+    def send(client: Client) -> Any:
+        try:
+            return client.request("POST", f"/channels/{channel}/items", json=body)
+        except ClientError as exc:
+            if exc.status == 409 and exc.body.get("error") == "duplicate":
+                _duplicate(exc.body.get("item") or {})
+                raise typer.Exit(exit_code(exc.status)) from None  # 1: refused
+            raise
+
+    _show(_call(send), "posted", as_json)
+
+
+def _duplicate(other: dict[str, Any]) -> None:
+    """The item a post would duplicate, and how to post it all the same."""
+    when = _relative(str(other.get("created_at")))
+    err.print(
+        f"[red]error:[/red] not posted: {escape(str(other.get('author')))} posted the same "
+        f"headline {'just now' if when == 'now' else when} as {escape(str(other.get('uri')))}"
+        f" on {escape(str(other.get('channel')))}, status {other.get('status')}"
+    )
+    if other.get("headline"):
+        err.print(f"  {escape(_line(other))}", soft_wrap=True)
+    err.print("  nothing was written; to post it anyway, run the same command with --force")
 
 
 @command("import", cls=Command)
@@ -301,6 +335,10 @@ def import_items(
         bool,
         typer.Option("--json", help="Print each line's item (uri, version) or error as JSON."),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Post lines whose headline was just posted, too."),
+    ] = False,
 ) -> None:
     """Post items from a JSON Lines file; a re-run posts nothing twice.
 
@@ -314,6 +352,7 @@ def import_items(
         channel=channel,
         concurrency=concurrency,
         stop_on_error=stop_on_error,
+        force=force,
         server=resolve(load_settings()),
         out=out,
         err=err,

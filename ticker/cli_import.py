@@ -80,6 +80,7 @@ def command(
     out: Console,
     err: Console,
     json_out: bool = False,
+    force: bool = False,
 ) -> int:
     """``ticker import``; returns the exit code (module docstring)."""
     try:
@@ -122,6 +123,7 @@ def command(
             blank=blank,
             concurrency=concurrency,
             stop_on_error=stop_on_error,
+            force=force,
             on_result=on_result,
         )
     if json_out:

@@ -118,6 +118,7 @@ async def run_demo(
                 regions=regions,
                 categories=categories,
                 ttl=ttl,
+                force=True,  # the samples come round again within the duplicate window
             )
             try:
                 await desk.post(channel, item, author="demo")

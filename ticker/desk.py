@@ -9,11 +9,13 @@ correcting the same item at once never lose an edit: the loser re-reads and retr
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import os
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from ticker import dupes
 from ticker.aof import AofRewrites
 from ticker.archive import Archive
 from ticker.duration import format_duration
@@ -31,7 +33,7 @@ from ticker.errors import (
 from ticker.metrics import Metrics
 from ticker.models import PIN_MAX, Item, ItemIn, ItemPatch, Status, utcnow
 from ticker.settings import Channel, Settings
-from ticker.store import Change, EventType, Reason, Schedule, Store
+from ticker.store import Change, EventType, HeadlineNote, Reason, Schedule, Store
 from ticker.when import When
 
 _RETRIES = 8
@@ -53,9 +55,10 @@ def _ms_delta(value: timedelta) -> int:
 
 
 def _idempotency(author: str, key: str, data: ItemIn) -> tuple[str, str]:
-    """(the key's scope, per token; the request's fingerprint)."""
+    """(the key's scope, per token; the request's fingerprint). ``force`` is not part of
+    the request's item: a retry with it replays the first reply."""
     scope = hashlib.sha256(f"{author}\0{key}".encode()).hexdigest()[:40]
-    return scope, hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+    return scope, hashlib.sha256(data.model_dump_json(exclude={"force"}).encode()).hexdigest()
 
 
 def _too_many_pins(ch: Channel) -> TooManyPins:
@@ -186,6 +189,7 @@ class Desk:
         idempotency: tuple[str, str] | None = None,
         claim: Schedule | Literal[""] = "",
         keep_state: bool = False,
+        headline: HeadlineNote | None = None,
     ) -> tuple[str, str]:
         now = utcnow()
         alive = item.status is not Status.CANCELED
@@ -215,6 +219,7 @@ class Desk:
             claim=claim,
             keep_state=keep_state,
             audited="kill" if reason == "kill" else "",
+            headline=headline,
         )
         status, stored, pushed_out = await self._store.commit(ch.name, change)
         if status == "ok":
@@ -244,6 +249,7 @@ class Desk:
         idempotency = None
         if idempotency_key is not None:
             idempotency = _idempotency(author, idempotency_key, data)
+        note = dupes.note(ch, data.headline, now, force=data.force)
         for _ in range(_RETRIES):
             item = Item(
                 uri=new_uri(now),
@@ -266,8 +272,15 @@ class Desk:
                 author=author,
             )
             status, stored = await self._commit(
-                ch, item, expected=0, event_type="item", idempotency=idempotency
+                ch, item, expected=0, event_type="item", idempotency=idempotency, headline=note
             )
+            if status == "duplicate" and note is not None:
+                other = Item.model_validate_json(stored)
+                if dupes.blocks(other, data.headline):
+                    raise dupes.refusal(other)
+                # Killed, or corrected to other words since: again, past that one only.
+                note = dataclasses.replace(note, ignore=other.uri)
+                continue
             if status == "too_many_pins":
                 raise _too_many_pins(ch)
             if status == "ok":

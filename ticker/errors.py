@@ -9,6 +9,7 @@
   |  + Expired            the item's time is up: it can no longer change (409 ``expired``)
   |  + TooManyPins        the channel has its most pins already (409 ``too_many_pins``)
   |  + Stale              the item moved on from the change's base version (409 ``stale``)
+  |  + Duplicate          a post with the headline of a recent item (409 ``duplicate``)
   + IdempotencyMismatch   an Idempotency-Key reused with a different request (422)
   + Unauthorized          missing, wrong or revoked token (401)
   |  + TokenLapsed        a token past its expiry (``token_expired``), or a secret past its
@@ -78,6 +79,21 @@ class Stale(Conflict):
     written, and the reply carries the item as it is now (the desk's view) to merge with."""
 
     code = "stale"
+
+    def __init__(self, message: str, *, item: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.item = item
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "item": self.item}
+
+
+class Duplicate(Conflict):
+    """A post whose headline is that of an item posted on the channel a moment ago
+    (dupes.py): nothing was written, and the reply carries that item (the desk's view).
+    ``"force": true`` posts it all the same."""
+
+    code = "duplicate"
 
     def __init__(self, message: str, *, item: dict[str, Any]) -> None:
         super().__init__(message)

@@ -80,6 +80,32 @@ local function audit_add(action, item_uri, by, at, why)
 end
 """
 
+# The duplicate rule's index (dupes.py): ``dupes`` maps the digest of a normal headline to
+# the uri of its newest post, ``dupes_at`` the digest to that post's ms. ``dupe_found``:
+# the record of the item posted under ``dupe_digest`` within the window (but not
+# ``dupe_ignore``), which the desk judges (``dupes.blocks``). ``dupe_note``: this post is
+# the newest under its digest; entries older than the window leave (a hundred at a time).
+_DUPES = """
+local function dupe_found()
+  if dupe_digest == '' or dupe_check ~= '1' then return nil end
+  local at = redis.call('ZSCORE', dupes_at, dupe_digest)
+  if not at or tonumber(at) <= tonumber(dupe_at_ms) - tonumber(dupe_window_ms) then return nil end
+  local other = redis.call('HGET', dupes, dupe_digest)
+  if not other or other == dupe_ignore then return nil end
+  return redis.call('HGET', items, other) or nil
+end
+local function dupe_note()
+  if dupe_digest == '' then return end
+  local cutoff = tonumber(dupe_at_ms) - tonumber(dupe_window_ms)
+  for _, old in ipairs(redis.call('ZRANGEBYSCORE', dupes_at, '-inf', cutoff, 'LIMIT', 0, 100)) do
+    redis.call('HDEL', dupes, old)
+    redis.call('ZREM', dupes_at, old)
+  end
+  redis.call('HSET', dupes, dupe_digest, uri)
+  redis.call('ZADD', dupes_at, dupe_at_ms, dupe_digest)
+end
+"""
+
 # One editorial change: the event, the item's state, its schedules, in one step.
 COMMIT = Script(
     "commit",
@@ -99,6 +125,8 @@ COMMIT = Script(
         "pinned",
         "audit",
         "purged",
+        "dupes",
+        "dupes_at",
     ),
     args=(
         "uri",
@@ -123,9 +151,15 @@ COMMIT = Script(
         "pin_max",
         "audited",
         "audit_max",
+        "dupe_digest",
+        "dupe_check",
+        "dupe_ignore",
+        "dupe_at_ms",
+        "dupe_window_ms",
     ),
     body=_APPEND
     + _AUDIT
+    + _DUPES
     + """
 if idempotent == '1' then
   local prior = redis.call('GET', idem)
@@ -135,6 +169,8 @@ local cur = redis.call('HGET', items, uri)
 local curver = 0
 if cur then curver = cjson.decode(cur)['version'] end
 if curver ~= tonumber(expected_version) then return {'conflict', cur or ''} end
+local other = dupe_found()
+if other then return {'duplicate', other} end
 -- At most pin_max pins per channel: a new pin over that writes nothing.
 if pin == '1' and redis.call('SISMEMBER', pinned, uri) == 0
    and redis.call('SCARD', pinned) >= tonumber(pin_max) then
@@ -192,6 +228,7 @@ if idempotent == '1' then
   redis.call('SET', idem, fingerprint .. '\\n' .. state, 'EX', idempotency_ttl_s)
   redis.call('HSET', idem_of, uri, idem)
 end
+dupe_note()
 return {'ok', state, pushed}
 """,
 )
@@ -253,7 +290,8 @@ end
 # A legal takedown: every text of the item leaves every key (its stream entries, its
 # record, its versions, its idempotency reply); one record without text stays in
 # ``purged`` and in the audit list, and a ``remove`` (kill) entry with no text tells
-# readers and other services to drop their copy. ``idem`` is the key named in ``idem_of``
+# readers and other services to drop their copy; its entries in the duplicate index go
+# too (they hold a digest of its headline). ``idem`` is the key named in ``idem_of``
 # (or any key of the slot when there is none); the stream is rebuilt (``_REBUILD``).
 # Returns {'ok', record} | {'gone', record} | {'unknown'}.
 PURGE = Script(
@@ -275,6 +313,8 @@ PURGE = Script(
         "reach",
         "audit",
         "scratch",
+        "dupes",
+        "dupes_at",
     ),
     args=("uri", "record", "notice", "schema", "maxlen", "audit_max"),
     body=_AUDIT
@@ -299,6 +339,14 @@ redis.call('DEL', versions)
 for _, key in ipairs({live, expiry, embargo, last, held}) do redis.call('ZREM', key, uri) end
 redis.call('SREM', pinned, uri)
 redis.call('HDEL', reach, uri)
+-- The duplicate index holds digests of the item's headline (dupes.py): they go too.
+local noted = redis.call('HGETALL', dupes)
+for i = 1, #noted, 2 do
+  if noted[i + 1] == uri then
+    redis.call('HDEL', dupes, noted[i])
+    redis.call('ZREM', dupes_at, noted[i])
+  end
+end
 local rec = cjson.decode(record)
 audit_add('purge', uri, rec['purged_by'], rec['purged_at'], rec['reason'])
 redis.call('HSET', purged, uri, record)

@@ -209,6 +209,9 @@ class ItemIn(BaseModel):
     pinned: Annotated[bool, Field(strict=True)] = False
     # Links this item to its editions on other channels (the same slug there).
     story: Story | None = None
+    # Post it even if an item with the same headline was just posted (dupes.py). Not
+    # stored on the item, and not part of an Idempotency-Key's request.
+    force: Annotated[bool, Field(strict=True)] = False
 
 
 class ItemPatch(BaseModel):

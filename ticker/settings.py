@@ -40,6 +40,9 @@ class Channel(BaseModel):
     history_max_items: int = Field(default=1000, ge=10, le=1_000_000)
     # The IANA time zone an editor's clock time ("--embargo 18:30") is read in.
     timezone: str = "UTC"
+    # A post with the headline of an item posted this recently is refused (dupes.py);
+    # null: no such check on this channel.
+    duplicate_window: Duration | None = timedelta(minutes=10)
 
     @field_validator("name")
     @classmethod

@@ -19,6 +19,8 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:idem-of   hash uri -> the Idempotency-Key entry that holds its reply
     {prefix}:{ch}:purged    hash uri -> the audit record of a purge (no text)
     {prefix}:{ch}:audit     stream, one entry per kill and purge (who, when, uri, reason)
+    {prefix}:{ch}:dupes     hash digest of a normal headline -> uri of its newest post
+    {prefix}:{ch}:dupes-at  zset digest -> ms of that post (the duplicate window, dupes.py)
     {prefix}:{ch}:indexed   string, set once the per-item index covers older data
     {prefix}:{ch}:held-indexed  string, set once ``held`` covers items held before it existed
     {prefix}:{ch}:ack       string, rewritten before each WAIT (TICKER_ACK_*; see ``_durably``)
@@ -97,6 +99,20 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class HeadlineNote:
+    """A post's part in the duplicate rule (dupes.py): ``digest`` (of its normal headline)
+    is noted as posted at ``at_ms``; with ``check``, the post is refused instead when an
+    item was noted under the same digest within ``window_ms`` (``ignore``: that one's uri
+    does not count)."""
+
+    digest: str
+    at_ms: int
+    window_ms: int
+    check: bool = True
+    ignore: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """One atomic write: the event to append and what it does to the item's state."""
 
@@ -119,6 +135,7 @@ class Change:
     claim: Schedule | Literal[""] = ""  # only commit if this process wins the claim
     keep_state: bool = False  # an event about the item that makes no new version
     audited: Literal["", "kill"] = ""  # recorded in the channel's audit list
+    headline: HeadlineNote | None = None  # a post's duplicate check and note (dupes.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +156,8 @@ class Keys:
     idem_of: str
     purged: str
     audit: str
+    dupes: str
+    dupes_at: str
     indexed: str
     held_indexed: str
     ack: str
@@ -303,6 +322,8 @@ class Store:
             idem_of=f"{base}:idem-of",
             purged=f"{base}:purged",
             audit=f"{base}:audit",
+            dupes=f"{base}:dupes",
+            dupes_at=f"{base}:dupes-at",
             indexed=f"{base}:indexed",
             held_indexed=f"{base}:held-indexed",
             ack=f"{base}:ack",
@@ -349,9 +370,9 @@ class Store:
     async def commit(self, channel: str, change: Change) -> tuple[str, str, int]:
         """Append one event and update the item's state atomically.
 
-        Returns (``ok`` | ``dup`` | ``conflict`` | ``claimed`` | ``too_many_pins``, the
-        stored JSON, how many ``remove`` entries ``live_max_items`` pushed out besides the
-        event).
+        Returns (``ok`` | ``dup`` | ``conflict`` | ``claimed`` | ``too_many_pins`` |
+        ``duplicate``, the stored JSON (``duplicate``: the other item's), how many
+        ``remove`` entries ``live_max_items`` pushed out besides the event).
         """
         c = change
         if not c.body.startswith("{") or c.body == "{}":
@@ -359,6 +380,7 @@ class Store:
         k = self.keys(channel)
         idem_key, fingerprint = c.idempotency if c.idempotency else ("-", "")
         claim_key = {"expiry": k.expiry, "embargo": k.embargo}.get(c.claim, k.expiry)
+        note = c.headline
 
         def opt(value: int | None) -> int | str:
             return "" if value is None else value
@@ -394,6 +416,11 @@ class Store:
                 "pin_max": c.pin_max,
                 "audited": c.audited,
                 "audit_max": AUDIT_MAX_ITEMS,
+                "dupe_digest": note.digest if note else "",
+                "dupe_check": "1" if note and note.check else "0",
+                "dupe_ignore": note.ignore if note else "",
+                "dupe_at_ms": note.at_ms if note else 0,
+                "dupe_window_ms": note.window_ms if note else 0,
             },
             # A claimed commit (the sweeper's) lost in a failover is redone: no wait.
             barrier=None if c.claim else k.ack,

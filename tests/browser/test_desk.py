@@ -208,6 +208,41 @@ def test_a_double_click_on_post_posts_once(
     assert_clean(watch)
 
 
+def test_a_duplicate_post_shows_the_other_item_and_post_anyway_posts_it(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    first = "<b>Rotterdam</b> shooter arrested"
+    other = desk_token(settings, "night-editor")
+    r = httpx.post(
+        f"{ticker_server.url}/channels/en/items",
+        json={"headline": first},
+        headers={"Authorization": f"Bearer {other}"},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    form = page.locator("#post-form")
+    headline = form.get_by_label("Headline", exact=True)
+    box = page.locator("#post-duplicate")
+    for typed in ("<b>rotterdam</b>  shooter arrested.", "<B>Rotterdam</B> shooter arrested"):
+        headline.fill(typed)
+        form.get_by_role("button", name="Post").click()
+        expect(page.locator("#post-message")).to_contain_text("Not posted")
+        expect(box).to_be_visible()
+        expect(box).to_contain_text("night-editor posted the same headline")
+        expect(box).to_contain_text(first)  # as text, never as markup
+        assert box.locator("b").count() == 0
+        if typed.endswith("."):
+            headline.press("End")
+            headline.type("!")  # an edit: no longer what was found to be a duplicate
+            expect(box).to_be_hidden()
+    box.get_by_role("button", name="Post anyway").click()
+    expect(page.locator("#post-message")).to_contain_text("Posted")
+    expect(box).to_be_hidden()
+    expect(page.locator("#onair > li")).to_have_count(2)
+    assert_clean(watch, ("/channels/en/items", 409))
+
+
 def test_field_errors_from_the_api_show_next_to_their_fields(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
@@ -456,7 +491,7 @@ def api_knows(server: TickerProcess, token: str, field: str, value: Any) -> bool
     """Does this service take ``field`` on a post (issue #14), or refuse it as unknown?"""
     r = httpx.post(
         f"{server.url}/channels/es/items",
-        json={"headline": "probe", field: value},
+        json={"headline": f"probe of {field}", field: value},  # not a duplicate of another
         headers={"Authorization": f"Bearer {token}"},
         timeout=10,
     )

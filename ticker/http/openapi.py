@@ -39,6 +39,7 @@ class Operation:
     body: str = ""  # a components schema name
     content: str = "application/json"  # of the success answer
     success: str = ""  # a components schema name for the success answer
+    notes: tuple[tuple[int, str], ...] = ()  # (status, what it means here), when it needs saying
 
 
 # Every request may meet these: a head over TICKER_MAX_HEADER_BYTES (431), a Redis that is
@@ -84,6 +85,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         auth="required",
         body="ItemIn",
         success="Item",
+        notes=(
+            (
+                409,
+                "duplicate: an item with the same headline was posted on the channel within"
+                ' its duplicate_window; the reply\'s item is that one, and "force": true posts'
+                " anyway (also stale, killed, too_many_pins, conflict: see Error)",
+            ),
+        ),
     ),
     ("/channels/{channel}/queue", "GET"): Operation(
         "Held and embargoed items (the desk's)", (200, 401, 403, *_READ), auth="required"
@@ -152,6 +161,11 @@ def _schemas() -> dict[str, Any]:
                 "items": {"type": "object"},
                 "description": "for 422: which field, and what is wrong with it",
             },
+            "item": {
+                "$ref": "#/components/schemas/Item",
+                "description": "for 409 stale: the item now; for 409 duplicate: the item"
+                " posted with the same headline (the desk's view)",
+            },
         },
     }
     return schemas
@@ -159,8 +173,12 @@ def _schemas() -> dict[str, Any]:
 
 def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
+    notes = dict(op.notes)
     for status in op.statuses:
-        answer: dict[str, Any] = {"description": HTTPStatus(status).phrase}
+        phrase = HTTPStatus(status).phrase
+        answer: dict[str, Any] = {
+            "description": f"{phrase}: {notes[status]}" if status in notes else phrase
+        }
         if status >= 400:
             error = {"$ref": "#/components/schemas/Error"}
             answer["content"] = {"application/json": {"schema": error}}

@@ -27,6 +27,10 @@
  *   at once), and a
  *   headline in a script the edition's language is not written in is posted only on a
  *   second click ("Post to ar anyway"), after a warning that says why.
+ * - A post refused as a duplicate (409 `duplicate`: the same headline was just posted on
+ *   this edition) shows that item and a "Post anyway" button, which sends the form's
+ *   content again with `force`, as a new submission. Any edit, or another edition, takes
+ *   the button away: it only ever posts what was shown to be a duplicate.
  */
 
 import { isRtlLanguage, safeHref } from "/widget.js";
@@ -311,6 +315,7 @@ function openChannel(channel) {
   closeAudit();
   $("preview").setAttribute("channel", channel);
   warnScript(null);
+  showDuplicate(null);
   // The desk's own stream is not counted in items' reach.
   const source = new EventSource(`/channels/${encodeURIComponent(channel)}/events?reach=off`);
   for (const kind of ["item", "remove", "reset"]) {
@@ -885,20 +890,24 @@ function clearFieldErrors() {
   for (const node of $("post-form").querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
 }
 
-async function submitPost(event) {
-  event.preventDefault();
+/** Post the form; `force`: even if its headline was just posted ("Post anyway"). */
+async function submitPost(event, { force = false } = {}) {
+  event?.preventDefault();
   if (state.posting || !state.channel) return;
   const form = $("post-form");
   const message = $("post-message");
   clearFieldErrors();
+  showDuplicate(null);
   if (!scriptChecked(form.elements.headline.value)) return;
   state.postKey ??= newKey();
   state.posting = true;
   $("post").disabled = true;
   say(message, "Posting…");
   try {
+    const body = postBody(form);
+    if (force) body.force = true;
     const item = await api("POST", `/channels/${encodeURIComponent(state.channel)}/items`, {
-      body: postBody(form),
+      body,
       idempotencyKey: state.postKey,
     });
     state.postKey = null;
@@ -910,6 +919,7 @@ async function submitPost(event) {
     refresh();
   } catch (error) {
     if (error.status === 401) return;
+    if (error.code === "duplicate" && error.item) showDuplicate(error.item); // Post anyway?
     let placed = false;
     for (const detail of error.details) {
       const name = FIELD_FOR[String(detail.field).split(".")[0]];
@@ -922,12 +932,31 @@ async function submitPost(event) {
       say($("err-pinned"), error.message, "error"); // #14: only a chief pins
       placed = true;
     }
-    say(message, placed ? "Not posted: see the fields marked." : `Not posted: ${error.message}`, "error");
+    const why = error.code === "duplicate" ? "the same headline was just posted." : error.message;
+    say(message, placed ? "Not posted: see the fields marked." : `Not posted: ${why}`, "error");
     if (error.status !== 0) state.postKey = null; // refused, nothing written: a fix is a new post
   } finally {
     state.posting = false;
     $("post").disabled = false;
   }
+}
+
+/** The item a post would duplicate, and "Post anyway"; with null, neither. */
+function showDuplicate(other) {
+  const box = $("post-duplicate");
+  box.hidden = !other;
+  if (!other) {
+    box.replaceChildren();
+    return;
+  }
+  const anyway = el("button", { type: "button" }, "Post anyway");
+  const age = span(Date.now() - Date.parse(other.created_at));
+  box.replaceChildren(
+    el("p", {}, `${other.author} posted the same headline ${age} ago (${other.status}):`),
+    headlineLine(other),
+    el("div", { class: "buttons" }, anyway),
+  );
+  anyway.addEventListener("click", () => submitPost(null, { force: true }));
 }
 
 function updateCount() {
@@ -1030,6 +1059,7 @@ function start() {
   });
   $("post-form").addEventListener("input", () => {
     state.postKey = null; // other content: another submission
+    showDuplicate(null); // and no longer what was found to be a duplicate
   });
   $("post-form").addEventListener("submit", submitPost);
   $("signin-form").addEventListener("submit", (event) => {
