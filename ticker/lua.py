@@ -123,6 +123,7 @@ COMMIT = Script(
         "pin_max",
         "audited",
         "audit_max",
+        "public_notice",
     ),
     body=_APPEND
     + _AUDIT
@@ -147,6 +148,10 @@ end
 local fields = {'v', schema, 'type', event_type, 'uri', uri}
 if reason ~= '' then
   fields[#fields + 1] = 'reason'; fields[#fields + 1] = reason
+end
+-- A kill's note for readers (notices.py decides when there is one).
+if public_notice ~= '' then
+  fields[#fields + 1] = 'notice'; fields[#fields + 1] = public_notice
 end
 fields[#fields + 1] = 'item'; fields[#fields + 1] = body
 local id = append(uri, fields)

@@ -40,6 +40,11 @@ class Channel(BaseModel):
     history_max_items: int = Field(default=1000, ge=10, le=1_000_000)
     # The IANA time zone an editor's clock time ("--embargo 18:30") is read in.
     timezone: str = "UTC"
+    # How long the widget marks an item "Updated" after a correction marked as one (0: never).
+    correction_mark_s: int = Field(default=600, ge=0, le=86_400)
+    # A kill's public note reaches readers (the ``remove`` event; the widget shows it in
+    # place of the item for one pass). Off: the note is the desk's record only.
+    kill_notices: bool = False
 
     @field_validator("name")
     @classmethod

@@ -119,6 +119,7 @@ class Change:
     claim: Schedule | Literal[""] = ""  # only commit if this process wins the claim
     keep_state: bool = False  # an event about the item that makes no new version
     audited: Literal["", "kill"] = ""  # recorded in the channel's audit list
+    notice: str | None = None  # a kill's note for readers: the entry's ``notice`` field
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +395,7 @@ class Store:
                 "pin_max": c.pin_max,
                 "audited": c.audited,
                 "audit_max": AUDIT_MAX_ITEMS,
+                "public_notice": c.notice or "",
             },
             # A claimed commit (the sweeper's) lost in a failover is redone: no wait.
             barrier=None if c.claim else k.ack,
