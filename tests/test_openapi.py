@@ -52,6 +52,18 @@ async def test_the_document_lists_every_route_with_its_methods(
             assert names == {s.strip("{}") for s in path.split("/") if s.startswith("{")}
 
 
+async def test_a_kills_note_and_a_corrections_notice_are_in_the_bodies(
+    spec: dict[str, Any],
+) -> None:
+    schemas = spec["components"]["schemas"]
+    kill = spec["paths"]["/channels/{channel}/items/{uri}"]["delete"]["requestBody"]
+    assert kill["required"] is False  # a kill without a note sends no body
+    assert kill["content"]["application/json"]["schema"]["$ref"].endswith("/KillIn")
+    assert set(schemas["KillIn"]["properties"]) == {"notice"}
+    assert "notice" in schemas["ItemPatch"]["properties"]
+    assert {"corrected_at", "notice"} <= set(schemas["Item"]["properties"])
+
+
 async def test_every_schema_and_reference_in_the_document_is_sound(spec: dict[str, Any]) -> None:
     schemas = spec["components"]["schemas"]
     for schema in schemas.values():
@@ -138,7 +150,8 @@ async def test_every_status_a_real_request_gets_is_listed(
         await call(one, "PATCH", path, json={"headline": "C"}, headers={**ed, "If-Match": "v"})
         await call(one, "PATCH", path, json={"nope": 1}, headers=ed)
         await call(one + "/purge", "POST", path + "/purge", json={"reason": "x"}, headers=ed)
-        await call(one, "DELETE", path, headers=ed)
+        await call(one, "DELETE", path, json={"notice": "A\nB"}, headers=ed)
+        await call(one, "DELETE", path, json={"notice": "Withdrawn"}, headers=ed)
         await call(one, "PATCH", path, json={"headline": "D"}, headers=ed)  # killed: 409
         await call(one, "DELETE", "/channels/en/items/unknown", headers=ed)
         chief_auth = {"Authorization": f"Bearer {chief}"}
