@@ -155,12 +155,15 @@ def test_editor_posts_corrects_holds_releases_and_kills_from_the_desk(
     on_air.get_by_role("button", name="Correct").click()
     corrected = "Storm closes the harbour and the airport"
     on_air.get_by_label("Headline", exact=True).fill(corrected)
+    on_air.get_by_label("Mark as corrected").check()  # readers see "Updated"
     on_air.get_by_role("button", name="Save correction").click()
     wait_until(lambda: reader.got("item", headline=corrected, version=2))
+    assert reader.of("item")[-1]["corrected_at"] == reader.of("item")[-1]["updated_at"]
     expect(page.locator("#onair > li")).to_have_count(1)
     expect(page.locator("#history > li").first).to_contain_text(
-        f"corrected: headline: “{headline}” → “{corrected}”"
+        f"corrected (marked Updated): headline: “{headline}” → “{corrected}”"
     )
+    expect(row(page, "onair", corrected)).to_contain_text("corrected ")
     uri = reader.of("item")[-1]["uri"]
 
     row(page, "onair", corrected).get_by_role("button", name="Hold").click()
@@ -183,11 +186,14 @@ def test_editor_posts_corrects_holds_releases_and_kills_from_the_desk(
     expect(row(page, "onair", corrected)).to_have_count(1)
 
     row(page, "onair", corrected).get_by_role("button", name="Kill").click()
+    page.get_by_label("Note for readers").fill("Withdrawn: the airport stays open")
     page.get_by_role("dialog").get_by_role("button", name="Kill").click()
+    # This edition keeps kill notices for the desk: readers get the removal alone.
     wait_until(lambda: reader.got("remove", uri=uri, reason="kill"))
+    assert reader.of("remove")[-1] == {"uri": uri, "reason": "kill"}
     expect(page.locator("#onair > li")).to_have_count(0)
     newest = page.locator("#history > li").first
-    expect(newest).to_contain_text("killed")
+    expect(newest).to_contain_text("killed, note: “Withdrawn: the airport stays open”")
     expect(newest).to_contain_text("desk-editor")
     assert not reader.got("remove", uri=uri, reason="expire")
     assert_clean(watch)
