@@ -376,17 +376,6 @@ NOTE_SHOWN = """notice => {
 }"""
 
 
-def kill_with_notice(server: TickerProcess, channel: str, uri: str, notice: str) -> None:
-    r = httpx.request(
-        "DELETE",
-        f"{server.url}/channels/{channel}/items/{uri}",
-        json={"notice": notice},
-        headers={"Authorization": f"Bearer {server.token}"},
-        timeout=10,
-    )
-    assert r.status_code == 200, r.text
-
-
 def mark_then_kill_with_notice(
     page: Page, embed: Embed, server: TickerProcess, channel: str, words: tuple[str, ...]
 ) -> tuple[str, str]:
@@ -414,7 +403,7 @@ def mark_then_kill_with_notice(
     assert page.evaluate(ANNOUNCEMENTS) == [spoken, doomed]
 
     wait_until(lambda: play_states(page) == ["running"], timeout=5)
-    kill_with_notice(server, channel, killed["uri"], notice)
+    server.kill(channel, killed["uri"], notice)
     shown = page.wait_for_function(NOTE_SHOWN, arg=notice, polling="raf").json_value()
     assert shown["order"] == [notice, shown_text]  # in the item's place
     assert shown["dir"] == direction
