@@ -377,13 +377,14 @@ NOTE_SHOWN = """notice => {
 
 
 def mark_then_kill_with_notice(
-    page: Page, embed: Embed, server: TickerProcess, channel: str, words: tuple[str, ...]
+    page: Page, embed: Embed, server: TickerProcess, channel: str, **words: str
 ) -> tuple[str, str]:
     """Two items on the bar: a typo fixed in silence, then a marked correction (checked:
     the mark in the bar's language and direction, in the item and its spoken text); then
     the other item killed with a note (checked: in its place, announced, for one pass).
     Returns (the corrected item's uri, its text as the bar shows it)."""
-    typo, fixed, corrected, doomed, notice, updated = words
+    typo, fixed, corrected = words["typo"], words["fixed"], words["corrected"]
+    doomed, notice, updated = words["doomed"], words["notice"], words["updated"]
     stem = typo.rsplit(" ", 1)[0]
     direction = "rtl" if channel == "ar" else "ltr"
     item = server.post(channel, headline=typo)
@@ -417,9 +418,18 @@ def mark_then_kill_with_notice(
 def test_updated_marks_a_correction_until_the_window_ends_and_a_kill_notice_takes_its_place(
     page: Page, embed: Embed, ticker_server: TickerProcess
 ) -> None:
-    words = ("Death toll rises to thre", "three", "four", "Minister resigns")
-    words += ("Withdrawn: not confirmed", "Updated")
-    mark_then_kill_with_notice(page, embed, ticker_server, "en", words)  # correction_mark_s: 2
+    mark_then_kill_with_notice(  # en: correction_mark_s 2
+        page,
+        embed,
+        ticker_server,
+        "en",
+        typo="Death toll rises to thre",
+        fixed="three",
+        corrected="four",
+        doomed="Minister resigns",
+        notice="Withdrawn: not confirmed",
+        updated="Updated",
+    )
     # The window ends: the mark leaves by itself, from the bar and the spoken text.
     page.wait_for_function(
         f"() => !document.querySelector('{WIDGET}').shadowRoot.querySelector('.mark')",
@@ -432,9 +442,18 @@ def test_updated_marks_a_correction_until_the_window_ends_and_a_kill_notice_take
 def test_the_mark_and_the_kill_notice_run_right_to_left_in_the_arabic_edition(
     page: Page, embed: Embed, ticker_server: TickerProcess
 ) -> None:
-    words = ("ارتفاع عدد القتلى إلى ثلاثه", "ثلاثة", "أربعة", "استقالة الوزير")
-    words += ("سُحب الخبر: غير مؤكد", "محدّث")
-    uri, _ = mark_then_kill_with_notice(page, embed, ticker_server, "ar", words)
+    uri, _ = mark_then_kill_with_notice(
+        page,
+        embed,
+        ticker_server,
+        "ar",
+        typo="ارتفاع عدد القتلى إلى ثلاثه",
+        fixed="ثلاثة",
+        corrected="أربعة",
+        doomed="استقالة الوزير",
+        notice="سُحب الخبر: غير مؤكد",
+        updated="محدّث",
+    )
     # A silent fix later keeps the mark, and a reader who comes now gets it too.
     ticker_server.patch("ar", uri, source="رويترز")
     embed(ticker_server.url, channel="ar")
