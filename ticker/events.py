@@ -134,7 +134,8 @@ def entry_item(entry_id: str, fields: dict[str, str], channel: str) -> Item:
         # What every reader will be sent must encode (no lone surrogates), and its times
         # must convert to UTC (a date near year 1 or 9999 overflows there).
         item.model_dump_json()
-        for moment in (item.created_at, item.updated_at, item.expires_at, item.embargoed_until):
+        times = (item.created_at, item.updated_at, item.expires_at, item.embargoed_until)
+        for moment in (*times, item.corrected_at):
             if moment is not None and moment.tzinfo is None:
                 raise BadEntry("a time without a time zone")
             if moment is not None:

@@ -477,6 +477,8 @@ def test_the_mark_window_and_a_notice_are_read_by_pure_functions(
             notices: [
               w.readNotice({uri: 'a', reason: 'kill', notice: ' Withdrawn:\\nnot true '}),
               w.readNotice({uri: 'a', reason: 'kill', notice: 'x'.repeat(300)}).length,
+              // 280 characters as the service counts them (code points) stay whole.
+              [...w.readNotice({reason: 'kill', notice: '\\u{1F4F0}'.repeat(281)})].length,
               w.readNotice({uri: 'a', reason: 'expire', notice: 'Withdrawn'}),
               w.readNotice({uri: 'a', reason: 'kill', notice: 5}),
               w.readNotice({uri: 'a', reason: 'kill', notice: '  '}),
@@ -492,7 +494,7 @@ def test_the_mark_window_and_a_notice_are_read_by_pure_functions(
         "until": corrected + 600_000,
         "unmarked": 0,
         "off": 0,
-        "notices": ["Withdrawn: not true", 280, None, None, None, None],
+        "notices": ["Withdrawn: not true", 280, 280, None, None, None, None],
     }
 
 

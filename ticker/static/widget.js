@@ -82,7 +82,8 @@ const DEFAULT_MARK_MS = 600_000;
 // moving one, one pass, and at most NOTICE_MAX_MS (a strip paused for good).
 const NOTICE_STILL_MS = 15_000;
 const NOTICE_MAX_MS = 120_000;
-// The feed is trusted no further: a note longer than any the service sends is cut.
+// The feed is trusted no further: a note longer than any the service sends is cut
+// (characters as the service counts them: code points).
 const NOTICE_MAX_CHARS = 280;
 
 // Languages written right to left (primary subtags), and right-to-left scripts.
@@ -148,7 +149,7 @@ export function readNotice(data) {
   const { notice } = data;
   if (typeof notice !== "string") return null;
   const line = notice.replace(/[\r\n\u2028\u2029]+/g, " ").trim();
-  return line ? line.slice(0, NOTICE_MAX_CHARS) : null;
+  return line ? Array.from(line).slice(0, NOTICE_MAX_CHARS).join("") : null; // code points
 }
 
 /** The label for a language: "BREAKING" in it, or in English. */
@@ -313,7 +314,6 @@ const CSS = `
   border-radius: 0.2em;
   font-size: 0.75em;
   font-weight: 700;
-  text-transform: uppercase;
   opacity: 0.85;
 }
 .item.notice .headline { font-style: italic; }
