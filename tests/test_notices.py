@@ -207,14 +207,19 @@ async def test_bad_notices_on_a_correction_are_refused_naming_the_field_and_writ
 async def test_a_kill_notice_reaches_readers_live_on_a_replay_and_in_the_public_history(
     api: httpx.AsyncClient, anon: httpx.AsyncClient, server: tuple[str, Any], settings: Settings
 ) -> None:
-    item = await post(api)
+    item = await post(api, story="cabinet")
+    edition = await post(api, channel="ar", headline="استقالة الوزير", story="cabinet")
     events = f"{server[0]}/channels/en/events"
     live = start_reader(events)
     try:
         await live.wait_for(lambda r: r.of("item"))
-        r = await kill(api, item, {"notice": f"  {NOTICE}  "})
+        # Every edition killed at once: the note goes with this one (the other's language
+        # is not its own).
+        r = await kill(api, item, {"notice": f"  {NOTICE}  "}, params={"all_editions": "true"})
         assert r.status_code == 200, r.text
-        assert r.json()["notice"] == NOTICE and r.json()["status"] == "canceled"
+        killed = {(k["channel"], k["status"], k["notice"]) for k in r.json()["killed"]}
+        assert killed == {("en", "canceled", NOTICE), ("ar", "canceled", None)}
+        assert edition["uri"] in {k["uri"] for k in r.json()["killed"]}
         await live.wait_for(lambda r: r.of("remove"))
         removal = {"uri": item["uri"], "reason": "kill", "notice": NOTICE}
         assert live.of("remove") == [removal]
