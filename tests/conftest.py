@@ -120,14 +120,23 @@ def ticker_server_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def module_server_env() -> dict[str, str]:
+    """Override in a ``server_per_module`` module to pass TICKER_* variables (channel
+    settings) to its one server."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def module_ticker_server(
-    redis_url: str, module_prefix: str, tmp_path_factory: pytest.TempPathFactory
+    redis_url: str,
+    module_prefix: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    module_server_env: dict[str, str],
 ) -> Iterator[TickerProcess]:
     """One ``ticker serve`` for every test of a ``server_per_module`` module."""
     folder = tmp_path_factory.mktemp("module-ticker")
-    proc = TickerProcess(
-        server_env(redis_url, module_prefix, folder / "server-state"), log=folder / "ticker.log"
-    )
+    env = {**server_env(redis_url, module_prefix, folder / "server-state"), **module_server_env}
+    proc = TickerProcess(env, log=folder / "ticker.log")
     proc.start()
     try:
         yield proc

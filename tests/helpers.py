@@ -248,9 +248,13 @@ class TickerProcess:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    def kill(self, channel: str, uri: str) -> dict[str, Any]:
-        r = httpx.delete(
-            f"{self.url}/channels/{channel}/items/{uri}", headers=self._headers(), timeout=10
+    def kill(self, channel: str, uri: str, notice: str | None = None) -> dict[str, Any]:
+        r = httpx.request(
+            "DELETE",
+            f"{self.url}/channels/{channel}/items/{uri}",
+            json=None if notice is None else {"notice": notice},
+            headers=self._headers(),
+            timeout=10,
         )
         assert r.status_code == 200, r.text
         return dict(r.json())

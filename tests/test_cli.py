@@ -35,6 +35,14 @@ from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module
 
+
+@pytest.fixture(scope="module")
+def module_server_env() -> dict[str, str]:
+    # en shows kill notices: `tail` prints the note a reader gets.
+    channels = [{"name": "en", "kill_notices": True}, {"name": "ar", "language": "ar"}]
+    return {"TICKER_CHANNELS": json.dumps([*channels, {"name": "es", "language": "es"}])}
+
+
 HEADLINE = "Rotterdam shooter arrested"
 
 
@@ -123,12 +131,13 @@ def test_correct_hold_release_and_kill(ticker_server: TickerProcess, tmp_path: P
     env = server_env(ticker_server, tmp_path)
     uri = ticker_server.post("en", headline="Shooter at large in Rotterdam")["uri"]
 
-    corrected = run(env, "correct", uri, HEADLINE)
+    corrected = run(env, "correct", uri, HEADLINE, "--notice")
     assert corrected.returncode == 0, corrected.stderr
     assert corrected.stdout.startswith(f"corrected {uri} (v2)"), corrected.stdout
-    assert [(i["uri"], i["headline"], i["version"]) for i in current(ticker_server)] == [
-        (uri, HEADLINE, 2)
-    ]
+    assert "marked as corrected" in corrected.stdout
+    now = current(ticker_server)
+    assert [(i["uri"], i["headline"], i["version"]) for i in now] == [(uri, HEADLINE, 2)]
+    assert now[0]["corrected_at"] == now[0]["updated_at"]
 
     held = run(env, "hold", uri)
     assert held.returncode == 0, held.stderr
@@ -203,9 +212,17 @@ def test_tail_prints_a_new_item_as_it_is_posted(
         line = next(line for line in seen if HEADLINE in line)
         assert "ITEM" in line and "u2" in line and f"Dutch Police: {HEADLINE}" in line
         assert f"{item['uri']} v1" in line
-        ticker_server.kill("en", item["uri"])
+        bad, killed = run_all(
+            server_env(ticker_server, tmp_path),
+            ("kill", item["uri"], "--notice", "Withdrawn\nby the desk"),
+            ("kill", item["uri"], "--notice", "Withdrawn: not confirmed"),
+        )
+        assert bad.returncode == 1 and bad.stderr.startswith("error: notice: "), bad.stderr
+        assert killed.returncode == 0, killed.stderr
+        assert 'notice "Withdrawn: not confirmed"' in killed.stdout
         wait_for("REMOVE")
-        assert any(item["uri"] in line and "(kill)" in line for line in seen), seen
+        line = next(line for line in seen if "REMOVE" in line)
+        assert f'{item["uri"]} (kill) "Withdrawn: not confirmed"' in line, seen
     finally:
         proc.terminate()
         try:

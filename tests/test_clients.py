@@ -28,6 +28,13 @@ NODE_CLIENT = ROOT / "clients" / "node"
 pytestmark = pytest.mark.server_per_module
 
 
+@pytest.fixture(scope="module")
+def module_server_env() -> dict[str, str]:
+    # en shows kill notices: a kill's note is in its entry, and the readers print it.
+    channels = [{"name": "en", "kill_notices": True}, {"name": "ar", "language": "ar"}]
+    return {"TICKER_CHANNELS": json.dumps([*channels, {"name": "es", "language": "es"}])}
+
+
 def _load_reader() -> ModuleType:
     spec = importlib.util.spec_from_file_location("ticker_stream_reader", PY_READER)
     assert spec is not None and spec.loader is not None
@@ -282,7 +289,7 @@ def test_python_reader_command_prints_events(
     ticker_server: TickerProcess, settings: Settings
 ) -> None:
     item = ticker_server.post("en", headline="Storm warning for the coast")
-    killed = ticker_server.kill("en", item["uri"])
+    killed = ticker_server.kill("en", item["uri"], notice="Withdrawn: no storm")
     out = subprocess.run(
         [
             sys.executable,
@@ -320,6 +327,7 @@ def test_python_reader_command_prints_events(
             "version": 1,
             "status": "usable",
             "embargoed_until": None,
+            "notice": None,
         },
         {
             "id": killed["id"],
@@ -330,6 +338,7 @@ def test_python_reader_command_prints_events(
             "version": killed["version"],
             "status": "canceled",
             "embargoed_until": None,
+            "notice": "Withdrawn: no storm",
         },
     ]
 
@@ -394,7 +403,7 @@ def test_node_reader_decodes_what_editors_post(
 ) -> None:
     first = ticker_server.post("en", headline="Rotterdam shooter arrested")
     second = ticker_server.post("en", headline="مرحبا: Markets fall")
-    killed = ticker_server.kill("en", first["uri"])
+    killed = ticker_server.kill("en", first["uri"], notice="سُحب: غير مؤكد")
     lines = _node_lines(_node_reader(settings, "--count", "3", "--timeout", "20"))
     assert lines == [
         {
@@ -406,6 +415,7 @@ def test_node_reader_decodes_what_editors_post(
             "version": 1,
             "status": "usable",
             "embargoed_until": None,
+            "notice": None,
         },
         {
             "id": second["id"],
@@ -416,6 +426,7 @@ def test_node_reader_decodes_what_editors_post(
             "version": 1,
             "status": "usable",
             "embargoed_until": None,
+            "notice": None,
         },
         {
             "id": killed["id"],
@@ -426,6 +437,7 @@ def test_node_reader_decodes_what_editors_post(
             "version": killed["version"],
             "status": "canceled",
             "embargoed_until": None,
+            "notice": "سُحب: غير مؤكد",
         },
     ]
 

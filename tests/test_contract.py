@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from tests.helpers import make_token, rdb
 from ticker.events import decode
 from ticker.models import utcnow
-from ticker.settings import Settings
+from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -71,6 +71,18 @@ async def sweep_until(server: tuple[str, Any], settings: Settings, wanted: dict[
 
 
 @pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    # en shows kill notices, so a kill's note for readers is written (the entry's notice).
+    return {
+        "channels": (
+            Channel(name="en", kill_notices=True),
+            Channel(name="ar", language="ar"),
+            Channel(name="es", language="es"),
+        )
+    }
+
+
+@pytest.fixture
 def chief(settings: Settings) -> str:
     return make_token(settings, "chief", ["en"], role="chief")
 
@@ -81,8 +93,12 @@ async def test_every_entry_of_a_real_run_validates_against_the_schema(
     auth = {"Authorization": f"Bearer {chief}"}  # pins and purges take a chief
     async with httpx.AsyncClient(base_url=server[0], headers=auth, timeout=10) as api:
 
+        posted = 0
+
         async def post(**body: Any) -> str:
-            r = await api.post("/channels/en/items", json={"headline": "News", **body})
+            nonlocal posted
+            posted += 1  # a headline of its own: the same one again is a duplicate (dupes.py)
+            r = await api.post("/channels/en/items", json={"headline": f"News {posted}", **body})
             assert r.status_code == 201, r.text
             return str(r.json()["uri"])
 
@@ -92,12 +108,18 @@ async def test_every_entry_of_a_real_run_validates_against_the_schema(
 
         a = await post(story="budget-2027", source="Reuters", regions=["europe"])
         await patch(a, headline="News, corrected")
+        await patch(a, headline="News, corrected again", notice="corrected")
         await patch(a, pinned=True)
         await patch(a, status="withheld")
         await patch(a, status="usable")
         await post(status="withheld", link="https://example.org/a")
         killed = await post()
         r = await api.delete(f"/channels/en/items/{killed}")
+        assert r.status_code == 200, r.text
+        noted = await post()
+        r = await api.request(
+            "DELETE", f"/channels/en/items/{noted}", json={"notice": "Withdrawn: not confirmed"}
+        )
         assert r.status_code == 200, r.text
         purged = await post()
         r = await api.post(
@@ -124,6 +146,8 @@ async def test_every_entry_of_a_real_run_validates_against_the_schema(
     assert kinds == {"item", "release", "withhold", "kill", "purge", "expire"}
     assert any(f["item"].get("pinned") for _, f in seen)
     assert any(f["item"].get("story") is None for _, f in seen)  # the documented null
+    assert any(f["item"].get("corrected_at") for _, f in seen)
+    assert [f["notice"] for _, f in seen if "notice" in f] == ["Withdrawn: not confirmed"]
 
 
 def test_the_schema_refuses_what_is_not_an_entry() -> None:
@@ -142,6 +166,7 @@ def test_the_schema_refuses_what_is_not_an_entry() -> None:
         {**good, "reason": "filter"},  # SSE only, never stored
         {**good, "item": []},
         {k: v for k, v in good.items() if k != "uri"},
+        {**good, "notice": "Withdrawn"},  # a purge carries no text, a note neither
     ):
         assert not VALIDATOR.is_valid(bad), bad
 

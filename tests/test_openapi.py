@@ -60,6 +60,13 @@ async def test_every_schema_and_reference_in_the_document_is_sound(spec: dict[st
     assert refs
     for ref in refs:
         assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in schemas, ref
+    # A kill's note is an optional body; a correction's notice and the item's fields are named.
+    kill = spec["paths"]["/channels/{channel}/items/{uri}"]["delete"]["requestBody"]
+    assert kill["required"] is False
+    assert kill["content"]["application/json"]["schema"]["$ref"].endswith("/KillIn")
+    assert set(schemas["KillIn"]["properties"]) == {"notice"}
+    assert "notice" in schemas["ItemPatch"]["properties"]
+    assert {"corrected_at", "notice"} <= set(schemas["Item"]["properties"])
 
 
 def _refs(node: Any) -> list[str]:
@@ -138,7 +145,8 @@ async def test_every_status_a_real_request_gets_is_listed(
         await call(one, "PATCH", path, json={"headline": "C"}, headers={**ed, "If-Match": "v"})
         await call(one, "PATCH", path, json={"nope": 1}, headers=ed)
         await call(one + "/purge", "POST", path + "/purge", json={"reason": "x"}, headers=ed)
-        await call(one, "DELETE", path, headers=ed)
+        await call(one, "DELETE", path, json={"notice": "A\nB"}, headers=ed)
+        await call(one, "DELETE", path, json={"notice": "Withdrawn"}, headers=ed)
         await call(one, "PATCH", path, json={"headline": "D"}, headers=ed)  # killed: 409
         await call(one, "DELETE", "/channels/en/items/unknown", headers=ed)
         chief_auth = {"Authorization": f"Bearer {chief}"}

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ticker.errors import NotFound
-from ticker.events import BadEntry, Event, decode, entry_item, skipped
+from ticker.events import BadEntry, Event, decode, entry_item, remove_data, skipped
 from ticker.models import Item, utcnow
 from ticker.settings import Channel, Settings
-from ticker.store import Store
+from ticker.store import Entry, Store
 from ticker.streamid import entry_key, valid_entry_id
 
 
@@ -64,7 +64,7 @@ class Archive:
             if row is None:
                 continue  # another writer's mistake: not part of the record
             if not desk_view:
-                row = _public_row(row, entry.id, current.get(row["uri"]), now)
+                row = _public_row(row, entry, current.get(row["uri"]), now)
                 if row is None:
                     continue
             page.append(row)
@@ -205,21 +205,22 @@ def _history_row(entry_id: str, fields: dict[str, str], channel: str) -> dict[st
 
 
 def _public_row(
-    row: dict[str, Any], entry_id: str, current: Item | None, now: datetime
+    row: dict[str, Any], entry: Entry, current: Item | None, now: datetime
 ) -> dict[str, Any] | None:
     """A history row as anonymous readers may see it, or ``None``."""
     if row["event"] == "remove":
-        # What a live reader got: which item left, and why; never the text.
+        # What a live reader got: which item left, and why (a kill's note with it, where
+        # readers got one); never the text.
         return {
-            "id": entry_id,
+            "id": entry.id,
             "uri": row["uri"],
             "channel": row["channel"],
             "event": "remove",
-            "reason": row["reason"],
+            **remove_data(row["uri"], row["reason"], entry.fields),
         }
     if row["event"] != "item" or current is None or not current.public_at(now):
         return None  # purged, or now held or killed: its text is the desk's alone
-    written = datetime.fromtimestamp(entry_key(entry_id)[0] / 1000, UTC)
+    written = datetime.fromtimestamp(entry_key(entry.id)[0] / 1000, UTC)
     item = Item.model_validate(row)
     if not item.visible_at(written):
         return None  # held, embargoed or already expired when written: nobody saw it

@@ -172,6 +172,12 @@ def _show(item: dict[str, Any], action: str, as_json: bool) -> None:
     held_back = f", embargoed until {release} ({_relative(release)})" if release else ""
     # A killed item never shows again: its expiry means nothing to the editor.
     ends = "" if item["status"] == "canceled" else f", expires {_relative(item['expires_at'])}"
+    # This version is a marked correction, or a kill with a note: say so.
+    corrected = item.get("corrected_at")
+    if corrected and corrected == item.get("updated_at") and item.get("changed") is not False:
+        ends += ", marked as corrected"
+    if item.get("notice"):
+        ends += f", notice {escape(json.dumps(item['notice'], ensure_ascii=False))}"
     out.print(
         f"[green]{action}[/green] {item['uri']} (v{item['version']}) on "
         f"[bold]{item['channel']}[/bold], status {item['status']}{held_back}{ends}"
@@ -400,6 +406,14 @@ def correct(
             "Default: the version read just before the correction.",
         ),
     ] = None,
+    notice: Annotated[
+        bool,
+        typer.Option(
+            "--notice",
+            help='Mark it as a correction: readers see "Updated" on it for a while. '
+            "Without it a fix is silent.",
+        ),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Correct an item: a new version replaces it everywhere.
@@ -423,6 +437,8 @@ def correct(
     ):
         if value is not None:
             body[key] = value
+    if notice:
+        body["notice"] = "corrected"
     path = f"/channels/{channel}/items/{uri}"
     seen: dict[str, Any] = {}
 
@@ -514,14 +530,24 @@ def kill(
             "--all-editions", help="Also kill its story's editions on every channel you write."
         ),
     ] = False,
+    notice: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TEXT",
+            help='A note for readers, shown in place of the item ("Withdrawn: ..."; one line, '
+            "at most 280 characters) where the channel shows kill notices.",
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Kill an item: it is removed everywhere and never shows again."""
     path = f"/channels/{channel}/items/{uri}"
+    note = None if notice is None else {"notice": notice}
     if not all_editions:
-        _show(_call(lambda c: c.request("DELETE", path)), "killed", as_json)
+        _show(_call(lambda c: c.request("DELETE", path, json=note)), "killed", as_json)
         return
-    body = _call(lambda c: c.request("DELETE", path, params={"all_editions": "true"}))
+    params = {"all_editions": "true"}
+    body = _call(lambda c: c.request("DELETE", path, json=note, params=params))
     if as_json:
         _print_json(body)
     else:
@@ -983,9 +1009,12 @@ def _print_event(kind: str, data: dict[str, Any]) -> None:
             f"[dim]{data['uri']} v{data['version']}[/dim]"
         )
     elif kind == "remove":
+        note = (
+            f" {escape(json.dumps(data['notice'], ensure_ascii=False))}" if "notice" in data else ""
+        )
         out.print(
             f"{stamp} [bold magenta]REMOVE[/bold magenta] {escape(data['uri'])} "
-            f"({escape(data['reason'])})"
+            f"({escape(data['reason'])}){note}"
         )
     elif kind == "reset":
         out.print(f"{stamp} [bold cyan]RESET[/bold cyan] current items follow")

@@ -32,6 +32,7 @@ from ticker.errors import (
 )
 from ticker.metrics import Metrics
 from ticker.models import PIN_MAX, Item, ItemIn, ItemPatch, Status, utcnow
+from ticker.notices import check_rekill, marked, public_notice
 from ticker.settings import Channel, Settings
 from ticker.store import Change, EventType, HeadlineNote, Reason, Schedule, Store
 from ticker.when import When
@@ -190,6 +191,7 @@ class Desk:
         claim: Schedule | Literal[""] = "",
         keep_state: bool = False,
         headline: HeadlineNote | None = None,
+        notice: str | None = None,
     ) -> tuple[str, str]:
         now = utcnow()
         alive = item.status is not Status.CANCELED
@@ -220,6 +222,7 @@ class Desk:
             keep_state=keep_state,
             audited="kill" if reason == "kill" else "",
             headline=headline,
+            notice=notice,
         )
         status, stored, pushed_out = await self._store.commit(ch.name, change)
         if status == "ok":
@@ -336,7 +339,12 @@ class Desk:
         nothing. ``base``: the versions the change may be made from (``If-Match``,
         ``base_version``); a newer one is ``Stale``, without a retry."""
         ch = self.channel(channel)
-        changes = patch.model_dump(exclude_unset=True, exclude={"base_version"})
+        changes = patch.model_dump(exclude_unset=True, exclude={"base_version", "notice"})
+        if "notice" in patch.model_fields_set:
+            if patch.notice is None:
+                raise _field_error("notice", 'may not be null (leave it out, or send "corrected")')
+            if not changes:
+                raise _field_error("notice", "marks a correction: send the fields it changes too")
         if not changes:
             raise InvalidRequest("nothing to change: send at least one field")
         for field in ("headline", "urgency", "regions", "categories", "status", "pinned"):
@@ -357,6 +365,8 @@ class Desk:
                 # is durable (``TICKER_ACK_*``).
                 await self._store.settle(ch.name)
                 return current, False
+            # After the test above: a mark alone is no change (it marks the text it changes).
+            item = marked(item, patch.notice, now)
             if base is not None and current.version not in base:
                 raise _stale(current, base)
             was_visible = current.visible_at(now)
@@ -441,15 +451,23 @@ class Desk:
         return self._embargo(ch, now, until=patch.embargoed_until, embargo=patch.embargo)
 
     async def kill(
-        self, channel: str, uri: str, *, author: str, base: frozenset[int] | None = None
+        self,
+        channel: str,
+        uri: str,
+        *,
+        author: str,
+        base: frozenset[int] | None = None,
+        notice: str | None = None,
     ) -> tuple[Item, bool]:
         """Cancel an item for good. Returns (the item, changed): killing a killed item
-        changes nothing, whatever version it was asked of (the kill holds either way)."""
+        changes nothing, whatever version it was asked of (the kill holds either way).
+        ``notice``: a note for readers (notices.py says when they get it)."""
         ch = self.channel(channel)
         # A kill must not lose to corrections: each one that wins bumps the version once,
         # so n editors correcting at once can beat n tries (8 did, under load).
         for _ in range(_KILL_RETRIES):
             current = await self._archive.get(channel, uri)
+            check_rekill(current, notice)
             if current.status is Status.CANCELED:
                 # Perhaps a retry after 503 not_durable: answered once the kill is durable.
                 await self._store.settle(ch.name)
@@ -463,10 +481,16 @@ class Desk:
                     "status": Status.CANCELED,
                     "updated_at": now,
                     "author": author,
+                    "notice": notice,
                 }
             )
             status, stored = await self._commit(
-                ch, item, expected=current.version, event_type="remove", reason="kill"
+                ch,
+                item,
+                expected=current.version,
+                event_type="remove",
+                reason="kill",
+                notice=public_notice(ch, current, notice, now),
             )
             if status == "ok":
                 return Item.model_validate_json(stored), True

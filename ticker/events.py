@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from ticker.frames import REMOVE_REASONS, frame
 from ticker.models import URGENCY_MAX, Item
+from ticker.notices import entry_notice
 from ticker.streamid import entry_key
 
 log = logging.getLogger("ticker.events")
@@ -133,7 +134,8 @@ def entry_item(entry_id: str, fields: dict[str, str], channel: str) -> Item:
         # What every reader will be sent must encode (no lone surrogates), and its times
         # must convert to UTC (a date near year 1 or 9999 overflows there).
         item.model_dump_json()
-        for moment in (item.created_at, item.updated_at, item.expires_at, item.embargoed_until):
+        times = (item.created_at, item.updated_at, item.expires_at, item.embargoed_until)
+        for moment in (*times, item.corrected_at):
             if moment is not None and moment.tzinfo is None:
                 raise BadEntry("a time without a time zone")
             if moment is not None:
@@ -158,6 +160,16 @@ def skipped(entry_id: str, fields: dict[str, str], channel: str, exc: Exception)
     log.warning("skipping malformed entry %s in channel %s: %s", entry_id, channel, exc)
 
 
+def remove_data(uri: str, reason: str, fields: dict[str, str]) -> dict[str, str]:
+    """What readers get of a removal: which item, why, and a kill's note when the entry
+    carries one for them (notices.py); the same for a live reader, a replay and history."""
+    data = {"uri": uri, "reason": reason}
+    notice = entry_notice(fields) if reason == "kill" else None
+    if notice is not None:
+        data["notice"] = notice
+    return data
+
+
 def decode(entry_id: str, fields: dict[str, str], channel: str, now: datetime) -> Event | None:
     """Turn a stream entry into an event for readers; ``None`` when readers see nothing.
 
@@ -177,7 +189,7 @@ def decode(entry_id: str, fields: dict[str, str], channel: str, now: datetime) -
             # Any text goes out literally (JSON-escaped); only its size is bounded.
             if reason not in REMOVE_REASONS or not uri or len(uri) > _REMOVE_URI_MAX:
                 raise BadEntry(f"bad remove entry (reason {reason[:40]!r}, uri {uri[:40]!r})")
-            data = frame("remove", entry_id, {"uri": uri, "reason": reason})
+            data = frame("remove", entry_id, remove_data(uri, reason, fields))
             return Event(
                 entry_key(entry_id), data, frozenset(), frozenset(), URGENCY_MAX, data, removes=uri
             )

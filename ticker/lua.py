@@ -156,6 +156,7 @@ COMMIT = Script(
         "dupe_ignore",
         "dupe_at_ms",
         "dupe_window_ms",
+        "public_notice",
     ),
     body=_APPEND
     + _AUDIT
@@ -183,6 +184,10 @@ end
 local fields = {'v', schema, 'type', event_type, 'uri', uri}
 if reason ~= '' then
   fields[#fields + 1] = 'reason'; fields[#fields + 1] = reason
+end
+-- A kill's note for readers (notices.py decides when there is one).
+if public_notice ~= '' then
+  fields[#fields + 1] = 'notice'; fields[#fields + 1] = public_notice
 end
 fields[#fields + 1] = 'item'; fields[#fields + 1] = body
 local id = append(uri, fields)

@@ -20,8 +20,11 @@ from ticker.when import WhenField
 HEADLINE_MAX = 280
 SOURCE_MAX = 80
 REASON_MAX = 500
-# Fields only the desk (a token for the channel) sees; anonymous readers never do.
-DESK_ONLY = frozenset({"author", "story"})
+# A kill's public note is shown in place of the headline it replaces: the same bound.
+NOTICE_MAX = HEADLINE_MAX
+# Fields only the desk (a token for the channel) sees; anonymous readers never do. A
+# kill's ``notice`` reaches readers only in the ``remove`` event, where the channel shows it.
+DESK_ONLY = frozenset({"author", "story", "notice"})
 URGENCY_MOST, URGENCY_MAX = 1, 9  # 1 is a flash (IPTC ninjs)
 SLUG_MAX = 32
 # Pins per channel: a pinned item stays on the bar through live_max_items push-out.
@@ -121,6 +124,10 @@ def _reason(value: str) -> str:
     return _one_line(value, limit=REASON_MAX)
 
 
+def _notice(value: str) -> str:
+    return _one_line(value, limit=NOTICE_MAX)
+
+
 def _link(value: str) -> str:
     if len(value) > 2048:
         raise ValueError("must be at most 2048 characters")
@@ -180,6 +187,7 @@ Headline = Annotated[str, AfterValidator(_headline)]
 Source = Annotated[str, AfterValidator(_source)]
 Link = Annotated[str, AfterValidator(_link)]
 Reason = Annotated[str, AfterValidator(_reason)]
+Notice = Annotated[str, AfterValidator(_notice)]
 Slugs = Annotated[list[str], AfterValidator(_slugs)]
 Story = Annotated[str, AfterValidator(_story)]
 Language = Annotated[str, AfterValidator(_language)]
@@ -235,6 +243,16 @@ class ItemPatch(BaseModel):
     embargo: WhenField | None = None
     # The version this change was made from (as ``If-Match: "v3"``): a newer one is 409.
     base_version: Annotated[int, Field(strict=True, ge=1)] | None = None
+    # "corrected": a correction readers are told of (``corrected_at``, the widget's mark).
+    notice: Literal["corrected"] | None = None
+
+
+class KillIn(BaseModel):
+    """The body of ``DELETE /channels/{channel}/items/{uri}`` (optional): a public note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notice: Notice | None = None
 
 
 class PurgeIn(BaseModel):
@@ -269,6 +287,10 @@ class Item(BaseModel):
     pinned: bool = False
     story: str | None = None
     author: str
+    # The time of the last correction marked as one (``notice: "corrected"``).
+    corrected_at: datetime | None = None
+    # A kill's note ("Withdrawn: ..."), on the killed version; the desk's record.
+    notice: str | None = None
 
     def visible_at(self, now: datetime) -> bool:
         """On the ticker: usable, released from embargo, not yet expired."""

@@ -43,6 +43,11 @@ class Channel(BaseModel):
     # A post with the headline of an item posted this recently is refused (dupes.py);
     # null: no such check on this channel.
     duplicate_window: Duration | None = timedelta(minutes=10)
+    # How long the widget marks an item "Updated" after a correction marked as one (0: never).
+    correction_mark_s: int = Field(default=600, ge=0, le=86_400)
+    # A kill's public note reaches readers (the ``remove`` event; the widget shows it in
+    # place of the item for one pass). Off: the note is the desk's record only.
+    kill_notices: bool = False
 
     @field_validator("name")
     @classmethod

@@ -136,6 +136,7 @@ class Change:
     keep_state: bool = False  # an event about the item that makes no new version
     audited: Literal["", "kill"] = ""  # recorded in the channel's audit list
     headline: HeadlineNote | None = None  # a post's duplicate check and note (dupes.py)
+    notice: str | None = None  # a kill's note for readers: the entry's ``notice`` field
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,6 +422,7 @@ class Store:
                 "dupe_ignore": note.ignore if note else "",
                 "dupe_at_ms": note.at_ms if note else 0,
                 "dupe_window_ms": note.window_ms if note else 0,
+                "public_notice": c.notice or "",
             },
             # A claimed commit (the sweeper's) lost in a failover is redone: no wait.
             barrier=None if c.claim else k.ack,

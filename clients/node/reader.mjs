@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Read a ticker channel's Redis stream and print one JSON line per event:
-// {"id","type","uri","reason","headline","version","status","embargoed_until"}. No npm dependency: it speaks Redis's
+// {"id","type","uri","reason","headline","version","status","embargoed_until","notice"}. No npm dependency: it speaks Redis's
 // protocol (RESP2) itself, over TCP, TLS (rediss://) or a unix socket. Copy this file.
 // docs/streams.md in the ticker repository is the contract this reads against.
 //
@@ -43,7 +43,8 @@ export function onAir(item, now) {
   return Date.parse(item.expires_at) > now.getTime();
 }
 
-// One stream entry as {id, type, uri, reason, item}, or null when it does not decode;
+// One stream entry as {id, type, uri, reason, item, notice}, or null when it does not
+// decode (notice: a kill's note readers were shown, or null);
 // throws UnknownSchemaError for a `v` this reader does not know.
 export function decode(id, fields) {
   if (!SCHEMA_VERSIONS.has(fields.v)) {
@@ -65,7 +66,8 @@ export function decode(id, fields) {
   }
   // Item and kill entries leave the item's id to the entry ID.
   if (item.id === undefined) item.id = id;
-  return { id, type: fields.type, uri: fields.uri, reason: fields.reason || null, item };
+  return { id, type: fields.type, uri: fields.uri, reason: fields.reason || null, item,
+           notice: fields.notice || null };
 }
 
 // -- a minimal Redis connection (RESP2) ------------------------------------------------
@@ -260,10 +262,10 @@ export class GroupReader {
 }
 
 function show(event) {
-  const { id, type, uri, reason, item } = event;
+  const { id, type, uri, reason, item, notice } = event;
   const line = { id, type, uri, reason, headline: item.headline ?? null,
                  version: item.version ?? null, status: item.status ?? null,
-                 embargoed_until: item.embargoed_until ?? null };
+                 embargoed_until: item.embargoed_until ?? null, notice: notice ?? null };
   process.stdout.write(JSON.stringify(line) + "\n");
 }
 

@@ -70,6 +70,9 @@ class Event:
     reason: str | None
     item: dict[str, Any]  # the item JSON; ``id`` filled in from the entry ID when absent
     v: str  # schema version
+    # for a "kill": the note readers were shown in its place, if any (the channel's
+    # kill_notices); the item's own "notice" is the desk's record either way
+    notice: str | None = None
 
     @property
     def headline(self) -> str | None:
@@ -111,7 +114,8 @@ def decode(entry_id: str, fields: Mapping[str, str]) -> Event | None:
         if not isinstance(item, dict):
             raise ValueError("item is not a JSON object")
         item.setdefault("id", entry_id)  # item and kill entries leave the id to the entry ID
-        return Event(entry_id, fields["type"], fields["uri"], fields.get("reason") or None, item, v)
+        reason, notice = fields.get("reason") or None, fields.get("notice") or None
+        return Event(entry_id, fields["type"], fields["uri"], reason, item, v, notice)
     except (KeyError, ValueError) as exc:
         log.warning("skipping entry %s: %s", entry_id, exc)
         return None
@@ -242,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         out: dict[str, Any] = {"id": e.id, "type": e.type, "uri": e.uri, "reason": e.reason}
         out |= {"headline": e.headline, "version": e.version, "status": e.status}
         out["embargoed_until"] = e.embargoed_until
+        out["notice"] = e.notice
         print(json.dumps(out, ensure_ascii=False), flush=True)
 
     client = connect(args.redis, block_ms=args.block_ms)

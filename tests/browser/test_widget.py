@@ -7,11 +7,12 @@ through the public API, and checks what the reader gets.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,28 @@ import pytest
 import redis
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Watch, wait_live
+from tests.browser.conftest import NewsSite, Watch, wait_live
 from tests.helpers import TickerProcess, make_token, wait_until
 from ticker.demo import DEMO_EVERY, DEMO_TTL, SAMPLES, run_demo
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module
+
+
+@pytest.fixture(scope="module")
+def module_server_env() -> dict[str, str]:
+    # en and ar show kill notices; en marks corrections for 2 s only (the mark's end).
+    # The other tests mark and note nothing.
+    return {
+        "TICKER_CHANNELS": json.dumps(
+            [
+                {"name": "en", "language": "en", "kill_notices": True, "correction_mark_s": 2},
+                {"name": "ar", "language": "ar", "kill_notices": True},
+                {"name": "es", "language": "es"},
+            ]
+        )
+    }
+
 
 Embed = Callable[..., None]
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
@@ -343,6 +360,142 @@ def test_kill_removes_the_item(page: Page, embed: Embed, ticker_server: TickerPr
     expect(page.locator(ITEMS)).to_have_count(2)
     ticker_server.kill("en", doomed["uri"])
     expect(page.locator(ITEMS)).to_have_text([keep["headline"]])
+
+
+MARK = f"{ITEMS} .mark"
+# Polled every frame (not every 100 ms as `expect` does): a note on a fast strip is brief.
+NOTE_SHOWN = """notice => {
+  const root = document.querySelector('breaking-ticker').shadowRoot;
+  const node = root.querySelector('.track .item.notice');
+  if (!node || node.textContent !== notice) return null;
+  return {
+    order: [...root.querySelectorAll('.track .item')].map(n => n.textContent),
+    dir: node.getAttribute('dir'),
+    announced: [...root.querySelectorAll('[role=log] p')].map(p => p.textContent),
+  };
+}"""
+
+
+def mark_then_kill_with_notice(
+    page: Page, embed: Embed, server: TickerProcess, channel: str, **words: str
+) -> tuple[str, str]:
+    """Two items on the bar: a typo fixed in silence, then a marked correction (checked:
+    the mark in the bar's language and direction, in the item and its spoken text); then
+    the other item killed with a note (checked: in its place, announced, for one pass).
+    Returns (the corrected item's uri, its text as the bar shows it)."""
+    typo, fixed, corrected = words["typo"], words["fixed"], words["corrected"]
+    doomed, notice, updated = words["doomed"], words["notice"], words["updated"]
+    stem = typo.rsplit(" ", 1)[0]
+    direction = "rtl" if channel == "ar" else "ltr"
+    item = server.post(channel, headline=typo)
+    killed = server.post(channel, headline=doomed)
+    embed(server.url, channel=channel)
+    page.evaluate(f"document.querySelector('{WIDGET}').style.setProperty('--ticker-speed', '4000')")
+    server.patch(channel, item["uri"], headline=f"{stem} {fixed}")
+    expect(page.locator(ITEMS)).to_have_text([doomed, f"{stem} {fixed}"])
+    expect(page.locator(MARK)).to_have_count(0)  # a typo fixed without a notice: silent
+
+    server.patch(channel, item["uri"], headline=f"{stem} {corrected}", notice="corrected")
+    shown_text = f"{stem} {corrected} {updated}"
+    expect(page.locator(ITEMS)).to_have_text([doomed, shown_text])
+    expect(page.locator(MARK)).to_have_attribute("lang", channel)
+    expect(page.locator(MARK)).to_have_attribute("dir", direction)
+    spoken = f"{stem} {corrected} ({updated})"
+    assert page.evaluate(ANNOUNCEMENTS) == [spoken, doomed]
+
+    wait_until(lambda: play_states(page) == ["running"], timeout=5)
+    server.kill(channel, killed["uri"], notice)
+    shown = page.wait_for_function(NOTE_SHOWN, arg=notice, polling="raf").json_value()
+    assert shown["order"] == [notice, shown_text]  # in the item's place
+    assert shown["dir"] == direction
+    assert shown["announced"] == [spoken, notice]  # the note is news: announced
+    # One pass (two at most, as it was on screen), then it goes.
+    expect(page.locator(ITEMS)).to_have_count(1, timeout=5000)
+    assert page.evaluate(ANNOUNCEMENTS) == [spoken]
+    return item["uri"], shown_text
+
+
+def test_updated_marks_a_correction_until_the_window_ends_and_a_kill_notice_takes_its_place(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    mark_then_kill_with_notice(  # en: correction_mark_s 2
+        page,
+        embed,
+        ticker_server,
+        "en",
+        typo="Death toll rises to thre",
+        fixed="three",
+        corrected="four",
+        doomed="Minister resigns",
+        notice="Withdrawn: not confirmed",
+        updated="Updated",
+    )
+    # The window ends: the mark leaves by itself, from the bar and the spoken text.
+    page.wait_for_function(
+        f"() => !document.querySelector('{WIDGET}').shadowRoot.querySelector('.mark')",
+        timeout=5000,
+    )
+    expect(page.locator(ITEMS)).to_have_text(["Death toll rises to four"])
+    assert page.evaluate(ANNOUNCEMENTS) == ["Death toll rises to four"]
+
+
+def test_the_mark_and_the_kill_notice_run_right_to_left_in_the_arabic_edition(
+    page: Page, embed: Embed, ticker_server: TickerProcess
+) -> None:
+    uri, _ = mark_then_kill_with_notice(
+        page,
+        embed,
+        ticker_server,
+        "ar",
+        typo="ارتفاع عدد القتلى إلى ثلاثه",
+        fixed="ثلاثة",
+        corrected="أربعة",
+        doomed="استقالة الوزير",
+        notice="سُحب الخبر: غير مؤكد",
+        updated="محدّث",
+    )
+    # A silent fix later keeps the mark, and a reader who comes now gets it too.
+    ticker_server.patch("ar", uri, source="رويترز")
+    embed(ticker_server.url, channel="ar")
+    expect(page.locator(ITEMS)).to_have_text(["رويترز: ارتفاع عدد القتلى إلى أربعة محدّث"])
+
+
+def test_the_mark_window_and_a_notice_are_read_by_pure_functions(
+    page: Page, news_site: NewsSite, ticker_server: TickerProcess
+) -> None:
+    news_site.html = b"<!doctype html><title>blank</title>"
+    page.goto(f"{news_site.url}/")
+    got = page.evaluate(
+        """async (src) => {
+          const w = await import(`${src}/widget.js`);
+          const item = w.readItem({uri: 'a', headline: 'h', corrected_at: '2026-11-26T18:00:00Z'});
+          return {
+            corrected: item.corrected,
+            until: w.markUntil(item, 600000),
+            unmarked: w.markUntil(w.readItem({uri: 'a', headline: 'h'}), 600000),
+            off: w.markUntil(item, 0),
+            notices: [
+              w.readNotice({uri: 'a', reason: 'kill', notice: ' Withdrawn:\\nnot true '}),
+              w.readNotice({uri: 'a', reason: 'kill', notice: 'x'.repeat(300)}).length,
+              // 280 characters as the service counts them (code points) stay whole.
+              [...w.readNotice({reason: 'kill', notice: '\\u{1F4F0}'.repeat(281)})].length,
+              w.readNotice({uri: 'a', reason: 'expire', notice: 'Withdrawn'}),
+              w.readNotice({uri: 'a', reason: 'kill', notice: 5}),
+              w.readNotice({uri: 'a', reason: 'kill', notice: '  '}),
+              w.readNotice({uri: 'a', reason: 'kill'}),
+            ],
+          };
+        }""",
+        ticker_server.url,
+    )
+    corrected = int(datetime(2026, 11, 26, 18, tzinfo=UTC).timestamp() * 1000)
+    assert got == {
+        "corrected": corrected,
+        "until": corrected + 600_000,
+        "unmarked": 0,
+        "off": 0,
+        "notices": ["Withdrawn: not true", 280, 280, None, None, None, None],
+    }
 
 
 def test_expired_item_is_dropped(page: Page, embed: Embed, ticker_server: TickerProcess) -> None:

@@ -40,7 +40,7 @@ from ticker.http.door import SOCKET
 from ticker.http.eventstream import stream_response
 from ticker.http.preconditions import etag, parse_if_match, precondition
 from ticker.http.rules import StreamRequest, cors_for, whole_number
-from ticker.models import URI, ItemIn, ItemPatch, PurgeIn, utcnow
+from ticker.models import URI, ItemIn, ItemPatch, KillIn, PurgeIn, utcnow
 from ticker.retention import Sweeper
 from ticker.settings import Settings
 from ticker.store import Store
@@ -237,7 +237,13 @@ async def whoami(request: Request) -> Response:
 async def list_channels(request: Request) -> Response:
     svc = services(request)
     body = [
-        {"name": c.name, "language": c.language, "timezone": c.timezone}
+        {
+            "name": c.name,
+            "language": c.language,
+            "timezone": c.timezone,
+            "correction_mark_s": c.correction_mark_s,
+            "kill_notices": c.kill_notices,
+        }
         for c in svc.settings.channels
     ]
     return JSONResponse(body, headers=cors_headers(request, svc.settings))
@@ -402,10 +408,28 @@ async def delete_item(request: Request) -> Response:
     channel, principal = await _writer(request, svc)
     async with _refund_rejected(svc, principal):
         base = precondition(_if_match(request), None)
-        item, changed = await svc.desk.kill(channel, uri, author=principal.name, base=base)
+        notice = await _kill_notice(request, svc)
+        item, changed = await svc.desk.kill(
+            channel, uri, author=principal.name, base=base, notice=notice
+        )
     if not all_editions:
         return _change_response(item, changed)
     return JSONResponse(await _kill_editions(svc, principal, item))
+
+
+async def _kill_notice(request: Request, svc: Services) -> str | None:
+    """A kill's optional body, ``{"notice": "..."}``; no body is a kill without a note."""
+    length = request.headers.get("content-length")
+    if length in (None, "0") and "transfer-encoding" not in request.headers:
+        return None
+    data = await read_body(request, KillIn, svc.settings.max_body_bytes)
+    if "notice" in data.model_fields_set and data.notice is None:
+        message = "may not be null (leave it out for a kill without a notice)"
+        raise InvalidRequest(
+            f"notice: {message}", details=[{"field": "notice", "message": message}]
+        )
+    notice: str | None = data.notice
+    return notice
 
 
 async def _kill_editions(svc: Services, principal: Principal, item: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ticker import __version__
-from ticker.models import Item, ItemIn, ItemPatch, PurgeIn
+from ticker.models import Item, ItemIn, ItemPatch, KillIn, PurgeIn
 
 STREAM_PATH = "/channels/{channel}/events"
 OPENAPI_PATH = "/openapi.json"
@@ -37,6 +37,7 @@ class Operation:
     statuses: tuple[int, ...]
     auth: str = "none"  # "none", "optional" (the desk's view with a token), "required"
     body: str = ""  # a components schema name
+    body_required: bool = True
     content: str = "application/json"  # of the success answer
     success: str = ""  # a components schema name for the success answer
     notes: tuple[tuple[int, str], ...] = ()  # (status, what it means here), when it needs saying
@@ -73,7 +74,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         auth="required",
     ),
     ("/whoami", "GET"): Operation("The token's name, role and channels", (200, 401, *_HEAD, 503)),
-    ("/channels", "GET"): Operation("The channels, their language and time zone", (200, *_HEAD)),
+    ("/channels", "GET"): Operation(
+        "The channels: language, time zone, correction_mark_s and kill_notices", (200, *_HEAD)
+    ),
     ("/channels/{channel}/items", "GET"): Operation(
         "Items on the ticker now, or the history (?history=true)",
         (200, 401, 422, *_READ),
@@ -116,7 +119,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         success="Item",
     ),
     ("/channels/{channel}/items/{uri}", "DELETE"): Operation(
-        "Kill an item (?editions=true: its editions too)", (200, *_WRITE), auth="required"
+        "Kill an item, with a note for readers if any (?all_editions=true: its editions too)",
+        (200, *_WRITE),
+        auth="required",
+        body="KillIn",
+        body_required=False,
     ),
     ("/channels/{channel}/items/{uri}/purge", "POST"): Operation(
         "A legal takedown: every text of the item leaves Redis (a chief's)",
@@ -148,6 +155,7 @@ def route_methods(routes: list[BaseRoute]) -> dict[str, set[str]]:
 def _schemas() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(Item, "serialization")]
     models += [(ItemIn, "validation"), (ItemPatch, "validation"), (PurgeIn, "validation")]
+    models += [(KillIn, "validation")]
     _, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = top["$defs"]
     schemas["Error"] = {
@@ -203,7 +211,8 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
         ]
     if op.body:
         schema = {"$ref": f"#/components/schemas/{op.body}"}
-        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        body = {"schema": schema}
+        out["requestBody"] = {"required": op.body_required, "content": {"application/json": body}}
     if op.auth == "required":
         out["security"] = [{"bearer": []}]
     elif op.auth == "optional":

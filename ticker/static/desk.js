@@ -51,7 +51,7 @@ const FIELD_FOR = {
   headline: "headline", source: "source", urgency: "urgency", regions: "regions",
   categories: "categories", link: "link", ttl: "ttl", expires_at: "ttl",
   embargo: "embargo", embargoed_until: "embargo", story: "story", pinned: "pinned",
-  language: "headline",
+  language: "headline", notice: "notice",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -471,6 +471,7 @@ function itemRow(item, list) {
     meta(
       item.pinned ? el("strong", { class: "pin" }, "pinned") : null,
       held ? el("strong", { class: "held" }, "held") : null,
+      item.corrected_at ? `corrected ${clock(Date.parse(item.corrected_at))}` : null,
       item.author ? `by ${item.author}` : null,
       item.story ? `story ${item.story}` : null,
       facets || null,
@@ -514,8 +515,9 @@ function shown(value) {
 
 function describe(row, older) {
   if (row.event === "remove") {
-    return { kill: "killed", withhold: "held", expire: "expired", filter: "moved" }[row.reason]
+    const what = { kill: "killed", withhold: "held", expire: "expired", filter: "moved" }[row.reason]
       ?? `removed (${row.reason})`;
+    return row.notice ? `${what}, note: “${row.notice}”` : what;
   }
   if (!older) {
     if (row.version > 1) return `changed (version ${row.version})`;
@@ -538,7 +540,8 @@ function describe(row, older) {
   if ((older.embargoed_until ?? null) !== (row.embargoed_until ?? null)) {
     changes.push(row.embargoed_until ? `embargo moved to ${clock(Date.parse(row.embargoed_until))}` : "embargo lifted");
   }
-  return changes.length ? `corrected: ${changes.join("; ")}` : "changed";
+  const marked = row.corrected_at && row.corrected_at !== older.corrected_at ? " (marked Updated)" : "";
+  return changes.length ? `corrected${marked}: ${changes.join("; ")}` : "changed";
 }
 
 function historyRow(row, rows, index, live, held) {
@@ -606,6 +609,7 @@ function confirmKill(item) {
   // #14: a story's item can be killed in every edition at once.
   $("kill-story").hidden = !item.story;
   $("kill-all").checked = false;
+  $("kill-notice").value = "";
   dialog.returnValue = "";
   dialog.addEventListener("close", async () => {
     if (dialog.returnValue !== "kill") return;
@@ -613,7 +617,9 @@ function confirmKill(item) {
     try {
       const all = item.story && $("kill-all").checked;
       const path = `${itemPath(item)}${all ? "?all_editions=true" : ""}`;
-      const result = await api("DELETE", path, { version: item.version });
+      const notice = $("kill-notice").value.trim();
+      const body = notice ? { notice } : undefined; // a note for readers, if any
+      const result = await api("DELETE", path, { body, version: item.version });
       if (all) say(message, ...killReport(item, result));
       else say(message, `Killed: ${item.headline}`, "ok");
     } catch (error) {
@@ -759,6 +765,11 @@ function openEditor(item) {
     editorField(uri, "link", "Link", item.link, { type: "url" }),
     editorField(uri, "ttl", "TTL or expires", "", { placeholder: "unchanged" }),
     embargoed ? editorField(uri, "embargo", "Move embargo", "", { placeholder: "unchanged (30m, 18:30 or a time)" }) : null,
+    // Unmarked, a fix is silent; marked, readers see "Updated" on the item for a while.
+    el("div", { class: "field check wide" },
+      el("input", { id: `ed-${uri}-notice`, name: "notice", type: "checkbox", "aria-describedby": `ed-${uri}-notice-error` }),
+      el("label", { for: `ed-${uri}-notice` }, "Mark as corrected (readers see “Updated”)"),
+      el("p", { id: `ed-${uri}-notice-error`, class: "field-error" })),
     el("div", { class: "stale wide", role: "alert", hidden: true }),
     el("div", { class: "actions wide" },
       el("button", { type: "submit" }, "Save correction"),
@@ -811,6 +822,7 @@ async function saveCorrection(form, row, draft) {
     say(status, "Nothing changed.");
     return;
   }
+  if (form.elements.notice.checked) patch.notice = "corrected"; // it marks what changed
   let saved;
   try {
     saved = await api("PATCH", itemPath(item), { body: patch, version: item.version });
@@ -832,7 +844,9 @@ async function saveCorrection(form, row, draft) {
     if (!placed) say(status, error.message, "error");
     return;
   }
-  const what = saved.changed === false ? "Nothing to do, already so" : "Corrected";
+  const what = saved.changed === false
+    ? "Nothing to do, already so"
+    : patch.notice ? "Corrected, marked Updated" : "Corrected";
   say($("board-message"), `${what}: ${saved.headline}`, "ok");
   closeEditor(row, item.uri);
 }

@@ -16,7 +16,8 @@
  * Theming: --ticker-bg, --ticker-fg, --ticker-accent, --ticker-label-fg, --ticker-font,
  * --ticker-speed (pixels per second), --ticker-height, --ticker-gap, --ticker-urgent-bg,
  * --ticker-urgent-fg; parts: bar, label, viewport, track, item, urgent, flash, link,
- * source, headline, status, pause.
+ * source, headline, mark (the "Updated" mark), notice (a kill's note in place of the item),
+ * status, pause.
  * States (for `breaking-ticker:state(...)`): connecting, live, reconnecting, empty, paused.
  *
  * Deliberate choices (read before "fixing"):
@@ -45,6 +46,17 @@
  * - Items are also dropped locally at expires_at, so a reader that went offline does not
  *   keep stale headlines. The local clock is corrected only when events prove it is behind
  *   the server's (an item updated "in the future").
+ * - A correction marked as one carries corrected_at: the item shows "Updated" until
+ *   corrected_at + the channel's correction_mark_s (from /channels), by that same clock,
+ *   and the mark leaves by itself. The window is judged here, not by the server, because
+ *   frames are encoded once for every reader and every replay. A clock behind the server
+ *   is corrected by the item's own updated_at (never earlier than corrected_at), so a mark
+ *   never outstays its window; a clock ahead shortens it by the skew (a mark that errs
+ *   short is harmless, and the same clock already decides expiry).
+ * - A kill with a note (a remove event with `notice`, sent only where the channel shows
+ *   kill notices) puts the note in the item's place for one whole pass from where the
+ *   reader is (the rest of this pass too if the item is already on screen), then drops it;
+ *   the note is announced like a new item. A still strip shows it for NOTICE_STILL_MS.
  */
 
 const TAG = "breaking-ticker";
@@ -64,6 +76,15 @@ const DEFAULT_SPEED = 80; // pixels per second
 // Items at least this urgent (1 is the most) interrupt the loop; others come next.
 const INTERRUPT_URGENCY = 2;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+// The "Updated" mark's window until /channels says the channel's (its default there too).
+const DEFAULT_MARK_MS = 600_000;
+// A kill's note on a strip that does not move (reduced motion) stays this long; on a
+// moving one, one pass, and at most NOTICE_MAX_MS (a strip paused for good).
+const NOTICE_STILL_MS = 15_000;
+const NOTICE_MAX_MS = 120_000;
+// The feed is trusted no further: a note longer than any the service sends is cut
+// (characters as the service counts them: code points).
+const NOTICE_MAX_CHARS = 280;
 
 // Languages written right to left (primary subtags), and right-to-left scripts.
 const RTL_LANGUAGES = new Set([
@@ -84,9 +105,9 @@ const LABELS = {
 };
 
 const STRINGS = {
-  en: { pause: "Pause the ticker", reconnecting: "Reconnecting…", region: "Breaking news" },
-  ar: { pause: "إيقاف الشريط مؤقتًا", reconnecting: "جارٍ إعادة الاتصال…", region: "أخبار عاجلة" },
-  es: { pause: "Pausar el teletipo", reconnecting: "Reconectando…", region: "Última hora" },
+  en: { pause: "Pause the ticker", reconnecting: "Reconnecting…", region: "Breaking news", updated: "Updated" },
+  ar: { pause: "إيقاف الشريط مؤقتًا", reconnecting: "جارٍ إعادة الاتصال…", region: "أخبار عاجلة", updated: "محدّث" },
+  es: { pause: "Pausar el teletipo", reconnecting: "Reconectando…", region: "Última hora", updated: "Actualizado" },
 };
 
 /** The primary language subtag, lowercased: "es-419" -> "es". */
@@ -113,6 +134,22 @@ export function safeHref(value) {
     return null;
   }
   return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+}
+
+/** Until when (ms, the server's clock) a corrected item carries the "Updated" mark; 0:
+ * never (not a marked correction, or the channel shows no marks). */
+export function markUntil(item, windowMs) {
+  if (!item || !(item.corrected > 0) || !(windowMs > 0)) return 0;
+  return item.corrected + windowMs;
+}
+
+/** A remove event's note for readers: one line of text, cut to NOTICE_MAX_CHARS; else null. */
+export function readNotice(data) {
+  if (!data || typeof data !== "object" || data.reason !== "kill") return null;
+  const { notice } = data;
+  if (typeof notice !== "string") return null;
+  const line = notice.replace(/[\r\n\u2028\u2029]+/g, " ").trim();
+  return line ? Array.from(line).slice(0, NOTICE_MAX_CHARS).join("") : null; // code points
 }
 
 /** The label for a language: "BREAKING" in it, or in English. */
@@ -174,6 +211,7 @@ export function readItem(data) {
     version: Number.isInteger(data.version) ? data.version : 0,
     created: Date.parse(data.created_at) || 0,
     updated: Date.parse(data.updated_at) || 0,
+    corrected: Date.parse(data.corrected_at) || 0,
     expires: Number.isNaN(expires) ? Infinity : expires,
   };
 }
@@ -181,19 +219,23 @@ export function readItem(data) {
 // One look-up of /channels per service, shared by every widget on the page.
 const channelLists = new Map();
 
-function channelLanguages(base) {
+/** name -> { language, markMs } for each channel the service declares. */
+function channelSettings(base) {
   const key = base.href;
   if (!channelLists.has(key)) {
     const request = fetch(new URL("channels", base), { credentials: "omit" })
       .then((r) => (r.ok ? r.json() : []))
       .then((list) => {
-        const languages = new Map();
+        const channels = new Map();
         for (const c of Array.isArray(list) ? list : []) {
           if (c && typeof c.name === "string" && typeof c.language === "string") {
-            languages.set(c.name, c.language);
+            const mark = Number.isFinite(c.correction_mark_s) && c.correction_mark_s >= 0
+              ? c.correction_mark_s * 1000
+              : DEFAULT_MARK_MS;
+            channels.set(c.name, { language: c.language, markMs: mark });
           }
         }
-        return languages;
+        return channels;
       })
       .catch(() => new Map());
     channelLists.set(key, request);
@@ -265,6 +307,16 @@ const CSS = `
 .item a:hover { text-decoration: underline; }
 .item a:focus-visible { outline: 2px solid currentColor; outline-offset: 2px; text-decoration: underline; }
 .source { font-weight: 800; }
+.mark {
+  margin-inline-start: 0.5em;
+  padding: 0.05em 0.4em;
+  border: 1px solid currentColor;
+  border-radius: 0.2em;
+  font-size: 0.75em;
+  font-weight: 700;
+  opacity: 0.85;
+}
+.item.notice .headline { font-style: italic; }
 .headline { font-weight: 500; }
 .item[data-urgency="2"] .source { color: var(--ticker-urgent-fg, #ff8a8a); }
 .item[data-urgency="1"] {
@@ -376,12 +428,14 @@ export class BreakingTicker extends HTMLElement {
   #settleDeadline = 0;
   #resetTimer = 0;
   #expiryTimer = 0;
+  #markTimer = 0;
+  #markMs = DEFAULT_MARK_MS; // the channel's correction_mark_s, once /channels answers
   #clockOffset = 0; // server time minus local time, when known to be positive
   #channelLanguage = "";
   #itemLanguage = "";
   #generation = 0; // bumped on every (re)configuration; stale callbacks check it
 
-  #items = new Map(); // uri -> { item, node, entry, stale }
+  #items = new Map(); // uri -> { item, node, entry, stale, marked, notice, armed }
   #animation = null;
   #pass = null; // the running pass: { from, to, duration } (pixels, ms)
   #pinned = false; // the track's order is set for the next pass (an interruption)
@@ -432,7 +486,10 @@ export class BreakingTicker extends HTMLElement {
     this.#bar.addEventListener("focusout", (e) => this.#onFocusOut(e));
     this.#onMotionPreference = () => this.#applyMotion(true);
     this.#onVisibility = () => {
-      if (document.visibilityState === "visible") this.#expire();
+      if (document.visibilityState === "visible") {
+        this.#expire();
+        this.#renewMarks();
+      }
     };
   }
 
@@ -484,10 +541,13 @@ export class BreakingTicker extends HTMLElement {
       this.#showStatus(true);
       return; // an unusable src: nothing to connect to
     }
-    channelLanguages(base).then((languages) => {
+    channelSettings(base).then((channels) => {
       if (generation !== this.#generation) return;
-      this.#channelLanguage = languages.get(this.#channel) ?? "";
+      const settings = channels.get(this.#channel);
+      this.#channelLanguage = settings?.language ?? "";
+      this.#markMs = settings?.markMs ?? DEFAULT_MARK_MS;
       this.#renderChrome();
+      this.#renewMarks(true);
     });
     this.#open();
   }
@@ -525,7 +585,7 @@ export class BreakingTicker extends HTMLElement {
     this.#generation++;
     this.#source?.close();
     this.#source = null;
-    for (const timer of [this.#retryTimer, this.#reconnectingTimer, this.#settleTimer, this.#resetTimer, this.#expiryTimer]) {
+    for (const timer of [this.#retryTimer, this.#reconnectingTimer, this.#settleTimer, this.#resetTimer, this.#expiryTimer, this.#markTimer]) {
       clearTimeout(timer);
     }
     this.#reconnectingTimer = 0;
@@ -544,6 +604,7 @@ export class BreakingTicker extends HTMLElement {
     this.#pass = null;
     this.#itemLanguage = "";
     this.#channelLanguage = "";
+    this.#markMs = DEFAULT_MARK_MS;
     this.#showStatus(false);
     for (const state of ["live", "reconnecting", "connecting"]) this.#setState(state, false);
     this.#setState("empty", true);
@@ -620,6 +681,7 @@ export class BreakingTicker extends HTMLElement {
     // updated_at is server time at or before now: if it is ahead of us, our clock is behind.
     if (item.updated) this.#clockOffset = Math.max(this.#clockOffset, item.updated - Date.now());
     const known = this.#items.get(item.uri);
+    if (known?.notice) return; // killed: its note has the place until it goes
     if (known && item.version && known.item.version > item.version) return; // older replay
     if (!item.usable || !this.#matches(item) || item.expires <= this.#now()) {
       if (known) this.#drop(item.uri);
@@ -632,15 +694,10 @@ export class BreakingTicker extends HTMLElement {
     if (known) {
       known.item = item;
       known.stale = false;
-      const passed = this.#passed(known.node);
-      const width = known.node.getBoundingClientRect().width;
-      this.#fill(known.node, item);
-      if (known.entry) known.entry.textContent = this.#spoken(item);
-      // A correction that already went by must not shift what is being read.
-      this.#stretch(passed ? width - known.node.getBoundingClientRect().width : 0);
+      this.#refill(known);
     } else {
-      const record = { item, node: el("li"), entry: null, stale: false };
-      this.#fill(record.node, item);
+      const record = { item, node: el("li"), entry: null, stale: false, marked: this.#marked(item) };
+      this.#fill(record.node, item, record.marked);
       this.#items.set(item.uri, record);
       this.#announce(record);
       if (!this.#settled || !this.#running()) {
@@ -654,16 +711,65 @@ export class BreakingTicker extends HTMLElement {
       this.#trim();
     }
     this.#scheduleExpiry();
+    this.#scheduleMarks();
+  }
+
+  /** Render a record again in place (a correction, a mark that came or went); one that
+   * already went by must not shift what is being read. */
+  #refill(record) {
+    const passed = this.#passed(record.node);
+    const width = record.node.getBoundingClientRect().width;
+    record.marked = this.#marked(record.item);
+    this.#fill(record.node, record.item, record.marked);
+    if (record.entry) record.entry.textContent = this.#spoken(record.item, record.marked);
+    this.#stretch(passed ? width - record.node.getBoundingClientRect().width : 0);
   }
 
   #onRemove(data) {
-    let uri;
+    let parsed;
     try {
-      uri = JSON.parse(data)?.uri;
+      parsed = JSON.parse(data);
     } catch {
       return;
     }
-    if (typeof uri === "string") this.#drop(uri);
+    const uri = parsed?.uri;
+    if (typeof uri !== "string") return;
+    const notice = readNotice(parsed);
+    const record = this.#items.get(uri);
+    if (notice && record && !record.notice) this.#showNotice(record, notice);
+    else this.#drop(uri);
+  }
+
+  /** A kill's note in the item's place: for one whole pass from where the reader is. */
+  #showNotice(record, notice) {
+    const { node } = record;
+    const passed = this.#passed(node);
+    const width = node.getBoundingClientRect().width;
+    record.notice = notice;
+    record.marked = false;
+    // Not yet in view: this pass shows it whole. On screen or gone by: the next one too.
+    record.armed = this.#running() && !this.#entered(node);
+    const limit = this.#running() ? NOTICE_MAX_MS : NOTICE_STILL_MS;
+    record.item = { ...record.item, expires: Math.min(record.item.expires, this.#now() + limit) };
+    node.classList.add("notice");
+    node.setAttribute("part", "item notice");
+    const text = el("bdi", { class: "headline", part: "headline notice" });
+    text.textContent = notice;
+    node.replaceChildren(text);
+    // Announced as news (an addition), not rewritten in place like a correction.
+    record.entry?.remove();
+    this.#announce(record, notice);
+    this.#stretch(passed ? width - node.getBoundingClientRect().width : 0);
+    this.#scheduleExpiry();
+  }
+
+  /** At the end of a pass: the notes that had it go; the others have the next one. */
+  #endPass() {
+    for (const [uri, record] of this.#items) {
+      if (!record.notice) continue;
+      if (record.armed) this.#forget(uri);
+      else record.armed = true;
+    }
   }
 
   #onReset() {
@@ -694,18 +800,52 @@ export class BreakingTicker extends HTMLElement {
     return Date.now() + this.#clockOffset;
   }
 
-  #drop(uri) {
+  /** Take an item off the bar and out of the log, and nothing else (no motion). */
+  #forget(uri) {
     const record = this.#items.get(uri);
     if (!record) return;
     this.#items.delete(uri);
-    const passed = this.#passed(record.node);
-    const width = record.node.getBoundingClientRect().width;
     record.node.remove();
     record.entry?.remove(); // removals are not announced
     this.#setState("empty", this.#items.size === 0);
+  }
+
+  #drop(uri) {
+    const record = this.#items.get(uri);
+    if (!record) return;
+    const passed = this.#passed(record.node);
+    const width = record.node.getBoundingClientRect().width;
+    this.#forget(uri);
     if (!this.#items.size) this.#applyMotion(true);
     else this.#stretch(passed ? width : 0); // what is being read stays where it is
     this.#scheduleExpiry();
+  }
+
+  /** Does this item carry the "Updated" mark now? */
+  #marked(item) {
+    return markUntil(item, this.#markMs) > this.#now();
+  }
+
+  /** The next moment a mark leaves: then it is taken off (no reload needed). */
+  #scheduleMarks() {
+    clearTimeout(this.#markTimer);
+    let next = Infinity;
+    for (const record of this.#items.values()) {
+      if (record.marked) next = Math.min(next, markUntil(record.item, this.#markMs));
+    }
+    if (next === Infinity) return;
+    const wait = Math.min(Math.max(0, next - this.#now()), MAX_TIMEOUT_MS);
+    this.#markTimer = setTimeout(() => this.#renewMarks(), wait);
+  }
+
+  /** Render the items whose mark came or went (the window changed, or it ran out);
+   * `all`: every marked one too (the bar's language, which the mark is in, may have). */
+  #renewMarks(all = false) {
+    for (const record of this.#items.values()) {
+      const changed = record.marked !== this.#marked(record.item);
+      if (!record.notice && (changed || (all && record.marked))) this.#refill(record);
+    }
+    this.#scheduleMarks();
   }
 
   #trim() {
@@ -770,7 +910,7 @@ export class BreakingTicker extends HTMLElement {
   }
 
   /** Fill (or refill, for a correction) one item's node: text and attributes only. */
-  #fill(node, item) {
+  #fill(node, item, marked = false) {
     node.className = "item";
     node.setAttribute("part", item.urgency === 1 ? "item urgent flash" : item.urgency === 2 ? "item urgent" : "item");
     node.dataset.urgency = String(item.urgency);
@@ -790,18 +930,30 @@ export class BreakingTicker extends HTMLElement {
     const headline = el("bdi", { class: "headline", part: "headline" });
     headline.textContent = item.headline;
     content.append(headline);
+    if (marked) {
+      // In the bar's language (the reader's), whatever the item's; part of the link's text.
+      const language = this.#language();
+      const mark = el("bdi", { class: "mark", part: "mark", lang: language, dir: isRtlLanguage(language) ? "rtl" : "ltr" });
+      mark.textContent = this.#strings().updated;
+      content.append(" ", mark);
+    }
     node.replaceChildren(content);
   }
 
-  #spoken(item) {
-    return item.source ? `${item.source}: ${item.headline}` : item.headline;
+  #strings() {
+    return STRINGS[primary(this.#language())] ?? STRINGS.en;
   }
 
-  #announce(record) {
+  #spoken(item, marked = false) {
+    const text = item.source ? `${item.source}: ${item.headline}` : item.headline;
+    return marked ? `${text} (${this.#strings().updated})` : text;
+  }
+
+  #announce(record, text = this.#spoken(record.item, record.marked)) {
     const { item } = record;
     const entry = el("p");
     if (item.language) entry.setAttribute("lang", item.language);
-    entry.textContent = this.#spoken(item);
+    entry.textContent = text;
     record.entry = entry;
     const region = item.urgency === 1 && this.#settled ? this.#alert : this.#log;
     region.append(entry);
@@ -917,7 +1069,10 @@ export class BreakingTicker extends HTMLElement {
     this.#pass = { from, to, duration };
     // One pass at a time, so each pass is measured again (corrections change widths).
     animation.onfinish = () => {
-      if (this.#animation === animation) this.#startLoop();
+      if (this.#animation !== animation) return;
+      this.#endPass();
+      if (this.#items.size) this.#startLoop();
+      else this.#applyMotion(true);
     };
     this.#animation = animation;
   }
