@@ -9,6 +9,7 @@ tests/test_front_forwarded.py checks the access line, at the byte."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,9 +60,12 @@ class Client:
         assert got.startswith(b"HTTP/1.1 200 OK\r\n"), got
         return got[got.rindex(b"retry: ") :]
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for writer in self.opened:
             writer.close()
+        for writer in self.opened:
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
 
 @pytest.fixture
@@ -72,7 +76,7 @@ async def client(server: tuple[str, Any]) -> AsyncIterator[Client]:
     try:
         yield opened
     finally:
-        opened.close()
+        await opened.close()
 
 
 async def test_a_trusted_proxys_clients_are_capped_one_by_one(client: Client) -> None:

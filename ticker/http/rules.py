@@ -5,7 +5,8 @@ request), uvicorn's protocol subclass (``protocol.py``, a keep-alive connection'
 requests) and the app's route (``app.Streams``, under any ASGI server). Each builds a
 ``Head`` from what it parsed and asks ``judge``; nothing else decides. A protocol that
 does not serve a request itself hands its verdict on in the scope (``door.VERDICT``), so
-no request is judged twice.
+no request is judged twice. Who the client is (for the per-address cap and the access
+line) is the same kind of rule, ``forwarded.client_address``, which every door calls too.
 
 The rules, in the order they are checked:
 
