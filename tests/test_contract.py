@@ -92,7 +92,6 @@ async def test_every_entry_of_a_real_run_validates_against_the_schema(
 ) -> None:
     auth = {"Authorization": f"Bearer {chief}"}  # pins and purges take a chief
     async with httpx.AsyncClient(base_url=server[0], headers=auth, timeout=10) as api:
-
         posted = 0
 
         async def post(**body: Any) -> str:

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import faulthandler
 import gc
+import inspect
 import logging
 import os
 import resource
@@ -56,6 +57,11 @@ DEV_TOKEN_NAME = "dev"
 REDIS_WAIT_S = 5.0
 # Connections waiting to be accepted: 10,000 browsers reconnecting at once overflowed 2,048.
 ACCEPT_BACKLOG = 16384
+# With --workers, uvicorn's supervisor kills a worker that does not answer its ping within
+# this many seconds, then starts another. Its default (5 s) killed workers still importing
+# on a loaded two-core host, over and over (seen under the test suite); a hung worker is
+# still replaced, a little later. The setting exists from uvicorn 0.37 (0.34 keeps 5 s).
+WORKER_HEALTHCHECK_S = 30
 
 
 class StartupError(RuntimeError):
@@ -324,6 +330,8 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
             if settings.workers > 1:
                 # Workers build their own app from the environment; hand them the Redis URL.
                 os.environ["TICKER_REDIS_URL"] = settings.redis_url.get_secret_value()
+                if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+                    config["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_S
                 uvicorn.run(
                     "ticker.serve:worker_app", factory=True, workers=settings.workers, **config
                 )
