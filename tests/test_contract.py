@@ -6,6 +6,7 @@ real uvicorn, the real sweeper."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -92,12 +93,12 @@ async def test_every_entry_of_a_real_run_validates_against_the_schema(
 ) -> None:
     auth = {"Authorization": f"Bearer {chief}"}  # pins and purges take a chief
     async with httpx.AsyncClient(base_url=server[0], headers=auth, timeout=10) as api:
-        posted = 0
+        posted = itertools.count(1)
 
         async def post(**body: Any) -> str:
-            nonlocal posted
-            posted += 1  # a headline of its own: the same one again is a duplicate (dupes.py)
-            r = await api.post("/channels/en/items", json={"headline": f"News {posted}", **body})
+            # Each its own headline: one posted a moment ago would be a duplicate (dupes.py).
+            headline = f"News, item {next(posted)}"
+            r = await api.post("/channels/en/items", json={"headline": headline, **body})
             assert r.status_code == 201, r.text
             return str(r.json()["uri"])
 

@@ -106,6 +106,20 @@ local function dupe_note()
 end
 """
 
+# An item's entries in the duplicate index (they hold a digest of its headline), taken out
+# when its data goes (purge, forget). The index holds about one window's posts.
+_DUPES_FORGET = """
+local function dupes_forget(item_uri)
+  local noted = redis.call('HGETALL', dupes)
+  for i = 1, #noted, 2 do
+    if noted[i + 1] == item_uri then
+      redis.call('HDEL', dupes, noted[i])
+      redis.call('ZREM', dupes_at, noted[i])
+    end
+  end
+end
+"""
+
 # One editorial change: the event, the item's state, its schedules, in one step.
 COMMIT = Script(
     "commit",
@@ -293,10 +307,10 @@ end
 """
 
 # A legal takedown: every text of the item leaves every key (its stream entries, its
-# record, its versions, its idempotency reply); one record without text stays in
-# ``purged`` and in the audit list, and a ``remove`` (kill) entry with no text tells
-# readers and other services to drop their copy; its entries in the duplicate index go
-# too (they hold a digest of its headline). ``idem`` is the key named in ``idem_of``
+# record, its versions, its idempotency reply, its entries in the duplicate index, which
+# hold a digest of its headline); one record without text stays in ``purged`` and in the
+# audit list, and a ``remove`` (kill) entry with no text tells readers and other services
+# to drop their copy. ``idem`` is the key named in ``idem_of``
 # (or any key of the slot when there is none); the stream is rebuilt (``_REBUILD``).
 # Returns {'ok', record} | {'gone', record} | {'unknown'}.
 PURGE = Script(
@@ -324,6 +338,7 @@ PURGE = Script(
     args=("uri", "record", "notice", "schema", "maxlen", "audit_max"),
     body=_AUDIT
     + _REBUILD
+    + _DUPES_FORGET
     + """
 if redis.call('HEXISTS', items, uri) == 0 then
   local done = redis.call('HGET', purged, uri)
@@ -344,14 +359,7 @@ redis.call('DEL', versions)
 for _, key in ipairs({live, expiry, embargo, last, held}) do redis.call('ZREM', key, uri) end
 redis.call('SREM', pinned, uri)
 redis.call('HDEL', reach, uri)
--- The duplicate index holds digests of the item's headline (dupes.py): they go too.
-local noted = redis.call('HGETALL', dupes)
-for i = 1, #noted, 2 do
-  if noted[i + 1] == uri then
-    redis.call('HDEL', dupes, noted[i])
-    redis.call('ZREM', dupes_at, noted[i])
-  end
-end
+dupes_forget(uri)
 local rec = cjson.decode(record)
 audit_add('purge', uri, rec['purged_by'], rec['purged_at'], rec['reason'])
 redis.call('HSET', purged, uri, record)
@@ -384,7 +392,8 @@ return out
 """,
 )
 
-# Forget one aged-out item (AGED_OUT's rule, checked again atomically).
+# Forget one aged-out item (AGED_OUT's rule, checked again atomically), its entries in the
+# duplicate index too.
 FORGET = Script(
     "forget",
     keys=(
@@ -400,9 +409,12 @@ FORGET = Script(
         "idem",
         "reach",
         "held",
+        "dupes",
+        "dupes_at",
     ),
     args=("uri",),
-    body="""
+    body=_DUPES_FORGET
+    + """
 local score = redis.call('ZSCORE', last, uri)
 if not score then return 0 end
 local first = redis.call('XRANGE', events, '-', '+', 'COUNT', 1)
@@ -421,6 +433,7 @@ redis.call('ZREM', last, uri)
 redis.call('ZREM', held, uri)
 redis.call('HDEL', reach, uri)
 redis.call('DEL', versions)
+dupes_forget(uri)
 return 1
 """,
 )
