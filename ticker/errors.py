@@ -9,11 +9,16 @@
   |  + Expired            the item's time is up: it can no longer change (409 ``expired``)
   |  + TooManyPins        the channel has its most pins already (409 ``too_many_pins``)
   |  + Stale              the item moved on from the change's base version (409 ``stale``)
+  |  + Pending            the item waits for sign-off: approve or reject it (409 ``pending``)
+  |  + NotPending         approve or reject of an item that waits for none (409 ``not_pending``)
+  |  + Rejected           the item was rejected: it never goes on air (409 ``rejected``)
   + IdempotencyMismatch   an Idempotency-Key reused with a different request (422)
   + Unauthorized          missing, wrong or revoked token (401)
   |  + TokenLapsed        a token past its expiry (``token_expired``), or a secret past its
   |                       rotation's grace (``token_rotated``): says when (401)
   + Forbidden             the token may not act on this channel, or lacks the role (403)
+  |  + OwnItem            under ``sign_off: all``, an approval by one who wrote the item
+  |                       (403 ``own_item``)
   + RateLimited           too many writes for one token (429, Retry-After)
   + InvalidRequest        a request that fails validation (422, or the status given)
 """
@@ -87,6 +92,18 @@ class Stale(Conflict):
         return {**super().body(), "item": self.item}
 
 
+class Pending(Conflict):
+    code = "pending"
+
+
+class NotPending(Conflict):
+    code = "not_pending"
+
+
+class Rejected(Conflict):
+    code = "rejected"
+
+
 class IdempotencyMismatch(TickerError):
     status_code = 422
     code = "idempotency_key_reused"
@@ -126,6 +143,10 @@ class TokenLapsed(Unauthorized):
 class Forbidden(TickerError):
     status_code = 403
     code = "forbidden"
+
+
+class OwnItem(Forbidden):
+    code = "own_item"
 
 
 class RateLimited(TickerError):

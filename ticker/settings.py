@@ -40,6 +40,9 @@ class Channel(BaseModel):
     history_max_items: int = Field(default=1000, ge=10, le=1_000_000)
     # The IANA time zone an editor's clock time ("--embargo 18:30") is read in.
     timezone: str = "UTC"
+    # Whose posts wait for an editor's approval (signoff.py): a contributor's, or all
+    # (then the approver may not be one who wrote the item).
+    sign_off: Literal["contributors", "all"] = "contributors"
 
     @field_validator("name")
     @classmethod

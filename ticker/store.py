@@ -18,7 +18,7 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:last      zset uri -> ms of the item's newest entry (for pruning)
     {prefix}:{ch}:idem-of   hash uri -> the Idempotency-Key entry that holds its reply
     {prefix}:{ch}:purged    hash uri -> the audit record of a purge (no text)
-    {prefix}:{ch}:audit     stream, one entry per kill and purge (who, when, uri, reason)
+    {prefix}:{ch}:audit     stream, one entry per kill, purge, approval and rejection
     {prefix}:{ch}:indexed   string, set once the per-item index covers older data
     {prefix}:{ch}:held-indexed  string, set once ``held`` covers items held before it existed
     {prefix}:{ch}:ack       string, rewritten before each WAIT (TICKER_ACK_*; see ``_durably``)
@@ -80,6 +80,8 @@ SCHEMA_VERSION = "1"
 # ``release`` on the ``item`` entry of an embargo release (the same version, told apart).
 EventType = Literal["item", "remove"]
 Reason = Literal["kill", "withhold", "expire", "release"]
+# The changes the channel's audit list records besides purges.
+Audited = Literal["", "kill", "approve", "reject"]
 # The two schedules a sweeper claims from.
 Schedule = Literal["expiry", "embargo"]
 # The audit list keeps this many records per channel (kills and purges are rare: years).
@@ -118,7 +120,7 @@ class Change:
     idempotency_ttl_s: int = 86400
     claim: Schedule | Literal[""] = ""  # only commit if this process wins the claim
     keep_state: bool = False  # an event about the item that makes no new version
-    audited: Literal["", "kill"] = ""  # recorded in the channel's audit list
+    audited: Audited = ""  # recorded in the channel's audit list
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,7 +439,8 @@ class Store:
         }
 
     async def audit(self, channel: str, *, before: str | None, count: int) -> list[Entry]:
-        """The audit list (kills and purges), newest first, strictly before ``before``."""
+        """The audit list (kills, purges, approvals, rejections), newest first, strictly
+        before ``before``."""
         if before == "0-0":
             return []
         k = self.keys(channel)

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -26,6 +26,7 @@ from ticker.auth import PIN_ROLE, Principal, Tokens
 from ticker.desk import Desk
 from ticker.errors import (
     Conflict,
+    Forbidden,
     InvalidRequest,
     NotFound,
     RateLimited,
@@ -40,7 +41,7 @@ from ticker.http.door import SOCKET
 from ticker.http.eventstream import stream_response
 from ticker.http.preconditions import etag, parse_if_match, precondition
 from ticker.http.rules import StreamRequest, cors_for, whole_number
-from ticker.models import URI, ItemIn, ItemPatch, PurgeIn, utcnow
+from ticker.models import URI, ApproveIn, ItemIn, ItemPatch, PurgeIn, RejectIn, utcnow
 from ticker.retention import Sweeper
 from ticker.settings import Settings
 from ticker.store import Store
@@ -370,7 +371,7 @@ async def post_item(request: Request) -> Response:
         if data.pinned:
             principal.require(PIN_ROLE)
         item, created = await svc.desk.post(
-            channel, data, author=principal.name, idempotency_key=key
+            channel, data, author=principal.name, idempotency_key=key, role=principal.role
         )
     headers = {"Location": f"/channels/{channel}/items/{item.uri}"}
     if not created:
@@ -390,7 +391,7 @@ async def patch_item(request: Request) -> Response:
         if patch.pinned is not None:
             principal.require(PIN_ROLE)
         item, changed = await svc.desk.correct(
-            channel, uri, patch, author=principal.name, base=base
+            channel, uri, patch, author=principal.name, base=base, role=principal.role
         )
     return _change_response(item, changed)
 
@@ -402,7 +403,9 @@ async def delete_item(request: Request) -> Response:
     channel, principal = await _writer(request, svc)
     async with _refund_rejected(svc, principal):
         base = precondition(_if_match(request), None)
-        item, changed = await svc.desk.kill(channel, uri, author=principal.name, base=base)
+        item, changed = await svc.desk.kill(
+            channel, uri, author=principal.name, base=base, role=principal.role
+        )
     if not all_editions:
         return _change_response(item, changed)
     return JSONResponse(await _kill_editions(svc, principal, item))
@@ -430,8 +433,10 @@ async def _kill_editions(svc: Services, principal: Principal, item: Any) -> dict
                 )
                 continue
             try:
-                done, _ = await svc.desk.kill(edition.channel, edition.uri, author=principal.name)
-            except (NotFound, Conflict) as exc:  # purged or busy meanwhile: say so, go on
+                done, _ = await svc.desk.kill(
+                    edition.channel, edition.uri, author=principal.name, role=principal.role
+                )
+            except (NotFound, Conflict, Forbidden) as exc:  # purged, busy, not theirs: go on
                 refused.append(
                     {
                         "channel": edition.channel,
@@ -464,6 +469,43 @@ async def purge_item(request: Request) -> Response:
     uri = request.path_params["uri"]
     _, disk = await svc.desk.purge(channel, uri, reason=data.reason, author=principal.name)
     return JSONResponse({"uri": uri, "purged": True, "disk": disk})
+
+
+async def approve_item(request: Request) -> Response:
+    """An editor's or a chief's sign-off: the item goes on air (or waits for its embargo)."""
+    return await _decide(request, "approve")
+
+
+async def reject_item(request: Request) -> Response:
+    """An editor's or a chief's refusal, with a note for the author: never on air."""
+    return await _decide(request, "reject")
+
+
+async def _decide(request: Request, decision: Literal["approve", "reject"]) -> Response:
+    svc = services(request)
+    uri = item_uri(request)
+    channel, principal = await _writer(request, svc)
+    async with _refund_rejected(svc, principal):
+        if_match = _if_match(request)
+        body: ApproveIn
+        if decision == "reject":
+            body = await read_body(request, RejectIn, svc.settings.max_body_bytes)
+        elif request.headers.get("content-length", "0") == "0" and not request.headers.get(
+            "transfer-encoding"
+        ):
+            body = ApproveIn()  # no body: nothing to say but "yes"
+        else:
+            body = await read_body(request, ApproveIn, svc.settings.max_body_bytes)
+        item, changed = await svc.desk.decide(
+            channel,
+            uri,
+            decision,
+            by=principal.name,
+            role=principal.role,
+            note=body.note if isinstance(body, RejectIn) else None,
+            base=precondition(if_match, body.base_version),
+        )
+    return _change_response(item, changed)
 
 
 def channel_events(request: Request, wanted: StreamRequest) -> Response:
