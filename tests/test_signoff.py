@@ -5,6 +5,7 @@ and the channel's keys checked after each step (live, queue, embargo, expiry).""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -156,6 +157,11 @@ async def test_a_contributors_post_waits_off_air_and_an_approval_puts_it_on_air(
         ("usable", "editor"),
         ("pending", None),
     ]
+
+    # Anonymous readers get the approved version alone: the pending one was never on air.
+    public_history = await http.get(editor.path(), params={"history": "true"})
+    assert [(e["uri"], e["version"]) for e in public_history.json()["items"]] == [(uri, 2)]
+    assert "approved_by" not in public_history.text and "pending" not in public_history.text
 
     # Again (a retry after a lost reply): nothing more is written.
     again = await editor.approve(uri)
@@ -412,3 +418,23 @@ async def test_sign_off_all_makes_every_post_wait_for_a_second_person(
     mine = (await chief.posted("Chief's wire"))["uri"]
     assert (await chief.reject(mine, note="Wrong slug")).status_code == 200
     assert (await chief.post("Chief's wire, held", status="withheld")).status_code == 422
+
+
+async def test_a_pending_item_expires_like_any_item_and_can_no_longer_be_approved(
+    server: tuple[str, Any], http: httpx.AsyncClient, roles: dict[str, str], settings: Settings
+) -> None:
+    stringer, editor = Desk(http, roles["contributor"]), Desk(http, roles["editor"])
+    uri = (await stringer.posted("Brief tip", ttl="1s"))["uri"]
+    sweeper = server[1].state.services.sweeper
+    deadline = asyncio.get_running_loop().time() + 5
+    while indexes(settings, uri):  # the real sweeper, called until the second is up
+        assert asyncio.get_running_loop().time() < deadline, indexes(settings, uri)
+        await sweeper.sweep()
+        await asyncio.sleep(0.05)
+    assert uri not in await editor.queue()
+    r = await editor.approve(uri)
+    assert r.status_code == 409 and r.json()["error"] == "expired", r.text
+    history = await http.get(editor.path(), params={"history": "true"}, headers=editor.auth)
+    (last, *_) = history.json()["items"]
+    assert (last["uri"], last["event"], last["reason"]) == (uri, "remove", "expire")
+    assert (await http.get(stringer.path(uri))).status_code == 404  # never public
