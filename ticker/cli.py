@@ -713,7 +713,8 @@ def audit(
     as_json: AsJson = False,
     header: Header = False,
 ) -> None:
-    """Kills and purges, newest first: who, when, which item, why (never the text).
+    """Kills, purges and sign-offs, newest first: who, when, which item, why (never the
+    text).
 
     Needs an editor or a chief token.
     """
@@ -733,7 +734,7 @@ def audit(
     if piped():
         rows(lines, AUDIT_COLUMNS, header=header)
     else:
-        table = Table(title=f"{channel}: {len(records)} kills and purges")
+        table = Table(title=f"{channel}: {len(records)} kills, purges and sign-offs")
         table.add_column("when", no_wrap=True)
         table.add_column("action")
         table.add_column("uri", no_wrap=True, min_width=_widest(records, "uri"))

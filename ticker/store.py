@@ -84,7 +84,7 @@ Reason = Literal["kill", "withhold", "expire", "release"]
 Audited = Literal["", "kill", "approve", "reject"]
 # The two schedules a sweeper claims from.
 Schedule = Literal["expiry", "embargo"]
-# The audit list keeps this many records per channel (kills and purges are rare: years).
+# The audit list keeps this many records per channel (kills, purges and sign-offs: years).
 AUDIT_MAX_ITEMS = 100_000
 # The largest stream ID Redis can hold (each part is an unsigned 64-bit number).
 _LAST_ID = f"{2**64 - 1}-{2**64 - 1}"

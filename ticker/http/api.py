@@ -317,8 +317,9 @@ def _page(query: Any) -> tuple[int, str | None]:
 
 
 async def audit(request: Request) -> Response:
-    """Kills and purges, newest first: who, when, uri, a purge's reason, never text. An
-    editor or a chief token reads it (a viewer's is refused: reasons can be legal matters)."""
+    """Kills, purges, approvals and rejections, newest first: who, when, uri, a purge's
+    reason or a rejection's note, never the item's text. An editor or a chief token reads
+    it (a viewer's or a contributor's is refused: reasons can be legal matters)."""
     svc = services(request)
     channel = request.path_params["channel"]
     svc.desk.channel(channel)

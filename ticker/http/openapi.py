@@ -90,7 +90,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Held and embargoed items (the desk's)", (200, 401, 403, *_READ), auth="required"
     ),
     ("/channels/{channel}/audit", "GET"): Operation(
-        "Kills and purges, newest first (the desk's)",
+        "Kills, purges, approvals and rejections, newest first (the desk's)",
         (200, 401, 403, 422, *_READ),
         auth="required",
     ),
