@@ -228,6 +228,10 @@ async def test_a_rejected_item_stays_in_the_queue_with_its_note_and_never_goes_o
         "One source only: get a second",
     )
 
+    metrics = await http.get("/metrics", headers=bearer(roles["chief"]))
+    assert 'ticker_signoffs_total{channel="en",decision="rejected"} 1.0' in metrics.text
+    assert 'ticker_signoffs_total{channel="en",decision="approved"} 0.0' in metrics.text
+
     withdrawn = await stringer.kill(uri)  # its own rejected item: withdrawn
     assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "canceled"
     assert indexes(settings, uri) == set()
@@ -296,6 +300,8 @@ async def test_every_role_against_approve_and_reject(
             desk = Desk(http, roles[role])
             r = await (desk.approve(uri) if verb == "approve" else desk.reject(uri))
             assert r.status_code == status, (verb, role, r.text)
+            if status == 403:  # each told what a sign-off needs
+                assert "editor token" in r.json()["message"], r.text
             after = (await Desk(http, roles["editor"]).item(uri))["status"]
             assert after == {
                 403: "pending",

@@ -287,10 +287,13 @@ class Tokens:
         when missing, wrong, revoked or lapsed). A read: nothing is counted."""
         return await self._known(_secret(authorization))
 
-    async def authorize(self, authorization: str | None, channel: str) -> Principal:
+    async def authorize(
+        self, authorization: str | None, channel: str, *, need: Role = WRITE_ROLE
+    ) -> Principal:
         """Check an ``Authorization`` header for a write to ``channel`` and count the write
         against the token's rate (shared by every process): one Redis round trip. A
-        forbidden write is not counted. Never echoes the token back."""
+        forbidden write is not counted. Never echoes the token back. ``need``: the role
+        a refusal names (the write's own; a role that writes at all is checked above)."""
         sha = digest(_secret(authorization))
         now_ms = int(time.time() * 1000)
         status, record, wait = await self._store.authorize(
@@ -299,6 +302,7 @@ class Tokens:
         principal = _checked(status, record, sha, now_ms)
         if status == _FORBIDDEN:
             principal.check(channel)
+            principal.require(need)
             principal.require(WRITE_ROLE)
         if status == _LIMITED:
             seconds = max(1, math.ceil(wait / 1000))

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
+from ticker.auth import Role
 from ticker.errors import (
     Expired,
     Forbidden,
@@ -48,7 +49,7 @@ from ticker.settings import Channel
 
 CONTRIBUTOR = "contributor"
 # Approving and rejecting: an editor's (auth.DESK_ROLES order: a chief too).
-SIGN_OFF_ROLE = "editor"
+SIGN_OFF_ROLE: Role = "editor"
 # Statuses of an item that waits for, or was refused, sign-off.
 AWAITING = frozenset({Status.PENDING, Status.REJECTED})
 

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ticker.archive import Archive
-from ticker.auth import PIN_ROLE, Principal, Tokens
+from ticker.auth import PIN_ROLE, WRITE_ROLE, Principal, Role, Tokens
 from ticker.desk import Desk
 from ticker.errors import (
     Conflict,
@@ -44,6 +44,7 @@ from ticker.http.rules import StreamRequest, cors_for, whole_number
 from ticker.models import URI, ApproveIn, ItemIn, ItemPatch, PurgeIn, RejectIn, utcnow
 from ticker.retention import Sweeper
 from ticker.settings import Settings
+from ticker.signoff import SIGN_OFF_ROLE
 from ticker.store import Store
 from ticker.streamid import valid_entry_id
 
@@ -153,10 +154,13 @@ async def read_body(request: Request, model: type[BaseModel], limit: int) -> Any
         raise _field_errors(exc) from None
 
 
-async def _writer(request: Request, svc: Services) -> tuple[str, Principal]:
+async def _writer(
+    request: Request, svc: Services, need: Role = WRITE_ROLE
+) -> tuple[str, Principal]:
     channel = request.path_params["channel"]
     svc.desk.channel(channel)
-    principal = await svc.tokens.authorize(request.headers.get("authorization"), channel)
+    authorization = request.headers.get("authorization")
+    principal = await svc.tokens.authorize(authorization, channel, need=need)
     return channel, principal
 
 
@@ -485,7 +489,8 @@ async def reject_item(request: Request) -> Response:
 async def _decide(request: Request, decision: Literal["approve", "reject"]) -> Response:
     svc = services(request)
     uri = item_uri(request)
-    channel, principal = await _writer(request, svc)
+    # A viewer is told what a sign-off needs; a contributor by signoff.check_decision.
+    channel, principal = await _writer(request, svc, need=SIGN_OFF_ROLE)
     async with _refund_rejected(svc, principal):
         if_match = _if_match(request)
         body: ApproveIn
