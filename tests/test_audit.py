@@ -183,7 +183,7 @@ def test_ticker_audit_lists_rows_json_and_a_table(
 
     # A terminal gets a table; a viewer's token is refused with the API's words, exit 4.
     shown, refused = finish(terminal), finish(as_viewer)
-    assert "kills and purges" in shown.stdout and c["uri"] in shown.stdout
+    assert "kills, purges and sign-offs" in shown.stdout and c["uri"] in shown.stdout
     assert "court order 7/2026" in shown.stdout and "ago" in shown.stdout
     assert refused.returncode == 4
     assert "is a viewer; this needs an editor token" in refused.stderr

@@ -140,7 +140,8 @@ def test_an_unknown_role_is_refused_and_no_token_is_made(
     (tmp_path / "cli-state").mkdir()
     admin = admin_env(settings, tmp_path)
     done = run(admin, "token", "create", "desk", "-c", "en", "--role", "admin")
-    assert done.returncode == 1 and "role must be one of viewer, editor, chief" in done.stderr
+    assert done.returncode == 1
+    assert "role must be one of viewer, contributor, editor, chief" in done.stderr
     assert done.stdout == ""
     assert "desk" not in run(admin, "token", "ls").stdout
 

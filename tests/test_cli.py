@@ -26,10 +26,11 @@ from tests.cli_helpers import (
     history,
     run,
     run_all,
+    run_each,
     server_env,
     spawn,
 )
-from tests.helpers import TickerProcess, free_port
+from tests.helpers import TickerProcess, free_port, make_token
 from ticker.console import utc
 from ticker.settings import Settings
 
@@ -557,3 +558,43 @@ def test_embargo_takes_a_clock_time_and_errors_name_every_form(
     assert "a duration (30m, 2h), a clock time (18:30) or an RFC 3339 time" in bad.stderr
     moved = run(env, "correct", uri_from(on_air.stdout), "--embargo", "30m")
     assert moved.returncode == 1 and "this one is on air" in moved.stderr
+
+
+def test_a_contributor_posts_for_sign_off_and_an_editor_approves_or_rejects(
+    ticker_server: TickerProcess, settings: Settings, tmp_path: Path
+) -> None:
+    secret = make_token(settings, "stringer", ["en"], role="contributor")
+    stringer = server_env(ticker_server, tmp_path, TICKER_TOKEN=secret)
+    editor = server_env(ticker_server, tmp_path)
+    a, b = (
+        httpx.post(
+            f"{ticker_server.url}/channels/en/items",
+            json={"headline": headline},
+            headers={"Authorization": f"Bearer {secret}"},
+        ).json()["uri"]
+        for headline in ("Dyke breach near Hoorn", "Minister to resign")
+    )
+    made, posted, approved, rejected, own = run_each(
+        [
+            (
+                admin_env(settings, tmp_path),
+                ("token", "create", "desk-stringer", "-c", "en", "--role", "contributor"),
+            ),
+            (stringer, ("post", "Storm closes the A7")),
+            (editor, ("approve", a)),
+            (editor, ("reject", b, "--note", "One source only")),
+            (stringer, ("approve", b)),
+        ]
+    )
+    assert made.returncode == 0 and "created contributor token" in made.stderr, made.stderr
+    assert "status pending (needs sign-off)" in posted.stdout, posted.stdout + posted.stderr
+    assert approved.stdout.startswith(f"approved {a} (v2)"), approved.stdout + approved.stderr
+    assert rejected.stdout.startswith(f"rejected {b} (v2)"), rejected.stdout + rejected.stderr
+    assert own.returncode == 4 and "need an editor token" in own.stderr, own.stderr
+    assert [i["uri"] for i in current(ticker_server)] == [a]
+
+    queued, again = run_each([(stringer, ("queue",)), (editor, ("approve", b))])
+    rows = {row.split("\t")[0]: row.split("\t") for row in queued.stdout.splitlines()}
+    assert rows[uri_from(posted.stdout)][1] == "pending" and rows[b][1] == "rejected"
+    assert rows[b][-1] == "rejected by server-editor: One source only"
+    assert again.returncode == 1 and "rejected by server-editor" in again.stderr, again.stderr

@@ -16,9 +16,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.helpers import TickerProcess
+from tests.helpers import TickerProcess, make_token
 from ticker.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +108,36 @@ def test_reader_decodes_what_editors_post(ticker_server: TickerProcess, settings
     assert all(e.v == "1" and e.item["channel"] == "en" for e in events)
 
 
+def test_reader_tells_items_waiting_for_sign_off_from_those_on_air(
+    ticker_server: TickerProcess, settings: Settings
+) -> None:
+    stringer = {"Authorization": f"Bearer {make_token(settings, 'c', ['en'], 'contributor')}"}
+    base = f"{ticker_server.url}/channels/en/items"
+    waiting = [
+        httpx.post(base, json={"headline": h}, headers=stringer, timeout=10).json()["uri"]
+        for h in ("Tip: dyke breach", "Tip: minister quits")
+    ]
+    editor = {"Authorization": f"Bearer {ticker_server.token}"}
+    r = httpx.post(f"{base}/{waiting[0]}/approve", headers=editor, timeout=10)
+    assert r.status_code == 200, r.text
+    r = httpx.post(f"{base}/{waiting[1]}/reject", json={"note": "No"}, headers=editor, timeout=10)
+    assert r.status_code == 200, r.text
+
+    r = _group_reader(settings, "c1")
+    try:
+        events = _drain(r, 4)
+    finally:
+        r.client.close()
+    assert [(e.uri, e.status, e.on_air()) for e in events] == [
+        (waiting[0], "pending", False),
+        (waiting[1], "pending", False),
+        (waiting[0], "usable", True),
+        (waiting[1], "rejected", False),
+    ]
+    assert events[2].item["approved_by"] == "server-editor"
+    assert events[3].item["rejection_note"] == "No"
+
+
 def test_an_unknown_schema_version_stops_the_reader_unacknowledged(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -150,6 +181,11 @@ ON_AIR_CASES: list[tuple[dict[str, Any], bool]] = [
     ({**USABLE, "expires_at": EARLIER}, False),
     ({**USABLE, "status": "withheld"}, False),
     ({**USABLE, "status": "canceled"}, False),
+    # Sign-off: waiting for it, or refused it, is never on air (whatever else it says).
+    ({**USABLE, "status": "pending"}, False),
+    ({**USABLE, "status": "pending", "embargoed_until": EARLIER}, False),
+    ({**USABLE, "status": "rejected", "rejected_by": "desk", "rejection_note": "No"}, False),
+    ({**USABLE, "approved_by": "desk"}, True),
     ({"uri": "u", "channel": "en", "status": "canceled", "purged": True}, False),
 ]
 

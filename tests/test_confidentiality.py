@@ -1,7 +1,8 @@
 """Two audiences, one rule: anonymous readers see what is or was on air, nothing else; a
 token for the channel sees the desk's view. Checked for every state an item can be in
-(on air, embargoed, held, killed, expired, purged), on every read, against the whole
-response body, not one field."""
+(on air, embargoed, held, killed, expired, purged, waiting for sign-off, rejected), on
+every read, against the whole response body, not one field; on both stream doors: the
+native front (a real ``ticker serve``) and the app path (plain ASGI sends, ``server``)."""
 
 from __future__ import annotations
 
@@ -14,20 +15,40 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import TickerProcess, make_token, start_reader
+from tests.helpers import TickerProcess, make_token, serve_app, start_reader
 from ticker.models import utcnow
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
 
-STATES = ("on_air", "embargoed", "held", "held_at_post", "killed", "expired", "purged")
+STATES = (
+    "on_air",
+    "embargoed",
+    "held",
+    "held_at_post",
+    "killed",
+    "expired",
+    "purged",
+    "pending",
+    "pending_embargoed",
+    "rejected",
+)
 # Readable by anonymous readers as a single item (the rest answer 404).
 PUBLIC_ITEMS = {"on_air", "expired"}
+# Posted by a contributor (waiting for sign-off); the rest by the editor.
+CONTRIBUTED = {"pending", "pending_embargoed", "rejected"}
 
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return {"channels": (Channel(name="en", item_ttl=timedelta(minutes=30)),)}
+
+
+@pytest.fixture
+async def server(settings: Settings) -> Any:
+    """The app path (every stream through ASGI sends); ``ticker_server`` is the front."""
+    async with serve_app(settings, http="httptools") as running:
+        yield running
 
 
 def headline(state: str) -> str:
@@ -36,7 +57,7 @@ def headline(state: str) -> str:
 
 
 async def make_states(
-    base: str, editor: str, chief: str, *, sweep: Any = None
+    base: str, editor: str, chief: str, contributor: str, *, sweep: Any = None
 ) -> dict[str, dict[str, Any]]:
     """One item in each state, made through the real API."""
     made: dict[str, dict[str, Any]] = {}
@@ -44,7 +65,9 @@ async def make_states(
     async with httpx.AsyncClient(base_url=base, headers=auth, timeout=10) as api:
 
         async def post(state: str, **fields: Any) -> dict[str, Any]:
-            r = await api.post("/channels/en/items", json={"headline": headline(state), **fields})
+            by = {"Authorization": f"Bearer {contributor}"} if state in CONTRIBUTED else auth
+            body = {"headline": headline(state), **fields}
+            r = await api.post("/channels/en/items", json=body, headers=by)
             assert r.status_code == 201, r.text
             made[state] = r.json()
             return made[state]
@@ -57,6 +80,13 @@ async def make_states(
         r = await api.patch(f"/channels/en/items/{held['uri']}", json={"status": "withheld"})
         assert r.status_code == 200
         await post("held_at_post", status="withheld")
+        await post("pending")
+        await post("pending_embargoed", embargoed_until=later)
+        rejected = await post("rejected")
+        r = await api.post(
+            f"/channels/en/items/{rejected['uri']}/reject", json={"note": headline("note")}
+        )
+        assert r.status_code == 200, r.text
         killed = await post("killed")
         assert (await api.delete(f"/channels/en/items/{killed['uri']}")).status_code == 200
         purged = await post("purged")
@@ -115,7 +145,7 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
             else:
                 assert r.status_code == 200, state
                 body = r.json()
-                assert body["author"] == "editor" and body["versions"], state
+                assert body["author"] == item["author"] and body["versions"], state
 
         # The history.
         r = await http.get("/channels/en/items", params={"history": "true", "limit": 500})
@@ -130,7 +160,12 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
             "/channels/en/items", params={"history": "true", "limit": 500}, headers=desk
         )
         assert sorted(secrets_in(r.text, made, set(STATES))) == sorted(set(STATES) - {"purged"})
-        assert all(i["author"] == "editor" for i in r.json()["items"] if i["event"] == "item")
+        authors = {i["author"] for i in r.json()["items"] if i["event"] == "item"}
+        assert authors == {"editor", "contributor"}
+        # Sign-off is the desk's: no note, no approver, no status of it reaches the public.
+        r = await http.get("/channels/en/items", params={"history": "true", "limit": 500})
+        for word in ("pending", "rejected", "rejection_note", made["rejected"]["uri"]):
+            assert word not in r.text, word
 
     # Server-sent events: a new reader, and a reader replaying from the first entry on
     # (the expired item's post: everything after it, the killed and held items' too).
@@ -141,7 +176,7 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
             await asyncio.sleep(0.3)  # anything else the replay would send
             text = "\n".join(e.data for e in reader.events)
             assert secrets_in(text, made, hidden) == []
-            assert "author" not in text
+            assert "author" not in text and "pending" not in text and "rejected" not in text
             assert made["on_air"]["headline"] in text
             if headers:  # an exact replay, not a reset: the removals come through
                 assert "reset" not in [e.event for e in reader.events]
@@ -154,8 +189,9 @@ async def test_anonymous_readers_see_only_what_is_or_was_on_air(
     server: tuple[str, Any], token: str, settings: Settings
 ) -> None:
     chief = make_token(settings, "chief", ["en"], role="chief")
+    contributor = make_token(settings, "contributor", ["en"], role="contributor")
     sweeper = server[1].state.services.sweeper
-    made = await make_states(server[0], token, chief, sweep=sweeper.sweep)
+    made = await make_states(server[0], token, chief, contributor, sweep=sweeper.sweep)
     await check_views(server[0], made, token)
 
 
@@ -164,7 +200,8 @@ async def test_the_two_views_hold_on_a_real_ticker_serve(
 ) -> None:
     editor = make_token(settings, "editor", ["*"])
     chief = make_token(settings, "chief", ["en"], role="chief")
-    made = await make_states(ticker_server.url, editor, chief)
+    contributor = make_token(settings, "contributor", ["en"], role="contributor")
+    made = await make_states(ticker_server.url, editor, chief, contributor)
     await check_views(ticker_server.url, made, editor)
 
 

@@ -91,6 +91,7 @@ def chief(settings: Settings) -> str:
 async def test_every_entry_of_a_real_run_validates_against_the_schema(
     server: tuple[str, Any], chief: str, settings: Settings
 ) -> None:
+    contributor = make_token(settings, "stringer", ["en"], role="contributor")
     auth = {"Authorization": f"Bearer {chief}"}  # pins and purges take a chief
     async with httpx.AsyncClient(base_url=server[0], headers=auth, timeout=10) as api:
         posted = itertools.count(1)
@@ -127,11 +128,24 @@ async def test_every_entry_of_a_real_run_validates_against_the_schema(
             json={"reason": "court order"},
         )
         assert r.status_code == 200, r.text
+        # Sign-off: a contributor's posts wait (pending); one approved, one rejected, one
+        # left to expire while it waits.
+        stringer = {"Authorization": f"Bearer {contributor}"}
+        waiting = []
+        for n, body in enumerate(({}, {}, {"ttl": "1s"})):
+            tip = {"headline": f"Tip {n}", **body}  # the same one again: a duplicate
+            r = await api.post("/channels/en/items", json=tip, headers=stringer)
+            assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+            waiting.append(r.json()["uri"])
+        assert (await api.post(f"/channels/en/items/{waiting[0]}/approve")).status_code == 200
+        r = await api.post(f"/channels/en/items/{waiting[1]}/reject", json={"note": "Unsure"})
+        assert r.status_code == 200, r.text
         soon = (utcnow() + timedelta(milliseconds=600)).isoformat()
         embargoed = await post(embargoed_until=soon)
         brief = await post(ttl="1s")
         await sweep_until(server, settings, {"uri": embargoed, "reason": "release"})
         await sweep_until(server, settings, {"uri": brief, "reason": "expire"})
+        await sweep_until(server, settings, {"uri": waiting[2], "reason": "expire"})
 
     seen = entries(settings)
     for entry_id, fields in seen:
@@ -148,6 +162,9 @@ async def test_every_entry_of_a_real_run_validates_against_the_schema(
     assert any(f["item"].get("story") is None for _, f in seen)  # the documented null
     assert any(f["item"].get("corrected_at") for _, f in seen)
     assert [f["notice"] for _, f in seen if "notice" in f] == ["Withdrawn: not confirmed"]
+    statuses = {f["item"].get("status") for _, f in seen}
+    assert {"usable", "withheld", "canceled", "pending", "rejected"} <= statuses
+    assert any(f["item"].get("approved_by") == "chief" for _, f in seen)
 
 
 def test_the_schema_refuses_what_is_not_an_entry() -> None:

@@ -83,6 +83,7 @@ async def test_every_status_a_real_request_gets_is_listed(
 ) -> None:
     chief = make_token(settings, "chief", ["en"], role="chief")
     viewer = make_token(settings, "viewer", ["en"], role="viewer")
+    contributor = make_token(settings, "contributor", ["en"], role="contributor")
     seen: set[tuple[str, str, int]] = set()
     ed = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=server[0], timeout=10) as http:
@@ -153,6 +154,22 @@ async def test_every_status_a_real_request_gets_is_listed(
         await call(
             one + "/purge", "POST", path + "/purge", json={"reason": "x"}, headers=chief_auth
         )
+
+        # Sign-off: a contributor's post waits; an editor approves or rejects it.
+        stringer = {"Authorization": f"Bearer {contributor}"}
+        r = await call(
+            items, "POST", "/channels/en/items", json={"headline": "T"}, headers=stringer
+        )
+        waiting = f"/channels/en/items/{r.json()['uri']}"
+        approve, reject = one + "/approve", one + "/reject"
+        await call(approve, "POST", waiting + "/approve", headers=stringer)  # 403
+        await call(approve, "POST", waiting + "/approve")  # 401
+        await call(approve, "POST", waiting + "/approve", headers={**ed, "If-Match": "v1"})
+        await call(approve, "POST", "/channels/en/items/unknown/approve", headers=ed)
+        await call(reject, "POST", waiting + "/reject", json={}, headers=ed)  # 422
+        await call(reject, "POST", waiting + "/reject", content=b"x", headers=ed)  # 415
+        await call(approve, "POST", waiting + "/approve", json={}, headers=ed)  # 200
+        await call(reject, "POST", waiting + "/reject", json={"note": "n"}, headers=ed)  # 409
 
         events = "/channels/{channel}/events"
         await call(events, "GET", "/channels/en/events?max_urgency=x")

@@ -80,8 +80,9 @@ class Archive:
     async def audit(
         self, channel: str, *, before: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Kills and purges, newest first: who, when, which uri, and a purge's reason;
-        never text. The cursor for the next page, or ``None`` where the list ends."""
+        """Kills, purges, approvals and rejections, newest first: who, when, which uri, and
+        a purge's reason or a rejection's note; never the item's text. The cursor for the
+        next page, or ``None`` where the list ends."""
         self.channel(channel)
         entries = await self._store.audit(channel, before=before, count=limit + 1)
         rows = [

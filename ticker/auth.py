@@ -3,9 +3,11 @@
 Tokens are 256-bit random secrets, so a plain SHA-256 digest is enough to store them
 (there is nothing to brute-force); lookups go by digest, and the final comparison is
 constant-time. A token names the channels it may act on (``*`` for all) and its role:
-a ``viewer`` only reads; an ``editor`` also posts, corrects, holds, releases and kills; a
-``chief`` also purges and pins, and reads ``/metrics`` and ``/stats``. Any of these three
-for a channel reads the desk's view of it (authors, versions, held items, the queue). An
+a ``viewer`` only reads; a ``contributor`` also posts, but its posts wait for an editor's
+sign-off, and it may change only its own waiting items (signoff.py); an ``editor`` posts
+straight to air, corrects, holds, releases, kills, approves and rejects; a ``chief`` also
+purges and pins, and reads ``/metrics`` and ``/stats``. Any of these four for a channel
+reads the desk's view of it (authors, versions, held items, the queue). An
 ``ops`` token reads ``/metrics`` and ``/stats`` and nothing else: not the desk, not a
 write (its channels do not matter).
 
@@ -59,12 +61,14 @@ ALL_CHANNELS = "*"
 EXPIRES_MAX = timedelta(days=3650)
 GRACE_MAX = timedelta(days=30)
 # The desk's roles, in order of what they may do: each may do all the one before it may.
-DESK_ROLES = ("viewer", "editor", "chief")
+DESK_ROLES = ("viewer", "contributor", "editor", "chief")
 # Outside that order: reads /metrics and /stats only (see above).
 OPS_ROLE: Literal["ops"] = "ops"
 ROLES = (*DESK_ROLES, OPS_ROLE)
 OPS_READERS = (OPS_ROLE, "chief")  # who reads /metrics and /stats (see above)
-Role = Literal["viewer", "editor", "chief", "ops"]
+Role = Literal["viewer", "contributor", "editor", "chief", "ops"]
+# The least role that writes (its posts wait for sign-off); lua.AUTHORIZE lets in the same.
+WRITE_ROLE: Role = "contributor"
 # Who may pin and unpin (README, "Pins"): a pin outlasts every other item on the bar.
 PIN_ROLE: Role = "chief"
 
@@ -283,10 +287,13 @@ class Tokens:
         when missing, wrong, revoked or lapsed). A read: nothing is counted."""
         return await self._known(_secret(authorization))
 
-    async def authorize(self, authorization: str | None, channel: str) -> Principal:
+    async def authorize(
+        self, authorization: str | None, channel: str, *, need: Role = WRITE_ROLE
+    ) -> Principal:
         """Check an ``Authorization`` header for a write to ``channel`` and count the write
         against the token's rate (shared by every process): one Redis round trip. A
-        forbidden write is not counted. Never echoes the token back."""
+        forbidden write is not counted. Never echoes the token back. ``need``: the role
+        a refusal names (the write's own; a role that writes at all is checked above)."""
         sha = digest(_secret(authorization))
         now_ms = int(time.time() * 1000)
         status, record, wait = await self._store.authorize(
@@ -295,7 +302,8 @@ class Tokens:
         principal = _checked(status, record, sha, now_ms)
         if status == _FORBIDDEN:
             principal.check(channel)
-            principal.require("editor")
+            principal.require(need)
+            principal.require(WRITE_ROLE)
         if status == _LIMITED:
             seconds = max(1, math.ceil(wait / 1000))
             raise RateLimited(

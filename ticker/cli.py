@@ -1,5 +1,5 @@
 """The ``ticker`` command: serve, and the editor's desk (post, import, correct, hold, kill, pin,
-ls, queue, history, audit, tail).
+approve, reject, ls, queue, history, audit, tail).
 
 Editor commands talk to the HTTP API (TICKER_URL, TICKER_TOKEN), so validation and auth
 are the same for every client. Token administration speaks to Redis, like any bootstrap.
@@ -178,16 +178,19 @@ def _show(item: dict[str, Any], action: str, as_json: bool) -> None:
         ends += ", marked as corrected"
     if item.get("notice"):
         ends += f", notice {escape(json.dumps(item['notice'], ensure_ascii=False))}"
+    status = item["status"] + (" (needs sign-off)" if item["status"] == "pending" else "")
     out.print(
         f"[green]{action}[/green] {item['uri']} (v{item['version']}) on "
-        f"[bold]{item['channel']}[/bold], status {item['status']}{held_back}{ends}"
+        f"[bold]{item['channel']}[/bold], status {status}{held_back}{ends}"
     )
 
 
 # Piped output's columns, in order (README, "Piped output"). `ls` has one more than its
 # table: "pinned" is its own column, where the table marks the uri "(pinned)".
 LS_COLUMNS = ("uri", "urgency", "headline", "regions", "expires_at", "pinned", "reach")
-QUEUE_COLUMNS = ("uri", "status", "embargoed_until", "author", "updated_at", "headline")
+QUEUE_COLUMNS = ("uri", "status", "embargoed_until", "author", "updated_at", "headline", "note")
+# What the queue calls an item that waits for sign-off, or was refused it.
+QUEUE_WORDS = {"pending": "needs sign-off", "rejected": "rejected"}
 HISTORY_COLUMNS = ("id", "event", "uri", "version", "status", "author", "reach", "headline")
 AUDIT_COLUMNS = ("id", "action", "uri", "by", "at", "reason")
 STATS_COLUMNS = ("channel", "readers", "live", "history", "oldest_at", "last_publish_at")
@@ -563,6 +566,26 @@ def kill(
 
 
 @command(cls=Command)
+def approve(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
+    """Sign off an item that waits: on air now, or at its embargo. Needs an editor token."""
+    path = f"/channels/{channel}/items/{uri}/approve"
+    _show(_call(lambda c: c.request("POST", path)), "approved", as_json)
+
+
+@command(cls=Command)
+def reject(
+    uri: Uri,
+    note: Annotated[str, typer.Option(help="Why, for its author (one line, ≤ 500 chars).")],
+    channel: Channel = "en",
+    as_json: AsJson = False,
+) -> None:
+    """Reject an item that waits: it never goes on air; its author reads the note in the
+    queue. Needs an editor token."""
+    path = f"/channels/{channel}/items/{uri}/reject"
+    _show(_call(lambda c: c.request("POST", path, json={"note": note})), "rejected", as_json)
+
+
+@command(cls=Command)
 def purge(
     uri: Uri,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit record; ≤ 500 chars).")],
@@ -638,7 +661,8 @@ def list_items(channel: Channel = "en", as_json: AsJson = False, header: Header 
 
 @command(cls=Command)
 def queue(channel: Channel = "en", as_json: AsJson = False, header: Header = False) -> None:
-    """What waits: held and embargoed items, newest first.
+    """What waits: items that need sign-off, rejected ones (with the note), held and
+    embargoed items, newest first.
 
     The desk's view: needs a token (any role).
     """
@@ -657,6 +681,7 @@ def queue(channel: Channel = "en", as_json: AsJson = False, header: Header = Fal
                     i["author"],
                     utc(i["updated_at"]),
                     _line(i),
+                    _rejection(i) or "-",
                 ]
                 for i in items
             ],
@@ -671,15 +696,24 @@ def queue(channel: Channel = "en", as_json: AsJson = False, header: Header = Fal
     table.add_column("headline", ratio=1)
     for item in items:
         until = item.get("embargoed_until")
+        why = _rejection(item)
+        status = item.get("queue_status") or item["status"]
         table.add_row(
             item["uri"],
-            item.get("queue_status") or item["status"],
+            QUEUE_WORDS.get(status, status),
             _relative(until) if until else "-",
             Text(item["author"]),
             _relative(item["updated_at"]),
-            Text(_line(item)),
+            Text(_line(item) + (f"\n{why}" if why else "")),
         )
     out.print(table)
+
+
+def _rejection(item: dict[str, Any]) -> str:
+    """A rejected item's note, with who wrote it; "" for others."""
+    if item.get("status") != "rejected":
+        return ""
+    return f"rejected by {item.get('rejected_by')}: {item.get('rejection_note')}"
 
 
 @command(cls=Command)
@@ -749,7 +783,8 @@ def audit(
     as_json: AsJson = False,
     header: Header = False,
 ) -> None:
-    """Kills and purges, newest first: who, when, which item, why (never the text).
+    """Kills, purges and sign-offs, newest first: who, when, which item, why (never the
+    text).
 
     Needs an editor or a chief token.
     """
@@ -769,7 +804,7 @@ def audit(
     if piped():
         rows(lines, AUDIT_COLUMNS, header=header)
     else:
-        table = Table(title=f"{channel}: {len(records)} kills and purges")
+        table = Table(title=f"{channel}: {len(records)} kills, purges and sign-offs")
         table.add_column("when", no_wrap=True)
         table.add_column("action")
         table.add_column("uri", no_wrap=True, min_width=_widest(records, "uri"))

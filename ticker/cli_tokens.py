@@ -89,9 +89,10 @@ def token_create(
     role: Annotated[
         str,
         typer.Option(
-            help="viewer (reads the desk's view), editor (also posts, corrects, holds, "
-            "kills), chief (also purges and pins, and reads /metrics and /stats) or ops "
-            "(reads /metrics and /stats, nothing else; give it --channel '*')."
+            help="viewer (reads the desk's view), contributor (also posts, but its posts "
+            "wait for an editor's sign-off), editor (posts, corrects, holds, kills, approves "
+            "and rejects), chief (also purges and pins, and reads /metrics and /stats) or "
+            "ops (reads /metrics and /stats, nothing else; give it --channel '*')."
         ),
     ] = "editor",
     expires: Annotated[

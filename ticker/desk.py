@@ -1,5 +1,6 @@
-"""The editorial actions: post, correct, hold, release, kill, purge; expiry and embargo
-release for the sweeper. Reads of the record are in archive.py.
+"""The editorial actions: post, correct, hold, release, kill, purge, approve, reject;
+expiry and embargo release for the sweeper. Reads of the record are in archive.py; the
+sign-off rules (who waits, who may approve or change what) in signoff.py.
 
 Each action builds the item's next version in Python and commits it through one Lua
 script (``Store.commit``) that checks the version it started from, so two editors
@@ -15,7 +16,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from ticker import dupes
+from ticker import dupes, signoff
 from ticker.aof import AofRewrites
 from ticker.archive import Archive
 from ticker.duration import format_duration
@@ -34,7 +35,7 @@ from ticker.metrics import Metrics
 from ticker.models import PIN_MAX, Item, ItemIn, ItemPatch, Status, utcnow
 from ticker.notices import check_rekill, marked, public_notice
 from ticker.settings import Channel, Settings
-from ticker.store import Change, EventType, HeadlineNote, Reason, Schedule, Store
+from ticker.store import Audited, Change, EventType, HeadlineNote, Reason, Schedule, Store
 from ticker.when import When
 
 _RETRIES = 8
@@ -192,10 +193,17 @@ class Desk:
         keep_state: bool = False,
         headline: HeadlineNote | None = None,
         notice: str | None = None,
+        audited: Audited = "",
     ) -> tuple[str, str]:
         now = utcnow()
         alive = item.status is not Status.CANCELED
-        waiting = alive and item.embargoed_until is not None and item.embargoed_until > now
+        # An item waiting for sign-off is in no embargo schedule: approval puts it there.
+        waiting = (
+            alive
+            and item.status not in signoff.AWAITING
+            and item.embargoed_until is not None
+            and item.embargoed_until > now
+        )
         change = Change(
             uri=item.uri,
             expected_version=expected,
@@ -207,8 +215,10 @@ class Desk:
             live_score=_ms(item.created_at) if item.visible_at(now) else None,
             expires_ms=_ms(item.expires_at) if alive and reason != "expire" else None,
             embargo_ms=_ms(item.embargoed_until) if waiting and item.embargoed_until else None,
+            # The desk's queue: held, and waiting for (or refused) sign-off.
             held_ms=_ms(item.updated_at)
-            if item.status is Status.WITHHELD and reason != "expire"
+            if (item.status is Status.WITHHELD or item.status in signoff.AWAITING)
+            and reason != "expire"
             else None,
             # A pin holds its slot until the item is killed or expires (held items too).
             pinned=item.pinned and alive and reason != "expire",
@@ -220,7 +230,7 @@ class Desk:
             versions_ttl_ms=_ms_delta(ch.history_max_age),
             claim=claim,
             keep_state=keep_state,
-            audited="kill" if reason == "kill" else "",
+            audited="kill" if reason == "kill" else audited,
             headline=headline,
             notice=notice,
         )
@@ -237,10 +247,18 @@ class Desk:
     # -- actions -----------------------------------------------------------------------
 
     async def post(
-        self, channel: str, data: ItemIn, *, author: str, idempotency_key: str | None = None
+        self,
+        channel: str,
+        data: ItemIn,
+        *,
+        author: str,
+        idempotency_key: str | None = None,
+        role: str = "editor",
     ) -> tuple[Item, bool]:
-        """Publish a new item. Returns (item, created); a replayed key returns the first."""
+        """Publish a new item (``pending`` when it waits for sign-off: ``role``, the
+        channel's ``sign_off``). Returns (item, created); a replayed key returns the first."""
         ch = self.channel(channel)
+        initial = signoff.post_status(role, ch, data.status)
         now = utcnow()
         embargo = self._embargo(ch, now, until=data.embargoed_until, embargo=data.embargo)
         start = embargo or now
@@ -265,7 +283,7 @@ class Desk:
                 regions=data.regions,
                 categories=data.categories,
                 link=data.link,
-                status=Status(data.status),
+                status=initial,
                 created_at=now,
                 updated_at=now,
                 expires_at=expires,
@@ -333,11 +351,13 @@ class Desk:
         *,
         author: str,
         base: frozenset[int] | None = None,
+        role: str = "editor",
     ) -> tuple[Item, bool]:
         """A new version: text, attribution, expiry, embargo, or hold/release through
         ``status``. Returns (the item, changed): a change that changes nothing writes
         nothing. ``base``: the versions the change may be made from (``If-Match``,
-        ``base_version``); a newer one is ``Stale``, without a retry."""
+        ``base_version``); a newer one is ``Stale``, without a retry. ``role``: what
+        the author may change (signoff.check_change)."""
         ch = self.channel(channel)
         changes = patch.model_dump(exclude_unset=True, exclude={"base_version", "notice"})
         if "notice" in patch.model_fields_set:
@@ -352,8 +372,17 @@ class Desk:
                 raise _field_error(field, "may not be null")
         if "embargo" in changes and changes["embargo"] is None:
             raise _field_error("embargo", 'may not be null (send "embargoed_until": null to lift)')
+        poster = await self._poster(channel, uri, role)
         for _ in range(_RETRIES):
             current = await self._archive.get(channel, uri)
+            signoff.check_change(
+                by=author,
+                role=role,
+                item=current,
+                poster=poster,
+                kill=False,
+                changes_status="status" in changes,
+            )
             now = utcnow()
             if current.status is Status.CANCELED:
                 raise Killed(f"item {uri!r} was killed and can no longer change")
@@ -458,15 +487,19 @@ class Desk:
         author: str,
         base: frozenset[int] | None = None,
         notice: str | None = None,
+        role: str = "editor",
     ) -> tuple[Item, bool]:
         """Cancel an item for good. Returns (the item, changed): killing a killed item
         changes nothing, whatever version it was asked of (the kill holds either way).
-        ``notice``: a note for readers (notices.py says when they get it)."""
+        ``notice``: a note for readers (notices.py says when they get it). A contributor
+        withdraws its own items that wait (signoff.check_change)."""
         ch = self.channel(channel)
+        poster = await self._poster(channel, uri, role)
         # A kill must not lose to corrections: each one that wins bumps the version once,
         # so n editors correcting at once can beat n tries (8 did, under load).
         for _ in range(_KILL_RETRIES):
             current = await self._archive.get(channel, uri)
+            signoff.check_change(by=author, role=role, item=current, poster=poster, kill=True)
             check_rekill(current, notice)
             if current.status is Status.CANCELED:
                 # Perhaps a retry after 503 not_durable: answered once the kill is durable.
@@ -493,6 +526,69 @@ class Desk:
                 notice=public_notice(ch, current, notice, now),
             )
             if status == "ok":
+                return Item.model_validate_json(stored), True
+            if base is not None:
+                raise _stale_or_gone(stored, channel, uri, base)
+        raise Conflict(f"item {uri!r} is being changed by someone else; try again")
+
+    async def _poster(self, channel: str, uri: str, role: str) -> str | None:
+        """Who posted an item (its first version's author), for a contributor's change;
+        ``None`` for other roles (not needed: nothing is read)."""
+        if role != signoff.CONTRIBUTOR:
+            return None
+        versions = await self._archive.versions(channel, uri)
+        return versions[0].author if versions else None
+
+    async def decide(
+        self,
+        channel: str,
+        uri: str,
+        decision: signoff.Decision,
+        *,
+        by: str,
+        role: str,
+        note: str | None = None,
+        base: frozenset[int] | None = None,
+    ) -> tuple[Item, bool]:
+        """Approve (on air now, or at its embargo) or reject (with ``note``) an item that
+        waits for sign-off. Returns (the item, changed): the same decision again changes
+        nothing. ``base``: as for ``correct``."""
+        ch = self.channel(channel)
+        for _ in range(_RETRIES):
+            current = await self._archive.get(channel, uri)
+            writers = {v.author for v in await self._archive.versions(channel, uri)}
+            now = utcnow()
+            if not signoff.check_decision(
+                decision,
+                by=by,
+                role=role,
+                item=current,
+                writers=writers | {current.author},
+                ch=ch,
+                note=note,
+                expired=current.expires_at <= now,
+            ):
+                await self._store.settle(ch.name)  # perhaps a retry after 503 not_durable
+                return current, False
+            if base is not None and current.version not in base:
+                raise _stale(current, base)
+            update: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
+            if decision == "approve":
+                update.update(status=Status.USABLE, approved_by=by)
+            else:
+                update.update(status=Status.REJECTED, rejected_by=by, rejection_note=note)
+            status, stored = await self._commit(
+                ch,
+                current.model_copy(update=update),
+                expected=current.version,
+                event_type="item",
+                audited=decision,
+            )
+            if status == "too_many_pins":  # pragma: no cover - a pending pin holds its slot
+                raise _too_many_pins(ch)
+            if status == "ok":
+                decided = "approved" if decision == "approve" else "rejected"
+                self._metrics.child(self._metrics.signoffs, ch.name, decided).inc()
                 return Item.model_validate_json(stored), True
             if base is not None:
                 raise _stale_or_gone(stored, channel, uri, base)

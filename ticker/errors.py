@@ -10,11 +10,16 @@
   |  + TooManyPins        the channel has its most pins already (409 ``too_many_pins``)
   |  + Stale              the item moved on from the change's base version (409 ``stale``)
   |  + Duplicate          a post with the headline of a recent item (409 ``duplicate``)
+  |  + Pending            the item waits for sign-off: approve or reject it (409 ``pending``)
+  |  + NotPending         approve or reject of an item that waits for none (409 ``not_pending``)
+  |  + Rejected           the item was rejected: it never goes on air (409 ``rejected``)
   + IdempotencyMismatch   an Idempotency-Key reused with a different request (422)
   + Unauthorized          missing, wrong or revoked token (401)
   |  + TokenLapsed        a token past its expiry (``token_expired``), or a secret past its
   |                       rotation's grace (``token_rotated``): says when (401)
   + Forbidden             the token may not act on this channel, or lacks the role (403)
+  |  + OwnItem            under ``sign_off: all``, an approval by one who wrote the item
+  |                       (403 ``own_item``)
   + RateLimited           too many writes for one token (429, Retry-After)
   + InvalidRequest        a request that fails validation (422, or the status given)
 """
@@ -103,6 +108,18 @@ class Duplicate(Conflict):
         return {**super().body(), "item": self.item}
 
 
+class Pending(Conflict):
+    code = "pending"
+
+
+class NotPending(Conflict):
+    code = "not_pending"
+
+
+class Rejected(Conflict):
+    code = "rejected"
+
+
 class IdempotencyMismatch(TickerError):
     status_code = 422
     code = "idempotency_key_reused"
@@ -142,6 +159,10 @@ class TokenLapsed(Unauthorized):
 class Forbidden(TickerError):
     status_code = 403
     code = "forbidden"
+
+
+class OwnItem(Forbidden):
+    code = "own_item"
 
 
 class RateLimited(TickerError):

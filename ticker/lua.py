@@ -238,10 +238,14 @@ if redis.call('ZCARD', live) > tonumber(live_max) then
     pushed = pushed + 1
   end
 end
--- A kill is audited: who and when are the killed version's author and time.
+-- A kill, an approval and a rejection are audited: who (the version's author, approved_by
+-- or rejected_by) and when (its time); a rejection's note is its reason.
 if audited ~= '' then
-  local killed = cjson.decode(body)
-  audit_add(audited, uri, killed['author'], killed['updated_at'], nil)
+  local done = cjson.decode(body)
+  local by, why = done['author'], nil
+  if audited == 'approve' then by = done['approved_by'] end
+  if audited == 'reject' then by, why = done['rejected_by'], done['rejection_note'] end
+  audit_add(audited, uri, by, done['updated_at'], why)
 end
 if idempotent == '1' then
   redis.call('SET', idem, fingerprint .. '\\n' .. state, 'EX', idempotency_ttl_s)
@@ -589,9 +593,12 @@ local allowed = false
 for _, ch in ipairs(rec['channels']) do
   if ch == '*' or ch == channel then allowed = true end
 end
--- Only editors and chiefs write (a viewer reads, an ops token reads /metrics and /stats):
--- others are refused before their rate is counted.
-if not allowed or (rec['role'] ~= 'editor' and rec['role'] ~= 'chief') then return {2, record} end
+-- Contributors, editors and chiefs write (auth.WRITE_ROLE and up; a viewer reads, an ops
+-- token reads /metrics and /stats): others are refused before their rate is counted.
+local role = rec['role'] or 'editor'
+if not allowed or (role ~= 'contributor' and role ~= 'editor' and role ~= 'chief') then
+  return {2, record}
+end
 local tat = tonumber(redis.call('GET', rate) or now_ms)
 if tat < now then tat = now end
 local new_tat = tat + tonumber(interval_ms)

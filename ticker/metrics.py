@@ -108,6 +108,12 @@ class Metrics:
             ["channel", "type"],
             registry=r,
         )
+        self.signoffs = Counter(
+            "ticker_signoffs_total",
+            "Items approved or rejected (signoff.py)",
+            ["channel", "decision"],
+            registry=r,
+        )
         self.delivered = Counter(
             "ticker_events_delivered_total",
             "Events handed to readers' streams (events x readers)",
@@ -172,6 +178,8 @@ class Metrics:
                 self.child(metric, channel)
             for event_type in EVENT_TYPES:
                 self.child(self.published, channel, event_type)
+            for decision in ("approved", "rejected"):
+                self.child(self.signoffs, channel, decision)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, made once: ``labels()`` takes a lock and builds a key,

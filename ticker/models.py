@@ -24,7 +24,7 @@ REASON_MAX = 500
 NOTICE_MAX = HEADLINE_MAX
 # Fields only the desk (a token for the channel) sees; anonymous readers never do. A
 # kill's ``notice`` reaches readers only in the ``remove`` event, where the channel shows it.
-DESK_ONLY = frozenset({"author", "story", "notice"})
+DESK_ONLY = frozenset({"author", "story", "notice", "approved_by", "rejected_by", "rejection_note"})
 URGENCY_MOST, URGENCY_MAX = 1, 9  # 1 is a flash (IPTC ninjs)
 SLUG_MAX = 32
 # Pins per channel: a pinned item stays on the bar through live_max_items push-out.
@@ -91,6 +91,9 @@ class Status(StrEnum):
     USABLE = "usable"
     WITHHELD = "withheld"
     CANCELED = "canceled"
+    # Sign-off (signoff.py): a post waiting for an editor's approval, and one refused.
+    PENDING = "pending"
+    REJECTED = "rejected"
 
 
 def _one_line(value: str, *, limit: int) -> str:
@@ -263,6 +266,21 @@ class PurgeIn(BaseModel):
     reason: Reason
 
 
+class ApproveIn(BaseModel):
+    """The body of ``POST /channels/{channel}/items/{uri}/approve`` (it may be empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The version approved (as ``If-Match: "v3"``): a newer one is 409 ``stale``.
+    base_version: Annotated[int, Field(strict=True, ge=1)] | None = None
+
+
+class RejectIn(ApproveIn):
+    """The body of ``POST /channels/{channel}/items/{uri}/reject``: why, for the author."""
+
+    note: Reason
+
+
 class Item(BaseModel):
     """One version of an item, as stored, streamed and returned by the API."""
 
@@ -291,6 +309,11 @@ class Item(BaseModel):
     corrected_at: datetime | None = None
     # A kill's note ("Withdrawn: ..."), on the killed version; the desk's record.
     notice: str | None = None
+    # Sign-off (the desk's; absent in entries written before it: ``None``). Kept on the
+    # versions after it, so an item says who signed it off.
+    approved_by: str | None = None
+    rejected_by: str | None = None
+    rejection_note: str | None = None
 
     def visible_at(self, now: datetime) -> bool:
         """On the ticker: usable, released from embargo, not yet expired."""
@@ -298,11 +321,19 @@ class Item(BaseModel):
             return False
         return self.embargoed_until is None or self.embargoed_until <= now
 
-    def waiting_for(self, now: datetime) -> Literal["withheld", "embargoed"] | None:
-        """Why an item is in the desk's queue: a hold (an editor must release it, whatever
-        its embargo), or an embargo still to come; ``None``: it is not waiting."""
+    def waiting_for(
+        self, now: datetime
+    ) -> Literal["pending", "rejected", "withheld", "embargoed"] | None:
+        """Why an item is in the desk's queue: a sign-off to come (``pending``) or refused
+        (``rejected``: listed, with its note, until it expires or is withdrawn), a hold (an
+        editor must release it, whatever its embargo), or an embargo still to come;
+        ``None``: it is not waiting."""
         if self.expires_at <= now or self.status is Status.CANCELED:
             return None
+        if self.status is Status.PENDING:
+            return "pending"
+        if self.status is Status.REJECTED:
+            return "rejected"
         if self.status is Status.WITHHELD:
             return "withheld"
         if self.embargoed_until is not None and self.embargoed_until > now:

@@ -48,6 +48,9 @@ class Channel(BaseModel):
     # A kill's public note reaches readers (the ``remove`` event; the widget shows it in
     # place of the item for one pass). Off: the note is the desk's record only.
     kill_notices: bool = False
+    # Whose posts wait for an editor's approval (signoff.py): a contributor's, or all
+    # (then the approver may not be one who wrote the item).
+    sign_off: Literal["contributors", "all"] = "contributors"
 
     @field_validator("name")
     @classmethod

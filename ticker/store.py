@@ -18,7 +18,7 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:last      zset uri -> ms of the item's newest entry (for pruning)
     {prefix}:{ch}:idem-of   hash uri -> the Idempotency-Key entry that holds its reply
     {prefix}:{ch}:purged    hash uri -> the audit record of a purge (no text)
-    {prefix}:{ch}:audit     stream, one entry per kill and purge (who, when, uri, reason)
+    {prefix}:{ch}:audit     stream, one entry per kill, purge, approval and rejection
     {prefix}:{ch}:dupes     hash digest of a normal headline -> uri of its newest post
     {prefix}:{ch}:dupes-at  zset digest -> ms of that post (the duplicate window, dupes.py)
     {prefix}:{ch}:indexed   string, set once the per-item index covers older data
@@ -82,9 +82,11 @@ SCHEMA_VERSION = "1"
 # ``release`` on the ``item`` entry of an embargo release (the same version, told apart).
 EventType = Literal["item", "remove"]
 Reason = Literal["kill", "withhold", "expire", "release"]
+# The changes the channel's audit list records besides purges.
+Audited = Literal["", "kill", "approve", "reject"]
 # The two schedules a sweeper claims from.
 Schedule = Literal["expiry", "embargo"]
-# The audit list keeps this many records per channel (kills and purges are rare: years).
+# The audit list keeps this many records per channel (kills, purges and sign-offs: years).
 AUDIT_MAX_ITEMS = 100_000
 # The largest stream ID Redis can hold (each part is an unsigned 64-bit number).
 _LAST_ID = f"{2**64 - 1}-{2**64 - 1}"
@@ -134,7 +136,7 @@ class Change:
     idempotency_ttl_s: int = 86400
     claim: Schedule | Literal[""] = ""  # only commit if this process wins the claim
     keep_state: bool = False  # an event about the item that makes no new version
-    audited: Literal["", "kill"] = ""  # recorded in the channel's audit list
+    audited: Audited = ""  # recorded in the channel's audit list
     headline: HeadlineNote | None = None  # a post's duplicate check and note (dupes.py)
     notice: str | None = None  # a kill's note for readers: the entry's ``notice`` field
 
@@ -466,7 +468,8 @@ class Store:
         }
 
     async def audit(self, channel: str, *, before: str | None, count: int) -> list[Entry]:
-        """The audit list (kills and purges), newest first, strictly before ``before``."""
+        """The audit list (kills, purges, approvals, rejections), newest first, strictly
+        before ``before``."""
         if before == "0-0":
             return []
         k = self.keys(channel)

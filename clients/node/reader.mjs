@@ -36,7 +36,8 @@ export function streamKey(channel, prefix = "ticker") {
 export class UnknownSchemaError extends Error {}
 
 // On the ticker at `now` (a Date), as docs/streams.md says: "usable", its embargo absent,
-// null or past, and expires_at in the future.
+// null or past, and expires_at in the future. Never "withheld", "canceled", "pending" or
+// "rejected" (waiting for, or refused, an editor's sign-off): those are the desk's.
 export function onAir(item, now) {
   if (item.status !== "usable" || !item.expires_at) return false;
   if (item.embargoed_until && Date.parse(item.embargoed_until) > now.getTime()) return false;

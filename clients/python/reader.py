@@ -49,7 +49,9 @@ def _time(value: str) -> datetime:
 
 def on_air(item: Mapping[str, Any], now: datetime) -> bool:
     """On the ticker at ``now`` (docs/streams.md): ``usable``, its embargo absent or past,
-    and ``expires_at`` in the future. ``now`` must be timezone-aware."""
+    and ``expires_at`` in the future. ``now`` must be timezone-aware. Never an item that
+    is ``withheld``, ``canceled``, or waiting for (``pending``) or refused (``rejected``)
+    an editor's sign-off: those are the desk's, not the public's."""
     if item.get("status") != "usable" or not item.get("expires_at"):
         return False
     embargo = item.get("embargoed_until")

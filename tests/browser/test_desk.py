@@ -199,6 +199,56 @@ def test_editor_posts_corrects_holds_releases_and_kills_from_the_desk(
     assert_clean(watch)
 
 
+def test_a_contributors_post_waits_for_an_editor_who_approves_or_rejects_it(
+    page: Page,
+    watch: Watch,
+    ticker_server: TickerProcess,
+    settings: Settings,
+    reader: StreamReader,
+) -> None:
+    stringer = desk_token(settings, "desk-stringer", role="contributor")
+    other = httpx.post(
+        f"{ticker_server.url}/channels/en/items",
+        json={"headline": "Minister to quit, one source says"},
+        headers={"Authorization": f"Bearer {stringer}"},
+        timeout=10,
+    ).json()
+    sign_in(page, ticker_server, stringer)
+    expect(page.locator("#contributor-note")).to_be_visible()
+    expect(page.locator("#audit-card")).to_be_hidden()
+    headline = "Dyke breach reported near Hoorn"
+    post_from_desk(page, headline)
+    expect(page.locator("#post-message")).to_contain_text("waits for sign-off")
+    mine = row(page, "waiting", headline)
+    expect(mine).to_contain_text("needs sign-off")
+    for name, count in (("Correct", 1), ("Withdraw", 1), ("Approve", 0), ("Hold", 0)):
+        expect(mine.get_by_role("button", name=name, exact=True)).to_have_count(count)
+    expect(page.locator("#onair > li")).to_have_count(0)
+
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, ticker_server, desk_token(settings, "desk-signoff"))
+    waiting = row(page, "waiting", headline)
+    expect(waiting).to_contain_text("needs sign-off")
+    expect(waiting.get_by_role("button", name="Hold")).to_have_count(0)
+    waiting.get_by_role("button", name="Approve").click()
+    wait_until(lambda: reader.got("item", headline=headline, version=2))
+    expect(row(page, "onair", headline)).to_have_count(1)
+    expect(page.locator("#history > li").first).to_contain_text("desk-signoff")
+    expect(page.locator("#history > li").first).to_contain_text("approved")
+
+    row(page, "waiting", other["headline"]).get_by_role("button", name="Reject").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Reject").click()  # no note: the service says so
+    expect(dialog.locator("#reject-message")).to_contain_text("must not be empty")
+    dialog.get_by_label("Note").fill("One source only: get a second")
+    dialog.get_by_role("button", name="Reject").click()
+    expect(dialog).to_be_hidden()
+    rejected = row(page, "waiting", other["headline"])
+    expect(rejected).to_contain_text("Rejected by desk-signoff: One source only: get a second")
+    assert not reader.got("item", uri=other["uri"])  # never on air
+    assert_clean(watch, ("/reject", 422))
+
+
 def test_a_double_click_on_post_posts_once(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:

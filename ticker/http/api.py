@@ -15,17 +15,18 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ticker.archive import Archive
-from ticker.auth import PIN_ROLE, Principal, Tokens
+from ticker.auth import PIN_ROLE, WRITE_ROLE, Principal, Role, Tokens
 from ticker.desk import Desk
 from ticker.errors import (
     Conflict,
+    Forbidden,
     InvalidRequest,
     NotFound,
     RateLimited,
@@ -40,9 +41,10 @@ from ticker.http.door import SOCKET
 from ticker.http.eventstream import stream_response
 from ticker.http.preconditions import etag, parse_if_match, precondition
 from ticker.http.rules import StreamRequest, cors_for, whole_number
-from ticker.models import URI, ItemIn, ItemPatch, KillIn, PurgeIn, utcnow
+from ticker.models import URI, ApproveIn, ItemIn, ItemPatch, KillIn, PurgeIn, RejectIn, utcnow
 from ticker.retention import Sweeper
 from ticker.settings import Settings
+from ticker.signoff import SIGN_OFF_ROLE
 from ticker.store import Store
 from ticker.streamid import valid_entry_id
 
@@ -152,10 +154,13 @@ async def read_body(request: Request, model: type[BaseModel], limit: int) -> Any
         raise _field_errors(exc) from None
 
 
-async def _writer(request: Request, svc: Services) -> tuple[str, Principal]:
+async def _writer(
+    request: Request, svc: Services, need: Role = WRITE_ROLE
+) -> tuple[str, Principal]:
     channel = request.path_params["channel"]
     svc.desk.channel(channel)
-    principal = await svc.tokens.authorize(request.headers.get("authorization"), channel)
+    authorization = request.headers.get("authorization")
+    principal = await svc.tokens.authorize(authorization, channel, need=need)
     return channel, principal
 
 
@@ -322,8 +327,9 @@ def _page(query: Any) -> tuple[int, str | None]:
 
 
 async def audit(request: Request) -> Response:
-    """Kills and purges, newest first: who, when, uri, a purge's reason, never text. An
-    editor or a chief token reads it (a viewer's is refused: reasons can be legal matters)."""
+    """Kills, purges, approvals and rejections, newest first: who, when, uri, a purge's
+    reason or a rejection's note, never the item's text. An editor or a chief token reads
+    it (a viewer's or a contributor's is refused: reasons can be legal matters)."""
     svc = services(request)
     channel = request.path_params["channel"]
     svc.desk.channel(channel)
@@ -376,7 +382,7 @@ async def post_item(request: Request) -> Response:
         if data.pinned:
             principal.require(PIN_ROLE)
         item, created = await svc.desk.post(
-            channel, data, author=principal.name, idempotency_key=key
+            channel, data, author=principal.name, idempotency_key=key, role=principal.role
         )
     headers = {"Location": f"/channels/{channel}/items/{item.uri}"}
     if not created:
@@ -396,7 +402,7 @@ async def patch_item(request: Request) -> Response:
         if patch.pinned is not None:
             principal.require(PIN_ROLE)
         item, changed = await svc.desk.correct(
-            channel, uri, patch, author=principal.name, base=base
+            channel, uri, patch, author=principal.name, base=base, role=principal.role
         )
     return _change_response(item, changed)
 
@@ -410,7 +416,7 @@ async def delete_item(request: Request) -> Response:
         base = precondition(_if_match(request), None)
         notice = await _kill_notice(request, svc)
         item, changed = await svc.desk.kill(
-            channel, uri, author=principal.name, base=base, notice=notice
+            channel, uri, author=principal.name, base=base, notice=notice, role=principal.role
         )
     if not all_editions:
         return _change_response(item, changed)
@@ -454,8 +460,10 @@ async def _kill_editions(svc: Services, principal: Principal, item: Any) -> dict
                 )
                 continue
             try:
-                done, _ = await svc.desk.kill(edition.channel, edition.uri, author=principal.name)
-            except (NotFound, Conflict) as exc:  # purged or busy meanwhile: say so, go on
+                done, _ = await svc.desk.kill(
+                    edition.channel, edition.uri, author=principal.name, role=principal.role
+                )
+            except (NotFound, Conflict, Forbidden) as exc:  # purged, busy, not theirs: go on
                 refused.append(
                     {
                         "channel": edition.channel,
@@ -488,6 +496,44 @@ async def purge_item(request: Request) -> Response:
     uri = request.path_params["uri"]
     _, disk = await svc.desk.purge(channel, uri, reason=data.reason, author=principal.name)
     return JSONResponse({"uri": uri, "purged": True, "disk": disk})
+
+
+async def approve_item(request: Request) -> Response:
+    """An editor's or a chief's sign-off: the item goes on air (or waits for its embargo)."""
+    return await _decide(request, "approve")
+
+
+async def reject_item(request: Request) -> Response:
+    """An editor's or a chief's refusal, with a note for the author: never on air."""
+    return await _decide(request, "reject")
+
+
+async def _decide(request: Request, decision: Literal["approve", "reject"]) -> Response:
+    svc = services(request)
+    uri = item_uri(request)
+    # A viewer is told what a sign-off needs; a contributor by signoff.check_decision.
+    channel, principal = await _writer(request, svc, need=SIGN_OFF_ROLE)
+    async with _refund_rejected(svc, principal):
+        if_match = _if_match(request)
+        body: ApproveIn
+        if decision == "reject":
+            body = await read_body(request, RejectIn, svc.settings.max_body_bytes)
+        elif request.headers.get("content-length", "0") == "0" and not request.headers.get(
+            "transfer-encoding"
+        ):
+            body = ApproveIn()  # no body: nothing to say but "yes"
+        else:
+            body = await read_body(request, ApproveIn, svc.settings.max_body_bytes)
+        item, changed = await svc.desk.decide(
+            channel,
+            uri,
+            decision,
+            by=principal.name,
+            role=principal.role,
+            note=body.note if isinstance(body, RejectIn) else None,
+            base=precondition(if_match, body.base_version),
+        )
+    return _change_response(item, changed)
 
 
 def channel_events(request: Request, wanted: StreamRequest) -> Response:

@@ -336,6 +336,8 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         Route("/channels/{channel}/items/{uri}", api.patch_item, methods=["PATCH"]),
         Route("/channels/{channel}/items/{uri}", api.delete_item, methods=["DELETE"]),
         Route("/channels/{channel}/items/{uri}/purge", api.purge_item, methods=["POST"]),
+        Route("/channels/{channel}/items/{uri}/approve", api.approve_item, methods=["POST"]),
+        Route("/channels/{channel}/items/{uri}/reject", api.reject_item, methods=["POST"]),
     ]
     routes.append(openapi_route(list(routes)))  # described from the routes themselves
     app = Starlette(

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ticker import __version__
-from ticker.models import Item, ItemIn, ItemPatch, KillIn, PurgeIn
+from ticker.models import ApproveIn, Item, ItemIn, ItemPatch, KillIn, PurgeIn, RejectIn
 
 STREAM_PATH = "/channels/{channel}/events"
 OPENAPI_PATH = "/openapi.json"
@@ -37,7 +37,7 @@ class Operation:
     statuses: tuple[int, ...]
     auth: str = "none"  # "none", "optional" (the desk's view with a token), "required"
     body: str = ""  # a components schema name
-    body_required: bool = True
+    body_required: bool = True  # False: the request may come without a body
     content: str = "application/json"  # of the success answer
     success: str = ""  # a components schema name for the success answer
     notes: tuple[tuple[int, str], ...] = ()  # (status, what it means here), when it needs saying
@@ -101,7 +101,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Held and embargoed items (the desk's)", (200, 401, 403, *_READ), auth="required"
     ),
     ("/channels/{channel}/audit", "GET"): Operation(
-        "Kills and purges, newest first (the desk's)",
+        "Kills, purges, approvals and rejections, newest first (the desk's)",
         (200, 401, 403, 422, *_READ),
         auth="required",
     ),
@@ -131,6 +131,21 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         auth="required",
         body="PurgeIn",
     ),
+    ("/channels/{channel}/items/{uri}/approve", "POST"): Operation(
+        "Sign off an item that waits: on air now, or at its embargo (an editor's; If-Match)",
+        (200, *_WRITE),
+        auth="required",
+        body="ApproveIn",
+        body_required=False,
+        success="Item",
+    ),
+    ("/channels/{channel}/items/{uri}/reject", "POST"): Operation(
+        "Reject an item that waits, with a note for its author (an editor's; If-Match)",
+        (200, *_WRITE),
+        auth="required",
+        body="RejectIn",
+        success="Item",
+    ),
     (STREAM_PATH, "GET"): Operation(
         "Server-sent events: item and remove (docs/streams.md)",
         (200, 307, 400, 404, 408, 422, 431, 503),  # another method: 405, as everywhere
@@ -155,7 +170,7 @@ def route_methods(routes: list[BaseRoute]) -> dict[str, set[str]]:
 def _schemas() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(Item, "serialization")]
     models += [(ItemIn, "validation"), (ItemPatch, "validation"), (PurgeIn, "validation")]
-    models += [(KillIn, "validation")]
+    models += [(KillIn, "validation"), (ApproveIn, "validation"), (RejectIn, "validation")]
     _, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = top["$defs"]
     schemas["Error"] = {

@@ -22,6 +22,10 @@
  *   over theirs. A correction then shows the newer text beside the draft to choose from.
  * - Embargo times go to the service as typed (30m, 18:30, a date): it reads them in the
  *   channel's time zone (ticker/when.py), the same rule as the CLI.
+ * - Sign-off (ticker/signoff.py): a contributor posts, and its items wait in the Waiting
+ *   list marked "needs sign-off" until an editor approves or rejects them. The buttons
+ *   follow the service's rules (a contributor's own waiting items: Correct, Withdraw),
+ *   which the service enforces whatever the page shows.
  * - The form names the edition it posts to, a switch of edition with a draft typed asks
  *   first (in the page, as every desk dialog: an arrow key on the focused select switches
  *   at once), and a
@@ -45,7 +49,8 @@ const HISTORY_LIMIT = 50;
 const REFRESH_DEBOUNCE_MS = 120;
 // For changes the public stream never shows; everything else arrives as an event.
 const POLL_MS = 15_000;
-const WRITE_ROLES = new Set(["editor", "chief"]);
+const WRITE_ROLES = new Set(["contributor", "editor", "chief"]); // may post
+const EDIT_ROLES = new Set(["editor", "chief"]); // may act on anyone's items, sign off
 // API `details` fields -> the post form's field that shows them.
 const FIELD_FOR = {
   headline: "headline", source: "source", urgency: "urgency", regions: "regions",
@@ -61,6 +66,8 @@ const state = {
   me: null,
   channel: null,
   canWrite: false,
+  canEdit: false,
+  isContributor: false,
   isChief: false,
   pins: false, // the API knows `pinned` (#14)
   queue: null, // /queue exists: null (not asked yet), true, false
@@ -242,6 +249,8 @@ async function signIn(token, { remembered = false } = {}) {
   say(message, "");
   state.me = me;
   state.canWrite = WRITE_ROLES.has(me.role);
+  state.canEdit = EDIT_ROLES.has(me.role);
+  state.isContributor = me.role === "contributor";
   state.isChief = me.role === "chief";
   $("who-name").textContent = me.name;
   $("who-role").textContent = me.role;
@@ -251,7 +260,8 @@ async function signIn(token, { remembered = false } = {}) {
   $("desk").hidden = false;
   $("post-form").hidden = !state.canWrite;
   $("read-only").hidden = state.canWrite;
-  $("audit-card").hidden = !state.canWrite; // an editor's or a chief's (not a viewer's)
+  $("contributor-note").hidden = !state.isContributor;
+  $("audit-card").hidden = !state.canEdit; // an editor's or a chief's
   await loadChannels();
 }
 
@@ -379,7 +389,8 @@ function waitingFromHistory(rows) {
   for (const row of rows) if (row.uri && !newest.has(row.uri)) newest.set(row.uri, row);
   return [...newest.values()].filter((row) => {
     if (row.status === "canceled" || !(Date.parse(row.expires_at) > now)) return false;
-    return row.status === "withheld" || Date.parse(row.embargoed_until) > now;
+    if (["withheld", "pending", "rejected"].includes(row.status)) return true;
+    return Date.parse(row.embargoed_until) > now;
   });
 }
 
@@ -465,6 +476,8 @@ function itemRow(item, list) {
   const now = Date.now();
   const embargoed = item.embargoed_until && Date.parse(item.embargoed_until) > now;
   const held = item.status === "withheld";
+  const pending = item.status === "pending";
+  const rejected = item.status === "rejected";
   const facets = [...(item.regions || []), ...(item.categories || [])].join(", ");
   const summary = el("div", { class: "summary" },
     headlineLine(item),
@@ -472,6 +485,8 @@ function itemRow(item, list) {
       item.pinned ? el("strong", { class: "pin" }, "pinned") : null,
       held ? el("strong", { class: "held" }, "held") : null,
       item.corrected_at ? `corrected ${clock(Date.parse(item.corrected_at))}` : null,
+      pending ? el("strong", { class: "signoff" }, "needs sign-off") : null,
+      rejected ? el("strong", { class: "rejected" }, "rejected") : null,
       item.author ? `by ${item.author}` : null,
       item.story ? `story ${item.story}` : null,
       facets || null,
@@ -480,14 +495,28 @@ function itemRow(item, list) {
       item.expires_at ? countdown("expires in", item.expires_at) : null,
       reachText(item.reach),
     ),
+    rejected ? el("p", { class: "meta note", dir: "auto" },
+      `Rejected by ${item.rejected_by}: ${item.rejection_note}`) : null,
   );
-  if (state.canWrite) {
-    const buttons = el("div", { class: "buttons" });
-    const add = (name, action, cls = "") => {
-      const button = el("button", { type: "button", class: cls || null }, name);
-      button.addEventListener("click", () => action(item, button));
-      buttons.append(button);
-    };
+  const buttons = el("div", { class: "buttons" });
+  const add = (name, action, cls = "") => {
+    const button = el("button", { type: "button", class: cls || null }, name);
+    button.addEventListener("click", () => action(item, button));
+    buttons.append(button);
+  };
+  if (state.canEdit && (pending || rejected)) {
+    // Waiting for sign-off: no hold, release or pin (the service says 409); approve or not.
+    if (pending) {
+      add("Approve", approve);
+      add("Reject", openReject);
+      add("Correct", openEditor);
+    }
+    add("Kill", confirmKill, "danger");
+    if (state.isChief) add("Purge", openPurge, "danger");
+  } else if (state.isContributor && item.author === state.me.name && (pending || rejected)) {
+    if (pending) add("Correct", openEditor);
+    add("Withdraw", confirmKill, "danger"); // its own: a kill
+  } else if (state.canEdit) {
     add("Correct", openEditor);
     // Release puts it on air now: the hold and the embargo both go.
     if (held || embargoed) add("Release", (i) => act(i, RELEASE, "Released"));
@@ -498,8 +527,8 @@ function itemRow(item, list) {
     }
     add("Kill", confirmKill, "danger");
     if (state.isChief) add("Purge", openPurge, "danger");
-    summary.append(buttons);
   }
+  if (buttons.children.length) summary.append(buttons);
   return el("li", { class: `row ${list}`, "data-uri": item.uri }, summary);
 }
 
@@ -521,11 +550,13 @@ function describe(row, older) {
   }
   if (!older) {
     if (row.version > 1) return `changed (version ${row.version})`;
-    let text = row.status === "withheld" ? "posted, held" : "posted";
+    let text = { withheld: "posted, held", pending: "posted, needs sign-off" }[row.status] ?? "posted";
     if (row.embargoed_until) text += `, under embargo until ${clock(Date.parse(row.embargoed_until))}`;
     return text;
   }
   if (older.version === row.version) return "released from embargo";
+  if (older.status === "pending" && row.status === "usable" && row.approved_by) return "approved";
+  if (older.status === "pending" && row.status === "rejected") return `rejected: “${row.rejection_note}”`;
   const changes = [];
   if (older.status !== row.status) {
     changes.push(row.status === "usable" ? "released" : row.status === "withheld" ? "held" : row.status);
@@ -549,16 +580,19 @@ function historyRow(row, rows, index, live, held) {
   const at = Number(String(row.id).split("-")[0]);
   const what = describe(row, older);
   const byService = row.event === "remove" && row.reason === "expire" || what === "released from embargo";
+  // A sign-off is the approver's (or rejecter's) act; the words stay the author's.
+  const by = what === "approved" ? row.approved_by
+    : what.startsWith("rejected") ? row.rejected_by : row.author;
   const summary = el("div", { class: "summary" },
     meta(
       el("time", { datetime: new Date(at).toISOString() }, clock(at)),
-      byService ? "the service" : el("strong", {}, row.author || "someone"),
+      byService ? "the service" : el("strong", {}, by || "someone"),
       el("span", { class: "what" }, what),
     ),
   );
   if (row.headline) summary.append(headlineLine(row));
   const newest = rows.findIndex((r) => r.uri === row.uri) === index;
-  if (state.canWrite && newest && !live.has(row.uri) && !held.has(row.uri)) {
+  if (state.canEdit && newest && !live.has(row.uri) && !held.has(row.uri)) {
     // Off the air, but its text is still in the public history: a kill takes it out.
     const buttons = el("div", { class: "buttons" });
     if (row.status !== "canceled" && row.headline) {
@@ -641,6 +675,45 @@ function killReport(item, result) {
   return [[`${done}.`, ...why].join(" "), "warning"];
 }
 
+/** An editor's sign-off: on air now, or at its embargo. */
+async function approve(item) {
+  const message = $("board-message");
+  try {
+    const done = await api("POST", `${itemPath(item)}/approve`, { version: item.version });
+    say(message, `${done.changed === false ? "Already approved" : "Approved"}: ${done.headline}`, "ok");
+  } catch (error) {
+    if (error.status !== 401) say(message, refusal(item, error), "error");
+  }
+  refresh();
+}
+
+let rejecting = null;
+
+function openReject(item) {
+  rejecting = item;
+  $("reject-headline").textContent = item.headline;
+  $("reject-note").value = "";
+  say($("reject-message"), "");
+  $("reject-dialog").showModal();
+}
+
+async function submitReject(event) {
+  event.preventDefault();
+  const item = rejecting;
+  if (!item) return;
+  try {
+    const body = { note: $("reject-note").value };
+    await api("POST", `${itemPath(item)}/reject`, { body, version: item.version });
+  } catch (error) {
+    if (error.status !== 401) say($("reject-message"), error.details[0]?.message ?? error.message, "error");
+    return;
+  }
+  rejecting = null;
+  $("reject-dialog").close();
+  say($("board-message"), `Rejected: ${item.headline}`, "ok");
+  refresh();
+}
+
 let purging = null;
 
 function openPurge(item) {
@@ -667,7 +740,7 @@ async function submitPurge(event) {
   refresh();
 }
 
-// -- the audit: kills and purges, read back ---------------------------------------------
+// -- the audit: kills, purges and sign-offs, read back ----------------------------------
 
 const AUDIT_LIMIT = 20;
 
@@ -714,6 +787,8 @@ function closeAudit() {
   say($("audit-message"), "");
 }
 
+const AUDITED = { purge: "purged", kill: "killed", approve: "approved", reject: "rejected" };
+
 /** Who, when, what, which item and why; never the text (the API has none). */
 function auditRow(record) {
   const at = Date.parse(record.at);
@@ -725,10 +800,11 @@ function auditRow(record) {
       meta(
         el("time", { datetime: record.at }, when),
         el("strong", {}, record.by),
-        el("span", { class: "what" }, record.action === "purge" ? "purged" : "killed"),
+        el("span", { class: "what" }, AUDITED[record.action] ?? record.action),
         el("code", {}, record.uri),
       ),
-      record.reason ? el("p", { class: "meta reason", dir: "auto" }, `Reason: ${record.reason}`) : null,
+      record.reason ? el("p", { class: "meta reason", dir: "auto" },
+        `${record.action === "reject" ? "Note" : "Reason"}: ${record.reason}`) : null,
     ));
 }
 
@@ -929,7 +1005,8 @@ async function submitPost(event, { force = false } = {}) {
     warnScript(null);
     $("f-urgency").value = "5";
     updateCount();
-    say(message, `Posted: ${item.headline}`, "ok");
+    const sent = item.status === "pending" ? "Posted, waits for sign-off" : "Posted";
+    say(message, `${sent}: ${item.headline}`, "ok");
     refresh();
   } catch (error) {
     if (error.status === 401) return;
@@ -1089,6 +1166,8 @@ function start() {
   $("channel").addEventListener("change", (event) => changeChannel(event.target));
   $("purge-form").addEventListener("submit", submitPurge);
   $("purge-cancel").addEventListener("click", () => $("purge-dialog").close());
+  $("reject-form").addEventListener("submit", submitReject);
+  $("reject-cancel").addEventListener("click", () => $("reject-dialog").close());
   $("audit-show").addEventListener("click", () => (state.audit.open ? closeAudit() : showAudit()));
   $("audit-more").addEventListener("click", () => showAudit({ more: true }));
   setInterval(tick, 1000);
