@@ -1,26 +1,41 @@
 """Two audiences, one rule: anonymous readers see what is or was on air, nothing else; a
 token for the channel sees the desk's view. Checked for every state an item can be in
-(on air, embargoed, held, killed, expired, purged), on every read, against the whole
-response body, not one field."""
+(on air, embargoed, held, killed, expired, purged, and advisories, which are never on
+air: live, corrected, killed, expired), on every read, against the whole response body,
+not one field. The stream is checked on both doors: the app's (ASGI sends, in-process)
+and the protocol's own (a real ``ticker serve``)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import TickerProcess, make_token, start_reader
+from tests.helpers import TickerProcess, make_token, serve_app, start_reader
 from ticker.models import utcnow
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
 
-STATES = ("on_air", "embargoed", "held", "held_at_post", "killed", "expired", "purged")
+STATES = (
+    "on_air",
+    "embargoed",
+    "held",
+    "held_at_post",
+    "killed",
+    "expired",
+    "purged",
+    "advisory",
+    "advisory_killed",
+    "advisory_expired",
+)
+ADVISORIES = {"advisory", "advisory_killed", "advisory_expired"}
 # Readable by anonymous readers as a single item (the rest answer 404).
 PUBLIC_ITEMS = {"on_air", "expired"}
 
@@ -50,7 +65,14 @@ async def make_states(
             return made[state]
 
         expired = await post("expired", ttl="1s")
+        advisory_expired = await post("advisory_expired", ttl="1s", kind="advisory")
         await post("on_air")
+        advisory = await post("advisory", kind="advisory")
+        r = await api.patch(f"/channels/en/items/{advisory['uri']}", json={"source": "Desk"})
+        assert r.status_code == 200 and r.json()["changed"], r.text
+        advisory_killed = await post("advisory_killed", kind="advisory")
+        r = await api.delete(f"/channels/en/items/{advisory_killed['uri']}")
+        assert r.status_code == 200
         later = (utcnow() + timedelta(hours=1)).isoformat()
         await post("embargoed", embargoed_until=later)
         held = await post("held")
@@ -69,8 +91,8 @@ async def make_states(
         # The expired item's second runs out, and the sweeper takes it off the ticker.
         deadline = asyncio.get_running_loop().time() + 5
         while True:
-            r = await api.get("/channels/en/items")
-            if expired["uri"] not in r.text:
+            r = await api.get("/channels/en/items")  # the desk's view: advisories too
+            if expired["uri"] not in r.text and advisory_expired["uri"] not in r.text:
                 break
             assert asyncio.get_running_loop().time() < deadline, "the item never expired"
             if sweep is not None:
@@ -83,6 +105,13 @@ def secrets_in(text: str, made: dict[str, dict[str, Any]], states: set[str]) -> 
     return [s for s in states if made[s]["headline"] in text]
 
 
+def advisories_in(text: str, made: dict[str, dict[str, Any]]) -> list[str]:
+    """Advisories named in an anonymous reply by text or by uri: not even a removal of
+    one reaches anonymous readers (none ever saw it)."""
+    names = [s for s in made if s.startswith("advisory")]
+    return [s for s in names if made[s]["headline"] in text or made[s]["uri"] in text]
+
+
 async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) -> None:
     hidden = set(STATES) - PUBLIC_ITEMS
     desk = {"Authorization": f"Bearer {token}"}
@@ -93,9 +122,15 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
         assert [i["headline"] for i in r.json()["items"]] == [made["on_air"]["headline"]]
         assert "author" not in r.text
         assert "Authorization" in r.headers["vary"]
+        assert advisories_in(r.text, made) == [] and "advisories" not in r.json()
         r = await http.get("/channels/en/items", headers=desk)
         assert r.json()["items"][0]["author"] == "editor"
         assert r.headers["cache-control"] == "private, no-store"
+        # The desk lists the live advisory apart from what is on air, with its kind.
+        assert [i["uri"] for i in r.json()["items"]] == [made["on_air"]["uri"]]
+        assert [(a["uri"], a["kind"], a["version"]) for a in r.json()["advisories"]] == [
+            (made["advisory"]["uri"], "advisory", 2)
+        ]
 
         # One item at a time.
         for state, item in made.items():
@@ -108,6 +143,9 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
                 assert r.status_code == 404, state
                 assert item["headline"] not in r.text, state
                 assert r.json()["error"] == "not_found"
+                assert r.json() == (await http.get("/channels/en/items/no-such-item")).json() | {
+                    "message": f"no item {item['uri']!r} in channel 'en'"
+                }, state
             r = await http.get(f"/channels/en/items/{item['uri']}", headers=desk)
             if state == "purged":
                 assert r.status_code == 404
@@ -121,8 +159,9 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
         r = await http.get("/channels/en/items", params={"history": "true", "limit": 500})
         assert r.status_code == 200
         assert secrets_in(r.text, made, hidden) == []
+        assert advisories_in(r.text, made) == []
         assert sorted(secrets_in(r.text, made, PUBLIC_ITEMS)) == sorted(PUBLIC_ITEMS)
-        assert "author" not in r.text
+        assert "author" not in r.text and "kind" not in r.text
         removed = {(i["uri"], i["reason"]) for i in r.json()["items"] if i["event"] == "remove"}
         assert (made["killed"]["uri"], "kill") in removed
         assert (made["held"]["uri"], "withhold") in removed
@@ -131,6 +170,9 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
         )
         assert sorted(secrets_in(r.text, made, set(STATES))) == sorted(set(STATES) - {"purged"})
         assert all(i["author"] == "editor" for i in r.json()["items"] if i["event"] == "item")
+        kinds = {i["uri"]: i["kind"] for i in r.json()["items"]}
+        assert {kinds[made[s]["uri"]] for s in ADVISORIES} == {"advisory"}
+        assert kinds[made["on_air"]["uri"]] == "headline"
 
     # Server-sent events: a new reader, and a reader replaying from the first entry on
     # (the expired item's post: everything after it, the killed and held items' too).
@@ -139,9 +181,14 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
         try:
             await reader.wait_for(lambda r: any(e.event == "item" for e in r.events))
             await asyncio.sleep(0.3)  # anything else the replay would send
+            if not headers:  # live: an advisory posted, corrected and killed meanwhile
+                await live_advisory(base, token, made)
+                marker = made["live_marker"]["uri"]
+                await reader.wait_for(lambda r, m=marker: any(m in e.data for e in r.events))
             text = "\n".join(e.data for e in reader.events)
             assert secrets_in(text, made, hidden) == []
-            assert "author" not in text
+            assert advisories_in(text, made) == []
+            assert "author" not in text and "kind" not in text
             assert made["on_air"]["headline"] in text
             if headers:  # an exact replay, not a reset: the removals come through
                 assert "reset" not in [e.event for e in reader.events]
@@ -150,13 +197,37 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
             await reader.close()
 
 
+async def live_advisory(base: str, token: str, made: dict[str, dict[str, Any]]) -> None:
+    """While a reader is connected: an advisory posted, corrected and killed, then a
+    headline (the marker the reader waits for: everything before it has been fanned out)."""
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as api:
+        for state, fields in (("advisory_live", {"kind": "advisory"}), ("live_marker", {})):
+            r = await api.post("/channels/en/items", json={"headline": headline(state), **fields})
+            assert r.status_code == 201, r.text
+            made[state] = r.json()
+            if state == "advisory_live":
+                path = f"/channels/en/items/{made[state]['uri']}"
+                assert (await api.patch(path, json={"urgency": 1})).status_code == 200
+                assert (await api.delete(path)).status_code == 200
+
+
+@pytest.fixture
+async def asgi_server(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
+    """The app's own door for streams (plain ASGI sends), where ``ticker_server`` below
+    checks the protocol's."""
+    async with serve_app(settings, http="httptools") as running:
+        yield running
+
+
 async def test_anonymous_readers_see_only_what_is_or_was_on_air(
-    server: tuple[str, Any], token: str, settings: Settings
+    asgi_server: tuple[str, Any], token: str, settings: Settings
 ) -> None:
     chief = make_token(settings, "chief", ["en"], role="chief")
-    sweeper = server[1].state.services.sweeper
-    made = await make_states(server[0], token, chief, sweep=sweeper.sweep)
-    await check_views(server[0], made, token)
+    sweeper = asgi_server[1].state.services.sweeper
+    made = await make_states(asgi_server[0], token, chief, sweep=sweeper.sweep)
+    await check_views(asgi_server[0], made, token)
 
 
 async def test_the_two_views_hold_on_a_real_ticker_serve(

@@ -172,9 +172,10 @@ def _show(item: dict[str, Any], action: str, as_json: bool) -> None:
     held_back = f", embargoed until {release} ({_relative(release)})" if release else ""
     # A killed item never shows again: its expiry means nothing to the editor.
     ends = "" if item["status"] == "canceled" else f", expires {_relative(item['expires_at'])}"
+    kind = ", an advisory (never on air)" if item.get("kind") == "advisory" else ""
     out.print(
         f"[green]{action}[/green] {item['uri']} (v{item['version']}) on "
-        f"[bold]{item['channel']}[/bold], status {item['status']}{held_back}{ends}"
+        f"[bold]{item['channel']}[/bold], status {item['status']}{held_back}{ends}{kind}"
     )
 
 
@@ -258,9 +259,15 @@ def post(
         str | None,
         typer.Option(metavar="SLUG", help="Link it to its editions on other channels."),
     ] = None,
+    advisory: Annotated[
+        bool,
+        typer.Option(
+            "--advisory", help="A note for the desk and partners: never on the bar or public."
+        ),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Publish a new item."""
+    """Publish a new item (or, with --advisory, a note that is never on air)."""
     body: dict[str, Any] = {"headline": headline, "urgency": urgency}
     for key, value in (
         ("source", source),
@@ -278,6 +285,8 @@ def post(
         body["categories"] = category
     if hold:
         body["status"] = "withheld"
+    if advisory:
+        body["kind"] = "advisory"
     item = _call(lambda c: c.request("POST", f"/channels/{channel}/items", json=body))
     _show(item, "posted", as_json)
 

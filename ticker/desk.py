@@ -29,7 +29,7 @@ from ticker.errors import (
     TooManyPins,
 )
 from ticker.metrics import Metrics
-from ticker.models import PIN_MAX, Item, ItemIn, ItemPatch, Status, utcnow
+from ticker.models import PIN_MAX, Item, ItemIn, ItemPatch, Kind, Status, utcnow
 from ticker.settings import Channel, Settings
 from ticker.store import Change, EventType, Reason, Schedule, Store
 from ticker.when import When
@@ -55,7 +55,10 @@ def _ms_delta(value: timedelta) -> int:
 def _idempotency(author: str, key: str, data: ItemIn) -> tuple[str, str]:
     """(the key's scope, per token; the request's fingerprint)."""
     scope = hashlib.sha256(f"{author}\0{key}".encode()).hexdigest()[:40]
-    return scope, hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+    # A headline's fingerprint leaves ``kind`` out, as before kinds existed: a retry that
+    # spans an upgrade still matches its first request.
+    body = data.model_dump_json(exclude={"kind"} if data.kind is Kind.HEADLINE else None)
+    return scope, hashlib.sha256(body.encode()).hexdigest()
 
 
 def _too_many_pins(ch: Channel) -> TooManyPins:
@@ -189,6 +192,9 @@ class Desk:
     ) -> tuple[str, str]:
         now = utcnow()
         alive = item.status is not Status.CANCELED
+        # Every version written passes here (a kill or an expiry never takes a pin).
+        if item.advisory and item.pinned and alive and reason != "expire":
+            raise _field_error("pinned", "an advisory is never on the bar, so it cannot be pinned")
         waiting = alive and item.embargoed_until is not None and item.embargoed_until > now
         change = Change(
             uri=item.uri,
@@ -264,6 +270,7 @@ class Desk:
                 pinned=data.pinned,
                 story=data.story,
                 author=author,
+                kind=data.kind,
             )
             status, stored = await self._commit(
                 ch, item, expected=0, event_type="item", idempotency=idempotency

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ticker.duration import Duration
 from ticker.when import WhenField
@@ -20,8 +20,10 @@ from ticker.when import WhenField
 HEADLINE_MAX = 280
 SOURCE_MAX = 80
 REASON_MAX = 500
-# Fields only the desk (a token for the channel) sees; anonymous readers never do.
-DESK_ONLY = frozenset({"author", "story"})
+# Fields only the desk (a token for the channel) sees; anonymous readers never do. (An
+# anonymous reader only ever sees headlines, so ``kind`` would tell it nothing, and
+# leaving it out keeps every public reply and frame as it was, to the byte.)
+DESK_ONLY = frozenset({"author", "story", "kind"})
 URGENCY_MOST, URGENCY_MAX = 1, 9  # 1 is a flash (IPTC ninjs)
 SLUG_MAX = 32
 # Pins per channel: a pinned item stays on the bar through live_max_items push-out.
@@ -88,6 +90,20 @@ class Status(StrEnum):
     USABLE = "usable"
     WITHHELD = "withheld"
     CANCELED = "canceled"
+
+
+class Kind(StrEnum):
+    """What an item is for: a headline for the bar, or an advisory, a note for the desk
+    and partners ("PM statement expected 18:30") that is never on air. Fixed at the post."""
+
+    HEADLINE = "headline"
+    ADVISORY = "advisory"
+
+
+def _kind_fixed(value: object) -> object:
+    raise ValueError(
+        "an item's kind is fixed when it is posted: post a new item (and kill this one) instead"
+    )
 
 
 def _one_line(value: str, *, limit: int) -> str:
@@ -209,6 +225,8 @@ class ItemIn(BaseModel):
     pinned: Annotated[bool, Field(strict=True)] = False
     # Links this item to its editions on other channels (the same slug there).
     story: Story | None = None
+    # An advisory is never on air (``Item.visible_at``); it cannot be pinned (desk.py).
+    kind: Kind = Kind.HEADLINE
 
 
 class ItemPatch(BaseModel):
@@ -232,6 +250,8 @@ class ItemPatch(BaseModel):
     embargo: WhenField | None = None
     # The version this change was made from (as ``If-Match: "v3"``): a newer one is 409.
     base_version: Annotated[int, Field(strict=True, ge=1)] | None = None
+    # Never changes: any value is a 422 naming ``kind`` (rather than "unknown field").
+    kind: Annotated[object, BeforeValidator(_kind_fixed)] = None
 
 
 class PurgeIn(BaseModel):
@@ -266,17 +286,20 @@ class Item(BaseModel):
     pinned: bool = False
     story: str | None = None
     author: str
+    # Absent in entries written before advisories: a headline.
+    kind: Kind = Kind.HEADLINE
 
     def visible_at(self, now: datetime) -> bool:
-        """On the ticker: usable, released from embargo, not yet expired."""
-        if self.status is not Status.USABLE or self.expires_at <= now:
+        """On the ticker: a headline, usable, released from embargo, not yet expired."""
+        if self.status is not Status.USABLE or self.expires_at <= now or self.advisory:
             return False
         return self.embargoed_until is None or self.embargoed_until <= now
 
     def waiting_for(self, now: datetime) -> Literal["withheld", "embargoed"] | None:
         """Why an item is in the desk's queue: a hold (an editor must release it, whatever
-        its embargo), or an embargo still to come; ``None``: it is not waiting."""
-        if self.expires_at <= now or self.status is Status.CANCELED:
+        its embargo), or an embargo still to come; ``None``: it is not waiting (an advisory
+        never is: it waits for no air, and the desk lists it with the advisories)."""
+        if self.expires_at <= now or self.status is Status.CANCELED or self.advisory:
             return None
         if self.status is Status.WITHHELD:
             return "withheld"
@@ -286,10 +309,14 @@ class Item(BaseModel):
 
     def public_at(self, now: datetime) -> bool:
         """What anonymous readers may read: on the ticker now, or it was and its time
-        ran out. Never while held, embargoed or after a kill."""
-        if self.status is not Status.USABLE:
+        ran out. Never while held, embargoed or after a kill, and never an advisory."""
+        if self.status is not Status.USABLE or self.advisory:
             return False
         return self.embargoed_until is None or self.embargoed_until <= now
+
+    @property
+    def advisory(self) -> bool:
+        return self.kind is Kind.ADVISORY
 
     def public(self) -> dict[str, Any]:
         """The JSON-ready item for anonymous readers."""

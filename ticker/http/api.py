@@ -268,11 +268,16 @@ async def list_items(request: Request) -> Response:
     items.sort(key=lambda i: i.created_at, reverse=True)
     items.sort(key=lambda i: not i.pinned)  # pinned first (a stable sort keeps the rest)
     rows = [i.model_dump(mode="json") if desk_view else i.public() for i in items]
-    if desk_view and rows:
+    if not desk_view:
+        return JSONResponse({"channel": channel, "items": rows}, headers=headers)
+    if rows:
         reach = await svc.archive.reach(channel, [i.uri for i in items])
         for row in rows:
             row["reach"] = reach.get(row["uri"], 0)
-    return JSONResponse({"channel": channel, "items": rows}, headers=headers)
+    # Never on air, so never in ``items``: the desk's own list (README, "Advisories").
+    advisories = [i.model_dump(mode="json") for i in await svc.archive.advisories(channel)]
+    body = {"channel": channel, "items": rows, "advisories": advisories}
+    return JSONResponse(body, headers=headers)
 
 
 async def get_item(request: Request) -> Response:
