@@ -144,6 +144,8 @@ ON_AIR_CASES: list[tuple[dict[str, Any], bool]] = [
     ({**USABLE, "status": "withheld"}, False),
     ({**USABLE, "status": "canceled"}, False),
     ({"uri": "u", "channel": "en", "status": "canceled", "purged": True}, False),
+    ({**USABLE, "kind": "headline"}, True),
+    ({**USABLE, "kind": "advisory"}, False),  # a note for the desk: never on air
 ]
 
 
@@ -283,6 +285,7 @@ def test_python_reader_command_prints_events(
 ) -> None:
     item = ticker_server.post("en", headline="Storm warning for the coast")
     killed = ticker_server.kill("en", item["uri"])
+    note = ticker_server.post("en", headline="Coast guard briefing at 18:30", kind="advisory")
     out = subprocess.run(
         [
             sys.executable,
@@ -302,7 +305,7 @@ def test_python_reader_command_prints_events(
             "--block-ms",
             "200",
             "--limit",
-            "2",
+            "3",
         ],
         capture_output=True,
         text=True,
@@ -320,6 +323,7 @@ def test_python_reader_command_prints_events(
             "version": 1,
             "status": "usable",
             "embargoed_until": None,
+            "kind": "headline",
         },
         {
             "id": killed["id"],
@@ -330,6 +334,18 @@ def test_python_reader_command_prints_events(
             "version": killed["version"],
             "status": "canceled",
             "embargoed_until": None,
+            "kind": "headline",
+        },
+        {
+            "id": note["id"],
+            "type": "item",
+            "uri": note["uri"],
+            "reason": None,
+            "headline": "Coast guard briefing at 18:30",
+            "version": 1,
+            "status": "usable",
+            "embargoed_until": None,
+            "kind": "advisory",
         },
     ]
 
@@ -393,7 +409,7 @@ def test_node_reader_decodes_what_editors_post(
     ticker_server: TickerProcess, settings: Settings
 ) -> None:
     first = ticker_server.post("en", headline="Rotterdam shooter arrested")
-    second = ticker_server.post("en", headline="مرحبا: Markets fall")
+    second = ticker_server.post("en", headline="مرحبا: Markets fall", kind="advisory")
     killed = ticker_server.kill("en", first["uri"])
     lines = _node_lines(_node_reader(settings, "--count", "3", "--timeout", "20"))
     assert lines == [
@@ -406,6 +422,7 @@ def test_node_reader_decodes_what_editors_post(
             "version": 1,
             "status": "usable",
             "embargoed_until": None,
+            "kind": "headline",
         },
         {
             "id": second["id"],
@@ -416,6 +433,7 @@ def test_node_reader_decodes_what_editors_post(
             "version": 1,
             "status": "usable",
             "embargoed_until": None,
+            "kind": "advisory",
         },
         {
             "id": killed["id"],
@@ -426,6 +444,7 @@ def test_node_reader_decodes_what_editors_post(
             "version": killed["version"],
             "status": "canceled",
             "embargoed_until": None,
+            "kind": "headline",
         },
     ]
 

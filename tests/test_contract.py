@@ -105,6 +105,10 @@ async def test_every_entry_of_a_real_run_validates_against_the_schema(
             json={"reason": "court order"},
         )
         assert r.status_code == 200, r.text
+        advisory = await post(kind="advisory")
+        await patch(advisory, headline="Statement expected 18:30")
+        r = await api.delete(f"/channels/en/items/{advisory}")
+        assert r.status_code == 200, r.text
         soon = (utcnow() + timedelta(milliseconds=600)).isoformat()
         embargoed = await post(embargoed_until=soon)
         brief = await post(ttl="1s")
@@ -124,6 +128,8 @@ async def test_every_entry_of_a_real_run_validates_against_the_schema(
     assert kinds == {"item", "release", "withhold", "kill", "purge", "expire"}
     assert any(f["item"].get("pinned") for _, f in seen)
     assert any(f["item"].get("story") is None for _, f in seen)  # the documented null
+    kinds_of_items = {f["item"].get("kind") for _, f in seen if not f["item"].get("purged")}
+    assert kinds_of_items == {"headline", "advisory"}
 
 
 def test_the_schema_refuses_what_is_not_an_entry() -> None:
