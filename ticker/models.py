@@ -251,7 +251,11 @@ class ItemPatch(BaseModel):
     # The version this change was made from (as ``If-Match: "v3"``): a newer one is 409.
     base_version: Annotated[int, Field(strict=True, ge=1)] | None = None
     # Never changes: any value is a 422 naming ``kind`` (rather than "unknown field").
-    kind: Annotated[object, BeforeValidator(_kind_fixed)] = None
+    kind: Annotated[
+        object,
+        BeforeValidator(_kind_fixed),
+        Field(description="Refused (422): an item's kind is fixed when it is posted."),
+    ] = None
 
 
 class PurgeIn(BaseModel):

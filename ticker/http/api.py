@@ -26,6 +26,7 @@ from ticker.auth import PIN_ROLE, Principal, Tokens
 from ticker.desk import Desk
 from ticker.errors import (
     Conflict,
+    Forbidden,
     InvalidRequest,
     NotFound,
     RateLimited,
@@ -484,6 +485,41 @@ def channel_events(request: Request, wanted: StreamRequest) -> Response:
         address=address,
         headers=cors_for(wanted.origin, svc.settings.cors_origins),
         socket=socket,
+    )
+
+
+async def desk_events(request: Request, wanted: StreamRequest) -> Response:
+    """``GET /channels/{channel}/events`` with ``Authorization`` (``rules.judge``, rule 7):
+    the desk's view of the stream for a token for the channel (any role), never counted
+    towards reach. The token is checked before anything is sent (401, 403 as every read),
+    and again at each heartbeat: a token revoked or expired meanwhile ends the stream,
+    and its reconnection is refused."""
+    svc = services(request)
+    authorization, channel = request.headers.get("authorization"), wanted.channel
+    if await svc.tokens.reader(authorization, channel) is None:  # pragma: no cover
+        raise Unauthorized("missing Authorization: Bearer token")  # judge saw the header
+
+    async def still_allowed() -> bool:
+        try:
+            await svc.tokens.reader(authorization, channel)
+        except (Unauthorized, Forbidden):
+            return False
+        except StoreUnavailable:
+            return True  # cannot tell now: the stream's own reads say when Redis is away
+        return True
+
+    address = request.client.host if request.client else "-"
+    socket = request.scope.get("extensions", {}).get(SOCKET)
+    return stream_response(
+        svc.feed,
+        svc.hub,
+        svc.settings,
+        Wanted(channel, wanted.flt, wanted.last_event_id, counted=False, desk=True),
+        address=address,
+        # The desk's view: never stored by a cache, never read cross-site (no CORS).
+        headers={"cache-control": "private, no-store", "vary": "Authorization"},
+        socket=socket,
+        recheck=still_allowed,
     )
 
 
