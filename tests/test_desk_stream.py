@@ -34,6 +34,13 @@ async def server(request: pytest.FixtureRequest, settings: Settings) -> Any:
 
 
 @pytest.fixture
+async def front(settings: Settings) -> Any:
+    """The protocol's door alone, for what does not depend on the door."""
+    async with serve_app(settings, http=Front) as running:
+        yield running
+
+
+@pytest.fixture
 async def api(server: tuple[str, Any], token: str) -> Any:
     async with httpx.AsyncClient(
         base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
@@ -175,8 +182,9 @@ async def test_the_desk_stream_carries_every_entry_and_the_public_one_is_unchang
 
 
 async def test_a_revoked_token_loses_its_stream_at_the_next_heartbeat(
-    server: tuple[str, Any], settings: Settings
+    front: tuple[str, Any], settings: Settings
 ) -> None:
+    server = front
     viewer = make_token(settings, "night-viewer", ["en"], role="viewer")
     headers = {"Authorization": f"Bearer {viewer}"}
     desk = await connected(start_reader(f"{server[0]}/channels/en/events", headers=headers))
@@ -193,20 +201,34 @@ async def test_a_revoked_token_loses_its_stream_at_the_next_heartbeat(
 
 
 async def test_the_desks_stream_is_never_counted_in_reach(
+    front: tuple[str, Any], token: str
+) -> None:
+    server = front
+    async with httpx.AsyncClient(
+        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as api:
+        await _reach_of_one_anonymous_reader(server, api, token)
+
+
+async def _reach_of_one_anonymous_reader(
     server: tuple[str, Any], api: httpx.AsyncClient, token: str
 ) -> None:
-    item = await post(api, "Bridge closed")
+    first = await post(api, "Bridge closed")
     hub = server[1].state.services.hub
     url = f"{server[0]}/channels/en/events"
     desk = await connected(start_reader(url, headers={"Authorization": f"Bearer {token}"}))
     public = await connected(start_reader(url))
     try:
-        for reader in (desk, public):
+        for reader in (desk, public):  # the opening
             await reader.wait_for(lambda r: len(r.of("item")) == 1)
+        second = await post(api, "Bridge reopened")
+        for reader in (desk, public):  # live
+            await reader.wait_for(lambda r: len(r.of("item")) == 2)
         assert hub.subscriber_count("en") == 2  # both are readers of this process
         await hub.reach.flush()
-        r = await api.get(f"/channels/en/items/{item['uri']}")
-        assert r.json()["reach"] == 1  # the anonymous reader only
+        for item in (first, second):
+            r = await api.get(f"/channels/en/items/{item['uri']}")
+            assert r.json()["reach"] == 1  # the anonymous reader only
     finally:
         await desk.close()
         await public.close()
