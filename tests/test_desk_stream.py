@@ -61,7 +61,7 @@ async def connected(reader: Reader) -> Reader:
 
 
 async def test_a_stream_request_with_a_wrong_token_is_refused_not_served_the_public_view(
-    server: tuple[str, Any], settings: Settings
+    server: tuple[str, Any], settings: Settings, token: str
 ) -> None:
     other = make_token(settings, "es-desk", ["es"], role="viewer")
     ops = make_token(settings, "scraper", ["*"], role="ops")
@@ -80,6 +80,13 @@ async def test_a_stream_request_with_a_wrong_token_is_refused_not_served_the_pub
             assert "event:" not in r.text and "retry:" not in r.text
             if status == 401:
                 assert r.headers["www-authenticate"] == 'Bearer realm="ticker"'
+        # A good token's stream: the desk's, never cached, never read cross-site.
+        good = {"Authorization": f"Bearer {token}", "Origin": "https://elsewhere.example"}
+        async with http.stream("GET", "/channels/en/events", headers=good) as r:
+            assert r.status_code == 200
+            assert r.headers["cache-control"] == "private, no-store"
+            assert r.headers["vary"] == "Authorization"
+            assert "access-control-allow-origin" not in r.headers
         # Rules 1-6 first, as for any stream request.
         r = await http.get("/channels/en/events?max_urgency=0", headers={"Authorization": ""})
         assert r.status_code == 422 and r.json()["details"][0]["field"] == "max_urgency"
