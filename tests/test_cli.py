@@ -66,7 +66,7 @@ def test_post_publishes_the_item_with_every_option(
     ticker_server: TickerProcess, tmp_path: Path
 ) -> None:
     env = server_env(ticker_server, tmp_path)
-    plain, as_json = run_all(
+    plain, as_json, advisory = run_all(
         env,
         (
             "post",
@@ -83,6 +83,7 @@ def test_post_publishes_the_item_with_every_option(
             "https://example.com/rotterdam",
         ),
         ("post", "Second headline, as JSON", "--channel", "en", "--json"),
+        ("post", "Dutch PM statement expected 18:30", "--advisory"),
     )
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout.startswith("posted "), plain.stdout
@@ -102,6 +103,18 @@ def test_post_publishes_the_item_with_every_option(
     assert item["link"] == "https://example.com/rotterdam"
     assert item["author"] == "server-editor"
     assert listed[posted["uri"]] == {**posted, "reach": 0}  # the desk's view counts readers
+
+    # --advisory: a note for the desk, never on the ticker (not in `listed` above).
+    assert advisory.returncode == 0, advisory.stderr
+    assert advisory.stdout.startswith("posted ") and "an advisory (never on air)" in advisory.stdout
+    r = httpx.get(
+        f"{ticker_server.url}/channels/en/items",
+        headers={"Authorization": f"Bearer {ticker_server.token}"},
+        timeout=10,
+    )
+    assert [(a["uri"], a["kind"]) for a in r.json()["advisories"]] == [
+        (uri_from(advisory.stdout), "advisory")
+    ]
 
 
 def test_a_duplicate_post_names_the_other_item_and_force_posts_it(

@@ -187,6 +187,8 @@ ON_AIR_CASES: list[tuple[dict[str, Any], bool]] = [
     ({**USABLE, "status": "rejected", "rejected_by": "desk", "rejection_note": "No"}, False),
     ({**USABLE, "approved_by": "desk"}, True),
     ({"uri": "u", "channel": "en", "status": "canceled", "purged": True}, False),
+    ({**USABLE, "kind": "headline"}, True),
+    ({**USABLE, "kind": "advisory"}, False),  # a note for the desk: never on air
 ]
 
 
@@ -326,6 +328,7 @@ def test_python_reader_command_prints_events(
 ) -> None:
     item = ticker_server.post("en", headline="Storm warning for the coast")
     killed = ticker_server.kill("en", item["uri"], notice="Withdrawn: no storm")
+    note = ticker_server.post("en", headline="Coast guard briefing at 18:30", kind="advisory")
     out = subprocess.run(
         [
             sys.executable,
@@ -345,7 +348,7 @@ def test_python_reader_command_prints_events(
             "--block-ms",
             "200",
             "--limit",
-            "2",
+            "3",
         ],
         capture_output=True,
         text=True,
@@ -364,6 +367,7 @@ def test_python_reader_command_prints_events(
             "status": "usable",
             "embargoed_until": None,
             "notice": None,
+            "kind": "headline",
         },
         {
             "id": killed["id"],
@@ -375,6 +379,19 @@ def test_python_reader_command_prints_events(
             "status": "canceled",
             "embargoed_until": None,
             "notice": "Withdrawn: no storm",
+            "kind": "headline",
+        },
+        {
+            "id": note["id"],
+            "type": "item",
+            "uri": note["uri"],
+            "reason": None,
+            "headline": "Coast guard briefing at 18:30",
+            "version": 1,
+            "status": "usable",
+            "embargoed_until": None,
+            "notice": None,
+            "kind": "advisory",
         },
     ]
 
@@ -438,7 +455,7 @@ def test_node_reader_decodes_what_editors_post(
     ticker_server: TickerProcess, settings: Settings
 ) -> None:
     first = ticker_server.post("en", headline="Rotterdam shooter arrested")
-    second = ticker_server.post("en", headline="مرحبا: Markets fall")
+    second = ticker_server.post("en", headline="مرحبا: Markets fall", kind="advisory")
     killed = ticker_server.kill("en", first["uri"], notice="سُحب: غير مؤكد")
     lines = _node_lines(_node_reader(settings, "--count", "3", "--timeout", "20"))
     assert lines == [
@@ -452,6 +469,7 @@ def test_node_reader_decodes_what_editors_post(
             "status": "usable",
             "embargoed_until": None,
             "notice": None,
+            "kind": "headline",
         },
         {
             "id": second["id"],
@@ -463,6 +481,7 @@ def test_node_reader_decodes_what_editors_post(
             "status": "usable",
             "embargoed_until": None,
             "notice": None,
+            "kind": "advisory",
         },
         {
             "id": killed["id"],
@@ -474,6 +493,7 @@ def test_node_reader_decodes_what_editors_post(
             "status": "canceled",
             "embargoed_until": None,
             "notice": "سُحب: غير مؤكد",
+            "kind": "headline",
         },
     ]
 

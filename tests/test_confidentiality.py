@@ -1,8 +1,9 @@
 """Two audiences, one rule: anonymous readers see what is or was on air, nothing else; a
 token for the channel sees the desk's view. Checked for every state an item can be in
-(on air, embargoed, held, killed, expired, purged, waiting for sign-off, rejected), on
-every read, against the whole response body, not one field; on both stream doors: the
-native front (a real ``ticker serve``) and the app path (plain ASGI sends, ``server``)."""
+(on air, embargoed, held, killed, expired, purged, waiting for sign-off, rejected, and
+advisories, which are never on air: live, corrected, killed, expired), on every read,
+against the whole response body, not one field; on both stream doors: the native front
+(a real ``ticker serve``) and the app path (plain ASGI sends, ``server``)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ STATES = (
     "pending",
     "pending_embargoed",
     "rejected",
+    "advisory",
+    "advisory_killed",
+    "advisory_expired",
 )
+ADVISORIES = {"advisory", "advisory_killed", "advisory_expired"}
 # Readable by anonymous readers as a single item (the rest answer 404).
 PUBLIC_ITEMS = {"on_air", "expired"}
 # Posted by a contributor (waiting for sign-off); the rest by the editor.
@@ -73,7 +78,14 @@ async def make_states(
             return made[state]
 
         expired = await post("expired", ttl="1s")
+        advisory_expired = await post("advisory_expired", ttl="1s", kind="advisory")
         await post("on_air")
+        advisory = await post("advisory", kind="advisory")
+        r = await api.patch(f"/channels/en/items/{advisory['uri']}", json={"source": "Desk"})
+        assert r.status_code == 200 and r.json()["changed"], r.text
+        advisory_killed = await post("advisory_killed", kind="advisory")
+        r = await api.delete(f"/channels/en/items/{advisory_killed['uri']}")
+        assert r.status_code == 200
         later = (utcnow() + timedelta(hours=1)).isoformat()
         await post("embargoed", embargoed_until=later)
         held = await post("held")
@@ -99,8 +111,8 @@ async def make_states(
         # The expired item's second runs out, and the sweeper takes it off the ticker.
         deadline = asyncio.get_running_loop().time() + 5
         while True:
-            r = await api.get("/channels/en/items")
-            if expired["uri"] not in r.text:
+            r = await api.get("/channels/en/items")  # the desk's view: advisories too
+            if expired["uri"] not in r.text and advisory_expired["uri"] not in r.text:
                 break
             assert asyncio.get_running_loop().time() < deadline, "the item never expired"
             if sweep is not None:
@@ -113,6 +125,13 @@ def secrets_in(text: str, made: dict[str, dict[str, Any]], states: set[str]) -> 
     return [s for s in states if made[s]["headline"] in text]
 
 
+def advisories_in(text: str, made: dict[str, dict[str, Any]]) -> list[str]:
+    """Advisories named in an anonymous reply by text or by uri: not even a removal of
+    one reaches anonymous readers (none ever saw it)."""
+    names = [s for s in made if s.startswith("advisory")]
+    return [s for s in names if made[s]["headline"] in text or made[s]["uri"] in text]
+
+
 async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) -> None:
     hidden = set(STATES) - PUBLIC_ITEMS
     desk = {"Authorization": f"Bearer {token}"}
@@ -123,9 +142,15 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
         assert [i["headline"] for i in r.json()["items"]] == [made["on_air"]["headline"]]
         assert "author" not in r.text
         assert "Authorization" in r.headers["vary"]
+        assert advisories_in(r.text, made) == [] and "advisories" not in r.json()
         r = await http.get("/channels/en/items", headers=desk)
         assert r.json()["items"][0]["author"] == "editor"
         assert r.headers["cache-control"] == "private, no-store"
+        # The desk lists the live advisory apart from what is on air, with its kind.
+        assert [i["uri"] for i in r.json()["items"]] == [made["on_air"]["uri"]]
+        assert [(a["uri"], a["kind"], a["version"]) for a in r.json()["advisories"]] == [
+            (made["advisory"]["uri"], "advisory", 2)
+        ]
 
         # One item at a time.
         for state, item in made.items():
@@ -138,6 +163,9 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
                 assert r.status_code == 404, state
                 assert item["headline"] not in r.text, state
                 assert r.json()["error"] == "not_found"
+                assert r.json() == (await http.get("/channels/en/items/no-such-item")).json() | {
+                    "message": f"no item {item['uri']!r} in channel 'en'"
+                }, state
             r = await http.get(f"/channels/en/items/{item['uri']}", headers=desk)
             if state == "purged":
                 assert r.status_code == 404
@@ -151,8 +179,9 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
         r = await http.get("/channels/en/items", params={"history": "true", "limit": 500})
         assert r.status_code == 200
         assert secrets_in(r.text, made, hidden) == []
+        assert advisories_in(r.text, made) == []
         assert sorted(secrets_in(r.text, made, PUBLIC_ITEMS)) == sorted(PUBLIC_ITEMS)
-        assert "author" not in r.text
+        assert "author" not in r.text and "kind" not in r.text
         removed = {(i["uri"], i["reason"]) for i in r.json()["items"] if i["event"] == "remove"}
         assert (made["killed"]["uri"], "kill") in removed
         assert (made["held"]["uri"], "withhold") in removed
@@ -162,6 +191,9 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
         assert sorted(secrets_in(r.text, made, set(STATES))) == sorted(set(STATES) - {"purged"})
         authors = {i["author"] for i in r.json()["items"] if i["event"] == "item"}
         assert authors == {"editor", "contributor"}
+        kinds = {i["uri"]: i["kind"] for i in r.json()["items"]}
+        assert {kinds[made[s]["uri"]] for s in ADVISORIES} == {"advisory"}
+        assert kinds[made["on_air"]["uri"]] == "headline"
         # Sign-off is the desk's: no note, no approver, no status of it reaches the public.
         r = await http.get("/channels/en/items", params={"history": "true", "limit": 500})
         for word in ("pending", "rejected", "rejection_note", made["rejected"]["uri"]):
@@ -174,15 +206,37 @@ async def check_views(base: str, made: dict[str, dict[str, Any]], token: str) ->
         try:
             await reader.wait_for(lambda r: any(e.event == "item" for e in r.events))
             await asyncio.sleep(0.3)  # anything else the replay would send
+            if not headers:  # live: an advisory posted, corrected and killed meanwhile
+                await live_advisory(base, token, made)
+                marker = made["live_marker"]["uri"]
+                await reader.wait_for(lambda r, m=marker: any(m in e.data for e in r.events))
             text = "\n".join(e.data for e in reader.events)
             assert secrets_in(text, made, hidden) == []
-            assert "author" not in text and "pending" not in text and "rejected" not in text
+            assert advisories_in(text, made) == []
+            assert "author" not in text and "kind" not in text
+            assert "pending" not in text and "rejected" not in text
             assert made["on_air"]["headline"] in text
             if headers:  # an exact replay, not a reset: the removals come through
                 assert "reset" not in [e.event for e in reader.events]
                 assert {"uri": made["killed"]["uri"], "reason": "kill"} in reader.of("remove")
         finally:
             await reader.close()
+
+
+async def live_advisory(base: str, token: str, made: dict[str, dict[str, Any]]) -> None:
+    """While a reader is connected: an advisory posted, corrected and killed, then a
+    headline (the marker the reader waits for: everything before it has been fanned out)."""
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as api:
+        for state, fields in (("advisory_live", {"kind": "advisory"}), ("live_marker", {})):
+            r = await api.post("/channels/en/items", json={"headline": headline(state), **fields})
+            assert r.status_code == 201, r.text
+            made[state] = r.json()
+            if state == "advisory_live":
+                path = f"/channels/en/items/{made[state]['uri']}"
+                assert (await api.patch(path, json={"urgency": 1})).status_code == 200
+                assert (await api.delete(path)).status_code == 200
 
 
 async def test_anonymous_readers_see_only_what_is_or_was_on_air(

@@ -17,7 +17,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.helpers import make_token, rdb
-from ticker.events import decode
+from ticker.events import decode, desk_decode
 from ticker.models import utcnow
 from ticker.settings import Channel, Settings
 
@@ -128,6 +128,10 @@ async def test_every_entry_of_a_real_run_validates_against_the_schema(
             json={"reason": "court order"},
         )
         assert r.status_code == 200, r.text
+        advisory = await post(kind="advisory")
+        await patch(advisory, headline="Statement expected 18:30")
+        r = await api.delete(f"/channels/en/items/{advisory}")
+        assert r.status_code == 200, r.text
         # Sign-off: a contributor's posts wait (pending); one approved, one rejected, one
         # left to expire while it waits.
         stringer = {"Authorization": f"Bearer {contributor}"}
@@ -165,6 +169,8 @@ async def test_every_entry_of_a_real_run_validates_against_the_schema(
     statuses = {f["item"].get("status") for _, f in seen}
     assert {"usable", "withheld", "canceled", "pending", "rejected"} <= statuses
     assert any(f["item"].get("approved_by") == "chief" for _, f in seen)
+    kinds_of_items = {f["item"].get("kind") for _, f in seen if not f["item"].get("purged")}
+    assert kinds_of_items == {"headline", "advisory"}
 
 
 def test_the_schema_refuses_what_is_not_an_entry() -> None:
@@ -197,6 +203,26 @@ def test_a_remove_is_delivered_whatever_its_item_holds(item: str | None) -> None
     event = decode("1-0", fields, "en", utcnow())
     assert event is not None and event.removes == "abc"
     assert b'"reason":"kill"' in event.frame
+
+
+@pytest.mark.parametrize(
+    ("item", "public"),
+    [
+        ('{"kind":"advisory","headline":"x"}', False),
+        ('{"kind": "advisory"}', False),  # any JSON spacing
+        ('{"kind":"headline","headline":"An advisory from the police"}', True),
+        ('{"kind":"headline","headline":"advisory"}', True),  # the word, not the kind
+        ('["advisory"]', True),
+        ('{"kind":"advisory"', True),  # unreadable: delivered as any removal
+    ],
+)
+def test_an_advisorys_removal_reaches_tokens_only(item: str, public: bool) -> None:
+    """docs/streams.md: the one exception to "a removal is delivered on its uri and reason
+    alone" is an advisory's (its kind never changes, so no anonymous reader held it)."""
+    fields = {"v": "1", "type": "remove", "uri": "abc", "reason": "kill", "item": item}
+    assert (decode("1-0", fields, "en", utcnow()) is not None) is public
+    desk = desk_decode("1-0", fields, "en")
+    assert desk is not None and desk.removes == "abc"
 
 
 @pytest.mark.parametrize(

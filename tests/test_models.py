@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from ticker.models import HEADLINE_MAX, Item, ItemIn, ItemPatch, Status
+from ticker.models import HEADLINE_MAX, Item, ItemIn, ItemPatch, Kind, Status
 
 
 def refusal(model: type[BaseModel], data: dict[str, Any]) -> dict[str, str]:
@@ -310,3 +310,48 @@ def test_an_item_is_visible_only_when_usable_released_and_unexpired() -> None:
     embargoed = base.model_copy(update={"embargoed_until": now + timedelta(minutes=5)})
     assert not embargoed.visible_at(now)
     assert embargoed.visible_at(now + timedelta(minutes=5))
+
+
+def test_an_advisory_is_never_on_air_never_public_and_never_waiting() -> None:
+    now = datetime(2026, 11, 26, 18, tzinfo=UTC)
+    note = Item(
+        uri="a1",
+        channel="en",
+        version=1,
+        headline="Statement expected 18:30",
+        language="en",
+        created_at=now,
+        updated_at=now,
+        expires_at=now + timedelta(hours=1),
+        author="editor",
+        kind=Kind.ADVISORY,
+    )
+    soon = now + timedelta(minutes=5)
+    for state in (
+        {},
+        {"status": Status.WITHHELD},
+        {"embargoed_until": soon},
+        {"embargoed_until": now - timedelta(minutes=5)},
+    ):
+        version = note.model_copy(update=state)
+        for moment in (now, soon + timedelta(minutes=1)):
+            assert not version.visible_at(moment), state
+            assert not version.public_at(moment), state
+            assert version.waiting_for(moment) is None, state
+    headline = note.model_copy(update={"kind": Kind.HEADLINE})
+    assert headline.visible_at(now) and headline.public_at(now)
+    # kind is the desk's: the public view is as it was before kinds, to the byte.
+    assert "kind" not in headline.public() and '"kind"' not in headline.public_json()
+    assert note.model_dump(mode="json")["kind"] == "advisory"
+
+
+def test_an_item_without_a_kind_is_a_headline() -> None:
+    raw = '{"uri":"a","channel":"en","version":1,"headline":"x","language":"en",'
+    raw += '"created_at":"2026-11-26T18:00:00Z","updated_at":"2026-11-26T18:00:00Z",'
+    raw += '"expires_at":"2026-11-26T19:00:00Z","author":"e"}'
+    assert Item.model_validate_json(raw).kind is Kind.HEADLINE
+
+
+@pytest.mark.parametrize("kind", ["advisory", "headline", None, 3])
+def test_a_correction_may_not_name_a_kind(kind: Any) -> None:
+    assert "fixed when it is posted" in refusal(ItemPatch, {"kind": kind})["kind"]

@@ -179,6 +179,17 @@ async def test_every_status_a_real_request_gets_is_listed(
         await call(events, "GET", "/channels/en/events", content=b"x")
         async with http.stream("GET", "/channels/en/events") as r:
             seen.add((events, "GET", r.status_code))
+        async with http.stream("GET", "/channels/en/events", headers=ed) as r:  # the desk's
+            seen.add((events, "GET", r.status_code))
+        await call(events, "GET", "/channels/en/events", headers={"Authorization": "Bearer x"})
+        ops_only = ops_headers(settings)
+        await call(events, "GET", "/channels/en/events", headers=ops_only)
+        # PATCH naming kind, and a post of an advisory that asks for a pin: 422 each.
+        r = await call(one, "PATCH", path, json={"kind": "headline"}, headers=chief_auth)
+        assert r.status_code == 422
+        bad = {"headline": "A", "kind": "advisory", "pinned": True}
+        r = await call(items, "POST", "/channels/en/items", json=bad, headers=chief_auth)
+        assert r.status_code == 422
 
     def documented(template: str, method: str, status: int) -> bool:
         ops = spec["paths"].get(template, {})

@@ -7,13 +7,15 @@ from __future__ import annotations
 import pytest
 
 from ticker.errors import TickerError
-from ticker.events import EVERYTHING
+from ticker.events import EVERYTHING, Filter
 from ticker.http.rules import (
     RAW_SLACK,
+    DeskStreamRequest,
     Head,
     HeadCount,
     Rules,
     StreamRequest,
+    Verdict,
     head_part,
     head_size,
     judge,
@@ -31,7 +33,7 @@ def verdict(
     target: bytes = b"/channels/en/events",
     headers: list[tuple[bytes, bytes]] | None = None,
     method: bytes = b"GET",
-) -> StreamRequest | TickerError | None:
+) -> Verdict:
     head = Head.of_target(method, target, HOST + (headers or []))
     assert head is not None
     return judge(head, RULES)
@@ -134,6 +136,23 @@ def test_the_last_event_id_header_wins_over_the_query_and_empty_means_none() -> 
 def test_an_unsafe_request_id_is_not_kept() -> None:
     result = verdict(headers=[(b"x-request-id", b"bad id\x01")])
     assert isinstance(result, StreamRequest) and result.request_id is None
+
+
+@pytest.mark.parametrize("value", [b"Bearer tk_x", b"", b"Basic eDp5", b"bearer"])
+def test_any_authorization_makes_it_the_desks_stream_which_no_protocol_serves(
+    value: bytes,
+) -> None:
+    """Rule 7: a token's stream goes to the app, which checks the token (never quietly
+    served the public view); it is judged by rules 1-6 first, and never counted."""
+    result = verdict(b"/channels/en/events?region=europe", [(b"authorization", value)])
+    assert isinstance(result, DeskStreamRequest) and not isinstance(result, StreamRequest)
+    europe = Filter(regions=frozenset({"europe"}))
+    assert result.stream == StreamRequest("en", europe, None, None, None, False)
+    assert refusal(b"/channels/en/events?reach=no", [(b"authorization", value)]) == (
+        422,
+        "invalid_request",
+    )
+    assert refusal(b"/channels/xx/events", [(b"authorization", value)]) == (404, "not_found")
 
 
 def test_reach_off_is_a_reader_that_is_not_counted_and_anything_else_is_a_422() -> None:

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ticker.errors import NotFound
-from ticker.events import BadEntry, Event, decode, entry_item, remove_data, skipped
-from ticker.models import Item, utcnow
+from ticker.events import BadEntry, Event, decode, desk_decode, entry_item, remove_data, skipped
+from ticker.models import Item, Kind, Status, utcnow
 from ticker.settings import Channel, Settings
 from ticker.store import Entry, Store
 from ticker.streamid import entry_key, valid_entry_id
@@ -107,14 +107,20 @@ class Archive:
             return False  # older than the history rule, even if trimming left it in Redis
         return await self._store.knows(channel, last_event_id)
 
-    async def after(self, channel: str, after: str, count: int) -> tuple[list[Event], str, bool]:
+    async def after(
+        self, channel: str, after: str, count: int, *, desk_view: bool = False
+    ) -> tuple[list[Event], str, bool]:
         """The events after ``after`` as readers get them (at most ``count`` entries
         read), the last entry ID read, and whether there may be more. An ``item`` event
         whose item is now held, killed or purged is left out: a returning reader never
-        gets that text, only the removal that followed it."""
+        gets that text, only the removal that followed it. The desk's view
+        (``desk_view``): every entry, as a token's stream has it."""
         page = await self._store.range_after(channel, after, count)
         if not page:
             return [], after, False
+        if desk_view:
+            decoded = (desk_decode(e.id, e.fields, channel) for e in page)
+            return [ev for ev in decoded if ev is not None], page[-1].id, len(page) == count
         uris = sorted({e.fields.get("uri", "") for e in page if e.fields.get("type") == "item"})
         records = await self._store.items(channel, [u for u in uris if u])
         now = utcnow()
@@ -168,6 +174,26 @@ class Archive:
         waiting.sort(key=lambda i: i.created_at, reverse=True)
         return waiting
 
+    async def alive(self, channel: str) -> tuple[str, list[Item]]:
+        """The desk's current items (its view only), read atomically with the stream
+        position they stand at: every item not killed and not expired, whatever else
+        (on air, held, embargoed, an advisory), oldest change first. Not the items that
+        ``live_max_items`` pushed off the ticker: they are gone from it, as expired."""
+        self.channel(channel)
+        position, raw = await self._store.alive(channel)
+        now = utcnow()
+        items = [i for i in map(_parse, raw) if i is not None]
+        alive = [i for i in items if i.status is not Status.CANCELED and i.expires_at > now]
+        alive.sort(key=lambda i: entry_key(i.id))
+        return position, alive
+
+    async def advisories(self, channel: str) -> list[Item]:
+        """The channel's advisories now (the desk's view only), newest first."""
+        _, items = await self.alive(channel)
+        found = [i for i in items if i.advisory]
+        found.sort(key=lambda i: i.created_at, reverse=True)
+        return found
+
     async def current(self, channel: str) -> tuple[str, list[Item]]:
         """The stream position and the items on the ticker now: pinned ones first, then
         oldest change first."""
@@ -210,6 +236,8 @@ def _public_row(
 ) -> dict[str, Any] | None:
     """A history row as anonymous readers may see it, or ``None``."""
     if row["event"] == "remove":
+        if row.get("kind") == Kind.ADVISORY:
+            return None  # never on air: no live reader got its removal either
         # What a live reader got: which item left, and why (a kill's note with it, where
         # readers got one); never the text.
         return {

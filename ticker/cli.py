@@ -178,10 +178,11 @@ def _show(item: dict[str, Any], action: str, as_json: bool) -> None:
         ends += ", marked as corrected"
     if item.get("notice"):
         ends += f", notice {escape(json.dumps(item['notice'], ensure_ascii=False))}"
+    kind = ", an advisory (never on air)" if item.get("kind") == "advisory" else ""
     status = item["status"] + (" (needs sign-off)" if item["status"] == "pending" else "")
     out.print(
         f"[green]{action}[/green] {item['uri']} (v{item['version']}) on "
-        f"[bold]{item['channel']}[/bold], status {status}{held_back}{ends}"
+        f"[bold]{item['channel']}[/bold], status {status}{held_back}{ends}{kind}"
     )
 
 
@@ -271,9 +272,15 @@ def post(
         bool,
         typer.Option("--force", help="Post it even if the same headline was just posted."),
     ] = False,
+    advisory: Annotated[
+        bool,
+        typer.Option(
+            "--advisory", help="A note for the desk and partners: never on the bar or public."
+        ),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Publish a new item.
+    """Publish a new item (or, with --advisory, a note that is never on air).
 
     A headline that an item posted on the channel a moment ago already has (the same
     words and digits) is refused, naming that item (exit 1); --force posts it anyway.
@@ -299,6 +306,8 @@ def post(
         body["status"] = "withheld"
     if force:
         body["force"] = True
+    if advisory:
+        body["kind"] = "advisory"
 
     def send(client: Client) -> Any:
         try:

@@ -32,7 +32,7 @@ from ticker.errors import (
     TooManyPins,
 )
 from ticker.metrics import Metrics
-from ticker.models import PIN_MAX, Item, ItemIn, ItemPatch, Status, utcnow
+from ticker.models import PIN_MAX, Item, ItemIn, ItemPatch, Kind, Status, utcnow
 from ticker.notices import check_rekill, marked, public_notice
 from ticker.settings import Channel, Settings
 from ticker.store import Audited, Change, EventType, HeadlineNote, Reason, Schedule, Store
@@ -60,7 +60,10 @@ def _idempotency(author: str, key: str, data: ItemIn) -> tuple[str, str]:
     """(the key's scope, per token; the request's fingerprint). ``force`` is not part of
     the request's item: a retry with it replays the first reply."""
     scope = hashlib.sha256(f"{author}\0{key}".encode()).hexdigest()[:40]
-    return scope, hashlib.sha256(data.model_dump_json(exclude={"force"}).encode()).hexdigest()
+    # ``force`` is not part of the request (a retry may add it), and a headline's leaves
+    # ``kind`` out, as before kinds existed: a retry that spans an upgrade still matches.
+    skip = {"force"} if data.kind is Kind.ADVISORY else {"force", "kind"}
+    return scope, hashlib.sha256(data.model_dump_json(exclude=skip).encode()).hexdigest()
 
 
 def _too_many_pins(ch: Channel) -> TooManyPins:
@@ -197,6 +200,9 @@ class Desk:
     ) -> tuple[str, str]:
         now = utcnow()
         alive = item.status is not Status.CANCELED
+        # Every version written passes here (a kill or an expiry never takes a pin).
+        if item.advisory and item.pinned and alive and reason != "expire":
+            raise _field_error("pinned", "an advisory is never on the bar, so it cannot be pinned")
         # An item waiting for sign-off is in no embargo schedule: approval puts it there.
         waiting = (
             alive
@@ -291,6 +297,7 @@ class Desk:
                 pinned=data.pinned,
                 story=data.story,
                 author=author,
+                kind=data.kind,
             )
             status, stored = await self._commit(
                 ch, item, expected=0, event_type="item", idempotency=idempotency, headline=note

@@ -7,11 +7,16 @@ Deliberate choices:
   an entry that still is not an item (not JSON, not an object, nested too deep, a lone
   surrogate, a field missing, too big) is skipped with one warning per entry per process.
   It never stops a channel, a replay or a history page.
-- Readers are anonymous: an ``item`` event carries the public view (no ``author``).
+- Two audiences (README, "Two audiences"). ``decode`` makes what anonymous readers get:
+  an ``item`` event carries the public view (no ``author``), only while the item is on
+  the ticker, and an advisory never shows, not even as a removal (its kind never changes,
+  so no reader ever held it). ``desk_decode`` makes what a token's stream gets: every
+  entry, in the desk's view. Each is decoded once per entry per process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -20,7 +25,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from ticker.frames import REMOVE_REASONS, frame
-from ticker.models import URGENCY_MAX, Item
+from ticker.models import URGENCY_MAX, Item, Kind
 from ticker.notices import entry_notice
 from ticker.streamid import entry_key
 
@@ -115,6 +120,22 @@ def item_event(item: Item) -> Event:
     )
 
 
+def desk_event(item: Item) -> Event:
+    """The desk's ``item`` event for one version, whatever its state: every field."""
+    otherwise = b""
+    if item.version > 1:
+        otherwise = frame("remove", item.id, {"uri": item.uri, "reason": "filter"})
+    return Event(
+        entry_key(item.id),
+        frame("item", item.id, item.model_dump_json()),
+        frozenset(item.regions),
+        frozenset(item.categories),
+        item.urgency,
+        otherwise,
+        item.uri,
+    )
+
+
 class BadEntry(ValueError):
     """A stream entry that is not one of ours: skipped, never allowed to break a stream."""
 
@@ -184,11 +205,9 @@ def decode(entry_id: str, fields: dict[str, str], channel: str, now: datetime) -
                 return None
             return item_event(item)
         if kind == "remove":
-            reason = fields.get("reason", "")
-            uri = fields.get("uri", "")
-            # Any text goes out literally (JSON-escaped); only its size is bounded.
-            if reason not in REMOVE_REASONS or not uri or len(uri) > _REMOVE_URI_MAX:
-                raise BadEntry(f"bad remove entry (reason {reason[:40]!r}, uri {uri[:40]!r})")
+            uri, reason = _removal(fields)
+            if _advisory(fields.get("item")):
+                return None  # never shown, so nothing to take off (its uri stays the desk's)
             data = frame("remove", entry_id, remove_data(uri, reason, fields))
             return Event(
                 entry_key(entry_id), data, frozenset(), frozenset(), URGENCY_MAX, data, removes=uri
@@ -197,3 +216,49 @@ def decode(entry_id: str, fields: dict[str, str], channel: str, now: datetime) -
         skipped(entry_id, fields, channel, exc)
         return None
     return None  # an entry type from a future schema: not for readers of this version
+
+
+def desk_decode(entry_id: str, fields: dict[str, str], channel: str) -> Event | None:
+    """An entry as a token's stream gets it: every ``item`` entry (held, embargoed,
+    advisories), with every field; every ``remove``, with the version it wrote under
+    ``item`` when that is an item. ``None`` for what is not an entry of ours."""
+    kind = fields.get("type")
+    try:
+        if kind == "item":
+            return desk_event(entry_item(entry_id, fields, channel))
+        if kind == "remove":
+            uri, reason = _removal(fields)
+            body: dict[str, object] = {"uri": uri, "reason": reason}
+            # (Not an item: a purge's notice, or another writer's; the removal stands alone.)
+            with contextlib.suppress(BadEntry):
+                body["item"] = entry_item(entry_id, fields, channel).model_dump(mode="json")
+            data = frame("remove", entry_id, body)
+            return Event(
+                entry_key(entry_id), data, frozenset(), frozenset(), URGENCY_MAX, data, removes=uri
+            )
+    except (ValueError, ValidationError, TypeError, RecursionError, OverflowError) as exc:
+        skipped(entry_id, fields, channel, exc)
+        return None
+    return None
+
+
+def _removal(fields: dict[str, str]) -> tuple[str, str]:
+    """A remove entry's uri and reason, checked (``BadEntry``); its ``item`` is not needed."""
+    reason = fields.get("reason", "")
+    uri = fields.get("uri", "")
+    # Any text goes out literally (JSON-escaped); only its size is bounded.
+    if reason not in REMOVE_REASONS or not uri or len(uri) > _REMOVE_URI_MAX:
+        raise BadEntry(f"bad remove entry (reason {reason[:40]!r}, uri {uri[:40]!r})")
+    return uri, reason
+
+
+def _advisory(text: str | None) -> bool:
+    """Whether a removal's ``item`` is an advisory. Parsed only when the text could say
+    so; anything unreadable is not one (the removal then goes out, as any other)."""
+    if not text or '"advisory"' not in text or len(text) > ENTRY_ITEM_MAX:
+        return False
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(raw, dict) and raw.get("kind") == Kind.ADVISORY

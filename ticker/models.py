@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ticker.duration import Duration
 from ticker.when import WhenField
@@ -24,7 +24,11 @@ REASON_MAX = 500
 NOTICE_MAX = HEADLINE_MAX
 # Fields only the desk (a token for the channel) sees; anonymous readers never do. A
 # kill's ``notice`` reaches readers only in the ``remove`` event, where the channel shows it.
-DESK_ONLY = frozenset({"author", "story", "notice", "approved_by", "rejected_by", "rejection_note"})
+# (An anonymous reader only ever sees headlines, so ``kind`` would tell it nothing, and
+# leaving it out keeps every public reply and frame as it was, to the byte.)
+DESK_ONLY = frozenset(
+    {"author", "story", "kind", "notice", "approved_by", "rejected_by", "rejection_note"}
+)
 URGENCY_MOST, URGENCY_MAX = 1, 9  # 1 is a flash (IPTC ninjs)
 SLUG_MAX = 32
 # Pins per channel: a pinned item stays on the bar through live_max_items push-out.
@@ -94,6 +98,20 @@ class Status(StrEnum):
     # Sign-off (signoff.py): a post waiting for an editor's approval, and one refused.
     PENDING = "pending"
     REJECTED = "rejected"
+
+
+class Kind(StrEnum):
+    """What an item is for: a headline for the bar, or an advisory, a note for the desk
+    and partners ("PM statement expected 18:30") that is never on air. Fixed at the post."""
+
+    HEADLINE = "headline"
+    ADVISORY = "advisory"
+
+
+def _kind_fixed(value: object) -> object:
+    raise ValueError(
+        "an item's kind is fixed when it is posted: post a new item (and kill this one) instead"
+    )
 
 
 def _one_line(value: str, *, limit: int) -> str:
@@ -223,6 +241,8 @@ class ItemIn(BaseModel):
     # Post it even if an item with the same headline was just posted (dupes.py). Not
     # stored on the item, and not part of an Idempotency-Key's request.
     force: Annotated[bool, Field(strict=True)] = False
+    # An advisory is never on air (``Item.visible_at``); it cannot be pinned (desk.py).
+    kind: Kind = Kind.HEADLINE
 
 
 class ItemPatch(BaseModel):
@@ -248,6 +268,13 @@ class ItemPatch(BaseModel):
     base_version: Annotated[int, Field(strict=True, ge=1)] | None = None
     # "corrected": a correction readers are told of (``corrected_at``, the widget's mark).
     notice: Literal["corrected"] | None = None
+
+    # Never changes: any value is a 422 naming ``kind`` (rather than "unknown field").
+    kind: Annotated[
+        object,
+        BeforeValidator(_kind_fixed),
+        Field(description="Refused (422): an item's kind is fixed when it is posted."),
+    ] = None
 
 
 class KillIn(BaseModel):
@@ -314,10 +341,12 @@ class Item(BaseModel):
     approved_by: str | None = None
     rejected_by: str | None = None
     rejection_note: str | None = None
+    # Absent in entries written before advisories: a headline.
+    kind: Kind = Kind.HEADLINE
 
     def visible_at(self, now: datetime) -> bool:
-        """On the ticker: usable, released from embargo, not yet expired."""
-        if self.status is not Status.USABLE or self.expires_at <= now:
+        """On the ticker: a headline, usable, released from embargo, not yet expired."""
+        if self.status is not Status.USABLE or self.expires_at <= now or self.advisory:
             return False
         return self.embargoed_until is None or self.embargoed_until <= now
 
@@ -327,8 +356,9 @@ class Item(BaseModel):
         """Why an item is in the desk's queue: a sign-off to come (``pending``) or refused
         (``rejected``: listed, with its note, until it expires or is withdrawn), a hold (an
         editor must release it, whatever its embargo), or an embargo still to come;
-        ``None``: it is not waiting."""
-        if self.expires_at <= now or self.status is Status.CANCELED:
+        ``None``: it is not waiting (an advisory never is: it waits for no air, and the
+        desk lists it with the advisories)."""
+        if self.expires_at <= now or self.status is Status.CANCELED or self.advisory:
             return None
         if self.status is Status.PENDING:
             return "pending"
@@ -342,10 +372,14 @@ class Item(BaseModel):
 
     def public_at(self, now: datetime) -> bool:
         """What anonymous readers may read: on the ticker now, or it was and its time
-        ran out. Never while held, embargoed or after a kill."""
-        if self.status is not Status.USABLE:
+        ran out. Never while held, embargoed or after a kill, and never an advisory."""
+        if self.status is not Status.USABLE or self.advisory:
             return False
         return self.embargoed_until is None or self.embargoed_until <= now
+
+    @property
+    def advisory(self) -> bool:
+        return self.kind is Kind.ADVISORY
 
     def public(self) -> dict[str, Any]:
         """The JSON-ready item for anonymous readers."""

@@ -617,6 +617,14 @@ class Store:
         out: list[str] = await self._run(lua.SNAPSHOT, k.of(lua.SNAPSHOT))
         return out[0], out[1:]
 
+    async def alive(self, channel: str) -> tuple[str, list[str]]:
+        """The stream position and the JSON of every item in the expiry schedule (every
+        item not yet expired or killed, on the ticker or not), read atomically: the
+        snapshot script over the schedule instead of the ticker."""
+        k = self.keys(channel)
+        out: list[str] = await self._run(lua.SNAPSHOT, k.of(lua.SNAPSHOT, live=k.expiry))
+        return out[0], out[1:]
+
     async def knows(self, channel: str, entry_id: str) -> bool:
         """True when resuming after ``entry_id`` cannot skip anything the stream had."""
         events = self.keys(channel).events

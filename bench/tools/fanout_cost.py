@@ -91,6 +91,7 @@ async def main() -> None:
     hub = Hub(store, settings, Metrics(), nothing, **extra)
     reader = ChannelReader.__new__(ChannelReader)  # no XREAD task: batches are handed in
     reader.channel, reader.subscribers, reader.ready = "en", set(), asyncio.Event()
+    reader.desk_subscribers = set()  # no desk reader: the anonymous path alone
     reader._per_filter, reader.on_air, reader._on_air_known = {}, OnAir(), False
     reader._position, reader.snapshot, reader.stopped = "0-0", None, False
     reader.recent, reader.recent_floor, reader._opening = deque(), (0, 0), None

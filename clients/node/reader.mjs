@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Read a ticker channel's Redis stream and print one JSON line per event:
-// {"id","type","uri","reason","headline","version","status","embargoed_until","notice"}. No npm dependency: it speaks Redis's
+// {"id","type","uri","reason","headline","version","status","embargoed_until","notice","kind"}. No npm dependency: it speaks Redis's
 // protocol (RESP2) itself, over TCP, TLS (rediss://) or a unix socket. Copy this file.
 // docs/streams.md in the ticker repository is the contract this reads against.
 //
@@ -35,10 +35,12 @@ export function streamKey(channel, prefix = "ticker") {
 // An entry of a schema version this reader cannot read: stop and upgrade.
 export class UnknownSchemaError extends Error {}
 
-// On the ticker at `now` (a Date), as docs/streams.md says: "usable", its embargo absent,
-// null or past, and expires_at in the future. Never "withheld", "canceled", "pending" or
-// "rejected" (waiting for, or refused, an editor's sign-off): those are the desk's.
+// On the ticker at `now` (a Date), as docs/streams.md says: a headline (an advisory never
+// is), "usable", its embargo absent, null or past, and expires_at in the future. Never
+// "withheld", "canceled", "pending" or "rejected" (waiting for, or refused, an editor's
+// sign-off): those are the desk's.
 export function onAir(item, now) {
+  if ((item.kind ?? "headline") === "advisory") return false;
   if (item.status !== "usable" || !item.expires_at) return false;
   if (item.embargoed_until && Date.parse(item.embargoed_until) > now.getTime()) return false;
   return Date.parse(item.expires_at) > now.getTime();
@@ -266,7 +268,9 @@ function show(event) {
   const { id, type, uri, reason, item, notice } = event;
   const line = { id, type, uri, reason, headline: item.headline ?? null,
                  version: item.version ?? null, status: item.status ?? null,
-                 embargoed_until: item.embargoed_until ?? null, notice: notice ?? null };
+                 embargoed_until: item.embargoed_until ?? null, notice: notice ?? null,
+                 // headline or advisory (never on air); null for a purge's notice
+                 kind: item.purged ? null : (item.kind ?? "headline") };
   process.stdout.write(JSON.stringify(line) + "\n");
 }
 

@@ -48,10 +48,13 @@ def _time(value: str) -> datetime:
 
 
 def on_air(item: Mapping[str, Any], now: datetime) -> bool:
-    """On the ticker at ``now`` (docs/streams.md): ``usable``, its embargo absent or past,
-    and ``expires_at`` in the future. ``now`` must be timezone-aware. Never an item that
-    is ``withheld``, ``canceled``, or waiting for (``pending``) or refused (``rejected``)
-    an editor's sign-off: those are the desk's, not the public's."""
+    """On the ticker at ``now`` (docs/streams.md): a headline (an advisory never is),
+    ``usable``, its embargo absent or past, and ``expires_at`` in the future. ``now``
+    must be timezone-aware. Never an item that is ``withheld``, ``canceled``, or waiting
+    for (``pending``) or refused (``rejected``) an editor's sign-off: those are the desk's,
+    not the public's."""
+    if item.get("kind", "headline") == "advisory":
+        return False
     if item.get("status") != "usable" or not item.get("expires_at"):
         return False
     embargo = item.get("embargoed_until")
@@ -91,6 +94,14 @@ class Event:
     @property
     def embargoed_until(self) -> str | None:
         return self.item.get("embargoed_until")
+
+    @property
+    def kind(self) -> str | None:
+        """``headline`` or ``advisory`` (a note for the desk and partners, never on air);
+        ``headline`` for entries written before advisories, None for a purge's notice."""
+        if self.item.get("purged"):
+            return None
+        return str(self.item.get("kind", "headline"))
 
     def on_air(self, now: datetime | None = None) -> bool:
         """An ``item`` event whose item is on the ticker at ``now`` (default: the clock)."""
@@ -249,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         out |= {"headline": e.headline, "version": e.version, "status": e.status}
         out["embargoed_until"] = e.embargoed_until
         out["notice"] = e.notice
+        out["kind"] = e.kind
         print(json.dumps(out, ensure_ascii=False), flush=True)
 
     client = connect(args.redis, block_ms=args.block_ms)

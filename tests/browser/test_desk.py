@@ -443,7 +443,8 @@ def test_a_token_revoked_during_the_session_signs_the_desk_out_with_a_message(
     expect(page.locator("#signin-message")).to_contain_text("no longer accepted")
     expect(page.locator("#desk")).to_be_hidden()
     assert page.evaluate("sessionStorage.getItem('ticker.desk.token')") is None
-    assert_clean(watch, ("/items", 401), ("/queue", 401))
+    # The desk's stream is refused too, when it reconnects first (its token is checked).
+    assert_clean(watch, ("/items", 401), ("/queue", 401), ("/events", 401))
 
 
 def test_the_token_stays_in_the_tab_and_signing_out_forgets_it(
@@ -497,7 +498,7 @@ def test_an_editor_gets_no_purge_or_pin_button(
     assert_clean(watch)
 
 
-def test_the_desk_shows_all_three_lists(
+def test_the_desk_shows_every_list(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
     post = ticker_server.post
@@ -518,20 +519,53 @@ def test_the_desk_shows_all_three_lists(
     release = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
     post("en", headline="Quarterly results: profit up 12%", source="Company",
          embargoed_until=release, categories=["business"])  # fmt: skip
+    post("en", headline="Finance minister to brief the press at 18:30", kind="advisory")
     sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
 
     expect(page.locator("#onair > li")).to_have_count(2)
     expect(page.locator("#waiting > li")).to_have_count(2)
     expect(row(page, "waiting", "Quarterly results")).to_contain_text("releases in 29m")
     expect(row(page, "waiting", "manager's departure")).to_contain_text("held")
+    expect(page.locator("#advisories > li")).to_have_count(1)
+    expect(row(page, "advisories", "brief the press")).to_contain_text("advisory · not on air")
     history = page.locator("#history > li")
-    expect(history).to_have_count(8)
+    expect(history).to_have_count(9)
     expect(row(page, "history", "Minister resigns").first).to_contain_text("killed")
     wait_live(page, "#preview")
     page.mouse.move(0, 0)
     assert_clean(watch)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "desk.png")
+
+
+def test_an_advisory_goes_to_its_own_list_never_on_air_and_the_list_updates_live(
+    page: Page,
+    watch: Watch,
+    ticker_server: TickerProcess,
+    settings: Settings,
+    reader: StreamReader,
+) -> None:
+    sign_in(page, ticker_server, desk_token(settings, "desk-chief", "chief"))
+    form = page.locator("#post-form")
+    form.get_by_label("Advisory", exact=True).check()
+    expect(form.locator("#post")).to_have_text("Post advisory to en")
+    form.get_by_label("Headline", exact=True).fill("PM statement expected 18:30")
+    form.locator("#post").click()
+    expect(page.locator("#post-message")).to_contain_text("Advisory posted (not on air)")
+    expect(form.locator("#post")).to_have_text("Post to en")  # the form is reset
+    note = row(page, "advisories", "PM statement expected 18:30")
+    expect(note).to_contain_text("advisory · not on air")
+    expect(note).to_contain_text("by desk-chief")
+    expect(note.get_by_role("button", name="Kill")).to_have_count(1)
+    expect(note.get_by_role("button", name="Pin")).to_have_count(0)  # a chief's, not here
+    # Posted elsewhere (the API): the desk's own stream shows it at once, no poll.
+    ticker_server.post("en", headline="Results not before 22:00", kind="advisory")
+    expect(row(page, "advisories", "Results not before 22:00")).to_have_count(1, timeout=5000)
+    expect(page.locator("#onair > li")).to_have_count(0)
+    ticker_server.post("en", headline="Polls close")  # a headline: what readers got
+    wait_until(lambda: reader.got("item", headline="Polls close"))
+    assert [e["headline"] for e in reader.of("item")] == ["Polls close"]
+    assert_clean(watch)
 
 
 def test_the_desk_page_is_locked_down(ticker_server: TickerProcess) -> None:

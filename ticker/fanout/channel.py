@@ -11,6 +11,11 @@ A new reader's opening is a snapshot of the current items plus the batches fanne
 since it was read (``recent``): so one snapshot read serves every reader that connects
 for the next ``RECENT_MAX`` batches, instead of one read per position (that is, per item
 published) while a storm of readers connects during a busy story.
+
+The desk's readers (a token's stream) are a set of their own, with batches of their own
+(``events.desk_decode``: every entry, every field), made only while one is connected. So
+an anonymous reader's delivery does the same work, to the instruction, with or without
+them, and no desk frame can reach it: the two audiences never share a batch.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from datetime import datetime
 
 from ticker import logs
 from ticker.errors import StoreUnavailable
-from ticker.events import Event, Filter, decode
+from ticker.events import Event, Filter, decode, desk_decode
 from ticker.fanout.onair import OnAir
 from ticker.fanout.subscriber import Batch, Subscriber, deliver
 from ticker.metrics import Metrics
@@ -84,6 +89,8 @@ class ChannelReader:
     ) -> None:
         self.channel = channel
         self.subscribers: set[Subscriber] = set()
+        # The desk's readers (``Subscriber.desk``): never in ``subscribers``.
+        self.desk_subscribers: set[Subscriber] = set()
         # One object per distinct filter of a present reader, and its readers: the
         # fan-out's per-filter lookups (``Batch``) then hit by identity. A filter goes
         # with its last reader, so filters that come and go hold nothing.
@@ -166,7 +173,15 @@ class ChannelReader:
                 delay = _backoff(delay)
                 await asyncio.sleep(_jittered(delay))
 
+    @property
+    def idle(self) -> bool:
+        """No reader of either audience left."""
+        return not self.subscribers and not self.desk_subscribers
+
     def join(self, sub: Subscriber) -> None:
+        if sub.desk:
+            self.desk_subscribers.add(sub)  # few: no shared filter objects, no reach
+            return
         flt = sub.filter = self._filters.setdefault(sub.filter, sub.filter)
         self.subscribers.add(sub)
         self._per_filter[flt] = self._per_filter.get(flt, 0) + 1
@@ -174,6 +189,9 @@ class ChannelReader:
             self.on_air.join(flt)
 
     def leave(self, sub: Subscriber) -> None:
+        if sub.desk:
+            self.desk_subscribers.discard(sub)
+            return
         if sub in self.subscribers:
             self.subscribers.discard(sub)
             flt = sub.filter
@@ -187,9 +205,10 @@ class ChannelReader:
                 self._filters.pop(flt, None)
 
     def drop_all(self) -> None:
-        for sub in list(self.subscribers):
+        for sub in [*self.subscribers, *self.desk_subscribers]:
             sub.close()
         self.subscribers.clear()
+        self.desk_subscribers.clear()
         self._per_filter.clear()
         self._filters.clear()
         self.on_air.clear_readers()
@@ -294,8 +313,14 @@ class ChannelReader:
         events = [e for e in (_decode(x, self.channel, now) for x in entries) if e]
         first, last = entry_key(entries[0].id), entry_key(entries[-1].id)
         self._position, self._opening = entries[-1].id, None
-        if not events:
-            return
+        if events:
+            self._fan_out_public(events, first, last, now)
+        if self.desk_subscribers:  # after the public batch: its readers never wait for it
+            self._fan_out_desk(entries, first, last)
+
+    def _fan_out_public(
+        self, events: list[Event], first: tuple[int, int], last: tuple[int, int], now: datetime
+    ) -> None:
         batch = Batch(events, first, last)
         recent = self.recent
         recent.append(batch)
@@ -323,6 +348,27 @@ class ChannelReader:
         latency = self._latency
         for event in events:
             latency.observe(max(0.0, (now_ms - event.key[0]) / 1000))
+
+    def _fan_out_desk(
+        self, entries: Sequence[Entry], first: tuple[int, int], last: tuple[int, int]
+    ) -> None:
+        """The desk's readers' batch: every entry in the desk's view; not kept for
+        openings (a desk reader reads its own) and never counted towards reach."""
+        events = []
+        for entry in entries:
+            try:
+                event = desk_decode(entry.id, entry.fields, self.channel)
+            except Exception:  # one bad entry must never stop a channel's live updates
+                log.exception("reader %s: skipping entry %s", self.channel, entry.id)
+                continue
+            if event is not None:
+                events.append(event)
+        if not events:
+            return
+        for sub in deliver(Batch(events, first, last), list(self.desk_subscribers)):
+            self.leave(sub)
+            self._metrics.cut_off.labels(self.channel).inc()
+        self._delivered.inc(len(events) * len(self.desk_subscribers))
 
 
 def _decode(entry: Entry, channel: str, now: datetime) -> Event | None:

@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 from ticker.archive import Archive
 from ticker.errors import StoreUnavailable
-from ticker.events import Filter
+from ticker.events import Filter, desk_event
 from ticker.fanout.channel import ChannelReader, Opening, Snapshot
 from ticker.fanout.hub import Hub
 from ticker.fanout.socket import Socket
@@ -58,6 +58,12 @@ class Wanted(NamedTuple):
     flt: Filter
     last_event_id: str | None = None
     counted: bool = True  # towards items' reach (not the desk's own stream)
+    # The desk's view (a token's stream): every entry, every field (events.desk_decode).
+    desk: bool = False
+
+
+# Asked at each heartbeat of a desk stream: does its token still read the channel?
+Recheck = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,17 +124,22 @@ class Feed:
         return last_retry_frame(self._settings.retry_ms, self._settings.retry_jitter_ms)
 
     async def events(
-        self, wanted: Wanted, *, gate: Gate | None = None, socket: Socket | None = None
+        self,
+        wanted: Wanted,
+        *,
+        gate: Gate | None = None,
+        socket: Socket | None = None,
+        recheck: Recheck | None = None,
     ) -> AsyncIterator[bytes]:
         """The stream's bytes. With a ``socket`` (``socket.py``) the live part is
         written by the fan-out itself whenever this reader is caught up; this generator
-        then only wakes for heartbeats, for a backed-up reader's queue, and at the end."""
+        then only wakes for heartbeats, for a backed-up reader's queue, and at the end.
+        ``recheck`` (a desk stream's): at a heartbeat, False ends the stream."""
         started = False  # the head has been handed to the response
         try:
-            async with self._hub.subscribe(wanted.channel, wanted.flt, counted=wanted.counted) as (
-                sub,
-                reader,
-            ):
+            async with self._hub.subscribe(
+                wanted.channel, wanted.flt, counted=wanted.counted, desk=wanted.desk
+            ) as (sub, reader):
                 if gate is not None:
                     gate.attach(sub)
                 if reader is None:  # shutting down: come back later
@@ -141,7 +152,7 @@ class Feed:
                     yield first
                     async for chunk in opening:
                         yield chunk
-                async with aclosing(self._live(sub, wanted.flt, socket)) as live:
+                async with aclosing(self._live(sub, wanted.flt, socket, recheck)) as live:
                     async for chunk in live:
                         yield chunk
         except StoreUnavailable as exc:
@@ -173,13 +184,15 @@ class Feed:
             async with aclosing(self._replay(sub, wanted)) as pages:
                 async for chunk in pages:
                     yield chunk
+        elif wanted.desk:
+            yield await self._desk_head(sub, wanted)
         else:
             yield await self._snapshot(sub, wanted)
 
     def opening_now(self, sub: Subscriber, wanted: Wanted) -> bytes | None:
         """``opening`` without waiting, when it needs no read: a new reader, and the
         channel's current items known at its reader's position. None otherwise."""
-        if wanted.last_event_id:
+        if wanted.last_event_id or wanted.desk:
             return None
         opening = self._hub.opening(wanted.channel)
         if opening is None:
@@ -202,7 +215,9 @@ class Feed:
         """Phase 1, a returning reader: exactly the events after its last ID."""
         after, more = wanted.last_event_id or "0-0", True
         while more:
-            events, after, more = await self._archive.after(wanted.channel, after, REPLAY_PAGE)
+            events, after, more = await self._archive.after(
+                wanted.channel, after, REPLAY_PAGE, desk_view=wanted.desk
+            )
             chunk = b"".join(ev.frame_for(wanted.flt) for ev in events)
             if chunk:
                 yield chunk
@@ -220,6 +235,17 @@ class Feed:
             self._hub.reach.add(wanted.channel, shown.uris)
         reset = reset_frame() if wanted.last_event_id else b""
         return self._retry + reset + shown.frames
+
+    async def _desk_head(self, sub: Subscriber, wanted: Wanted) -> bytes:
+        """Phase 1, a new desk reader: the head and every item the desk holds now (on
+        air, held, embargoed, advisories), in its view, read at one stream position (so
+        the live batches after it leave no gap and repeat nothing). Read for each desk
+        reader and never kept: they are few, and their view is not the public one."""
+        position, items = await self._archive.alive(wanted.channel)
+        sub.last_sent = entry_key(position)
+        shown = (ev.frame for ev in map(desk_event, items) if ev.wanted(wanted.flt))
+        reset = reset_frame() if wanted.last_event_id else b""
+        return self._retry + reset + b"".join(shown)
 
     def _shown(self, flt: Filter, opening: Opening) -> Shown:
         """What a filter's reader is shown on opening: the snapshot's items, brought up
@@ -287,9 +313,10 @@ class Feed:
             self._shows_bytes -= _size(dropped)
 
     async def _live(
-        self, sub: Subscriber, flt: Filter, socket: Socket | None
+        self, sub: Subscriber, flt: Filter, socket: Socket | None, recheck: Recheck | None
     ) -> AsyncGenerator[bytes, None]:
-        """Phase 2: live batches, heartbeats, and a last ``retry:`` when it ends."""
+        """Phase 2: live batches, heartbeats, and a last ``retry:`` when it ends (or when
+        ``recheck``, asked at a heartbeat, says the reader may no longer read)."""
         heartbeat = self._settings.heartbeat_s
         while True:
             # Everything yielded so far has been sent (the response awaits each send
@@ -303,6 +330,10 @@ class Feed:
                 yield self._last_retry()
                 return
             if not batches:
+                if recheck is not None and not await recheck():
+                    log.info("ending a desk stream: its token no longer reads the channel")
+                    yield self._last_retry()
+                    return
                 yield HEARTBEAT
                 continue
             chunk = b"".join(b.frames(flt, sub.last_sent) for b in batches)

@@ -141,8 +141,9 @@ class Hub:
         return position, [(item, item_event(item)) for item in items]
 
     def subscribers(self, channel: str) -> list[Subscriber]:
+        """Every reader of the channel in this process: anonymous, then the desk's."""
         reader = self._readers.get(channel)
-        return list(reader.subscribers) if reader else []
+        return [*reader.subscribers, *reader.desk_subscribers] if reader else []
 
     def subscriber_count(self, channel: str) -> int:
         return len(self.subscribers(channel))
@@ -171,7 +172,7 @@ class Hub:
         sub.close()  # its heartbeat timer too
         reader.leave(sub)
         self.metrics.child(self.metrics.readers, channel).dec()
-        if not reader.subscribers and self._readers.get(channel) is reader:
+        if reader.idle and self._readers.get(channel) is reader:
             # The last reader left: stop the XREAD loop until someone comes back.
             del self._readers[channel]
             reader.stop()
@@ -191,11 +192,12 @@ class Hub:
 
     @asynccontextmanager
     async def subscribe(
-        self, channel: str, flt: Filter, *, counted: bool = True
+        self, channel: str, flt: Filter, *, counted: bool = True, desk: bool = False
     ) -> AsyncIterator[tuple[Subscriber, ChannelReader | None]]:
-        """Registered for live events while inside; the channel's reader is None once
-        the hub is shutting down (``sub`` is closed then). ``Feed.first`` waits for it."""
-        sub = Subscriber(flt, self.settings.subscriber_buffer, counted=counted)
+        """Registered for live events while inside (the desk's events with ``desk``);
+        the channel's reader is None once the hub is shutting down (``sub`` is closed
+        then). ``Feed.first`` waits for it."""
+        sub = Subscriber(flt, self.settings.subscriber_buffer, counted=counted, desk=desk)
         reader = self.join(channel, sub)
         if reader is None:
             yield sub, None
@@ -222,11 +224,11 @@ class Hub:
         self._closed = True
         log.info(
             "shutting down: ending %d streams",
-            sum(len(r.subscribers) for r in self._readers.values()),
+            sum(len(self.subscribers(channel)) for channel in self._readers),
         )
         # A copy: a stream served natively leaves at once, and its reader with its last.
-        for reader in list(self._readers.values()):
-            for sub in list(reader.subscribers):
+        for channel in list(self._readers):
+            for sub in self.subscribers(channel):
                 sub.close()
 
     async def close(self) -> None:

@@ -115,6 +115,7 @@ class Subscriber:
         "_waiting",
         "closed",
         "counted",
+        "desk",
         "listener",
         "cut_off",
         "filter",
@@ -122,10 +123,14 @@ class Subscriber:
         "socket",
     )
 
-    def __init__(self, flt: Filter, limit: int, *, counted: bool = True) -> None:
+    def __init__(
+        self, flt: Filter, limit: int, *, counted: bool = True, desk: bool = False
+    ) -> None:
         self.filter = flt
         # Whether this reader counts towards items' reach (the desk's own stream does not).
         self.counted = counted
+        # The desk's view: its channel reader hands it the desk's batches, not the public.
+        self.desk = desk
         self._limit = limit
         self._pending: list[Batch] = []  # a deque is ten times the size of an empty list
         self._waiting = 0

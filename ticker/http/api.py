@@ -279,11 +279,16 @@ async def list_items(request: Request) -> Response:
     items.sort(key=lambda i: i.created_at, reverse=True)
     items.sort(key=lambda i: not i.pinned)  # pinned first (a stable sort keeps the rest)
     rows = [i.model_dump(mode="json") if desk_view else i.public() for i in items]
-    if desk_view and rows:
+    if not desk_view:
+        return JSONResponse({"channel": channel, "items": rows}, headers=headers)
+    if rows:
         reach = await svc.archive.reach(channel, [i.uri for i in items])
         for row in rows:
             row["reach"] = reach.get(row["uri"], 0)
-    return JSONResponse({"channel": channel, "items": rows}, headers=headers)
+    # Never on air, so never in ``items``: the desk's own list (README, "Advisories").
+    advisories = [i.model_dump(mode="json") for i in await svc.archive.advisories(channel)]
+    body = {"channel": channel, "items": rows, "advisories": advisories}
+    return JSONResponse(body, headers=headers)
 
 
 async def get_item(request: Request) -> Response:
@@ -549,6 +554,41 @@ def channel_events(request: Request, wanted: StreamRequest) -> Response:
         address=address,
         headers=cors_for(wanted.origin, svc.settings.cors_origins),
         socket=socket,
+    )
+
+
+async def desk_events(request: Request, wanted: StreamRequest) -> Response:
+    """``GET /channels/{channel}/events`` with ``Authorization`` (``rules.judge``, rule 7):
+    the desk's view of the stream for a token for the channel (any role), never counted
+    towards reach. The token is checked before anything is sent (401, 403 as every read),
+    and again at each heartbeat: a token revoked or expired meanwhile ends the stream,
+    and its reconnection is refused."""
+    svc = services(request)
+    authorization, channel = request.headers.get("authorization"), wanted.channel
+    if await svc.tokens.reader(authorization, channel) is None:  # pragma: no cover
+        raise Unauthorized("missing Authorization: Bearer token")  # judge saw the header
+
+    async def still_allowed() -> bool:
+        try:
+            await svc.tokens.reader(authorization, channel)
+        except (Unauthorized, Forbidden):
+            return False
+        except StoreUnavailable:
+            return True  # cannot tell now: the stream's own reads say when Redis is away
+        return True
+
+    address = request.client.host if request.client else "-"
+    socket = request.scope.get("extensions", {}).get(SOCKET)
+    return stream_response(
+        svc.feed,
+        svc.hub,
+        svc.settings,
+        Wanted(channel, wanted.flt, wanted.last_event_id, counted=False, desk=True),
+        address=address,
+        # The desk's view: never stored by a cache, never read cross-site (no CORS).
+        headers={"cache-control": "private, no-store", "vary": "Authorization"},
+        socket=socket,
+        recheck=still_allowed,
     )
 
 

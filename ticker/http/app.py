@@ -31,6 +31,7 @@ from ticker.http.door import DOOR, VERDICT, Door
 from ticker.http.forwarded import forward
 from ticker.http.openapi import openapi_route
 from ticker.http.rules import (
+    DeskStreamRequest,
     Head,
     Rules,
     StreamRequest,
@@ -149,7 +150,9 @@ class Streams:
     """The app's door for ``/channels/{channel}/events``, ahead of Starlette's stack:
     it takes the verdict of the protocol that parsed the request (``door.VERDICT``), or
     judges the request itself under any other server (``rules.judge``), and answers it;
-    everything that is not a stream request goes through the whole app.
+    everything that is not a stream request goes through the whole app. A token's stream
+    (``DeskStreamRequest``) is always answered here, from every door: its token is
+    checked in Redis before anything is sent (``api.desk_events``).
 
     Why ahead of the stack: a stream lives for hours, and each layer (error middleware,
     our middleware, exception middleware, router, route wrappers) keeps a coroutine frame
@@ -185,9 +188,12 @@ class Streams:
         scope["app"] = self.app
         request = Request(scope, receive)
         try:
-            if not isinstance(verdict, StreamRequest):
+            if isinstance(verdict, DeskStreamRequest):
+                response = await api.desk_events(request, verdict.stream)
+            elif isinstance(verdict, StreamRequest):
+                response = api.channel_events(request, verdict)
+            else:
                 raise verdict
-            response = api.channel_events(request, verdict)
         except TickerError as exc:
             response = await ticker_error(request, exc)
             send = with_security_headers(send)

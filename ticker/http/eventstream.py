@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ticker.errors import TickerError
-from ticker.fanout.feed import Feed, Gate, Wanted
+from ticker.fanout.feed import Feed, Gate, Recheck, Wanted
 from ticker.fanout.hub import Hub
 from ticker.fanout.socket import Socket
 from ticker.frames import retry_frame
@@ -177,8 +177,10 @@ def stream_response(
     address: str,
     headers: dict[str, str],
     socket: Socket | None,
+    recheck: Recheck | None = None,
 ) -> EventStream:
-    """A stream's ASGI response, counted against the connection caps."""
+    """A stream's ASGI response, counted against the connection caps. ``recheck``: the
+    desk's stream asks at each heartbeat whether its token still reads the channel."""
     if not hub.admit(address):
         # Over capacity: 200 (EventSource gives up on anything else), a long retry, done.
         over = _once(retry_frame(settings.over_capacity_retry_ms))
@@ -187,7 +189,7 @@ def stream_response(
         socket.direct = False  # every event through ASGI sends; disconnects still told
     gate = Gate()
     return EventStream(
-        feed.events(wanted, gate=gate, socket=socket),
+        feed.events(wanted, gate=gate, socket=socket, recheck=recheck),
         send_timeout=settings.send_timeout_s,
         headers=headers,
         on_close=partial(hub.leave, address),

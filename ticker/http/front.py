@@ -11,9 +11,10 @@ Deliberate choices (read before "fixing"):
 - Only the first request head of a connection is parsed here, and judged once
   (``rules.judge``). A stream request on HTTP/1.1 with room under the caps is served;
   anything else (not a stream, a refusal, HTTP/1.0, over capacity, a head over the
-  byte guard, a parse error) is handed over with the verdict, so the app answers it
-  without judging it again. The hand-off is the one uvicorn does for a WebSocket
-  upgrade: a new protocol takes the transport and is given the bytes read so far.
+  byte guard, a parse error, a token's stream, whose token the app checks) is handed
+  over with the verdict, so the app answers it without judging it again. The hand-off
+  is the one uvicorn does for a WebSocket upgrade: a new protocol takes the transport
+  and is given the bytes read so far.
 - Once a stream is served, the connection is the stream's until it closes: whatever the
   client sends after the head (a pipelined request, junk, an upgraded protocol's bytes)
   is read and dropped, and a parse error in it changes nothing. A connection is never

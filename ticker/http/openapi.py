@@ -78,7 +78,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "The channels: language, time zone, correction_mark_s and kill_notices", (200, *_HEAD)
     ),
     ("/channels/{channel}/items", "GET"): Operation(
-        "Items on the ticker now, or the history (?history=true)",
+        "Items on the ticker now (with a token, also the advisories), or the history"
+        " (?history=true)",
         (200, 401, 422, *_READ),
         auth="optional",
     ),
@@ -147,8 +148,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         success="Item",
     ),
     (STREAM_PATH, "GET"): Operation(
-        "Server-sent events: item and remove (docs/streams.md)",
-        (200, 307, 400, 404, 408, 422, 431, 503),  # another method: 405, as everywhere
+        "Server-sent events: item and remove (docs/streams.md); with a token, the desk's"
+        " view (every entry, advisories, authors)",
+        (200, 307, 400, 401, 403, 404, 408, 422, 431, 503),  # another method: 405
+        auth="optional",
         content="text/event-stream",
     ),
     (OPENAPI_PATH, "GET"): Operation("This document", (200, *_HEAD)),

@@ -19,6 +19,10 @@ The rules, in the order they are checked:
    than 0 (else 400: an unread body hides the client's going away).
 6. The query string is a valid filter, and ``reach`` is ``on`` or ``off`` (else 422,
    naming the parameter).
+7. With an ``Authorization`` header (any value, an empty one too), it is the desk's
+   stream (``DeskStreamRequest``): the token must be checked in Redis, so the app serves
+   it, never a protocol, and a wrong token is refused (401, 403), never quietly served
+   the public stream. It is never counted towards reach.
 
 Duplicates: for a header, the first wins (as Starlette's ``Headers.get``); for a
 single-valued query parameter, the first wins too; ``region`` and ``category`` take
@@ -177,9 +181,17 @@ class StreamRequest(NamedTuple):
     counted: bool = True  # towards items' reach: ``reach=off`` (the desk's own views)
 
 
-# A stream request, a refusal (status, code and message: ``TickerError.body()``), or
-# None: not a stream request at all, for the app's other routes.
-Verdict = StreamRequest | TickerError | None
+class DeskStreamRequest(NamedTuple):
+    """A stream request with ``Authorization``: the desk's view of the stream (rule 7).
+    Not a ``StreamRequest``, so no protocol serves it: it goes to the app with this
+    verdict (``api.desk_events``), which checks the token before anything is sent."""
+
+    stream: StreamRequest
+
+
+# A stream request (anonymous, or the desk's), a refusal (status, code and message:
+# ``TickerError.body()``), or None: not a stream request at all, for the other routes.
+Verdict = StreamRequest | DeskStreamRequest | TickerError | None
 
 _PREFIX, _SUFFIX = "/channels/", "/events"
 
@@ -199,9 +211,11 @@ def judge(head: Head, rules: Rules) -> Verdict:
     if channel is None:
         return None
     last_id = origin = given_id = None
-    body = False
+    body = desk = False
     for name, value in head.headers:
-        if name == b"last-event-id":
+        if name == b"authorization":
+            desk = True
+        elif name == b"last-event-id":
             last_id = value if last_id is None else last_id
         elif name == b"origin":
             origin = value if origin is None else origin
@@ -232,14 +246,15 @@ def judge(head: Head, rules: Rules) -> Verdict:
             return exc
         if not last_event_id:
             last_event_id = first(params, "last_event_id") or None
-    return StreamRequest(
+    wanted = StreamRequest(
         channel,
         flt,
         last_event_id,
         origin.decode("latin-1") if origin is not None else None,
         sanitize_request_id(given_id),
-        counted,
+        counted and not desk,
     )
+    return DeskStreamRequest(wanted) if desk else wanted
 
 
 def headers_too_large(limit: int) -> InvalidRequest:

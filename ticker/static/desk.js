@@ -8,9 +8,14 @@
  *   editor (no CSRF surface). The page is served under a CSP without 'unsafe-inline'.
  * - Item text is put in with textContent and attributes with setAttribute, never as
  *   markup: a headline is whatever an editor (or another service) typed.
- * - The public SSE stream says *that* something changed; the desk's views (with
- *   authors, held items, history) are then fetched with the token. A slow poll catches
- *   what the public stream never shows (a hold of an embargoed item by someone else).
+ * - The channel's stream, read with the token (the desk's view: advisories, held and
+ *   embargoed items too), says *that* something changed; the desk's views (with authors,
+ *   held items, history) are then fetched with the token. EventSource cannot send a
+ *   header and a token never goes in a URL, so the stream is read with fetch() and a
+ *   small SSE reader. A slow poll is the safety net while the stream reconnects.
+ * - Advisories (notes for the desk and partners, `"kind": "advisory"`) are never on air:
+ *   they have a card of their own, styled as not on air, and the Advisory checkbox posts
+ *   one (the button says so).
  * - Newer API features (issue #14: the queue endpoint, pins, stories, relative
  *   embargoes, reach) are used when the service has them: the Waiting list falls back
  *   to the held and embargoed items of the recent history when /queue answers 404, and
@@ -47,8 +52,10 @@ const URGENCY_MAX = 9; // models.URGENCY_MAX
 const HISTORY_LIMIT = 50;
 // Events come in bursts (a reset, a push-out with its new item): one refresh for them all.
 const REFRESH_DEBOUNCE_MS = 120;
-// For changes the public stream never shows; everything else arrives as an event.
+// A safety net for changes missed while the stream reconnects; they arrive as events.
 const POLL_MS = 15_000;
+// The stream's reconnection delay when the service sends no `retry:` (ms).
+const STREAM_RETRY_MS = 3_000;
 const WRITE_ROLES = new Set(["contributor", "editor", "chief"]); // may post
 const EDIT_ROLES = new Set(["editor", "chief"]); // may act on anyone's items, sign off
 // API `details` fields -> the post form's field that shows them.
@@ -56,10 +63,11 @@ const FIELD_FOR = {
   headline: "headline", source: "source", urgency: "urgency", regions: "regions",
   categories: "categories", link: "link", ttl: "ttl", expires_at: "ttl",
   embargo: "embargo", embargoed_until: "embargo", story: "story", pinned: "pinned",
-  language: "headline", notice: "notice",
+  language: "headline", notice: "notice", kind: "advisory",
 };
 
 const $ = (id) => document.getElementById(id);
+const BOARD_LISTS = ["onair", "waiting", "advisories", "history"];
 
 const state = {
   token: null,
@@ -71,7 +79,7 @@ const state = {
   isChief: false,
   pins: false, // the API knows `pinned` (#14)
   queue: null, // /queue exists: null (not asked yet), true, false
-  source: null, // the channel's EventSource
+  source: null, // the channel's stream: an AbortController for its fetch
   generation: 0, // a refresh for an older channel or session is dropped
   refreshTimer: 0,
   pollTimer: 0,
@@ -276,7 +284,7 @@ function signOut(text = "") {
   closeStream();
   clearTimeout(state.refreshTimer);
   clearInterval(state.pollTimer);
-  for (const id of ["onair", "waiting", "history"]) $(id).replaceChildren();
+  for (const id of BOARD_LISTS) $(id).replaceChildren();
   closeAudit();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   $("whoami").hidden = true;
@@ -309,9 +317,59 @@ async function loadChannels() {
 // -- the channel: stream, refresh -------------------------------------------------------
 
 function closeStream() {
-  if (state.source) state.source.close();
+  if (state.source) state.source.abort();
   state.source = null;
   say($("connection"), "");
+}
+
+/**
+ * Read the channel's stream with the token (`Authorization: Bearer`, never in the URL):
+ * every event schedules a refresh. Reconnects after the server's `retry:`; a refused
+ * token (401) ends the session as any other request does.
+ */
+async function readStream(channel, generation) {
+  const controller = new AbortController();
+  state.source = controller;
+  let retry = STREAM_RETRY_MS;
+  while (generation === state.generation && !controller.signal.aborted) {
+    try {
+      const response = await fetch(`/channels/${encodeURIComponent(channel)}/events?reach=off`, {
+        headers: { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" },
+        cache: "no-store",
+        credentials: "omit",
+        signal: controller.signal,
+      });
+      if (response.status === 401) {
+        const error = new ApiError(401, await response.json().catch(() => null));
+        signOut(`${lapsed(error) ?? "Your token is no longer accepted (wrong, expired or revoked)."} Sign in again.`);
+        return;
+      }
+      if (!response.ok || !response.body) throw new Error(`the stream answered ${response.status}`);
+      say($("connection"), "Live", "ok");
+      scheduleRefresh();
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n?/g, "\n");
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          for (const line of block.split("\n")) {
+            if (line.startsWith("retry:")) retry = Number(line.slice(6)) || retry;
+            if (line.startsWith("event:")) scheduleRefresh(); // item, remove, reset
+          }
+        }
+      }
+    } catch (error) {
+      if (controller.signal.aborted) return;
+    }
+    if (generation !== state.generation) return;
+    say($("connection"), "Reconnecting…");
+    await new Promise((resolve) => setTimeout(resolve, retry));
+  }
 }
 
 function openChannel(channel) {
@@ -321,22 +379,13 @@ function openChannel(channel) {
   state.items.clear();
   state.editing.clear();
   sessionStorage.setItem(CHANNEL_KEY, channel);
-  for (const id of ["onair", "waiting", "history"]) $(id).replaceChildren();
+  for (const id of BOARD_LISTS) $(id).replaceChildren();
   closeAudit();
   $("preview").setAttribute("channel", channel);
   warnScript(null);
   showDuplicate(null);
-  // The desk's own stream is not counted in items' reach.
-  const source = new EventSource(`/channels/${encodeURIComponent(channel)}/events?reach=off`);
-  for (const kind of ["item", "remove", "reset"]) {
-    source.addEventListener(kind, () => scheduleRefresh());
-  }
-  source.addEventListener("open", () => {
-    say($("connection"), "Live", "ok");
-    scheduleRefresh();
-  });
-  source.addEventListener("error", () => say($("connection"), "Reconnecting…"));
-  state.source = source;
+  // The desk's own stream (a token's: never counted in items' reach).
+  readStream(channel, state.generation);
   clearInterval(state.pollTimer);
   state.pollTimer = setInterval(() => scheduleRefresh(), POLL_MS);
   refresh();
@@ -358,7 +407,8 @@ async function refresh() {
       readQueue(base),
     ]);
     if (generation !== state.generation) return;
-    render(current.items, queue?.items ?? waitingFromHistory(history.items), history.items);
+    render(current.items, queue?.items ?? waitingFromHistory(history.items), history.items,
+      current.advisories ?? []);
     $("waiting-note").hidden = queue !== null;
     if (state.audit.open) showAudit(); // a kill or a purge shows up there too
   } catch (error) {
@@ -396,19 +446,23 @@ function waitingFromHistory(rows) {
 
 // -- the board --------------------------------------------------------------------------
 
-function render(onAir, waiting, history) {
+function render(onAir, waiting, history, advisories) {
   state.pins = [...onAir, ...waiting, ...history].some((i) => "pinned" in i);
   state.items.clear();
   for (const item of [...history].reverse()) if (item.headline) state.items.set(item.uri, item);
-  for (const item of [...waiting, ...onAir]) state.items.set(item.uri, item);
+  for (const item of [...waiting, ...onAir, ...advisories]) state.items.set(item.uri, item);
   const live = new Set(onAir.map((i) => i.uri));
-  const held = new Set(waiting.map((i) => i.uri));
-  const waitingNow = waiting.filter((i) => !live.has(i.uri));
+  // An advisory is listed with the advisories only (an older service may queue it).
+  const notes = new Set(advisories.map((i) => i.uri));
+  const held = new Set([...waiting, ...advisories].map((i) => i.uri));
+  const waitingNow = waiting.filter((i) => !live.has(i.uri) && !notes.has(i.uri));
   fill("onair", onAir, (item) => itemRow(item, "onair"));
   fill("waiting", waitingNow, (item) => itemRow(item, "waiting"));
+  fill("advisories", advisories, (item) => itemRow(item, "advisories"));
   fill("history", history, (row, index) => historyRow(row, history, index, live, held), "id");
   $("onair-count").textContent = onAir.length ? `(${onAir.length})` : "";
   $("waiting-count").textContent = waitingNow.length ? `(${waitingNow.length})` : "";
+  $("advisories-count").textContent = advisories.length ? `(${advisories.length})` : "";
 }
 
 /** Put one row per entry in the list, keyed, leaving an open correction form alone. */
@@ -482,6 +536,7 @@ function itemRow(item, list) {
   const summary = el("div", { class: "summary" },
     headlineLine(item),
     meta(
+      list === "advisories" ? el("strong", { class: "advisory" }, "advisory · not on air") : null,
       item.pinned ? el("strong", { class: "pin" }, "pinned") : null,
       held ? el("strong", { class: "held" }, "held") : null,
       item.corrected_at ? `corrected ${clock(Date.parse(item.corrected_at))}` : null,
@@ -490,8 +545,8 @@ function itemRow(item, list) {
       item.author ? `by ${item.author}` : null,
       item.story ? `story ${item.story}` : null,
       facets || null,
-      list === "waiting" && embargoed ? countdown("releases in", item.embargoed_until) : null,
-      list === "waiting" && held && !embargoed ? `since ${clock(Date.parse(item.updated_at))}` : null,
+      list !== "onair" && embargoed ? countdown("releases in", item.embargoed_until) : null,
+      list !== "onair" && held && !embargoed ? `since ${clock(Date.parse(item.updated_at))}` : null,
       item.expires_at ? countdown("expires in", item.expires_at) : null,
       reachText(item.reach),
     ),
@@ -521,7 +576,7 @@ function itemRow(item, list) {
     // Release puts it on air now: the hold and the embargo both go.
     if (held || embargoed) add("Release", (i) => act(i, RELEASE, "Released"));
     if (!held) add("Hold", (i) => act(i, { status: "withheld" }, "Held"));
-    if (state.pins && state.isChief) { // #14: pinning is a chief's
+    if (state.pins && state.isChief && list !== "advisories") { // a chief's; never an advisory
       if (item.pinned) add("Unpin", (i) => act(i, { pinned: false }, "Unpinned"));
       else add("Pin", (i) => act(i, { pinned: true }, "Pinned"));
     }
@@ -550,7 +605,9 @@ function describe(row, older) {
   }
   if (!older) {
     if (row.version > 1) return `changed (version ${row.version})`;
-    let text = { withheld: "posted, held", pending: "posted, needs sign-off" }[row.status] ?? "posted";
+    let text = row.kind === "advisory" ? "posted an advisory" : "posted";
+    if (row.status === "withheld") text += ", held";
+    if (row.status === "pending") text += ", needs sign-off";
     if (row.embargoed_until) text += `, under embargo until ${clock(Date.parse(row.embargoed_until))}`;
     return text;
   }
@@ -972,6 +1029,7 @@ function postBody(form) {
   if (value("embargo").trim()) body.embargo = value("embargo").trim();
   if (value("story").trim()) body.story = value("story").trim();
   if (form.elements.pinned.checked) body.pinned = true;
+  if (form.elements.advisory.checked) body.kind = "advisory";
   return body;
 }
 
@@ -1005,8 +1063,10 @@ async function submitPost(event, { force = false } = {}) {
     warnScript(null);
     $("f-urgency").value = "5";
     updateCount();
-    const sent = item.status === "pending" ? "Posted, waits for sign-off" : "Posted";
-    say(message, `${sent}: ${item.headline}`, "ok");
+    nameEdition();
+    const sent = item.kind === "advisory" ? "Advisory posted (not on air)" : "Posted";
+    const waits = item.status === "pending" ? ", waits for sign-off" : "";
+    say(message, `${sent}${waits}: ${item.headline}`, "ok");
     refresh();
   } catch (error) {
     if (error.status === 401) return;
@@ -1074,7 +1134,9 @@ function nameEdition() {
   const language = state.languages.get(channel);
   $("compose-title").replaceChildren(`Post to ${channel}`,
     ...(language ? [" ", el("span", { class: "muted" }, `(${languageName(language)})`)] : []));
-  $("post").textContent = state.warned ? `Post to ${channel} anyway` : `Post to ${channel}`;
+  const what = $("f-advisory").checked ? "advisory" : "";
+  const post = what ? `Post ${what} to ${channel}` : `Post to ${channel}`;
+  $("post").textContent = state.warned ? `${post} anyway` : post;
 }
 
 /** Show (or, with null, take away) the warning that the headline's script is not the
@@ -1153,6 +1215,7 @@ function start() {
     showDuplicate(null); // and no longer what was found to be a duplicate
   });
   $("post-form").addEventListener("submit", submitPost);
+  $("f-advisory").addEventListener("change", () => nameEdition());
   $("signin-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const token = $("token").value.trim();
