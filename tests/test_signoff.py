@@ -444,3 +444,22 @@ async def test_a_pending_item_expires_like_any_item_and_can_no_longer_be_approve
     (last, *_) = history.json()["items"]
     assert (last["uri"], last["event"], last["reason"]) == (uri, "remove", "expire")
     assert (await http.get(stringer.path(uri))).status_code == 404  # never public
+
+
+async def test_a_contributors_advisory_waits_for_sign_off_and_never_goes_on_air(
+    http: httpx.AsyncClient, roles: dict[str, str], settings: Settings
+) -> None:
+    # Partners read advisories in the stream: a stringer's still needs a second person.
+    stringer, editor = Desk(http, roles["contributor"]), Desk(http, roles["editor"])
+    note = await stringer.posted("Police briefing expected at 18:30", kind="advisory")
+    uri = note["uri"]
+    assert note["status"] == "pending" and note["kind"] == "advisory"
+    assert (await editor.queue())[uri]["queue_status"] == "pending"
+    r = await editor.approve(uri)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "usable" and r.json()["approved_by"] == "editor"
+    # Approved, it is an advisory like any other: off the queue, never on the bar.
+    assert uri not in await editor.queue()
+    assert uri not in await editor.on_air()
+    assert "live" not in indexes(settings, uri)
+    assert (await http.get(stringer.path(uri))).status_code == 404  # anonymous

@@ -356,14 +356,16 @@ class Item(BaseModel):
         """Why an item is in the desk's queue: a sign-off to come (``pending``) or refused
         (``rejected``: listed, with its note, until it expires or is withdrawn), a hold (an
         editor must release it, whatever its embargo), or an embargo still to come;
-        ``None``: it is not waiting (an advisory never is: it waits for no air, and the
-        desk lists it with the advisories)."""
-        if self.expires_at <= now or self.status is Status.CANCELED or self.advisory:
+        ``None``: it is not waiting. An advisory waits for no air (the desk lists it with
+        the advisories), but a contributor's still waits for sign-off: partners read it."""
+        if self.expires_at <= now or self.status is Status.CANCELED:
             return None
         if self.status is Status.PENDING:
             return "pending"
         if self.status is Status.REJECTED:
             return "rejected"
+        if self.advisory:
+            return None
         if self.status is Status.WITHHELD:
             return "withheld"
         if self.embargoed_until is not None and self.embargoed_until > now:
