@@ -645,7 +645,7 @@ class Desk:
                 return status == "ok"
         return False
 
-    # -- reads -------------------------------------------------------------------------
+    # -- purge, and the end of an item's data -------------------------------------------
 
     async def purge(
         self, channel: str, uri: str, *, reason: str, author: str
