@@ -1835,10 +1835,10 @@ def run_all(r, a, meta, peers, scenarios, extras):
 
 
 def write_report(folder, merge=()):
-    sys.path.insert(0, str(BENCH))
-    import report
+    sys.path.insert(0, str(REPO))
+    from bench.report import write
 
-    report.write(folder, REPO / "docs" / "performance.md", merge=[Path(m) for m in merge])
+    write(folder, REPO / "docs" / "performance.md", merge=[Path(m) for m in merge])
 
 
 def main():

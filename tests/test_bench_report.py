@@ -1,4 +1,4 @@
-"""The benchmark report (bench/report.py) renders a committed results folder exactly as the
+"""The benchmark report (bench/report/) renders a committed results folder exactly as the
 committed page: refactoring the report cannot change what it says.
 
 Regenerate the expected page after a deliberate change to the report:
@@ -7,10 +7,9 @@ Regenerate the expected page after a deliberate change to the report:
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
+
+from bench.report import write
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "bench-results"
@@ -21,17 +20,8 @@ FINDINGS = ROOT / "bench" / "findings.md"
 FINDINGS_MARK = "<<bench/findings.md>>"
 
 
-def _report() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_report", ROOT / "bench" / "report.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
-
-
 def _render(target: Path) -> str:
-    _report().write(DATA / "run", target, merge=[DATA / "rerun"])
+    write(DATA / "run", target, merge=[DATA / "rerun"])
     text = target.read_text()
     return text.replace(FINDINGS.read_text().strip(), FINDINGS_MARK)
 
