@@ -3,17 +3,8 @@
 
 Everything in the generated page comes from the JSON in that folder, except the
 analysis in bench/findings.md, which is included verbatim (it says which run it was
-written for).
-
-  results.py   loading: a folder (plus merged follow-up folders) as one `Results`
-  figures.py   the figures of one run, and how a number is written (`f`)
-  names.py     peer names and order, scenario order and kinds
-  markdown.py  a table from a declaration: columns (head, cell), then rows
-  tables.py    every table of the page, declared once (rows.py: their row types)
-  goals.py     issue #18's goals; targets.py: issue #5's targets
-  sections.py  the table sections; about.py: header, machine, method, reproduce;
-               profile.py: py-spy and bench/findings.md
-  page.py      the sections in order -> the page
+written for). page.py lists the sections in order; tables.py declares every table.
+bench/README.md ("Layout") says what each module holds and where to change a table.
 """
 
 from bench.report.page import render, write
