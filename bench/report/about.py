@@ -1,11 +1,13 @@
-"""The page's frame: where its figures come from (header), the machine, how to read the
-tables, and how to run it all again."""
+"""The page's frame: where its figures come from (header), the machine and its floor, how
+to read the tables, and how to run it all again."""
 
 from __future__ import annotations
 
 from bench.report.figures import f
 from bench.report.names import peer_rank
 from bench.report.results import JSON, REPO, Results
+from bench.report.rows import Floor
+from bench.report.tables import ASYNCIO, FLOORS
 
 
 def section_header(res: Results) -> list[str]:
@@ -92,6 +94,61 @@ def section_machine(res: Results) -> list[str]:
         "Python + uvloop) shares the 2 cores with the server, so read the client's CPU next to "
         "the server's. Other people's test suites were running on the box until the "
         "go-ahead; the load average above says how quiet it was when this run started.",
+        "",
+    ]
+
+
+def section_floors(res: Results) -> list[str]:
+    """The machine's floor: raw write() and the asyncio building blocks."""
+    floors = res.floors
+    if not floors:
+        return []
+    rows = []
+    for k in ("c_1000", "c_5000"):
+        c = floors.get(k) or {}
+        if "write_us" in c:
+            rows.append(
+                Floor(
+                    f"C, {c['sockets']:,} sockets",
+                    f"{c['write_us']:.2f}",
+                    f"{c['read_us']:.2f}",
+                    f"{c['writes_per_s_per_core']:,} writes/s; "
+                    f"{c['deliveries_per_s_per_core_write_plus_read']:,} write+read/s",
+                )
+            )
+    u = floors.get("uvloop_1000") or {}
+    if "transport_write_us" in u:
+        rows.append(
+            Floor(
+                f"uvloop transport.write, {u['conns']:,} connections",
+                f"{u['transport_write_us']:.2f}",
+                "–",
+                f"{u['writes_per_s_per_core']:,} writes/s",
+            )
+        )
+    out = [
+        "## The machine's floor",
+        "",
+        "`bench/tools/write_cost.c` (one `write()` per socket per round, TCP_NODELAY, then the "
+        "reader side is drained) and `bench/tools/py_write_cost.py` (uvloop "
+        f"`transport.write()` of a pre-framed chunk), {floors['frame_bytes']}-byte frames:",
+        "",
+        *FLOORS.render(rows),
+        "",
+    ]
+    ac = floors.get("asyncio_costs") or {}
+    if "asyncio_timeout_us" in ac:
+        out += [
+            f"And the asyncio building blocks of one delivery ({ac['loop']}, "
+            "`bench/tools/asyncio_costs.py`, µs per operation):",
+            "",
+            *ASYNCIO.render([ac]),
+            "",
+        ]
+    return [
+        *out,
+        "A delivery costs at least one write in the server plus one read in the load "
+        "generator on the same 2 cores; nothing can go below that.",
         "",
     ]
 

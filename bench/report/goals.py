@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from bench.report.figures import f, figures, storm_figures
+from bench.report.figures import Figures, f, figures, storm_figures
 from bench.report.names import of_kind, scen_sort, size
 from bench.report.results import JSON, Results
 from bench.report.rows import GoalRow
@@ -89,48 +89,55 @@ def _first(res: Results, s: str) -> JSON | None:
     return next((d[1] for d in res.scen.get(s, {}).values()), None)
 
 
-def goals(res: Results) -> list[Goal]:
-    """The goals, in the table's order, for the scenarios that ran (and the goal's own)."""
-    scen = res.scen
-    storms = _named("C", (2000, 10000), of_kind(scen, "C-"))
+FigureOf = Callable[[str], Figure | None]  # a goal's figure for a peer; None: not run
 
-    def plain(s: str, key: Callable[[Any], Any], unit: str) -> Callable[[str], Figure | None]:
-        def figure(peer: str) -> Figure | None:
-            d = res.run_of(peer, s)
-            if d is None:
-                return None
-            v = key(figures(d))
-            return Figure(v, f"{f(v)}{unit}", True)
 
-        return figure
+def plain(res: Results, s: str, get: Callable[[Figures], Any], unit: str) -> FigureOf:
+    """A figure of a run of scenario `s` as it is, with its unit."""
 
-    def connect(s: str) -> Callable[[str], Figure | None]:
-        def figure(peer: str) -> Figure | None:
-            d = res.run_of(peer, s)
-            if d is None:
-                return None
-            x = storm_figures(d)
-            return Figure(x.us, f"{f(x.us)} µs, {f(x.refused)} refused", x.refused == 0)
+    def figure(peer: str) -> Figure | None:
+        d = res.run_of(peer, s)
+        if d is None:
+            return None
+        v = get(figures(d))
+        return Figure(v, f"{f(v)}{unit}", True)
 
-        return figure
+    return figure
 
-    def delay(s: str) -> Callable[[str], Figure | None]:
-        def figure(peer: str) -> Figure | None:
-            d = res.run_of(peer, s)
-            if d is None:
-                return None
-            x = storm_figures(d)
-            if x.delay_p99 is None:
-                return Figure(None, "–", True)
-            text = (
-                f"{x.delay_p99:+,.1f} ms (p99 {f(x.base.get('p99'))} → "
-                f"{f(x.with_storm.get('p99'))})"
-            )
-            return Figure(x.delay_p99, text, True)
 
-        return figure
+def storm_connect(res: Results, s: str) -> FigureOf:
+    """C-N run 1's CPU per connecting reader; met only with nothing refused."""
 
-    def clean(peer: str) -> Figure | None:
+    def figure(peer: str) -> Figure | None:
+        d = res.run_of(peer, s)
+        if d is None:
+            return None
+        x = storm_figures(d)
+        return Figure(x.us, f"{f(x.us)} µs, {f(x.refused)} refused", x.refused == 0)
+
+    return figure
+
+
+def storm_delay(res: Results, s: str) -> FigureOf:
+    """The residents' p99 with the storm minus without it."""
+
+    def figure(peer: str) -> Figure | None:
+        d = res.run_of(peer, s)
+        if d is None:
+            return None
+        x = storm_figures(d)
+        if x.delay_p99 is None:
+            return Figure(None, "–", True)
+        text = f"{x.delay_p99:+,.1f} ms (p99 {f(x.base.get('p99'))} → {f(x.with_storm.get('p99'))})"
+        return Figure(x.delay_p99, text, True)
+
+    return figure
+
+
+def delivered(res: Results) -> FigureOf:
+    """The runs with anything lost, duplicated, out of order or cut off."""
+
+    def figure(peer: str) -> Figure | None:
         names, bad = delivery_check(res, peer)
         if not names:
             return None
@@ -138,92 +145,107 @@ def goals(res: Results) -> list[Goal]:
             return Figure(0, f"0 in {len(names)} runs ({', '.join(names)})", True)
         return Figure(len(bad), "; ".join(bad), True)
 
-    out = []
+    return figure
+
+
+def storm_goals(res: Results) -> list[Goal]:
+    """Per C-N that ran (and C-2000, C-10000): the connect CPU, then the delay."""
+    storms = _named("C", (2000, 10000), of_kind(res.scen, "C-"))
+    connect = []
     for s in storms:
         first = _first(res, s)
         resid = storm_figures(first).residents if first else None
-        out.append(
-            Goal(
-                f"server CPU per connecting reader: {f(size(s))} connecting at once"
-                + (f" onto {f(resid)} residents" if resid else "")
-                + f" ({s})",
-                "≤ 2× nchan's, 0 refused",
-                connect(s),
-                within(2.0),
-            )
+        label = (
+            f"server CPU per connecting reader: {f(size(s))} connecting at once"
+            + (f" onto {f(resid)} residents" if resid else "")
+            + f" ({s})"
         )
-    for s in storms:
-        out.append(
-            Goal(
-                f"the storm's delay to the residents: their p99 with it − without it ({s})",
-                "≤ nchan's",
-                delay(s),
-                within(1.0),
-            )
+        connect.append(Goal(label, "≤ 2× nchan's, 0 refused", storm_connect(res, s), within(2.0)))
+    delay = [
+        Goal(
+            f"the storm's delay to the residents: their p99 with it − without it ({s})",
+            "≤ nchan's",
+            storm_delay(res, s),
+            within(1.0),
         )
-    s3s = of_kind(scen, "S3")
-    s3 = next(
-        (x for x in s3s if any(d[1]["params"].get("clients") == 10000 for d in scen[x].values())),
-        s3s[-1] if s3s else "S3",
-    )
-    first3 = _first(res, s3)
-    n3 = first3["params"].get("clients") if first3 else 10000
-    out += [
+        for s in storms
+    ]
+    return connect + delay
+
+
+def fanout_goals(res: Results) -> list[Goal]:
+    return [
         Goal(
             "server CPU per delivery, 2,000 readers × 20 items/s (S1-2000)",
             "≤ 1.0× nchan's",
-            plain("S1-2000", lambda x: x.us_per_deliv, " µs"),
+            plain(res, "S1-2000", lambda x: x.us_per_deliv, " µs"),
             within(1.0),
         ),
         Goal(
             "p99 latency, 2,000 readers × 20 items/s (S1-2000)",
             "≤ nchan's",
-            plain("S1-2000", lambda x: x.p99, " ms"),
+            plain(res, "S1-2000", lambda x: x.p99, " ms"),
             within(1.0),
         ),
         Goal(
             "p99 latency, 5,000 readers × 20 items/s (S1-5000)",
             "≤ 2× nchan's",
-            plain("S1-5000", lambda x: x.p99, " ms"),
+            plain(res, "S1-5000", lambda x: x.p99, " ms"),
             within(2.0),
         ),
         Goal(
             "lost, 5,000 readers × 20 items/s (S1-5000)",
             "0",
-            plain("S1-5000", lambda x: x.lost, ""),
+            plain(res, "S1-5000", lambda x: x.lost, ""),
             zero,
-        ),
-        Goal(
-            f"RSS per idle reader, {f(n3)} readers ({s3})"
-            + ("" if n3 == 10000 else "; the goal is at 10,000"),
-            "≤ 12 KB",
-            plain(s3, lambda x: x.rss_conn_kb, " KB"),
-            lambda v, _nv: None if v is None else v <= 12.0,
         ),
     ]
-    for s in _named("B", (10000,), of_kind(scen, "B-")):
+
+
+def idle_goal(res: Results) -> Goal:
+    """RSS per idle reader, at 10,000 readers, or the largest S3 that ran."""
+    scen = res.scen
+    s3s = of_kind(scen, "S3")
+    s3 = next(
+        (x for x in s3s if any(d[1]["params"].get("clients") == 10000 for d in scen[x].values())),
+        s3s[-1] if s3s else "S3",
+    )
+    first = _first(res, s3)
+    n = first["params"].get("clients") if first else 10000
+    return Goal(
+        f"RSS per idle reader, {f(n)} readers ({s3})"
+        + ("" if n == 10000 else "; the goal is at 10,000"),
+        "≤ 12 KB",
+        plain(res, s3, lambda x: x.rss_conn_kb, " KB"),
+        lambda v, _nv: None if v is None else v <= 12.0,
+    )
+
+
+def burst_goals(res: Results) -> list[Goal]:
+    """Per B-N that ran (and B-10000): the time until the last reader had an item."""
+    out = []
+    for s in _named("B", (10000,), of_kind(res.scen, "B-")):
         first = _first(res, s)
         k = first["params"].get("count") if first else None
-        out.append(
-            Goal(
-                f"burst: time until the last of {f(size(s))} idle readers has an urgent item"
-                + (f" (the worst of {k} items)" if k else "")
-                + f" ({s})",
-                "≤ nchan's",
-                plain(s, lambda x: x.max, " ms"),
-                within(1.0),
-            )
+        label = (
+            f"burst: time until the last of {f(size(s))} idle readers has an urgent item"
+            + (f" (the worst of {k} items)" if k else "")
+            + f" ({s})"
         )
-    out.append(
-        Goal(
-            "nothing lost, duplicated, out of order or cut off, in every run (S1, S2, C-N with "
-            "and without the storm, B-N)",
-            "0",
-            clean,
-            zero,
-        )
-    )
+        out.append(Goal(label, "≤ nchan's", plain(res, s, lambda x: x.max, " ms"), within(1.0)))
     return out
+
+
+def goals(res: Results) -> list[Goal]:
+    """The goals, in the table's order, for the scenarios that ran (and the goal's own)."""
+    delivery = Goal(
+        "nothing lost, duplicated, out of order or cut off, in every run (S1, S2, C-N with "
+        "and without the storm, B-N)",
+        "0",
+        delivered(res),
+        zero,
+    )
+    return [*storm_goals(res), *fanout_goals(res), idle_goal(res), *burst_goals(res), delivery]
 
 
 def goal_row(goal: Goal) -> GoalRow:

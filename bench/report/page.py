@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from bench.report.about import section_header, section_machine, section_method, section_reproduce
+from bench.report.about import (
+    section_floors,
+    section_header,
+    section_machine,
+    section_method,
+    section_reproduce,
+)
 from bench.report.goals import section_goals
 from bench.report.profile import section_profile
 from bench.report.results import Results, load_results
 from bench.report.sections import (
     section_burst,
     section_fanout,
-    section_floors,
     section_idle,
     section_post,
     section_ratios,

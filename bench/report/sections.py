@@ -8,12 +8,10 @@ from dataclasses import replace
 from bench.report.figures import f, figures, ratio, storm_figures
 from bench.report.names import of_kind, peer_name, scen_sort
 from bench.report.results import JSON, Results
-from bench.report.rows import Compared, Floor, PeerRow, PostRow, peer_rows
+from bench.report.rows import Compared, PeerRow, PostRow, peer_rows
 from bench.report.tables import (
-    ASYNCIO,
     BURST,
     FANOUT,
-    FLOORS,
     IDLE,
     POST,
     RATIOS,
@@ -255,60 +253,5 @@ def section_workers(res: Results) -> list[str]:
         "With 2 workers each process runs its own Redis reader and hub; the kernel spreads "
         "the readers' connections over the two processes. The load generator still "
         "shares the same 2 cores.",
-        "",
-    ]
-
-
-def section_floors(res: Results) -> list[str]:
-    """The machine's floor: raw write() and the asyncio building blocks."""
-    floors = res.floors
-    if not floors:
-        return []
-    rows = []
-    for k in ("c_1000", "c_5000"):
-        c = floors.get(k) or {}
-        if "write_us" in c:
-            rows.append(
-                Floor(
-                    f"C, {c['sockets']:,} sockets",
-                    f"{c['write_us']:.2f}",
-                    f"{c['read_us']:.2f}",
-                    f"{c['writes_per_s_per_core']:,} writes/s; "
-                    f"{c['deliveries_per_s_per_core_write_plus_read']:,} write+read/s",
-                )
-            )
-    u = floors.get("uvloop_1000") or {}
-    if "transport_write_us" in u:
-        rows.append(
-            Floor(
-                f"uvloop transport.write, {u['conns']:,} connections",
-                f"{u['transport_write_us']:.2f}",
-                "–",
-                f"{u['writes_per_s_per_core']:,} writes/s",
-            )
-        )
-    out = [
-        "## The machine's floor",
-        "",
-        "`bench/tools/write_cost.c` (one `write()` per socket per round, TCP_NODELAY, then the "
-        "reader side is drained) and `bench/tools/py_write_cost.py` (uvloop "
-        f"`transport.write()` of a pre-framed chunk), {floors['frame_bytes']}-byte frames:",
-        "",
-        *FLOORS.render(rows),
-        "",
-    ]
-    ac = floors.get("asyncio_costs") or {}
-    if "asyncio_timeout_us" in ac:
-        out += [
-            f"And the asyncio building blocks of one delivery ({ac['loop']}, "
-            "`bench/tools/asyncio_costs.py`, µs per operation):",
-            "",
-            *ASYNCIO.render([ac]),
-            "",
-        ]
-    return [
-        *out,
-        "A delivery costs at least one write in the server plus one read in the load "
-        "generator on the same 2 cores; nothing can go below that.",
         "",
     ]

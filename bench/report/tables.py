@@ -1,6 +1,7 @@
 """Every table of the page, declared once: its columns, each a head and how a row's cell
 is written. To change a table, change its declaration here; the sections
-(bench/report/sections.py, goals.py, targets.py, profile.py) only choose the rows.
+(bench/report/sections.py, about.py, goals.py, targets.py, profile.py) only choose the
+rows.
 
 Most tables have a row per peer per scenario (`PeerRow`); the others have a row type of
 their own (bench/report/rows.py).

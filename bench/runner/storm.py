@@ -160,7 +160,7 @@ class LiveStorm:
             self.timer.join(5)
         self.sampler.stop()
 
-    def figures(self, t_pub0: float | None, n: int) -> JSON:
+    def to_json(self, t_pub0: float | None, n: int) -> JSON:
         """The storm's result: its readers, the listen counters, and the CPU per
         connecting reader (its connect window minus the residents' rate before it)."""
         sres = self.result or {"error": "the storm did not start"}
@@ -213,6 +213,7 @@ def storm(b: Bench, peer: Peer, label: str, name: str, *, n: int, count: int, ra
         scenario=name,
         save=False,
     )
+    # The idle storm runs between "all connected" and the items: the readers wait for it.
     base = run_load(
         b,
         peer,
@@ -236,7 +237,7 @@ def storm(b: Bench, peer: Peer, label: str, name: str, *, n: int, count: int, ra
     finally:
         live.end()
     t_pub0 = (res.get("publisher") or {}).get("t_start") or live.t_pub
-    live_res = live.figures(t_pub0, n)
+    live_res = live.to_json(t_pub0, n)
     res["params"].update(
         residents=residents, storm=n, storm_at_s=STORM_AT_S, pub_time_s=count / rate
     )
