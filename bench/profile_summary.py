@@ -15,6 +15,8 @@ import json
 import re
 import sys
 from collections import Counter
+from pathlib import Path
+from typing import TypedDict
 
 _FRAME = re.compile(r"^(?P<fn>.*?) \((?P<file>[^()]*?):(?P<line>\d+)\)$")
 
@@ -87,8 +89,18 @@ BUCKETS = [
 ]
 _BUCKETS = [(n, re.compile(f), re.compile(p)) for n, f, p in BUCKETS]
 
+Frame = tuple[str, str]  # (function, file)
+Share = tuple[str, int, float]  # (name, samples, % of all samples)
 
-def parse(path):
+
+class Summary(TypedDict):
+    samples: int
+    buckets: list[Share]
+    self: list[Share]
+    inclusive: list[Share]
+
+
+def parse(path: str | Path) -> list[tuple[list[Frame], int]]:
     stacks = []
     with open(path, encoding="utf-8", errors="replace") as fh:
         lines = fh.read().splitlines()
@@ -101,7 +113,7 @@ def parse(path):
             n = int(count)
         except ValueError:
             continue
-        frames = []
+        frames: list[Frame] = []
         for f in stack.split(";"):
             m = _FRAME.match(f)
             frames.append((m.group("fn"), m.group("file")) if m else (f, ""))
@@ -109,15 +121,15 @@ def parse(path):
     return stacks
 
 
-def short(fn, file):
+def short(fn: str, file: str) -> str:
     for cut in ("site-packages/", "lib/python3.11/", "/work/main/"):
         if cut in file:
             file = file.split(cut, 1)[1]
     return f"{fn} ({file})"
 
 
-def bucket_of(frames):
-    best = None
+def bucket_of(frames: list[Frame]) -> str:
+    best: tuple[tuple[int, int], str] | None = None
     for depth, (fn, file) in enumerate(frames):
         for prio, (name, fre, pre) in enumerate(_BUCKETS):
             if pre.search(file) and fre.search(fn):
@@ -128,11 +140,12 @@ def bucket_of(frames):
     return best[1] if best else "other (interpreter start-up frames, native)"
 
 
-def summarize(path, top=25):
+def summarize(path: str | Path, top: int = 25) -> Summary:
     stacks = parse(path)
     total = sum(n for _, n in stacks)
-    self_t, incl = Counter(), Counter()
-    buckets = Counter()
+    self_t: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    buckets: Counter[str] = Counter()
     for frames, n in stacks:
         if not frames:
             continue
@@ -140,7 +153,10 @@ def summarize(path, top=25):
         for f in {short(*f) for f in frames}:
             incl[f] += n
         buckets[bucket_of(frames)] += n
-    pct = lambda n: round(100.0 * n / total, 1) if total else 0.0  # noqa: E731
+
+    def pct(n: int) -> float:
+        return round(100.0 * n / total, 1) if total else 0.0
+
     return {
         "samples": total,
         "buckets": [(k, v, pct(v)) for k, v in buckets.most_common()],
@@ -149,7 +165,7 @@ def summarize(path, top=25):
     }
 
 
-def main():
+def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     top = 25
     if "--top" in sys.argv:
