@@ -579,35 +579,32 @@ def test_a_contributor_posts_for_sign_off_and_an_editor_approves_or_rejects(
     secret = make_token(settings, "stringer", ["en"], role="contributor")
     stringer = server_env(ticker_server, tmp_path, TICKER_TOKEN=secret)
     editor = server_env(ticker_server, tmp_path)
-    a, b = (
+    base = f"{ticker_server.url}/channels/en/items"
+    a, b, c = (
         httpx.post(
-            f"{ticker_server.url}/channels/en/items",
-            json={"headline": headline},
-            headers={"Authorization": f"Bearer {secret}"},
+            base, json={"headline": h}, headers={"Authorization": f"Bearer {secret}"}
         ).json()["uri"]
-        for headline in ("Dyke breach near Hoorn", "Minister to resign")
+        for h in ("Dyke breach near Hoorn", "Minister to resign", "Bridge shut")
     )
-    made, posted, approved, rejected, own = run_each(
+    r = httpx.post(
+        f"{base}/{c}/reject",
+        json={"note": "One source only"},
+        headers={"Authorization": f"Bearer {ticker_server.token}"},
+    )
+    assert r.status_code == 200, r.text
+    # One round of processes (each pays ~1 s of imports): they touch different items.
+    posted, approved, rejected, queued = run_each(
         [
-            (
-                admin_env(settings, tmp_path),
-                ("token", "create", "desk-stringer", "-c", "en", "--role", "contributor"),
-            ),
             (stringer, ("post", "Storm closes the A7")),
             (editor, ("approve", a)),
-            (editor, ("reject", b, "--note", "One source only")),
-            (stringer, ("approve", b)),
+            (editor, ("reject", b, "--note", "Not confirmed")),
+            (stringer, ("queue",)),
         ]
     )
-    assert made.returncode == 0 and "created contributor token" in made.stderr, made.stderr
     assert "status pending (needs sign-off)" in posted.stdout, posted.stdout + posted.stderr
     assert approved.stdout.startswith(f"approved {a} (v2)"), approved.stdout + approved.stderr
     assert rejected.stdout.startswith(f"rejected {b} (v2)"), rejected.stdout + rejected.stderr
-    assert own.returncode == 4 and "need an editor token" in own.stderr, own.stderr
     assert [i["uri"] for i in current(ticker_server)] == [a]
-
-    queued, again = run_each([(stringer, ("queue",)), (editor, ("approve", b))])
     rows = {row.split("\t")[0]: row.split("\t") for row in queued.stdout.splitlines()}
-    assert rows[uri_from(posted.stdout)][1] == "pending" and rows[b][1] == "rejected"
-    assert rows[b][-1] == "rejected by server-editor: One source only"
-    assert again.returncode == 1 and "rejected by server-editor" in again.stderr, again.stderr
+    assert rows[c][1] == "rejected" and rows[c][-1] == "rejected by server-editor: One source only"
+    assert rows[b][1] in ("pending", "rejected")  # the queue may read before or after

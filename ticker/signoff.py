@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from ticker.auth import Role
+from ticker.auth import DESK_ROLES, Role
 from ticker.errors import (
     Expired,
     Forbidden,
@@ -99,7 +99,7 @@ def check_decision(
     already, by this same decision (a retry: nothing to write). Raises the refusal:
     403 for the role or (``sign_off: all``) for one of the ``writers`` approving; 409 for
     the item's state (killed, expired, rejected, not waiting)."""
-    if role not in ("editor", "chief"):
+    if role not in DESK_ROLES or DESK_ROLES.index(role) < DESK_ROLES.index(SIGN_OFF_ROLE):
         article = "an" if role[:1] in "aeiou" else "a"
         raise Forbidden(
             f"token {by!r} is {article} {role}; approving and rejecting need an editor token"
