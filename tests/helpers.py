@@ -185,7 +185,14 @@ class TickerProcess:
             except httpx.HTTPError:
                 return False
 
-        wait_until(ready, timeout)
+        try:
+            wait_until(ready, timeout)
+        except BaseException:
+            # Not ready in time (a loaded machine): stop it, or it outlives the test run
+            # (a fixture whose set-up failed is never torn down).
+            with contextlib.suppress(AssertionError):  # the first failure is the one to see
+                self.stop()  # SIGTERM: with --workers, its workers go too
+            raise
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         proc, self.proc = self.proc, None

@@ -4,6 +4,7 @@ desk's reads only; counted once per batch, never per delivery."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,8 @@ async def _settled(http: httpx.AsyncClient, server: TickerProcess, uris: list[st
     probe = await _connected(start_reader(f"{server.url}/channels/en/events?max_urgency=1"))
     r = await http.post(
         f"{server.url}/channels/en/items",
-        json={"headline": "Marker", "urgency": 1, "regions": ["nowhere"]},
+        # A headline of its own: a second "Marker" would be a duplicate (dupes.py).
+        json={"headline": f"Marker {uuid.uuid4().hex[:8]}", "urgency": 1, "regions": ["nowhere"]},
         headers=bearer(server.token),
     )
     marker = str(r.json()["uri"])
