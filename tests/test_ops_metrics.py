@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -83,7 +84,14 @@ async def test_requests_are_counted_by_route_template_method_and_status(
         await http.get("/no/such/page/42")
         await http.delete("/channels")
         await http.get("/static/desk.js")
-        samples = metric_samples((await http.get("/metrics", headers=ops)).text)
+        # A file response is counted once its last byte is sent, which the client can
+        # see a moment before the count: scrape until it is there (bounded).
+        static = 'ticker_http_requests_total{method="GET",route="/static/{path}",status="200"}'
+        for _ in range(50):
+            samples = metric_samples((await http.get("/metrics", headers=ops)).text)
+            if static in samples:
+                break
+            await anyio.sleep(0.02)
 
     def count(route: str, method: str, status: int) -> float:
         key = f'ticker_http_requests_total{{method="{method}",route="{route}",status="{status}"}}'
