@@ -106,28 +106,23 @@ class Event:
 
 def item_event(item: Item) -> Event:
     """The ``item`` event for one version, with that version's id."""
-    otherwise = b""
-    if item.version > 1:
-        otherwise = frame("remove", item.id, {"uri": item.uri, "reason": "filter"})
-    return Event(
-        entry_key(item.id),
-        frame("item", item.id, item.public_json()),
-        frozenset(item.regions),
-        frozenset(item.categories),
-        item.urgency,
-        otherwise,
-        item.uri,
-    )
+    return _version_event(item, item.public_json())
 
 
 def desk_event(item: Item) -> Event:
     """The desk's ``item`` event for one version, whatever its state: every field."""
+    return _version_event(item, item.model_dump_json())
+
+
+def _version_event(item: Item, body: str) -> Event:
+    """One version's ``item`` event with ``body`` (the public view or the desk's); a
+    correction's ``remove`` (filter) for readers it has moved out of."""
     otherwise = b""
     if item.version > 1:
         otherwise = frame("remove", item.id, {"uri": item.uri, "reason": "filter"})
     return Event(
         entry_key(item.id),
-        frame("item", item.id, item.model_dump_json()),
+        frame("item", item.id, body),
         frozenset(item.regions),
         frozenset(item.categories),
         item.urgency,

@@ -34,7 +34,7 @@ from ticker.errors import (
     TickerError,
     Unauthorized,
 )
-from ticker.fanout.feed import Feed, Wanted
+from ticker.fanout.feed import Feed, Recheck, Wanted
 from ticker.fanout.hub import Hub
 from ticker.fleet import Fleet
 from ticker.http.door import SOCKET
@@ -544,16 +544,31 @@ async def _decide(request: Request, decision: Literal["approve", "reject"]) -> R
 def channel_events(request: Request, wanted: StreamRequest) -> Response:
     """``GET /channels/{channel}/events``, judged a stream request (``rules.judge``)."""
     svc = services(request)
-    address = request.client.host if request.client else "-"
-    socket = request.scope.get("extensions", {}).get(SOCKET)
+    return _stream(
+        request,
+        Wanted(wanted.channel, wanted.flt, wanted.last_event_id, wanted.counted),
+        headers=cors_for(wanted.origin, svc.settings.cors_origins),
+    )
+
+
+def _stream(
+    request: Request,
+    wanted: Wanted,
+    *,
+    headers: dict[str, str],
+    recheck: Recheck | None = None,
+) -> Response:
+    """The stream response for ``wanted``, on this request's connection."""
+    svc = services(request)
     return stream_response(
         svc.feed,
         svc.hub,
         svc.settings,
-        Wanted(wanted.channel, wanted.flt, wanted.last_event_id, wanted.counted),
-        address=address,
-        headers=cors_for(wanted.origin, svc.settings.cors_origins),
-        socket=socket,
+        wanted,
+        address=request.client.host if request.client else "-",
+        headers=headers,
+        socket=request.scope.get("extensions", {}).get(SOCKET),
+        recheck=recheck,
     )
 
 
@@ -577,17 +592,11 @@ async def desk_events(request: Request, wanted: StreamRequest) -> Response:
             return True  # cannot tell now: the stream's own reads say when Redis is away
         return True
 
-    address = request.client.host if request.client else "-"
-    socket = request.scope.get("extensions", {}).get(SOCKET)
-    return stream_response(
-        svc.feed,
-        svc.hub,
-        svc.settings,
+    return _stream(
+        request,
         Wanted(channel, wanted.flt, wanted.last_event_id, counted=False, desk=True),
-        address=address,
         # The desk's view: never stored by a cache, never read cross-site (no CORS).
         headers={"cache-control": "private, no-store", "vary": "Authorization"},
-        socket=socket,
         recheck=still_allowed,
     )
 
