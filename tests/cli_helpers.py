@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.helpers import QUICK_STOP, TickerProcess
+from tests.warm import popen_ticker
 from ticker.settings import Settings
 
 CLI_TIMEOUT = 30
@@ -45,8 +45,9 @@ def admin_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
 
 
 def spawn(env: dict[str, str], *args: str, **popen: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ticker", *args],
+    """``python -m ticker ARGS`` as its own process, started warm (tests/warm.py)."""
+    proc: subprocess.Popen[str] = popen_ticker(
+        list(args),
         env=env,
         cwd=Path(env["TICKER_STATE_DIR"]).parent,
         stdin=subprocess.DEVNULL,
@@ -55,6 +56,7 @@ def spawn(env: dict[str, str], *args: str, **popen: Any) -> subprocess.Popen[str
         text=True,
         **popen,
     )
+    return proc
 
 
 def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ import uvicorn
 from httpx_sse import ServerSentEvent, aconnect_sse
 from pydantic import SecretStr
 
+from tests.warm import popen_ticker
 from ticker.auth import ALL_CHANNELS, Tokens
 from ticker.http.app import create_app
 from ticker.http.front import Front
@@ -153,11 +153,8 @@ class TickerProcess:
     def start(self, timeout: float = 20.0) -> None:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         try:
-            self.proc = subprocess.Popen(
+            self.proc = popen_ticker(
                 [
-                    sys.executable,
-                    "-m",
-                    "ticker",
                     "serve",
                     "--host",
                     "127.0.0.1",
