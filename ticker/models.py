@@ -241,7 +241,7 @@ class ItemIn(BaseModel):
     # Post it even if an item with the same headline was just posted (dupes.py). Not
     # stored on the item, and not part of an Idempotency-Key's request.
     force: Annotated[bool, Field(strict=True)] = False
-    # An advisory is never on air (``Item.visible_at``); it cannot be pinned (desk.py).
+    # An advisory is never on air (``Item.visible_at``); it cannot be pinned (newsroom/commit.py).
     kind: Kind = Kind.HEADLINE
 
 

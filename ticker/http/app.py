@@ -19,16 +19,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ticker.ack import Ack
 from ticker.archive import Archive
 from ticker.auth import Tokens
-from ticker.desk import Desk
 from ticker.errors import RateLimited, TickerError
 from ticker.fanout.feed import Feed
 from ticker.fanout.hub import Hub
 from ticker.fleet import Fleet
-from ticker.http import api
+from ticker.http import events, ops, reads, writes
 from ticker.http.counted import CountRequests
 from ticker.http.deadline import HeadDeadlines
 from ticker.http.door import DOOR, VERDICT, Door
 from ticker.http.forwarded import forward
+from ticker.http.handling import Services, cors_headers, services
 from ticker.http.openapi import openapi_route
 from ticker.http.rules import (
     DeskStreamRequest,
@@ -43,6 +43,7 @@ from ticker.http.rules import (
 from ticker.http.shutdown import on_shutdown_signal
 from ticker.http.streams import NativeStreams
 from ticker.metrics import Metrics
+from ticker.newsroom.desk import Desk
 from ticker.reach import Reach
 from ticker.retention import Sweeper
 from ticker.settings import Settings
@@ -152,7 +153,7 @@ class Streams:
     judges the request itself under any other server (``rules.judge``), and answers it;
     everything that is not a stream request goes through the whole app. A token's stream
     (``DeskStreamRequest``) is always answered here, from every door: its token is
-    checked in Redis before anything is sent (``api.desk_events``).
+    checked in Redis before anything is sent (``events.desk_events``).
 
     Why ahead of the stack: a stream lives for hours, and each layer (error middleware,
     our middleware, exception middleware, router, route wrappers) keeps a coroutine frame
@@ -189,9 +190,9 @@ class Streams:
         request = Request(scope, receive)
         try:
             if isinstance(verdict, DeskStreamRequest):
-                response = await api.desk_events(request, verdict.stream)
+                response = await events.desk_events(request, verdict.stream)
             elif isinstance(verdict, StreamRequest):
-                response = api.channel_events(request, verdict)
+                response = events.channel_events(request, verdict)
             else:
                 raise verdict
         except TickerError as exc:
@@ -251,7 +252,7 @@ async def desk(request: Request) -> Response:
 
 async def widget(request: Request) -> Response:
     headers = {"Cache-Control": "public, max-age=300"}
-    headers.update(api.cors_headers(request, api.services(request).settings))
+    headers.update(cors_headers(request, services(request).settings))
     return FileResponse(
         STATIC / "widget.js", media_type="text/javascript; charset=utf-8", headers=headers
     )
@@ -287,7 +288,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         )
         sweeper = Sweeper(store, desk, settings)
         feed = Feed(hub, archive, settings)
-        app.state.services = api.Services(
+        app.state.services = Services(
             settings=settings,
             store=store,
             desk=desk,
@@ -328,22 +329,22 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         Route("/widget.js", widget),
         Route("/desk", desk),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        Route("/livez", api.livez),
-        Route("/readyz", api.readyz),
-        Route("/metrics", api.metrics),
-        Route("/stats", api.stats),
-        Route("/whoami", api.whoami),
-        Route("/channels", api.list_channels),
-        Route("/channels/{channel}/items", api.list_items, methods=["GET"]),
-        Route("/channels/{channel}/items", api.post_item, methods=["POST"]),
-        Route("/channels/{channel}/queue", api.queue, methods=["GET"]),
-        Route("/channels/{channel}/audit", api.audit, methods=["GET"]),
-        Route("/channels/{channel}/items/{uri}", api.get_item, methods=["GET"]),
-        Route("/channels/{channel}/items/{uri}", api.patch_item, methods=["PATCH"]),
-        Route("/channels/{channel}/items/{uri}", api.delete_item, methods=["DELETE"]),
-        Route("/channels/{channel}/items/{uri}/purge", api.purge_item, methods=["POST"]),
-        Route("/channels/{channel}/items/{uri}/approve", api.approve_item, methods=["POST"]),
-        Route("/channels/{channel}/items/{uri}/reject", api.reject_item, methods=["POST"]),
+        Route("/livez", ops.livez),
+        Route("/readyz", ops.readyz),
+        Route("/metrics", ops.metrics),
+        Route("/stats", ops.stats),
+        Route("/whoami", reads.whoami),
+        Route("/channels", reads.list_channels),
+        Route("/channels/{channel}/items", reads.list_items, methods=["GET"]),
+        Route("/channels/{channel}/items", writes.post_item, methods=["POST"]),
+        Route("/channels/{channel}/queue", reads.queue, methods=["GET"]),
+        Route("/channels/{channel}/audit", reads.audit, methods=["GET"]),
+        Route("/channels/{channel}/items/{uri}", reads.get_item, methods=["GET"]),
+        Route("/channels/{channel}/items/{uri}", writes.patch_item, methods=["PATCH"]),
+        Route("/channels/{channel}/items/{uri}", writes.delete_item, methods=["DELETE"]),
+        Route("/channels/{channel}/items/{uri}/purge", writes.purge_item, methods=["POST"]),
+        Route("/channels/{channel}/items/{uri}/approve", writes.approve_item, methods=["POST"]),
+        Route("/channels/{channel}/items/{uri}/reject", writes.reject_item, methods=["POST"]),
     ]
     routes.append(openapi_route(list(routes)))  # described from the routes themselves
     app = Starlette(
