@@ -157,10 +157,10 @@ class Streams:
 
     Why ahead of the stack: a stream lives for hours, and each layer (error middleware,
     our middleware, exception middleware, router, route wrappers) keeps a coroutine frame
-    and a ``send`` closure per connection, and runs for every send: about a third of a
-    reader's memory (docs/performance.md). The stream's own headers (``wire.py``) stand
-    in for what ``SecurityHeaders`` would add; a refusal is answered by the app's own
-    error handlers, so it looks like any other error.
+    and a ``send`` closure per connection, and runs for every send: a large part of a
+    reader's memory (the figure, dated: docs/performance.md). The stream's own headers
+    (``wire.py``) stand in for what ``SecurityHeaders`` would add; a refusal is answered
+    by the app's own error handlers, so it looks like any other error.
 
     Being first, it is also where every request's client is set, behind a trusted
     proxy (``forwarded.forward``): under any server, with no layer of its own.
