@@ -55,7 +55,7 @@ BUCKETS = [
     (
         "middleware send wrappers (Starlette ServerError/Exception, SecurityHeaders)",
         r"^(.*send_with_headers|.*_send|.*sender|ServerErrorMiddleware\.__call__\.<locals>\._send)$",
-        r"(starlette/|ticker/(http/)?app\.py)",
+        r"(starlette/|ticker/(http/)?(app|middleware)\.py)",
     ),
     (
         "EventStream._send: asyncio.timeout per send",
