@@ -22,27 +22,29 @@ _FRAME = re.compile(r"^(?P<fn>.*?) \((?P<file>[^()]*?):(?P<line>\d+)\)$")
 
 # (bucket, function regex, file regex). Order = priority when several frames match
 # the same sample: the innermost matching frame wins, ties go to the first listed.
+# File patterns take both layouts: the flat ticker/*.py of older profiles, and the
+# packages (ticker/http/, ticker/fanout/, ticker/newsroom/, ...) of today's.
 BUCKETS = [
     (
         "events.decode: pydantic Item validation + frame JSON (once per entry)",
         r"^(decode|entry_item|item_event|frame|item_json)$",
-        r"ticker/(sse|events|frames)\.py",
+        r"ticker/(\w+/)?(sse|events|frames)\.py",
     ),
     (
         "fan-out inner loop: subscriber.deliver, with transport.write and write() inside it"
         " (per reader per batch)",
         r"^deliver$",
-        r"ticker/subscriber\.py",
+        r"ticker/(\w+/)?subscriber\.py",
     ),
     (
         "direct write: Socket.write -> transport.write -> write() (per reader per batch)",
         r"^Socket\.write$",
-        r"ticker/protocol\.py",
+        r"ticker/(\w+/)?(protocol|socket)\.py",
     ),
     (
         "hub fan-out: offer, writable check, framing (per reader per batch)",
         r"^(ChannelReader\._fan_out|Subscriber\.offer|Subscriber\.go_direct|Batch\.wire|chunk|Socket\.writable)$",
-        r"ticker/(hub|subscriber|protocol)\.py",
+        r"ticker/(\w+/)?(hub|channel|subscriber|protocol|socket)\.py",
     ),
     ("redis-py client: commands, pool, RESP parsing", r".*", r"redis/"),
     (
@@ -53,27 +55,27 @@ BUCKETS = [
     (
         "middleware send wrappers (Starlette ServerError/Exception, SecurityHeaders)",
         r"^(.*send_with_headers|.*_send|.*sender|ServerErrorMiddleware\.__call__\.<locals>\._send)$",
-        r"(starlette/|ticker/app\.py)",
+        r"(starlette/|ticker/(http/)?(app|middleware)\.py)",
     ),
     (
         "EventStream._send: asyncio.timeout per send",
         r"^(EventStream\._send|timeout|Timeout\..*)$",
-        r"(ticker/eventstream\.py|asyncio/timeouts\.py)",
+        r"(ticker/(http/)?eventstream\.py|asyncio/timeouts\.py)",
     ),
     (
         "feed.events: join frames, heartbeat, generator resume",
         r"^(events|_live|Feed\.events|Feed\._live|Batch\.frames)$",
-        r"ticker/(feed|hub|subscriber)\.py",
+        r"ticker/(\w+/)?(feed|hub|subscriber)\.py",
     ),
     (
         "Subscriber.next: waiting for a queued batch or the heartbeat",
         r"^Subscriber\.next$",
-        r"ticker/(hub|subscriber)\.py",
+        r"ticker/(\w+/)?(hub|subscriber)\.py",
     ),
     (
         "EventStream.__call__ (async-for over the feed)",
         r"^EventStream\.__call__$",
-        r"ticker/eventstream\.py",
+        r"ticker/(http/)?eventstream\.py",
     ),
     ("asyncio event loop / tasks / events", r".*", r"asyncio/"),
     ("uvicorn protocol (request parsing, flow control)", r".*", r"uvicorn/"),
@@ -83,7 +85,7 @@ BUCKETS = [
     (
         "ticker API: POST handler, auth, desk, store",
         r".*",
-        r"ticker/(api|auth|desk|store|models)\.py",
+        r"ticker/(http/(api|writes|reads|handling)|(newsroom|store)/\w+|(\w+/)?(auth|desk|store|models))\.py",
     ),
     ("ticker other", r".*", r"ticker/"),
 ]

@@ -10,8 +10,8 @@ import pytest
 from tests.helpers import keys_holding, rdb
 from ticker import lua
 from ticker.archive import Archive
-from ticker.desk import Desk
 from ticker.models import ItemIn, ItemPatch
+from ticker.newsroom.desk import Desk
 from ticker.settings import Settings
 from ticker.store import Store
 

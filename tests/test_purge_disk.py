@@ -24,9 +24,9 @@ from pydantic import SecretStr
 
 from tests.helpers import free_port, make_token, ops_headers, serve_app, stop_processes, wait_until
 from ticker.aof import AofRewrites
-from ticker.desk import Desk
 from ticker.embedded import find_redis_server
 from ticker.models import ItemIn
+from ticker.newsroom.desk import Desk
 from ticker.settings import Settings
 from ticker.store import Store
 

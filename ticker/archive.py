@@ -2,7 +2,7 @@
 a returning reader's replay. Two audiences read it (README, "Two audiences"): the desk
 (a token for the channel) sees everything; anonymous readers only what is or was on air.
 
-``Desk`` (desk.py) writes the record; this module only reads it, through ``Store``.
+``Desk`` (newsroom/) writes the record; this module only reads it, through ``Store``.
 """
 
 from __future__ import annotations

@@ -183,8 +183,8 @@ class Metrics:
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, made once: ``labels()`` takes a lock and builds a key,
-        which showed up at 8 % of a connect storm. Label values are channels and event
-        types, both bounded by the settings."""
+        which showed up in a connect storm's profile (docs/performance.md). Label values
+        are channels and event types, both bounded by the settings."""
         key = (id(metric), labels)
         found = self._children.get(key)
         if found is None:

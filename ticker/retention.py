@@ -17,9 +17,9 @@ from datetime import timedelta
 
 from ticker import logs, tasks
 from ticker.aof import AofRewrites
-from ticker.desk import Desk
 from ticker.errors import StoreUnavailable
 from ticker.models import utcnow
+from ticker.newsroom.desk import Desk
 from ticker.settings import Settings
 from ticker.store import Store
 

@@ -200,8 +200,8 @@ def _demo_thread(settings: Settings, stop: threading.Event, metrics: Metrics) ->
 
 def tune_gc() -> None:
     """Fewer full garbage collections. One stalls every stream and request of the process:
-    35-65 ms at 72k objects under the publish load, which was most of its p99
-    (docs/performance.md). What start-up made is frozen (never scanned again), and the
+    tens of milliseconds under the publish load, most of its p99 then (the figures, dated:
+    docs/performance.md). What start-up made is frozen (never scanned again), and the
     young generation is collected every 10,000 allocations instead of 700; cyclic garbage
     still goes, a little later."""
     gc.freeze()

@@ -1,5 +1,5 @@
 """Sign-off: which posts wait for a second person, and who may approve, reject or change
-them. Pure rules; the desk (desk.py) calls them with the item it read, every way in
+them. Pure rules; the desk (newsroom/) calls them with the item it read, every way in
 (the API, the CLI through it, the web desk) ends there.
 
 The life of a post that waits (README, "Sign-off"): it is stored ``pending``, off air and

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tests.conftest import make_token
-from ticker.models import ItemIn, default_ignorable
+from ticker.models import ItemIn
 from ticker.settings import Channel, Settings
+from ticker.text import default_ignorable
 
 pytestmark = pytest.mark.anyio
 

@@ -287,8 +287,8 @@ class Feed:
 
     def _next_change(self, snapshot: Snapshot, now: float) -> float:
         """When the next item of ``snapshot`` comes out of embargo or expires: the same
-        for every filter, so worked out once per snapshot (it was a third of a new
-        filter's opening)."""
+        for every filter, so worked out once per snapshot (per filter, it was a large part
+        of a new filter's opening: docs/performance.md)."""
         kept = self._next
         if kept is None or kept[0] is not snapshot or kept[1] <= now:
             _, current = snapshot
@@ -344,6 +344,6 @@ class Feed:
 
 def _size(shown: Shown) -> int:
     """What a kept view costs beyond the shared snapshot: its bytes, its URIs, and the
-    entry itself (the filter with its sets, the ``Shown``, the dict node: about 850
-    bytes, measured with tracemalloc)."""
+    entry itself (the filter with its sets, the ``Shown``, the dict node: measured with
+    tracemalloc and rounded up, docs/performance.md)."""
     return len(shown.frames) + 100 * len(shown.uris) + 1000

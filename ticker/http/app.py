@@ -12,37 +12,36 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Match, Mount, Route
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ticker.ack import Ack
 from ticker.archive import Archive
 from ticker.auth import Tokens
-from ticker.desk import Desk
 from ticker.errors import RateLimited, TickerError
 from ticker.fanout.feed import Feed
 from ticker.fanout.hub import Hub
 from ticker.fleet import Fleet
-from ticker.http import api
+from ticker.http import events, ops, reads, writes
 from ticker.http.counted import CountRequests
 from ticker.http.deadline import HeadDeadlines
 from ticker.http.door import DOOR, VERDICT, Door
 from ticker.http.forwarded import forward
+from ticker.http.handling import Services, cors_headers, services
+from ticker.http.middleware import DESK_CSP, SecurityHeaders, SlashRedirects, with_security_headers
 from ticker.http.openapi import openapi_route
 from ticker.http.rules import (
     DeskStreamRequest,
     Head,
     Rules,
     StreamRequest,
-    head_size,
-    headers_too_large,
     judge,
-    stream_channel,
 )
 from ticker.http.shutdown import on_shutdown_signal
 from ticker.http.streams import NativeStreams
 from ticker.metrics import Metrics
+from ticker.newsroom.desk import Desk
 from ticker.reach import Reach
 from ticker.retention import Sweeper
 from ticker.settings import Settings
@@ -52,99 +51,6 @@ log = logging.getLogger("ticker.app")
 
 STATIC = Path(__file__).parent.parent / "static"
 
-# Our own pages run no inline script or style (the widget uses constructed stylesheets).
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
-)
-
-# The desk acts with an editor's token: no other page may frame it (clickjacking), and
-# forms only ever submit here.
-DESK_CSP = CSP.replace("frame-ancestors 'self'", "frame-ancestors 'none'") + "; form-action 'self'"
-
-
-_SECURITY_HEADERS = (
-    (b"content-security-policy", CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-)
-
-
-def with_security_headers(send: Send) -> Send:
-    """``send``, adding CSP, nosniff and the referrer policy where a response lacks them."""
-
-    async def send_with_headers(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = list(message.get("headers", []))
-            present = {name.lower() for name, _ in headers}
-            for name, value in _SECURITY_HEADERS:
-                if name not in present:
-                    headers.append((name, value))
-            message = {**message, "headers": headers}
-        await send(message)
-
-    return send_with_headers
-
-
-class SecurityHeaders:
-    """Refuses oversized request heads (431, counted as for streams: ``rules.head_size``)
-    and adds CSP and nosniff to every response (cheap: once per request, not per event).
-    Under ``ticker serve`` the protocol also refuses a huge head before it is buffered
-    (``protocol.py``)."""
-
-    def __init__(self, app: ASGIApp, max_header_bytes: int = 16384) -> None:
-        self.app = app
-        self.max_header_bytes = max_header_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        send = with_security_headers(send)
-        head = Head.of_scope(scope)
-        if head_size(head.target_bytes, head.headers) > self.max_header_bytes:
-            refusal = headers_too_large(self.max_header_bytes)
-            await JSONResponse(refusal.body(), status_code=431)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-class SlashRedirects:
-    """``/desk/`` to ``/desk``: a relative ``Location``, never one built from the
-    ``Host`` header (a client, or a cache in between, could be sent anywhere). Only to a
-    path that a route serves, and never to one that a browser would read as another
-    host (``//host``, ``/\\host``)."""
-
-    def __init__(self, app: ASGIApp, routes: list[Route | Mount]) -> None:
-        self.app = app
-        self.routes = routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if len(path) > 1 and path.endswith("/"):
-            bare = path.rstrip("/")
-            if (
-                bare
-                and not bare.startswith("//")
-                and "\\" not in bare
-                and self._served(scope, bare)
-            ):
-                raw = scope.get("raw_path") or path.encode()
-                location = raw.decode("latin-1").rstrip("/")
-                query = scope.get("query_string", b"")
-                if query:
-                    location += "?" + query.decode("latin-1")
-                headers = {"Location": location, "Cache-Control": "no-store"}
-                await Response(status_code=307, headers=headers)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    def _served(self, scope: Scope, path: str) -> bool:
-        if stream_channel(path) is not None:
-            return True  # the stream route is served ahead of the router (``Streams``)
-        probe = {**scope, "path": path, "root_path": ""}
-        return any(route.matches(probe)[0] is not Match.NONE for route in self.routes)
-
 
 class Streams:
     """The app's door for ``/channels/{channel}/events``, ahead of Starlette's stack:
@@ -152,14 +58,14 @@ class Streams:
     judges the request itself under any other server (``rules.judge``), and answers it;
     everything that is not a stream request goes through the whole app. A token's stream
     (``DeskStreamRequest``) is always answered here, from every door: its token is
-    checked in Redis before anything is sent (``api.desk_events``).
+    checked in Redis before anything is sent (``events.desk_events``).
 
     Why ahead of the stack: a stream lives for hours, and each layer (error middleware,
     our middleware, exception middleware, router, route wrappers) keeps a coroutine frame
-    and a ``send`` closure per connection, and runs for every send: about a third of a
-    reader's memory (docs/performance.md). The stream's own headers (``wire.py``) stand
-    in for what ``SecurityHeaders`` would add; a refusal is answered by the app's own
-    error handlers, so it looks like any other error.
+    and a ``send`` closure per connection, and runs for every send: a large part of a
+    reader's memory (the figure, dated: docs/performance.md). The stream's own headers
+    (``wire.py``) stand in for what ``SecurityHeaders`` would add; a refusal is answered
+    by the app's own error handlers, so it looks like any other error.
 
     Being first, it is also where every request's client is set, behind a trusted
     proxy (``forwarded.forward``): under any server, with no layer of its own.
@@ -189,9 +95,9 @@ class Streams:
         request = Request(scope, receive)
         try:
             if isinstance(verdict, DeskStreamRequest):
-                response = await api.desk_events(request, verdict.stream)
+                response = await events.desk_events(request, verdict.stream)
             elif isinstance(verdict, StreamRequest):
-                response = api.channel_events(request, verdict)
+                response = events.channel_events(request, verdict)
             else:
                 raise verdict
         except TickerError as exc:
@@ -251,7 +157,7 @@ async def desk(request: Request) -> Response:
 
 async def widget(request: Request) -> Response:
     headers = {"Cache-Control": "public, max-age=300"}
-    headers.update(api.cors_headers(request, api.services(request).settings))
+    headers.update(cors_headers(request, services(request).settings))
     return FileResponse(
         STATIC / "widget.js", media_type="text/javascript; charset=utf-8", headers=headers
     )
@@ -287,7 +193,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         )
         sweeper = Sweeper(store, desk, settings)
         feed = Feed(hub, archive, settings)
-        app.state.services = api.Services(
+        app.state.services = Services(
             settings=settings,
             store=store,
             desk=desk,
@@ -328,22 +234,22 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         Route("/widget.js", widget),
         Route("/desk", desk),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        Route("/livez", api.livez),
-        Route("/readyz", api.readyz),
-        Route("/metrics", api.metrics),
-        Route("/stats", api.stats),
-        Route("/whoami", api.whoami),
-        Route("/channels", api.list_channels),
-        Route("/channels/{channel}/items", api.list_items, methods=["GET"]),
-        Route("/channels/{channel}/items", api.post_item, methods=["POST"]),
-        Route("/channels/{channel}/queue", api.queue, methods=["GET"]),
-        Route("/channels/{channel}/audit", api.audit, methods=["GET"]),
-        Route("/channels/{channel}/items/{uri}", api.get_item, methods=["GET"]),
-        Route("/channels/{channel}/items/{uri}", api.patch_item, methods=["PATCH"]),
-        Route("/channels/{channel}/items/{uri}", api.delete_item, methods=["DELETE"]),
-        Route("/channels/{channel}/items/{uri}/purge", api.purge_item, methods=["POST"]),
-        Route("/channels/{channel}/items/{uri}/approve", api.approve_item, methods=["POST"]),
-        Route("/channels/{channel}/items/{uri}/reject", api.reject_item, methods=["POST"]),
+        Route("/livez", ops.livez),
+        Route("/readyz", ops.readyz),
+        Route("/metrics", ops.metrics),
+        Route("/stats", ops.stats),
+        Route("/whoami", reads.whoami),
+        Route("/channels", reads.list_channels),
+        Route("/channels/{channel}/items", reads.list_items, methods=["GET"]),
+        Route("/channels/{channel}/items", writes.post_item, methods=["POST"]),
+        Route("/channels/{channel}/queue", reads.queue, methods=["GET"]),
+        Route("/channels/{channel}/audit", reads.audit, methods=["GET"]),
+        Route("/channels/{channel}/items/{uri}", reads.get_item, methods=["GET"]),
+        Route("/channels/{channel}/items/{uri}", writes.patch_item, methods=["PATCH"]),
+        Route("/channels/{channel}/items/{uri}", writes.delete_item, methods=["DELETE"]),
+        Route("/channels/{channel}/items/{uri}/purge", writes.purge_item, methods=["POST"]),
+        Route("/channels/{channel}/items/{uri}/approve", writes.approve_item, methods=["POST"]),
+        Route("/channels/{channel}/items/{uri}/reject", writes.reject_item, methods=["POST"]),
     ]
     routes.append(openapi_route(list(routes)))  # described from the routes themselves
     app = Starlette(

@@ -184,7 +184,7 @@ class StreamRequest(NamedTuple):
 class DeskStreamRequest(NamedTuple):
     """A stream request with ``Authorization``: the desk's view of the stream (rule 7).
     Not a ``StreamRequest``, so no protocol serves it: it goes to the app with this
-    verdict (``api.desk_events``), which checks the token before anything is sent."""
+    verdict (``events.desk_events``), which checks the token before anything is sent."""
 
     stream: StreamRequest
 

@@ -1,8 +1,8 @@
 """Streams served by ticker's protocol itself, ahead of the ASGI cycle.
 
 Why: under plain ASGI a connecting reader costs a task, a scope, the middleware chain,
-uvicorn's header building, two writes and a timeout per send; measured, about four
-fifths of what a connect cost, and most of a reader's memory (bench/findings.md). A
+uvicorn's header building, two writes and a timeout per send; measured, most of what a
+connect cost and of a reader's memory (the figures, dated: docs/performance.md). A
 storm of reconnecting browsers is made of one request, ``GET /channels/{ch}/events``,
 so the protocol that parsed its head (``front.py``, ``protocol.py``) hands it here once
 ``rules.judge`` has said what it is. The reader is
