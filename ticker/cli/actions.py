@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -18,24 +18,12 @@ from ticker.cli.times import relative
 
 def hold(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
     """Withhold an item: it leaves every ticker until released."""
-    item = call(
-        lambda c: c.request(
-            "PATCH", f"/channels/{channel}/items/{uri}", json={"status": "withheld"}
-        )
-    )
-    show_item(item, "held", as_json)
+    _patch(channel, uri, {"status": "withheld"}, "held", as_json)
 
 
 def release(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
     """Put an item on air now: lift its hold and its embargo."""
-    item = call(
-        lambda c: c.request(
-            "PATCH",
-            f"/channels/{channel}/items/{uri}",
-            json={"status": "usable", "embargoed_until": None},
-        )
-    )
-    show_item(item, "released", as_json)
+    _patch(channel, uri, {"status": "usable", "embargoed_until": None}, "released", as_json)
 
 
 def pin(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
@@ -43,18 +31,18 @@ def pin(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
 
     Needs a chief token; at most 3 pins per channel.
     """
-    item = call(
-        lambda c: c.request("PATCH", f"/channels/{channel}/items/{uri}", json={"pinned": True})
-    )
-    show_item(item, "pinned", as_json)
+    _patch(channel, uri, {"pinned": True}, "pinned", as_json)
 
 
 def unpin(uri: Uri, channel: Channel = "en", as_json: AsJson = False) -> None:
     """Unpin an item: it takes its turn on the bar again. Needs a chief token."""
-    item = call(
-        lambda c: c.request("PATCH", f"/channels/{channel}/items/{uri}", json={"pinned": False})
-    )
-    show_item(item, "unpinned", as_json)
+    _patch(channel, uri, {"pinned": False}, "unpinned", as_json)
+
+
+def _patch(channel: str, uri: str, change: dict[str, Any], action: str, as_json: bool) -> None:
+    """One change to an item's state, and what it made of the item."""
+    path = f"/channels/{channel}/items/{uri}"
+    show_item(call(lambda c: c.request("PATCH", path, json=change)), action, as_json)
 
 
 def kill(
