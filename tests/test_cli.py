@@ -31,7 +31,7 @@ from tests.cli_helpers import (
     spawn,
 )
 from tests.helpers import TickerProcess, free_port, make_token
-from ticker.console import utc
+from ticker.cli.times import utc
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module
@@ -350,7 +350,7 @@ def test_a_command_with_no_service_gives_up_within_seconds_and_says_what_to_do(
 
 
 def test_the_client_tries_a_refused_connection_only_a_few_times() -> None:
-    from ticker.client import CONNECT_BUDGET_S, Client, ClientError
+    from ticker.cli.client import CONNECT_BUDGET_S, Client, ClientError
 
     with (
         Client(f"http://127.0.0.1:{free_port()}", "tk_whatever") as client,
@@ -436,10 +436,10 @@ def test_help_reads_like_a_command_line_tool(tmp_path: Path) -> None:
 
 
 def test_starting_the_command_does_not_load_the_server_stack() -> None:
-    """Every `ticker` run pays what ``ticker.cli`` imports; Redis, HTTP and the settings
+    """Every `ticker` run pays what ``ticker.cli.main`` imports; Redis, HTTP and the settings
     models load inside the commands that use them."""
     heavy = ("redis", "httpx", "uvicorn", "starlette", "pydantic_settings", "ticker.settings")
-    code = f"import sys, ticker.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    code = f"import sys, ticker.cli.main; print([m for m in {heavy!r} if m in sys.modules])"
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

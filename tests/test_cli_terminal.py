@@ -120,7 +120,7 @@ def test_bash_completes_a_command_with_the_script_it_was_given(tmp_path: Path) -
 
 
 def test_exit_code_names_the_kind_of_refusal() -> None:
-    from ticker.console import exit_code
+    from ticker.cli.console import exit_code
 
     assert [exit_code(s) for s in (0, 500, 502, 503, 401, 403, 400, 404, 409, 422, 429)] == [
         3, 3, 3, 3, 4, 4, 1, 1, 1, 1, 1,
@@ -279,13 +279,8 @@ UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 def test_piped_listings_have_a_header_on_request_and_one_time_format(
     ticker_server: TickerProcess, tmp_path: Path
 ) -> None:
-    from ticker.cli import (
-        AUDIT_COLUMNS,
-        HISTORY_COLUMNS,
-        LS_COLUMNS,
-        QUEUE_COLUMNS,
-        STATS_COLUMNS,
-    )
+    from ticker.cli.stats import STATS_COLUMNS
+    from ticker.cli.views import AUDIT_COLUMNS, HISTORY_COLUMNS, LS_COLUMNS, QUEUE_COLUMNS
 
     env = server_env(ticker_server, tmp_path)
     assert run(env, "post", "On air", "--urgency", "2").returncode == 0
@@ -326,7 +321,7 @@ def test_piped_listings_have_a_header_on_request_and_one_time_format(
 def test_token_ls_takes_json_and_header_and_prints_utc_times(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from ticker.cli_tokens import TOKEN_COLUMNS
+    from ticker.cli.tokens import TOKEN_COLUMNS
 
     make_token(settings, "desk-json", ["en", "es"])
     env = admin_env(settings, tmp_path)
@@ -345,7 +340,7 @@ def test_token_ls_takes_json_and_header_and_prints_utc_times(
 def test_token_create_rotate_and_revoke_print_json_with_the_secret_once(
     ticker_server: TickerProcess, settings: Settings, tmp_path: Path
 ) -> None:
-    from ticker.cli_tokens import TOKEN_COLUMNS
+    from ticker.cli.tokens import TOKEN_COLUMNS
 
     env = admin_env(settings, tmp_path)
     old = make_token(settings, "rotated-json", ["*"], "ops")
@@ -416,8 +411,9 @@ def test_tail_json_prints_json_lines_and_piped_tail_utc_times(
 
 
 def test_the_readme_lists_each_commands_piped_columns_as_the_code_prints_them() -> None:
-    from ticker.cli import AUDIT_COLUMNS, HISTORY_COLUMNS, LS_COLUMNS, QUEUE_COLUMNS, STATS_COLUMNS
-    from ticker.cli_tokens import TOKEN_COLUMNS
+    from ticker.cli.stats import STATS_COLUMNS
+    from ticker.cli.tokens import TOKEN_COLUMNS
+    from ticker.cli.views import AUDIT_COLUMNS, HISTORY_COLUMNS, LS_COLUMNS, QUEUE_COLUMNS
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     documented = {

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ticker.console import settings_error
+from ticker.cli.console import settings_error
 from ticker.http.forwarded import (
     MAX_HOPS,
     NOBODY,

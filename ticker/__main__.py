@@ -1,3 +1,3 @@
-from ticker.cli import main
+from ticker.cli.main import main
 
 main()

@@ -20,7 +20,7 @@ import redis
 from tests.faults.followers import Follower, follow
 from tests.faults.proxy import Proxy
 from tests.helpers import TickerProcess, open_streams, sigterm_and_time, start_reader
-from ticker.client import Client
+from ticker.cli.client import Client
 from ticker.models import utcnow
 from ticker.settings import Settings
 

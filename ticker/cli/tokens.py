@@ -13,19 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ticker.console import (
-    USAGE,
-    Command,
-    Group,
-    Header,
-    err,
-    exit_code,
-    load_settings,
-    out,
-    piped,
-    utc,
-)
-from ticker.console import rows as print_rows
+from ticker.cli.console import USAGE, Command, Group, err, exit_code, load_settings, out
+from ticker.cli.listing import Header, show
+from ticker.cli.times import minute, utc
 
 T = TypeVar("T")
 
@@ -207,10 +197,6 @@ def _as_object(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _short(stamp: str) -> str:
-    return stamp if stamp == "-" else stamp[:16].replace("T", " ") + " UTC"
-
-
 @token_app.command("ls", cls=Command)
 def token_ls(
     as_json: Annotated[bool, typer.Option("--json", help="Print the tokens as JSON.")] = False,
@@ -221,29 +207,32 @@ def token_ls(
     secrets."""
     tokens = _admin(lambda store: store.list())
     lines = [_columns(row) for row in tokens]
-    if as_json:
-        objects = [_as_object(row) for row in tokens]
-        print(json.dumps({"tokens": objects}, ensure_ascii=False))
-        return
-    if piped():
-        print_rows(lines, TOKEN_COLUMNS, header=header)
-        return
-    table = Table()
-    columns = ("name", "role", "channels", "created", "last used", "expires", "status")
-    for column in (*columns, "old secret until"):
-        table.add_column(column)
-    for name, role, channels, created, used, expires, status, grace in lines:
-        table.add_row(
-            Text(name),
-            role,
-            Text(channels.replace(",", ", ")),
-            _short(created),
-            _short(used),
-            _short(expires),
-            Text(status, style="red" if status == "expired" else ""),
-            _short(grace),
-        )
-    out.print(table)
+
+    def tables() -> list[Table]:
+        columns = ("name", "role", "channels", "created", "last used", "expires", "status")
+        table = Table(*columns, "old secret until")
+        for name, role, channels, created, used, expires, status, grace in lines:
+            table.add_row(
+                Text(name),
+                role,
+                Text(channels.replace(",", ", ")),
+                minute(created),
+                minute(used),
+                minute(expires),
+                Text(status, style="red" if status == "expired" else ""),
+                minute(grace),
+            )
+        return [table]
+
+    show(
+        {"tokens": [_as_object(row) for row in tokens]},
+        as_json=as_json,
+        header=header,
+        columns=TOKEN_COLUMNS,
+        rows=lambda: lines,
+        tables=tables,
+        one_line_json=True,  # as create and rotate print it, with the secret
+    )
 
 
 @token_app.command("revoke", cls=Command)

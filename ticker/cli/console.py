@@ -1,13 +1,11 @@
-"""What every ``ticker`` command shares: the two consoles, loading the settings, and the
-shape of ``--help``."""
+"""What every ``ticker`` command shares: the two consoles, exit codes, loading the settings,
+and the shape of ``--help``."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import typer.core
@@ -41,37 +39,6 @@ def exit_code(status: int) -> int:
 def piped() -> bool:
     """Is stdout a pipe or a file (one plain, tab-separated line per item)?"""
     return not out.is_terminal
-
-
-Header = Annotated[
-    bool,
-    typer.Option("--header", help="Into a pipe: first, a line naming the columns (see README)."),
-]
-
-
-def utc(value: str | int | None) -> str:
-    """The one time format of piped output: RFC 3339 in UTC with ``Z``, whole seconds
-    (``-`` for none). ``value``: an RFC 3339 time in any zone and precision, or
-    milliseconds since the epoch (token times, stream ids)."""
-    if value is None or value in ("", "-"):
-        return "-"
-    if isinstance(value, int):
-        moment = datetime.fromtimestamp(value / 1000, UTC)
-    else:
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def rows(lines: Sequence[Sequence[str]], columns: Sequence[str], *, header: bool) -> None:
-    """Into a pipe: one line per item, tab-separated, nothing cut; ``header``: the column
-    names first. Columns are only ever added at the end: scripts cut by position."""
-    if header:
-        print("\t".join(columns))
-    for line in lines:
-        print("\t".join(line))
 
 
 def settings_error(exc: ValueError) -> str:

@@ -15,25 +15,67 @@ matters most:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from rich.console import Console
+import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from ticker.bulk import InputError, Result, Summary, parse, plural, read, run
-from ticker.client import Client
-from ticker.console import AUTH, OK, REFUSED, USAGE, exit_code
+from ticker.cli.console import AUTH, OK, REFUSED, USAGE, err, exit_code, load_settings, out
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ticker.cli.bulk import Result, Summary
+
+# Every `ticker` run imports this module (it defines `ticker import`): the progress bar,
+# the HTTP client and bulk.py load inside the command.
 
 INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 _OUTCOME = {"imported": "imported", "replayed": "already_imported", "failed": "failed"}
+
+
+def import_items(
+    file: Annotated[str, typer.Argument(help="JSON Lines: a POST body per line; - is stdin.")],
+    channel: Annotated[
+        str, typer.Option("--channel", "-c", help='For lines without a "channel" field.')
+    ] = "en",
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1, max=16, metavar="N", help="Requests in flight (1-16); above 1, order is lost."
+        ),
+    ] = 1,
+    stop_on_error: Annotated[
+        bool, typer.Option("--stop-on-error", help="Stop at the first failed line.")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print each line's item (uri, version) or error as JSON."),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Post lines whose headline was just posted, too."),
+    ] = False,
+) -> None:
+    """Post items from a JSON Lines file; a re-run posts nothing twice.
+
+    Lines go in file order (with --concurrency 1), so the last line is the newest item.
+    """
+    from ticker.cli.client import resolve
+
+    code = import_file(
+        file,
+        channel=channel,
+        concurrency=concurrency,
+        stop_on_error=stop_on_error,
+        force=force,
+        server=resolve(load_settings()),
+        out=out,
+        err=err,
+        json_out=as_json,
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 def import_exit(summary: Summary, failures: list[Result]) -> int:
@@ -70,7 +112,7 @@ def as_json(summary: Summary, results: list[Result]) -> dict[str, Any]:
     }
 
 
-def command(
+def import_file(
     source: str,
     *,
     channel: str,
@@ -83,6 +125,18 @@ def command(
     force: bool = False,
 ) -> int:
     """``ticker import``; returns the exit code (module docstring)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from ticker.cli.bulk import InputError, Summary, parse, plural, read, run
+    from ticker.cli.client import Client
+
     try:
         entries, blank = parse(read(source), channel=channel)
     except InputError as exc:

@@ -1,7 +1,7 @@
 """``ticker import``: items from JSON Lines, posted through the HTTP API like ``ticker post``.
 
 A line is one ``POST /channels/{ch}/items`` body, plus an optional ``"channel"``. ``read``
-and ``parse`` turn the input into lines, ``run`` posts them; ``cli_import.py`` shows it
+and ``parse`` turn the input into lines, ``run`` posts them; ``importer.py`` shows it
 all and says how the run ends (its exit code).
 
 Deliberate choices:
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ticker.client import Client, ClientError
+from ticker.cli.client import Client, ClientError
 
 # The whole input is read first (to count and key its lines); a backlog is far smaller.
 MAX_INPUT_BYTES = 64 * 1024 * 1024

@@ -1,0 +1,2 @@
+"""The ``ticker`` command; ``main.main`` runs it (``python -m ticker``, the ``ticker``
+script)."""
