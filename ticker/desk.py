@@ -227,7 +227,7 @@ class Desk:
             and reason != "expire"
             else None,
             # A pin holds its slot until the item is killed or expires (held items too).
-            pinned=item.pinned and alive and reason != "expire",
+            pin=item.pinned and alive and reason != "expire",
             pin_max=PIN_MAX,
             idempotency=idempotency,
             idempotency_ttl_s=self._settings.idempotency_ttl_s,
@@ -240,7 +240,7 @@ class Desk:
             headline=headline,
             notice=notice,
         )
-        status, stored, pushed_out = await self._store.commit(ch.name, change)
+        status, stored, pushed_out = await self._store.items.commit(ch.name, change)
         if status == "ok":
             self._metrics.child(self._metrics.published, ch.name, event_type).inc()
             if pushed_out:
@@ -317,7 +317,7 @@ class Desk:
                     # After the commit, not in it: the link is an index, and an item
                     # whose link failed is still an item (the reply says 503; a retry
                     # with the Idempotency-Key returns it).
-                    await self._store.link_story(
+                    await self._store.items.link_story(
                         ch.name, posted.story, posted.uri, ttl_ms=_ms_delta(ch.history_max_age)
                     )
                 return posted, True
@@ -329,7 +329,7 @@ class Desk:
                     )
                 replayed = Item.model_validate_json(first)
                 if replayed.story:  # the first call's link may have failed
-                    await self._store.link_story(
+                    await self._store.items.link_story(
                         ch.name, replayed.story, replayed.uri, ttl_ms=_ms_delta(ch.history_max_age)
                     )
                 return replayed, False
@@ -341,7 +341,7 @@ class Desk:
         """The first reply to this Idempotency-Key and request, if there is one (a read)."""
         self.channel(channel)
         scope, fingerprint = _idempotency(author, idempotency_key, data)
-        stored = await self._store.idempotent_reply(channel, scope)
+        stored = await self._store.items.idempotent_reply(channel, scope)
         if stored is None:
             return None
         first_fingerprint, _, first = stored.partition("\n")
@@ -661,7 +661,7 @@ class Desk:
             "purged_at": utcnow().isoformat(),
             "reason": reason,
         }
-        status, record = await self._store.purge(
+        status, record = await self._store.items.purge(
             channel, uri, audit=audit, history_max_items=ch.history_max_items
         )
         if status == "unknown":
@@ -672,4 +672,4 @@ class Desk:
 
     async def prune(self, channel: str) -> int:
         """Forget the items whose whole history has aged out (the sweeper's last step)."""
-        return await self._store.prune(channel)
+        return await self._store.items.prune(channel)
