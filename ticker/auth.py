@@ -52,7 +52,7 @@ from ticker.errors import (
 from ticker.models import utcnow
 from ticker.store import Store
 
-# Statuses of Store.authorize and Store.token_by_hash (see lua._TOKEN_RULES).
+# Statuses of store.tokens.authorize and .by_hash (see store/lua/lib/token_rules.lua).
 _UNKNOWN, _GOOD, _FORBIDDEN, _LIMITED, _LAPSED = 0, 1, 2, 3, 4
 
 TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")  # fullmatch: "$" takes a final "\n"
@@ -67,7 +67,7 @@ OPS_ROLE: Literal["ops"] = "ops"
 ROLES = (*DESK_ROLES, OPS_ROLE)
 OPS_READERS = (OPS_ROLE, "chief")  # who reads /metrics and /stats (see above)
 Role = Literal["viewer", "contributor", "editor", "chief", "ops"]
-# The least role that writes (its posts wait for sign-off); lua.AUTHORIZE lets in the same.
+# The least role that writes (its posts wait for sign-off); authorize.lua lets in the same.
 WRITE_ROLE: Role = "contributor"
 # Who may pin and unpin (README, "Pins"): a pin outlasts every other item on the bar.
 PIN_ROLE: Role = "chief"
@@ -113,7 +113,7 @@ class Principal:
             )
 
 
-# The two rules lua._TOKEN_RULES applies in Redis, for telling and listing (never for
+# The two rules lib/token_rules.lua applies in Redis, for telling and listing (never for
 # letting a secret in: that is the script's).
 def expired(record: dict[str, Any], now_ms: int) -> bool:
     """Is the token past its ``--expires``? Then none of its secrets works."""

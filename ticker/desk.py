@@ -3,7 +3,7 @@ expiry and embargo release for the sweeper. Reads of the record are in archive.p
 sign-off rules (who waits, who may approve or change what) in signoff.py.
 
 Each action builds the item's next version in Python and commits it through one Lua
-script (``Store.commit``) that checks the version it started from, so two editors
+script (``store.items.commit``) that checks the version it started from, so two editors
 correcting the same item at once never lose an edit: the loser re-reads and retries.
 """
 

@@ -9,7 +9,7 @@ Deliberate choices:
 - The answering process counts itself live, not from its last report: with ``--workers
   N`` a request reaches any worker, and each one then answers the same, current total
   for itself and at most one interval old for the others.
-- Reports are a key per process with a TTL plus one index (store.py), all under the
+- Reports are a key per process with a TTL plus one index (store/fleet.py), all under the
   ``{fleet}`` hash tag: one Redis Cluster slot, and nothing lists keys.
 """
 
