@@ -279,7 +279,7 @@ async def running(settings: Settings, *, logged: bool = False) -> AsyncIterator[
         # lifespan's end for half a second (``tasks.stop``): let it land first.
         store, ttl_ms = app.app.state.services.store, int(settings.fleet_ttl_s * 1000)
         for _ in range(200):
-            if await store.fleet_members(now_ms=int(time.time() * 1000), ttl_ms=ttl_ms):
+            if await store.fleet.members(now_ms=int(time.time() * 1000), ttl_ms=ttl_ms):
                 break
             await asyncio.sleep(0.005)
         for _ in range(5):

@@ -13,9 +13,9 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.crc import key_slot
 
-from ticker.redisconn import CLUSTER, SENTINEL, SINGLE, open_redis, parse_redis_url
 from ticker.settings import Settings
 from ticker.store import Change, Store
+from ticker.store.redisconn import CLUSTER, SENTINEL, SINGLE, open_redis, parse_redis_url
 
 pytestmark = pytest.mark.anyio
 
@@ -87,41 +87,40 @@ def change(**overrides: Any) -> Change:
 async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
     store = Store("redis+cluster://127.0.0.1:7001", prefix=prefix)
     scripts = {
-        "_commit": Recorder(["ok", "{}"]),
-        "_snapshot": Recorder(["0-0"]),
-        "_knows": Recorder(1),
-        "_token_create": Recorder(1),
-        "_token_revoke": Recorder(1),
-        "_authorize": Recorder([0]),
-        "_refund": Recorder(1),
-        "_token_lookup": Recorder([0]),
-        "_token_rotate": Recorder(1),
+        "commit": Recorder(["ok", "{}"]),
+        "snapshot": Recorder(["0-0"]),
+        "knows": Recorder(1),
+        "token_create": Recorder(1),
+        "token_revoke": Recorder(1),
+        "authorize": Recorder([0]),
+        "refund": Recorder(1),
+        "token_lookup": Recorder([0]),
+        "token_rotate": Recorder(1),
     }
-    for name, recorder in scripts.items():
-        setattr(store, name, recorder)
+    store.client.runners.update(scripts)
     fake = FakeRedis()
-    store.redis = fake
+    store.client.redis = fake
     try:
         for ch in CHANNELS:
             before = {name: len(r.calls) for name, r in scripts.items()}
-            await store.commit(ch, change())
-            await store.commit(ch, change(claim="embargo", idempotency=None, uri="{other}"))
-            await store.commit(ch, change(claim="expiry", keep_state=True))
-            await store.snapshot(ch)
-            await store.knows(ch, "1-0")
+            await store.items.commit(ch, change())
+            await store.items.commit(ch, change(claim="embargo", idempotency=None, uri="{other}"))
+            await store.items.commit(ch, change(claim="expiry", keep_state=True))
+            await store.stream.snapshot(ch)
+            await store.stream.knows(ch, "1-0")
             fake.pipeline_keys.clear()
-            await store.stats(ch)
-            await store.add_reach(ch, {"u1": 1, "u{2}": 2})
-            await store.link_story(ch, "quake", "u1", ttl_ms=1)
+            await store.items.stats(ch)
+            await store.items.add_reach(ch, {"u1": 1, "u{2}": 2})
+            await store.items.link_story(ch, "quake", "u1", ttl_ms=1)
             channel_calls = [
                 c
-                for name in ("_commit", "_snapshot", "_knows")
+                for name in ("commit", "snapshot", "knows")
                 for c in scripts[name].calls[before[name] :]
             ]
             assert len(channel_calls) == 5
             for keys in [*channel_calls, fake.pipeline_keys]:
                 assert {slot(k) for k in keys} == {slot(ch)}, keys
-            assert all(k.startswith(f"{prefix}:{{{ch}}}:") for k in scripts["_commit"].calls[-1])
+            assert all(k.startswith(f"{prefix}:{{{ch}}}:") for k in scripts["commit"].calls[-1])
             # Every key of the channel, the per-item and per-request ones included.
             k = store.keys(ch)
             names = [
@@ -140,26 +139,26 @@ async def test_every_script_and_pipeline_touches_one_slot(prefix: str) -> None:
                 k.audit,
             ]
             assert {slot(n) for n in names} == {slot(ch)}
-        await store.token_create("desk", "ab" * 32, {"name": "desk"})
-        await store.token_revoke("desk")
-        await store.authorize("cd" * 32, "en{x}", now_ms=1, interval_ms=10.0, burst=2)
-        await store.refund("cd" * 32, interval_ms=10.0)
-        await store.token_by_hash("cd" * 32, now_ms=1)
-        await store.token_rotate("desk", "ef" * 32, now_ms=1, grace_ms=0)
+        await store.tokens.create("desk", "ab" * 32, {"name": "desk"})
+        await store.tokens.revoke("desk")
+        await store.tokens.authorize("cd" * 32, "en{x}", now_ms=1, interval_ms=10.0, burst=2)
+        await store.tokens.refund("cd" * 32, interval_ms=10.0)
+        await store.tokens.by_hash("cd" * 32, now_ms=1)
+        await store.tokens.rotate("desk", "ef" * 32, now_ms=1, grace_ms=0)
         auth_names = (
-            "_token_create",
-            "_token_revoke",
-            "_authorize",
-            "_refund",
-            "_token_lookup",
-            "_token_rotate",
+            "token_create",
+            "token_revoke",
+            "authorize",
+            "refund",
+            "token_lookup",
+            "token_rotate",
         )
         auth_calls = [c for name in auth_names for c in scripts[name].calls]
         assert [len(c) for c in auth_calls] == [2, 3, 4, 1, 3, 2]
         for keys in auth_calls:
             assert {slot(k) for k in keys} == {slot("auth")}, keys
         # The AOF rewrite's keys (aof.py) share one slot: their pipelines stay on one node.
-        assert {slot(k) for k in store._aof_keys()} == {slot("aof")}
+        assert {slot(k) for k in store.aof.keys} == {slot("aof")}
     finally:
         await store.close()
 

@@ -112,7 +112,7 @@ def test_ticker_serves_as_its_user(valkey: int, tmp_path: Path) -> None:
     finally:
         assert server.stop() == 0, (tmp_path / "serve.log").read_text()[-3000:]
     client = user(valkey, "ticker")
-    # The commands outside the key space that ticker sends (ack.py, aof.py, store.py).
+    # The commands outside the key space that ticker sends (ack.py, aof.py, store/).
     assert "redis_version" in client.info()
     assert client.execute_command("WAIT", 0, 0) == 0
     assert client.execute_command("WAITAOF", 1, 0, 0)[0] == 1

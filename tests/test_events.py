@@ -95,13 +95,13 @@ def count_snapshot_reads(server: tuple[str, Any], monkeypatch: pytest.MonkeyPatc
     """The channels whose current items are read from Redis, one entry per read."""
     store = server[1].state.services.store
     reads: list[str] = []
-    read_from_redis = store.snapshot
+    read_from_redis = store.stream.snapshot
 
     async def counting(name: str) -> Any:
         reads.append(name)
         return await read_from_redis(name)
 
-    monkeypatch.setattr(store, "snapshot", counting)
+    monkeypatch.setattr(store.stream, "snapshot", counting)
     return reads
 
 

@@ -36,7 +36,7 @@ def _stats(proc: TickerProcess) -> dict[str, Any]:
 
 def _reported(settings: Settings) -> list[int]:
     """Each process's readers of ``en`` in its last report, as Redis holds them (the
-    fleet's keys, store.py)."""
+    fleet's keys, store/fleet.py)."""
     r = rdb(settings)
     base = f"{settings.key_prefix}:{{fleet}}"
     records = [r.get(f"{base}:proc:{m.decode()}") for m in r.zrange(f"{base}:procs", 0, -1)]

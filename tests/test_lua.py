@@ -8,31 +8,32 @@ import re
 import pytest
 
 from tests.helpers import keys_holding, rdb
-from ticker import lua
 from ticker.archive import Archive
 from ticker.models import ItemIn, ItemPatch
 from ticker.newsroom.desk import Desk
 from ticker.settings import Settings
-from ticker.store import Store
+from ticker.store import Store, scripts
+from ticker.store.scripts import Script, ScriptArgumentError
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.mark.parametrize("script", lua.SCRIPTS, ids=lambda s: s.name)
-def test_each_script_uses_its_declared_names_only(script: lua.Script) -> None:
+@pytest.mark.parametrize("script", [scripts.load(n) for n in scripts.NAMES], ids=lambda s: s.name)
+def test_each_script_uses_its_declared_names_only(script: Script) -> None:
     assert "KEYS[" not in script.body and "ARGV[" not in script.body
-    for name in (*script.keys, *script.args):
+    for name in (*script.keys, *script.arg_names):
         assert re.search(rf"\b{name}\b", script.body), f"{script.name}: {name} is never used"
-    assert len(set(script.keys) | set(script.args)) == len(script.keys) + len(script.args)
+    assert len(set(script.keys) | set(script.arg_names)) == len(script.keys) + len(script.args)
 
 
 def test_a_call_with_a_missing_or_unknown_name_is_refused() -> None:
-    keys = {k: f"k:{k}" for k in lua.KNOWS.keys}
-    assert lua.KNOWS.call(keys, {"entry_id": "1-0"}) == (["k:events"], ["1-0"])
-    with pytest.raises(TypeError, match="knows"):
-        lua.KNOWS.call(keys, {"entry": "1-0"})
-    with pytest.raises(TypeError, match="knows"):
-        lua.KNOWS.call({}, {"entry_id": "1-0"})
+    knows = scripts.load("knows")
+    keys = {k: f"k:{k}" for k in knows.keys}
+    assert knows.call(keys, {"entry_id": "1-0"}) == (["k:events"], ["1-0"])
+    with pytest.raises(ScriptArgumentError, match="knows"):
+        knows.call(keys, {"entry": "1-0"})
+    with pytest.raises(ScriptArgumentError, match="knows"):
+        knows.call({}, {"entry_id": "1-0"})
 
 
 async def test_every_store_call_passes_the_names_its_script_declares(settings: Settings) -> None:
@@ -45,17 +46,17 @@ async def test_every_store_call_passes_the_names_its_script_declares(settings: S
         item, _ = await desk.post("en", ItemIn(headline="Seam"), author="t", idempotency_key="k1")
         await desk.correct("en", item.uri, ItemPatch(headline="Seam, again"), author="t")
         await desk.kill("en", item.uri, author="t")
-        await store.snapshot("en")
-        await store.knows("en", item.id)
-        await store.prune("en")
+        await store.stream.snapshot("en")
+        await store.stream.knows("en", item.id)
+        await store.items.prune("en")
         await desk.purge("en", item.uri, reason="test", author="t")
-        await store.audit("en", before=None, count=10)
-        await store.authorize("ab" * 32, "en", now_ms=1, interval_ms=1.0, burst=1)
-        await store.refund("ab" * 32, interval_ms=1.0)
-        assert await store.token_by_hash("ab" * 32, now_ms=1) == (0, None)
-        assert await store.token_create("n", "cd" * 32, {"name": "n", "sha256": "cd" * 32})
-        assert await store.token_rotate("n", "ef" * 32, now_ms=1, grace_ms=1000)
-        assert await store.token_revoke("n")
+        await store.items.audit("en", before=None, count=10)
+        await store.tokens.authorize("ab" * 32, "en", now_ms=1, interval_ms=1.0, burst=1)
+        await store.tokens.refund("ab" * 32, interval_ms=1.0)
+        assert await store.tokens.by_hash("ab" * 32, now_ms=1) == (0, None)
+        assert await store.tokens.create("n", "cd" * 32, {"name": "n", "sha256": "cd" * 32})
+        assert await store.tokens.rotate("n", "ef" * 32, now_ms=1, grace_ms=1000)
+        assert await store.tokens.revoke("n")
     finally:
         await store.close()
 
@@ -74,7 +75,7 @@ async def test_purge_reaches_items_written_before_the_index_existed(
         k = store.keys("en")
         client.delete(k.log, k.last, k.indexed)
         client.close()
-        assert await store.prune("en") == 0  # indexes, forgets nothing still in the history
+        assert await store.items.prune("en") == 0  # indexes, forgets nothing still in the history
         await desk.purge("en", item.uri, reason="court order", author="t")
         assert keys_holding(settings, "Old libel") == []
     finally:
@@ -97,7 +98,7 @@ async def test_the_queue_reaches_items_held_before_it_existed(settings: Settings
         client.delete(k.held, k.held_indexed)
         client.close()
         assert await archive.queue("en") == []
-        await store.prune("en")  # the sweeper's step: indexes what is held, once
+        await store.items.prune("en")  # the sweeper's step: indexes what is held, once
         assert [i.uri for i in await archive.queue("en")] == [held.uri]
     finally:
         await store.close()

@@ -1,6 +1,6 @@
 """What "acknowledged" means for a write: applied on the primary (the default), or also on
 N replicas (``WAIT``) and fsynced to the append-only files (``WAITAOF``). Pure rules;
-store.py sends the commands, on the connection that made the write.
+store/client.py sends the commands, on the connection that made the write.
 
 Deliberate choices:
 - ``TICKER_ACK_FSYNC`` asks ``WAITAOF 1 N``: the primary's own AOF and N replicas' AOFs.

@@ -63,30 +63,30 @@ class AofRewrites:
     async def after_purge(self) -> dict[str, Any]:
         """Want one more rewrite; the purge reply's ``disk``: the AOF's state and when the
         rewrite is due (``None``: no AOF, nothing to rewrite)."""
-        state = aof_state(await self._store.aof_info())
+        state = aof_state(await self._store.aof.info())
         if state == "off":
             return {"aof": state, "rewrite_due_at": None}
-        due = await self._store.rewrite_request(int(time.time() * 1000))
+        due = await self._store.aof.request(int(time.time() * 1000))
         return {"aof": state, "rewrite_due_at": _iso(due)}
 
     async def step(self) -> bool:
         """Ask for the rewrite if one is wanted, its interval's lock is free and no rewrite
         runs (the sweeper calls this every round). True when it was asked."""
-        wanted, lock_left, _ = await self._store.rewrite_state()
+        wanted, lock_left, _ = await self._store.aof.state()
         if wanted <= 0 or lock_left > 0:
             return False
-        info = await self._store.aof_info()
+        info = await self._store.aof.info()
         if aof_state(info) == "off":
-            await self._store.rewrite_covered(wanted, asked_ms=None)  # nothing on disk
+            await self._store.aof.covered(wanted, asked_ms=None)  # nothing on disk
             return False
         if rewriting(info):
             return False  # forked before the purge, maybe: ask again after it
         now_ms = int(time.time() * 1000)
-        if not await self._store.rewrite_lock(now_ms, self._interval_ms):
+        if not await self._store.aof.lock(now_ms, self._interval_ms):
             return False  # another process asks
-        answer = await self._store.bgrewriteaof()
+        answer = await self._store.aof.bgrewriteaof()
         if answer == "busy":
-            await self._store.rewrite_unlock()  # one began meanwhile: next round
+            await self._store.aof.unlock()  # one began meanwhile: next round
             return False
         if answer != "started":
             # The lock stays: one warning (and one retry) per interval.
@@ -96,14 +96,14 @@ class AofRewrites:
                 answer,
             )
             return False
-        await self._store.rewrite_covered(wanted, asked_ms=now_ms)
+        await self._store.aof.covered(wanted, asked_ms=now_ms)
         log.info("asked Redis to rewrite its append-only file (%d purges)", wanted)
         return True
 
     async def status(self) -> dict[str, Any]:
         """For ``/stats``: the AOF, the last rewrite, and what waits."""
-        info = await self._store.aof_info()
-        wanted, lock_left, asked = await self._store.rewrite_state()
+        info = await self._store.aof.info()
+        wanted, lock_left, asked = await self._store.aof.state()
         known = info or []
         failed = [i for i in known if i.get("aof_last_bgrewrite_status") not in (None, "ok")]
         took = max((int(i.get("aof_last_rewrite_time_sec", -1)) for i in known), default=-1)

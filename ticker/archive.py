@@ -50,11 +50,11 @@ class Archive:
         oldest = entry_key(f"{_ms(utcnow() - ch.history_max_age)}-0")
         page: list[dict[str, Any]] = []
         # One entry more than the page: whether anything older is left, in one round trip.
-        entries = await self._store.history(channel, before=before, count=limit + 1)
+        entries = await self._store.stream.history(channel, before=before, count=limit + 1)
         current: dict[str, Item | None] = {}
         if not desk_view:
             uris = sorted({e.fields.get("uri", "") for e in entries[:limit]} - {""})
-            for uri, raw in (await self._store.items(channel, uris)).items():
+            for uri, raw in (await self._store.items.many(channel, uris)).items():
                 current[uri] = _parse(raw)
         now = utcnow()
         for entry in entries[:limit]:
@@ -84,7 +84,7 @@ class Archive:
         a purge's reason or a rejection's note; never the item's text. The cursor for the
         next page, or ``None`` where the list ends."""
         self.channel(channel)
-        entries = await self._store.audit(channel, before=before, count=limit + 1)
+        entries = await self._store.items.audit(channel, before=before, count=limit + 1)
         rows = [
             {
                 "id": e.id,
@@ -105,7 +105,7 @@ class Archive:
             return False
         if entry_key(last_event_id)[0] < _ms(utcnow() - ch.history_max_age):
             return False  # older than the history rule, even if trimming left it in Redis
-        return await self._store.knows(channel, last_event_id)
+        return await self._store.stream.knows(channel, last_event_id)
 
     async def after(
         self, channel: str, after: str, count: int, *, desk_view: bool = False
@@ -115,14 +115,14 @@ class Archive:
         whose item is now held, killed or purged is left out: a returning reader never
         gets that text, only the removal that followed it. The desk's view
         (``desk_view``): every entry, as a token's stream has it."""
-        page = await self._store.range_after(channel, after, count)
+        page = await self._store.stream.range_after(channel, after, count)
         if not page:
             return [], after, False
         if desk_view:
             decoded = (desk_decode(e.id, e.fields, channel) for e in page)
             return [ev for ev in decoded if ev is not None], page[-1].id, len(page) == count
         uris = sorted({e.fields.get("uri", "") for e in page if e.fields.get("type") == "item"})
-        records = await self._store.items(channel, [u for u in uris if u])
+        records = await self._store.items.many(channel, [u for u in uris if u])
         now = utcnow()
         events = []
         for entry in page:
@@ -143,24 +143,24 @@ class Archive:
     async def versions(self, channel: str, uri: str) -> list[Item]:
         """Every version of an item, oldest first: who changed what, and when."""
         await self.get(channel, uri)
-        return [Item.model_validate_json(v) for v in await self._store.versions(channel, uri)]
+        return [Item.model_validate_json(v) for v in await self._store.items.versions(channel, uri)]
 
     async def get(self, channel: str, uri: str) -> Item:
         self.channel(channel)
-        raw = await self._store.item(channel, uri)
+        raw = await self._store.items.get(channel, uri)
         if raw is None:
             raise NotFound(f"no item {uri!r} in channel {channel!r}")
         return Item.model_validate_json(raw)
 
     async def reach(self, channel: str, uris: list[str]) -> dict[str, int]:
         """Readers each item was delivered to, over every process (the desk's view)."""
-        return await self._store.reach(channel, sorted(set(uris)))
+        return await self._store.items.reach(channel, sorted(set(uris)))
 
     async def editions(self, story: str, channels: list[str]) -> list[Item]:
         """Every edition of a story on these channels (the desk's view), newest first."""
         found = []
         for channel in channels:
-            found += [i for i in map(_parse, await self._store.story(channel, story)) if i]
+            found += [i for i in map(_parse, await self._store.items.story(channel, story)) if i]
         found.sort(key=lambda i: i.created_at, reverse=True)
         return found
 
@@ -169,7 +169,7 @@ class Archive:
         desk's view only)."""
         self.channel(channel)
         now = utcnow()
-        items = [i for i in map(_parse, await self._store.queue(channel)) if i is not None]
+        items = [i for i in map(_parse, await self._store.items.queue(channel)) if i is not None]
         waiting = [i for i in items if i.waiting_for(now) is not None]
         waiting.sort(key=lambda i: i.created_at, reverse=True)
         return waiting
@@ -180,7 +180,7 @@ class Archive:
         (on air, held, embargoed, an advisory), oldest change first. Not the items that
         ``live_max_items`` pushed off the ticker: they are gone from it, as expired."""
         self.channel(channel)
-        position, raw = await self._store.alive(channel)
+        position, raw = await self._store.stream.alive(channel)
         now = utcnow()
         items = [i for i in map(_parse, raw) if i is not None]
         alive = [i for i in items if i.status is not Status.CANCELED and i.expires_at > now]
@@ -198,7 +198,7 @@ class Archive:
         """The stream position and the items on the ticker now: pinned ones first, then
         oldest change first."""
         self.channel(channel)
-        position, raw = await self._store.snapshot(channel)
+        position, raw = await self._store.stream.snapshot(channel)
         now = utcnow()
         items = []
         for text in raw:

@@ -52,7 +52,7 @@ from ticker.errors import (
 from ticker.models import utcnow
 from ticker.store import Store
 
-# Statuses of Store.authorize and Store.token_by_hash (see lua._TOKEN_RULES).
+# Statuses of store.tokens.authorize and .by_hash (see store/lua/lib/token_rules.lua).
 _UNKNOWN, _GOOD, _FORBIDDEN, _LIMITED, _LAPSED = 0, 1, 2, 3, 4
 
 TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")  # fullmatch: "$" takes a final "\n"
@@ -67,7 +67,7 @@ OPS_ROLE: Literal["ops"] = "ops"
 ROLES = (*DESK_ROLES, OPS_ROLE)
 OPS_READERS = (OPS_ROLE, "chief")  # who reads /metrics and /stats (see above)
 Role = Literal["viewer", "contributor", "editor", "chief", "ops"]
-# The least role that writes (its posts wait for sign-off); lua.AUTHORIZE lets in the same.
+# The least role that writes (its posts wait for sign-off); authorize.lua lets in the same.
 WRITE_ROLE: Role = "contributor"
 # Who may pin and unpin (README, "Pins"): a pin outlasts every other item on the bar.
 PIN_ROLE: Role = "chief"
@@ -113,7 +113,7 @@ class Principal:
             )
 
 
-# The two rules lua._TOKEN_RULES applies in Redis, for telling and listing (never for
+# The two rules lib/token_rules.lua applies in Redis, for telling and listing (never for
 # letting a secret in: that is the script's).
 def expired(record: dict[str, Any], now_ms: int) -> bool:
     """Is the token past its ``--expires``? Then none of its secrets works."""
@@ -215,12 +215,12 @@ class Tokens:
         if expires is not None:
             record["expires_at"] = (now + expires).isoformat()
             record["expires_ms"] = int((now + expires).timestamp() * 1000)
-        if not await self._store.token_create(name, sha, record):
+        if not await self._store.tokens.create(name, sha, record):
             raise Conflict(f"a token named {name!r} already exists")
         return secret
 
     async def revoke(self, name: str) -> bool:
-        return await self._store.token_revoke(name)
+        return await self._store.tokens.revoke(name)
 
     async def rotate(self, name: str, *, grace: timedelta = timedelta(0)) -> str:
         """A new secret for ``name``; the old one keeps working for ``grace`` (``0``: it
@@ -230,7 +230,7 @@ class Tokens:
         secret = "tk_" + secrets.token_urlsafe(32)
         grace_ms = int(grace.total_seconds() * 1000)
         now_ms = int(time.time() * 1000)
-        if not await self._store.token_rotate(
+        if not await self._store.tokens.rotate(
             name, digest(secret), now_ms=now_ms, grace_ms=grace_ms
         ):
             raise NotFound(f"no token named {name!r}")
@@ -242,7 +242,7 @@ class Tokens:
         now_ms = int(time.time() * 1000)
         return [
             {k: v for k, v in t.items() if k not in hidden} | standing(t, now_ms)
-            for t in await self._store.tokens()
+            for t in await self._store.tokens.all()
         ]
 
     async def verify(self, secret: str) -> Principal | None:
@@ -256,7 +256,7 @@ class Tokens:
         """The token behind a secret; ``401`` saying why not."""
         sha = digest(secret)
         now_ms = int(time.time() * 1000)
-        status, record = await self._store.token_by_hash(sha, now_ms=now_ms)
+        status, record = await self._store.tokens.by_hash(sha, now_ms=now_ms)
         return _checked(status, record, sha, now_ms)
 
     async def reader(self, authorization: str | None, channel: str) -> Principal | None:
@@ -296,7 +296,7 @@ class Tokens:
         a refusal names (the write's own; a role that writes at all is checked above)."""
         sha = digest(_secret(authorization))
         now_ms = int(time.time() * 1000)
-        status, record, wait = await self._store.authorize(
+        status, record, wait = await self._store.tokens.authorize(
             sha, channel, now_ms=now_ms, interval_ms=self._interval_ms, burst=self._burst
         )
         principal = _checked(status, record, sha, now_ms)
@@ -317,7 +317,7 @@ class Tokens:
         """Give back the write ``authorize`` counted: a replayed Idempotency-Key or a
         refused write wrote nothing, so neither a re-run import nor a typo is throttled."""
         if principal.digest:
-            await self._store.refund(principal.digest, interval_ms=self._interval_ms)
+            await self._store.tokens.refund(principal.digest, interval_ms=self._interval_ms)
 
 
 def _checked(status: int, record: dict[str, Any] | None, sha: str, now_ms: int) -> Principal:

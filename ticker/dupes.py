@@ -5,7 +5,7 @@ is that of an item posted on the same channel within the channel's ``duplicate_w
 (10 minutes by default), unless it says ``"force": true``. ``normal_headline`` is the one
 definition of "the same headline", ``blocks`` the one definition of "a duplicate of that
 item"; the desk calls both. The lookup and the note of a post are made in the commit
-script itself (lua.py, ``_DUPES``), so two posts at the same instant cannot both pass.
+script itself (store/lua/lib/dupes.lua), so two posts at the same instant cannot both pass.
 
 Deliberate choices (read before "fixing"):
 - Folded, as two editors typing the same flash differ: Unicode forms (NFKC: ``ﬁ`` and
@@ -30,7 +30,7 @@ Deliberate choices (read before "fixing"):
 - Only posts are checked and noted; a correction is neither. An ``Idempotency-Key``
   replay gets its first reply before the rule is looked at.
 - Redis holds a SHA-256 of the normal form, never the text; each entry leaves after the
-  window, and a purge takes the item's entries out at once (lua.py, ``PURGE``).
+  window, and a purge takes the item's entries out at once (store/lua/purge.lua).
 """
 
 from __future__ import annotations

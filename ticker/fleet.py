@@ -9,7 +9,7 @@ Deliberate choices:
 - The answering process counts itself live, not from its last report: with ``--workers
   N`` a request reaches any worker, and each one then answers the same, current total
   for itself and at most one interval old for the others.
-- Reports are a key per process with a TTL plus one index (store.py), all under the
+- Reports are a key per process with a TTL plus one index (store/fleet.py), all under the
   ``{fleet}`` hash tag: one Redis Cluster slot, and nothing lists keys.
 """
 
@@ -105,7 +105,7 @@ class Fleet:
 
     async def report(self) -> None:
         ttl_ms = int(self._settings.fleet_ttl_s * 1000)
-        await self._store.fleet_report(
+        await self._store.fleet.report(
             self.me.id, self._now().to_json(), now_ms=_ms(time.time()), ttl_ms=ttl_ms
         )
 
@@ -125,7 +125,7 @@ class Fleet:
     async def members(self) -> list[Member]:
         """Every process that reported within the TTL, this one live; oldest first."""
         now = time.time()
-        rows = await self._store.fleet_members(
+        rows = await self._store.fleet.members(
             now_ms=_ms(now), ttl_ms=int(self._settings.fleet_ttl_s * 1000)
         )
         found = {self.me.id: self._now()}
@@ -140,7 +140,7 @@ class Fleet:
         await tasks.stop(self._task)
         self._task = None
         with contextlib.suppress(StoreUnavailable):  # the TTL removes us anyway
-            await self._store.fleet_leave(self.me.id)
+            await self._store.fleet.leave(self.me.id)
 
 
 def _ms(seconds: float) -> int:

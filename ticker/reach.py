@@ -80,7 +80,7 @@ class Reach:
             if not counts:
                 continue
             try:
-                await self._store.add_reach(channel, counts)
+                await self._store.items.add_reach(channel, counts)
             except StoreUnavailable as exc:
                 log.warning("reach of channel %s not written yet: %s", channel, exc.message)
                 self.add(channel, counts)

@@ -67,12 +67,12 @@ class Sweeper:
         AOF rewrite, when a purge wants one and it is due."""
         now_ms = int(utcnow().timestamp() * 1000)
         for ch in self._settings.channels:
-            for uri in await self._store.due(ch.name, "embargo", now_ms):
+            for uri in await self._store.items.due(ch.name, "embargo", now_ms):
                 await self._desk.release(ch.name, uri)
-            for uri in await self._store.due(ch.name, "expiry", now_ms):
+            for uri in await self._store.items.due(ch.name, "expiry", now_ms):
                 await self._desk.expire(ch.name, uri)
             if trim:
-                await self._store.trim_before(ch.name, min_id(ch.history_max_age))
+                await self._store.items.trim_before(ch.name, min_id(ch.history_max_age))
                 # An item whose whole history is gone (by age or by count) leaves too.
                 await self._desk.prune(ch.name)
         await self.rewrites.step()

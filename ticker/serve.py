@@ -36,9 +36,9 @@ from ticker.announce import announce_when_ready, local_base
 from ticker.auth import ALL_CHANNELS, Tokens
 from ticker.embedded import EmbeddedRedis, clear_state, write_state
 from ticker.errors import StoreUnavailable
-from ticker.redisconn import redis_location
 from ticker.settings import Settings
 from ticker.store import Store
+from ticker.store.redisconn import redis_location
 
 if TYPE_CHECKING:
     from ticker.metrics import Metrics

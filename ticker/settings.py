@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from ticker.redisconn import parse_redis_url  # redis-py: only when a URL is set
+            from ticker.store.redisconn import parse_redis_url  # redis-py: only when a URL is set
 
             parse_redis_url(value.get_secret_value())  # a ValueError that names no secret
         return value

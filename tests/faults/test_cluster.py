@@ -365,9 +365,9 @@ async def test_a_durable_write_waits_on_the_node_of_its_channels_slot(
             owner = cluster.owner(events_key(prefix, ch))
             before = _waits(cluster)
             with pytest.raises(NotDurable):  # a script (loaded on first use), then the wait
-                await store.purge(ch, "no-such-item", audit={}, history_max_items=10)
+                await store.items.purge(ch, "no-such-item", audit={}, history_max_items=10)
             with pytest.raises(NotDurable):  # commands, then the wait
-                await store.link_story(ch, "story", "no-such-item", ttl_ms=60_000)
+                await store.items.link_story(ch, "story", "no-such-item", ttl_ms=60_000)
             after = _waits(cluster)
             # Every WAIT went to the node of the channel's slot, and only there.
             assert {p for p in after if after[p] != before[p]} == {owner}, ch

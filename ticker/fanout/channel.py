@@ -130,11 +130,11 @@ class ChannelReader:
         # The flag backs up cancel(): redis-py can swallow a cancellation mid-command.
         while not self.stopped:
             try:
-                async with store.tail(self.channel, block_ms=settings.read_block_ms) as tail:
+                async with store.stream.tail(self.channel, block_ms=settings.read_block_ms) as tail:
                     if not self.ready.is_set():
                         # Start from a concrete ID, never '$': an entry added between two
                         # reads would be skipped.
-                        self.restart_at(await store.last_id(self.channel))
+                        self.restart_at(await store.stream.last_id(self.channel))
                         self.ready.set()
                     if delay:
                         # Back only once a command has gone through (the tail connects
@@ -265,7 +265,7 @@ class ChannelReader:
         Ending every stream sends them back with Last-Event-ID, and the feed decides
         between an exact resume and a ``reset``."""
         store = self._store
-        if self.position == "0-0" or await store.knows(self.channel, self.position):
+        if self.position == "0-0" or await store.stream.knows(self.channel, self.position):
             return
         log.warning(
             "reader %s: position %s is gone from the stream (data lost or "
@@ -274,7 +274,7 @@ class ChannelReader:
             self.position,
             len(self.subscribers),
         )
-        self.restart_at(await store.last_id(self.channel))
+        self.restart_at(await store.stream.last_id(self.channel))
         self.drop_all()
         self._metrics.resyncs.labels(self.channel).inc()
 
@@ -287,7 +287,7 @@ class ChannelReader:
         limit = min(self._settings.read_batch, ch.history_max_items if ch else 1)
         if len(entries) < limit or self.position == "0-0":
             return False
-        if await self._store.knows(self.channel, self.position):
+        if await self._store.stream.knows(self.channel, self.position):
             return False
         log.warning(
             "reader %s: fell behind the history (position %s trimmed); ending %d "

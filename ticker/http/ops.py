@@ -41,7 +41,7 @@ async def stats(request: Request) -> Response:
     members = await svc.fleet.members()
     body: dict[str, Any] = {}
     for ch in svc.settings.channels:
-        info = await svc.store.stats(ch.name)
+        info = await svc.store.items.stats(ch.name)
         info["readers"] = sum(m.readers.get(ch.name, 0) for m in members)
         body[ch.name] = info
     now = time.time()

@@ -1,5 +1,5 @@
 """What every editorial action shares: the channel lookup, the reads a change starts
-from, and the one commit through which every version is written (``Store.commit``: a Lua
+from, and the one commit through which every version is written (``store.items.commit``: a Lua
 script that checks the version the change started from, so two editors correcting the
 same item at once never lose an edit: the loser re-reads and retries)."""
 
@@ -119,7 +119,7 @@ class Writer:
             and reason != "expire"
             else None,
             # A pin holds its slot until the item is killed or expires (held items too).
-            pinned=item.pinned and alive and reason != "expire",
+            pin=item.pinned and alive and reason != "expire",
             pin_max=PIN_MAX,
             idempotency=idempotency,
             idempotency_ttl_s=self._settings.idempotency_ttl_s,
@@ -132,7 +132,7 @@ class Writer:
             headline=headline,
             notice=notice,
         )
-        status, stored, pushed_out = await self._store.commit(ch.name, change)
+        status, stored, pushed_out = await self._store.items.commit(ch.name, change)
         if status == "ok":
             self._metrics.child(self._metrics.published, ch.name, event_type).inc()
             if pushed_out:

@@ -97,7 +97,7 @@ class Posting(Writer):
                     # After the commit, not in it: the link is an index, and an item
                     # whose link failed is still an item (the reply says 503; a retry
                     # with the Idempotency-Key returns it).
-                    await self._store.link_story(
+                    await self._store.items.link_story(
                         ch.name, posted.story, posted.uri, ttl_ms=_ms_delta(ch.history_max_age)
                     )
                 return posted, True
@@ -109,7 +109,7 @@ class Posting(Writer):
                     )
                 replayed = Item.model_validate_json(first)
                 if replayed.story:  # the first call's link may have failed
-                    await self._store.link_story(
+                    await self._store.items.link_story(
                         ch.name, replayed.story, replayed.uri, ttl_ms=_ms_delta(ch.history_max_age)
                     )
                 return replayed, False
@@ -121,7 +121,7 @@ class Posting(Writer):
         """The first reply to this Idempotency-Key and request, if there is one (a read)."""
         self.channel(channel)
         scope, fingerprint = _idempotency(author, idempotency_key, data)
-        stored = await self._store.idempotent_reply(channel, scope)
+        stored = await self._store.items.idempotent_reply(channel, scope)
         if stored is None:
             return None
         first_fingerprint, _, first = stored.partition("\n")

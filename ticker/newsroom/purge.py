@@ -25,7 +25,7 @@ class Purging(Writer):
             "purged_at": utcnow().isoformat(),
             "reason": reason,
         }
-        status, record = await self._store.purge(
+        status, record = await self._store.items.purge(
             channel, uri, audit=audit, history_max_items=ch.history_max_items
         )
         if status == "unknown":
@@ -36,4 +36,4 @@ class Purging(Writer):
 
     async def prune(self, channel: str) -> int:
         """Forget the items whose whole history has aged out (the sweeper's last step)."""
-        return await self._store.prune(channel)
+        return await self._store.items.prune(channel)

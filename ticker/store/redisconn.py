@@ -1,5 +1,5 @@
 """Redis clients from ``TICKER_REDIS_URL``: one server, a Redis Cluster, or the primary that
-Redis Sentinel names. Connection construction only: store.py issues every command.
+Redis Sentinel names. Connection construction only: client.py issues every command.
 
     redis://[user:pass@]host:port/db, rediss://..., unix:///path/redis.sock   one server
     redis+cluster://[user:pass@]host:port[,host:port...][?options]            a cluster
