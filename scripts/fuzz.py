@@ -36,7 +36,7 @@ import httpx
 import redis
 import redis.asyncio as aioredis
 
-from ticker.auth import ALL_CHANNELS, Tokens
+from ticker.newsroom.auth import ALL_CHANNELS, Tokens
 from ticker.store import Store
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

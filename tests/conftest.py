@@ -14,8 +14,8 @@ import redis
 from pydantic import SecretStr
 
 from tests.helpers import TickerProcess, make_token, serve_app, server_env
-from ticker.auth import ALL_CHANNELS
-from ticker.embedded import EmbeddedRedis
+from ticker.newsroom.auth import ALL_CHANNELS
+from ticker.server.embedded import EmbeddedRedis
 from ticker.settings import Settings
 
 

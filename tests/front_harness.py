@@ -18,12 +18,12 @@ from typing import Any
 import uvicorn
 from uvicorn.server import ServerState
 
+from ticker.domain.models import ItemIn
 from ticker.http.app import Streams, create_app
 from ticker.http.door import DOOR, Door
 from ticker.http.front import Front
 from ticker.http.streams import NativeStreams
-from ticker.logs import RequestId
-from ticker.models import ItemIn
+from ticker.ops.logs import RequestId
 from ticker.settings import Settings
 
 PEER = ("127.0.0.1", 5000)

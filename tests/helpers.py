@@ -25,9 +25,9 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 from pydantic import SecretStr
 
 from tests.warm import popen_ticker
-from ticker.auth import ALL_CHANNELS, Tokens
 from ticker.http.app import create_app
 from ticker.http.front import Front
+from ticker.newsroom.auth import ALL_CHANNELS, Tokens
 from ticker.settings import Settings
 from ticker.store import Store
 

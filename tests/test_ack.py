@@ -17,9 +17,9 @@ from pydantic import SecretStr
 
 from tests.helpers import free_port, make_token, serve_app, stop_processes, wait_until
 from tests.test_startup import one_line_failure, serve
-from ticker.ack import Ack, fsync_problem
-from ticker.embedded import find_redis_server
-from ticker.errors import NotDurable
+from ticker.domain.ack import Ack, fsync_problem
+from ticker.domain.errors import NotDurable
+from ticker.server.embedded import find_redis_server
 from ticker.settings import Settings
 
 # -- the rules --------------------------------------------------------------------------

@@ -263,7 +263,7 @@ async def test_missing_or_wrong_token_is_401(
 async def test_revoked_token_is_401_and_other_channel_is_403(
     server: tuple[str, Any], settings: Settings
 ) -> None:
-    from ticker.auth import Tokens
+    from ticker.newsroom.auth import Tokens
     from ticker.store import Store
 
     ar_only = make_token(settings, "ar-desk", ["ar"])

@@ -13,7 +13,7 @@ import pytest
 
 from tests.cli_helpers import admin_env, run
 from tests.helpers import TickerProcess, make_token, rdb, wait_until
-from ticker.auth import digest
+from ticker.newsroom.auth import digest
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -264,7 +264,7 @@ def test_with_json_logs_ready_is_one_log_line_and_a_configured_redis_has_no_toke
 
 
 def test_the_ready_message_reaches_a_wildcard_bind_on_loopback() -> None:
-    from ticker.announce import local_base
+    from ticker.server.announce import local_base
 
     assert local_base("0.0.0.0", 80) == "http://127.0.0.1:80"
     assert local_base("::", 80) == "http://[::1]:80"

@@ -13,9 +13,10 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.crc import key_slot
 
+from ticker.domain.redisurl import CLUSTER, SENTINEL, SINGLE, parse_redis_url
 from ticker.settings import Settings
 from ticker.store import Change, Store
-from ticker.store.redisconn import CLUSTER, SENTINEL, SINGLE, open_redis, parse_redis_url
+from ticker.store.redisconn import open_redis
 
 pytestmark = pytest.mark.anyio
 

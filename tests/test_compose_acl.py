@@ -26,7 +26,7 @@ import yaml
 from pydantic import SecretStr
 
 from tests.helpers import TickerProcess, free_port, make_token, read_until, wait_until
-from ticker.embedded import find_redis_server
+from ticker.server.embedded import find_redis_server
 from ticker.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

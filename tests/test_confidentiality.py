@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.helpers import TickerProcess, make_token, serve_app, start_reader
-from ticker.models import utcnow
+from ticker.domain.models import utcnow
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio

@@ -17,8 +17,8 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.helpers import make_token, rdb
-from ticker.events import decode, desk_decode
-from ticker.models import utcnow
+from ticker.domain.events import decode, desk_decode
+from ticker.domain.models import utcnow
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio

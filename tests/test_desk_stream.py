@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from tests.helpers import Reader, make_token, serve_app, start_reader
+from ticker.domain.models import DESK_ONLY, Item, utcnow
 from ticker.http.front import Front
-from ticker.models import DESK_ONLY, Item, utcnow
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.helpers import TickerProcess, open_streams, read_until, wait_until
-from ticker.frames import last_retry_frame
+from ticker.domain.frames import last_retry_frame
 from ticker.settings import Settings
 
 DRAIN_S = 2.0

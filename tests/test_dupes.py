@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.helpers import keys_holding, make_token, rdb
-from ticker.dupes import digest, normal_headline
+from ticker.newsroom.dupes import digest, normal_headline
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio

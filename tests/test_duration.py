@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from ticker.duration import Duration, format_duration, parse_duration
+from ticker.domain.duration import Duration, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

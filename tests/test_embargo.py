@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.helpers import rdb
+from ticker.domain.when import parse_when, time_zone
 from ticker.settings import Channel, Settings
-from ticker.when import parse_when, time_zone
 
 pytestmark = pytest.mark.anyio
 

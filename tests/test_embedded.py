@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from tests.helpers import TickerProcess, wait_until
-from ticker.embedded import EmbeddedError, EmbeddedRedis
+from ticker.server.embedded import EmbeddedError, EmbeddedRedis
 
 
 @pytest.fixture

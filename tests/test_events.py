@@ -15,9 +15,9 @@ import pytest
 import redis
 
 from tests.helpers import Reader, serve_app, start_reader
+from ticker.domain.models import DESK_ONLY, utcnow
 from ticker.fanout import channel
 from ticker.http.front import Front
-from ticker.models import DESK_ONLY, utcnow
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio

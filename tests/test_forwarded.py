@@ -11,14 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from ticker.cli.console import settings_error
-from ticker.http.forwarded import (
-    MAX_HOPS,
-    NOBODY,
-    SEEN_MAX,
-    Proxies,
-    client_address,
-    forward,
-)
+from ticker.domain.proxies import NOBODY, SEEN_MAX, Proxies
+from ticker.http.forwarded import MAX_HOPS, client_address, forward
 from ticker.http.rules import Rules
 from ticker.settings import Settings
 

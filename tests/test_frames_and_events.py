@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from ticker.events import EVERYTHING, Filter, decode
-from ticker.frames import frame, reset_frame, retry_frame
-from ticker.streamid import entry_key, valid_entry_id
+from ticker.domain.events import EVERYTHING, Filter, decode
+from ticker.domain.frames import frame, reset_frame, retry_frame
+from ticker.domain.streamid import entry_key, valid_entry_id
 
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 

@@ -23,7 +23,7 @@ import redis
 from pydantic import SecretStr
 
 from tests.helpers import TickerProcess, make_token, metric_samples, read_until, wait_until
-from ticker.auth import ALL_CHANNELS
+from ticker.newsroom.auth import ALL_CHANNELS
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.timeout(30)

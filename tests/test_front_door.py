@@ -45,7 +45,7 @@ from tests.helpers import (
     server_env,
     wait_until,
 )
-from ticker.auth import ALL_CHANNELS
+from ticker.newsroom.auth import ALL_CHANNELS
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.timeout(30)

@@ -14,9 +14,9 @@ import pytest
 from starlette.requests import Request
 
 from tests.helpers import keys_holding, rdb
-from ticker.errors import Conflict, Expired, Killed
+from ticker.domain.errors import Conflict, Expired, Killed
+from ticker.domain.models import utcnow
 from ticker.http.app import ticker_error
-from ticker.models import utcnow
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio

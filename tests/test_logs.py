@@ -16,8 +16,8 @@ import pytest
 import structlog
 
 from tests.helpers import TickerProcess, wait_until
-from ticker import logs
-from ticker.logs import RequestId, new_request_id, sanitize_request_id
+from ticker.ops import logs
+from ticker.ops.logs import RequestId, new_request_id, sanitize_request_id
 
 # -- the request ID sanitizer ---------------------------------------------------------------
 

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from tests.helpers import keys_holding, rdb
-from ticker.archive import Archive
-from ticker.models import ItemIn, ItemPatch
+from ticker.domain.models import ItemIn, ItemPatch
+from ticker.newsroom.archive import Archive
 from ticker.newsroom.desk import Desk
 from ticker.settings import Settings
 from ticker.store import Store, scripts

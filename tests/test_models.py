@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from ticker.models import HEADLINE_MAX, Item, ItemIn, ItemPatch, Kind, Status
+from ticker.domain.models import HEADLINE_MAX, Item, ItemIn, ItemPatch, Kind, Status
 
 
 def refusal(model: type[BaseModel], data: dict[str, Any]) -> dict[str, str]:

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from tests.helpers import keys_holding, make_token, rdb, start_reader
-from ticker.errors import Killed
-from ticker.events import decode
-from ticker.models import Item, Status, utcnow
-from ticker.notices import check_rekill, entry_notice, marked, public_notice
+from ticker.domain.errors import Killed
+from ticker.domain.events import decode
+from ticker.domain.models import Item, Status, utcnow
+from ticker.domain.notices import check_rekill, entry_notice, marked, public_notice
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio

@@ -13,8 +13,8 @@ import pytest
 
 from tests.cli_helpers import admin_env, run, server_env
 from tests.helpers import TickerProcess, make_token, rdb
-from ticker.auth import digest
 from ticker.cli.console import AUTH
+from ticker.newsroom.auth import digest
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -18,7 +18,7 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from tests.helpers import TickerProcess, read_until, wait_until
-from ticker.events import EVERYTHING, Event
+from ticker.domain.events import EVERYTHING, Event
 from ticker.fanout.socket import Socket, chunk
 from ticker.fanout.subscriber import Batch, Subscriber
 from ticker.http.deadline import HeadDeadlines

@@ -23,10 +23,10 @@ import redis
 from pydantic import SecretStr
 
 from tests.helpers import free_port, make_token, ops_headers, serve_app, stop_processes, wait_until
-from ticker.aof import AofRewrites
-from ticker.embedded import find_redis_server
-from ticker.models import ItemIn
+from ticker.domain.models import ItemIn
+from ticker.newsroom.aof import AofRewrites
 from ticker.newsroom.desk import Desk
+from ticker.server.embedded import find_redis_server
 from ticker.settings import Settings
 from ticker.store import Store
 

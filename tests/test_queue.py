@@ -13,7 +13,7 @@ import pytest
 
 from tests.cli_helpers import cli_env, run
 from tests.helpers import make_token
-from ticker.models import utcnow
+from ticker.domain.models import utcnow
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from tests.helpers import TickerProcess, make_token, start_reader, wait_until
-from ticker.models import utcnow
+from ticker.domain.models import utcnow
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ticker.errors import TickerError
-from ticker.events import EVERYTHING, Filter
+from ticker.domain.errors import TickerError
+from ticker.domain.events import EVERYTHING, Filter
 from ticker.http.rules import (
     RAW_SLACK,
     DeskStreamRequest,

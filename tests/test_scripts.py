@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.helpers import rdb
-from ticker.models import ItemIn
+from ticker.domain.models import ItemIn
 from ticker.newsroom.desk import Desk
 from ticker.settings import Settings
 from ticker.store import Store, scripts

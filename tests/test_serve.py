@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.helpers import TickerProcess, free_port, open_streams, serve_app, sigterm_and_time
-from ticker.serve import build_app
+from ticker.server.serve import build_app
 from ticker.settings import Settings
 
 

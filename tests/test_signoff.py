@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.helpers import make_token, rdb
-from ticker.models import utcnow
+from ticker.domain.models import utcnow
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio

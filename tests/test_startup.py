@@ -14,7 +14,7 @@ import pytest
 
 from tests.cli_helpers import cli_env, run
 from tests.helpers import free_port
-from ticker.embedded import install_hint
+from ticker.server.embedded import install_hint
 
 PASSWORD = "s3cret-Hunter2"
 
@@ -117,10 +117,10 @@ def test_with_no_redis_server_anywhere_it_names_the_install_command(tmp_path: Pa
 def test_the_install_hint_follows_the_os(
     monkeypatch: pytest.MonkeyPatch, platform: str, release: dict[str, str], hint: str
 ) -> None:
-    import ticker.embedded
+    import ticker.server.embedded
 
     monkeypatch.setattr(sys, "platform", platform)
-    monkeypatch.setattr(ticker.embedded, "_os_release", lambda: release)
+    monkeypatch.setattr(ticker.server.embedded, "_os_release", lambda: release)
     assert install_hint() == hint
 
 

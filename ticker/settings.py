@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ticker.duration import Duration
-from ticker.when import time_zone
+from ticker.domain.duration import Duration
+from ticker.domain.when import time_zone
 
 CHANNEL_NAME = re.compile(r"[a-z0-9-]{1,32}")  # fullmatch: "$" takes a final "\n"
 
@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from ticker.store.redisconn import parse_redis_url  # redis-py: only when a URL is set
+            from ticker.domain.redisurl import parse_redis_url
 
             parse_redis_url(value.get_secret_value())  # a ValueError that names no secret
         return value
@@ -223,7 +223,7 @@ class Settings(BaseSettings):
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from ticker.http.forwarded import Proxies  # the standard library only
+        from ticker.domain.proxies import Proxies
 
         Proxies.parse(value)  # a ValueError naming the entry
         return value

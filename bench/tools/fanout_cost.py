@@ -22,14 +22,14 @@ from collections import deque
 from datetime import timedelta
 
 from pydantic import SecretStr
-from ticker.events import Filter
+from ticker.domain.events import Filter
+from ticker.domain.models import Item, utcnow
 from ticker.fanout.channel import ChannelReader
 from ticker.fanout.hub import Hub
 from ticker.fanout.onair import OnAir
 from ticker.fanout.socket import Socket, identity
 from ticker.fanout.subscriber import Subscriber
-from ticker.metrics import Metrics
-from ticker.models import Item, utcnow
+from ticker.ops.metrics import Metrics
 from ticker.settings import Settings
 from ticker.store import Entry, Store
 
@@ -81,7 +81,7 @@ async def main() -> None:
     store = Store("redis://127.0.0.1:6379/0", prefix="bench-fanout")
     extra = {}
     if "reach" in inspect.signature(Hub).parameters:
-        from ticker.reach import Reach
+        from ticker.newsroom.reach import Reach
 
         extra["reach"] = Reach(store)  # not started: its Redis writes are off the hot path
 

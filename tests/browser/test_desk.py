@@ -23,8 +23,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import Watch, wait_live
 from tests.helpers import TickerProcess, make_token, wait_until
-from ticker.auth import Tokens
-from ticker.errors import InvalidRequest
+from ticker.domain.errors import InvalidRequest
+from ticker.newsroom.auth import Tokens
 from ticker.settings import Settings
 from ticker.store import Store
 

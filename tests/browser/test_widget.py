@@ -23,7 +23,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import NewsSite, Watch, wait_live
 from tests.helpers import TickerProcess, make_token, wait_until
-from ticker.demo import DEMO_EVERY, DEMO_TTL, SAMPLES, run_demo
+from ticker.server.demo import DEMO_EVERY, DEMO_TTL, SAMPLES, run_demo
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module

@@ -39,9 +39,9 @@ from tests.helpers import (
     stop_processes,
     wait_until,
 )
-from ticker.ack import Ack
-from ticker.embedded import find_redis_server
-from ticker.errors import NotDurable
+from ticker.domain.ack import Ack
+from ticker.domain.errors import NotDurable
+from ticker.server.embedded import find_redis_server
 from ticker.settings import Settings
 from ticker.store import Store
 

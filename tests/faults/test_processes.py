@@ -21,7 +21,7 @@ from tests.faults.followers import Follower, follow
 from tests.faults.proxy import Proxy
 from tests.helpers import TickerProcess, open_streams, sigterm_and_time, start_reader
 from ticker.cli.client import Client
-from ticker.models import utcnow
+from ticker.domain.models import utcnow
 from ticker.settings import Settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(150)]

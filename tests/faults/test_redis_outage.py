@@ -21,7 +21,7 @@ import pytest
 
 from tests.faults.followers import Follower, follow, publish, stop_all
 from tests.helpers import TickerProcess, free_port, make_token, wait_until
-from ticker.embedded import find_redis_server
+from ticker.server.embedded import find_redis_server
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.timeout(120)

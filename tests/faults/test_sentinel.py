@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from tests.faults.sentinels import SERVICE, SentinelSet
 from tests.helpers import make_token, serve_app, start_reader
-from ticker.embedded import find_redis_server
+from ticker.server.embedded import find_redis_server
 from ticker.settings import Settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]

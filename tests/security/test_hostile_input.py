@@ -18,7 +18,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from tests.helpers import start_reader
-from ticker.models import utcnow
+from ticker.domain.models import utcnow
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio

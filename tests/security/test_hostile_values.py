@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tests.conftest import make_token
-from ticker.models import ItemIn
+from ticker.domain.models import ItemIn
+from ticker.domain.text import default_ignorable
 from ticker.settings import Channel, Settings
-from ticker.text import default_ignorable
 
 pytestmark = pytest.mark.anyio
 

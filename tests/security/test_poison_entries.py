@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from tests.helpers import start_reader
-from ticker.models import utcnow
+from ticker.domain.models import utcnow
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio

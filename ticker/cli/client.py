@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 from httpx_sse import ServerSentEvent, connect_sse
 
-from ticker.embedded import read_state
+from ticker.server.embedded import read_state
 from ticker.settings import Settings
 
 DEFAULT_URL = "http://127.0.0.1:8000"

@@ -103,9 +103,9 @@ def serve(
     ] = "info",
 ) -> None:
     """Run the service (and a private Redis, unless one is configured)."""
-    from ticker.embedded import EmbeddedError
-    from ticker.serve import StartupError
-    from ticker.serve import serve as run
+    from ticker.server.embedded import EmbeddedError
+    from ticker.server.serve import StartupError
+    from ticker.server.serve import serve as run
     from ticker.settings import Settings
 
     overrides = {

@@ -32,7 +32,7 @@ ExpiresAt = Annotated[
     str | None,
     typer.Option(metavar="TIME", help="When it leaves the ticker (RFC 3339, with a zone)."),
 ]
-# Sent as typed: the service reads it (ticker/when.py), so every client means the same.
+# Sent as typed: the service reads it (ticker/domain/when.py), so every client means the same.
 Embargo = Annotated[
     str | None,
     typer.Option(

@@ -35,10 +35,10 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run a token command against Redis (the configured one, or the local embedded one)."""
     import asyncio
 
-    from ticker.ack import Ack
-    from ticker.auth import Tokens
-    from ticker.embedded import read_state
-    from ticker.errors import TickerError
+    from ticker.domain.ack import Ack
+    from ticker.domain.errors import TickerError
+    from ticker.newsroom.auth import Tokens
+    from ticker.server.embedded import read_state
     from ticker.store import Store
 
     settings = load_settings()
@@ -151,7 +151,7 @@ def _print_secret(secret: str, record: dict[str, Any] | None) -> None:
 
 def _duration(field: str, text: str, *, zero: bool = False) -> timedelta:
     """A CLI duration (the API's spellings), or exit 1 naming the option."""
-    from ticker.duration import parse_duration
+    from ticker.domain.duration import parse_duration
 
     if zero and text.strip().lower() in ("0", "0s", "0m", "0h", "0d", "pt0s"):
         return timedelta(0)

@@ -29,17 +29,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ticker import logs
-from ticker.errors import StoreUnavailable
-from ticker.events import Event, Filter, decode, desk_decode
+from ticker.domain.errors import StoreUnavailable
+from ticker.domain.events import Event, Filter, decode, desk_decode
+from ticker.domain.models import Item, utcnow
+from ticker.domain.streamid import entry_key
 from ticker.fanout.onair import OnAir
 from ticker.fanout.subscriber import Batch, Subscriber, deliver
-from ticker.metrics import Metrics
-from ticker.models import Item, utcnow
-from ticker.reach import Reach
+from ticker.newsroom.reach import Reach
+from ticker.ops import logs
+from ticker.ops.metrics import Metrics
 from ticker.settings import Settings
 from ticker.store import Entry, Store
-from ticker.streamid import entry_key
 
 log = logging.getLogger("ticker.channel")
 

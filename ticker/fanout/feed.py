@@ -31,17 +31,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from ticker.archive import Archive
-from ticker.errors import StoreUnavailable
-from ticker.events import Filter, desk_event
+from ticker.domain.errors import StoreUnavailable
+from ticker.domain.events import Filter, desk_event
+from ticker.domain.frames import HEARTBEAT, last_retry_frame, reset_frame, retry_frame
+from ticker.domain.models import Item, Status
+from ticker.domain.streamid import entry_key
 from ticker.fanout.channel import ChannelReader, Opening, Snapshot
 from ticker.fanout.hub import Hub
 from ticker.fanout.socket import Socket
 from ticker.fanout.subscriber import Subscriber
-from ticker.frames import HEARTBEAT, last_retry_frame, reset_frame, retry_frame
-from ticker.models import Item, Status
+from ticker.newsroom.archive import Archive
 from ticker.settings import Settings
-from ticker.streamid import entry_key
 
 log = logging.getLogger("ticker.feed")
 

@@ -11,17 +11,17 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from ticker import tasks
-from ticker.errors import StoreUnavailable
-from ticker.events import Filter, item_event
+from ticker.domain.errors import StoreUnavailable
+from ticker.domain.events import Filter, item_event
+from ticker.domain.models import Item
+from ticker.domain.streamid import entry_key
 from ticker.fanout.channel import ChannelReader, Opening, Snapshot
 from ticker.fanout.subscriber import Subscriber
-from ticker.metrics import Metrics
-from ticker.models import Item
-from ticker.reach import Reach
+from ticker.newsroom.reach import Reach
+from ticker.ops import tasks
+from ticker.ops.metrics import Metrics
 from ticker.settings import Settings
 from ticker.store import Store
-from ticker.streamid import entry_key
 
 log = logging.getLogger("ticker.hub")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ticker.events import Event, Filter
+from ticker.domain.events import Event, Filter
 
 
 class OnAir:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from ticker.events import Event, Filter
+from ticker.domain.events import Event, Filter
 from ticker.fanout.socket import Framing, Socket, chunk, identity
 
 

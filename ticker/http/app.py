@@ -16,13 +16,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from ticker.ack import Ack
-from ticker.archive import Archive
-from ticker.auth import Tokens
-from ticker.errors import RateLimited, TickerError
+from ticker.domain.ack import Ack
+from ticker.domain.errors import RateLimited, TickerError
 from ticker.fanout.feed import Feed
 from ticker.fanout.hub import Hub
-from ticker.fleet import Fleet
 from ticker.http import events, ops, reads, writes
 from ticker.http.counted import CountRequests
 from ticker.http.deadline import HeadDeadlines
@@ -40,10 +37,13 @@ from ticker.http.rules import (
 )
 from ticker.http.shutdown import on_shutdown_signal
 from ticker.http.streams import NativeStreams
-from ticker.metrics import Metrics
+from ticker.newsroom.archive import Archive
+from ticker.newsroom.auth import Tokens
 from ticker.newsroom.desk import Desk
-from ticker.reach import Reach
-from ticker.retention import Sweeper
+from ticker.newsroom.reach import Reach
+from ticker.newsroom.retention import Sweeper
+from ticker.ops.fleet import Fleet
+from ticker.ops.metrics import Metrics
 from ticker.settings import Settings
 from ticker.store import Store
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ticker.errors import Forbidden, StoreUnavailable, Unauthorized
+from ticker.domain.errors import Forbidden, StoreUnavailable, Unauthorized
 from ticker.fanout.feed import Recheck, Wanted
 from ticker.http.door import SOCKET
 from ticker.http.eventstream import stream_response

@@ -34,11 +34,11 @@ from functools import partial
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from ticker.errors import TickerError
+from ticker.domain.errors import TickerError
+from ticker.domain.frames import retry_frame
 from ticker.fanout.feed import Feed, Gate, Recheck, Wanted
 from ticker.fanout.hub import Hub
 from ticker.fanout.socket import Socket
-from ticker.frames import retry_frame
 from ticker.http.wire import STREAM_HEADERS
 from ticker.settings import Settings
 

@@ -12,19 +12,19 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from ticker.archive import Archive
-from ticker.auth import Principal, Tokens
-from ticker.errors import InvalidRequest, NotFound
+from ticker.domain.errors import InvalidRequest, NotFound
+from ticker.domain.models import URI
+from ticker.domain.streamid import valid_entry_id
 from ticker.fanout.feed import Feed
 from ticker.fanout.hub import Hub
-from ticker.fleet import Fleet
 from ticker.http.rules import cors_for, whole_number
-from ticker.models import URI
+from ticker.newsroom.archive import Archive
+from ticker.newsroom.auth import Principal, Tokens
 from ticker.newsroom.desk import Desk
-from ticker.retention import Sweeper
+from ticker.newsroom.retention import Sweeper
+from ticker.ops.fleet import Fleet
 from ticker.settings import Settings
 from ticker.store import Store
-from ticker.streamid import valid_entry_id
 
 # A whole number from a query string or header: ASCII digits only (str.isdigit also takes
 # "²" and "٣"), and few enough of them that int() is cheap and never refuses.

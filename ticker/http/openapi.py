@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ticker import __version__
-from ticker.models import ApproveIn, Item, ItemIn, ItemPatch, KillIn, PurgeIn, RejectIn
+from ticker.domain.models import ApproveIn, Item, ItemIn, ItemPatch, KillIn, PurgeIn, RejectIn
 
 STREAM_PATH = "/channels/{channel}/events"
 OPENAPI_PATH = "/openapi.json"

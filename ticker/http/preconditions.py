@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from ticker.errors import InvalidRequest
+from ticker.domain.errors import InvalidRequest
 
 _TAG = re.compile(r'"v([0-9]{1,15})"')
 _FORM = 'If-Match must be * or the item\'s ETag, such as "v3" (with the quotes)'

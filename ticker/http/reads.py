@@ -9,10 +9,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ticker.errors import InvalidRequest, NotFound, Unauthorized
+from ticker.domain.errors import InvalidRequest, NotFound, Unauthorized
+from ticker.domain.models import utcnow
 from ticker.http.handling import audience, cors_headers, item_uri, paging, services
 from ticker.http.preconditions import etag
-from ticker.models import utcnow
 
 
 async def whoami(request: Request) -> Response:

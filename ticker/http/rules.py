@@ -40,11 +40,11 @@ from urllib.parse import unquote
 import httptools
 from starlette.datastructures import QueryParams
 
-from ticker.errors import InvalidRequest, NotFound, TickerError
-from ticker.events import EVERYTHING, Filter
-from ticker.http.forwarded import NOBODY, Proxies
-from ticker.logs import sanitize_request_id
-from ticker.models import SLUG, SLUG_MAX, URGENCY_MAX
+from ticker.domain.errors import InvalidRequest, NotFound, TickerError
+from ticker.domain.events import EVERYTHING, Filter
+from ticker.domain.models import SLUG, SLUG_MAX, URGENCY_MAX
+from ticker.domain.proxies import NOBODY, Proxies
+from ticker.ops.logs import sanitize_request_id
 from ticker.settings import Settings
 
 # A whole number from a query string or header: ASCII digits only (str.isdigit also takes

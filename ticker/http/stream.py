@@ -21,14 +21,14 @@ from typing import Any, Protocol
 
 import structlog
 
-from ticker.errors import TickerError
+from ticker.domain.errors import TickerError
 from ticker.fanout.channel import ChannelReader
 from ticker.fanout.feed import Feed, Wanted
 from ticker.fanout.hub import Hub
 from ticker.fanout.socket import Socket, identity
 from ticker.fanout.subscriber import Subscriber
 from ticker.http import wire
-from ticker.logs import access_log, log_access, log_path
+from ticker.ops.logs import access_log, log_access, log_path
 from ticker.settings import Settings
 
 log = logging.getLogger("ticker.stream")

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import asyncio
 
+from ticker.domain.frames import HEARTBEAT, last_retry_frame
 from ticker.fanout.feed import Feed, Wanted
 from ticker.fanout.hub import Hub
-from ticker.frames import HEARTBEAT, last_retry_frame
 from ticker.http import wire
 from ticker.http.rules import StreamRequest, cors_for
 from ticker.http.stream import Stream
-from ticker.logs import new_request_id
+from ticker.ops.logs import new_request_id
 from ticker.settings import Settings
 
 _CORS_KEPT = 256  # distinct Origin headers whose CORS lines are kept

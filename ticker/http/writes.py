@@ -16,8 +16,7 @@ from typing import Any, Literal
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ticker.auth import PIN_ROLE, WRITE_ROLE, Principal, Role
-from ticker.errors import (
+from ticker.domain.errors import (
     Conflict,
     Forbidden,
     InvalidRequest,
@@ -26,10 +25,11 @@ from ticker.errors import (
     StoreUnavailable,
     TickerError,
 )
+from ticker.domain.models import ApproveIn, ItemIn, ItemPatch, KillIn, PurgeIn, RejectIn
 from ticker.http.handling import Services, flag, item_uri, read_body, services
 from ticker.http.preconditions import etag, parse_if_match, precondition
-from ticker.models import ApproveIn, ItemIn, ItemPatch, KillIn, PurgeIn, RejectIn
-from ticker.signoff import SIGN_OFF_ROLE
+from ticker.newsroom.auth import PIN_ROLE, WRITE_ROLE, Principal, Role
+from ticker.newsroom.signoff import SIGN_OFF_ROLE
 
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from ticker import signoff
-from ticker.aof import AofRewrites
-from ticker.archive import Archive
-from ticker.errors import InvalidRequest, NotFound, Stale, TickerError, TooManyPins
-from ticker.metrics import Metrics
-from ticker.models import PIN_MAX, Item, Status, utcnow
+from ticker.domain.errors import InvalidRequest, NotFound, Stale, TickerError, TooManyPins
+from ticker.domain.models import PIN_MAX, Item, Status, utcnow
+from ticker.newsroom import signoff
+from ticker.newsroom.aof import AofRewrites
+from ticker.newsroom.archive import Archive
+from ticker.ops.metrics import Metrics
 from ticker.settings import Channel, Settings
 from ticker.store import Audited, Change, EventType, HeadlineNote, Reason, Schedule, Store
 

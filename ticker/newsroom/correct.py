@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from ticker import signoff
-from ticker.errors import Conflict, Expired, InvalidRequest, Killed
-from ticker.models import Item, ItemPatch, Status, utcnow
+from ticker.domain.errors import Conflict, Expired, InvalidRequest, Killed
+from ticker.domain.models import Item, ItemPatch, Status, utcnow
+from ticker.domain.notices import marked
+from ticker.newsroom import signoff
 from ticker.newsroom.commit import (
     _RETRIES,
     Writer,
@@ -18,7 +19,6 @@ from ticker.newsroom.commit import (
     _too_many_pins,
 )
 from ticker.newsroom.times import expiry, moved_embargo
-from ticker.notices import marked
 from ticker.settings import Channel
 from ticker.store import EventType, Reason
 

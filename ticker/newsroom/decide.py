@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ticker import signoff
-from ticker.errors import Conflict
-from ticker.models import Item, Status, utcnow
+from ticker.domain.errors import Conflict
+from ticker.domain.models import Item, Status, utcnow
+from ticker.newsroom import signoff
 from ticker.newsroom.commit import _RETRIES, Writer, _stale, _stale_or_gone, _too_many_pins
 
 

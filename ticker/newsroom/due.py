@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ticker.errors import NotFound
-from ticker.models import Status, utcnow
+from ticker.domain.errors import NotFound
+from ticker.domain.models import Status, utcnow
 from ticker.newsroom.commit import _RETRIES, Writer
 from ticker.store import EventType, Reason, Schedule
 

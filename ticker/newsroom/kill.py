@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ticker import signoff
-from ticker.errors import Conflict
-from ticker.models import Item, Status, utcnow
+from ticker.domain.errors import Conflict
+from ticker.domain.models import Item, Status, utcnow
+from ticker.domain.notices import check_rekill, public_notice
+from ticker.newsroom import signoff
 from ticker.newsroom.commit import Writer, _stale, _stale_or_gone
-from ticker.notices import check_rekill, public_notice
 
 _KILL_RETRIES = 64
 

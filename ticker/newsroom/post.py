@@ -8,9 +8,9 @@ import hashlib
 import os
 from datetime import datetime
 
-from ticker import dupes, signoff
-from ticker.errors import Conflict, IdempotencyMismatch
-from ticker.models import Item, ItemIn, Kind, utcnow
+from ticker.domain.errors import Conflict, IdempotencyMismatch
+from ticker.domain.models import Item, ItemIn, Kind, utcnow
+from ticker.newsroom import dupes, signoff
 from ticker.newsroom.commit import _RETRIES, Writer, _field_error, _ms_delta, _too_many_pins
 from ticker.newsroom.times import embargo_time, expiry
 

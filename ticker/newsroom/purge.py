@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ticker.errors import NotFound
-from ticker.models import utcnow
+from ticker.domain.errors import NotFound
+from ticker.domain.models import utcnow
 from ticker.newsroom.commit import Writer
 
 

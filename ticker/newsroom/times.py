@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ticker.duration import format_duration
-from ticker.models import Item, ItemPatch
+from ticker.domain.duration import format_duration
+from ticker.domain.models import Item, ItemPatch
+from ticker.domain.when import When
 from ticker.newsroom.commit import _field_error
 from ticker.settings import Channel
-from ticker.when import When
 
 
 def expiry(

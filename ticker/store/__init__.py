@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ticker.ack import APPLIED, Ack
+from ticker.domain.ack import APPLIED, Ack
 from ticker.store.aof import Aof
 from ticker.store.change import (
     AUDIT_MAX_ITEMS,

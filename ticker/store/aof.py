@@ -1,4 +1,4 @@
-"""``store.aof``: the append-only file's rewrites after purges (ticker/aof.py decides
+"""``store.aof``: the append-only file's rewrites after purges (ticker/newsroom/aof.py decides
 when), under ``{aof}``: one slot, so their pipelines stay on one node."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from ticker.errors import StoreUnavailable
+from ticker.domain.errors import StoreUnavailable
 from ticker.store.client import Client
 from ticker.store.keys import aof_keys
 

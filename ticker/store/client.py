@@ -25,8 +25,8 @@ from typing import Any
 
 from redis.exceptions import AskError, NoScriptError, RedisClusterException, RedisError
 
-from ticker.ack import APPLIED, Ack, fsync_problem
-from ticker.errors import StoreUnavailable
+from ticker.domain.ack import APPLIED, Ack, fsync_problem
+from ticker.domain.errors import StoreUnavailable
 from ticker.store import scripts
 from ticker.store.redisconn import RedisConn, open_redis
 from ticker.store.scripts import Script

@@ -1,4 +1,4 @@
-"""``store.fleet``: each process's last report (ticker/fleet.py), under ``{fleet}``."""
+"""``store.fleet``: each process's last report (ticker/ops/fleet.py), under ``{fleet}``."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{ch}:purged    hash uri -> the audit record of a purge (no text)
     {prefix}:{ch}:audit     stream, one entry per kill, purge, approval and rejection
     {prefix}:{ch}:dupes     hash digest of a normal headline -> uri of its newest post
-    {prefix}:{ch}:dupes-at  zset digest -> ms of that post (the duplicate window, ticker/dupes.py)
+    {prefix}:{ch}:dupes-at  zset digest -> ms of that post (the duplicate window, newsroom/dupes.py)
     {prefix}:{ch}:indexed   string, set once the per-item index covers older data
     {prefix}:{ch}:held-indexed  string, set once ``held`` covers items held before it existed
     {prefix}:{ch}:ack       string, rewritten before each WAIT (TICKER_ACK_*; see client.py)
@@ -29,9 +29,9 @@ hash tag, so a channel's multi-key scripts stay in one Redis Cluster slot):
     {prefix}:{auth}:used    hash name -> ms the token was last used (at most once a minute)
     {prefix}:{auth}:rate:{sha256}  string, the token's write-rate state (GCRA, with a TTL)
     {prefix}:{auth}:ack     string, as {ch}:ack, for the token writes
-    {prefix}:{fleet}:procs  zset process id -> ms of its last report (ticker/fleet.py)
+    {prefix}:{fleet}:procs  zset process id -> ms of its last report (ticker/ops/fleet.py)
     {prefix}:{fleet}:proc:{id}  string, the process's last report (JSON, with a TTL)
-    {prefix}:{aof}:wanted   string, purges not yet covered by an AOF rewrite (ticker/aof.py)
+    {prefix}:{aof}:wanted   string, purges not yet covered by an AOF rewrite (newsroom/aof.py)
     {prefix}:{aof}:lock     string, ms of the last rewrite asked, for one interval (PX)
     {prefix}:{aof}:asked    string, ms of the last rewrite ticker asked for
 """

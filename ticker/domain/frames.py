@@ -15,7 +15,7 @@ import json
 import random
 from typing import Any
 
-from ticker.streamid import valid_entry_id
+from ticker.domain.streamid import valid_entry_id
 
 EVENT_NAMES = frozenset({"item", "remove", "reset"})
 REMOVE_REASONS = frozenset({"kill", "withhold", "expire"})

@@ -30,18 +30,18 @@ import uvicorn
 from pydantic import SecretStr
 from starlette.types import ASGIApp
 
-from ticker import logs
-from ticker.ack import Ack
-from ticker.announce import announce_when_ready, local_base
-from ticker.auth import ALL_CHANNELS, Tokens
-from ticker.embedded import EmbeddedRedis, clear_state, write_state
-from ticker.errors import StoreUnavailable
+from ticker.domain.ack import Ack
+from ticker.domain.errors import StoreUnavailable
+from ticker.domain.redisurl import redis_location
+from ticker.newsroom.auth import ALL_CHANNELS, Tokens
+from ticker.ops import logs
+from ticker.server.announce import announce_when_ready, local_base
+from ticker.server.embedded import EmbeddedRedis, clear_state, write_state
 from ticker.settings import Settings
 from ticker.store import Store
-from ticker.store.redisconn import redis_location
 
 if TYPE_CHECKING:
-    from ticker.metrics import Metrics
+    from ticker.ops.metrics import Metrics
 
 log = logging.getLogger("ticker.serve")
 # uvicorn's exit code when the socket or the app fails as it starts (``uvicorn.config.
@@ -188,7 +188,7 @@ def redis_for(settings: Settings) -> Iterator[Settings]:
 
 
 def _demo_thread(settings: Settings, stop: threading.Event, metrics: Metrics) -> threading.Thread:
-    from ticker.demo import run_demo
+    from ticker.server.demo import run_demo
 
     def target() -> None:
         asyncio.run(run_demo(settings, stop, metrics=metrics))
@@ -292,7 +292,7 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
                 pid=os.getpid(),
             )
         raise_fd_limit()
-        from ticker.metrics import Metrics  # after metrics_dir_for (prometheus-client)
+        from ticker.ops.metrics import Metrics  # after metrics_dir_for (prometheus-client)
 
         metrics = Metrics(
             [c.name for c in settings.channels], multiprocess_dir=settings.metrics_dir
@@ -333,7 +333,10 @@ def serve(settings: Settings, *, demo: bool = False, log_level: str = "info") ->
                 if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
                     config["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_S
                 uvicorn.run(
-                    "ticker.serve:worker_app", factory=True, workers=settings.workers, **config
+                    "ticker.server.serve:worker_app",
+                    factory=True,
+                    workers=settings.workers,
+                    **config,
                 )
             else:
                 app = build_app(settings, metrics=metrics)

@@ -82,7 +82,7 @@ def dict_config(level: str, fmt: Format) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"ticker": {"()": "ticker.logs.formatter", "fmt": fmt}},
+        "formatters": {"ticker": {"()": "ticker.ops.logs.formatter", "fmt": fmt}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from ticker.duration import Duration
-from ticker.text import FORBIDDEN_CATEGORIES, one_line
-from ticker.when import WhenField
+from ticker.domain.duration import Duration
+from ticker.domain.text import FORBIDDEN_CATEGORIES, one_line
+from ticker.domain.when import WhenField
 
 HEADLINE_MAX = 280
 SOURCE_MAX = 80

@@ -33,8 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from ticker.auth import DESK_ROLES, Role
-from ticker.errors import (
+from ticker.domain.errors import (
     Expired,
     Forbidden,
     InvalidRequest,
@@ -44,7 +43,8 @@ from ticker.errors import (
     Pending,
     Rejected,
 )
-from ticker.models import Item, Status
+from ticker.domain.models import Item, Status
+from ticker.newsroom.auth import DESK_ROLES, Role
 from ticker.settings import Channel
 
 CONTRIBUTOR = "contributor"

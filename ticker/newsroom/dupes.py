@@ -39,11 +39,11 @@ import hashlib
 import unicodedata
 from datetime import datetime, timedelta
 
-from ticker.errors import Duplicate
-from ticker.models import Item, Status
+from ticker.domain.errors import Duplicate
+from ticker.domain.models import Item, Status
+from ticker.domain.text import default_ignorable
 from ticker.settings import Channel
 from ticker.store import HeadlineNote
-from ticker.text import default_ignorable
 
 _TATWEEL = "\u0640"
 # Arabic harakat and the other optional marks of the Arabic block (tanwin, shadda, sukun,

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import PlainSerializer, PlainValidator
 
-from ticker.duration import looks_like_duration, parse_duration
+from ticker.domain.duration import looks_like_duration, parse_duration
 
 FORMS = "a duration (30m, 2h), a clock time (18:30) or an RFC 3339 time (2026-12-01T18:30:00Z)"
 _CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?")

@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from ticker.frames import REMOVE_REASONS, frame
-from ticker.models import URGENCY_MAX, Item, Kind
-from ticker.notices import entry_notice
-from ticker.streamid import entry_key
+from ticker.domain.frames import REMOVE_REASONS, frame
+from ticker.domain.models import URGENCY_MAX, Item, Kind
+from ticker.domain.notices import entry_notice
+from ticker.domain.streamid import entry_key
 
 log = logging.getLogger("ticker.events")
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from ticker.errors import (
+from ticker.domain.errors import (
     Conflict,
     Forbidden,
     InvalidRequest,
@@ -49,7 +49,7 @@ from ticker.errors import (
     TokenLapsed,
     Unauthorized,
 )
-from ticker.models import utcnow
+from ticker.domain.models import utcnow
 from ticker.store import Store
 
 # Statuses of store.tokens.authorize and .by_hash (see store/lua/lib/token_rules.lua).

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ticker.errors import NotDurable
+from ticker.domain.errors import NotDurable
 
 if TYPE_CHECKING:
     from ticker.settings import Settings

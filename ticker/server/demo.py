@@ -13,10 +13,10 @@ import logging
 import threading
 from datetime import timedelta
 
-from ticker.errors import TickerError
-from ticker.metrics import Metrics
-from ticker.models import ItemIn
+from ticker.domain.errors import TickerError
+from ticker.domain.models import ItemIn
 from ticker.newsroom.desk import Desk
+from ticker.ops.metrics import Metrics
 from ticker.settings import Settings
 from ticker.store import Store
 

@@ -22,8 +22,8 @@ from datetime import datetime
 
 from pydantic import TypeAdapter, ValidationError
 
-from ticker.errors import Killed
-from ticker.models import Item, Notice, Status
+from ticker.domain.errors import Killed
+from ticker.domain.models import Item, Notice, Status
 from ticker.settings import Channel
 
 _NOTICE = TypeAdapter(Notice)

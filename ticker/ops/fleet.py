@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ticker import logs, tasks
-from ticker.errors import StoreUnavailable
+from ticker.domain.errors import StoreUnavailable
+from ticker.ops import logs, tasks
 from ticker.settings import Settings
 from ticker.store import Store
 

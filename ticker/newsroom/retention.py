@@ -15,11 +15,11 @@ import logging
 import random
 from datetime import timedelta
 
-from ticker import logs, tasks
-from ticker.aof import AofRewrites
-from ticker.errors import StoreUnavailable
-from ticker.models import utcnow
+from ticker.domain.errors import StoreUnavailable
+from ticker.domain.models import utcnow
+from ticker.newsroom.aof import AofRewrites
 from ticker.newsroom.desk import Desk
+from ticker.ops import logs, tasks
 from ticker.settings import Settings
 from ticker.store import Store
 

@@ -10,12 +10,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ticker.errors import NotFound
-from ticker.events import BadEntry, Event, decode, desk_decode, entry_item, remove_data, skipped
-from ticker.models import Item, Kind, Status, utcnow
+from ticker.domain.errors import NotFound
+from ticker.domain.events import (
+    BadEntry,
+    Event,
+    decode,
+    desk_decode,
+    entry_item,
+    remove_data,
+    skipped,
+)
+from ticker.domain.models import Item, Kind, Status, utcnow
+from ticker.domain.streamid import entry_key, valid_entry_id
 from ticker.settings import Channel, Settings
 from ticker.store import Entry, Store
-from ticker.streamid import entry_key, valid_entry_id
 
 
 def _ms(moment: datetime) -> int:

@@ -24,8 +24,8 @@ import asyncio
 import contextlib
 import logging
 
-from ticker import tasks
-from ticker.errors import StoreUnavailable
+from ticker.domain.errors import StoreUnavailable
+from ticker.ops import tasks
 from ticker.store import Store
 
 log = logging.getLogger("ticker.reach")

@@ -1,0 +1,2 @@
+"""`ticker serve`: start-up checks, uvicorn and its protocol, the embedded Redis, the
+demo posts, and the ready message."""
