@@ -44,14 +44,6 @@ def settings_overrides() -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
-
-
 def sweeper(server: tuple[str, Any]) -> Any:
     return server[1].state.services.sweeper
 

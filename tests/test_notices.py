@@ -36,17 +36,8 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def api(server: tuple[str, Any], settings: Settings) -> Any:
-    chief = make_token(settings, "chief", ["en", "ar"], role="chief")  # purges take a chief
-    auth = {"Authorization": f"Bearer {chief}"}
-    async with httpx.AsyncClient(base_url=server[0], headers=auth, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-async def anon(server: tuple[str, Any]) -> Any:
-    async with httpx.AsyncClient(base_url=server[0], timeout=10) as client:
-        yield client
+def api_token(settings: Settings) -> str:
+    return make_token(settings, "chief", ["en", "ar"], role="chief")  # purges take a chief
 
 
 def entries(settings: Settings, channel: str = "en") -> list[dict[str, str]]:

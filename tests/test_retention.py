@@ -53,14 +53,6 @@ def entries(settings: Settings, channel: str = "en") -> list[tuple[str, dict[str
         client.close()
 
 
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
-
-
 async def post(api: httpx.AsyncClient, channel: str = "en", **fields: Any) -> dict[str, Any]:
     fields.setdefault("headline", "Shooter at large")
     r = await api.post(f"/channels/{channel}/items", json=fields)
