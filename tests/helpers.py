@@ -110,12 +110,33 @@ def read_until(sock: socket.socket, marker: bytes, timeout: float = 5) -> bytes:
     return data
 
 
+STREAM_REQUEST = b"GET /channels/en/events HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+def connect(server: TickerProcess, data: bytes = b"", timeout: float = 5) -> socket.socket:
+    """A raw connection to ``server``, ``data`` sent on it (nothing if empty)."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+    if data:
+        sock.sendall(data)
+    return sock
+
+
+def readers(server: TickerProcess, channel: str = "en") -> int:
+    """A channel's open streams, as ``/stats`` counts them."""
+    return int(server.ops_get("/stats").json()[channel]["readers"])
+
+
+def metric_readers(server: TickerProcess, channel: str = "en") -> float:
+    """A channel's open streams, as the ``ticker_readers`` gauge of ``/metrics`` says."""
+    return metric_samples(server.ops_get("/metrics").text)[f'ticker_readers{{channel="{channel}"}}']
+
+
 def open_streams(port: int, count: int, *, timeout: float = 10) -> list[socket.socket]:
     """``count`` raw SSE connections, each past its ``200`` status line."""
     socks = []
     for _ in range(count):
         s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(b"GET /channels/en/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(STREAM_REQUEST)
         socks.append(s)
     for s in socks:
         s.settimeout(timeout)
@@ -390,6 +411,15 @@ def rdb(settings: Settings) -> Any:  # redis-py's reply types are too loose to n
     """A plain (bytes) client of the test's Redis."""
     assert settings.redis_url is not None
     return redis.Redis.from_url(settings.redis_url.get_secret_value())
+
+
+def stream_len(settings: Settings, channel: str = "en") -> int:
+    """How many entries a channel's event stream holds (what has been written to it)."""
+    client = rdb(settings)
+    try:
+        return int(client.xlen(f"{settings.key_prefix}:{{{channel}}}:events"))
+    finally:
+        client.close()
 
 
 def keys_holding(settings: Settings, text: str) -> list[str]:

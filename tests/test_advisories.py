@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_token, rdb
+from tests.helpers import make_token, rdb, stream_len
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
@@ -23,26 +23,14 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def api(server: tuple[str, Any], settings: Settings) -> Any:
-    chief = make_token(settings, "chief", ["en"], role="chief")
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {chief}"}
-    ) as client:
-        yield client
+def api_token(settings: Settings) -> str:
+    return make_token(settings, "chief", ["en"], role="chief")
 
 
 async def post(api: httpx.AsyncClient, headline: str, **fields: Any) -> dict[str, Any]:
     r = await api.post("/channels/en/items", json={"headline": headline, **fields})
     assert r.status_code == 201, r.text
     return dict(r.json())
-
-
-def stream_length(settings: Settings) -> int:
-    client = rdb(settings)
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{en}}:events"))
-    finally:
-        client.close()
 
 
 async def test_advisories_never_take_the_bars_place_and_are_listed_apart(
@@ -79,7 +67,7 @@ async def test_a_kind_that_is_not_one_is_refused_naming_the_field(
         assert r.status_code == 422, r.text
         message = "Input should be 'headline' or 'advisory'"
         assert r.json()["details"] == [{"field": "kind", "message": message}], kind
-    assert stream_length(settings) == 0
+    assert stream_len(settings) == 0
 
 
 async def test_an_advisory_cannot_be_pinned(api: httpx.AsyncClient, settings: Settings) -> None:
@@ -89,13 +77,13 @@ async def test_an_advisory_cannot_be_pinned(api: httpx.AsyncClient, settings: Se
     assert r.status_code == 422, r.text
     message = "an advisory is never on the bar, so it cannot be pinned"
     assert r.json()["details"] == [{"field": "pinned", "message": message}]
-    assert stream_length(settings) == 0
+    assert stream_len(settings) == 0
     note = await post(api, "Statement at 18:30", kind="advisory")
     r = await api.patch(f"/channels/en/items/{note['uri']}", json={"pinned": True})
     assert r.status_code == 422 and r.json()["details"][0]["field"] == "pinned", r.text
     r = await api.patch(f"/channels/en/items/{note['uri']}", json={"pinned": False})
     assert r.status_code == 200 and r.json()["changed"] is False  # it already is not
-    assert stream_length(settings) == 1
+    assert stream_len(settings) == 1
 
 
 async def test_the_kind_is_fixed_at_the_post(api: httpx.AsyncClient, settings: Settings) -> None:
@@ -110,7 +98,7 @@ async def test_the_kind_is_fixed_at_the_post(api: httpx.AsyncClient, settings: S
         assert r.status_code == 422, r.text
         (detail,) = r.json()["details"]
         assert detail["field"] == "kind" and "fixed when it is posted" in detail["message"]
-    assert stream_length(settings) == 2
+    assert stream_len(settings) == 2
     r = await api.get(f"/channels/en/items/{note['uri']}")
     assert r.json()["kind"] == "advisory" and r.json()["version"] == 1
 

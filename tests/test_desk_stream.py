@@ -40,14 +40,6 @@ async def front(settings: Settings) -> Any:
         yield running
 
 
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
-
-
 async def post(api: httpx.AsyncClient, headline: str, **fields: Any) -> dict[str, Any]:
     r = await api.post("/channels/en/items", json={"headline": headline, **fields})
     assert r.status_code == 201, r.text

@@ -43,14 +43,6 @@ async def server(request: pytest.FixtureRequest, settings: Settings) -> Any:
         yield running
 
 
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
-
-
 async def post(
     api: httpx.AsyncClient, headline: str, channel: str = "en", **fields: Any
 ) -> dict[str, Any]:

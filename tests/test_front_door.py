@@ -39,9 +39,11 @@ from tests.faults.proxy import Proxy
 from tests.faults.test_processes import big_entry
 from tests.helpers import (
     TickerProcess,
+    connect,
     make_token,
-    metric_samples,
+    metric_readers,
     read_until,
+    readers,
     server_env,
     wait_until,
 )
@@ -108,16 +110,9 @@ def door(
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _connect(server: TickerProcess, data: bytes = b"") -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    if data:
-        sock.sendall(data)
-    return sock
-
-
 def _stream(server: TickerProcess, channel: str = "en") -> socket.socket:
     """A raw stream, past its opening."""
-    sock = _connect(
+    sock = connect(
         server, b"GET /channels/%s/events HTTP/1.1\r\nHost: x\r\n\r\n" % channel.encode()
     )
     data = read_until(sock, OPENED)
@@ -153,13 +148,8 @@ def _response(data: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
     return status, headers, body
 
 
-def _readers(server: TickerProcess, channel: str = "en") -> float:
-    text = server.ops_get("/metrics").text
-    return metric_samples(text)[f'ticker_readers{{channel="{channel}"}}']
-
-
 def _wait_readers(server: TickerProcess, count: int, channel: str = "en") -> None:
-    wait_until(lambda: _readers(server, channel) == count, timeout=5)
+    wait_until(lambda: metric_readers(server, channel) == count, timeout=5)
 
 
 def _next_item_arrives(server: TickerProcess, channel: str = "en") -> None:
@@ -181,11 +171,11 @@ def _slots_are_whole(server: TickerProcess) -> None:
     socks = []
     try:
         for _ in range(MAX_READERS):
-            socks.append(_connect(server, STREAM))
+            socks.append(connect(server, STREAM))
         for sock in socks:
             data = read_until(sock, OPENED)
             assert OPENED in data, data[-200:]
-        extra = _connect(server, STREAM)
+        extra = connect(server, STREAM)
         socks.append(extra)
         data = read_until(extra, OVER_CAPACITY)
         assert data.startswith(b"HTTP/1.1 200 OK") and OVER_CAPACITY in data, data[-200:]
@@ -220,15 +210,15 @@ def _log_problems(log: Path | None) -> list[str]:
 
 def test_junk_behind_a_stream_request_does_not_silence_its_channel(door: TickerProcess) -> None:
     # Closed at once, before the server has answered; then once the stream has begun.
-    with _connect(door, ATTACK):
+    with connect(door, ATTACK):
         pass
     door.post("en", headline="After the first junk")
-    with _connect(door, ATTACK) as sock:
+    with connect(door, ATTACK) as sock:
         read_until(sock, OPENED)
     door.post("en", headline="After the second junk")
     _next_item_arrives(door)
     assert httpx.get(f"{door.url}/readyz", timeout=5).status_code == 200
-    wait_until(lambda: door.ops_get("/stats").json()["en"]["readers"] == 0, timeout=5)
+    wait_until(lambda: readers(door) == 0, timeout=5)
     assert _log_problems(door.log) == []
 
 
@@ -236,7 +226,7 @@ def test_a_hundred_streams_with_junk_behind_them_leave_the_reader_cap_free(
     door: TickerProcess,
 ) -> None:
     def attack(_: int) -> None:
-        with _connect(door, ATTACK):
+        with connect(door, ATTACK):
             pass
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
@@ -372,7 +362,7 @@ WEBSOCKET = (
 def test_an_upgrade_offer_is_answered_as_http_1_1(
     door: TickerProcess, offer: bytes, path: str
 ) -> None:
-    with _connect(door, b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (path.encode(), offer)) as sock:
+    with connect(door, b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (path.encode(), offer)) as sock:
         if path.endswith("/events"):
             data = read_until(sock, OPENED)
             status, headers, body = _response(data)
@@ -573,7 +563,7 @@ def test_a_trailing_slash_redirect_is_relative_whatever_the_host(
     door: TickerProcess, target: str, location: str
 ) -> None:
     head = b"GET %s HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n" % target.encode()
-    with _connect(door, head) as sock:
+    with connect(door, head) as sock:
         data = _read_all(sock)
     status, headers, _ = _response(data)
     if status.startswith(b"HTTP/1.1 404 "):
@@ -589,7 +579,7 @@ def test_a_path_a_browser_reads_as_another_host_is_not_redirected(
     door: TickerProcess, target: str
 ) -> None:
     head = b"GET %s HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n" % target.encode()
-    with _connect(door, head) as sock:
+    with connect(door, head) as sock:
         data = _read_all(sock)
     status, headers, _ = _response(data)
     assert status.split(b" ")[1] in (b"400", b"404"), data[:300]
@@ -654,7 +644,7 @@ async def test_a_resume_while_redis_stalls_gets_a_503_with_retry_after_in_bounde
             marker = f"id: {item['id']}\n".encode()
             for proc in procs.values():
                 # A live stream that has the item: the channel's reader is up.
-                sock = await asyncio.to_thread(_connect, proc, STREAM)
+                sock = await asyncio.to_thread(connect, proc, STREAM)
                 streams.append(sock)
                 assert marker in await asyncio.to_thread(read_until, sock, marker)
             proxy.frozen.set()

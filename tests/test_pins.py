@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.cli_helpers import cli_env, run
-from tests.helpers import make_token, rdb, start_reader
+from tests.helpers import make_token, start_reader, stream_len
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
@@ -29,14 +29,6 @@ def chief(settings: Settings) -> str:
 
 def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
-
-
-def stream_len(settings: Settings) -> int:
-    client = rdb(settings)
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{en}}:events"))
-    finally:
-        client.close()
 
 
 async def _post(http: httpx.AsyncClient, secret: str, **body: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_token, rdb
+from tests.helpers import make_token, stream_len
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -19,22 +19,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return {"write_burst": 1000}  # the race below writes fast
-
-
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
-
-
-def stream_len(settings: Settings) -> int:
-    client = rdb(settings)
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{en}}:events"))
-    finally:
-        client.close()
 
 
 async def post(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
