@@ -333,6 +333,7 @@ class Reader:
     events: list[ServerSentEvent] = field(default_factory=list)
     status: int = 0
     retry: int | None = None
+    last: ServerSentEvent | None = None  # the last frame, heartbeat blanks included
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
@@ -351,6 +352,15 @@ class Reader:
                     f" {[(e.event, e.id) for e in self.events][:30]}"
                 )
             await asyncio.sleep(0.02)
+
+    async def wait_ended(self, retry_ms: int, timeout: float = 5.0) -> None:
+        """Wait until the server ends the stream, and check it ended as the server ends
+        one: cleanly, its last frame a ``retry:`` of ``retry_ms`` (``stream.finish``)."""
+        assert self.task is not None
+        await asyncio.wait_for(self.ended.wait(), timeout)
+        await asyncio.wait({self.task}, timeout=timeout)
+        assert self.task.done() and self.task.exception() is None, self.task
+        assert self.last is not None and self.last.retry == retry_ms, self.last
 
     async def close(self) -> None:
         if self.task:
@@ -379,6 +389,7 @@ def start_reader(
                 reader.status = source.response.status_code
                 reader.connected.set()
                 async for event in source.aiter_sse():
+                    reader.last = event
                     if event.retry is not None:
                         reader.retry = event.retry
                     if event.data or event.event == "reset":

@@ -499,7 +499,7 @@ async def test_shutdown_ends_open_streams(settings: Settings) -> None:
 
     async with serve_app(settings) as (url, _):
         reader = await connected(start_reader(f"{url}/channels/en/events"))
-    await asyncio.wait_for(reader.ended.wait(), 5)
+    await reader.wait_ended(settings.retry_ms)
 
 
 @pytest.mark.parametrize(
@@ -540,7 +540,7 @@ async def test_a_reader_overtaken_by_trimming_gets_a_reset_not_a_gap(
                 )
             pipe.execute()
         client.close()
-        await asyncio.wait_for(reader.ended.wait(), 5)  # ended, not fed a hole
+        await reader.wait_ended(settings.retry_ms)  # ended, not fed a hole
         metrics = app.state.services.hub.metrics
         assert (
             metrics.registry.get_sample_value("ticker_readers_resynced_total", {"channel": "en"})
