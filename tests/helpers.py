@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import secrets
 import signal
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -402,6 +404,19 @@ def start_reader(
 
     reader.task = asyncio.create_task(run())
     return reader
+
+
+PY_READER = Path(__file__).resolve().parent.parent / "clients" / "python" / "reader.py"
+
+
+def load_python_reader(name: str) -> ModuleType:
+    """clients/python/reader.py as a module named ``name`` (a file, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, PY_READER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
+    spec.loader.exec_module(module)
+    return module
 
 
 def stop_processes(procs: Iterable[subprocess.Popen[bytes]]) -> None:
