@@ -123,6 +123,18 @@ def connect(server: TickerProcess, data: bytes = b"", timeout: float = 5) -> soc
     return sock
 
 
+def split_response(data: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    """Raw response bytes as (status line, headers, the rest): names in lower case, the
+    first of each name kept."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    headers: dict[bytes, bytes] = {}
+    for line in lines:
+        name, _, value = line.partition(b":")
+        headers.setdefault(name.strip().lower(), value.strip())
+    return status, headers, body
+
+
 def readers(server: TickerProcess, channel: str = "en") -> int:
     """A channel's open streams, as ``/stats`` counts them."""
     return int(server.ops_get("/stats").json()[channel]["readers"])

@@ -45,6 +45,7 @@ from tests.helpers import (
     read_until,
     readers,
     server_env,
+    split_response,
     wait_until,
 )
 from ticker.auth import ALL_CHANNELS
@@ -136,16 +137,6 @@ def _read_all(sock: socket.socket, timeout: float = 5) -> bytes:
             break
         data += part
     return data
-
-
-def _response(data: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
-    head, _, body = data.partition(b"\r\n\r\n")
-    status, *lines = head.split(b"\r\n")
-    headers: dict[bytes, bytes] = {}
-    for line in lines:
-        name, _, value = line.partition(b":")
-        headers.setdefault(name.strip().lower(), value.strip())
-    return status, headers, body
 
 
 def _wait_readers(server: TickerProcess, count: int, channel: str = "en") -> None:
@@ -365,13 +356,13 @@ def test_an_upgrade_offer_is_answered_as_http_1_1(
     with connect(door, b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (path.encode(), offer)) as sock:
         if path.endswith("/events"):
             data = read_until(sock, OPENED)
-            status, headers, body = _response(data)
+            status, headers, body = split_response(data)
             assert headers[b"content-type"] == b"text/event-stream; charset=utf-8"
             # First in the body (after its chunk size, on a chunked body).
             assert re.match(rb"(?:[0-9a-f]+\r\n)?%s" % OPENED, body), body[:100]
         else:
             data = _read_all(sock)  # the connection closes after the answer
-            status, headers, body = _response(data)
+            status, headers, body = split_response(data)
             assert headers[b"content-type"] == b"application/json"
             assert len(body) == int(headers[b"content-length"])
             json.loads(body)
@@ -422,7 +413,7 @@ def _timed_out(data: bytes) -> bool:
     """A silent close, or the 408 JSON: never a served request."""
     if not data:
         return True
-    status, headers, body = _response(data)
+    status, headers, body = split_response(data)
     return (
         status == b"HTTP/1.1 408 Request Timeout"
         and headers[b"content-type"] == b"application/json"
@@ -565,7 +556,7 @@ def test_a_trailing_slash_redirect_is_relative_whatever_the_host(
     head = b"GET %s HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n" % target.encode()
     with connect(door, head) as sock:
         data = _read_all(sock)
-    status, headers, _ = _response(data)
+    status, headers, _ = split_response(data)
     if status.startswith(b"HTTP/1.1 404 "):
         return
     assert status in (b"HTTP/1.1 307 Temporary Redirect", b"HTTP/1.1 308 Permanent Redirect")
@@ -581,7 +572,7 @@ def test_a_path_a_browser_reads_as_another_host_is_not_redirected(
     head = b"GET %s HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n" % target.encode()
     with connect(door, head) as sock:
         data = _read_all(sock)
-    status, headers, _ = _response(data)
+    status, headers, _ = split_response(data)
     assert status.split(b" ")[1] in (b"400", b"404"), data[:300]
     assert b"location" not in headers
 
@@ -658,7 +649,7 @@ async def test_a_resume_while_redis_stalls_gets_a_503_with_retry_after_in_bounde
             await asyncio.gather(*(asyncio.to_thread(p.stop) for p in procs.values()))
     bodies = []
     for name, (elapsed, data) in zip(procs, answers, strict=True):
-        status, headers, body = _response(data)
+        status, headers, body = split_response(data)
         assert status == b"HTTP/1.1 503 Service Unavailable", (name, data[:300])
         assert headers[b"retry-after"] == b"1", name
         assert headers[b"content-type"] == b"application/json", name

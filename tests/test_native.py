@@ -11,19 +11,9 @@ import socket
 
 import pytest
 
-from tests.helpers import TickerProcess, connect, read_until, readers, wait_until
+from tests.helpers import TickerProcess, connect, read_until, readers, split_response, wait_until
 
 pytestmark = pytest.mark.server_per_module
-
-
-def _head_and_body(data: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
-    head, _, body = data.partition(b"\r\n\r\n")
-    status, *lines = head.split(b"\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers, body
 
 
 STREAM = b"GET /channels/en/events HTTP/1.1\r\nHost: t\r\n"
@@ -36,7 +26,7 @@ def test_a_new_reader_gets_the_stream_head_and_current_items_in_its_first_bytes(
     sock = connect(ticker_server, STREAM + b"Origin: https://news.example\r\n\r\n")
     try:
         data = read_until(sock, item["id"].encode())
-        status, headers, body = _head_and_body(data)
+        status, headers, body = split_response(data)
         assert status == b"HTTP/1.1 200 OK"
         assert headers[b"content-type"] == b"text/event-stream; charset=utf-8"
         assert headers[b"cache-control"] == b"no-store"
@@ -61,7 +51,7 @@ def test_a_sane_request_id_is_echoed_and_the_stream_is_logged_when_it_ends(
 ) -> None:
     sock = connect(ticker_server, STREAM + b"X-Request-ID: reader-42\r\n\r\n")
     try:
-        _, headers, _ = _head_and_body(read_until(sock, b"retry:"))
+        _, headers, _ = split_response(read_until(sock, b"retry:"))
         assert headers[b"x-request-id"] == b"reader-42"
     finally:
         sock.close()
@@ -85,7 +75,7 @@ def test_a_stream_on_a_keep_alive_connection_is_served_after_other_requests(
     try:
         assert b'{"status":"ok"}' in read_until(sock, b'"ok"}')
         sock.sendall(STREAM + b"\r\n")
-        status, _, _ = _head_and_body(read_until(sock, b"retry:"))
+        status, _, _ = split_response(read_until(sock, b"retry:"))
         assert status == b"HTTP/1.1 200 OK"
         item = ticker_server.post("en", headline="On the same connection")
         assert item["id"].encode() in read_until(sock, item["id"].encode())
@@ -112,7 +102,7 @@ def test_requests_the_stream_path_declines_get_the_apps_own_answer(
     sock = connect(ticker_server, request_head)
     try:
         data = read_until(sock, b"\r\n\r\n")
-        line, headers, body = _head_and_body(data)
+        line, headers, body = split_response(data)
         assert line.startswith(b"HTTP/1.1 %d " % status), data[:200]
         if error is not None:
             length = int(headers[b"content-length"])
@@ -139,9 +129,12 @@ def test_readers_connecting_at_once_each_get_the_ticker_then_the_next_item_once(
     try:
         wait_until(lambda: readers(ticker_server) == count, timeout=10)
         after = ticker_server.post("en", headline="After the storm")
+        # Read on to the item after it: a second copy would have come before that one.
+        last = ticker_server.post("en", headline="Calm again")
         for sock in socks:
-            data = read_until(sock, after["id"].encode())
+            data = read_until(sock, f"id: {last['id']}\n".encode())
             assert data.count(f"id: {after['id']}\n".encode()) == 1
+            assert data.count(f"id: {last['id']}\n".encode()) == 1
     finally:
         for sock in socks:
             sock.close()
