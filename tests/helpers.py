@@ -82,6 +82,11 @@ def make_token(
         return pool.submit(asyncio.run, create()).result()
 
 
+def bearer(secret: str) -> dict[str, str]:
+    """The ``Authorization`` header that sends ``secret``."""
+    return {"Authorization": f"Bearer {secret}"}
+
+
 def ops_headers(settings: Settings) -> dict[str, str]:
     """An ``Authorization`` header for a new ``ops`` token: /metrics and /stats need one."""
     secret = make_token(settings, f"ops-{secrets.token_hex(4)}", [ALL_CHANNELS], "ops")
@@ -381,6 +386,14 @@ class Reader:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
+
+
+async def connected(reader: Reader, count: int = 0, timeout: float = 5.0) -> Reader:
+    """``reader`` once its stream is open (200) and it has ``count`` events."""
+    await asyncio.wait_for(reader.connected.wait(), timeout)
+    assert reader.status == 200
+    await reader.wait_for(lambda r: len(r.events) >= count, timeout)
+    return reader
 
 
 def start_reader(

@@ -12,15 +12,11 @@ import httpx
 import pytest
 
 from tests.cli_helpers import admin_env, run
-from tests.helpers import TickerProcess, make_token, rdb, wait_until
+from tests.helpers import TickerProcess, bearer, make_token, rdb, wait_until
 from ticker.auth import digest
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def used_ms(settings: Settings, name: str) -> int | None:

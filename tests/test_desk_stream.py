@@ -8,7 +8,6 @@ too (``rules.judge``, rule 7)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import Reader, make_token, serve_app, start_reader
+from tests.helpers import connected, make_token, serve_app, start_reader
 from ticker.http.front import Front
 from ticker.models import DESK_ONLY, Item, utcnow
 from ticker.settings import Settings
@@ -44,12 +43,6 @@ async def post(api: httpx.AsyncClient, headline: str, **fields: Any) -> dict[str
     r = await api.post("/channels/en/items", json={"headline": headline, **fields})
     assert r.status_code == 201, r.text
     return dict(r.json())
-
-
-async def connected(reader: Reader) -> Reader:
-    await asyncio.wait_for(reader.connected.wait(), 5)
-    assert reader.status == 200
-    return reader
 
 
 async def test_a_stream_request_with_a_wrong_token_is_refused_not_served_the_public_view(

@@ -11,16 +11,12 @@ import httpx
 import pytest
 
 from tests.cli_helpers import cli_env, run
-from tests.helpers import make_token, stream_len
+from tests.helpers import bearer, make_token, stream_len
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
 STORY = "quake-2026"
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def stream_lengths(settings: Settings) -> list[int]:

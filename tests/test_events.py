@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis
 
-from tests.helpers import Reader, serve_app, start_reader
+from tests.helpers import connected, serve_app, start_reader
 from ticker.fanout import channel
 from ticker.http.front import Front
 from ticker.models import DESK_ONLY, utcnow
@@ -56,13 +56,6 @@ async def post(
 
 def events_url(server: tuple[str, Any], channel: str = "en") -> str:
     return f"{server[0]}/channels/{channel}/events"
-
-
-async def connected(reader: Reader, count: int = 0) -> Reader:
-    await asyncio.wait_for(reader.connected.wait(), 5)
-    assert reader.status == 200
-    await reader.wait_for(lambda r: len(r.events) >= count)
-    return reader
 
 
 async def test_reader_gets_current_items_then_live_ones(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.cli_helpers import admin_env, run, server_env
-from tests.helpers import TickerProcess, make_token, rdb
+from tests.helpers import TickerProcess, bearer, make_token, rdb
 from ticker.auth import digest
 from ticker.console import AUTH
 from ticker.settings import Settings
@@ -20,10 +20,6 @@ from ticker.settings import Settings
 pytestmark = pytest.mark.anyio
 
 OPS_PAGES = ("/metrics", "/stats")
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 async def test_ops_pages_answer_an_ops_token_and_are_absent_to_anyone_else(

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.cli_helpers import cli_env, run
-from tests.helpers import make_token, start_reader, stream_len
+from tests.helpers import bearer, make_token, start_reader, stream_len
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
@@ -25,10 +25,6 @@ def settings_overrides() -> dict[str, Any]:
 @pytest.fixture
 def chief(settings: Settings) -> str:
     return make_token(settings, "chief", ["*"], role="chief")
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 async def _post(http: httpx.AsyncClient, secret: str, **body: Any) -> dict[str, Any]:

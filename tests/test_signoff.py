@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_token, rdb
+from tests.helpers import bearer, make_token, rdb
 from ticker.models import utcnow
 from ticker.settings import Channel, Settings
 
@@ -28,10 +28,6 @@ def settings_overrides() -> dict[str, Any]:
             Channel(name="es", language="es"),
         )
     }
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 class Desk:
