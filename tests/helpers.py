@@ -473,6 +473,25 @@ def stream_len(settings: Settings, channel: str = "en") -> int:
         client.close()
 
 
+def stream_entries(settings: Settings, channel: str = "en") -> list[tuple[str, dict[str, str]]]:
+    """A channel's event stream as Redis holds it: (id, fields), decoded."""
+    client = rdb(settings)
+    try:
+        rows = client.xrange(f"{settings.key_prefix}:{{{channel}}}:events")
+        return [(i.decode(), {k.decode(): v.decode() for k, v in f.items()}) for i, f in rows]
+    finally:
+        client.close()
+
+
+async def post_item(
+    api: httpx.AsyncClient, headline: str, channel: str = "en", **fields: Any
+) -> dict[str, Any]:
+    """Post through the API; the writer's reply (a 201, or the test fails)."""
+    r = await api.post(f"/channels/{channel}/items", json={"headline": headline, **fields})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
 def keys_holding(settings: Settings, text: str) -> list[str]:
     """Every key under the test's prefix whose value contains ``text`` anywhere."""
     client = rdb(settings)

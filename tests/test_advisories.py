@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_token, rdb, stream_len
+from tests.helpers import make_token, post_item, rdb, stream_len
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
@@ -27,21 +27,15 @@ def api_token(settings: Settings) -> str:
     return make_token(settings, "chief", ["en"], role="chief")
 
 
-async def post(api: httpx.AsyncClient, headline: str, **fields: Any) -> dict[str, Any]:
-    r = await api.post("/channels/en/items", json={"headline": headline, **fields})
-    assert r.status_code == 201, r.text
-    return dict(r.json())
-
-
 async def test_advisories_never_take_the_bars_place_and_are_listed_apart(
     api: httpx.AsyncClient, settings: Settings
 ) -> None:
-    first = await post(api, "Polls close in Rotterdam")
-    second = await post(api, "Turnout at 61%", pinned=True)
+    first = await post_item(api, "Polls close in Rotterdam")
+    second = await post_item(api, "Turnout at 61%", pinned=True)
     notes = [
-        await post(api, "PM statement expected 18:30", kind="advisory"),
-        await post(api, "Results not before 22:00", kind="advisory", status="withheld"),
-        await post(api, "Embargoed figures at 20:00", kind="advisory", embargo="1h"),
+        await post_item(api, "PM statement expected 18:30", kind="advisory"),
+        await post_item(api, "Results not before 22:00", kind="advisory", status="withheld"),
+        await post_item(api, "Embargoed figures at 20:00", kind="advisory", embargo="1h"),
     ]
     assert [n["kind"] for n in notes] == ["advisory"] * 3
     body = (await api.get("/channels/en/items")).json()
@@ -78,7 +72,7 @@ async def test_an_advisory_cannot_be_pinned(api: httpx.AsyncClient, settings: Se
     message = "an advisory is never on the bar, so it cannot be pinned"
     assert r.json()["details"] == [{"field": "pinned", "message": message}]
     assert stream_len(settings) == 0
-    note = await post(api, "Statement at 18:30", kind="advisory")
+    note = await post_item(api, "Statement at 18:30", kind="advisory")
     r = await api.patch(f"/channels/en/items/{note['uri']}", json={"pinned": True})
     assert r.status_code == 422 and r.json()["details"][0]["field"] == "pinned", r.text
     r = await api.patch(f"/channels/en/items/{note['uri']}", json={"pinned": False})
@@ -87,8 +81,8 @@ async def test_an_advisory_cannot_be_pinned(api: httpx.AsyncClient, settings: Se
 
 
 async def test_the_kind_is_fixed_at_the_post(api: httpx.AsyncClient, settings: Settings) -> None:
-    note = await post(api, "Statement at 18:30", kind="advisory")
-    headline = await post(api, "Polls close")
+    note = await post_item(api, "Statement at 18:30", kind="advisory")
+    headline = await post_item(api, "Polls close")
     for uri, kind in (
         (note["uri"], "headline"),
         (headline["uri"], "advisory"),
@@ -106,8 +100,8 @@ async def test_the_kind_is_fixed_at_the_post(api: httpx.AsyncClient, settings: S
 async def test_an_advisory_expires_and_is_killed_like_any_item(
     api: httpx.AsyncClient, server: tuple[str, Any], settings: Settings
 ) -> None:
-    brief = await post(api, "Briefing now", kind="advisory", ttl="1s")
-    note = await post(api, "Statement at 18:30", kind="advisory")
+    brief = await post_item(api, "Briefing now", kind="advisory", ttl="1s")
+    note = await post_item(api, "Statement at 18:30", kind="advisory")
     r = await api.patch(
         f"/channels/en/items/{note['uri']}", json={"headline": "Statement at 19:00"}
     )

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import keys_holding, make_token, rdb, start_reader
+from tests.helpers import keys_holding, make_token, post_item, start_reader, stream_entries
 from ticker.errors import Killed
 from ticker.events import decode
 from ticker.models import Item, Status, utcnow
@@ -41,18 +41,11 @@ def api_token(settings: Settings) -> str:
 
 
 def entries(settings: Settings, channel: str = "en") -> list[dict[str, str]]:
-    client = rdb(settings)
-    try:
-        rows = client.xrange(f"{settings.key_prefix}:{{{channel}}}:events")
-    finally:
-        client.close()
-    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in rows]
+    return [fields for _, fields in stream_entries(settings, channel)]
 
 
 async def post(api: httpx.AsyncClient, channel: str = "en", **body: Any) -> dict[str, Any]:
-    r = await api.post(f"/channels/{channel}/items", json={"headline": "Minister resigns", **body})
-    assert r.status_code == 201, r.text
-    return dict(r.json())
+    return await post_item(api, body.pop("headline", "Minister resigns"), channel, **body)
 
 
 async def kill(

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_token, stream_len
+from tests.helpers import make_token, post_item, stream_len
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -22,9 +22,7 @@ def settings_overrides() -> dict[str, Any]:
 
 
 async def post(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    r = await api.post("/channels/en/items", json={"headline": "Death toll rises to three", **body})
-    assert r.status_code == 201, r.text
-    return dict(r.json())
+    return await post_item(api, body.pop("headline", "Death toll rises to three"), **body)
 
 
 async def version_of(api: httpx.AsyncClient, uri: str) -> dict[str, Any]:
