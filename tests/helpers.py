@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import json
 import os
 import secrets
 import signal
@@ -16,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -490,6 +491,29 @@ async def post_item(
     r = await api.post(f"/channels/{channel}/items", json={"headline": headline, **fields})
     assert r.status_code == 201, r.text
     return dict(r.json())
+
+
+def item_entry(uri: str, headline: str, *, author: str = "test") -> dict[str, str]:
+    """An item's first version as a stream entry, as ticker writes one (docs/streams.md):
+    for tests that write straight into Redis."""
+    now = datetime.now(UTC)
+    item = {
+        "uri": uri,
+        "channel": "en",
+        "version": 1,
+        "headline": headline,
+        "language": "en",
+        "created_at": now.isoformat(),
+        "updated_at": now.isoformat(),
+        "expires_at": (now + timedelta(hours=1)).isoformat(),
+        "author": author,
+    }
+    return {"v": "1", "type": "item", "uri": uri, "item": json.dumps(item)}
+
+
+def big_entry(n: int, size: int = 16_000) -> dict[str, str]:
+    """Item ``big{n}`` with a headline of ``size`` bytes: a few fill a socket's buffers."""
+    return item_entry(f"big{n}", "x" * size)
 
 
 def keys_holding(settings: Settings, text: str) -> list[str]:

@@ -36,9 +36,9 @@ import redis
 from pydantic import SecretStr
 
 from tests.faults.proxy import Proxy
-from tests.faults.test_processes import big_entry
 from tests.helpers import (
     TickerProcess,
+    big_entry,
     connect,
     make_token,
     metric_readers,

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +19,13 @@ from tests.faults.followers import Follower, follow
 from tests.faults.proxy import Proxy
 from tests.helpers import (
     TickerProcess,
+    big_entry,
     metric_readers,
     open_streams,
     sigterm_and_time,
     start_reader,
 )
 from ticker.client import Client
-from ticker.models import utcnow
 from ticker.settings import Settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(150)]
@@ -74,22 +72,6 @@ async def test_a_reader_that_stops_reading_is_cut_off_and_others_keep_up(
     finally:
         await fast.close()
         stalled.close()
-
-
-def big_entry(n: int) -> dict[Any, Any]:
-    now = utcnow()
-    item = {
-        "uri": f"big{n}",
-        "channel": "en",
-        "version": 1,
-        "headline": "x" * 16_000,
-        "language": "en",
-        "created_at": now.isoformat(),
-        "updated_at": now.isoformat(),
-        "expires_at": (now + timedelta(hours=1)).isoformat(),
-        "author": "test",
-    }
-    return {"v": "1", "type": "item", "uri": f"big{n}", "item": json.dumps(item)}
 
 
 async def test_a_reply_lost_after_the_write_does_not_publish_twice(
