@@ -1,12 +1,12 @@
-"""Test helpers: free ports, editor tokens, a real ticker process, an in-loop uvicorn, an
-SSE reader."""
+"""Test helpers: free ports, tokens, a real ticker process, an in-loop uvicorn, reader
+counts, posting through the API. An SSE reader is in tests/sse.py, raw sockets in
+tests/sockets.py, the Redis side in tests/redis_data.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import importlib.util
-import json
 import os
 import secrets
 import signal
@@ -16,16 +16,13 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import httpx
-import redis
 import uvicorn
-from httpx_sse import ServerSentEvent, aconnect_sse
 from pydantic import SecretStr
 
 from ticker.auth import ALL_CHANNELS, Tokens
@@ -104,43 +101,6 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-def read_until(sock: socket.socket, marker: bytes, timeout: float = 5) -> bytes:
-    """What a raw socket receives until ``marker`` has come, it closes, or ``timeout``."""
-    data = b""
-    deadline = time.monotonic() + timeout
-    sock.settimeout(0.2)
-    while marker not in data and time.monotonic() < deadline:
-        with contextlib.suppress(TimeoutError):
-            part = sock.recv(65536)
-            if not part:
-                break
-            data += part
-    return data
-
-
-STREAM_REQUEST = b"GET /channels/en/events HTTP/1.1\r\nHost: t\r\n\r\n"
-
-
-def connect(server: TickerProcess, data: bytes = b"", timeout: float = 5) -> socket.socket:
-    """A raw connection to ``server``, ``data`` sent on it (nothing if empty)."""
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
-    if data:
-        sock.sendall(data)
-    return sock
-
-
-def split_response(data: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
-    """Raw response bytes as (status line, headers, the rest): names in lower case, the
-    first of each name kept."""
-    head, _, body = data.partition(b"\r\n\r\n")
-    status, *lines = head.split(b"\r\n")
-    headers: dict[bytes, bytes] = {}
-    for line in lines:
-        name, _, value = line.partition(b":")
-        headers.setdefault(name.strip().lower(), value.strip())
-    return status, headers, body
-
-
 def readers(server: TickerProcess, channel: str = "en") -> int:
     """A channel's open streams, as ``/stats`` counts them."""
     return int(server.ops_get("/stats").json()[channel]["readers"])
@@ -149,19 +109,6 @@ def readers(server: TickerProcess, channel: str = "en") -> int:
 def metric_readers(server: TickerProcess, channel: str = "en") -> float:
     """A channel's open streams, as the ``ticker_readers`` gauge of ``/metrics`` says."""
     return metric_samples(server.ops_get("/metrics").text)[f'ticker_readers{{channel="{channel}"}}']
-
-
-def open_streams(port: int, count: int, *, timeout: float = 10) -> list[socket.socket]:
-    """``count`` raw SSE connections, each past its ``200`` status line."""
-    socks = []
-    for _ in range(count):
-        s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(STREAM_REQUEST)
-        socks.append(s)
-    for s in socks:
-        s.settimeout(timeout)
-        assert s.recv(20).startswith(b"HTTP/1.1 200")
-    return socks
 
 
 def sigterm_and_time(proc: TickerProcess) -> float:
@@ -346,92 +293,6 @@ async def serve_app(settings: Settings, *, http: Any = Front) -> AsyncIterator[t
             raise
 
 
-@dataclass
-class Reader:
-    """An SSE reader on its own task, collecting events (heartbeat blanks dropped)."""
-
-    events: list[ServerSentEvent] = field(default_factory=list)
-    status: int = 0
-    retry: int | None = None
-    last: ServerSentEvent | None = None  # the last frame, heartbeat blanks included
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-    connected: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        import json
-
-        return [json.loads(e.data) for e in self.events if e.event == kind]
-
-    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not predicate(self):
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(
-                    f"reader condition not met; got {len(self.events)} events:"
-                    f" {[(e.event, e.id) for e in self.events][:30]}"
-                )
-            await asyncio.sleep(0.02)
-
-    async def wait_ended(self, retry_ms: int, timeout: float = 5.0) -> None:
-        """Wait until the server ends the stream, and check it ended as the server ends
-        one: cleanly, its last frame a ``retry:`` of ``retry_ms`` (``stream.finish``)."""
-        assert self.task is not None
-        await asyncio.wait_for(self.ended.wait(), timeout)
-        await asyncio.wait({self.task}, timeout=timeout)
-        assert self.task.done() and self.task.exception() is None, self.task
-        assert self.last is not None and self.last.retry == retry_ms, self.last
-
-    async def close(self) -> None:
-        if self.task:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
-
-
-async def connected(reader: Reader, count: int = 0, timeout: float = 5.0) -> Reader:
-    """``reader`` once its stream is open (200) and it has ``count`` events."""
-    await asyncio.wait_for(reader.connected.wait(), timeout)
-    assert reader.status == 200
-    await reader.wait_for(lambda r: len(r.events) >= count, timeout)
-    return reader
-
-
-def start_reader(
-    url: str,
-    *,
-    headers: dict[str, str] | None = None,
-    params: dict[str, Any] | None = None,
-    read_delay: float = 0.0,
-) -> Reader:
-    reader = Reader()
-
-    async def run() -> None:
-        try:
-            async with (
-                httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as client,
-                aconnect_sse(
-                    client, "GET", url, headers=dict(headers or {}), params=params
-                ) as source,
-            ):
-                reader.status = source.response.status_code
-                reader.connected.set()
-                async for event in source.aiter_sse():
-                    reader.last = event
-                    if event.retry is not None:
-                        reader.retry = event.retry
-                    if event.data or event.event == "reset":
-                        reader.events.append(event)
-                    if read_delay:
-                        await asyncio.sleep(read_delay)
-        finally:
-            reader.connected.set()
-            reader.ended.set()
-
-    reader.task = asyncio.create_task(run())
-    return reader
-
-
 PY_READER = Path(__file__).resolve().parent.parent / "clients" / "python" / "reader.py"
 
 
@@ -459,31 +320,6 @@ def stop_processes(procs: Iterable[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
-def rdb(settings: Settings) -> Any:  # redis-py's reply types are too loose to narrow here
-    """A plain (bytes) client of the test's Redis."""
-    assert settings.redis_url is not None
-    return redis.Redis.from_url(settings.redis_url.get_secret_value())
-
-
-def stream_len(settings: Settings, channel: str = "en") -> int:
-    """How many entries a channel's event stream holds (what has been written to it)."""
-    client = rdb(settings)
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{{channel}}}:events"))
-    finally:
-        client.close()
-
-
-def stream_entries(settings: Settings, channel: str = "en") -> list[tuple[str, dict[str, str]]]:
-    """A channel's event stream as Redis holds it: (id, fields), decoded."""
-    client = rdb(settings)
-    try:
-        rows = client.xrange(f"{settings.key_prefix}:{{{channel}}}:events")
-        return [(i.decode(), {k.decode(): v.decode() for k, v in f.items()}) for i, f in rows]
-    finally:
-        client.close()
-
-
 async def post_item(
     api: httpx.AsyncClient, headline: str, channel: str = "en", **fields: Any
 ) -> dict[str, Any]:
@@ -491,59 +327,6 @@ async def post_item(
     r = await api.post(f"/channels/{channel}/items", json={"headline": headline, **fields})
     assert r.status_code == 201, r.text
     return dict(r.json())
-
-
-def item_entry(uri: str, headline: str, *, author: str = "test") -> dict[str, str]:
-    """An item's first version as a stream entry, as ticker writes one (docs/streams.md):
-    for tests that write straight into Redis."""
-    now = datetime.now(UTC)
-    item = {
-        "uri": uri,
-        "channel": "en",
-        "version": 1,
-        "headline": headline,
-        "language": "en",
-        "created_at": now.isoformat(),
-        "updated_at": now.isoformat(),
-        "expires_at": (now + timedelta(hours=1)).isoformat(),
-        "author": author,
-    }
-    return {"v": "1", "type": "item", "uri": uri, "item": json.dumps(item)}
-
-
-def big_entry(n: int, size: int = 16_000) -> dict[str, str]:
-    """Item ``big{n}`` with a headline of ``size`` bytes: a few fill a socket's buffers."""
-    return item_entry(f"big{n}", "x" * size)
-
-
-def keys_holding(settings: Settings, text: str) -> list[str]:
-    """Every key under the test's prefix whose value contains ``text`` anywhere."""
-    client = rdb(settings)
-    needle = text.encode()
-    found = []
-    try:
-        for key in client.scan_iter(match=f"{settings.key_prefix}:*", count=1000):
-            kind = client.type(key).decode()
-            if kind == "string":
-                values = [client.get(key) or b""]
-            elif kind == "hash":
-                values = [k + b"=" + v for k, v in client.hgetall(key).items()]
-            elif kind == "list":
-                values = client.lrange(key, 0, -1)
-            elif kind == "zset":
-                values = client.zrange(key, 0, -1)
-            elif kind == "stream":
-                values = [b" ".join(k + v for k, v in f.items()) for _, f in client.xrange(key)]
-                # XDEL leaves deleted entries' bytes in the stream's nodes: look there too
-                # (DUMP may compress them, so a miss here proves less than a hit).
-                values.append(client.dump(key) or b"")
-            else:
-                values = [client.dump(key) or b""]
-            if any(needle in v for v in values):
-                found.append(key.decode())
-    finally:
-        client.close()
-    return found
 
 
 def metric_samples(text: str) -> dict[str, float]:

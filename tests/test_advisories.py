@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_token, post_item, rdb, stream_len
+from tests.helpers import make_token, post_item
+from tests.redis_data import rdb, stream_len
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio

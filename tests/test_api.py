@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_token, stream_len
+from tests.helpers import make_token
+from tests.redis_data import stream_len
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from tests.cli_helpers import admin_env, run
-from tests.helpers import TickerProcess, bearer, make_token, rdb, wait_until
+from tests.helpers import TickerProcess, bearer, make_token, wait_until
+from tests.redis_data import rdb
 from ticker.auth import digest
 from ticker.settings import Settings
 

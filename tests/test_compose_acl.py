@@ -22,14 +22,8 @@ import redis
 import yaml
 from pydantic import SecretStr
 
-from tests.helpers import (
-    TickerProcess,
-    free_port,
-    load_python_reader,
-    make_token,
-    read_until,
-    wait_until,
-)
+from tests.helpers import TickerProcess, free_port, load_python_reader, make_token, wait_until
+from tests.sockets import read_until
 from ticker.embedded import find_redis_server
 from ticker.settings import Settings
 

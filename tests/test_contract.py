@@ -16,7 +16,8 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from tests.helpers import make_token, rdb, stream_entries
+from tests.helpers import make_token
+from tests.redis_data import rdb, stream_entries
 from ticker.events import decode, desk_decode
 from ticker.models import utcnow
 from ticker.settings import Channel, Settings

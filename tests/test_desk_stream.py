@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import connected, make_token, post_item, serve_app, start_reader
+from tests.helpers import make_token, post_item, serve_app
+from tests.sse import connected, start_reader
 from ticker.http.front import Front
 from ticker.models import DESK_ONLY, Item, utcnow
 from ticker.settings import Settings

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.helpers import keys_holding, make_token, rdb, stream_len
+from tests.helpers import make_token
+from tests.redis_data import keys_holding, rdb, stream_len
 from ticker.dupes import digest, normal_headline
 from ticker.settings import Channel, Settings
 

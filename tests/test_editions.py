@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.cli_helpers import cli_env, run
-from tests.helpers import bearer, make_token, stream_len
+from tests.helpers import bearer, make_token
+from tests.redis_data import stream_len
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.helpers import stream_len
+from tests.redis_data import stream_len
 from ticker.settings import Channel, Settings
 from ticker.when import parse_when, time_zone
 

@@ -13,7 +13,9 @@ import httpx
 import pytest
 import redis
 
-from tests.helpers import big_entry, connected, item_entry, serve_app, start_reader
+from tests.helpers import serve_app
+from tests.redis_data import big_entry, item_entry
+from tests.sse import connected, start_reader
 from ticker.fanout import channel
 from ticker.http.front import Front
 from ticker.models import DESK_ONLY

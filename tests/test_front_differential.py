@@ -22,14 +22,8 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from tests.helpers import (
-    TickerProcess,
-    make_token,
-    metric_readers,
-    read_until,
-    readers,
-    wait_until,
-)
+from tests.helpers import TickerProcess, make_token, metric_readers, readers, wait_until
+from tests.sockets import read_until
 from ticker.auth import ALL_CHANNELS
 from ticker.settings import Settings
 

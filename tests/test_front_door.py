@@ -36,18 +36,9 @@ import redis
 from pydantic import SecretStr
 
 from tests.faults.proxy import Proxy
-from tests.helpers import (
-    TickerProcess,
-    big_entry,
-    connect,
-    make_token,
-    metric_readers,
-    read_until,
-    readers,
-    server_env,
-    split_response,
-    wait_until,
-)
+from tests.helpers import TickerProcess, make_token, metric_readers, readers, server_env, wait_until
+from tests.redis_data import big_entry
+from tests.sockets import connect, read_until, split_response
 from ticker.auth import ALL_CHANNELS
 from ticker.settings import Settings
 

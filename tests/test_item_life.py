@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.requests import Request
 
-from tests.helpers import keys_holding, stream_entries
+from tests.redis_data import keys_holding, stream_entries
 from ticker.errors import Conflict, Expired, Killed
 from ticker.http.app import ticker_error
 from ticker.models import utcnow

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.helpers import keys_holding, rdb
+from tests.redis_data import keys_holding, rdb
 from ticker import lua
 from ticker.archive import Archive
 from ticker.desk import Desk

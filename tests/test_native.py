@@ -11,7 +11,8 @@ import socket
 
 import pytest
 
-from tests.helpers import TickerProcess, connect, read_until, readers, split_response, wait_until
+from tests.helpers import TickerProcess, readers, wait_until
+from tests.sockets import connect, read_until, split_response
 
 pytestmark = pytest.mark.server_per_module
 

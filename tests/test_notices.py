@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import keys_holding, make_token, post_item, start_reader, stream_entries
+from tests.helpers import make_token, post_item
+from tests.redis_data import keys_holding, stream_entries
+from tests.sse import start_reader
 from ticker.errors import Killed
 from ticker.events import decode
 from ticker.models import Item, Status, utcnow

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from tests.cli_helpers import admin_env, run, server_env
-from tests.helpers import TickerProcess, bearer, make_token, rdb
+from tests.helpers import TickerProcess, bearer, make_token
+from tests.redis_data import rdb
 from ticker.auth import digest
 from ticker.console import AUTH
 from ticker.settings import Settings

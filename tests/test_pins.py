@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from tests.cli_helpers import cli_env, run
-from tests.helpers import bearer, make_token, start_reader, stream_len
+from tests.helpers import bearer, make_token
+from tests.redis_data import stream_len
+from tests.sse import start_reader
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio

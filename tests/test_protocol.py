@@ -17,7 +17,8 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from tests.helpers import STREAM_REQUEST, TickerProcess, connect, read_until, readers, wait_until
+from tests.helpers import TickerProcess, readers, wait_until
+from tests.sockets import STREAM_REQUEST, connect, read_until
 from ticker.events import EVERYTHING, Event
 from ticker.fanout.socket import Socket, chunk
 from ticker.fanout.subscriber import Batch, Subscriber

@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import keys_holding, make_token, rdb, start_reader, stream_len
+from tests.helpers import make_token
+from tests.redis_data import keys_holding, rdb, stream_len
+from tests.sse import start_reader
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio

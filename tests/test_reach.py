@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from tests.cli_helpers import cli_env, run
-from tests.helpers import TickerProcess, bearer, connected, start_reader
+from tests.helpers import TickerProcess, bearer
+from tests.sse import connected, start_reader
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio

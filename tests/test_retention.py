@@ -15,14 +15,9 @@ import httpx
 import pytest
 import redis
 
-from tests.helpers import (
-    TickerProcess,
-    make_token,
-    post_item,
-    start_reader,
-    stream_entries,
-    wait_until,
-)
+from tests.helpers import TickerProcess, make_token, post_item, wait_until
+from tests.redis_data import stream_entries
+from tests.sse import start_reader
 from ticker.models import utcnow
 from ticker.settings import Channel, Settings
 

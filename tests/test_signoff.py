@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import bearer, make_token, rdb
+from tests.helpers import bearer, make_token
+from tests.redis_data import rdb
 from ticker.models import utcnow
 from ticker.settings import Channel, Settings
 

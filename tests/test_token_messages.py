@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from tests.cli_helpers import admin_env, finish, history, run, server_env, spawn
-from tests.helpers import TickerProcess, bearer, make_token, rdb
+from tests.helpers import TickerProcess, bearer, make_token
+from tests.redis_data import rdb
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module

@@ -17,14 +17,10 @@ import redis
 
 from tests.faults.followers import Follower, follow
 from tests.faults.proxy import Proxy
-from tests.helpers import (
-    TickerProcess,
-    big_entry,
-    metric_readers,
-    open_streams,
-    sigterm_and_time,
-    start_reader,
-)
+from tests.helpers import TickerProcess, metric_readers, sigterm_and_time
+from tests.redis_data import big_entry
+from tests.sockets import open_streams
+from tests.sse import start_reader
 from ticker.client import Client
 from ticker.settings import Settings
 

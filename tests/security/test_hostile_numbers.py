@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import ops_headers, start_reader, stream_len
+from tests.helpers import ops_headers
+from tests.redis_data import stream_len
+from tests.sse import start_reader
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -14,7 +14,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tests.helpers import make_token, stream_len
+from tests.helpers import make_token
+from tests.redis_data import stream_len
 from ticker.models import ItemIn, default_ignorable
 from ticker.settings import Channel, Settings
 

@@ -8,7 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_token, start_reader, stream_len
+from tests.helpers import make_token
+from tests.redis_data import stream_len
+from tests.sse import start_reader
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
