@@ -1,27 +1,28 @@
-"""Test helpers: free ports, editor tokens, a real ticker process, an in-loop uvicorn, an
-SSE reader."""
+"""Test helpers: free ports, tokens, a real ticker process, an in-loop uvicorn, reader
+counts, posting through the API. An SSE reader is in tests/sse.py, raw sockets in
+tests/sockets.py, the Redis side in tests/redis_data.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
-import redis
 import uvicorn
-from httpx_sse import ServerSentEvent, aconnect_sse
 from pydantic import SecretStr
 
 from tests.warm import popen_ticker
@@ -80,6 +81,11 @@ def make_token(
         return pool.submit(asyncio.run, create()).result()
 
 
+def bearer(secret: str) -> dict[str, str]:
+    """The ``Authorization`` header that sends ``secret``."""
+    return {"Authorization": f"Bearer {secret}"}
+
+
 def ops_headers(settings: Settings) -> dict[str, str]:
     """An ``Authorization`` header for a new ``ops`` token: /metrics and /stats need one."""
     secret = make_token(settings, f"ops-{secrets.token_hex(4)}", [ALL_CHANNELS], "ops")
@@ -96,31 +102,14 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-def read_until(sock: socket.socket, marker: bytes, timeout: float = 5) -> bytes:
-    """What a raw socket receives until ``marker`` has come, it closes, or ``timeout``."""
-    data = b""
-    deadline = time.monotonic() + timeout
-    sock.settimeout(0.2)
-    while marker not in data and time.monotonic() < deadline:
-        with contextlib.suppress(TimeoutError):
-            part = sock.recv(65536)
-            if not part:
-                break
-            data += part
-    return data
+def readers(server: TickerProcess, channel: str = "en") -> int:
+    """A channel's open streams, as ``/stats`` counts them."""
+    return int(server.ops_get("/stats").json()[channel]["readers"])
 
 
-def open_streams(port: int, count: int, *, timeout: float = 10) -> list[socket.socket]:
-    """``count`` raw SSE connections, each past its ``200`` status line."""
-    socks = []
-    for _ in range(count):
-        s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(b"GET /channels/en/events HTTP/1.1\r\nHost: x\r\n\r\n")
-        socks.append(s)
-    for s in socks:
-        s.settimeout(timeout)
-        assert s.recv(20).startswith(b"HTTP/1.1 200")
-    return socks
+def metric_readers(server: TickerProcess, channel: str = "en") -> float:
+    """A channel's open streams, as the ``ticker_readers`` gauge of ``/metrics`` says."""
+    return metric_samples(server.ops_get("/metrics").text)[f'ticker_readers{{channel="{channel}"}}']
 
 
 def sigterm_and_time(proc: TickerProcess) -> float:
@@ -302,71 +291,17 @@ async def serve_app(settings: Settings, *, http: Any = Front) -> AsyncIterator[t
             raise
 
 
-@dataclass
-class Reader:
-    """An SSE reader on its own task, collecting events (heartbeat blanks dropped)."""
-
-    events: list[ServerSentEvent] = field(default_factory=list)
-    status: int = 0
-    retry: int | None = None
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-    connected: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        import json
-
-        return [json.loads(e.data) for e in self.events if e.event == kind]
-
-    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not predicate(self):
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(
-                    f"reader condition not met; got {len(self.events)} events:"
-                    f" {[(e.event, e.id) for e in self.events][:30]}"
-                )
-            await asyncio.sleep(0.02)
-
-    async def close(self) -> None:
-        if self.task:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+PY_READER = Path(__file__).resolve().parent.parent / "clients" / "python" / "reader.py"
 
 
-def start_reader(
-    url: str,
-    *,
-    headers: dict[str, str] | None = None,
-    params: dict[str, Any] | None = None,
-    read_delay: float = 0.0,
-) -> Reader:
-    reader = Reader()
-
-    async def run() -> None:
-        try:
-            async with (
-                httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as client,
-                aconnect_sse(
-                    client, "GET", url, headers=dict(headers or {}), params=params
-                ) as source,
-            ):
-                reader.status = source.response.status_code
-                reader.connected.set()
-                async for event in source.aiter_sse():
-                    if event.retry is not None:
-                        reader.retry = event.retry
-                    if event.data or event.event == "reset":
-                        reader.events.append(event)
-                    if read_delay:
-                        await asyncio.sleep(read_delay)
-        finally:
-            reader.connected.set()
-            reader.ended.set()
-
-    reader.task = asyncio.create_task(run())
-    return reader
+def load_python_reader(name: str) -> ModuleType:
+    """clients/python/reader.py as a module named ``name`` (a file, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, PY_READER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
+    spec.loader.exec_module(module)
+    return module
 
 
 def stop_processes(procs: Iterable[subprocess.Popen[bytes]]) -> None:
@@ -383,40 +318,13 @@ def stop_processes(procs: Iterable[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
-def rdb(settings: Settings) -> Any:  # redis-py's reply types are too loose to narrow here
-    """A plain (bytes) client of the test's Redis."""
-    assert settings.redis_url is not None
-    return redis.Redis.from_url(settings.redis_url.get_secret_value())
-
-
-def keys_holding(settings: Settings, text: str) -> list[str]:
-    """Every key under the test's prefix whose value contains ``text`` anywhere."""
-    client = rdb(settings)
-    needle = text.encode()
-    found = []
-    try:
-        for key in client.scan_iter(match=f"{settings.key_prefix}:*", count=1000):
-            kind = client.type(key).decode()
-            if kind == "string":
-                values = [client.get(key) or b""]
-            elif kind == "hash":
-                values = [k + b"=" + v for k, v in client.hgetall(key).items()]
-            elif kind == "list":
-                values = client.lrange(key, 0, -1)
-            elif kind == "zset":
-                values = client.zrange(key, 0, -1)
-            elif kind == "stream":
-                values = [b" ".join(k + v for k, v in f.items()) for _, f in client.xrange(key)]
-                # XDEL leaves deleted entries' bytes in the stream's nodes: look there too
-                # (DUMP may compress them, so a miss here proves less than a hit).
-                values.append(client.dump(key) or b"")
-            else:
-                values = [client.dump(key) or b""]
-            if any(needle in v for v in values):
-                found.append(key.decode())
-    finally:
-        client.close()
-    return found
+async def post_item(
+    api: httpx.AsyncClient, headline: str, channel: str = "en", **fields: Any
+) -> dict[str, Any]:
+    """Post through the API; the writer's reply (a 201, or the test fails)."""
+    r = await api.post(f"/channels/{channel}/items", json={"headline": headline, **fields})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
 
 
 def metric_samples(text: str) -> dict[str, float]:

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_token, rdb
+from tests.helpers import make_token, post_item
+from tests.redis_data import rdb, stream_len
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
@@ -23,37 +24,19 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def api(server: tuple[str, Any], settings: Settings) -> Any:
-    chief = make_token(settings, "chief", ["en"], role="chief")
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {chief}"}
-    ) as client:
-        yield client
-
-
-async def post(api: httpx.AsyncClient, headline: str, **fields: Any) -> dict[str, Any]:
-    r = await api.post("/channels/en/items", json={"headline": headline, **fields})
-    assert r.status_code == 201, r.text
-    return dict(r.json())
-
-
-def stream_length(settings: Settings) -> int:
-    client = rdb(settings)
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{en}}:events"))
-    finally:
-        client.close()
+def api_token(settings: Settings) -> str:
+    return make_token(settings, "chief", ["en"], role="chief")
 
 
 async def test_advisories_never_take_the_bars_place_and_are_listed_apart(
     api: httpx.AsyncClient, settings: Settings
 ) -> None:
-    first = await post(api, "Polls close in Rotterdam")
-    second = await post(api, "Turnout at 61%", pinned=True)
+    first = await post_item(api, "Polls close in Rotterdam")
+    second = await post_item(api, "Turnout at 61%", pinned=True)
     notes = [
-        await post(api, "PM statement expected 18:30", kind="advisory"),
-        await post(api, "Results not before 22:00", kind="advisory", status="withheld"),
-        await post(api, "Embargoed figures at 20:00", kind="advisory", embargo="1h"),
+        await post_item(api, "PM statement expected 18:30", kind="advisory"),
+        await post_item(api, "Results not before 22:00", kind="advisory", status="withheld"),
+        await post_item(api, "Embargoed figures at 20:00", kind="advisory", embargo="1h"),
     ]
     assert [n["kind"] for n in notes] == ["advisory"] * 3
     body = (await api.get("/channels/en/items")).json()
@@ -79,7 +62,7 @@ async def test_a_kind_that_is_not_one_is_refused_naming_the_field(
         assert r.status_code == 422, r.text
         message = "Input should be 'headline' or 'advisory'"
         assert r.json()["details"] == [{"field": "kind", "message": message}], kind
-    assert stream_length(settings) == 0
+    assert stream_len(settings) == 0
 
 
 async def test_an_advisory_cannot_be_pinned(api: httpx.AsyncClient, settings: Settings) -> None:
@@ -89,18 +72,18 @@ async def test_an_advisory_cannot_be_pinned(api: httpx.AsyncClient, settings: Se
     assert r.status_code == 422, r.text
     message = "an advisory is never on the bar, so it cannot be pinned"
     assert r.json()["details"] == [{"field": "pinned", "message": message}]
-    assert stream_length(settings) == 0
-    note = await post(api, "Statement at 18:30", kind="advisory")
+    assert stream_len(settings) == 0
+    note = await post_item(api, "Statement at 18:30", kind="advisory")
     r = await api.patch(f"/channels/en/items/{note['uri']}", json={"pinned": True})
     assert r.status_code == 422 and r.json()["details"][0]["field"] == "pinned", r.text
     r = await api.patch(f"/channels/en/items/{note['uri']}", json={"pinned": False})
     assert r.status_code == 200 and r.json()["changed"] is False  # it already is not
-    assert stream_length(settings) == 1
+    assert stream_len(settings) == 1
 
 
 async def test_the_kind_is_fixed_at_the_post(api: httpx.AsyncClient, settings: Settings) -> None:
-    note = await post(api, "Statement at 18:30", kind="advisory")
-    headline = await post(api, "Polls close")
+    note = await post_item(api, "Statement at 18:30", kind="advisory")
+    headline = await post_item(api, "Polls close")
     for uri, kind in (
         (note["uri"], "headline"),
         (headline["uri"], "advisory"),
@@ -110,7 +93,7 @@ async def test_the_kind_is_fixed_at_the_post(api: httpx.AsyncClient, settings: S
         assert r.status_code == 422, r.text
         (detail,) = r.json()["details"]
         assert detail["field"] == "kind" and "fixed when it is posted" in detail["message"]
-    assert stream_length(settings) == 2
+    assert stream_len(settings) == 2
     r = await api.get(f"/channels/en/items/{note['uri']}")
     assert r.json()["kind"] == "advisory" and r.json()["version"] == 1
 
@@ -118,8 +101,8 @@ async def test_the_kind_is_fixed_at_the_post(api: httpx.AsyncClient, settings: S
 async def test_an_advisory_expires_and_is_killed_like_any_item(
     api: httpx.AsyncClient, server: tuple[str, Any], settings: Settings
 ) -> None:
-    brief = await post(api, "Briefing now", kind="advisory", ttl="1s")
-    note = await post(api, "Statement at 18:30", kind="advisory")
+    brief = await post_item(api, "Briefing now", kind="advisory", ttl="1s")
+    note = await post_item(api, "Statement at 18:30", kind="advisory")
     r = await api.patch(
         f"/channels/en/items/{note['uri']}", json={"headline": "Statement at 19:00"}
     )

@@ -8,32 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from tests.helpers import make_token
+from tests.redis_data import stream_len
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
 HEADLINE = "Dutch Police: Rotterdam shooter arrested"
-
-
-def stream_len(settings: Settings, channel: str = "en") -> int:
-    assert settings.redis_url is not None
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{{channel}}}:events"))
-    finally:
-        client.close()
-
-
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    url, _ = server
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10
-    ) as client:
-        yield client
 
 
 async def test_post_returns_the_item_and_lists_it(api: httpx.AsyncClient) -> None:

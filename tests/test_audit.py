@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from tests.cli_helpers import finish, run_all, server_env, spawn
-from tests.helpers import TickerProcess, make_token, rdb
+from tests.helpers import TickerProcess, make_token
+from tests.redis_data import rdb
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module

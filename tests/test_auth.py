@@ -12,15 +12,12 @@ import httpx
 import pytest
 
 from tests.cli_helpers import admin_env, run
-from tests.helpers import TickerProcess, make_token, rdb, wait_until
+from tests.helpers import TickerProcess, bearer, make_token, wait_until
+from tests.redis_data import rdb
 from ticker.newsroom.auth import digest
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def used_ms(settings: Settings, name: str) -> int | None:
@@ -102,15 +99,25 @@ async def test_last_used_is_kept_for_writes_and_desk_reads_at_most_once_a_minute
     reader = make_token(settings, "reader", ["en"], role="viewer")
     assert used_ms(settings, "writer") is None and used_ms(settings, "reader") is None
     async with httpx.AsyncClient(base_url=server[0], timeout=10) as http:
-        await http.post("/channels/en/items", json={"headline": "a"}, headers=bearer(writer))
+        r = await http.post("/channels/en/items", json={"headline": "a"}, headers=bearer(writer))
+        assert r.status_code == 201, r.text
         first = used_ms(settings, "writer")
         assert first is not None
-        await http.post("/channels/en/items", json={"headline": "b"}, headers=bearer(writer))
+        r = await http.post("/channels/en/items", json={"headline": "b"}, headers=bearer(writer))
+        assert r.status_code == 201, r.text
         assert used_ms(settings, "writer") == first  # the second write wrote no "last used"
-        await http.get("/channels/en/items", headers=bearer(reader))
-        assert used_ms(settings, "reader") is not None
-        await http.get("/channels/en/items")  # anonymous: nobody's
-    assert {used_ms(settings, "writer"), used_ms(settings, "reader")} != {None}
+        assert (await http.get("/channels/en/items", headers=bearer(reader))).status_code == 200
+        read = used_ms(settings, "reader")
+        assert read is not None
+        assert (await http.get("/channels/en/items", headers=bearer(reader))).status_code == 200
+        assert used_ms(settings, "reader") == read  # nor the second desk read
+        assert (await http.get("/channels/en/items")).status_code == 200  # anonymous: nobody's
+    assert (used_ms(settings, "writer"), used_ms(settings, "reader")) == (first, read)
+    client = rdb(settings)
+    try:  # no "last used" but these two tokens'
+        assert set(client.hkeys(f"{settings.key_prefix}:{{auth}}:used")) == {b"writer", b"reader"}
+    finally:
+        client.close()
 
 
 def test_token_ls_shows_role_channels_created_and_last_used(

@@ -28,7 +28,7 @@ from tests.cli_helpers import (
     server_env,
     spawn,
 )
-from tests.helpers import TickerProcess, free_port, make_token, wait_until
+from tests.helpers import TickerProcess, bearer, free_port, make_token, wait_until
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module
@@ -377,10 +377,6 @@ def test_token_create_rotate_and_revoke_print_json_with_the_secret_once(
     )
     assert (missing.returncode, missing.stdout) == (1, "")
     assert "no token named 'nobody-json'" in missing.stderr
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def _tail_first_line(env: dict[str, str]) -> str:

@@ -4,26 +4,25 @@ and takes over what a dead consumer left pending."""
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
 import json
 import logging
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import TickerProcess, make_token
+from tests.helpers import PY_READER, TickerProcess, load_python_reader, make_token
 from ticker.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-PY_READER = ROOT / "clients" / "python" / "reader.py"
 NODE_CLIENT = ROOT / "clients" / "node"
 
 pytestmark = pytest.mark.server_per_module
@@ -36,16 +35,7 @@ def module_server_env() -> dict[str, str]:
     return {"TICKER_CHANNELS": json.dumps([*channels, {"name": "es", "language": "es"}])}
 
 
-def _load_reader() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ticker_stream_reader", PY_READER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-reader = _load_reader()
+reader = load_python_reader("ticker_stream_reader")
 
 
 class Crash(BaseException):
@@ -73,6 +63,28 @@ def _drain(r: Any, want: int, timeout: float = 10.0) -> list[Any]:
         assert time.monotonic() < deadline, f"only {len(got)} of {want} events"
         r.poll(got.append)
     return got
+
+
+def _printed(entry: dict[str, Any], uri: str, headline: str, **fields: Any) -> dict[str, Any]:
+    """The line both reader commands print for ``entry`` (the API's reply to the write
+    that made it): an item event's defaults, ``fields`` changing any of them."""
+    event = {"type": "item", "reason": None, "version": 1, "status": "usable"}
+    event |= {"embargoed_until": None, "notice": None, "kind": "headline", **fields}
+    return {"id": entry["id"], "uri": uri, "headline": headline, **event}
+
+
+def _killed(entry: dict[str, Any], uri: str, headline: str, **fields: Any) -> dict[str, Any]:
+    """The line printed for a kill: a remove of the item's last version, ``canceled``."""
+    return _printed(
+        entry,
+        uri,
+        headline,
+        type="remove",
+        reason="kill",
+        version=entry["version"],
+        status="canceled",
+        **fields,
+    )
 
 
 def test_reader_decodes_what_editors_post(ticker_server: TickerProcess, settings: Settings) -> None:
@@ -356,51 +368,16 @@ def test_python_reader_command_prints_events(
         check=True,
     )
     lines = [json.loads(line) for line in out.stdout.splitlines()]
+    storm = "Storm warning for the coast"
     assert lines == [
-        {
-            "id": item["id"],
-            "type": "item",
-            "uri": item["uri"],
-            "reason": None,
-            "headline": "Storm warning for the coast",
-            "version": 1,
-            "status": "usable",
-            "embargoed_until": None,
-            "notice": None,
-            "kind": "headline",
-        },
-        {
-            "id": killed["id"],
-            "type": "remove",
-            "uri": item["uri"],
-            "reason": "kill",
-            "headline": "Storm warning for the coast",
-            "version": killed["version"],
-            "status": "canceled",
-            "embargoed_until": None,
-            "notice": "Withdrawn: no storm",
-            "kind": "headline",
-        },
-        {
-            "id": note["id"],
-            "type": "item",
-            "uri": note["uri"],
-            "reason": None,
-            "headline": "Coast guard briefing at 18:30",
-            "version": 1,
-            "status": "usable",
-            "embargoed_until": None,
-            "notice": None,
-            "kind": "advisory",
-        },
+        _printed(item, item["uri"], storm),
+        _killed(killed, item["uri"], storm, notice="Withdrawn: no storm"),
+        _printed(note, note["uri"], "Coast guard briefing at 18:30", kind="advisory"),
     ]
 
 
 def test_python_reader_command_stops_on_an_unknown_schema_version(settings: Settings) -> None:
-    client = reader.connect(_url(settings), block_ms=100)
-    key = reader.stream_key("readercli", settings.key_prefix)
-    try:
-        future = client.xadd(key, {"v": "2", "type": "item", "uri": "u0", "item": "{}"})
+    with _a_future_entry(settings, "readercli") as (client, key, future):
         out = subprocess.run(
             [sys.executable, str(PY_READER), "--redis", _url(settings)]
             + ["--prefix", settings.key_prefix, "--channel", "readercli", "--group", "cli"]
@@ -409,15 +386,33 @@ def test_python_reader_command_stops_on_an_unknown_schema_version(settings: Sett
             text=True,
             timeout=30,
         )
-        assert out.returncode == 3, out.stderr
-        assert f"entry {future} has schema version v='2'" in out.stderr
-        assert out.stdout == ""
-        assert client.xpending(key, "cli")["pending"] == 1  # not acknowledged
+        _stopped_unacknowledged(out, client, key, "cli", f"entry {future} has schema version v='2'")
+
+
+# -- the Node.js reader ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _a_future_entry(settings: Settings, channel: str) -> Iterator[tuple[Any, str, str]]:
+    """(client, key, id) of an entry of a schema version no reader knows (``v=2``), in a
+    channel no ticker reads, so the test may write entries of its own."""
+    client = reader.connect(_url(settings), block_ms=100)
+    key = reader.stream_key(channel, settings.key_prefix)
+    try:
+        yield client, key, client.xadd(key, {"v": "2", "type": "item", "uri": "u0", "item": "{}"})
     finally:
         client.close()
 
 
-# -- the Node.js reader ------------------------------------------------------------------
+def _stopped_unacknowledged(
+    out: subprocess.CompletedProcess[str], client: Any, key: str, group: str, message: str
+) -> None:
+    """A reader command met an entry it cannot read: exit 3, ``message`` on stderr,
+    nothing printed, and the entry left pending for an upgraded reader."""
+    assert out.returncode == 3, out.stderr
+    assert message in out.stderr
+    assert out.stdout == ""
+    assert client.xpending(key, group)["pending"] == 1  # not acknowledged
 
 
 def _node() -> str:
@@ -459,42 +454,9 @@ def test_node_reader_decodes_what_editors_post(
     killed = ticker_server.kill("en", first["uri"], notice="سُحب: غير مؤكد")
     lines = _node_lines(_node_reader(settings, "--count", "3", "--timeout", "20"))
     assert lines == [
-        {
-            "id": first["id"],
-            "type": "item",
-            "uri": first["uri"],
-            "reason": None,
-            "headline": "Rotterdam shooter arrested",
-            "version": 1,
-            "status": "usable",
-            "embargoed_until": None,
-            "notice": None,
-            "kind": "headline",
-        },
-        {
-            "id": second["id"],
-            "type": "item",
-            "uri": second["uri"],
-            "reason": None,
-            "headline": "مرحبا: Markets fall",
-            "version": 1,
-            "status": "usable",
-            "embargoed_until": None,
-            "notice": None,
-            "kind": "advisory",
-        },
-        {
-            "id": killed["id"],
-            "type": "remove",
-            "uri": first["uri"],
-            "reason": "kill",
-            "headline": "Rotterdam shooter arrested",
-            "version": killed["version"],
-            "status": "canceled",
-            "embargoed_until": None,
-            "notice": "سُحب: غير مؤكد",
-            "kind": "headline",
-        },
+        _printed(first, first["uri"], "Rotterdam shooter arrested"),
+        _printed(second, second["uri"], "مرحبا: Markets fall", kind="advisory"),
+        _killed(killed, first["uri"], "Rotterdam shooter arrested", notice="سُحب: غير مؤكد"),
     ]
 
 
@@ -543,10 +505,7 @@ def test_node_group_reader_claims_a_dead_consumers_entries(
 
 
 def test_node_reader_stops_on_an_unknown_schema_version(settings: Settings) -> None:
-    client = reader.connect(_url(settings), block_ms=100)
-    key = reader.stream_key("nodecli", settings.key_prefix)
-    try:
-        future = client.xadd(key, {"v": "2", "type": "item", "uri": "u0", "item": "{}"})
+    with _a_future_entry(settings, "nodecli") as (client, key, future):
         proc = subprocess.run(
             [_node(), "reader.mjs", "--url", _url(settings), "--key", key]
             + ["--group", "g", "--start", "0", "--count", "1", "--timeout", "5"],
@@ -555,12 +514,7 @@ def test_node_reader_stops_on_an_unknown_schema_version(settings: Settings) -> N
             text=True,
             timeout=30,
         )
-        assert proc.returncode == 3, proc.stderr
-        assert f'entry {future} has schema version v="2"' in proc.stderr
-        assert proc.stdout == ""
-        assert client.xpending(key, "g")["pending"] == 1  # not acknowledged
-    finally:
-        client.close()
+        _stopped_unacknowledged(proc, client, key, "g", f'entry {future} has schema version v="2"')
 
 
 def test_node_on_air_agrees_with_the_python_one() -> None:

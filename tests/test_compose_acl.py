@@ -6,17 +6,14 @@ recipe of docs/streams.md run as documented (docs/streams.md#connecting-as-the-r
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import secrets
 import shutil
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -25,12 +22,12 @@ import redis
 import yaml
 from pydantic import SecretStr
 
-from tests.helpers import TickerProcess, free_port, make_token, read_until, wait_until
+from tests.helpers import TickerProcess, free_port, load_python_reader, make_token, wait_until
+from tests.sockets import read_until
 from ticker.server.embedded import find_redis_server
 from ticker.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-PY_READER = ROOT / "clients" / "python" / "reader.py"
 PASSWORDS = {
     name: secrets.token_hex(12)
     for name in ("VALKEY_ADMIN_PASSWORD", "VALKEY_TICKER_PASSWORD", "VALKEY_READER_PASSWORD")
@@ -174,15 +171,6 @@ def reader_url(port: int) -> str:
     return f"redis://reader:{PASSWORDS['VALKEY_READER_PASSWORD']}@127.0.0.1:{port}/0"
 
 
-def _load_python_reader() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("acl_stream_reader", PY_READER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_python_reader_and_the_first_read_recipe_run_as_reader(valkey: int) -> None:
     ticker, client = user(valkey, "ticker"), user(valkey, "reader")
     key, items, live = "ticker:{acl3}:events", "ticker:{acl3}:items", "ticker:{acl3}:live"
@@ -199,7 +187,7 @@ def test_the_python_reader_and_the_first_read_recipe_run_as_reader(valkey: int) 
         assert grouped.execute() == [True, {"urn:acl:1": "{}"}]
         assert client.zrange(live, 0, -1) == ["urn:acl:1"]
         # clients/python/reader.py, as its README runs it: a group from the start.
-        module = _load_python_reader()
+        module = load_python_reader("acl_stream_reader")
         connection = module.connect(reader_url(valkey), block_ms=100)
         try:
             seen: list[Any] = []

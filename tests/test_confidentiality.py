@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import TickerProcess, make_token, serve_app, start_reader
+from tests.helpers import TickerProcess, make_token, serve_app
+from tests.sse import start_reader
 from ticker.domain.models import utcnow
 from ticker.settings import Channel, Settings
 

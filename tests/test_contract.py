@@ -16,7 +16,8 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from tests.helpers import make_token, rdb
+from tests.helpers import make_token
+from tests.redis_data import rdb, stream_entries
 from ticker.domain.events import decode, desk_decode
 from ticker.domain.models import utcnow
 from ticker.settings import Channel, Settings
@@ -41,17 +42,7 @@ VALIDATOR = Draft202012Validator(SCHEMA, format_checker=FORMATS)
 
 def entries(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
     """Every entry of the channel's stream, ``item`` parsed from its JSON."""
-    client = rdb(settings)
-    try:
-        rows = client.xrange(f"{settings.key_prefix}:{{en}}:events")
-    finally:
-        client.close()
-    out = []
-    for entry_id, raw in rows:
-        fields: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
-        fields["item"] = json.loads(fields["item"])
-        out.append((entry_id.decode(), fields))
-    return out
+    return [(i, {**f, "item": json.loads(f["item"])}) for i, f in stream_entries(settings)]
 
 
 def kind(fields: dict[str, Any]) -> str:

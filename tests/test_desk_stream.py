@@ -8,7 +8,6 @@ too (``rules.judge``, rule 7)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -16,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import Reader, make_token, serve_app, start_reader
+from tests.helpers import make_token, post_item, serve_app
+from tests.sse import connected, start_reader
 from ticker.domain.models import DESK_ONLY, Item, utcnow
 from ticker.http.front import Front
 from ticker.settings import Settings
@@ -38,26 +38,6 @@ async def front(settings: Settings) -> Any:
     """The protocol's door alone, for what does not depend on the door."""
     async with serve_app(settings, http=Front) as running:
         yield running
-
-
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
-
-
-async def post(api: httpx.AsyncClient, headline: str, **fields: Any) -> dict[str, Any]:
-    r = await api.post("/channels/en/items", json={"headline": headline, **fields})
-    assert r.status_code == 201, r.text
-    return dict(r.json())
-
-
-async def connected(reader: Reader) -> Reader:
-    await asyncio.wait_for(reader.connected.wait(), 5)
-    assert reader.status == 200
-    return reader
 
 
 async def test_a_stream_request_with_a_wrong_token_is_refused_not_served_the_public_view(
@@ -97,10 +77,10 @@ async def test_the_desk_stream_carries_every_entry_and_the_public_one_is_unchang
 ) -> None:
     later = (utcnow() + timedelta(hours=1)).isoformat()
     before = {
-        "on_air": await post(api, "Polls close", story="vote-2027"),
-        "advisory": await post(api, "Results not before 22:00", kind="advisory"),
-        "held": await post(api, "Turnout figure, unchecked", status="withheld"),
-        "embargoed": await post(api, "Exit poll", embargoed_until=later),
+        "on_air": await post_item(api, "Polls close", story="vote-2027"),
+        "advisory": await post_item(api, "Results not before 22:00", kind="advisory"),
+        "held": await post_item(api, "Turnout figure, unchecked", status="withheld"),
+        "embargoed": await post_item(api, "Exit poll", embargoed_until=later),
     }
     events = f"{server[0]}/channels/en/events?reach=off"
     desk = await connected(start_reader(events, headers={"Authorization": f"Bearer {token}"}))
@@ -113,7 +93,7 @@ async def test_the_desk_stream_carries_every_entry_and_the_public_one_is_unchang
         assert opening == list(before.values())  # every field, author, kind and story too
         await public.wait_for(lambda r: len(r.of("item")) == 1)
 
-        note = await post(api, "PM statement expected 18:30", kind="advisory")
+        note = await post_item(api, "PM statement expected 18:30", kind="advisory")
         path = f"/channels/en/items/{note['uri']}"
         corrected = (await api.patch(path, json={"headline": "PM statement at 19:00"})).json()
         killed = (await api.delete(path)).json()
@@ -122,7 +102,7 @@ async def test_the_desk_stream_carries_every_entry_and_the_public_one_is_unchang
                 f"/channels/en/items/{before['on_air']['uri']}", json={"status": "withheld"}
             )
         ).json()
-        marker = await post(api, "Polls closed everywhere")
+        marker = await post_item(api, "Polls closed everywhere")
         await desk.wait_for(lambda r: any(marker["uri"] in e.data for e in r.events))
         await public.wait_for(lambda r: any(marker["uri"] in e.data for e in r.events))
 
@@ -198,8 +178,7 @@ async def test_a_revoked_token_loses_its_stream_at_the_next_heartbeat(
     try:
         assert await server[1].state.services.tokens.revoke("night-viewer")
         # heartbeat_s is 1 in the tests: the check comes with the next one.
-        await asyncio.wait_for(desk.ended.wait(), 5)
-        assert desk.retry is not None  # ended with a retry hint, as any stream the server ends
+        await desk.wait_ended(settings.retry_ms)  # as any stream the server ends
     finally:
         await desk.close()
     async with httpx.AsyncClient(base_url=server[0], timeout=5) as http:
@@ -220,7 +199,7 @@ async def test_the_desks_stream_is_never_counted_in_reach(
 async def _reach_of_one_anonymous_reader(
     server: tuple[str, Any], api: httpx.AsyncClient, token: str
 ) -> None:
-    first = await post(api, "Bridge closed")
+    first = await post_item(api, "Bridge closed")
     hub = server[1].state.services.hub
     url = f"{server[0]}/channels/en/events"
     desk = await connected(start_reader(url, headers={"Authorization": f"Bearer {token}"}))
@@ -228,7 +207,7 @@ async def _reach_of_one_anonymous_reader(
     try:
         for reader in (desk, public):  # the opening
             await reader.wait_for(lambda r: len(r.of("item")) == 1)
-        second = await post(api, "Bridge reopened")
+        second = await post_item(api, "Bridge reopened")
         for reader in (desk, public):  # live
             await reader.wait_for(lambda r: len(r.of("item")) == 2)
         assert hub.subscriber_count("en") == 2  # both are readers of this process

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import TickerProcess, open_streams, read_until, wait_until
+from tests.helpers import TickerProcess, wait_until
+from tests.sockets import open_streams, read_until
 from ticker.domain.frames import last_retry_frame
 from ticker.settings import Settings
 

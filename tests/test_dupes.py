@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.helpers import keys_holding, make_token, rdb
+from tests.helpers import make_token
+from tests.redis_data import keys_holding, rdb, stream_len
 from ticker.newsroom.dupes import digest, normal_headline
 from ticker.settings import Channel, Settings
 
@@ -92,22 +93,6 @@ def test_normalizing_twice_changes_nothing(text: str) -> None:
 # -- the rule through the API -------------------------------------------------------------
 
 
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(
-        base_url=server[0], headers={"Authorization": f"Bearer {token}"}, timeout=10
-    ) as client:
-        yield client
-
-
-def events(settings: Settings, channel: str = "en") -> int:
-    client = rdb(settings)
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{{channel}}}:events"))
-    finally:
-        client.close()
-
-
 async def post(api: httpx.AsyncClient, headline: str, channel: str = "en", **more: Any) -> Any:
     return await api.post(f"/channels/{channel}/items", json={"headline": headline, **more})
 
@@ -117,7 +102,7 @@ async def test_a_post_with_the_headline_of_a_recent_item_is_409_naming_it(
 ) -> None:
     first = (await post(api, HEADLINE, urgency=2)).json()
     other_editor = make_token(settings, "second-editor", ["en"])
-    before = events(settings)
+    before = stream_len(settings)
     r = await api.post(
         "/channels/en/items",
         json={"headline": "rotterdam  shooter arrested."},
@@ -131,7 +116,7 @@ async def test_a_post_with_the_headline_of_a_recent_item_is_409_naming_it(
     assert other["uri"] == first["uri"] and other["headline"] == HEADLINE
     assert other["author"] == "editor" and other["status"] == "usable"
     assert other["created_at"] == first["created_at"]
-    assert events(settings) == before  # nothing written
+    assert stream_len(settings) == before  # nothing written
 
 
 async def test_force_posts_it_and_the_next_one_is_told_of_the_newest(
@@ -231,7 +216,7 @@ async def test_force_must_be_true_or_false(api: httpx.AsyncClient, settings: Set
         r = await post(api, HEADLINE, force=force)
         assert r.status_code == 422, (force, r.text)
         assert [d["field"] for d in r.json()["details"]] == ["force"]
-    assert events(settings) == 0
+    assert stream_len(settings) == 0
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.cli_helpers import cli_env, run
-from tests.helpers import make_token, rdb
+from tests.helpers import bearer, make_token
+from tests.redis_data import stream_len
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -19,18 +20,8 @@ pytestmark = pytest.mark.anyio
 STORY = "quake-2026"
 
 
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
-
-
 def stream_lengths(settings: Settings) -> list[int]:
-    client = rdb(settings)
-    try:
-        return [
-            int(client.xlen(f"{settings.key_prefix}:{{{ch}}}:events")) for ch in ("en", "ar", "es")
-        ]
-    finally:
-        client.close()
+    return [stream_len(settings, ch) for ch in ("en", "ar", "es")]
 
 
 async def _editions(http: httpx.AsyncClient, token: str) -> dict[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.helpers import rdb
+from tests.redis_data import stream_len
 from ticker.domain.when import parse_when, time_zone
 from ticker.settings import Channel, Settings
 
@@ -24,22 +24,6 @@ ZONE = "Pacific/Kiritimati"  # UTC+14: a clock time there is never UTC's by acci
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return {"channels": (Channel(name="en", timezone=ZONE), Channel(name="es", language="es"))}
-
-
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
-
-
-def stream_len(settings: Settings) -> int:
-    client = rdb(settings)
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{en}}:events"))
-    finally:
-        client.close()
 
 
 _EDITION = itertools.count(1)

@@ -7,15 +7,16 @@ import contextlib
 import json
 import logging
 import socket
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import redis
 
-from tests.helpers import Reader, serve_app, start_reader
-from ticker.domain.models import DESK_ONLY, utcnow
+from tests.helpers import serve_app
+from tests.redis_data import big_entry, item_entry
+from tests.sse import connected, start_reader
+from ticker.domain.models import DESK_ONLY
 from ticker.fanout import channel
 from ticker.http.front import Front
 from ticker.settings import Channel, Settings
@@ -43,14 +44,6 @@ async def server(request: pytest.FixtureRequest, settings: Settings) -> Any:
         yield running
 
 
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
-
-
 async def post(
     api: httpx.AsyncClient, headline: str, channel: str = "en", **fields: Any
 ) -> dict[str, Any]:
@@ -64,13 +57,6 @@ async def post(
 
 def events_url(server: tuple[str, Any], channel: str = "en") -> str:
     return f"{server[0]}/channels/{channel}/events"
-
-
-async def connected(reader: Reader, count: int = 0) -> Reader:
-    await asyncio.wait_for(reader.connected.wait(), 5)
-    assert reader.status == 200
-    await reader.wait_for(lambda r: len(r.events) >= count)
-    return reader
 
 
 async def test_reader_gets_current_items_then_live_ones(
@@ -410,25 +396,10 @@ async def _flood(settings: Settings, count: int) -> None:
     """Large entries written straight into the stream fill a stalled socket quickly."""
     assert settings.redis_url is not None
     client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    now = utcnow()
     for n in range(count):
         if n % 20 == 0:
             await asyncio.sleep(0.05)  # separate XREAD batches, as in real traffic
-        item = {
-            "uri": f"big{n}",
-            "channel": "en",
-            "version": 1,
-            "headline": "x" * 8_000,
-            "language": "en",
-            "created_at": now.isoformat(),
-            "updated_at": now.isoformat(),
-            "expires_at": (now + timedelta(hours=1)).isoformat(),
-            "author": "test",
-        }
-        client.xadd(
-            f"{settings.key_prefix}:{{en}}:events",
-            {"v": "1", "type": "item", "uri": f"big{n}", "item": json.dumps(item)},
-        )
+        client.xadd(f"{settings.key_prefix}:{{en}}:events", big_entry(n, 8_000))
     client.close()
 
 
@@ -507,7 +478,7 @@ async def test_shutdown_ends_open_streams(settings: Settings) -> None:
 
     async with serve_app(settings) as (url, _):
         reader = await connected(start_reader(f"{url}/channels/en/events"))
-    await asyncio.wait_for(reader.ended.wait(), 5)
+    await reader.wait_ended(settings.retry_ms)
 
 
 @pytest.mark.parametrize(
@@ -515,40 +486,26 @@ async def test_shutdown_ends_open_streams(settings: Settings) -> None:
     [{"read_batch": 5, "channels": (Channel(name="en", history_max_items=10),)}],
 )
 async def test_a_reader_overtaken_by_trimming_gets_a_reset_not_a_gap(
-    server: tuple[str, Any], settings: Settings, token: str
+    server: tuple[str, Any], settings: Settings, api: httpx.AsyncClient
 ) -> None:
     _, app = server
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as api:
-        seen = await post(api, "seen")
+    seen = await post(api, "seen")
     reader = await connected(start_reader(events_url(server)), 1)
     try:
         assert settings.redis_url is not None
         client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-        now = utcnow()
-        item = {
-            "uri": "x",
-            "channel": "en",
-            "version": 1,
-            "headline": "burst",
-            "language": "en",
-            "created_at": now.isoformat(),
-            "updated_at": now.isoformat(),
-            "expires_at": (now + timedelta(hours=1)).isoformat(),
-            "author": "t",
-        }
+        burst = item_entry("x", "burst", author="t")
         with client.pipeline(transaction=True) as pipe:  # 50 entries at once: 40 trimmed
             for _ in range(50):
                 pipe.xadd(
                     f"{settings.key_prefix}:{{en}}:events",
-                    {"v": "1", "type": "item", "uri": "x", "item": json.dumps(item)},
+                    burst,
                     maxlen=10,
                     approximate=False,
                 )
             pipe.execute()
         client.close()
-        await asyncio.wait_for(reader.ended.wait(), 5)  # ended, not fed a hole
+        await reader.wait_ended(settings.retry_ms)  # ended, not fed a hole
         metrics = app.state.services.hub.metrics
         assert (
             metrics.registry.get_sample_value("ticker_readers_resynced_total", {"channel": "en"})

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import TickerProcess, wait_until
+from tests.helpers import TickerProcess, metric_readers, wait_until
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -45,12 +45,6 @@ def _rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmRSS for {pid}")
-
-
-def _readers(server: TickerProcess) -> float:
-    text = server.ops_get("/metrics").text
-    line = next(ln for ln in text.splitlines() if ln.startswith('ticker_readers{channel="en"}'))
-    return float(line.split()[-1])
 
 
 def _post_items(server: TickerProcess, count: int) -> None:
@@ -154,20 +148,20 @@ def test_filters_that_come_and_go_leave_the_servers_memory_bounded(
         finally:
             whole.close()
         _open_and_close_all(port, [f"?region=warm{n}&category=up{n}" for n in range(200)])
-        wait_until(lambda: _readers(ticker_server) == 1, timeout=10)
+        wait_until(lambda: metric_readers(ticker_server) == 1, timeout=10)
         before = _rss_kb(pid)
         started = time.monotonic()
         count = 5000
         _open_and_close_all(port, [f"?region=a{n}&category=b{n}" for n in range(count)])
         streams_s = time.monotonic() - started
-        wait_until(lambda: _readers(ticker_server) == 1, timeout=10)
+        wait_until(lambda: metric_readers(ticker_server) == 1, timeout=10)
         after = _rss_kb(pid)
     finally:
         with contextlib.suppress(OSError):
             anchor.shutdown(socket.SHUT_RDWR)
         anchor.close()
     drain.join(5)
-    wait_until(lambda: _readers(ticker_server) == 0, timeout=10)
+    wait_until(lambda: metric_readers(ticker_server) == 0, timeout=10)
     growth_mb = (after - before) / 1024
     print(
         f"\n{HISTORY} items posted in {setup_s:.1f}s; {count} distinct filters opened and "
@@ -196,13 +190,13 @@ def test_an_idle_reader_costs_the_server_a_few_kilobytes(ticker_server: TickerPr
             socks.extend(fresh)
             for sock in fresh:
                 assert _first_event(sock).startswith(b"HTTP/1.1 200 OK\r\n")
-            wait_until(lambda: _readers(ticker_server) == count + 20, timeout=10)
+            wait_until(lambda: metric_readers(ticker_server) == count + 20, timeout=10)
             after = _rss_kb(pid)
             open_s = time.monotonic() - started
         finally:
             for sock in socks:
                 sock.close()
-        wait_until(lambda: _readers(ticker_server) == 0, timeout=10)
+        wait_until(lambda: metric_readers(ticker_server) == 0, timeout=10)
     per_reader_kb = (after - before) / count
     print(
         f"\n{count} idle readers opened in {open_s:.1f}s: server RSS "

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from tests.cli_helpers import run, server_env
-from tests.helpers import TickerProcess, metric_samples, open_streams, rdb, wait_until
+from tests.helpers import TickerProcess, metric_samples, wait_until
+from tests.redis_data import rdb
+from tests.sockets import open_streams
 from ticker import __version__
 from ticker.settings import Settings
 

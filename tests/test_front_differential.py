@@ -22,7 +22,8 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from tests.helpers import TickerProcess, make_token, metric_samples, read_until, wait_until
+from tests.helpers import TickerProcess, make_token, metric_readers, readers, wait_until
+from tests.sockets import read_until
 from ticker.newsroom.auth import ALL_CHANNELS
 from ticker.settings import Settings
 
@@ -431,27 +432,18 @@ def _check_first(frames: list[bytes], first: str | None, item_id: str, shown: st
 # -- after the corpus -------------------------------------------------------------------------
 
 
-def _readers(server: TickerProcess) -> int:
-    return int(server.ops_get("/stats").json()["en"]["readers"])
-
-
-def _metric_readers(server: TickerProcess) -> float:
-    text = server.ops_get("/metrics").text
-    return metric_samples(text)['ticker_readers{channel="en"}']
-
-
 def test_after_the_corpus_no_reader_is_left_and_the_channel_still_delivers(doors: Doors) -> None:
     for server in (doors.front, doors.app):
-        wait_until(lambda server=server: _readers(server) == 0, timeout=5)
-        wait_until(lambda server=server: _metric_readers(server) == 0, timeout=5)
+        wait_until(lambda server=server: readers(server) == 0, timeout=5)
+        wait_until(lambda server=server: metric_readers(server) == 0, timeout=5)
     socks = [send(server.port, _stream()) for server in (doors.front, doors.app)]
     try:
         for sock in socks:
             assert read_until(sock, b"retry:", timeout=3).startswith(b"HTTP/1.1 200 OK\r\n")
         # One reader on each process (its own gauge), two across the fleet (/stats).
         for server in (doors.front, doors.app):
-            wait_until(lambda server=server: _metric_readers(server) == 1, timeout=5)
-        wait_until(lambda: _readers(doors.front) == _readers(doors.app) == 2, timeout=5)
+            wait_until(lambda server=server: metric_readers(server) == 1, timeout=5)
+        wait_until(lambda: readers(doors.front) == readers(doors.app) == 2, timeout=5)
         item = doors.front.post("en", headline="Still on air")
         for sock in socks:
             data = read_until(sock, f"id: {item['id']}\n".encode(), timeout=3)
@@ -460,4 +452,4 @@ def test_after_the_corpus_no_reader_is_left_and_the_channel_still_delivers(doors
         for sock in socks:
             sock.close()
     for server in (doors.front, doors.app):
-        wait_until(lambda server=server: _readers(server) == 0, timeout=5)
+        wait_until(lambda server=server: readers(server) == 0, timeout=5)

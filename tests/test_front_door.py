@@ -36,15 +36,9 @@ import redis
 from pydantic import SecretStr
 
 from tests.faults.proxy import Proxy
-from tests.faults.test_processes import big_entry
-from tests.helpers import (
-    TickerProcess,
-    make_token,
-    metric_samples,
-    read_until,
-    server_env,
-    wait_until,
-)
+from tests.helpers import TickerProcess, make_token, metric_readers, readers, server_env, wait_until
+from tests.redis_data import big_entry
+from tests.sockets import connect, read_until, split_response
 from ticker.newsroom.auth import ALL_CHANNELS
 from ticker.settings import Settings
 
@@ -108,16 +102,9 @@ def door(
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _connect(server: TickerProcess, data: bytes = b"") -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    if data:
-        sock.sendall(data)
-    return sock
-
-
 def _stream(server: TickerProcess, channel: str = "en") -> socket.socket:
     """A raw stream, past its opening."""
-    sock = _connect(
+    sock = connect(
         server, b"GET /channels/%s/events HTTP/1.1\r\nHost: x\r\n\r\n" % channel.encode()
     )
     data = read_until(sock, OPENED)
@@ -143,23 +130,8 @@ def _read_all(sock: socket.socket, timeout: float = 5) -> bytes:
     return data
 
 
-def _response(data: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
-    head, _, body = data.partition(b"\r\n\r\n")
-    status, *lines = head.split(b"\r\n")
-    headers: dict[bytes, bytes] = {}
-    for line in lines:
-        name, _, value = line.partition(b":")
-        headers.setdefault(name.strip().lower(), value.strip())
-    return status, headers, body
-
-
-def _readers(server: TickerProcess, channel: str = "en") -> float:
-    text = server.ops_get("/metrics").text
-    return metric_samples(text)[f'ticker_readers{{channel="{channel}"}}']
-
-
 def _wait_readers(server: TickerProcess, count: int, channel: str = "en") -> None:
-    wait_until(lambda: _readers(server, channel) == count, timeout=5)
+    wait_until(lambda: metric_readers(server, channel) == count, timeout=5)
 
 
 def _next_item_arrives(server: TickerProcess, channel: str = "en") -> None:
@@ -181,11 +153,11 @@ def _slots_are_whole(server: TickerProcess) -> None:
     socks = []
     try:
         for _ in range(MAX_READERS):
-            socks.append(_connect(server, STREAM))
+            socks.append(connect(server, STREAM))
         for sock in socks:
             data = read_until(sock, OPENED)
             assert OPENED in data, data[-200:]
-        extra = _connect(server, STREAM)
+        extra = connect(server, STREAM)
         socks.append(extra)
         data = read_until(extra, OVER_CAPACITY)
         assert data.startswith(b"HTTP/1.1 200 OK") and OVER_CAPACITY in data, data[-200:]
@@ -220,15 +192,15 @@ def _log_problems(log: Path | None) -> list[str]:
 
 def test_junk_behind_a_stream_request_does_not_silence_its_channel(door: TickerProcess) -> None:
     # Closed at once, before the server has answered; then once the stream has begun.
-    with _connect(door, ATTACK):
+    with connect(door, ATTACK):
         pass
     door.post("en", headline="After the first junk")
-    with _connect(door, ATTACK) as sock:
+    with connect(door, ATTACK) as sock:
         read_until(sock, OPENED)
     door.post("en", headline="After the second junk")
     _next_item_arrives(door)
     assert httpx.get(f"{door.url}/readyz", timeout=5).status_code == 200
-    wait_until(lambda: door.ops_get("/stats").json()["en"]["readers"] == 0, timeout=5)
+    wait_until(lambda: readers(door) == 0, timeout=5)
     assert _log_problems(door.log) == []
 
 
@@ -236,7 +208,7 @@ def test_a_hundred_streams_with_junk_behind_them_leave_the_reader_cap_free(
     door: TickerProcess,
 ) -> None:
     def attack(_: int) -> None:
-        with _connect(door, ATTACK):
+        with connect(door, ATTACK):
             pass
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
@@ -372,16 +344,16 @@ WEBSOCKET = (
 def test_an_upgrade_offer_is_answered_as_http_1_1(
     door: TickerProcess, offer: bytes, path: str
 ) -> None:
-    with _connect(door, b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (path.encode(), offer)) as sock:
+    with connect(door, b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (path.encode(), offer)) as sock:
         if path.endswith("/events"):
             data = read_until(sock, OPENED)
-            status, headers, body = _response(data)
+            status, headers, body = split_response(data)
             assert headers[b"content-type"] == b"text/event-stream; charset=utf-8"
             # First in the body (after its chunk size, on a chunked body).
             assert re.match(rb"(?:[0-9a-f]+\r\n)?%s" % OPENED, body), body[:100]
         else:
             data = _read_all(sock)  # the connection closes after the answer
-            status, headers, body = _response(data)
+            status, headers, body = split_response(data)
             assert headers[b"content-type"] == b"application/json"
             assert len(body) == int(headers[b"content-length"])
             json.loads(body)
@@ -432,7 +404,7 @@ def _timed_out(data: bytes) -> bool:
     """A silent close, or the 408 JSON: never a served request."""
     if not data:
         return True
-    status, headers, body = _response(data)
+    status, headers, body = split_response(data)
     return (
         status == b"HTTP/1.1 408 Request Timeout"
         and headers[b"content-type"] == b"application/json"
@@ -573,9 +545,9 @@ def test_a_trailing_slash_redirect_is_relative_whatever_the_host(
     door: TickerProcess, target: str, location: str
 ) -> None:
     head = b"GET %s HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n" % target.encode()
-    with _connect(door, head) as sock:
+    with connect(door, head) as sock:
         data = _read_all(sock)
-    status, headers, _ = _response(data)
+    status, headers, _ = split_response(data)
     if status.startswith(b"HTTP/1.1 404 "):
         return
     assert status in (b"HTTP/1.1 307 Temporary Redirect", b"HTTP/1.1 308 Permanent Redirect")
@@ -589,9 +561,9 @@ def test_a_path_a_browser_reads_as_another_host_is_not_redirected(
     door: TickerProcess, target: str
 ) -> None:
     head = b"GET %s HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n" % target.encode()
-    with _connect(door, head) as sock:
+    with connect(door, head) as sock:
         data = _read_all(sock)
-    status, headers, _ = _response(data)
+    status, headers, _ = split_response(data)
     assert status.split(b" ")[1] in (b"400", b"404"), data[:300]
     assert b"location" not in headers
 
@@ -654,7 +626,7 @@ async def test_a_resume_while_redis_stalls_gets_a_503_with_retry_after_in_bounde
             marker = f"id: {item['id']}\n".encode()
             for proc in procs.values():
                 # A live stream that has the item: the channel's reader is up.
-                sock = await asyncio.to_thread(_connect, proc, STREAM)
+                sock = await asyncio.to_thread(connect, proc, STREAM)
                 streams.append(sock)
                 assert marker in await asyncio.to_thread(read_until, sock, marker)
             proxy.frozen.set()
@@ -668,7 +640,7 @@ async def test_a_resume_while_redis_stalls_gets_a_503_with_retry_after_in_bounde
             await asyncio.gather(*(asyncio.to_thread(p.stop) for p in procs.values()))
     bodies = []
     for name, (elapsed, data) in zip(procs, answers, strict=True):
-        status, headers, body = _response(data)
+        status, headers, body = split_response(data)
         assert status == b"HTTP/1.1 503 Service Unavailable", (name, data[:300])
         assert headers[b"retry-after"] == b"1", name
         assert headers[b"content-type"] == b"application/json", name

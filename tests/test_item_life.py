@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.requests import Request
 
-from tests.helpers import keys_holding, rdb
+from tests.redis_data import keys_holding, stream_entries
 from ticker.domain.errors import Conflict, Expired, Killed
 from ticker.domain.models import utcnow
 from ticker.http.app import ticker_error
@@ -44,32 +44,15 @@ def settings_overrides() -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
-
-
 def sweeper(server: tuple[str, Any]) -> Any:
     return server[1].state.services.sweeper
-
-
-def entries(settings: Settings, channel: str = "en") -> list[tuple[str, dict[str, str]]]:
-    client = rdb(settings)
-    try:
-        rows = client.xrange(f"{settings.key_prefix}:{{{channel}}}:events")
-        return [(i.decode(), {k.decode(): v.decode() for k, v in f.items()}) for i, f in rows]
-    finally:
-        client.close()
 
 
 async def expire(server: tuple[str, Any], settings: Settings, channel: str, uri: str) -> None:
     """Sweep until the sweeper has written the item's expiry (its TTL is a second)."""
     deadline = asyncio.get_running_loop().time() + 5
     expired = {"uri": uri, "reason": "expire"}
-    while not any(expired.items() <= f.items() for _, f in entries(settings, channel)):
+    while not any(expired.items() <= f.items() for _, f in stream_entries(settings, channel)):
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.1)
         await sweeper(server).sweep()
@@ -84,7 +67,7 @@ async def test_an_item_pushed_out_of_the_history_by_count_leaves_redis(
     old = r.json()
     for n in range(12):  # 12 more items (and their push-out removals) fill the history
         assert (await api.post("/channels/en/items", json={"headline": f"n{n}"})).status_code == 201
-    assert all(f["uri"] != old["uri"] for _, f in entries(settings))
+    assert all(f["uri"] != old["uri"] for _, f in stream_entries(settings))
     assert keys_holding(settings, "Old news")  # the record is still there, for now
     await sweeper(server).sweep()
     assert keys_holding(settings, "Old news") == []
@@ -92,7 +75,7 @@ async def test_an_item_pushed_out_of_the_history_by_count_leaves_redis(
     r = await api.get(f"/channels/en/items/{old['uri']}")
     assert r.status_code == 404
     # The items still in the history keep their records.
-    newest = entries(settings)[-1][1]["uri"]
+    newest = stream_entries(settings)[-1][1]["uri"]
     assert (await api.get(f"/channels/en/items/{newest}")).status_code == 200
 
 
@@ -119,13 +102,13 @@ async def test_a_correction_of_an_expired_item_is_refused_and_writes_nothing(
 ) -> None:
     item = (await api.post("/channels/en/items", json={"headline": "Brief", "ttl": "1s"})).json()
     await expire(server, settings, "en", item["uri"])
-    before = entries(settings)
+    before = stream_entries(settings)
     for body in ({"headline": "Brief, corrected"}, {"status": "withheld"}, {"ttl": "1h"}):
         r = await api.patch(f"/channels/en/items/{item['uri']}", json=body)
         assert r.status_code == 409 and r.json()["error"] == "expired", r.text
         assert "retry-after" not in r.headers
     await sweeper(server).sweep()
-    assert entries(settings) == before  # no new version, no second expiry
+    assert stream_entries(settings) == before  # no new version, no second expiry
     r = await api.get(f"/channels/en/items/{item['uri']}")
     assert len(r.json()["versions"]) == 1
 
@@ -168,7 +151,7 @@ async def test_corrections_racing_a_kill_write_nothing_after_it(
         assert versions[-1]["status"] == "canceled"
         assert [v["version"] for v in versions] == list(range(1, len(versions) + 1))
         # In the stream too: nothing about the item after its kill.
-        mine = [f for _, f in entries(settings) if f["uri"] == item["uri"]]
+        mine = [f for _, f in stream_entries(settings) if f["uri"] == item["uri"]]
         if mine:  # the history holds 10 entries; earlier rounds may be trimmed
             assert mine[-1]["type"] == "remove" and mine[-1]["reason"] == "kill"
 
@@ -213,7 +196,7 @@ async def test_every_entry_kind_carries_the_documented_fields(
         await api.post("/channels/en/items", json={"headline": f"c{n}"})
 
     kinds: dict[str, list[dict[str, Any]]] = {}
-    for entry_id, fields in entries(settings):
+    for entry_id, fields in stream_entries(settings):
         assert fields["v"] == "1"
         assert fields["type"] in ("item", "remove")
         item = json.loads(fields["item"])

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.helpers import keys_holding, rdb
+from tests.redis_data import keys_holding, rdb
 from ticker.domain.models import ItemIn, ItemPatch
 from ticker.newsroom.archive import Archive
 from ticker.newsroom.desk import Desk

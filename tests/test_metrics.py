@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import metric_samples, ops_headers, start_reader
+from tests.helpers import metric_samples, ops_headers
+from tests.sse import start_reader
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio

@@ -11,29 +11,10 @@ import socket
 
 import pytest
 
-from tests.helpers import TickerProcess, read_until, wait_until
+from tests.helpers import TickerProcess, readers, wait_until
+from tests.sockets import connect, read_until, split_response
 
 pytestmark = pytest.mark.server_per_module
-
-
-def _connect(server: TickerProcess, head: bytes) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    sock.sendall(head)
-    return sock
-
-
-def _head_and_body(data: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
-    head, _, body = data.partition(b"\r\n\r\n")
-    status, *lines = head.split(b"\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers, body
-
-
-def _readers(server: TickerProcess) -> int:
-    return int(server.ops_get("/stats").json()["en"]["readers"])
 
 
 STREAM = b"GET /channels/en/events HTTP/1.1\r\nHost: t\r\n"
@@ -43,10 +24,10 @@ def test_a_new_reader_gets_the_stream_head_and_current_items_in_its_first_bytes(
     ticker_server: TickerProcess,
 ) -> None:
     item = ticker_server.post("en", headline="Already on air")
-    sock = _connect(ticker_server, STREAM + b"Origin: https://news.example\r\n\r\n")
+    sock = connect(ticker_server, STREAM + b"Origin: https://news.example\r\n\r\n")
     try:
         data = read_until(sock, item["id"].encode())
-        status, headers, body = _head_and_body(data)
+        status, headers, body = split_response(data)
         assert status == b"HTTP/1.1 200 OK"
         assert headers[b"content-type"] == b"text/event-stream; charset=utf-8"
         assert headers[b"cache-control"] == b"no-store"
@@ -63,15 +44,15 @@ def test_a_new_reader_gets_the_stream_head_and_current_items_in_its_first_bytes(
         assert f"id: {live['id']}\n".encode() in read_until(sock, live["id"].encode())
     finally:
         sock.close()
-    wait_until(lambda: _readers(ticker_server) == 0, timeout=5)
+    wait_until(lambda: readers(ticker_server) == 0, timeout=5)
 
 
 def test_a_sane_request_id_is_echoed_and_the_stream_is_logged_when_it_ends(
     ticker_server: TickerProcess,
 ) -> None:
-    sock = _connect(ticker_server, STREAM + b"X-Request-ID: reader-42\r\n\r\n")
+    sock = connect(ticker_server, STREAM + b"X-Request-ID: reader-42\r\n\r\n")
     try:
-        _, headers, _ = _head_and_body(read_until(sock, b"retry:"))
+        _, headers, _ = split_response(read_until(sock, b"retry:"))
         assert headers[b"x-request-id"] == b"reader-42"
     finally:
         sock.close()
@@ -91,11 +72,11 @@ def test_a_sane_request_id_is_echoed_and_the_stream_is_logged_when_it_ends(
 def test_a_stream_on_a_keep_alive_connection_is_served_after_other_requests(
     ticker_server: TickerProcess,
 ) -> None:
-    sock = _connect(ticker_server, b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
+    sock = connect(ticker_server, b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
     try:
         assert b'{"status":"ok"}' in read_until(sock, b'"ok"}')
         sock.sendall(STREAM + b"\r\n")
-        status, _, _ = _head_and_body(read_until(sock, b"retry:"))
+        status, _, _ = split_response(read_until(sock, b"retry:"))
         assert status == b"HTTP/1.1 200 OK"
         item = ticker_server.post("en", headline="On the same connection")
         assert item["id"].encode() in read_until(sock, item["id"].encode())
@@ -119,10 +100,10 @@ def test_a_stream_on_a_keep_alive_connection_is_served_after_other_requests(
 def test_requests_the_stream_path_declines_get_the_apps_own_answer(
     ticker_server: TickerProcess, request_head: bytes, status: int, error: str | None
 ) -> None:
-    sock = _connect(ticker_server, request_head)
+    sock = connect(ticker_server, request_head)
     try:
         data = read_until(sock, b"\r\n\r\n")
-        line, headers, body = _head_and_body(data)
+        line, headers, body = split_response(data)
         assert line.startswith(b"HTTP/1.1 %d " % status), data[:200]
         if error is not None:
             length = int(headers[b"content-length"])
@@ -130,7 +111,7 @@ def test_requests_the_stream_path_declines_get_the_apps_own_answer(
             assert json.loads(body[:length])["error"] == error
     finally:
         sock.close()
-    assert _readers(ticker_server) == 0
+    assert readers(ticker_server) == 0
 
 
 def test_readers_connecting_at_once_each_get_the_ticker_then_the_next_item_once(
@@ -140,19 +121,22 @@ def test_readers_connecting_at_once_each_get_the_ticker_then_the_next_item_once(
     count = 200
 
     def reader() -> socket.socket:
-        sock = _connect(ticker_server, STREAM + b"\r\n")
+        sock = connect(ticker_server, STREAM + b"\r\n")
         assert first["id"].encode() in read_until(sock, first["id"].encode())
         return sock
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
         socks = list(pool.map(lambda _: reader(), range(count)))
     try:
-        wait_until(lambda: _readers(ticker_server) == count, timeout=10)
+        wait_until(lambda: readers(ticker_server) == count, timeout=10)
         after = ticker_server.post("en", headline="After the storm")
+        # Read on to the item after it: a second copy would have come before that one.
+        last = ticker_server.post("en", headline="Calm again")
         for sock in socks:
-            data = read_until(sock, after["id"].encode())
+            data = read_until(sock, f"id: {last['id']}\n".encode())
             assert data.count(f"id: {after['id']}\n".encode()) == 1
+            assert data.count(f"id: {last['id']}\n".encode()) == 1
     finally:
         for sock in socks:
             sock.close()
-    wait_until(lambda: _readers(ticker_server) == 0, timeout=10)
+    wait_until(lambda: readers(ticker_server) == 0, timeout=10)

@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import keys_holding, make_token, rdb, start_reader
+from tests.helpers import make_token, post_item
+from tests.redis_data import keys_holding, stream_entries
+from tests.sse import start_reader
 from ticker.domain.errors import Killed
 from ticker.domain.events import decode
 from ticker.domain.models import Item, Status, utcnow
@@ -36,32 +38,16 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def api(server: tuple[str, Any], settings: Settings) -> Any:
-    chief = make_token(settings, "chief", ["en", "ar"], role="chief")  # purges take a chief
-    auth = {"Authorization": f"Bearer {chief}"}
-    async with httpx.AsyncClient(base_url=server[0], headers=auth, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-async def anon(server: tuple[str, Any]) -> Any:
-    async with httpx.AsyncClient(base_url=server[0], timeout=10) as client:
-        yield client
+def api_token(settings: Settings) -> str:
+    return make_token(settings, "chief", ["en", "ar"], role="chief")  # purges take a chief
 
 
 def entries(settings: Settings, channel: str = "en") -> list[dict[str, str]]:
-    client = rdb(settings)
-    try:
-        rows = client.xrange(f"{settings.key_prefix}:{{{channel}}}:events")
-    finally:
-        client.close()
-    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in rows]
+    return [fields for _, fields in stream_entries(settings, channel)]
 
 
 async def post(api: httpx.AsyncClient, channel: str = "en", **body: Any) -> dict[str, Any]:
-    r = await api.post(f"/channels/{channel}/items", json={"headline": "Minister resigns", **body})
-    assert r.status_code == 201, r.text
-    return dict(r.json())
+    return await post_item(api, body.pop("headline", "Minister resigns"), channel, **body)
 
 
 async def kill(

@@ -9,15 +9,11 @@ import anyio
 import httpx
 import pytest
 
-from tests.helpers import make_token, metric_samples, ops_headers
+from tests.helpers import bearer, make_token, metric_samples, ops_headers
 from ticker import __version__
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def refused(samples: dict[str, float], channel: str, status: str) -> float:

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from tests.cli_helpers import admin_env, run, server_env
-from tests.helpers import TickerProcess, make_token, rdb
+from tests.helpers import TickerProcess, bearer, make_token
+from tests.redis_data import rdb
 from ticker.cli.console import AUTH
 from ticker.newsroom.auth import digest
 from ticker.settings import Settings
@@ -20,10 +21,6 @@ from ticker.settings import Settings
 pytestmark = pytest.mark.anyio
 
 OPS_PAGES = ("/metrics", "/stats")
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 async def test_ops_pages_answer_an_ops_token_and_are_absent_to_anyone_else(

@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from tests.cli_helpers import cli_env, run
-from tests.helpers import make_token, rdb, start_reader
+from tests.helpers import bearer, make_token
+from tests.redis_data import stream_len
+from tests.sse import start_reader
 from ticker.settings import Channel, Settings
 
 pytestmark = pytest.mark.anyio
@@ -25,18 +27,6 @@ def settings_overrides() -> dict[str, Any]:
 @pytest.fixture
 def chief(settings: Settings) -> str:
     return make_token(settings, "chief", ["*"], role="chief")
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
-
-
-def stream_len(settings: Settings) -> int:
-    client = rdb(settings)
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{en}}:events"))
-    finally:
-        client.close()
 
 
 async def _post(http: httpx.AsyncClient, secret: str, **body: Any) -> dict[str, Any]:

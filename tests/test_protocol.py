@@ -17,7 +17,8 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from tests.helpers import TickerProcess, read_until, wait_until
+from tests.helpers import TickerProcess, readers, wait_until
+from tests.sockets import STREAM_REQUEST, connect, read_until
 from ticker.domain.events import EVERYTHING, Event
 from ticker.fanout.socket import Socket, chunk
 from ticker.fanout.subscriber import Batch, Subscriber
@@ -33,16 +34,10 @@ def ticker_server_env() -> dict[str, str]:
     return {"TICKER_HEARTBEAT_S": "0.3"}
 
 
-def _open_stream(server: TickerProcess, extra: bytes = b"") -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    sock.sendall(b"GET /channels/en/events HTTP/1.1\r\nHost: t\r\n\r\n" + extra)
-    return sock
-
-
 def test_idle_streams_get_every_heartbeat(ticker_server: TickerProcess) -> None:
     # uvloop fires timers on whole milliseconds; a heartbeat decided by comparing clocks
     # could miss its deadline by a hair and then never come again.
-    socks = [_open_stream(ticker_server) for _ in range(40)]
+    socks = [connect(ticker_server, STREAM_REQUEST) for _ in range(40)]
     try:
         seen = [b""] * len(socks)
         deadline = time.monotonic() + 3.2
@@ -60,25 +55,31 @@ def test_idle_streams_get_every_heartbeat(ticker_server: TickerProcess) -> None:
             sock.close()
 
 
-def _readers(server: TickerProcess) -> int:
-    return int(server.ops_get("/stats").json()["en"]["readers"])
+def _assert_stream_only(sock: socket.socket) -> None:
+    """The stream's head has come, and nothing of the request pipelined behind it: that
+    one waits its turn (HTTP/1.1 answers in order), and a stream does not end."""
+    data = read_until(sock, b"\r\n\r\n")
+    data += read_until(sock, b"HTTP/1.1", timeout=0.5)  # what else comes soon, if anything
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data[:300]
+    assert b"text/event-stream" in data.partition(b"\r\n\r\n")[0].lower(), data[:300]
+    assert data.count(b"HTTP/1.1") == 1, data[:600]
 
 
 def test_a_stream_with_a_pipelined_request_behind_it_frees_its_slot_on_close(
     ticker_server: TickerProcess,
 ) -> None:
-    sock = _open_stream(ticker_server, b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
-    wait_until(lambda: _readers(ticker_server) == 1, timeout=5)
-    sock.recv(4096)
+    sock = connect(ticker_server, STREAM_REQUEST + b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
+    wait_until(lambda: readers(ticker_server) == 1, timeout=5)
+    _assert_stream_only(sock)
     sock.close()
     # uvicorn tells only the newest request of a connection; the stream must learn too.
-    wait_until(lambda: _readers(ticker_server) == 0, timeout=5)
+    wait_until(lambda: readers(ticker_server) == 0, timeout=5)
 
 
 def test_head_of_a_stream_is_405(ticker_server: TickerProcess) -> None:
     r = httpx.head(f"{ticker_server.url}/channels/en/events", timeout=5)
     assert r.status_code == 405
-    assert _readers(ticker_server) == 0
+    assert readers(ticker_server) == 0
 
 
 def test_a_stream_request_with_a_body_is_400(ticker_server: TickerProcess) -> None:
@@ -87,7 +88,7 @@ def test_a_stream_request_with_a_body_is_400(ticker_server: TickerProcess) -> No
     )
     assert r.status_code == 400
     assert r.json()["error"] == "bad_body"
-    assert _readers(ticker_server) == 0
+    assert readers(ticker_server) == 0
 
 
 @pytest.mark.parametrize("ticker_server_env", [{"TICKER_HEARTBEAT_S": "30"}])
@@ -96,11 +97,11 @@ def test_a_pipelined_stream_is_released_when_the_client_closes_not_at_the_heartb
 ) -> None:
     # uvicorn stops reading while a request waits behind a running one, so the close used
     # to go unnoticed until the next heartbeat's write failed (here 30 s away).
-    sock = _open_stream(ticker_server, b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
-    wait_until(lambda: _readers(ticker_server) == 1, timeout=5)
-    sock.recv(4096)
+    sock = connect(ticker_server, STREAM_REQUEST + b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
+    wait_until(lambda: readers(ticker_server) == 1, timeout=5)
+    _assert_stream_only(sock)
     sock.close()
-    wait_until(lambda: _readers(ticker_server) == 0, timeout=3)
+    wait_until(lambda: readers(ticker_server) == 0, timeout=3)
     # The stream ended without an error in the log.
     log = ticker_server.log.read_text()  # type: ignore[union-attr]
     assert "Traceback" not in log
@@ -126,7 +127,7 @@ def test_an_http_1_0_stream_has_a_close_delimited_body(ticker_server: TickerProc
     finally:
         sock.close()
     # Only HTTP/1.1 readers are written to directly; this one was served, and is gone.
-    wait_until(lambda: _readers(ticker_server) == 0, timeout=5)
+    wait_until(lambda: readers(ticker_server) == 0, timeout=5)
 
 
 # -- the seam in-process: the protocol driven with a mock transport (as uvicorn's own

@@ -13,18 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import keys_holding, make_token, rdb, start_reader
+from tests.helpers import make_token
+from tests.redis_data import keys_holding, rdb, stream_len
+from tests.sse import start_reader
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
-
-
-def stream_len(settings: Settings, channel: str = "en") -> int:
-    client = rdb(settings)
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{{channel}}}:events"))
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -12,15 +12,11 @@ import httpx
 import pytest
 
 from tests.cli_helpers import cli_env, run
-from tests.helpers import make_token
+from tests.helpers import bearer, make_token
 from ticker.domain.models import utcnow
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 async def _fill(http: httpx.AsyncClient, token: str) -> dict[str, dict[str, Any]]:

@@ -13,14 +13,11 @@ import httpx
 import pytest
 
 from tests.cli_helpers import cli_env, run
-from tests.helpers import Reader, TickerProcess, start_reader
+from tests.helpers import TickerProcess, bearer
+from tests.sse import connected, start_reader
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 async def _reach(http: httpx.AsyncClient, url: str, token: str, uri: str) -> int:
@@ -35,12 +32,6 @@ async def _until(check: Any, timeout: float = 15.0) -> None:
             await asyncio.sleep(0.05)
 
 
-async def _connected(reader: Reader) -> Reader:
-    await asyncio.wait_for(reader.connected.wait(), 10)
-    assert reader.status == 200
-    return reader
-
-
 async def test_reach_sums_the_readers_of_every_process(
     ticker_server: TickerProcess, settings: Settings, tmp_path: Path
 ) -> None:
@@ -49,11 +40,12 @@ async def test_reach_sums_the_readers_of_every_process(
     second.token = ticker_server.token
     token, urls = ticker_server.token, (ticker_server.url, second.url)
     readers = [
-        await _connected(start_reader(f"{ticker_server.url}/channels/en/events")),
-        await _connected(start_reader(f"{ticker_server.url}/channels/en/events")),
-        await _connected(start_reader(f"{second.url}/channels/en/events")),
-        await _connected(
-            start_reader(f"{second.url}/channels/en/events", params={"region": "europe"})
+        await connected(start_reader(f"{ticker_server.url}/channels/en/events"), timeout=10),
+        await connected(start_reader(f"{ticker_server.url}/channels/en/events"), timeout=10),
+        await connected(start_reader(f"{second.url}/channels/en/events"), timeout=10),
+        await connected(
+            start_reader(f"{second.url}/channels/en/events", params={"region": "europe"}),
+            timeout=10,
         ),
     ]
     try:
@@ -92,7 +84,7 @@ async def test_reach_sums_the_readers_of_every_process(
             assert {r["reach"] for r in rows.json()["items"]} == {4, 3}
 
             # A new reader gets the current items: each reaches one reader more.
-            late = await _connected(start_reader(f"{second.url}/channels/en/events"))
+            late = await connected(start_reader(f"{second.url}/channels/en/events"), timeout=10)
             readers.append(late)
             await late.wait_for(lambda r: len(r.of("item")) == 2)
 
@@ -124,7 +116,9 @@ async def _settled(http: httpx.AsyncClient, server: TickerProcess, uris: list[st
     """Reach once every count so far is written: a marker item posted after the rest is
     counted in a later batch, and written after them (one writer, in order). Only the
     probe sees the marker, and the probe sees none of the items (urgency 1 only)."""
-    probe = await _connected(start_reader(f"{server.url}/channels/en/events?max_urgency=1"))
+    probe = await connected(
+        start_reader(f"{server.url}/channels/en/events?max_urgency=1"), timeout=10
+    )
     r = await http.post(
         f"{server.url}/channels/en/items",
         # A headline of its own: a second "Marker" would be a duplicate (dupes.py).
@@ -147,8 +141,8 @@ async def test_an_item_reaches_each_connection_once_however_often_it_is_correcte
     ticker_server: TickerProcess,
 ) -> None:
     readers = [
-        await _connected(start_reader(f"{ticker_server.url}/channels/en/events")),
-        await _connected(start_reader(f"{ticker_server.url}/channels/en/events")),
+        await connected(start_reader(f"{ticker_server.url}/channels/en/events"), timeout=10),
+        await connected(start_reader(f"{ticker_server.url}/channels/en/events"), timeout=10),
     ]
     try:
         item = ticker_server.post("en", headline="Death toll rises to three")
@@ -169,8 +163,10 @@ async def test_the_desks_own_stream_and_preview_are_not_counted(
     ticker_server: TickerProcess,
 ) -> None:
     before = ticker_server.post("en", headline="Already on air")
-    desk = await _connected(start_reader(f"{ticker_server.url}/channels/en/events?reach=off"))
-    reader = await _connected(start_reader(f"{ticker_server.url}/channels/en/events"))
+    desk = await connected(
+        start_reader(f"{ticker_server.url}/channels/en/events?reach=off"), timeout=10
+    )
+    reader = await connected(start_reader(f"{ticker_server.url}/channels/en/events"), timeout=10)
     try:
         item = ticker_server.post("en", headline="Roads closed")
         for each in (desk, reader):
@@ -186,10 +182,11 @@ async def test_the_desks_own_stream_and_preview_are_not_counted(
 async def test_a_correction_that_brings_an_item_into_a_readers_view_counts_that_reader(
     ticker_server: TickerProcess,
 ) -> None:
-    europe = await _connected(
-        start_reader(f"{ticker_server.url}/channels/en/events", params={"region": "europe"})
+    europe = await connected(
+        start_reader(f"{ticker_server.url}/channels/en/events", params={"region": "europe"}),
+        timeout=10,
     )
-    everyone = await _connected(start_reader(f"{ticker_server.url}/channels/en/events"))
+    everyone = await connected(start_reader(f"{ticker_server.url}/channels/en/events"), timeout=10)
     try:
         item = ticker_server.post("en", headline="Border closed", regions=["asia"])
         await everyone.wait_for(lambda r: len(r.of("item")) >= 1, timeout=10)

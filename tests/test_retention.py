@@ -15,7 +15,9 @@ import httpx
 import pytest
 import redis
 
-from tests.helpers import TickerProcess, make_token, start_reader, wait_until
+from tests.helpers import TickerProcess, make_token, post_item, wait_until
+from tests.redis_data import stream_entries
+from tests.sse import start_reader
 from ticker.domain.models import utcnow
 from ticker.settings import Channel, Settings
 
@@ -44,28 +46,8 @@ def rdb(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url.get_secret_value(), decode_responses=True)
 
 
-def entries(settings: Settings, channel: str = "en") -> list[tuple[str, dict[str, str]]]:
-    client = rdb(settings)
-    try:
-        rows: Any = client.xrange(f"{settings.key_prefix}:{{{channel}}}:events")
-        return list(rows)
-    finally:
-        client.close()
-
-
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
-
-
 async def post(api: httpx.AsyncClient, channel: str = "en", **fields: Any) -> dict[str, Any]:
-    fields.setdefault("headline", "Shooter at large")
-    r = await api.post(f"/channels/{channel}/items", json=fields)
-    assert r.status_code == 201, r.text
-    return dict(r.json())
+    return await post_item(api, fields.pop("headline", "Shooter at large"), channel, **fields)
 
 
 def parse_time(value: str) -> datetime:
@@ -116,7 +98,7 @@ async def test_a_correction_can_extend_or_shorten_the_expiry(
     r = await api.patch(f"/channels/en/items/{item['uri']}", json={"ttl": "1s"})
     await asyncio.sleep(1.6)
     assert (await api.get("/channels/en/items")).json()["items"] == []
-    expiries = [f for _, f in entries(settings) if f.get("reason") == "expire"]
+    expiries = [f for _, f in stream_entries(settings) if f.get("reason") == "expire"]
     assert len(expiries) == 1
 
 
@@ -144,7 +126,7 @@ async def test_history_is_trimmed_exactly_by_count(
 ) -> None:
     for n in range(20):
         await post(api, headline=f"item {n}")
-    assert len(entries(settings)) == 12  # history_max_items, exactly
+    assert len(stream_entries(settings)) == 12  # history_max_items, exactly
 
 
 async def test_entries_older_than_the_age_rule_are_never_handed_out(
@@ -203,10 +185,10 @@ async def test_history_is_trimmed_by_age(settings: Settings, tmp_path: Path) -> 
         httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
     ):
         await post(api, headline="soon gone", ttl="1s")
-        assert len(entries(short)) == 1
+        assert len(stream_entries(short)) == 1
         await asyncio.sleep(2.3)
         await app.state.services.sweeper.sweep(trim=True)
-        remaining = entries(short)
+        remaining = stream_entries(short)
         # The item's own entry is gone; only its expiry (newer) may remain.
         assert all(f["type"] == "remove" for _, f in remaining)
 
@@ -317,7 +299,7 @@ async def test_bad_retention_input_is_422_naming_the_field(
     body = r.json()
     assert any(d["field"] == field for d in body["details"]), body
     assert field in body["message"]
-    assert entries(settings) == []
+    assert stream_entries(settings) == []
 
 
 async def test_ttl_over_the_maximum_names_the_allowed_range(api: httpx.AsyncClient) -> None:
@@ -347,10 +329,11 @@ def test_two_processes_write_one_expiry_per_item(
             ticker_server.post("en", headline=f"expiring {n}", ttl="1s")["uri"] for n in range(8)
         }
         wait_until(
-            lambda: len([f for _, f in entries(settings) if f["type"] == "remove"]) >= 8, timeout=6
+            lambda: len([f for _, f in stream_entries(settings) if f["type"] == "remove"]) >= 8,
+            timeout=6,
         )
         time.sleep(0.5)  # time for a racing duplicate to show up, if there were one
-        removes = [f for _, f in entries(settings) if f["type"] == "remove"]
+        removes = [f for _, f in stream_entries(settings) if f["type"] == "remove"]
         assert sorted(f["uri"] for f in removes) == sorted(uris)
         assert {f["reason"] for f in removes} == {"expire"}
     finally:
@@ -363,8 +346,8 @@ def test_a_restart_loses_no_pending_expiry(
     item = ticker_server.post("en", headline="expires while we are down", ttl="2s")
     ticker_server.stop()
     time.sleep(2.5)
-    assert not [f for _, f in entries(settings) if f["type"] == "remove"]
+    assert not [f for _, f in stream_entries(settings) if f["type"] == "remove"]
     ticker_server.start()
-    wait_until(lambda: [f for _, f in entries(settings) if f["type"] == "remove"], timeout=3)
+    wait_until(lambda: [f for _, f in stream_entries(settings) if f["type"] == "remove"], timeout=3)
     listed = httpx.get(f"{ticker_server.url}/channels/en/items").json()["items"]
     assert item["uri"] not in {i["uri"] for i in listed}

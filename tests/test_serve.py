@@ -9,7 +9,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.helpers import TickerProcess, free_port, open_streams, serve_app, sigterm_and_time
+from tests.helpers import TickerProcess, free_port, serve_app, sigterm_and_time
+from tests.sockets import open_streams
 from ticker.server.serve import build_app
 from ticker.settings import Settings
 

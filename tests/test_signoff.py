@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_token, rdb
+from tests.helpers import bearer, make_token
+from tests.redis_data import rdb
 from ticker.domain.models import utcnow
 from ticker.settings import Channel, Settings
 
@@ -28,10 +29,6 @@ def settings_overrides() -> dict[str, Any]:
             Channel(name="es", language="es"),
         )
     }
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 class Desk:
@@ -101,12 +98,6 @@ def indexes(settings: Settings, uri: str, channel: str = "en") -> set[str]:
 
 
 @pytest.fixture
-async def http(server: tuple[str, Any]) -> Any:
-    async with httpx.AsyncClient(base_url=server[0], timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
 def roles(settings: Settings) -> dict[str, str]:
     return {
         role: make_token(settings, role, ["en", "wire"], role=role)
@@ -115,9 +106,9 @@ def roles(settings: Settings) -> dict[str, str]:
 
 
 async def test_a_contributors_post_waits_off_air_and_an_approval_puts_it_on_air(
-    http: httpx.AsyncClient, roles: dict[str, str], settings: Settings
+    anon: httpx.AsyncClient, roles: dict[str, str], settings: Settings
 ) -> None:
-    stringer, editor = Desk(http, roles["contributor"]), Desk(http, roles["editor"])
+    stringer, editor = Desk(anon, roles["contributor"]), Desk(anon, roles["editor"])
     item = await stringer.posted("Dam breach reported near Hoorn", ttl="2h")
     uri = item["uri"]
     assert item["status"] == "pending" and item["author"] == "contributor"
@@ -126,7 +117,7 @@ async def test_a_contributors_post_waits_off_air_and_an_approval_puts_it_on_air(
     row = (await editor.queue())[uri]
     assert row["queue_status"] == "pending" and row["headline"] == item["headline"]
     assert (await stringer.queue())[uri]["queue_status"] == "pending"  # its own view too
-    assert (await http.get(stringer.path(uri))).status_code == 404  # anonymous
+    assert (await anon.get(stringer.path(uri))).status_code == 404  # anonymous
 
     r = await editor.approve(uri)
     assert r.status_code == 200, r.text
@@ -139,7 +130,7 @@ async def test_a_contributors_post_waits_off_air_and_an_approval_puts_it_on_air(
     assert indexes(settings, uri) == {"live", "expiry"}
     assert await editor.on_air() == [uri]
     assert uri not in await editor.queue()
-    public = (await http.get(stringer.path(uri))).json()
+    public = (await anon.get(stringer.path(uri))).json()
     assert public["headline"] == item["headline"] and "approved_by" not in public
     versions = (await editor.item(uri))["versions"]
     assert [(v["status"], v["author"], v["approved_by"]) for v in versions] == [
@@ -152,14 +143,14 @@ async def test_a_contributors_post_waits_off_air_and_an_approval_puts_it_on_air(
         "uri": uri,
         "by": "editor",
     }
-    history = await http.get(editor.path(), params={"history": "true"}, headers=editor.auth)
+    history = await anon.get(editor.path(), params={"history": "true"}, headers=editor.auth)
     assert [(e["status"], e.get("approved_by")) for e in history.json()["items"]] == [
         ("usable", "editor"),
         ("pending", None),
     ]
 
     # Anonymous readers get the approved version alone: the pending one was never on air.
-    public_history = await http.get(editor.path(), params={"history": "true"})
+    public_history = await anon.get(editor.path(), params={"history": "true"})
     assert [(e["uri"], e["version"]) for e in public_history.json()["items"]] == [(uri, 2)]
     assert "approved_by" not in public_history.text and "pending" not in public_history.text
 
@@ -178,9 +169,9 @@ async def test_a_contributors_post_waits_off_air_and_an_approval_puts_it_on_air(
 
 
 async def test_an_approved_item_with_an_embargo_waits_for_it(
-    http: httpx.AsyncClient, roles: dict[str, str], settings: Settings
+    anon: httpx.AsyncClient, roles: dict[str, str], settings: Settings
 ) -> None:
-    stringer, chief = Desk(http, roles["contributor"]), Desk(http, roles["chief"])
+    stringer, chief = Desk(anon, roles["contributor"]), Desk(anon, roles["chief"])
     later = (utcnow() + timedelta(hours=1)).isoformat()
     uri = (await stringer.posted("Budget leaks", embargoed_until=later))["uri"]
     # Waiting for sign-off, it is in no embargo schedule: the sweeper must not release it.
@@ -193,9 +184,9 @@ async def test_an_approved_item_with_an_embargo_waits_for_it(
 
 
 async def test_a_rejected_item_stays_in_the_queue_with_its_note_and_never_goes_on_air(
-    http: httpx.AsyncClient, roles: dict[str, str], settings: Settings
+    anon: httpx.AsyncClient, roles: dict[str, str], settings: Settings
 ) -> None:
-    stringer, editor = Desk(http, roles["contributor"]), Desk(http, roles["editor"])
+    stringer, editor = Desk(anon, roles["contributor"]), Desk(anon, roles["editor"])
     uri = (await stringer.posted("Minister resigns"))["uri"]
     r = await editor.reject(uri, note="One source only: get a second")
     assert r.status_code == 200, r.text
@@ -206,7 +197,7 @@ async def test_a_rejected_item_stays_in_the_queue_with_its_note_and_never_goes_o
     assert indexes(settings, uri) == {"held", "expiry"}
     row = (await stringer.queue())[uri]  # the contributor reads why
     assert row["queue_status"] == "rejected" and row["rejection_note"].startswith("One source")
-    assert (await http.get(stringer.path(uri))).status_code == 404  # anonymous
+    assert (await anon.get(stringer.path(uri))).status_code == 404  # anonymous
 
     approve = await editor.approve(uri)
     assert approve.status_code == 409 and approve.json()["error"] == "rejected"
@@ -228,7 +219,7 @@ async def test_a_rejected_item_stays_in_the_queue_with_its_note_and_never_goes_o
         "One source only: get a second",
     )
 
-    metrics = await http.get("/metrics", headers=bearer(roles["chief"]))
+    metrics = await anon.get("/metrics", headers=bearer(roles["chief"]))
     assert 'ticker_signoffs_total{channel="en",decision="rejected"} 1.0' in metrics.text
     assert 'ticker_signoffs_total{channel="en",decision="approved"} 0.0' in metrics.text
 
@@ -241,11 +232,11 @@ async def test_a_rejected_item_stays_in_the_queue_with_its_note_and_never_goes_o
 
 
 async def test_a_contributor_changes_only_its_own_items_that_wait(
-    http: httpx.AsyncClient, roles: dict[str, str], settings: Settings
+    anon: httpx.AsyncClient, roles: dict[str, str], settings: Settings
 ) -> None:
-    mine = Desk(http, roles["contributor"])
-    other = Desk(http, make_token(settings, "other-stringer", ["en"], role="contributor"))
-    editor, chief = Desk(http, roles["editor"]), Desk(http, roles["chief"])
+    mine = Desk(anon, roles["contributor"])
+    other = Desk(anon, make_token(settings, "other-stringer", ["en"], role="contributor"))
+    editor, chief = Desk(anon, roles["editor"]), Desk(anon, roles["chief"])
     uri = (await mine.posted("Storm closes the A7"))["uri"]
 
     corrected = await mine.patch(uri, headline="Storm closes the A7 near Joure")
@@ -264,7 +255,7 @@ async def test_a_contributor_changes_only_its_own_items_that_wait(
         "pin": await mine.patch(uri, pinned=True),
         "own approval": await mine.approve(uri),
         "own rejection": await mine.reject(uri),
-        "purge": await http.post(
+        "purge": await anon.post(
             mine.path(uri, "purge"), json={"reason": "mine"}, headers=mine.auth
         ),
     }
@@ -290,19 +281,19 @@ async def test_a_contributor_changes_only_its_own_items_that_wait(
 
 
 async def test_every_role_against_approve_and_reject(
-    http: httpx.AsyncClient, roles: dict[str, str], settings: Settings
+    anon: httpx.AsyncClient, roles: dict[str, str], settings: Settings
 ) -> None:
-    stringer = Desk(http, roles["contributor"])
+    stringer = Desk(anon, roles["contributor"])
     expected = {"viewer": 403, "contributor": 403, "editor": 200, "chief": 200}
     for verb in ("approve", "reject"):
         for role, status in expected.items():
             uri = (await stringer.posted(f"{verb} by {role}"))["uri"]
-            desk = Desk(http, roles[role])
+            desk = Desk(anon, roles[role])
             r = await (desk.approve(uri) if verb == "approve" else desk.reject(uri))
             assert r.status_code == status, (verb, role, r.text)
             if status == 403:  # each told what a sign-off needs
                 assert "editor token" in r.json()["message"], r.text
-            after = (await Desk(http, roles["editor"]).item(uri))["status"]
+            after = (await Desk(anon, roles["editor"]).item(uri))["status"]
             assert after == {
                 403: "pending",
                 200: {"approve": "usable", "reject": "rejected"}[verb],
@@ -315,31 +306,31 @@ async def test_every_role_against_approve_and_reject(
             "wrong token": (bearer("tk_nope"), 401),
         }
         for who, (headers, status) in others.items():
-            r = await http.post(stringer.path(uri, verb), json={"note": "x"}, headers=headers)
+            r = await anon.post(stringer.path(uri, verb), json={"note": "x"}, headers=headers)
             assert r.status_code == status, (verb, who, r.text)
     # A viewer does not post at all; a contributor's token says what it lacks.
-    viewer = await Desk(http, roles["viewer"]).post("Viewer's flash")
+    viewer = await Desk(anon, roles["viewer"]).post("Viewer's flash")
     assert viewer.status_code == 403 and "needs a contributor token" in viewer.json()["message"]
 
 
 async def test_bad_sign_off_requests_are_refused_and_write_nothing(
-    http: httpx.AsyncClient, roles: dict[str, str], settings: Settings
+    anon: httpx.AsyncClient, roles: dict[str, str], settings: Settings
 ) -> None:
-    stringer, editor = Desk(http, roles["contributor"]), Desk(http, roles["editor"])
+    stringer, editor = Desk(anon, roles["contributor"]), Desk(anon, roles["editor"])
     uri = (await stringer.posted("Ferry aground off Texel"))["uri"]
     long_note = "x" * 501
     cases: list[tuple[str, Any, int, str]] = [
         ("unknown uri", editor.approve("nope123"), 404, "not_found"),
         (
             "unknown channel",
-            http.post("/channels/xx/items/a/approve", headers=editor.auth),
+            anon.post("/channels/xx/items/a/approve", headers=editor.auth),
             404,
             "not_found",
         ),
         ("no note", editor.reject(uri, note=None), 422, "invalid_request"),
         (
             "null note",
-            http.post(editor.path(uri, "reject"), json={"note": None}, headers=editor.auth),
+            anon.post(editor.path(uri, "reject"), json={"note": None}, headers=editor.auth),
             422,
             "invalid_request",
         ),
@@ -349,13 +340,13 @@ async def test_bad_sign_off_requests_are_refused_and_write_nothing(
         ("note not a string", editor.reject(uri, note=["x"]), 422, "invalid_request"),
         (
             "unknown field",
-            http.post(editor.path(uri, "approve"), json={"force": True}, headers=editor.auth),
+            anon.post(editor.path(uri, "approve"), json={"force": True}, headers=editor.auth),
             422,
             "invalid_request",
         ),
         (
             "not JSON",
-            http.post(
+            anon.post(
                 editor.path(uri, "reject"),
                 content=b"note",
                 headers={**editor.auth, "Content-Type": "text/plain"},
@@ -367,7 +358,7 @@ async def test_bad_sign_off_requests_are_refused_and_write_nothing(
         ("bad If-Match", editor.approve(uri, **{"If-Match": "v1"}), 400, "bad_if_match"),
         (
             "If-Match and base_version disagree",
-            http.post(
+            anon.post(
                 editor.path(uri, "approve"),
                 json={"base_version": 2},
                 headers={**editor.auth, "If-Match": '"v1"'},
@@ -397,11 +388,11 @@ async def test_bad_sign_off_requests_are_refused_and_write_nothing(
 
 
 async def test_sign_off_all_makes_every_post_wait_for_a_second_person(
-    http: httpx.AsyncClient, roles: dict[str, str], settings: Settings
+    anon: httpx.AsyncClient, roles: dict[str, str], settings: Settings
 ) -> None:
-    editor = Desk(http, roles["editor"], "wire")
-    chief = Desk(http, roles["chief"], "wire")
-    second = Desk(http, make_token(settings, "second-editor", ["wire"]), "wire")
+    editor = Desk(anon, roles["editor"], "wire")
+    chief = Desk(anon, roles["chief"], "wire")
+    second = Desk(anon, make_token(settings, "second-editor", ["wire"]), "wire")
     item = await editor.posted("Wire: PM statement expected 18:30")
     uri = item["uri"]
     assert item["status"] == "pending"
@@ -427,9 +418,9 @@ async def test_sign_off_all_makes_every_post_wait_for_a_second_person(
 
 
 async def test_a_pending_item_expires_like_any_item_and_can_no_longer_be_approved(
-    server: tuple[str, Any], http: httpx.AsyncClient, roles: dict[str, str], settings: Settings
+    server: tuple[str, Any], anon: httpx.AsyncClient, roles: dict[str, str], settings: Settings
 ) -> None:
-    stringer, editor = Desk(http, roles["contributor"]), Desk(http, roles["editor"])
+    stringer, editor = Desk(anon, roles["contributor"]), Desk(anon, roles["editor"])
     uri = (await stringer.posted("Brief tip", ttl="1s"))["uri"]
     sweeper = server[1].state.services.sweeper
     deadline = asyncio.get_running_loop().time() + 5
@@ -440,17 +431,17 @@ async def test_a_pending_item_expires_like_any_item_and_can_no_longer_be_approve
     assert uri not in await editor.queue()
     r = await editor.approve(uri)
     assert r.status_code == 409 and r.json()["error"] == "expired", r.text
-    history = await http.get(editor.path(), params={"history": "true"}, headers=editor.auth)
+    history = await anon.get(editor.path(), params={"history": "true"}, headers=editor.auth)
     (last, *_) = history.json()["items"]
     assert (last["uri"], last["event"], last["reason"]) == (uri, "remove", "expire")
-    assert (await http.get(stringer.path(uri))).status_code == 404  # never public
+    assert (await anon.get(stringer.path(uri))).status_code == 404  # never public
 
 
 async def test_a_contributors_advisory_waits_for_sign_off_and_never_goes_on_air(
-    http: httpx.AsyncClient, roles: dict[str, str], settings: Settings
+    anon: httpx.AsyncClient, roles: dict[str, str], settings: Settings
 ) -> None:
     # Partners read advisories in the stream: a stringer's still needs a second person.
-    stringer, editor = Desk(http, roles["contributor"]), Desk(http, roles["editor"])
+    stringer, editor = Desk(anon, roles["contributor"]), Desk(anon, roles["editor"])
     note = await stringer.posted("Police briefing expected at 18:30", kind="advisory")
     uri = note["uri"]
     assert note["status"] == "pending" and note["kind"] == "advisory"
@@ -462,4 +453,4 @@ async def test_a_contributors_advisory_waits_for_sign_off_and_never_goes_on_air(
     assert uri not in await editor.queue()
     assert uri not in await editor.on_air()
     assert "live" not in indexes(settings, uri)
-    assert (await http.get(stringer.path(uri))).status_code == 404  # anonymous
+    assert (await anon.get(stringer.path(uri))).status_code == 404  # anonymous

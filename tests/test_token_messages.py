@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from tests.cli_helpers import admin_env, finish, history, run, server_env, spawn
-from tests.helpers import TickerProcess, make_token, rdb
+from tests.helpers import TickerProcess, bearer, make_token
+from tests.redis_data import rdb
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.server_per_module
@@ -43,10 +44,6 @@ def rewrite(settings: Settings, name: str, **fields: Any) -> dict[str, Any]:
 
 def expire(settings: Settings, name: str) -> None:
     rewrite(settings, name, expires_ms=EXPIRED_MS, expires_at=EXPIRED.isoformat())
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def attempts(server: TickerProcess, headers: dict[str, str]) -> dict[str, httpx.Response]:

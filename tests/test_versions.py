@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_token, rdb
+from tests.helpers import make_token, post_item
+from tests.redis_data import stream_len
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -21,26 +22,8 @@ def settings_overrides() -> dict[str, Any]:
     return {"write_burst": 1000}  # the race below writes fast
 
 
-@pytest.fixture
-async def api(server: tuple[str, Any], token: str) -> Any:
-    async with httpx.AsyncClient(
-        base_url=server[0], timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
-
-
-def stream_len(settings: Settings) -> int:
-    client = rdb(settings)
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{en}}:events"))
-    finally:
-        client.close()
-
-
 async def post(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    r = await api.post("/channels/en/items", json={"headline": "Death toll rises to three", **body})
-    assert r.status_code == 201, r.text
-    return dict(r.json())
+    return await post_item(api, body.pop("headline", "Death toll rises to three"), **body)
 
 
 async def version_of(api: httpx.AsyncClient, uri: str) -> dict[str, Any]:

@@ -18,11 +18,20 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import ConsoleMessage, Locator, Page, expect
+from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import Watch, wait_live
-from tests.helpers import TickerProcess, make_token, wait_until
+from tests.browser.desk import (
+    DESK_PAGE,
+    assert_clean,
+    desk_token,
+    post_from_desk,
+    row,
+    sign_in,
+    sign_in_as,
+)
+from tests.helpers import TickerProcess, wait_until
 from ticker.domain.errors import InvalidRequest
 from ticker.newsroom.auth import Tokens
 from ticker.settings import Settings
@@ -36,7 +45,7 @@ WRITE_BUTTONS = ("Post", "Correct", "Hold", "Release", "Kill", "Pin", "Unpin", "
 
 @pytest.fixture
 def page_options() -> dict[str, Any]:
-    return {"viewport": {"width": 1280, "height": 900}}
+    return DESK_PAGE
 
 
 class StreamReader:
@@ -85,56 +94,6 @@ def reader(ticker_server: TickerProcess) -> Iterator[StreamReader]:
         stream.thread.join(5)
 
 
-def desk_token(settings: Settings, name: str, role: str = "editor") -> str:
-    return make_token(settings, name, ["*"], role)
-
-
-def sign_in(page: Page, server: TickerProcess, token: str) -> None:
-    page.goto(f"{server.url}/desk")
-    page.get_by_label("Token", exact=True).fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#desk")).to_be_visible()
-    expect(page.locator("#connection")).to_have_text("Live")
-
-
-def row(page: Page, board_list: str, text: str) -> Locator:
-    return page.locator(f"#{board_list} > li").filter(has_text=text)
-
-
-def post_from_desk(page: Page, headline: str, **fields: str) -> None:
-    form = page.locator("#post-form")
-    form.get_by_label("Headline", exact=True).fill(headline)
-    for label, value in fields.items():
-        form.get_by_label(label, exact=True).fill(value)
-    form.get_by_role("button", name="Post").click()
-    expect(page.locator("#post-message")).to_contain_text("Posted")
-
-
-def refused(message: ConsoleMessage, allowed: tuple[tuple[str, int], ...]) -> bool:
-    """Chromium logs every refused fetch as a console error; these the test expects."""
-    url = message.location.get("url", "")
-    return message.text.startswith("Failed to load resource") and any(
-        url.split("?")[0].endswith(path) and f"status of {status}" in message.text
-        for path, status in allowed
-    )
-
-
-# Until the queue endpoint (issue #14) is in, the desk asks once and falls back.
-NO_QUEUE = (("/queue", 404),)
-
-
-def assert_clean(watch: Watch, *allowed: tuple[str, int]) -> None:
-    errors = [
-        f"{m.text} ({m.location.get('url')})"
-        for m in watch.console
-        if m.type == "error" and not refused(m, NO_QUEUE + allowed)
-    ]
-    assert errors == []
-    assert watch.csp_violations() == []
-    assert watch.errors == []
-    assert watch.dialogs == []  # no window.alert/confirm: the desk's dialogs are in-page
-
-
 def test_editor_posts_corrects_holds_releases_and_kills_from_the_desk(
     page: Page,
     watch: Watch,
@@ -142,7 +101,7 @@ def test_editor_posts_corrects_holds_releases_and_kills_from_the_desk(
     settings: Settings,
     reader: StreamReader,
 ) -> None:
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     expect(page.locator("#who-name")).to_have_text("desk-editor")
     expect(page.locator("#who-role")).to_have_text("editor")
     expect(page.locator("#who-channels")).to_have_text("*")
@@ -228,7 +187,7 @@ def test_a_contributors_post_waits_for_an_editor_who_approves_or_rejects_it(
     expect(page.locator("#onair > li")).to_have_count(0)
 
     page.get_by_role("button", name="Sign out").click()
-    sign_in(page, ticker_server, desk_token(settings, "desk-signoff"))
+    sign_in_as(page, ticker_server, settings, "desk-signoff")
     waiting = row(page, "waiting", headline)
     expect(waiting).to_contain_text("needs sign-off")
     expect(waiting.get_by_role("button", name="Hold")).to_have_count(0)
@@ -254,7 +213,7 @@ def test_a_contributors_post_waits_for_an_editor_who_approves_or_rejects_it(
 def test_a_double_click_on_post_posts_once(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     form = page.locator("#post-form")
     form.get_by_label("Headline", exact=True).fill("Only once")
     form.get_by_role("button", name="Post").dblclick()
@@ -278,7 +237,7 @@ def test_a_duplicate_post_shows_the_other_item_and_post_anyway_posts_it(
         timeout=10,
     )
     assert r.status_code == 201, r.text
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     form = page.locator("#post-form")
     headline = form.get_by_label("Headline", exact=True)
     box = page.locator("#post-duplicate")
@@ -304,7 +263,7 @@ def test_a_duplicate_post_shows_the_other_item_and_post_anyway_posts_it(
 def test_field_errors_from_the_api_show_next_to_their_fields(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     form = page.locator("#post-form")
     headline = form.get_by_label("Headline", exact=True)
     headline.fill("x" * 281)
@@ -351,7 +310,7 @@ def test_a_viewer_sees_no_write_buttons_and_a_forced_write_is_refused(
 def test_a_markup_headline_is_shown_as_text(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     hostile = "<img src=x onerror=alert(1)>"
     post_from_desk(page, hostile, Source="<script>alert(2)</script>")
     expect(row(page, "onair", hostile)).to_contain_text(f"<script>alert(2)</script>: {hostile}")
@@ -366,7 +325,7 @@ def test_a_markup_headline_is_shown_as_text(
 def test_an_arabic_post_runs_right_to_left_in_the_preview(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     page.get_by_label("Channel").select_option("ar")
     expect(page.locator("#preview")).to_have_attribute("channel", "ar")
     headline = "القبض على مطلق النار في روتردام"
@@ -442,7 +401,7 @@ def revoke(settings: Settings, name: str) -> None:
 def test_a_token_revoked_during_the_session_signs_the_desk_out_with_a_message(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     revoke(settings, "desk-editor")
     ticker_server.post("en", headline="Anything new makes the desk look again")
     expect(page.locator("#signin-message")).to_contain_text("no longer accepted")
@@ -473,7 +432,7 @@ def test_a_chief_purges_with_a_reason(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
     item = ticker_server.post("en", headline="Libel about a named person")
-    sign_in(page, ticker_server, desk_token(settings, "desk-chief", role="chief"))
+    sign_in_as(page, ticker_server, settings, "desk-chief", "chief")
     row(page, "onair", item["headline"]).get_by_role("button", name="Purge").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(item["headline"])
@@ -495,7 +454,7 @@ def test_an_editor_gets_no_purge_or_pin_button(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
     ticker_server.post("en", headline="On air")
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     on_air = row(page, "onair", "On air")
     expect(on_air.get_by_role("button", name="Kill")).to_have_count(1)
     expect(on_air.get_by_role("button", name="Purge")).to_have_count(0)
@@ -525,7 +484,7 @@ def test_the_desk_shows_every_list(
     post("en", headline="Quarterly results: profit up 12%", source="Company",
          embargoed_until=release, categories=["business"])  # fmt: skip
     post("en", headline="Finance minister to brief the press at 18:30", kind="advisory")
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
 
     expect(page.locator("#onair > li")).to_have_count(2)
     expect(page.locator("#waiting > li")).to_have_count(2)
@@ -550,7 +509,7 @@ def test_an_advisory_goes_to_its_own_list_never_on_air_and_the_list_updates_live
     settings: Settings,
     reader: StreamReader,
 ) -> None:
-    sign_in(page, ticker_server, desk_token(settings, "desk-chief", "chief"))
+    sign_in_as(page, ticker_server, settings, "desk-chief", "chief")
     form = page.locator("#post-form")
     form.get_by_label("Advisory", exact=True).check()
     expect(form.locator("#post")).to_have_text("Post advisory to en")
@@ -649,7 +608,7 @@ def test_a_correction_overtaken_by_another_shows_both_texts_and_the_editor_choos
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
     item = ticker_server.post("en", headline="Death toll rises to three")
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     on_air = row(page, "onair", "Death toll rises to three")
     on_air.get_by_role("button", name="Correct").click()
     on_air.get_by_label("Headline", exact=True).fill("Death toll: three, hospital says")
@@ -682,7 +641,7 @@ def test_a_correction_overtaken_by_another_shows_both_texts_and_the_editor_choos
 def test_an_embargo_typed_as_a_clock_time_waits_and_release_puts_it_on_air(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     at = (datetime.now(UTC) + timedelta(hours=2)).strftime("%H:%M")  # the channel is in UTC
     post_from_desk(page, "Results at noon", Embargo=at)
     waiting = row(page, "waiting", "Results at noon")
@@ -741,5 +700,5 @@ def test_the_audit_view_lists_kills_and_purges_and_is_not_a_viewers(
 
     # A viewer's desk has no audit at all.
     page.get_by_role("button", name="Sign out").click()
-    sign_in(page, ticker_server, desk_token(settings, "audit-viewer", role="viewer"))
+    sign_in_as(page, ticker_server, settings, "audit-viewer", "viewer")
     expect(card).to_be_hidden()

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Watch
-from tests.browser.test_desk import assert_clean, desk_token, row, sign_in
+from tests.browser.desk import DESK_PAGE, assert_clean, row, sign_in, sign_in_as
 from tests.helpers import TickerProcess, make_token
 from ticker.settings import Settings
 
@@ -23,7 +23,7 @@ ARABIC = "القبض على مطلق النار في روتردام"
 
 @pytest.fixture
 def page_options() -> dict[str, Any]:
-    return {"viewport": {"width": 1280, "height": 900}}
+    return DESK_PAGE
 
 
 def on_air(server: TickerProcess, channel: str) -> list[str]:
@@ -62,7 +62,7 @@ def test_a_kill_in_every_edition_names_the_editions_killed(
 ) -> None:
     ticker_server.post("en", headline="Shooter named", story="rotterdam")
     ticker_server.post("ar", headline=ARABIC, story="rotterdam")
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     kill_in_every_edition(page, "Shooter named")
     message = page.locator("#board-message")
     expect(message).to_have_text("Killed in en, ar: \u2068Shooter named\u2069")
@@ -74,7 +74,7 @@ def test_a_kill_in_every_edition_names_the_editions_killed(
 def test_the_post_button_and_heading_name_the_edition(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     post = page.locator("#post")
     expect(post).to_have_text("Post to en")
     expect(page.locator("#compose-title")).to_have_text("Post to en (English)")
@@ -88,7 +88,7 @@ def test_the_post_button_and_heading_name_the_edition(
 def test_an_arrow_key_on_the_channel_with_a_draft_asks_first(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     headline = page.locator("#f-headline")
     headline.fill(SPANISH)
     channel = page.get_by_label("Channel")
@@ -124,7 +124,7 @@ def test_an_arrow_key_on_the_channel_with_a_draft_asks_first(
 def test_a_headline_in_another_script_is_warned_about_before_it_is_posted(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:
-    sign_in(page, ticker_server, desk_token(settings, "desk-editor"))
+    sign_in_as(page, ticker_server, settings, "desk-editor")
     page.get_by_label("Channel").select_option("ar")
     form = page.locator("#post-form")
     warning = page.locator("#post-warning")

@@ -31,14 +31,8 @@ import redis
 from pydantic import SecretStr
 from redis.crc import key_slot
 
-from tests.helpers import (
-    Reader,
-    TickerProcess,
-    make_token,
-    start_reader,
-    stop_processes,
-    wait_until,
-)
+from tests.helpers import TickerProcess, make_token, stop_processes, wait_until
+from tests.sse import Reader, start_reader
 from ticker.domain.ack import Ack
 from ticker.domain.errors import NotDurable
 from ticker.server.embedded import find_redis_server

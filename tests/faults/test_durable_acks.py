@@ -18,7 +18,8 @@ from pydantic import SecretStr
 
 from tests.faults.proxy import Proxy
 from tests.faults.sentinels import SERVICE, SentinelSet
-from tests.helpers import make_token, serve_app, start_reader
+from tests.helpers import make_token, serve_app
+from tests.sse import start_reader
 from ticker.server.embedded import find_redis_server
 from ticker.settings import Settings
 

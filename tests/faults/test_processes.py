@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +17,11 @@ import redis
 
 from tests.faults.followers import Follower, follow
 from tests.faults.proxy import Proxy
-from tests.helpers import TickerProcess, open_streams, sigterm_and_time, start_reader
+from tests.helpers import TickerProcess, metric_readers, sigterm_and_time
+from tests.redis_data import big_entry
+from tests.sockets import open_streams
+from tests.sse import start_reader
 from ticker.cli.client import Client
-from ticker.domain.models import utcnow
 from ticker.settings import Settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(150)]
@@ -51,7 +51,7 @@ async def test_a_reader_that_stops_reading_is_cut_off_and_others_keep_up(
     fast = start_reader(f"{ticker_server.url}/channels/en/events")
     try:
         await fast.wait_for(lambda r: r.status == 200)
-        assert readers_gauge(ticker_server) == 2
+        assert metric_readers(ticker_server) == 2
         # Large entries straight into the stream fill the stalled socket quickly.
         assert settings.redis_url is not None
         client = redis.Redis.from_url(settings.redis_url.get_secret_value())
@@ -62,34 +62,12 @@ async def test_a_reader_that_stops_reading_is_cut_off_and_others_keep_up(
         # The send timeout (2 s here, 30 s by default) ended the stalled reader's stream;
         # the buffer cap (100,000 events here) never came into it.
         started = time.monotonic()
-        while readers_gauge(ticker_server) > 1 and time.monotonic() - started < 10:
+        while metric_readers(ticker_server) > 1 and time.monotonic() - started < 10:
             await asyncio.sleep(0.2)
-        assert readers_gauge(ticker_server) == 1
+        assert metric_readers(ticker_server) == 1
     finally:
         await fast.close()
         stalled.close()
-
-
-def readers_gauge(proc: TickerProcess) -> float:
-    text = proc.ops_get("/metrics").text
-    line = next(ln for ln in text.splitlines() if ln.startswith('ticker_readers{channel="en"}'))
-    return float(line.split()[-1])
-
-
-def big_entry(n: int) -> dict[Any, Any]:
-    now = utcnow()
-    item = {
-        "uri": f"big{n}",
-        "channel": "en",
-        "version": 1,
-        "headline": "x" * 16_000,
-        "language": "en",
-        "created_at": now.isoformat(),
-        "updated_at": now.isoformat(),
-        "expires_at": (now + timedelta(hours=1)).isoformat(),
-        "author": "test",
-    }
-    return {"v": "1", "type": "item", "uri": f"big{n}", "item": json.dumps(item)}
 
 
 async def test_a_reply_lost_after_the_write_does_not_publish_twice(

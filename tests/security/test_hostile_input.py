@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from tests.helpers import start_reader
+from tests.sse import start_reader
 from ticker.domain.models import utcnow
 from ticker.settings import Settings
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
-from tests.helpers import ops_headers, start_reader
+from tests.helpers import ops_headers
+from tests.redis_data import stream_len
+from tests.sse import start_reader
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -40,15 +41,6 @@ BAD_NUMBERS = [
     "1e2",
     "٥",
 ]
-
-
-def stream_len(settings: Settings, channel: str = "en") -> int:
-    assert settings.redis_url is not None
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{{channel}}}:events"))
-    finally:
-        client.close()
 
 
 @pytest.mark.parametrize("entry_id", TOO_BIG_IDS)

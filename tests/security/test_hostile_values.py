@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tests.conftest import make_token
+from tests.helpers import make_token
+from tests.redis_data import stream_len
 from ticker.domain.models import ItemIn
 from ticker.domain.text import default_ignorable
 from ticker.settings import Channel, Settings
@@ -52,15 +52,6 @@ def shows(ch: str) -> bool:
         and ord(ch) not in DEFAULT_IGNORABLE
         and ord(ch) not in RENDERS_BLANK
     )
-
-
-def stream_len(settings: Settings) -> int:
-    assert settings.redis_url is not None
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{en}}:events"))
-    finally:
-        client.close()
 
 
 def test_default_ignorable_matches_the_published_table() -> None:

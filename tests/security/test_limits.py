@@ -8,7 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_token, start_reader
+from tests.helpers import make_token
+from tests.redis_data import stream_len
+from tests.sse import start_reader
 from ticker.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -77,9 +79,8 @@ async def test_reader_over_the_cap_gets_200_a_long_retry_and_a_close(
         for reader in readers:
             await asyncio.wait_for(reader.connected.wait(), 5)
         extra = start_reader(url)
-        await asyncio.wait_for(extra.ended.wait(), 5)  # closed, not left hanging
+        await extra.wait_ended(45000)  # closed, not left hanging
         assert extra.status == 200
-        assert extra.retry == 45000
         assert extra.events == []
     finally:
         for reader in readers:
@@ -100,13 +101,13 @@ async def test_reader_over_the_cap_gets_200_a_long_retry_and_a_close(
 
 
 @pytest.mark.parametrize("settings_overrides", [{"max_readers_per_ip": 1}])
-async def test_per_address_cap(server: tuple[str, Any]) -> None:
+async def test_per_address_cap(server: tuple[str, Any], settings: Settings) -> None:
     url = f"{server[0]}/channels/en/events"
     first = start_reader(url)
     try:
         await asyncio.wait_for(first.connected.wait(), 5)
         second = start_reader(url)
-        await asyncio.wait_for(second.ended.wait(), 5)
+        await second.wait_ended(settings.over_capacity_retry_ms)
         assert second.status == 200 and second.events == []
     finally:
         await first.close()
@@ -286,17 +287,6 @@ async def test_an_idempotency_key_replay_is_answered_over_the_rate(
     assert unknown.status_code == 429
 
 
-def _stream_len(settings: Settings) -> int:
-    import redis
-
-    assert settings.redis_url is not None
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    try:
-        return int(client.xlen(f"{settings.key_prefix}:{{en}}:events"))
-    finally:
-        client.close()
-
-
 @pytest.mark.parametrize("settings_overrides", [{"write_rate_per_minute": 1, "write_burst": 4}])
 async def test_refused_writes_leave_the_token_rate_intact(
     server: tuple[str, Any], token: str, settings: Settings
@@ -307,7 +297,7 @@ async def test_refused_writes_leave_the_token_rate_intact(
     async with httpx.AsyncClient(base_url=server[0], headers=headers, timeout=5) as api:
         item = (await api.post("/channels/en/items", json={"headline": "to kill"})).json()
         assert (await api.delete(f"/channels/en/items/{item['uri']}")).status_code == 200
-        written = _stream_len(settings)
+        written = stream_len(settings)
         post = "/channels/en/items"
         refused = [
             await api.post(
@@ -336,7 +326,7 @@ async def test_refused_writes_leave_the_token_rate_intact(
             422,
         ]
         assert all(r.json()["error"] for r in refused)
-        assert _stream_len(settings) == written
+        assert stream_len(settings) == written
         # A burst of 4, two used by the post and the kill: two more fit, then 429.
         fresh = [await api.post(post, json={"headline": f"n{n}"}) for n in range(3)]
     assert [r.status_code for r in fresh[:3]] == [201, 201, 429], [r.text for r in fresh]

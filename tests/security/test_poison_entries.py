@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis
 
-from tests.helpers import start_reader
+from tests.sse import start_reader
 from ticker.domain.models import utcnow
 from ticker.settings import Settings
 
