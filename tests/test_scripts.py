@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.helpers import rdb
+from tests.redis_data import rdb
 from ticker.domain.models import ItemIn
 from ticker.newsroom.desk import Desk
 from ticker.settings import Settings
