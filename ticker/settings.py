@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ticker.domain.duration import Duration
+from ticker.domain.errors import unknown_channel
 from ticker.domain.when import time_zone
 
 CHANNEL_NAME = re.compile(r"[a-z0-9-]{1,32}")  # fullmatch: "$" takes a final "\n"
@@ -248,3 +249,10 @@ class Settings(BaseSettings):
             if ch.name == name:
                 return ch
         return None
+
+    def known_channel(self, name: str) -> Channel:
+        """The channel ``name``, or the 404 every route gives for an unknown one."""
+        ch = self.channel(name)
+        if ch is None:
+            raise unknown_channel(name)
+        return ch

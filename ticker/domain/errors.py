@@ -190,3 +190,8 @@ class InvalidRequest(TickerError):
         super().__init__(message, details=details)
         self.status_code = status_code
         self.code = code
+
+
+def unknown_channel(name: str) -> NotFound:
+    """The one 404 for a channel that is not declared (its name cut short: it is input)."""
+    return NotFound(f"unknown channel {name[:64]!r}")

@@ -40,7 +40,7 @@ from urllib.parse import unquote
 import httptools
 from starlette.datastructures import QueryParams
 
-from ticker.domain.errors import InvalidRequest, NotFound, TickerError
+from ticker.domain.errors import InvalidRequest, TickerError, unknown_channel
 from ticker.domain.events import EVERYTHING, Filter
 from ticker.domain.models import SLUG, SLUG_MAX, URGENCY_MAX
 from ticker.domain.proxies import NOBODY, Proxies
@@ -228,7 +228,7 @@ def judge(head: Head, rules: Rules) -> Verdict:
     if head_size(head.target_bytes, head.headers) > rules.max_header_bytes:
         return headers_too_large(rules.max_header_bytes)
     if channel not in rules.channels:
-        return NotFound(f"unknown channel {channel[:64]!r}")
+        return unknown_channel(channel)
     if head.method != "GET":
         return InvalidRequest("streams answer GET only", status_code=405, code="method_not_allowed")
     if body:

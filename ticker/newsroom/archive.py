@@ -36,10 +36,7 @@ class Archive:
         self._settings = settings
 
     def channel(self, name: str) -> Channel:
-        ch = self._settings.channel(name)
-        if ch is None:
-            raise NotFound(f"unknown channel {name!r}")
-        return ch
+        return self._settings.known_channel(name)
 
     async def history(
         self, channel: str, *, before: str | None, limit: int, desk_view: bool

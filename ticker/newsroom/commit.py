@@ -70,10 +70,7 @@ class Writer:
         self._rewrites = AofRewrites(store, settings)
 
     def channel(self, name: str) -> Channel:
-        ch = self._settings.channel(name)
-        if ch is None:
-            raise NotFound(f"unknown channel {name!r}")
-        return ch
+        return self._settings.known_channel(name)
 
     async def _commit(
         self,
