@@ -27,8 +27,9 @@ from typing import NamedTuple
 from ticker.archive import Archive
 from ticker.errors import StoreUnavailable
 from ticker.events import Filter, desk_event
-from ticker.fanout.channel import ChannelReader, Opening
+from ticker.fanout.channel import ChannelReader
 from ticker.fanout.hub import Hub
+from ticker.fanout.recent import Opening
 from ticker.fanout.shown import Shows
 from ticker.fanout.socket import Socket
 from ticker.fanout.subscriber import Subscriber

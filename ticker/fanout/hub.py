@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from ticker import tasks
 from ticker.errors import StoreUnavailable
 from ticker.events import Filter, item_event
-from ticker.fanout.channel import ChannelReader, Opening, Snapshot
+from ticker.fanout.channel import ChannelReader
+from ticker.fanout.recent import Opening, Snapshot
 from ticker.fanout.subscriber import Subscriber
 from ticker.metrics import Metrics
 from ticker.models import Item

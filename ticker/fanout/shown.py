@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ticker.events import Filter
-from ticker.fanout.channel import Opening, Snapshot
+from ticker.fanout.recent import Opening, Snapshot
 from ticker.models import Item, Status
 from ticker.streamid import entry_key
 
