@@ -17,7 +17,7 @@ from tests.helpers import serve_app
 from tests.redis_data import big_entry, item_entry
 from tests.sse import connected, start_reader
 from ticker.domain.models import DESK_ONLY
-from ticker.fanout import channel
+from ticker.fanout import recent
 from ticker.http.front import Front
 from ticker.settings import Channel, Settings
 
@@ -133,7 +133,7 @@ async def test_readers_connecting_one_after_another_get_the_ticker_as_it_is_then
 async def test_a_reader_opening_past_the_kept_batches_gets_a_fresh_read(
     api: httpx.AsyncClient, server: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(channel, "RECENT_MAX", 2)
+    monkeypatch.setattr(recent, "RECENT_MAX", 2)
     loads = count_snapshot_reads(server, monkeypatch)
     keeper = await connected(start_reader(events_url(server)))
     readers = [keeper]

@@ -90,15 +90,23 @@ async def main() -> None:
 
     hub = Hub(store, settings, Metrics(), nothing, **extra)
     reader = ChannelReader.__new__(ChannelReader)  # no XREAD task: batches are handed in
-    reader.channel, reader.subscribers, reader.ready = "en", set(), asyncio.Event()
-    reader.desk_subscribers = set()  # no desk reader: the anonymous path alone
-    reader._per_filter, reader.on_air, reader._on_air_known = {}, OnAir(), False
-    reader._position, reader.snapshot, reader.stopped = "0-0", None, False
-    reader.recent, reader.recent_floor, reader._opening = deque(), (0, 0), None
-    reader._store, reader._settings, reader._metrics = store, settings, hub.metrics
-    reader._reach, reader._filters = hub.reach, {}
-    reader._delivered = hub.metrics.child(hub.metrics.delivered, "en")
-    reader._latency = hub.metrics.child(hub.metrics.latency, "en")
+    reader.channel, reader.ready, reader._on_air_known = "en", asyncio.Event(), False
+    reader.stopped, reader._store, reader._settings = False, store, settings
+    reader._metrics = hub.metrics
+    try:  # a tree whose reader keeps its subscribers and recent batches apart
+        from ticker.fanout.readers import Readers
+        from ticker.fanout.recent import Recent
+
+        reader.readers = Readers("en", settings=settings, metrics=hub.metrics, reach=hub.reach)
+        reader.recent = Recent()
+    except ImportError:  # an older tree: the reader held it all itself
+        reader.subscribers, reader.desk_subscribers = set(), set()
+        reader._per_filter, reader.on_air, reader._filters = {}, OnAir(), {}
+        reader._position, reader.snapshot = "0-0", None
+        reader.recent, reader.recent_floor, reader._opening = deque(), (0, 0), None
+        reader._reach = hub.reach
+        reader._delivered = hub.metrics.child(hub.metrics.delivered, "en")
+        reader._latency = hub.metrics.child(hub.metrics.latency, "en")
     subs = [Subscriber(FILTERS[n % len(FILTERS)], 10**9) for n in range(READERS)]
     for sub in subs:
         if hasattr(reader, "join"):

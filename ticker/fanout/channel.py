@@ -1,21 +1,10 @@
-"""One channel's reader in this process: the single XREAD loop, the fan-out of each batch
-to the channel's subscribers, the current items it can share, and its recent batches.
+"""One channel's reader in this process: the single XREAD loop, its reconnects, and the
+resync when its position is gone from the stream.
 
 The loop blocks on ``XREAD`` from a concrete last ID, decodes each batch once
-(``events.decode``) and hands the same ``Batch`` to every subscriber (``subscriber.py``),
-which writes it to its socket or queues it. A subscriber more than ``subscriber_buffer``
-events behind is cut off: its stream ends, the browser comes back with ``Last-Event-ID``,
-and memory never grows with a slow reader (Mercure's rule).
-
-A new reader's opening is a snapshot of the current items plus the batches fanned out
-since it was read (``recent``): so one snapshot read serves every reader that connects
-for the next ``RECENT_MAX`` batches, instead of one read per position (that is, per item
-published) while a storm of readers connects during a busy story.
-
-The desk's readers (a token's stream) are a set of their own, with batches of their own
-(``events.desk_decode``: every entry, every field), made only while one is connected. So
-an anonymous reader's delivery does the same work, to the instruction, with or without
-them, and no desk frame can reach it: the two audiences never share a batch.
+(``events.decode``), keeps it for new readers' openings (``recent.py``: a snapshot of
+the current items plus the batches fanned out since it was read), then fans it out to
+the channel's subscribers (``readers.py``, the public ones and the desk's).
 """
 
 from __future__ import annotations
@@ -24,17 +13,16 @@ import asyncio
 import contextvars
 import logging
 import random
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from ticker.domain.errors import StoreUnavailable
-from ticker.domain.events import Event, Filter, decode, desk_decode
-from ticker.domain.models import Item, utcnow
+from ticker.domain.events import Event, decode
+from ticker.domain.models import utcnow
 from ticker.domain.streamid import entry_key
-from ticker.fanout.onair import OnAir
-from ticker.fanout.subscriber import Batch, Subscriber, deliver
+from ticker.fanout.readers import Readers
+from ticker.fanout.recent import Opening, Recent, Snapshot
+from ticker.fanout.subscriber import Batch, Subscriber
 from ticker.newsroom.reach import Reach
 from ticker.ops import logs
 from ticker.ops.metrics import Metrics
@@ -58,23 +46,6 @@ def _jittered(delay: float) -> float:
     return delay * random.uniform(0.5, 1.5)
 
 
-# Batches kept for readers that open from a snapshot read a little earlier.
-RECENT_MAX = 64
-
-# A stream position and the items current at it, each with its ``item`` event.
-Snapshot = tuple[str, list[tuple[Item, Event]]]
-
-
-@dataclass(frozen=True, slots=True)
-class Opening:
-    """What a new reader starts from: a snapshot, the batches fanned out since it was
-    read, and the position the two reach (live batches after it follow)."""
-
-    snapshot: Snapshot
-    since: list[Batch]
-    position: tuple[int, int]
-
-
 class ChannelReader:
     """The single XREAD loop of one channel in this process."""
 
@@ -88,36 +59,19 @@ class ChannelReader:
         reach: Reach | None = None,
     ) -> None:
         self.channel = channel
-        self.subscribers: set[Subscriber] = set()
-        # The desk's readers (``Subscriber.desk``): never in ``subscribers``.
-        self.desk_subscribers: set[Subscriber] = set()
-        # One object per distinct filter of a present reader, and its readers: the
-        # fan-out's per-filter lookups (``Batch``) then hit by identity. A filter goes
-        # with its last reader, so filters that come and go hold nothing.
-        self._filters: dict[Filter, Filter] = {}
-        self._per_filter: dict[Filter, int] = {}
-        # What is on air and who is counted, for reach (``onair.py``); built from the
-        # first snapshot this reader keeps (until then, every live item counts).
-        self.on_air = OnAir()
-        self._on_air_known = False
+        # Its subscribers, both audiences, and the fan-out of a batch to them.
+        self.readers = Readers(channel, settings=settings, metrics=metrics, reach=reach)
+        self._on_air_known = False  # ``keep`` has told ``readers.on_air`` what is on air
         self.ready = asyncio.Event()
-        self._position = "0-0"
-        # The current items as of some position not before ``recent_floor``: with the
+        # The position, the recent batches and the snapshot they keep usable: with the
         # batches since, a new reader's opening (``opening``; Hub.current reads it).
-        self.snapshot: Snapshot | None = None
-        # Every batch fanned out after ``recent_floor``, up to RECENT_MAX of them.
-        self.recent: deque[Batch] = deque()
-        self.recent_floor = (0, 0)
-        self._opening: Opening | None = None  # ``opening()``, until either moves
+        self.recent = Recent()
         # A snapshot read under way, for readers that connect meanwhile (Hub.current).
         self.loading: asyncio.Future[Snapshot] | None = None
         self.stopped = False
         self._store = store
         self._settings = settings
         self._metrics = metrics
-        self._reach = reach  # where the fan-out counts who was shown what; None: not
-        self._delivered = metrics.child(metrics.delivered, channel)
-        self._latency = metrics.child(metrics.latency, channel)
         # A fresh context: the task outlives the request that started it (and its
         # request_id in the logs).
         self.task = asyncio.create_task(
@@ -174,90 +128,56 @@ class ChannelReader:
                 await asyncio.sleep(_jittered(delay))
 
     @property
+    def subscribers(self) -> set[Subscriber]:
+        return self.readers.subscribers
+
+    @property
+    def desk_subscribers(self) -> set[Subscriber]:
+        """The desk's readers (``Subscriber.desk``): never in ``subscribers``."""
+        return self.readers.desk_subscribers
+
+    @property
     def idle(self) -> bool:
         """No reader of either audience left."""
-        return not self.subscribers and not self.desk_subscribers
+        return self.readers.idle
 
     def join(self, sub: Subscriber) -> None:
-        if sub.desk:
-            self.desk_subscribers.add(sub)  # few: no shared filter objects, no reach
-            return
-        flt = sub.filter = self._filters.setdefault(sub.filter, sub.filter)
-        self.subscribers.add(sub)
-        self._per_filter[flt] = self._per_filter.get(flt, 0) + 1
-        if sub.counted:
-            self.on_air.join(flt)
+        self.readers.join(sub)
 
     def leave(self, sub: Subscriber) -> None:
-        if sub.desk:
-            self.desk_subscribers.discard(sub)
-            return
-        if sub in self.subscribers:
-            self.subscribers.discard(sub)
-            flt = sub.filter
-            if sub.counted:
-                self.on_air.leave(flt)
-            left = self._per_filter.get(flt, 1) - 1
-            if left:
-                self._per_filter[flt] = left
-            else:
-                self._per_filter.pop(flt, None)
-                self._filters.pop(flt, None)
+        self.readers.leave(sub)
 
     def drop_all(self) -> None:
-        for sub in [*self.subscribers, *self.desk_subscribers]:
-            sub.close()
-        self.subscribers.clear()
-        self.desk_subscribers.clear()
-        self._per_filter.clear()
-        self._filters.clear()
-        self.on_air.clear_readers()
+        self.readers.drop_all()
 
     @property
     def position(self) -> str:
         """The last stream entry this reader has fanned out (or started from)."""
-        return self._position
+        return self.recent.position
 
     def restart_at(self, entry_id: str) -> None:
         """Go on from ``entry_id``, which does not follow what was fanned out before (the
         start, a resync): nothing kept from before it can be built on."""
-        self._position = entry_id
-        self.snapshot = self._opening = None
-        self.recent.clear()
-        self.recent_floor = entry_key(entry_id)
+        self.recent.restart_at(entry_id)
         self._on_air_known = False
 
     def keep(self, snapshot: Snapshot) -> bool:
-        """Keep ``snapshot`` for later readers unless it is older than the batches kept.
-        One read a little ahead of this reader (an entry it has not fanned out yet) is
-        kept too: a reader opening from it skips the live batches it already holds."""
-        at = entry_key(snapshot[0])
-        if at < self.recent_floor:
+        """Keep ``snapshot`` for later readers (``Recent.keep``); the first one kept
+        tells reach what is on air."""
+        if not self.recent.keep(snapshot):
             return False
-        self.snapshot, self._opening = snapshot, None
         if not self._on_air_known:
             self._on_air_known = True
-            now = utcnow()
-            since = (ev for batch in self.recent for ev in batch.events if ev.key > at)
-            self.on_air.restart((ev for item, ev in snapshot[1] if item.visible_at(now)), since)
+            now, at = utcnow(), entry_key(snapshot[0])
+            since = (ev for batch in self.recent.batches for ev in batch.events if ev.key > at)
+            self.readers.on_air.restart(
+                (ev for item, ev in snapshot[1] if item.visible_at(now)), since
+            )
         return True
 
     def opening(self) -> Opening | None:
-        """The kept snapshot and the batches since: what a reader that registers now
-        starts from. None when there is no snapshot, or it is older than the batches
-        kept (it is dropped then)."""
-        if self._opening is not None:
-            return self._opening
-        snapshot = self.snapshot
-        if snapshot is None:
-            return None
-        at = entry_key(snapshot[0])
-        if at < self.recent_floor:
-            self.snapshot = None
-            return None
-        since = [batch for batch in self.recent if batch.last > at]
-        self._opening = Opening(snapshot, since, max(at, entry_key(self._position)))
-        return self._opening
+        """What a reader that registers now starts from (``Recent.opening``)."""
+        return self.recent.opening()
 
     async def _check_position(self) -> None:
         """After an outage: is our position still in the stream? A Redis that lost its
@@ -312,63 +232,12 @@ class ChannelReader:
         now = utcnow()
         events = [e for e in (_decode(x, self.channel, now) for x in entries) if e]
         first, last = entry_key(entries[0].id), entry_key(entries[-1].id)
-        self._position, self._opening = entries[-1].id, None
-        if events:
-            self._fan_out_public(events, first, last, now)
-        if self.desk_subscribers:  # after the public batch: its readers never wait for it
-            self._fan_out_desk(entries, first, last)
-
-    def _fan_out_public(
-        self, events: list[Event], first: tuple[int, int], last: tuple[int, int], now: datetime
-    ) -> None:
-        batch = Batch(events, first, last)
-        recent = self.recent
-        recent.append(batch)
-        if len(recent) > RECENT_MAX:
-            self.recent_floor = recent.popleft().last
-        metrics = self._metrics
-        # A copy: a stream that ends during its write leaves the set.
-        for sub in deliver(batch, list(self.subscribers)):
-            self.leave(sub)
-            metrics.cut_off.labels(self.channel).inc()
-            log.info(
-                "reader %s: cut off a subscriber %s events behind",
-                self.channel,
-                self._settings.subscriber_buffer,
-            )
-        reach = self._reach
-        if reach is not None:
-            # Once per batch, over the distinct filters: never per delivery.
-            counts = self.on_air.counts(events)
-            if counts:
-                reach.add(self.channel, counts)
-        # Per batch, not per delivery: the cost does not grow with the number of readers.
-        self._delivered.inc(len(events) * len(self.subscribers))
-        now_ms = now.timestamp() * 1000
-        latency = self._latency
-        for event in events:
-            latency.observe(max(0.0, (now_ms - event.key[0]) / 1000))
-
-    def _fan_out_desk(
-        self, entries: Sequence[Entry], first: tuple[int, int], last: tuple[int, int]
-    ) -> None:
-        """The desk's readers' batch: every entry in the desk's view; not kept for
-        openings (a desk reader reads its own) and never counted towards reach."""
-        events = []
-        for entry in entries:
-            try:
-                event = desk_decode(entry.id, entry.fields, self.channel)
-            except Exception:  # one bad entry must never stop a channel's live updates
-                log.exception("reader %s: skipping entry %s", self.channel, entry.id)
-                continue
-            if event is not None:
-                events.append(event)
-        if not events:
-            return
-        for sub in deliver(Batch(events, first, last), list(self.desk_subscribers)):
-            self.leave(sub)
-            self._metrics.cut_off.labels(self.channel).inc()
-        self._delivered.inc(len(events) * len(self.desk_subscribers))
+        batch = Batch(events, first, last) if events else None
+        self.recent.moved(entries[-1].id, batch)  # kept for openings before it is delivered
+        if batch is not None:
+            self.readers.public(batch, now)
+        if self.readers.desk_subscribers:  # after the public batch: never waited for
+            self.readers.desk(entries, first, last)
 
 
 def _decode(entry: Entry, channel: str, now: datetime) -> Event | None:

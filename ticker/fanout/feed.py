@@ -12,32 +12,26 @@ Deliberate choices (read before "fixing"):
 - A stream's opening, up to its first bytes, has one deadline (``open_timeout_s``), on
   every way in: a Redis that stalls gets the reader a 503 with ``Retry-After`` in
   bounded time, not after each read's own timeout in turn.
-- What a filter's new readers are shown (``Shown``) is kept for the next readers with
-  the same filter, in a cache bounded in bytes (``SHOWN_BYTES_MAX``), least recently
-  used first out: query strings are the client's to choose, and filters that come and
-  go must not each keep a copy of the ticker.
+- What a filter's new readers are shown is framed once and kept for the next readers
+  with the same filter, in a cache bounded in bytes (``shown.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import NamedTuple
 
 from ticker.domain.errors import StoreUnavailable
 from ticker.domain.events import Filter, desk_event
 from ticker.domain.frames import HEARTBEAT, last_retry_frame, reset_frame, retry_frame
-from ticker.domain.models import Item, Status
 from ticker.domain.streamid import entry_key
-from ticker.fanout.channel import ChannelReader, Opening, Snapshot
+from ticker.fanout.channel import ChannelReader
 from ticker.fanout.hub import Hub
+from ticker.fanout.recent import Opening
+from ticker.fanout.shown import Shows
 from ticker.fanout.socket import Socket
 from ticker.fanout.subscriber import Subscriber
 from ticker.newsroom.archive import Archive
@@ -45,8 +39,6 @@ from ticker.settings import Settings
 
 log = logging.getLogger("ticker.feed")
 
-# Bytes of openings kept for the next reader with the same filter (``_shown``).
-SHOWN_BYTES_MAX = 8 * 1024 * 1024
 # Entries per replay read: a reader away for the whole history is sent it in pages.
 REPLAY_PAGE = 500
 
@@ -64,28 +56,6 @@ class Wanted(NamedTuple):
 
 # Asked at each heartbeat of a desk stream: does its token still read the channel?
 Recheck = Callable[[], Awaitable[bool]]
-
-
-@dataclass(frozen=True, slots=True)
-class Shown:
-    """What a filter's new readers are shown from one opening, until ``until`` (epoch s);
-    ``position`` is the last event it accounts for."""
-
-    snapshot: Snapshot
-    until: float
-    position: tuple[int, int]
-    frames: bytes
-    uris: dict[str, int]
-
-
-def _changes(item: Item) -> list[float]:
-    """When an item's visibility can change by itself (time passing)."""
-    if item.status is not Status.USABLE:
-        return []
-    times = [item.expires_at.timestamp()]
-    if item.embargoed_until is not None:
-        times.append(item.embargoed_until.timestamp())
-    return times
 
 
 class Gate:
@@ -116,9 +86,7 @@ class Feed:
         self._archive = archive
         self._settings = settings
         self._retry = retry_frame(settings.retry_ms)
-        self._shows: OrderedDict[Filter, Shown] = OrderedDict()
-        self._shows_bytes = 0
-        self._next: tuple[Snapshot, float] | None = None  # ``_next_change``
+        self._shows = Shows()  # what each filter's new readers are shown
 
     def _last_retry(self) -> bytes:
         return last_retry_frame(self._settings.retry_ms, self._settings.retry_jitter_ms)
@@ -229,7 +197,7 @@ class Feed:
     def _head(self, sub: Subscriber, wanted: Wanted, opening: Opening) -> bytes:
         """Phase 1, a new reader (or one that cannot resume: ``reset`` first): the head
         and the ticker as it is now, in one write."""
-        shown = self._shown(wanted.flt, opening)
+        shown = self._shows.shown(wanted.flt, opening)
         sub.last_sent = shown.position
         if wanted.counted and shown.uris and self._hub.reach is not None:
             self._hub.reach.add(wanted.channel, shown.uris)
@@ -246,71 +214,6 @@ class Feed:
         shown = (ev.frame for ev in map(desk_event, items) if ev.wanted(wanted.flt))
         reset = reset_frame() if wanted.last_event_id else b""
         return self._retry + reset + b"".join(shown)
-
-    def _shown(self, flt: Filter, opening: Opening) -> Shown:
-        """What a filter's reader is shown on opening: the snapshot's items, brought up
-        to date by the batches since (a correction in place, a new item after the rest,
-        a removed item left out: never its text). Framed once and kept until the opening
-        moves on or an item's embargo or expiry changes it: a storm of readers with the
-        same filter shares the bytes."""
-        now = time.time()
-        kept = self._shows.get(flt)
-        if (
-            kept is not None
-            and kept.snapshot is opening.snapshot
-            and kept.position == opening.position
-            and now < kept.until
-        ):
-            self._shows.move_to_end(flt)
-            return kept
-        position, current = opening.snapshot
-        start = entry_key(position)
-        at = datetime.fromtimestamp(now, UTC)
-        shown = {ev.uri: ev.frame for item, ev in current if ev.wanted(flt) and item.visible_at(at)}
-        for batch in opening.since:
-            for ev in batch.events:
-                if ev.key <= start:
-                    continue
-                if ev.uri and ev.wanted(flt):
-                    shown[ev.uri] = ev.frame
-                else:
-                    shown.pop(ev.uri or ev.removes, None)
-        kept = Shown(
-            opening.snapshot,
-            self._next_change(opening.snapshot, now),
-            max(start, opening.position),
-            b"".join(shown.values()),
-            dict.fromkeys(shown, 1),
-        )
-        self._keep(flt, kept)
-        return kept
-
-    def _next_change(self, snapshot: Snapshot, now: float) -> float:
-        """When the next item of ``snapshot`` comes out of embargo or expires: the same
-        for every filter, so worked out once per snapshot (per filter, it was a large part
-        of a new filter's opening: docs/performance.md)."""
-        kept = self._next
-        if kept is None or kept[0] is not snapshot or kept[1] <= now:
-            _, current = snapshot
-            changes = (t for item, _ in current for t in _changes(item) if t > now)
-            kept = self._next = (snapshot, min(changes, default=math.inf))
-        return kept[1]
-
-    def _keep(self, flt: Filter, shown: Shown) -> None:
-        """Keep ``shown`` for ``flt``'s next readers; the least recently used go first
-        once the kept bytes pass ``SHOWN_BYTES_MAX``."""
-        shows = self._shows
-        old = shows.pop(flt, None)
-        if old is not None:
-            self._shows_bytes -= _size(old)
-        size = _size(shown)
-        if size > SHOWN_BYTES_MAX // 4:
-            return  # one huge view would push out every other: built per reader instead
-        shows[flt] = shown
-        self._shows_bytes += size
-        while self._shows_bytes > SHOWN_BYTES_MAX:
-            _, dropped = shows.popitem(last=False)
-            self._shows_bytes -= _size(dropped)
 
     async def _live(
         self, sub: Subscriber, flt: Filter, socket: Socket | None, recheck: Recheck | None
@@ -340,10 +243,3 @@ class Feed:
             sub.last_sent = max(sub.last_sent, batches[-1].last)
             if chunk:
                 yield chunk
-
-
-def _size(shown: Shown) -> int:
-    """What a kept view costs beyond the shared snapshot: its bytes, its URIs, and the
-    entry itself (the filter with its sets, the ``Shown``, the dict node: measured with
-    tracemalloc and rounded up, docs/performance.md)."""
-    return len(shown.frames) + 100 * len(shown.uris) + 1000

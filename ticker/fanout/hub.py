@@ -15,7 +15,8 @@ from ticker.domain.errors import StoreUnavailable
 from ticker.domain.events import Filter, item_event
 from ticker.domain.models import Item
 from ticker.domain.streamid import entry_key
-from ticker.fanout.channel import ChannelReader, Opening, Snapshot
+from ticker.fanout.channel import ChannelReader
+from ticker.fanout.recent import Opening, Snapshot
 from ticker.fanout.subscriber import Subscriber
 from ticker.newsroom.reach import Reach
 from ticker.ops import tasks

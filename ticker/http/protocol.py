@@ -1,21 +1,13 @@
 """uvicorn's HTTP protocol, for every request the front protocol (``front.py``) does not
 serve itself: the rules' verdict in the scope, the ``ticker.socket`` extension for
-streaming responses, a stream on a keep-alive connection served natively, the head
-limit and the head-read deadline, and two uvicorn bugs worked around.
-
-Why the socket extension: through ASGI, every event for every reader is a task wake-up,
-a generator step and a chain of ``send`` wrappers before it reaches ``transport.write``;
-that was two thirds of what a delivery cost (docs/performance.md). With it, a streaming
-response hands its connection to the fan-out, which writes each batch's bytes, framed
-once, straight to every caught-up reader's transport (``fanout/socket.py``).
+streaming responses (``sockets.py``), a stream on a keep-alive connection served
+natively, the head limit and the head-read deadline, and uvicorn bugs worked around
+(here, and in the request's cycle: ``cycle.py``).
 
 Deliberate choices (read before "fixing"):
 - Every request head is judged here (``rules.judge``) unless the front protocol handed
   its verdict over with the connection; the verdict rides in the scope
   (``door.VERDICT``), so the app never judges a request twice.
-- The extension is only an optimisation: under any other server (or ``--http h11``, or
-  ``TICKER_DIRECT_WRITES=false``) responses use plain ASGI sends. The fan-out writes
-  directly only on HTTP/1.1, where the response is chunked by its own header.
 - Request heads are counted as bytes arrive, before the parser sees them
   (``rules.HeadCount``): past the limit the connection gets a 431 (or, mid-response, is
   closed) and nothing more is read.
@@ -38,15 +30,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections import deque
-from collections.abc import Sequence
 from typing import Any
 
-import httptools
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ticker.fanout.socket import Socket
 from ticker.http import wire
+from ticker.http.cycle import close_delimited, closing, upgrade_body, upgrade_started
 from ticker.http.door import DOOR, SOCKET, VERDICT, Door
 from ticker.http.forwarded import client_address
 from ticker.http.rules import (
@@ -58,6 +47,7 @@ from ticker.http.rules import (
     headers_too_large,
     judge,
 )
+from ticker.http.sockets import Sockets
 from ticker.http.stream import Stream
 
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
@@ -97,10 +87,7 @@ class HttpProtocol(HttpToolsProtocol):
         # The front protocol's verdict on the first request, which it did not serve.
         self._handed = handed
         self._native: Stream | None = None  # this connection's stream, served natively
-        # The requests of this connection not yet answered, oldest first: the one running
-        # and any pipelined behind it (uvicorn answers them in order, one at a time).
-        self._sockets: deque[tuple[Socket, RequestResponseCycle]] = deque()
-        self._write_paused = False
+        self._sockets = Sockets()  # the requests not yet answered: ``ticker.socket``
         self._answering = 0  # requests parsed and not yet answered in full
         self._refused = False
         self._held: bytearray | None = None  # bytes read while a request waits
@@ -115,7 +102,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._owed:
-            self._upgrade_body(data)
+            self._owed = upgrade_body(self.cycle, data, self._owed)
             return
         if self._refused or self._native is not None:
             return  # a stream's connection has nothing more to say: read, and drop
@@ -198,18 +185,15 @@ class HttpProtocol(HttpToolsProtocol):
         if self.parser.should_upgrade():
             # Served as HTTP/1.1; whatever follows the head is not HTTP, so the
             # connection closes after the response.
-            _closing(cycle)
+            closing(cycle)
         self._answering += 1
         http_version = self.scope.get("http_version", "1.1")
         if http_version == "1.0":
-            _close_delimited(cycle)
+            close_delimited(cycle)
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         if not isinstance(verdict, _Unjudged):
             extensions[VERDICT] = verdict
-        socket = Socket(self.transport, http_version=http_version)
-        socket.paused = self._write_paused
-        extensions[SOCKET] = socket
-        self._sockets.append((socket, cycle))
+        extensions[SOCKET] = self._sockets.add(self.transport, http_version, cycle)
         if len(self.pipeline) > queued and self._held is None:
             # uvicorn paused reading: read on, holding the bytes, so a close is seen.
             self._held = bytearray()
@@ -254,10 +238,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         self._answering -= 1
-        if self._sockets:
-            # The oldest request has its answer: forget it (a keep-alive connection with
-            # thousands of requests must not keep, or scan, one entry per request).
-            self._sockets.popleft()
+        self._sockets.answered()
         super().on_response_complete()
         held, self._held = self._held, None
         if held and not self.transport.is_closing():
@@ -270,7 +251,7 @@ class HttpProtocol(HttpToolsProtocol):
             # nothing more is parsed, and the connection closes once it is complete.
             self._refused = True
             if self.cycle is not None and not self.cycle.response_complete:
-                _closing(self.cycle)
+                closing(self.cycle)
             return
         super().send_400_response(msg)
 
@@ -287,37 +268,16 @@ class HttpProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
             return
-        _closing(cycle)
-        # httptools ends the message at the head and hands the body over as upgraded
-        # bytes: give the app its body (a POST over ``curl --http2``).
-        length = _content_length(self.headers or [])
-        if length:
-            at = exc.args[0] if isinstance(exc, httptools.HttpParserUpgrade) and exc.args else 0
-            self._owed = length
-            cycle.more_body = True
-            self._upgrade_body(data[at:] if isinstance(at, int) else b"")
-
-    def _upgrade_body(self, data: bytes) -> None:
-        cycle = self.cycle
-        piece = data[: self._owed]
-        self._owed -= len(piece)
-        cycle.body += piece
-        if not self._owed:
-            cycle.more_body = False
-        if piece or not self._owed:
-            cycle.message_event.set()
+        closing(cycle)
+        # The app still gets its body (a POST over ``curl --http2``).
+        self._owed = upgrade_started(cycle, self.headers or [], data, exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._unwait()
         if self._native is not None:
             self._native.lost()  # once only, however often told (``Stream._end``)
         super().connection_lost(exc)
-        sockets, self._sockets = self._sockets, deque()
-        for socket, cycle in sockets:
-            if not socket.ended:
-                # What uvicorn does for the newest request only (see the docstring).
-                cycle.disconnected = True
-            socket.lost()
+        self._sockets.lost()  # every request, not only the newest (see the docstring)
 
     # -- writing ----------------------------------------------------------------------
 
@@ -325,78 +285,15 @@ class HttpProtocol(HttpToolsProtocol):
         super().pause_writing()
         if self._native is not None:
             self._native.flow(paused=True)
-        self._write_paused = True
-        for socket, _ in self._sockets:
-            socket.paused = True
+        self._sockets.flow(paused=True)
 
     def resume_writing(self) -> None:
         super().resume_writing()
         if self._native is not None:
             self._native.flow(paused=False)
-        self._write_paused = False
-        for socket, _ in self._sockets:
-            socket.paused = False
+        self._sockets.flow(paused=False)
 
     def shutdown(self) -> None:
         if self._native is not None:
             self._native.finish()  # a last retry: and the server's close follows
         super().shutdown()
-
-
-def _content_length(headers: Sequence[tuple[bytes, bytes]]) -> int:
-    """The first Content-Length header as a number (0 when absent or not a number)."""
-    for name, value in headers:
-        if name == b"content-length":
-            return int(value) if value.isdigit() and len(value) <= 18 else 0
-    return 0
-
-
-# Larger than any body we could send: an HTTP/1.0 stream's length is "until close".
-_UNBOUNDED = 1 << 62
-
-
-def _closing(cycle: RequestResponseCycle) -> None:
-    """The connection closes after this response, and the response says so (uvicorn
-    0.34 closes without the header; later versions add it)."""
-    if not cycle.keep_alive:
-        return  # already closing: said by the request, or by an earlier call
-    cycle.keep_alive = False
-    if cycle.response_started:
-        return
-    send = cycle.send
-
-    async def closing(message: Any) -> None:
-        if message["type"] == "http.response.start":
-            headers = list(message.get("headers", []))
-            if not any(name.lower() == b"connection" for name, _ in headers):
-                message = {**message, "headers": [*headers, (b"connection", b"close")]}
-        await send(message)
-
-    cycle.send = closing  # type: ignore[method-assign]
-
-
-def _close_delimited(cycle: RequestResponseCycle) -> None:
-    """uvicorn's httptools cycle answers HTTP/1.0 with ``Transfer-Encoding: chunked``,
-    which HTTP/1.0 clients do not know. A response with neither length nor encoding gets
-    a body that ends when the connection closes (RFC 9112 section 6.3) instead."""
-    send = cycle.send
-
-    async def close_delimited(message: Any) -> None:
-        if message["type"] == "http.response.start":
-            headers = list(message.get("headers", []))
-            names = {name.lower() for name, _ in headers}
-            if not names & {b"content-length", b"transfer-encoding"}:
-                cycle.chunked_encoding = False
-                cycle.expected_content_length = _UNBOUNDED
-                if b"connection" not in names:
-                    # The body ends with the connection (uvicorn 0.34 would keep it open).
-                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
-        elif (
-            message["type"] == "http.response.body"
-            and not message.get("more_body", False)
-            and cycle.expected_content_length >= _UNBOUNDED // 2
-        ):
-            cycle.expected_content_length = len(message.get("body", b""))
-        await send(message)
-
-    cycle.send = close_delimited  # type: ignore[method-assign]
