@@ -91,7 +91,7 @@ class Hub:
 
     async def current(self, channel: str) -> Opening:
         """A new reader's opening: the current items as of a stream position, and the
-        batches fanned out since (``channel.py``).
+        batches fanned out since (``recent.py``).
 
         One snapshot read (the desk's ``snapshot``) serves every reader that connects
         until the kept batches no longer reach back to it: after a deploy, thousands of
