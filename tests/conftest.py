@@ -206,13 +206,23 @@ def ticker_server(
 
 # The slowest folders first: under xdist (`--dist loadfile`) each file is one unit of work,
 # handed out in this order, and the long ones started early keep both workers busy to the end.
-SLOW_FIRST = ("tests/browser/", "tests/faults/")
+SLOW_FIRST = (
+    "tests/browser/",
+    "tests/faults/",
+    "tests/security/",
+    "tests/test_cli.py",
+    "tests/test_events.py",
+    "tests/test_filter_memory.py",
+    "tests/test_cli_terminal.py",
+    "tests/test_retention.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser and fault tests first, each file's tests still in file order. The sync
-    Playwright API runs an event loop of its own while its browser is open; the browser
-    fixture is module-scoped, so the anyio tests after that module find the loop free."""
+    """The slowest files first (browser, faults, security, then the longest), each file's
+    tests still in file order. The sync Playwright API runs an event loop of its own while
+    its browser is open; the browser fixture is module-scoped, so the anyio tests after
+    that module find the loop free."""
 
     def rank(item: pytest.Item) -> int:
         starts = [item.nodeid.startswith(folder) for folder in SLOW_FIRST]

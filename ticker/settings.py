@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ticker.domain.ack import Ack
 from ticker.domain.duration import Duration
 from ticker.domain.errors import unknown_channel
 from ticker.domain.when import time_zone
@@ -249,6 +250,11 @@ class Settings(BaseSettings):
             if ch.name == name:
                 return ch
         return None
+
+    @property
+    def ack(self) -> Ack:
+        """What a write waits for before it is answered (``TICKER_ACK_*``)."""
+        return Ack(self.ack_replicas, self.ack_timeout_ms, self.ack_fsync)
 
     def known_channel(self, name: str) -> Channel:
         """The channel ``name``, or the 404 every route gives for an unknown one."""

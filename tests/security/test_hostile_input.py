@@ -161,7 +161,7 @@ def test_random_unicode_headlines_arrive_identical_or_get_4xx(ticker_server: Any
     ) as client:
 
         @hsettings(
-            max_examples=2000,
+            max_examples=1000,
             deadline=None,
             database=None,
             suppress_health_check=[HealthCheck.too_slow],
@@ -203,8 +203,48 @@ def test_random_unicode_headlines_arrive_identical_or_get_4xx(ticker_server: Any
         for e in parse_sse(raw)
         if e.get("event") == "item"
     }
-    assert len(accepted) > 200 and rejected > 200, (len(accepted), rejected)
+    # Both outcomes are exercised (about a fifth of the examples are accepted).
+    assert len(accepted) > 100 and rejected > 100, (len(accepted), rejected)
     assert [got.get(i) for i, _ in accepted] == [h for _, h in accepted]
+
+
+# Every field a write reads, with every wrongly typed or out-of-range value: the fuzz run
+# sends each pair once, then random mutations.
+FIELDS = [
+    "urgency",
+    "regions",
+    "link",
+    "source",
+    "ttl",
+    "expires_at",
+    "categories",
+    "language",
+    "status",
+    "embargoed_until",
+]
+BAD_VALUES = [
+    None,
+    0,
+    -1,
+    10**30,
+    1.5,
+    True,
+    [],
+    {},
+    [1, 2],
+    "",
+    "\x00",
+    "javascript:alert(1)",
+    "9999-99-99",
+    {"$ne": 1},
+    "x" * 5000,
+]
+BAD_FIELDS = [(field, value) for field in FIELDS for value in BAD_VALUES]
+
+
+def _bad_field(field: str, value: Any) -> bytes:
+    # An empty headline keeps every such body invalid while its other field is parsed.
+    return json.dumps({"headline": "", "urgency": 2, "regions": ["europe"], field: value}).encode()
 
 
 def _mutations(rng: random.Random) -> tuple[bytes, str]:
@@ -219,41 +259,7 @@ def _mutations(rng: random.Random) -> tuple[bytes, str]:
     elif kind == 2:
         body = json.dumps({**good, "headline": "x" * rng.randrange(281, 20000)}).encode()
     elif kind == 3:
-        field = rng.choice(
-            [
-                "urgency",
-                "regions",
-                "link",
-                "source",
-                "ttl",
-                "expires_at",
-                "categories",
-                "language",
-                "status",
-                "embargoed_until",
-            ]
-        )
-        value = rng.choice(
-            [
-                None,
-                0,
-                -1,
-                10**30,
-                1.5,
-                True,
-                [],
-                {},
-                [1, 2],
-                "",
-                "\x00",
-                "javascript:alert(1)",
-                "9999-99-99",
-                {"$ne": 1},
-                "x" * 5000,
-            ]
-        )
-        # An empty headline keeps every such body invalid while its other field is parsed.
-        body = json.dumps({**good, "headline": "", field: value}).encode()
+        body = _bad_field(*rng.choice(BAD_FIELDS))
     elif kind == 4:
         body = json.dumps({**good, f"extra{rng.randrange(100)}": 1}).encode()
     elif kind == 5:
@@ -285,7 +291,7 @@ def _mutations(rng: random.Random) -> tuple[bytes, str]:
 
 
 @pytest.mark.timeout(240)
-def test_ten_thousand_malformed_writes_get_4xx_and_write_nothing(
+def test_three_thousand_malformed_writes_get_4xx_and_write_nothing(
     ticker_server: Any, settings: Settings
 ) -> None:
     rng = random.Random(20261126)
@@ -295,8 +301,13 @@ def test_ten_thousand_malformed_writes_get_4xx_and_write_nothing(
     assert settings.redis_url is not None
     before = redis.Redis.from_url(settings.redis_url.get_secret_value()).xlen(stream_key(settings))
     with httpx.Client(base_url=ticker_server.url, timeout=10) as client:
-        for n in range(10_000):
-            body, ctype = _mutations(rng)
+        # Each bad field once, then random mutations (scripts/fuzz.py sends 10,000 more
+        # kinds of request to a running server, outside the suite).
+        for n in range(3_000):
+            if n < len(BAD_FIELDS):
+                body, ctype = _bad_field(*BAD_FIELDS[n]), "application/json"
+            else:
+                body, ctype = _mutations(rng)
             target = rng.choice(
                 [("POST", "/channels/en/items"), ("PATCH", f"/channels/en/items/{item['uri']}")]
             )

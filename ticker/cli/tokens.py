@@ -35,7 +35,6 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run a token command against Redis (the configured one, or the local embedded one)."""
     import asyncio
 
-    from ticker.domain.ack import Ack
     from ticker.domain.errors import TickerError
     from ticker.newsroom.auth import Tokens
     from ticker.server.embedded import read_state
@@ -54,7 +53,7 @@ def _admin(coro: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     async def run() -> T:
         # A token change waits for TICKER_ACK_* as the editors' writes do: a revoked
         # token must not come back in a failover.
-        store = Store(url, prefix=settings.key_prefix, ack=Ack.of(settings))
+        store = Store(url, prefix=settings.key_prefix, ack=settings.ack)
         try:
             return await coro(Tokens(store))
         finally:

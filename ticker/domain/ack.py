@@ -13,12 +13,9 @@ Deliberate choices:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ticker.domain.errors import NotDurable
-
-if TYPE_CHECKING:
-    from ticker.settings import Settings
 
 # Redis and Valkey have WAITAOF from 7.2 on.
 WAITAOF_SINCE = "7.2"
@@ -31,10 +28,6 @@ class Ack:
     replicas: int = 0
     timeout_ms: int = 1000
     fsync: bool = False
-
-    @classmethod
-    def of(cls, settings: Settings) -> Ack:
-        return cls(settings.ack_replicas, settings.ack_timeout_ms, settings.ack_fsync)
 
     @property
     def wanted(self) -> bool:

@@ -19,14 +19,21 @@ Deliberate choices:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
 from ticker.domain.errors import Killed
 from ticker.domain.models import Item, Notice, Status
-from ticker.settings import Channel
 
 _NOTICE = TypeAdapter(Notice)
+
+
+class Edition(Protocol):
+    """What a kill's note needs of its channel (``settings.Channel``)."""
+
+    @property
+    def kill_notices(self) -> bool: ...
 
 
 def marked(item: Item, notice: str | None, now: datetime) -> Item:
@@ -37,7 +44,7 @@ def marked(item: Item, notice: str | None, now: datetime) -> Item:
     return item.model_copy(update={"corrected_at": now})
 
 
-def public_notice(ch: Channel, current: Item, notice: str | None, now: datetime) -> str | None:
+def public_notice(ch: Edition, current: Item, notice: str | None, now: datetime) -> str | None:
     """The note readers get with this kill, or ``None`` (it stays the desk's record)."""
     if notice is None or not ch.kill_notices or not current.visible_at(now):
         return None

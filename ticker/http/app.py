@@ -16,7 +16,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from ticker.domain.ack import Ack
 from ticker.domain.errors import RateLimited, TickerError
 from ticker.fanout.feed import Feed
 from ticker.fanout.hub import Hub
@@ -176,7 +175,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
             redis_url,
             prefix=settings.key_prefix,
             max_connections=settings.redis_max_connections,
-            ack=Ack.of(settings),
+            ack=settings.ack,
         )
         counted = metrics or Metrics(
             [c.name for c in settings.channels], multiprocess_dir=settings.metrics_dir

@@ -30,7 +30,6 @@ import uvicorn
 from pydantic import SecretStr
 from starlette.types import ASGIApp
 
-from ticker.domain.ack import Ack
 from ticker.domain.errors import StoreUnavailable
 from ticker.domain.redisurl import redis_location
 from ticker.newsroom.auth import ALL_CHANNELS, Tokens
@@ -108,7 +107,7 @@ async def check_redis(settings: Settings) -> None:
     assert settings.redis_url is not None
     where = redis_location(settings.redis_url.get_secret_value())
     store = Store(
-        settings.redis_url.get_secret_value(), prefix=settings.key_prefix, ack=Ack.of(settings)
+        settings.redis_url.get_secret_value(), prefix=settings.key_prefix, ack=settings.ack
     )
     try:
         async with asyncio.timeout(REDIS_WAIT_S):
