@@ -12,9 +12,9 @@ command and 0.6 s per ``ticker serve``).
 
 Left out of the warm set on purpose: prometheus-client (it reads
 ``PROMETHEUS_MULTIPROC_DIR`` when first imported, and ``ticker serve --workers`` sets
-that first), Typer, Click and rich's console settings (read from the environment), and
-ticker's own modules. ``TICKER_TEST_COLD=1`` turns the whole thing off (plain
-``subprocess.Popen``).
+that first) and every ticker module that imports it, and Typer, Click and the CLI's
+consoles (they read the environment when they are made). ``TICKER_TEST_COLD=1`` turns
+the whole thing off (plain ``subprocess.Popen``).
 """
 
 from __future__ import annotations
@@ -60,6 +60,14 @@ _PRELOAD = (
     "structlog",
     "httpx",
     "anyio",
+    # ticker's own modules that read nothing from the environment when imported and do
+    # not bring prometheus-client in (checked in ``_serve``).
+    "ticker.settings",
+    "ticker.domain.models",
+    "ticker.domain.events",
+    "ticker.store",
+    "ticker.newsroom.auth",
+    "ticker.newsroom.archive",
 )
 _MAX_MESSAGE = 1 << 20
 
@@ -79,6 +87,8 @@ def _serve(sock: socket.socket) -> None:
     for name in _PRELOAD:
         with contextlib.suppress(ImportError):
             __import__(name)
+    if "prometheus_client" in sys.modules or "typer" in sys.modules:
+        raise SystemExit("tests/warm.py: a preloaded module imports prometheus-client or Typer")
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
