@@ -225,6 +225,21 @@ def test_a_double_click_on_post_posts_once(
     assert_clean(watch)
 
 
+def test_an_empty_headline_is_told_at_the_field_and_never_sent(
+    page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
+) -> None:
+    sign_in_as(page, ticker_server, settings, "desk-editor")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    form = page.locator("#post-form")
+    form.get_by_label("Headline", exact=True).fill("   ")
+    form.get_by_role("button", name="Post").click()
+    expect(page.locator("#err-headline")).to_have_text("Write a headline first.")
+    expect(page.locator("#f-headline")).to_have_attribute("aria-invalid", "true")
+    assert posts == []
+    assert_clean(watch)
+
+
 def test_a_duplicate_post_shows_the_other_item_and_post_anyway_posts_it(
     page: Page, watch: Watch, ticker_server: TickerProcess, settings: Settings
 ) -> None:

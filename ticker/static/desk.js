@@ -1044,6 +1044,14 @@ async function submitPost(event, { force = false } = {}) {
   if (state.posting || !state.channel) return;
   const form = $("post-form");
   const message = $("post-message");
+  if (!form.elements.headline.value.trim()) {
+    // The second click of a double click lands on the emptied form: nothing to say.
+    if (Date.now() - (state.postedAt ?? 0) < 1000) return;
+    clearFieldErrors();
+    say($("err-headline"), "Write a headline first.", "error");
+    $("f-headline").setAttribute("aria-invalid", "true");
+    return; // not sent: the service would only refuse it (422)
+  }
   clearFieldErrors();
   showDuplicate(null);
   if (!scriptChecked(form.elements.headline.value)) return;
@@ -1059,6 +1067,7 @@ async function submitPost(event, { force = false } = {}) {
       idempotencyKey: state.postKey,
     });
     state.postKey = null;
+    state.postedAt = Date.now();
     form.reset();
     warnScript(null);
     $("f-urgency").value = "5";
