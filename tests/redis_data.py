@@ -37,7 +37,14 @@ def stream_entries(settings: Settings, channel: str = "en") -> list[tuple[str, d
         client.close()
 
 
-def item_entry(uri: str, headline: str, *, author: str = "test") -> dict[str, str]:
+# Stream entry fields as redis-py's XADD takes them (its dict type is invariant).
+EntryFields = dict[
+    bytes | bytearray | memoryview | str | int | float,
+    bytes | bytearray | memoryview | str | int | float,
+]
+
+
+def item_entry(uri: str, headline: str, *, author: str = "test") -> EntryFields:
     """An item's first version as a stream entry, as ticker writes one (docs/streams.md):
     for tests that write straight into Redis."""
     now = datetime.now(UTC)
@@ -55,7 +62,7 @@ def item_entry(uri: str, headline: str, *, author: str = "test") -> dict[str, st
     return {"v": "1", "type": "item", "uri": uri, "item": json.dumps(item)}
 
 
-def big_entry(n: int, size: int = 16_000) -> dict[str, str]:
+def big_entry(n: int, size: int = 16_000) -> EntryFields:
     """Item ``big{n}`` with a headline of ``size`` bytes: a few fill a socket's buffers."""
     return item_entry(f"big{n}", "x" * size)
 

@@ -13,12 +13,10 @@ a transport that only counts bytes.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import statistics
 import time
-from collections import deque
 from datetime import timedelta
 
 from pydantic import SecretStr
@@ -26,9 +24,9 @@ from ticker.domain.events import Filter
 from ticker.domain.models import Item, utcnow
 from ticker.fanout.channel import ChannelReader
 from ticker.fanout.hub import Hub
-from ticker.fanout.onair import OnAir
 from ticker.fanout.socket import Socket, identity
 from ticker.fanout.subscriber import Subscriber
+from ticker.newsroom.reach import Reach
 from ticker.ops.metrics import Metrics
 from ticker.settings import Settings
 from ticker.store import Entry, Store
@@ -79,40 +77,21 @@ class CountingTransport:
 async def main() -> None:
     settings = Settings(redis_url=SecretStr("redis://127.0.0.1:6379/0"), key_prefix="bench-fanout")
     store = Store("redis://127.0.0.1:6379/0", prefix="bench-fanout")
-    extra = {}
-    if "reach" in inspect.signature(Hub).parameters:
-        from ticker.newsroom.reach import Reach
-
-        extra["reach"] = Reach(store)  # not started: its Redis writes are off the hot path
+    reach = Reach(store)  # not started: its Redis writes are off the hot path
 
     async def nothing(channel: str) -> tuple[str, list[Item]]:
         return "0-0", []
 
-    hub = Hub(store, settings, Metrics(), nothing, **extra)
-    reader = ChannelReader.__new__(ChannelReader)  # no XREAD task: batches are handed in
-    reader.channel, reader.ready, reader._on_air_known = "en", asyncio.Event(), False
-    reader.stopped, reader._store, reader._settings = False, store, settings
-    reader._metrics = hub.metrics
-    try:  # a tree whose reader keeps its subscribers and recent batches apart
-        from ticker.fanout.readers import Readers
-        from ticker.fanout.recent import Recent
-
-        reader.readers = Readers("en", settings=settings, metrics=hub.metrics, reach=hub.reach)
-        reader.recent = Recent()
-    except ImportError:  # an older tree: the reader held it all itself
-        reader.subscribers, reader.desk_subscribers = set(), set()
-        reader._per_filter, reader.on_air, reader._filters = {}, OnAir(), {}
-        reader._position, reader.snapshot = "0-0", None
-        reader.recent, reader.recent_floor, reader._opening = deque(), (0, 0), None
-        reader._reach = hub.reach
-        reader._delivered = hub.metrics.child(hub.metrics.delivered, "en")
-        reader._latency = hub.metrics.child(hub.metrics.latency, "en")
+    hub = Hub(store, settings, Metrics(), nothing, reach=reach)
+    # A real channel reader with its XREAD task cancelled at once: batches are handed in.
+    reader = ChannelReader(
+        "en", store=store, settings=settings, metrics=hub.metrics, reach=hub.reach
+    )
+    reader.task.cancel()
+    reader.stopped = True
     subs = [Subscriber(FILTERS[n % len(FILTERS)], 10**9) for n in range(READERS)]
     for sub in subs:
-        if hasattr(reader, "join"):
-            reader.join(sub)
-        else:
-            reader.subscribers.add(sub)
+        reader.join(sub)
     direct = os.environ.get("DIRECT") == "1"
     if direct:
         transport = CountingTransport()
