@@ -32,7 +32,9 @@ def on_air(server: TickerProcess, channel: str) -> list[str]:
     return [item["headline"] for item in r.json()["items"]]
 
 
-def kill_in_every_edition(page: Page, headline: str) -> None:
+def kill_in_every_edition(page: Page, headline: str, story: str = "rotterdam") -> None:
+    # As an editor does: the row shows the item's story before the kill is for every edition.
+    expect(row(page, "onair", headline)).to_contain_text(f"story {story}")
     row(page, "onair", headline).get_by_role("button", name="Kill").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Kill it in every edition of this story").check()
