@@ -202,14 +202,8 @@ class WarmProcess:
     """The parts of ``subprocess.Popen`` the tests use, for a child of the helper."""
 
     def __init__(
-        self,
-        helper: _Helper,
-        pid: int,
-        args: list[str],
-        stdout: IO[Any] | None,
-        stderr: IO[Any] | None,
+        self, pid: int, args: list[str], stdout: IO[Any] | None, stderr: IO[Any] | None
     ) -> None:
-        self._helper = helper
         self.pid = pid
         self.args = args
         self.stdout = stdout
@@ -324,30 +318,25 @@ class _Helper:
         text: bool,
         new_session: bool,
     ) -> WarmProcess:
-        opened: list[int] = []
-        parent_ends: dict[str, int] = {}
+        opened: list[int] = []  # the child's ends we made: closed here once it has them
+        parent_ends: dict[int, int] = {}  # the child's fd -> our end of its pipe
 
-        def target(name: str, spec: int | IO[Any] | None, write: bool) -> int:
+        def target(fd: int, spec: int | IO[Any] | None) -> int:
+            """What the child gets as ``fd``, as Popen's stdin/stdout/stderr mean ``spec``."""
             if spec == subprocess.PIPE:
                 r, w = os.pipe()
-                opened.append(w if write else r)
-                parent_ends[name] = r if write else w
-                return w if write else r
+                ours, theirs = (r, w) if fd else (w, r)
+                opened.append(theirs)
+                parent_ends[fd] = ours
+                return theirs
             if spec is None:
-                return {0: 0, 1: 1, 2: 2}[{"stdin": 0, "stdout": 1, "stderr": 2}[name]]
+                return fd  # inherited, as Popen does
             if spec == subprocess.DEVNULL:
-                fd = os.open(os.devnull, os.O_RDWR)
-                opened.append(fd)
-                return fd
-            if isinstance(spec, int):
-                return spec
-            return spec.fileno()
+                opened.append(os.open(os.devnull, os.O_RDWR))
+                return opened[-1]
+            return spec if isinstance(spec, int) else spec.fileno()
 
-        fds = [
-            target("stdin", stdin, False),
-            target("stdout", stdout, True),
-            target("stderr", stderr, True),
-        ]
+        fds = [target(0, stdin), target(1, stdout), target(2, stderr)]
         with self._lock:
             self._next += 1
             ident = self._next
@@ -369,19 +358,11 @@ class _Helper:
             self._started.wait_for(lambda: ident in self._spawned, timeout=30)
             pid = self._spawned.pop(ident)
 
-            def reader(name: str) -> IO[Any] | None:
-                fd = parent_ends.get(name)
-                if fd is None:
-                    return None
-                return open(fd, "r" if text else "rb", closefd=True)
+            def reader(fd: int) -> IO[Any] | None:
+                end = parent_ends.get(fd)
+                return None if end is None else open(end, "r" if text else "rb")
 
-            child = WarmProcess(
-                self,
-                pid,
-                [sys.executable, "-m", "ticker", *args],
-                reader("stdout"),
-                reader("stderr"),
-            )
+            child = WarmProcess(pid, [sys.executable, "-m", "ticker", *args], reader(1), reader(2))
             if pid in self._early:
                 child._set_exit(self._early.pop(pid))
             else:
