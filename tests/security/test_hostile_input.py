@@ -242,31 +242,34 @@ BAD_VALUES = [
 BAD_FIELDS = [(field, value) for field in FIELDS for value in BAD_VALUES]
 
 
+# A valid write, which each mutation breaks one way.
+GOOD: dict[str, Any] = {"headline": "ok", "urgency": 2, "regions": ["europe"]}
+
+
 def _bad_field(field: str, value: Any) -> bytes:
     # An empty headline keeps every such body invalid while its other field is parsed.
-    return json.dumps({"headline": "", "urgency": 2, "regions": ["europe"], field: value}).encode()
+    return json.dumps({**GOOD, "headline": "", field: value}).encode()
 
 
 def _mutations(rng: random.Random) -> tuple[bytes, str]:
     """One malformed, oversized, wrongly typed or wrongly encoded request body."""
-    good: dict[str, Any] = {"headline": "ok", "urgency": 2, "regions": ["europe"]}
     kind = rng.randrange(12)
     ctype = "application/json"
     if kind == 0:
         body = bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 200)))
     elif kind == 1:
-        body = json.dumps(good).encode()[: rng.randrange(1, 20)]
+        body = json.dumps(GOOD).encode()[: rng.randrange(1, 20)]
     elif kind == 2:
-        body = json.dumps({**good, "headline": "x" * rng.randrange(281, 20000)}).encode()
+        body = json.dumps({**GOOD, "headline": "x" * rng.randrange(281, 20000)}).encode()
     elif kind == 3:
         body = _bad_field(*rng.choice(BAD_FIELDS))
     elif kind == 4:
-        body = json.dumps({**good, f"extra{rng.randrange(100)}": 1}).encode()
+        body = json.dumps({**GOOD, f"extra{rng.randrange(100)}": 1}).encode()
     elif kind == 5:
-        body = json.dumps(good).encode("utf-16")
+        body = json.dumps(GOOD).encode("utf-16")
     elif kind == 6:
         body, ctype = (
-            json.dumps(good).encode(),
+            json.dumps(GOOD).encode(),
             rng.choice(
                 [
                     "text/plain",
@@ -278,15 +281,15 @@ def _mutations(rng: random.Random) -> tuple[bytes, str]:
             ),
         )
     elif kind == 7:
-        body = json.dumps([good]).encode()
+        body = json.dumps([GOOD]).encode()
     elif kind == 8:
         body = b"{" * rng.randrange(1, 20000)
     elif kind == 9:
-        body = json.dumps({**good, "headline": "line\nbreak"}).encode()
+        body = json.dumps({**GOOD, "headline": "line\nbreak"}).encode()
     elif kind == 10:
         body = b'{"headline": "\\ud800"}'
     else:
-        body = json.dumps({**good, "urgency": str(rng.randrange(1, 9))}).encode()
+        body = json.dumps({**GOOD, "urgency": str(rng.randrange(1, 9))}).encode()
     return body, ctype
 
 

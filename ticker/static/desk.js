@@ -1038,6 +1038,12 @@ function clearFieldErrors() {
   for (const node of $("post-form").querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
 }
 
+/** A refusal shown at the post form's field `name` (its `err-` line, `aria-invalid`). */
+function markField(name, message) {
+  say($(`err-${name}`), message, "error");
+  $(`f-${name}`).setAttribute("aria-invalid", "true");
+}
+
 /** Post the form; `force`: even if its headline was just posted ("Post anyway"). */
 async function submitPost(event, { force = false } = {}) {
   event?.preventDefault();
@@ -1048,8 +1054,7 @@ async function submitPost(event, { force = false } = {}) {
     // The second click of a double click lands on the emptied form: nothing to say.
     if (Date.now() - (state.postedAt ?? 0) < 1000) return;
     clearFieldErrors();
-    say($("err-headline"), "Write a headline first.", "error");
-    $("f-headline").setAttribute("aria-invalid", "true");
+    markField("headline", "Write a headline first.");
     return; // not sent: the service would only refuse it (422)
   }
   clearFieldErrors();
@@ -1084,8 +1089,7 @@ async function submitPost(event, { force = false } = {}) {
     for (const detail of error.details) {
       const name = FIELD_FOR[String(detail.field).split(".")[0]];
       if (!name) continue;
-      say($(`err-${name}`), detail.message, "error");
-      $(`f-${name}`).setAttribute("aria-invalid", "true");
+      markField(name, detail.message);
       placed = true;
     }
     if (!placed && error.status === 403 && form.elements.pinned.checked) {
