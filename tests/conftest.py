@@ -33,6 +33,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield given
         return
     with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as url:
+        # As the machine's Redis the tests otherwise use: no append-only file (purge tests
+        # check that the reply says so; tests/test_purge_disk.py starts its own with one).
+        client = redis.Redis.from_url(url)
+        try:
+            client.config_set("appendonly", "no")
+        finally:
+            client.close()
         yield url
 
 
